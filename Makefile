@@ -1,0 +1,133 @@
+# weir - build, test, run and benchmark.
+#
+#   make deps    install the Debian packages weir needs (idempotent)
+#   make         BPF objects -> skeletons -> weirctl and the test programs
+#   make test    deps, build, the sanitizer build, and every test
+#   make run     the gateway on its embedded default (a demo namespace pair)
+#   make bench   benchmarks side by side with their peers (bench/results/)
+#   make clean
+#
+# Quiet unless V=1. Warnings are errors in both the BPF and userspace builds.
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+ARCH := $(shell uname -m)
+BUILD ?= build
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+
+DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
+	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
+	libcmocka-dev pkg-config iproute2 ethtool nftables ipset python3 \
+	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux
+BENCH_PKGS := wrk
+
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
+	-Wno-unused-parameter -I/usr/include/$(ARCH)-linux-gnu
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-D_GNU_SOURCE -I$(BUILD) -I.
+LDLIBS := -lxdp -lbpf -lmnl -ljansson -lelf -lz -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+MAPS_SRCS := $(wildcard maps/*.c)
+LOADER_SRCS := $(wildcard loader/*.c)
+USER_HDRS := $(wildcard maps/*.h loader/*.h) $(SKELS)
+
+WEIRCTL := $(BUILD)/weirctl
+TEST_BPF := $(BUILD)/test_xdp
+BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o
+
+.PHONY: all deps test test-only asan run bench clean
+all: $(WEIRCTL) $(TEST_BPF)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS    installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@
+
+$(BUILD)/%.o: %.c $(USER_HDRS) | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+MAPS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(MAPS_SRCS))
+LOADER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LOADER_SRCS))
+
+$(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_BPF): $(BUILD)/tests/bpf/test_xdp.o $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/livegen: $(BUILD)/bench/livegen.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# Bench BPF objects: the generator (built into livegen as a skeleton) and the
+# trivial XDP_DROP ceiling (attached by bench/run.sh).
+BENCH_BPF_OBJS := $(BUILD)/livegen.bpf.o $(BUILD)/xdp_drop.bpf.o
+$(BENCH_BPF_OBJS): $(BUILD)/%.bpf.o: bench/%.bpf.c | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bench/livegen.o: $(BUILD)/livegen.skel.h
+
+# The sanitizer build: the same userspace code under ASan + UBSan.
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory asan
+	$(Q)$(MAKE) --no-print-directory test-only
+
+test-only:
+	$(Q)tests/run.sh
+
+run: deps $(WEIRCTL)
+	$(Q)examples/demo.sh
+
+bench: deps all $(BENCH_BINS)
+	$(Q)for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null; done
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+clean:
+	$(Q)rm -rf build

@@ -1,0 +1,1018 @@
+/* bench_xdp.c - per-packet cost of weir's XDP program.
+ *
+ *   bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]
+ *             [--seed N] [--cpu N] [--drop-obj FILE] [--quick]
+ *   bench_xdp gen --family 4|6 --count N [--seed N] --out FILE
+ *             [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]
+ *
+ * The first form loads bpf/weir_xdp.bpf.c from its skeleton with private,
+ * unpinned maps and runs crafted 64-byte frames through it with
+ * bpf_prog_test_run_opts() and a large repeat, then writes one JSON document:
+ *
+ *   verdicts  ns/packet of one case per verdict reason (passed, passed non-IP,
+ *             allowlisted, blocklisted, conn-limited, pkt-limited, malformed)
+ *             in a full configuration: allowlist, a 1k blocklist and rate
+ *             limits all enabled, so that a passed packet walks every check;
+ *   curve     ns/packet of a blocklisted and of a passed source with 0, 1, 1k,
+ *             10k, 100k and 1M prefixes loaded, IPv4 and IPv6, blocklist only;
+ *   import    seconds for weir_list_import() of 1M prefixes per family into
+ *             empty maps.
+ *
+ * Beside every figure is the same measurement of a trivial XDP_DROP program
+ * (bench/xdp_drop.bpf.c), run alternately with weir's cases in every round:
+ * the floor of the harness, and the peer of each ratio. Each figure is the
+ * median of --rounds rounds; a round times `repeat` runs of one frame by the
+ * wall clock around the syscall (sub-ns resolution; the kernel's own
+ * per-run duration, an integer in ns, is kept beside it). The same frame is
+ * run again and again, so the caches are hot: this is the program's cost,
+ * not the memory system's (the live bench rotates sources for that).
+ *
+ * Each case checks that it got the verdict it names (retval and the stats
+ * counter of its reason), so a figure cannot silently measure another path.
+ *
+ * The prefix lists are random but seeded: 90% hosts (/32, /128), 10%
+ * networks (/16../24, /48../64), unique, none overlapping the benchmarking
+ * ranges 198.18.0.0/15 and 2001:2::/48 that passed sources come from. The
+ * `gen` form writes the same lists for weirctl, ipset and livegen.
+ */
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "maps/weir_maps.h"
+#include "weir_xdp.skel.h"
+
+#define FRAME_LEN 64
+#define NSAMPLE 8	  /* sources per curve point */
+#define MAX_ROUNDS 99
+
+static const size_t curve_sizes[] = { 0, 1, 1000, 10000, 100000, 1000000 };
+#define NSIZES (sizeof(curve_sizes) / sizeof(curve_sizes[0]))
+
+struct cfg {
+	const char *out, *drop_obj;
+	int rounds, repeat, cpu, import_rounds;
+	size_t max_prefixes;
+	uint64_t seed;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "bench_xdp: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, (size_t)n * sizeof(*v));
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* splitmix64: small, seeded, good enough for address generation. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t rng_range(uint64_t *s, uint32_t lo, uint32_t hi)
+{
+	return lo + (uint32_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
+
+/* ---- prefix generation ---- */
+
+static void mask_prefix(struct weir_cidr *c)
+{
+	int bits = c->family == 4 ? 32 : 128;
+
+	for (int i = 0; i < bits / 8; i++) {
+		int keep = c->prefixlen - i * 8;
+
+		c->addr[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff00 >> keep);
+	}
+}
+
+/* Does prefix c overlap the family's benchmarking range (the passed sources)? */
+static int overlaps_bench_range(const struct weir_cidr *c)
+{
+	if (c->family == 4) {
+		/* 198.18.0.0/15 */
+		int plen = c->prefixlen < 15 ? c->prefixlen : 15;
+		uint32_t a = (uint32_t)c->addr[0] << 24 | (uint32_t)c->addr[1] << 16;
+		uint32_t m = plen ? ~0u << (32 - plen) : 0;
+
+		return (a & m) == ((198u << 24 | 18u << 16) & m);
+	}
+	/* 2001:2::/48 */
+	static const uint8_t r6[6] = { 0x20, 0x01, 0x00, 0x02, 0x00, 0x00 };
+	int plen = c->prefixlen < 48 ? c->prefixlen : 48;
+
+	for (int i = 0; i < 6; i++) {
+		int keep = plen - i * 8;
+		uint8_t m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff00 >> keep);
+
+		if ((c->addr[i] & m) != (r6[i] & m))
+			return 0;
+	}
+	return 1;
+}
+
+static void random_prefix(uint64_t *s, int family, struct weir_cidr *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->family = (uint8_t)family;
+	do {
+		int host = rng_next(s) % 10 != 0; /* 90% hosts */
+
+		if (family == 4) {
+			/* unicast: 1.0.0.0 .. 223.255.255.255 */
+			uint32_t a = rng_range(s, 1u << 24, (224u << 24) - 1);
+
+			c->addr[0] = (uint8_t)(a >> 24);
+			c->addr[1] = (uint8_t)(a >> 16);
+			c->addr[2] = (uint8_t)(a >> 8);
+			c->addr[3] = (uint8_t)a;
+			c->prefixlen = host ? 32 : (uint8_t)rng_range(s, 16, 24);
+		} else {
+			/* global unicast 2000::/3 */
+			uint64_t hi = rng_next(s), lo = rng_next(s);
+
+			for (int i = 0; i < 8; i++) {
+				c->addr[i] = (uint8_t)(hi >> (56 - 8 * i));
+				c->addr[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+			}
+			c->addr[0] = (uint8_t)(0x20 | (c->addr[0] & 0x1f));
+			c->prefixlen = host ? 128 : (uint8_t)rng_range(s, 48, 64);
+		}
+		mask_prefix(c);
+	} while (overlaps_bench_range(c));
+}
+
+static uint64_t cidr_hash(const struct weir_cidr *c)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ c->prefixlen;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ c->addr[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* n unique prefixes of one family, deterministic in (family, seed). The
+ * first k of them are the same for every n >= k, so curve sizes nest. */
+static struct weir_cidr *gen_prefixes(int family, size_t n, uint64_t seed)
+{
+	size_t cap = 16;
+	struct weir_cidr *v = calloc(n ? n : 1, sizeof(*v));
+	uint32_t *tab;
+	uint64_t s = seed * 2654435761u + (uint64_t)family;
+
+	while (cap < 2 * n)
+		cap <<= 1;
+	tab = calloc(cap, sizeof(*tab));
+	if (!v || !tab)
+		die("out of memory");
+	for (size_t i = 0; i < n;) {
+		struct weir_cidr c;
+		size_t slot;
+		int dup = 0;
+
+		random_prefix(&s, family, &c);
+		for (slot = cidr_hash(&c) & (cap - 1); tab[slot];
+		     slot = (slot + 1) & (cap - 1)) {
+			if (!memcmp(&v[tab[slot] - 1], &c, sizeof(c))) {
+				dup = 1;
+				break;
+			}
+		}
+		if (dup)
+			continue;
+		v[i] = c;
+		tab[slot] = (uint32_t)(i + 1);
+		i++;
+	}
+	free(tab);
+	return v;
+}
+
+/* An address inside prefix c (random host bits): a source it blocks. */
+static void addr_in(uint64_t *s, const struct weir_cidr *c, uint8_t out[16])
+{
+	int bits = c->family == 4 ? 32 : 128;
+
+	memcpy(out, c->addr, 16);
+	for (int i = 0; i < bits / 8; i++) {
+		int keep = c->prefixlen - i * 8;
+		uint8_t m = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff00 >> keep);
+
+		out[i] = (uint8_t)((c->addr[i] & m) | ((uint8_t)rng_next(s) & ~m));
+	}
+}
+
+/* A source in the benchmarking range: never in a generated list. */
+static void passed_addr(uint64_t *s, int family, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (family == 4) {
+		out[0] = 198;
+		out[1] = (uint8_t)(18 + (rng_next(s) & 1));
+		out[2] = (uint8_t)rng_next(s);
+		out[3] = (uint8_t)(1 + rng_next(s) % 254);
+	} else {
+		out[0] = 0x20; out[1] = 0x01; out[2] = 0x00; out[3] = 0x02;
+		for (int i = 6; i < 16; i++)
+			out[i] = (uint8_t)rng_next(s);
+	}
+}
+
+/* ---- frames ---- */
+
+struct frame {
+	uint8_t b[FRAME_LEN];
+	uint32_t len;
+};
+
+static uint16_t csum16(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* Ethernet + IPv4/IPv6 + UDP or TCP (SYN when syn), zero padded to 64 bytes. */
+static void build_ip(struct frame *f, int family, const uint8_t src[16], int tcp,
+		     int syn)
+{
+	struct ethhdr *eth = (struct ethhdr *)f->b;
+	size_t l4len = tcp ? sizeof(struct tcphdr) : sizeof(struct udphdr);
+	uint8_t *l4;
+
+	memset(f, 0, sizeof(*f));
+	f->len = FRAME_LEN;
+	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", ETH_ALEN);
+	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+	if (family == 4) {
+		struct iphdr *ip = (struct iphdr *)(eth + 1);
+
+		eth->h_proto = htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+		ip->tot_len = htons((uint16_t)(FRAME_LEN - sizeof(*eth)));
+		memcpy(&ip->saddr, src, 4);
+		memcpy(&ip->daddr, "\xc6\x13\x00\x01", 4); /* 198.19.0.1 */
+		ip->check = csum16(ip, sizeof(*ip));
+		l4 = (uint8_t *)(ip + 1);
+	} else {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
+
+		eth->h_proto = htons(ETH_P_IPV6);
+		ip6->version = 6;
+		ip6->hop_limit = 64;
+		ip6->nexthdr = tcp ? IPPROTO_TCP : IPPROTO_UDP;
+		ip6->payload_len = htons((uint16_t)(FRAME_LEN - sizeof(*eth) - sizeof(*ip6)));
+		memcpy(&ip6->saddr, src, 16);
+		memcpy(&ip6->daddr, "\x20\x01\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
+		l4 = (uint8_t *)(ip6 + 1);
+	}
+	if (tcp) {
+		struct tcphdr *th = (struct tcphdr *)l4;
+
+		th->source = htons(40000);
+		th->dest = htons(80);
+		th->doff = 5;
+		th->syn = (uint16_t)(syn ? 1 : 0);
+		th->ack = (uint16_t)(syn ? 0 : 1);
+		th->window = htons(64240);
+	} else {
+		struct udphdr *uh = (struct udphdr *)l4;
+		size_t used = (size_t)(l4 - f->b);
+
+		uh->source = htons(40000);
+		uh->dest = htons(53);
+		uh->len = htons((uint16_t)(FRAME_LEN - used));
+	}
+	(void)l4len;
+}
+
+static void build_arp(struct frame *f)
+{
+	struct ethhdr *eth = (struct ethhdr *)f->b;
+
+	memset(f, 0, sizeof(*f));
+	f->len = FRAME_LEN;
+	memset(eth->h_dest, 0xff, ETH_ALEN);
+	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
+	eth->h_proto = htons(ETH_P_ARP);
+	/* htype 1, ptype IPv4, hlen 6, plen 4, op request */
+	memcpy(eth + 1, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
+}
+
+/* IPv4 whose total length claims more than the frame holds. */
+static void build_malformed(struct frame *f, const uint8_t src[16])
+{
+	struct iphdr *ip;
+
+	build_ip(f, 4, src, 0, 0);
+	ip = (struct iphdr *)(f->b + sizeof(struct ethhdr));
+	ip->tot_len = htons(1500);
+	ip->check = 0;
+	ip->check = csum16(ip, sizeof(*ip));
+}
+
+/* ---- running ---- */
+
+struct run {
+	double ns;	  /* wall clock per run */
+	uint32_t kernel;  /* the kernel's per-run duration, ns */
+	uint32_t retval;
+};
+
+static struct run test_run(int prog_fd, const struct frame *f, int repeat)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->b, .data_size_in = f->len,
+		    .repeat = repeat);
+	struct run r = {};
+	uint64_t t0 = now_ns(), t1;
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		die("BPF_PROG_TEST_RUN: %s", strerror(errno));
+	t1 = now_ns();
+	r.ns = (double)(t1 - t0) / repeat;
+	r.kernel = o.duration;
+	r.retval = o.retval;
+	return r;
+}
+
+struct weir {
+	struct weir_xdp_bpf *skel;
+	struct weir_maps m;
+	int fd;
+};
+
+static void weir_open(struct weir *w)
+{
+	int err;
+
+	w->skel = weir_xdp_bpf__open();
+	if (!w->skel)
+		die("open weir_xdp: %s", strerror(errno));
+	w->skel->rodata->weir_test_clock = 0; /* the production clock */
+	if ((err = weir_xdp_bpf__load(w->skel)))
+		die("load weir_xdp: %s", strerror(-err));
+	if ((err = weir_maps_from_obj(&w->m, w->skel->obj)))
+		die("weir maps: %s", strerror(-err));
+	w->fd = bpf_program__fd(w->skel->progs.weir_xdp);
+}
+
+static void weir_close(struct weir *w)
+{
+	weir_maps_close(&w->m);
+	weir_xdp_bpf__destroy(w->skel);
+	w->skel = NULL;
+}
+
+static int drop_open(const char *path, struct bpf_object **obj)
+{
+	struct bpf_program *p;
+	int err;
+
+	*obj = bpf_object__open_file(path, NULL);
+	if (!*obj)
+		die("open %s: %s", path, strerror(errno));
+	if ((err = bpf_object__load(*obj)))
+		die("load %s: %s", path, strerror(-err));
+	p = bpf_object__find_program_by_name(*obj, "xdp_drop");
+	if (!p)
+		die("%s: no program xdp_drop", path);
+	return bpf_program__fd(p);
+}
+
+static void cidr_of(int family, const uint8_t *addr, int plen, struct weir_cidr *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->family = (uint8_t)family;
+	c->prefixlen = (uint8_t)plen;
+	memcpy(c->addr, addr, family == 4 ? 4 : 16);
+	mask_prefix(c);
+}
+
+/* ---- JSON output ---- */
+
+static FILE *out;
+
+static void json_rounds(const char *key, const double *v, int n)
+{
+	fprintf(out, "\"%s\": [", key);
+	for (int i = 0; i < n; i++)
+		fprintf(out, "%s%.3f", i ? ", " : "", v[i]);
+	fprintf(out, "]");
+}
+
+/* ---- verdict cases ---- */
+
+struct vcase {
+	const char *name, *desc;
+	int family;
+	enum weir_reason reason;
+	int action;
+	struct frame f;
+	double ns[MAX_ROUNDS];
+	double kns[MAX_ROUNDS];
+};
+
+static const char *action_name(int a)
+{
+	return a == XDP_DROP ? "XDP_DROP" : a == XDP_PASS ? "XDP_PASS" : "?";
+}
+
+static void bench_verdicts(const struct cfg *c, int drop_fd)
+{
+	static const struct weir_limit strict_conn = { .conn = { 1, 1 } };
+	static const struct weir_limit strict_pkt = { .pkt = { 1, 1 } };
+	/* Default limits never reached at test speed, so a passed packet walks
+	 * the whole limiter (override lookup, LRU state, GCRA CAS). */
+	static const struct weir_limit loose = {
+		.conn = { 1000000000u, 1000000000u },
+		.pkt = { 1000000000u, 1000000000u },
+	};
+	const uint8_t allow4[16] = { 198, 19, 1, 1 }, conn4[16] = { 198, 19, 2, 1 },
+		      pkt4[16] = { 198, 19, 3, 1 }, pass4[16] = { 198, 18, 0, 1 };
+	uint8_t pass6[16] = { 0x20, 0x01, 0x00, 0x02, [15] = 1 };
+	uint8_t block4[16], block6[16];
+	struct weir_stat before[WEIR_R_MAX], after[WEIR_R_MAX];
+	struct weir_cidr *l4, *l6, cidr;
+	double drop_ns[MAX_ROUNDS], drop_kns[MAX_ROUNDS];
+	struct vcase cs[10];
+	uint64_t s = c->seed;
+	struct frame dropf;
+	struct weir w;
+	int n = 0, err;
+
+	weir_open(&w);
+	/* The full configuration: allowlist, a 1k+1k blocklist, limits. */
+	cidr_of(4, allow4, 24, &cidr);
+	if ((err = weir_list_add(&w.m, WEIR_LIST_ALLOW, &cidr, 0, NULL)))
+		die("allow add: %s", strerror(-err));
+	for (int i = 0; i < 15; i++) { /* a few more allowlist entries */
+		struct weir_cidr a;
+
+		random_prefix(&s, i % 2 ? 6 : 4, &a);
+		if ((err = weir_list_add(&w.m, WEIR_LIST_ALLOW, &a, 0, NULL)))
+			die("allow add: %s", strerror(-err));
+	}
+	l4 = gen_prefixes(4, 1000, c->seed);
+	l6 = gen_prefixes(6, 1000, c->seed);
+	if ((err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l4, 1000, NULL, NULL)) ||
+	    (err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l6, 1000, NULL, NULL)))
+		die("block import: %s", strerror(-err));
+	addr_in(&s, &l4[500], block4);
+	addr_in(&s, &l6[500], block6);
+	if ((err = weir_limit_set(&w.m, NULL, &loose)))
+		die("limit default: %s", strerror(-err));
+	cidr_of(4, conn4, 24, &cidr);
+	if ((err = weir_limit_set(&w.m, &cidr, &strict_conn)))
+		die("limit conn: %s", strerror(-err));
+	cidr_of(4, pkt4, 24, &cidr);
+	if ((err = weir_limit_set(&w.m, &cidr, &strict_pkt)))
+		die("limit pkt: %s", strerror(-err));
+
+#define CASE(nm, fam, rsn, act, dsc) \
+	(cs[n] = (struct vcase){ .name = nm, .family = fam, .reason = rsn, \
+				 .action = act, .desc = dsc }, &cs[n++].f)
+	build_ip(CASE("passed", 4, WEIR_R_PASS, XDP_PASS,
+		      "UDP from a source in no list, under its limits: every check runs"),
+		 4, pass4, 0, 0);
+	build_ip(CASE("passed_v6", 6, WEIR_R_PASS, XDP_PASS,
+		      "the same over IPv6"), 6, pass6, 0, 0);
+	build_arp(CASE("passed_nonip", 0, WEIR_R_PASS_NONIP, XDP_PASS,
+		       "ARP request: passed unexamined"));
+	build_ip(CASE("allowlisted", 4, WEIR_R_ALLOW, XDP_PASS,
+		      "UDP from an allowlisted /24: later checks skipped"),
+		 4, allow4, 0, 0);
+	build_ip(CASE("blocklisted", 4, WEIR_R_BLOCK, XDP_DROP,
+		      "UDP from a blocklisted prefix (after the allowlist lookup)"),
+		 4, block4, 0, 0);
+	build_ip(CASE("blocklisted_v6", 6, WEIR_R_BLOCK, XDP_DROP,
+		      "the same over IPv6"), 6, block6, 0, 0);
+	build_ip(CASE("conn_limited", 4, WEIR_R_CONN_LIMIT, XDP_DROP,
+		      "TCP SYN from a /24 limited to 1 new connection/s"),
+		 4, conn4, 1, 1);
+	build_ip(CASE("pkt_limited", 4, WEIR_R_PKT_LIMIT, XDP_DROP,
+		      "UDP from a /24 limited to 1 packet/s"), 4, pkt4, 0, 0);
+	build_malformed(CASE("malformed", 4, WEIR_R_MALFORMED, XDP_DROP,
+			     "IPv4 whose total length exceeds the frame"), pass4);
+#undef CASE
+	build_ip(&dropf, 4, pass4, 0, 0);
+
+	/* Warm up: fills LRU state, exhausts the strict limiters. */
+	for (int i = 0; i < n; i++)
+		test_run(w.fd, &cs[i].f, 1000);
+	test_run(drop_fd, &dropf, 1000);
+
+	progress("verdicts:");
+	for (int r = 0; r < c->rounds; r++) {
+		struct run d = test_run(drop_fd, &dropf, c->repeat);
+
+		drop_ns[r] = d.ns;
+		drop_kns[r] = d.kernel;
+		for (int i = 0; i < n; i++) {
+			struct run x;
+			uint64_t got;
+
+			if ((err = weir_stats_read(&w.m, before)))
+				die("stats: %s", strerror(-err));
+			x = test_run(w.fd, &cs[i].f, c->repeat);
+			if ((err = weir_stats_read(&w.m, after)))
+				die("stats: %s", strerror(-err));
+			got = after[cs[i].reason].packets - before[cs[i].reason].packets;
+			if ((int)x.retval != cs[i].action ||
+			    got < (uint64_t)c->repeat * 999 / 1000)
+				die("case %s: retval %u (want %s), %llu of %d runs counted as %s",
+				    cs[i].name, x.retval, action_name(cs[i].action),
+				    (unsigned long long)got, c->repeat,
+				    weir_reason_names[cs[i].reason]);
+			cs[i].ns[r] = x.ns;
+			cs[i].kns[r] = x.kernel;
+		}
+		progress(" %d", r + 1);
+	}
+	progress("\n");
+
+	double dmed = median(drop_ns, c->rounds);
+
+	fprintf(out, "  \"verdict_config\": \"allowlist 16 prefixes; blocklist 1000 IPv4 + "
+		     "1000 IPv6 prefixes; default limits conn and pkt 1e9/s (never reached, so "
+		     "the limiter runs in full); overrides 198.19.2.0/24 conn 1/s burst 1, "
+		     "198.19.3.0/24 pkt 1/s burst 1\",\n");
+	fprintf(out, "  \"floor\": {\"name\": \"xdp_drop\", \"desc\": \"trivial XDP_DROP program, "
+		     "the same harness\", \"ns_per_pkt\": %.3f, \"kernel_ns\": %.1f, ",
+		dmed, median(drop_kns, c->rounds));
+	json_rounds("rounds", drop_ns, c->rounds);
+	fprintf(out, "},\n  \"verdicts\": [\n");
+	for (int i = 0; i < n; i++) {
+		double m = median(cs[i].ns, c->rounds);
+
+		fprintf(out, "    {\"case\": \"%s\", \"family\": %d, \"reason\": \"%s\", "
+			     "\"action\": \"%s\", \"frame_bytes\": %d, \"desc\": \"%s\", "
+			     "\"ns_per_pkt\": %.3f, \"kernel_ns\": %.1f, \"above_floor_ns\": %.3f, "
+			     "\"ratio_vs_drop\": %.3f, ",
+			cs[i].name, cs[i].family, weir_reason_names[cs[i].reason],
+			action_name(cs[i].action), FRAME_LEN, cs[i].desc, m,
+			median(cs[i].kns, c->rounds), m - dmed, m / dmed);
+		json_rounds("rounds", cs[i].ns, c->rounds);
+		fprintf(out, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(out, "  ],\n");
+	free(l4);
+	free(l6);
+	weir_close(&w);
+}
+
+/* ---- blocklist curve ---- */
+
+struct point {
+	size_t size;
+	double blocked[2][MAX_ROUNDS], passed[2][MAX_ROUNDS], drop[MAX_ROUNDS];
+	double import_s[2];
+};
+
+/* ns/packet over NSAMPLE sources, each run repeat/NSAMPLE times. */
+static double run_sources(int fd, struct frame *fs, int repeat, int want)
+{
+	double total = 0;
+	int per = repeat / NSAMPLE;
+
+	for (int i = 0; i < NSAMPLE; i++) {
+		struct run x = test_run(fd, &fs[i], per);
+
+		if ((int)x.retval != want)
+			die("curve: source %d: retval %u, want %s", i, x.retval,
+			    action_name(want));
+		total += x.ns;
+	}
+	return total / NSAMPLE;
+}
+
+static int lpm_has(int fd, int family, const uint8_t addr[16])
+{
+	struct weir_entry e;
+
+	if (family == 4) {
+		struct weir_lpm4 k = { .prefixlen = 32 };
+
+		memcpy(k.addr, addr, 4);
+		return !bpf_map_lookup_elem(fd, &k, &e);
+	}
+	struct weir_lpm6 k = { .prefixlen = 128 };
+
+	memcpy(k.addr, addr, 16);
+	return !bpf_map_lookup_elem(fd, &k, &e);
+}
+
+static void bench_curve(const struct cfg *c, int drop_fd)
+{
+	struct point pts[NSIZES];
+	struct weir_cidr *lists[2];
+	struct frame dropf, bf[2][NSAMPLE], pf[2][NSAMPLE];
+	size_t loaded = 0, np = 0;
+	uint64_t s = c->seed ^ 0x5eed;
+	uint8_t a[16];
+	struct weir w;
+	int err;
+
+	lists[0] = gen_prefixes(4, c->max_prefixes, c->seed);
+	lists[1] = gen_prefixes(6, c->max_prefixes, c->seed);
+	passed_addr(&s, 4, a);
+	build_ip(&dropf, 4, a, 0, 0);
+	weir_open(&w);
+
+	progress("curve:");
+	for (size_t si = 0; si < NSIZES && curve_sizes[si] <= c->max_prefixes; si++) {
+		struct point *p = &pts[np++];
+		size_t size = curve_sizes[si];
+
+		memset(p, 0, sizeof(*p));
+		p->size = size;
+		for (int f = 0; f < 2; f++) {
+			uint64_t t0 = now_ns();
+
+			if (size > loaded &&
+			    (err = weir_list_import(&w.m, WEIR_LIST_BLOCK,
+						    lists[f] + loaded, size - loaded,
+						    NULL, NULL)))
+				die("import %zu IPv%d prefixes: %s", size - loaded,
+				    f ? 6 : 4, strerror(-err));
+			p->import_s[f] = (double)(now_ns() - t0) / 1e9;
+		}
+		loaded = size;
+		/* Sources: blocked ones drawn from what is loaded, passed ones
+		 * from the benchmarking range (checked against the trie). */
+		for (int f = 0; f < 2; f++) {
+			int fam = f ? 6 : 4;
+			int fd = f ? w.m.block6 : w.m.block4;
+
+			for (int i = 0; i < NSAMPLE; i++) {
+				if (size) {
+					addr_in(&s, &lists[f][rng_next(&s) % size], a);
+					build_ip(&bf[f][i], fam, a, 0, 0);
+				}
+				do
+					passed_addr(&s, fam, a);
+				while (lpm_has(fd, fam, a));
+				build_ip(&pf[f][i], fam, a, 0, 0);
+			}
+		}
+		for (int r = 0; r < c->rounds; r++) {
+			p->drop[r] = test_run(drop_fd, &dropf, c->repeat).ns;
+			for (int f = 0; f < 2; f++) {
+				if (size)
+					p->blocked[f][r] = run_sources(w.fd, bf[f],
+								       c->repeat, XDP_DROP);
+				p->passed[f][r] = run_sources(w.fd, pf[f], c->repeat,
+							      XDP_PASS);
+			}
+		}
+		progress(" %zu", size);
+	}
+	progress("\n");
+
+	fprintf(out, "  \"curve_config\": \"blocklist only (no allowlist, no limits); "
+		     "%d sources per point (blocked: random members of the loaded list, "
+		     "host bits random inside networks; passed: 198.18.0.0/15 or 2001:2::/48, "
+		     "in no prefix), each run repeat/%d times; size 0 = blocklist feature off\",\n",
+		NSAMPLE, NSAMPLE);
+	fprintf(out, "  \"curve\": [\n");
+	for (size_t i = 0; i < np; i++) {
+		struct point *p = &pts[i];
+		double dm = median(p->drop, c->rounds);
+
+		for (int f = 0; f < 2; f++) {
+			double pm = median(p->passed[f], c->rounds);
+
+			fprintf(out, "    {\"family\": %d, \"prefixes\": %zu, ", f ? 6 : 4, p->size);
+			if (p->size) {
+				double bm = median(p->blocked[f], c->rounds);
+
+				fprintf(out, "\"blocked_ns\": %.3f, \"blocked_ratio_vs_drop\": %.3f, ",
+					bm, bm / dm);
+				json_rounds("blocked_rounds", p->blocked[f], c->rounds);
+				fprintf(out, ", ");
+			} else {
+				fprintf(out, "\"blocked_ns\": null, ");
+			}
+			fprintf(out, "\"passed_ns\": %.3f, \"passed_ratio_vs_drop\": %.3f, "
+				     "\"drop_ns\": %.3f, \"import_increment_s\": %.3f, ",
+				pm, pm / dm, dm, p->import_s[f]);
+			json_rounds("passed_rounds", p->passed[f], c->rounds);
+			fprintf(out, "}%s\n", i + 1 < np || f == 0 ? "," : "");
+		}
+	}
+	fprintf(out, "  ],\n");
+	weir_close(&w);
+	free(lists[0]);
+	free(lists[1]);
+}
+
+/* ---- import timing ---- */
+
+static void bench_import(const struct cfg *c)
+{
+	double t[2][MAX_ROUNDS];
+	size_t n = c->max_prefixes;
+
+	progress("import:");
+	for (int f = 0; f < 2; f++) {
+		struct weir_cidr *v = gen_prefixes(f ? 6 : 4, n, c->seed);
+
+		for (int r = 0; r < c->import_rounds; r++) {
+			struct weir w;
+			uint64_t t0;
+			long fill;
+			int err;
+
+			weir_open(&w);
+			t0 = now_ns();
+			err = weir_list_import(&w.m, WEIR_LIST_BLOCK, v, n, NULL, NULL);
+			t[f][r] = (double)(now_ns() - t0) / 1e9;
+			if (err)
+				die("import: %s", strerror(-err));
+			if (r == 0 && (fill = weir_map_fill(f ? w.m.block6 : w.m.block4)) != (long)n)
+				die("import: %ld entries in the map, want %zu", fill, n);
+			weir_close(&w);
+			progress(" v%d:%.2fs", f ? 6 : 4, t[f][r]);
+		}
+		free(v);
+	}
+	progress("\n");
+	fprintf(out, "  \"import\": [\n");
+	for (int f = 0; f < 2; f++) {
+		double m = median(t[f], c->import_rounds);
+
+		fprintf(out, "    {\"family\": %d, \"prefixes\": %zu, \"what\": \"weir_list_import() "
+			     "into empty maps (batched BPF_MAP_UPDATE_BATCH)\", \"seconds\": %.3f, "
+			     "\"prefixes_per_sec\": %.0f, ", f ? 6 : 4, n, m, (double)n / m);
+		json_rounds("rounds", t[f], c->import_rounds);
+		fprintf(out, "}%s\n", f ? "" : ",");
+	}
+	fprintf(out, "  ],\n");
+}
+
+/* ---- gen: write a prefix list for weirctl, ipset and livegen ---- */
+
+static int cmd_gen(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "family", required_argument, NULL, 'f' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "ipset-name", required_argument, NULL, 'i' },
+		{ "ipset-out", required_argument, NULL, 'I' },
+		{ "hosts", required_argument, NULL, 'H' },
+		{ "hosts-count", required_argument, NULL, 'k' },
+		{},
+	};
+	const char *path = NULL, *ipset_name = "weir_bench", *ipset_out = NULL;
+	const char *hosts = NULL;
+	int family = 4, c;
+	size_t n = 1000000, k = 4096;
+	uint64_t seed = 1;
+	struct weir_cidr *v;
+	char buf[WEIR_CIDR_STRLEN];
+	FILE *f;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f': family = atoi(optarg); break;
+		case 'n': n = strtoull(optarg, NULL, 10); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'o': path = optarg; break;
+		case 'i': ipset_name = optarg; break;
+		case 'I': ipset_out = optarg; break;
+		case 'H': hosts = optarg; break;
+		case 'k': k = strtoull(optarg, NULL, 10); break;
+		default: return 2;
+		}
+	}
+	if ((family != 4 && family != 6) || !path || n < 1)
+		die("usage: bench_xdp gen --family 4|6 --count N [--seed N] --out FILE "
+		    "[--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]");
+	v = gen_prefixes(family, n, seed);
+	if (!(f = fopen(path, "w")))
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "# bench_xdp gen: %zu IPv%d prefixes, seed %llu\n", n, family,
+		(unsigned long long)seed);
+	for (size_t i = 0; i < n; i++) {
+		weir_cidr_format(&v[i], buf, sizeof(buf));
+		fprintf(f, "%s\n", buf);
+	}
+	if (fclose(f))
+		die("%s: %s", path, strerror(errno));
+	if (ipset_out) {
+		/* The same list as `ipset restore` input: one hash:net set. */
+		if (!(f = fopen(ipset_out, "w")))
+			die("%s: %s", ipset_out, strerror(errno));
+		fprintf(f, "create %s hash:net family %s hashsize %zu maxelem %zu\n",
+			ipset_name, family == 4 ? "inet" : "inet6", n, 2 * n);
+		for (size_t i = 0; i < n; i++) {
+			weir_cidr_format(&v[i], buf, sizeof(buf));
+			fprintf(f, "add %s %s\n", ipset_name, buf);
+		}
+		if (fclose(f))
+			die("%s: %s", ipset_out, strerror(errno));
+	}
+	if (hosts) {
+		/* Blocked sources: hosts of the list first (exact /32 or /128). */
+		uint64_t s = seed ^ 0x4057;
+		size_t got = 0;
+
+		if (!(f = fopen(hosts, "w")))
+			die("%s: %s", hosts, strerror(errno));
+		for (size_t i = 0; i < n && got < k; i++) {
+			uint8_t a[16];
+			char as[INET6_ADDRSTRLEN];
+
+			if (v[i].prefixlen != (family == 4 ? 32 : 128))
+				continue;
+			addr_in(&s, &v[i], a);
+			inet_ntop(family == 4 ? AF_INET : AF_INET6, a, as, sizeof(as));
+			fprintf(f, "%s\n", as);
+			got++;
+		}
+		if (fclose(f))
+			die("%s: %s", hosts, strerror(errno));
+	}
+	free(v);
+	return 0;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]\n"
+		"                 [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE] [--quick]\n"
+		"       bench_xdp gen --family 4|6 --count N [--seed N] --out FILE\n"
+		"                 [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "repeat", required_argument, NULL, 'R' },
+		{ "max-prefixes", required_argument, NULL, 'm' },
+		{ "import-rounds", required_argument, NULL, 'i' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "drop-obj", required_argument, NULL, 'd' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct cfg c = {
+		.rounds = 7, .repeat = 1 << 20, .cpu = 0, .import_rounds = 3,
+		.max_prefixes = 1000000, .seed = 1,
+	};
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	char drop_path[4096];
+	struct bpf_object *drop_obj;
+	struct utsname u;
+	cpu_set_t set;
+	uint64_t t0;
+	int opt, drop_fd;
+
+	if (argc > 1 && !strcmp(argv[1], "gen"))
+		return cmd_gen(argc - 1, argv + 1);
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'o': c.out = optarg; break;
+		case 'r': c.rounds = atoi(optarg); break;
+		case 'R': c.repeat = atoi(optarg); break;
+		case 'm': c.max_prefixes = strtoull(optarg, NULL, 10); break;
+		case 'i': c.import_rounds = atoi(optarg); break;
+		case 's': c.seed = strtoull(optarg, NULL, 10); break;
+		case 'c': c.cpu = atoi(optarg); break;
+		case 'd': c.drop_obj = optarg; break;
+		case 'q':
+			c.rounds = 3;
+			c.repeat = 1 << 16;
+			c.max_prefixes = 10000;
+			c.import_rounds = 1;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || c.rounds < 1 || c.rounds > MAX_ROUNDS ||
+	    c.import_rounds < 1 || c.import_rounds > MAX_ROUNDS ||
+	    c.repeat < NSAMPLE || c.max_prefixes < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (!c.drop_obj) {
+		/* beside the binary: $(BUILD)/xdp_drop.bpf.o */
+		ssize_t len = readlink("/proc/self/exe", drop_path, sizeof(drop_path) - 32);
+		char *slash;
+
+		if (len < 0)
+			die("readlink /proc/self/exe: %s", strerror(errno));
+		drop_path[len] = '\0';
+		slash = strrchr(drop_path, '/');
+		strcpy(slash ? slash + 1 : drop_path, "xdp_drop.bpf.o");
+		c.drop_obj = drop_path;
+	}
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+	CPU_ZERO(&set);
+	CPU_SET(c.cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("pin to CPU %d: %s", c.cpu, strerror(errno));
+	out = stdout;
+	if (c.out && !(out = fopen(c.out, "w")))
+		die("%s: %s", c.out, strerror(errno));
+
+	drop_fd = drop_open(c.drop_obj, &drop_obj);
+	uname(&u);
+	t0 = now_ns();
+	fprintf(out, "{\n  \"tool\": \"bench_xdp\",\n  \"method\": \"bpf_prog_test_run_opts, "
+		     "repeat runs of one frame, wall clock around the syscall / repeat; "
+		     "median of rounds; trivial XDP_DROP alternated in every round\",\n");
+	fprintf(out, "  \"kernel\": \"%s %s\",\n  \"cpu\": %d,\n  \"rounds\": %d,\n"
+		     "  \"repeat\": %d,\n  \"frame_bytes\": %d,\n  \"seed\": %llu,\n"
+		     "  \"max_prefixes\": %zu,\n  \"prefix_mix\": \"90%% hosts (/32, /128), "
+		     "10%% networks (/16../24, /48../64), unique, seeded\",\n",
+		u.sysname, u.release, c.cpu, c.rounds, c.repeat, FRAME_LEN,
+		(unsigned long long)c.seed, c.max_prefixes);
+	bench_verdicts(&c, drop_fd);
+	bench_curve(&c, drop_fd);
+	bench_import(&c);
+	fprintf(out, "  \"elapsed_s\": %.1f\n}\n", (double)(now_ns() - t0) / 1e9);
+	bpf_object__close(drop_obj);
+	if (out != stdout && fclose(out))
+		die("%s: %s", c.out, strerror(errno));
+	return 0;
+}

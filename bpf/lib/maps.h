@@ -1,0 +1,73 @@
+/* maps.h - the maps of the XDP pipeline, with the types of maps/weir_abi.h.
+ *
+ * No map here declares pinning: the loader (weirctl attach) pins them under
+ * WEIR_PIN_DIR and reuses existing pins, while the BPF tests load the same
+ * object with private, unpinned maps.
+ */
+#ifndef WEIR_BPF_MAPS_H
+#define WEIR_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "../../maps/weir_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct weir_config);
+} weir_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WEIR_R_MAX);
+	__type(key, __u32);
+	__type(value, struct weir_stat);
+} weir_stats SEC(".maps");
+
+#define WEIR_LPM_MAP(name, keytype, valtype, max)                              \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                           \
+		__uint(max_entries, max);                                      \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                          \
+		__type(key, keytype);                                          \
+		__type(value, valtype);                                        \
+	} name SEC(".maps")
+
+WEIR_LPM_MAP(weir_block4, struct weir_lpm4, struct weir_entry, WEIR_BLOCK_MAX);
+WEIR_LPM_MAP(weir_block6, struct weir_lpm6, struct weir_entry, WEIR_BLOCK_MAX);
+WEIR_LPM_MAP(weir_allow4, struct weir_lpm4, struct weir_entry, WEIR_ALLOW_MAX);
+WEIR_LPM_MAP(weir_allow6, struct weir_lpm6, struct weir_entry, WEIR_ALLOW_MAX);
+WEIR_LPM_MAP(weir_limit4, struct weir_lpm4, struct weir_limit, WEIR_LIMIT_MAX);
+WEIR_LPM_MAP(weir_limit6, struct weir_lpm6, struct weir_limit, WEIR_LIMIT_MAX);
+
+/* LRU, so that a flood of spoofed sources evicts old state instead of
+ * exhausting memory or failing inserts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEIR_SRC_MAX);
+	__type(key, struct weir_src_key);
+	__type(value, struct weir_src_state);
+} weir_src SEC(".maps");
+
+/* Userspace-only: comments on blocklist entries. Lives in the object so
+ * that the loader creates and pins it with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEIR_NOTE_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct weir_note_key);
+	__type(value, struct weir_note);
+} weir_note SEC(".maps");
+
+/* Test clock: read instead of bpf_ktime_get_ns() when the read-only
+ * weir_test_clock is set before load. Never set by the loader, so the
+ * verifier prunes every use of it in production. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} weir_clock SEC(".maps");
+
+#endif /* WEIR_BPF_MAPS_H */

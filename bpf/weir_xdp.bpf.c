@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/* weir_xdp.bpf.c - the XDP pipeline of weir's kernel layer.
+ *
+ *   parse (eth, VLAN, IPv4/IPv6, TCP/UDP/ICMP)  malformed -> counted drop
+ *   allowlist (LPM)                             -> pass, skipping the rest
+ *   blocklist (LPM, expiry)                     -> drop
+ *   per-source rate limits (GCRA)               -> drop
+ *   pass
+ *
+ * Every path ends in weir_verdict(), which counts the packet and its bytes
+ * under exactly one reason in the per-CPU stats map. Features whose bit in
+ * weir_config.features is clear are skipped without touching their maps.
+ */
+#include "lib/parse.h"
+#include "lib/maps.h"
+#include "lib/ratelimit.h"
+#include <xdp/xdp_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by tests before load: read time from weir_clock instead of the kernel. */
+const volatile __u8 weir_test_clock = 0;
+
+/* Run early in libxdp's dispatcher; let the next program see what we pass. */
+struct {
+	__uint(priority, 10);
+	__uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(weir_xdp);
+
+static __always_inline __u64 weir_now(void)
+{
+	if (weir_test_clock) {
+		__u32 k = 0;
+		__u64 *t = bpf_map_lookup_elem(&weir_clock, &k);
+
+		return t ? *t : 0;
+	}
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline int weir_verdict(struct xdp_md *ctx, __u32 reason,
+					int action)
+{
+	struct weir_stat *s = bpf_map_lookup_elem(&weir_stats, &reason);
+
+	if (s) {
+		s->packets++;
+		s->bytes += ctx->data_end - ctx->data;
+	}
+	return action;
+}
+
+/* Looks the source up in an allow- or blocklist pair. Returns 1 on a live
+ * match (counting the hit), 0 otherwise. An expired entry is deleted and the
+ * lookup retried once, so that a shorter, live prefix still matches. */
+static __always_inline int weir_list_match(void *map4, void *map6,
+					   const struct weir_pkt *p)
+{
+	struct weir_lpm4 k4 = { .prefixlen = 32 };
+	struct weir_lpm6 k6 = { .prefixlen = 128 };
+	void *map, *key;
+	struct weir_entry *e;
+
+	if (p->family == 4) {
+		__builtin_memcpy(k4.addr, p->saddr, 4);
+		map = map4;
+		key = &k4;
+	} else {
+		__builtin_memcpy(k6.addr, p->saddr, 16);
+		map = map6;
+		key = &k6;
+	}
+
+	for (int i = 0; i < 2; i++) {
+		e = bpf_map_lookup_elem(map, key);
+		if (!e)
+			return 0;
+		if (!e->expires_ns || e->expires_ns > weir_now()) {
+			__sync_fetch_and_add(&e->hits, 1);
+			return 1;
+		}
+		/* Reap it: delete the exact prefix the lookup matched (the
+		 * host bits past prefixlen are ignored by the trie), then
+		 * look again for a shorter prefix that is still live. */
+		if (p->family == 4)
+			k4.prefixlen = e->prefixlen;
+		else
+			k6.prefixlen = e->prefixlen;
+		bpf_map_delete_elem(map, key);
+		if (p->family == 4)
+			k4.prefixlen = 32;
+		else
+			k6.prefixlen = 128;
+	}
+	return 0;
+}
+
+static __always_inline struct weir_limit *
+weir_limit_for(const struct weir_pkt *p, struct weir_config *cfg)
+{
+	struct weir_limit *l;
+
+	if (p->family == 4) {
+		struct weir_lpm4 k = { .prefixlen = 32 };
+
+		__builtin_memcpy(k.addr, p->saddr, 4);
+		l = bpf_map_lookup_elem(&weir_limit4, &k);
+	} else {
+		struct weir_lpm6 k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, p->saddr, 16);
+		l = bpf_map_lookup_elem(&weir_limit6, &k);
+	}
+	return l ? l : &cfg->limit;
+}
+
+/* Returns WEIR_R_PASS when the packet is within its source's limits, or the
+ * reason it is over them. */
+static __always_inline __u32 weir_rate_check(const struct weir_pkt *p,
+					     struct weir_config *cfg)
+{
+	struct weir_limit *l = weir_limit_for(p, cfg);
+	struct weir_src_key k = { .family = p->family };
+	struct weir_src_state *st, zero = {};
+	__u64 now;
+
+	if (!l->conn.rate && !l->pkt.rate)
+		return WEIR_R_PASS;
+	if (!l->pkt.rate && !p->tcp_syn)
+		return WEIR_R_PASS;
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	st = bpf_map_lookup_elem(&weir_src, &k);
+	if (!st) {
+		bpf_map_update_elem(&weir_src, &k, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&weir_src, &k);
+		if (!st)
+			return WEIR_R_PASS; /* evicted at once: fail open */
+	}
+	now = weir_now();
+	if (l->pkt.rate && !weir_gcra_admit(&st->pkt_tat, now, &l->pkt))
+		return WEIR_R_PKT_LIMIT;
+	if (p->tcp_syn && l->conn.rate &&
+	    !weir_gcra_admit(&st->conn_tat, now, &l->conn))
+		return WEIR_R_CONN_LIMIT;
+	return WEIR_R_PASS;
+}
+
+SEC("xdp")
+int weir_xdp(struct xdp_md *ctx)
+{
+	struct weir_cursor c = {
+		.pos = (void *)(long)ctx->data,
+		.end = (void *)(long)ctx->data_end,
+	};
+	struct weir_pkt p = {};
+	struct weir_config *cfg;
+	__u32 k = 0, reason;
+	int proto, ret;
+
+	proto = weir_parse_eth(&c);
+	if (proto < 0)
+		return weir_verdict(ctx, WEIR_R_MALFORMED, XDP_DROP);
+	if (proto == ETH_P_IP)
+		ret = weir_parse_ipv4(&c, &p);
+	else if (proto == ETH_P_IPV6)
+		ret = weir_parse_ipv6(&c, &p);
+	else
+		return weir_verdict(ctx, WEIR_R_PASS_NONIP, XDP_PASS);
+	if (ret < 0)
+		return weir_verdict(ctx, WEIR_R_MALFORMED, XDP_DROP);
+
+	cfg = bpf_map_lookup_elem(&weir_config, &k);
+	if (!cfg)
+		return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
+
+	if ((cfg->features & WEIR_F_ALLOW) &&
+	    weir_list_match(&weir_allow4, &weir_allow6, &p))
+		return weir_verdict(ctx, WEIR_R_ALLOW, XDP_PASS);
+	if ((cfg->features & WEIR_F_BLOCK) &&
+	    weir_list_match(&weir_block4, &weir_block6, &p))
+		return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
+	if (cfg->features & WEIR_F_LIMIT) {
+		reason = weir_rate_check(&p, cfg);
+		if (reason != WEIR_R_PASS)
+			return weir_verdict(ctx, reason, XDP_DROP);
+	}
+	return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
+}

@@ -1,0 +1,276 @@
+/* weirctl.c - the command line of weir's kernel layer.
+ *
+ * Every command lives in one table, weirctl_cmds[], with its arguments,
+ * options and help text; the parser, `weirctl --help` and each command's
+ * help are all generated from it. weirctl is stateless: each invocation
+ * opens the pinned maps (or attaches the program), changes what it was asked
+ * to, and exits. Exit status: 0 success, 1 failure, 2 usage error.
+ */
+#include "weirctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_OPTS_ADD                                                          \
+	{ { "ttl", "DURATION", "expire after DURATION (90s, 15m, 2h, 7d)" },   \
+	  { "comment", "TEXT", "note shown by list (blocklist only)" } }
+#define JSON_OPT { { "json", NULL, "print JSON" } }
+
+static const struct weirctl_cmd weirctl_cmds[] = {
+	{ NULL, "attach", "IFACE", 1, 1,
+	  { { "mode", "native|generic", "XDP mode (default native)" } },
+	  weirctl_attach,
+	  "attach the XDP program (or replace a running one atomically); "
+	  "pinned maps are created or reused" },
+	{ NULL, "detach", "IFACE", 1, 1,
+	  { { "purge", NULL, "also remove the pinned maps and their entries" } },
+	  weirctl_detach, "detach the XDP program; the maps stay pinned" },
+	{ NULL, "status", "", 0, 0, JSON_OPT, weirctl_status,
+	  "interfaces with XDP programs, modes, program ids, map fill" },
+	{ "block", "add", "CIDR", 1, 1, LIST_OPTS_ADD, weirctl_list_add,
+	  "drop packets from CIDR" },
+	{ "block", "del", "CIDR", 1, 1, {}, weirctl_list_del,
+	  "remove CIDR from the blocklist" },
+	{ "block", "list", "", 0, 0, JSON_OPT, weirctl_list_show,
+	  "show blocklist entries with expiry, hits and comment" },
+	{ "block", "import", "FILE", 1, 1, {}, weirctl_list_import,
+	  "add one CIDR per line of FILE ('#' comments); all or nothing" },
+	{ "block", "flush", "", 0, 0, {}, weirctl_list_flush,
+	  "remove every blocklist entry" },
+	{ "allow", "add", "CIDR", 1, 1, LIST_OPTS_ADD, weirctl_list_add,
+	  "let CIDR skip the blocklist and rate limits" },
+	{ "allow", "del", "CIDR", 1, 1, {}, weirctl_list_del,
+	  "remove CIDR from the allowlist" },
+	{ "allow", "list", "", 0, 0, JSON_OPT, weirctl_list_show,
+	  "show allowlist entries" },
+	{ "allow", "import", "FILE", 1, 1, {}, weirctl_list_import,
+	  "add one CIDR per line of FILE; all or nothing" },
+	{ "allow", "flush", "", 0, 0, {}, weirctl_list_flush,
+	  "remove every allowlist entry" },
+	{ "limit", "set", "[CIDR|default]", 0, 1,
+	  { { "conn", "RATE", "new TCP connections per second per source (0: off)" },
+	    { "conn-burst", "N", "connections admitted at once (default RATE)" },
+	    { "pkt", "RATE", "packets per second per source (0: off)" },
+	    { "pkt-burst", "N", "packets admitted at once (default RATE)" } },
+	  weirctl_limit_set,
+	  "set the default per-source limits, or an override for CIDR" },
+	{ "limit", "del", "CIDR", 1, 1, {}, weirctl_limit_del,
+	  "remove the override for CIDR" },
+	{ "limit", "show", "", 0, 0, JSON_OPT, weirctl_limit_show,
+	  "show the default limits and the overrides" },
+	{ NULL, "stats", "", 0, 0,
+	  { { "json", NULL, "print JSON" },
+	    { "watch", NULL, "print per-second rates until interrupted" },
+	    { "count", "N", "with --watch: stop after N intervals" } },
+	  weirctl_stats, "packets and bytes per verdict reason" },
+};
+#define N_CMDS (sizeof(weirctl_cmds) / sizeof(weirctl_cmds[0]))
+
+static void cmd_usage(FILE *f, const struct weirctl_cmd *c)
+{
+	fprintf(f, "  weirctl %s%s%s%s%s", c->group ? c->group : "",
+		c->group ? " " : "", c->verb, *c->args ? " " : "", c->args);
+	for (int i = 0; i < WEIRCTL_MAX_OPTS && c->opts[i].name; i++)
+		fprintf(f, " [--%s%s%s]", c->opts[i].name,
+			c->opts[i].metavar ? " " : "",
+			c->opts[i].metavar ? c->opts[i].metavar : "");
+	fprintf(f, "\n      %s\n", c->help);
+}
+
+static void usage(FILE *f, const char *group)
+{
+	fprintf(f, "usage: weirctl [--pin-dir DIR] COMMAND ...\n\n");
+	for (size_t i = 0; i < N_CMDS; i++)
+		if (!group || (weirctl_cmds[i].group &&
+			       !strcmp(weirctl_cmds[i].group, group)))
+			cmd_usage(f, &weirctl_cmds[i]);
+	if (!group)
+		fprintf(f, "\nMaps are pinned under %s unless --pin-dir "
+			   "(or WEIR_PIN_DIR) says otherwise.\n"
+			   "'weirctl COMMAND --help' shows one command.\n",
+			WEIR_PIN_DIR);
+}
+
+const char *weirctl_opt(const struct weirctl_ctx *ctx, const char *name)
+{
+	for (int i = 0; i < WEIRCTL_MAX_OPTS && ctx->cmd->opts[i].name; i++)
+		if (!strcmp(ctx->cmd->opts[i].name, name))
+			return ctx->optval[i];
+	return NULL;
+}
+
+bool weirctl_flag(const struct weirctl_ctx *ctx, const char *name)
+{
+	return weirctl_opt(ctx, name) != NULL;
+}
+
+int weirctl_err(const struct weirctl_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "weirctl: ");
+	if (ctx && ctx->cmd)
+		fprintf(stderr, "%s%s%s: ", ctx->cmd->group ? ctx->cmd->group : "",
+			ctx->cmd->group ? " " : "", ctx->cmd->verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int weirctl_open_maps(struct weirctl_ctx *ctx, struct weir_maps *m)
+{
+	int err = weir_maps_open(m, ctx->pin_dir);
+
+	if (err == -ENOENT)
+		return weirctl_err(ctx, "no weir maps pinned under %s: attach "
+					"first (weirctl attach IFACE)", ctx->pin_dir);
+	if (err == -EPERM || err == -EACCES)
+		return weirctl_err(ctx, "%s: permission denied (weirctl needs "
+					"root: CAP_BPF and CAP_NET_ADMIN)", ctx->pin_dir);
+	if (err)
+		return weirctl_err(ctx, "opening maps under %s: %s",
+				   ctx->pin_dir, strerror(-err));
+	return 0;
+}
+
+int weirctl_ifindex(struct weirctl_ctx *ctx, const char *name)
+{
+	unsigned int idx = if_nametoindex(name);
+
+	if (!idx)
+		weirctl_err(ctx, "unknown interface '%s'", name);
+	return (int)idx;
+}
+
+static const struct weirctl_cmd *find_cmd(const char *group, const char *verb,
+					  bool *group_known)
+{
+	*group_known = false;
+	for (size_t i = 0; i < N_CMDS; i++) {
+		const struct weirctl_cmd *c = &weirctl_cmds[i];
+
+		if (c->group && group && !strcmp(c->group, group)) {
+			*group_known = true;
+			if (verb && !strcmp(c->verb, verb))
+				return c;
+		} else if (!c->group && !group && verb && !strcmp(c->verb, verb)) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static bool is_group(const char *s)
+{
+	for (size_t i = 0; i < N_CMDS; i++)
+		if (weirctl_cmds[i].group && !strcmp(weirctl_cmds[i].group, s))
+			return true;
+	return false;
+}
+
+#define OPT_BASE 1000 /* getopt values of table options; 0 means unknown */
+
+/* Parses the command's options and arguments from the table entry. */
+static int parse_cmd(struct weirctl_ctx *ctx, int argc, char **argv)
+{
+	const struct weirctl_cmd *c = ctx->cmd;
+	struct option lo[WEIRCTL_MAX_OPTS + 2] = {};
+	int n = 0, opt, idx;
+
+	for (; n < WEIRCTL_MAX_OPTS && c->opts[n].name; n++)
+		lo[n] = (struct option){ c->opts[n].name,
+					 c->opts[n].metavar ? required_argument
+							    : no_argument,
+					 NULL, OPT_BASE + n };
+	lo[n] = (struct option){ "help", no_argument, NULL, 'h' };
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+		if (opt == 'h') {
+			fprintf(stdout, "usage:\n");
+			cmd_usage(stdout, c);
+			exit(0);
+		}
+		if (opt == '?' || opt == ':') {
+			if (opt == ':' && optopt >= OPT_BASE && optopt < OPT_BASE + n)
+				weirctl_err(ctx, "--%s needs a value",
+					    c->opts[optopt - OPT_BASE].name);
+			else
+				weirctl_err(ctx, "unknown option '%s'",
+					    argv[optind - 1]);
+			goto bad;
+		}
+		ctx->optval[opt - OPT_BASE] = optarg ? optarg : "";
+	}
+	ctx->argc = argc - optind;
+	if (ctx->argc < c->min_args || ctx->argc > c->max_args) {
+		weirctl_err(ctx, ctx->argc < c->min_args ? "missing %s"
+							 : "too many arguments (expected %s)",
+			    *c->args ? c->args : "nothing");
+		goto bad;
+	}
+	for (int i = 0; i < ctx->argc; i++)
+		ctx->argv[i] = argv[optind + i];
+	return 0;
+bad:
+	fprintf(stderr, "usage:\n");
+	cmd_usage(stderr, c);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct weirctl_ctx ctx = { .pin_dir = getenv("WEIR_PIN_DIR") };
+	const char *group = NULL;
+	bool group_known;
+	int i = 1, ret;
+
+	if (!ctx.pin_dir || !*ctx.pin_dir)
+		ctx.pin_dir = WEIR_PIN_DIR;
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout, NULL);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			ctx.pin_dir = argv[i + 1];
+			i += 2;
+			continue;
+		}
+		fprintf(stderr, "weirctl: unknown option '%s' (see 'weirctl "
+				"--help')\n", argv[i]);
+		return 2;
+	}
+	if (i >= argc) {
+		usage(stderr, NULL);
+		return 2;
+	}
+	if (is_group(argv[i]))
+		group = argv[i++];
+	if (group && (i >= argc || !strcmp(argv[i], "--help") ||
+		      !strcmp(argv[i], "-h"))) {
+		usage(i >= argc ? stderr : stdout, group);
+		return i >= argc ? 2 : 0;
+	}
+	ctx.cmd = find_cmd(group, argv[i], &group_known);
+	if (!ctx.cmd) {
+		if (group)
+			fprintf(stderr, "weirctl: %s: unknown command '%s' (see "
+					"'weirctl %s --help')\n", group, argv[i], group);
+		else
+			fprintf(stderr, "weirctl: unknown command '%s' (see "
+					"'weirctl --help')\n", argv[i]);
+		return 2;
+	}
+	ret = parse_cmd(&ctx, argc - i, argv + i);
+	if (ret)
+		return ret;
+	return ctx.cmd->run(&ctx);
+}

@@ -1,0 +1,71 @@
+/* weirctl.h - the shared parts of weirctl: the command table's types, the
+ * parsed invocation handed to each command, and the commands themselves.
+ */
+#ifndef WEIRCTL_H
+#define WEIRCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "maps/weir_maps.h"
+
+#define WEIRCTL_MAX_OPTS 8
+#define WEIRCTL_MAX_ARGS 4
+
+struct weirctl_opt {
+	const char *name;    /* long option, without "--" */
+	const char *metavar; /* NULL for a flag */
+	const char *help;
+};
+
+struct weirctl_ctx;
+
+struct weirctl_cmd {
+	const char *group; /* "block", "limit", ... or NULL for top-level verbs */
+	const char *verb;
+	const char *args;  /* usage of the positional arguments */
+	int min_args, max_args;
+	struct weirctl_opt opts[WEIRCTL_MAX_OPTS];
+	int (*run)(struct weirctl_ctx *ctx);
+	const char *help;
+};
+
+struct weirctl_ctx {
+	const struct weirctl_cmd *cmd;
+	const char *pin_dir;
+	int argc;
+	char *argv[WEIRCTL_MAX_ARGS];
+	const char *optval[WEIRCTL_MAX_OPTS]; /* "" for a flag given, NULL absent */
+};
+
+/* The value of option `name`, or NULL when it was not given. */
+const char *weirctl_opt(const struct weirctl_ctx *ctx, const char *name);
+bool weirctl_flag(const struct weirctl_ctx *ctx, const char *name);
+
+/* Prints "weirctl: <group> <verb>: <message>" on stderr; returns 1 (the exit
+ * status of a failed command). */
+int weirctl_err(const struct weirctl_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Opens the pinned maps, printing why when they cannot be opened. */
+int weirctl_open_maps(struct weirctl_ctx *ctx, struct weir_maps *m);
+
+/* Interface name -> ifindex, printing an error for an unknown one (0). */
+int weirctl_ifindex(struct weirctl_ctx *ctx, const char *name);
+
+/* xdp.c */
+int weirctl_attach(struct weirctl_ctx *ctx);
+int weirctl_detach(struct weirctl_ctx *ctx);
+int weirctl_status(struct weirctl_ctx *ctx);
+
+/* lists.c */
+int weirctl_list_add(struct weirctl_ctx *ctx);
+int weirctl_list_del(struct weirctl_ctx *ctx);
+int weirctl_list_show(struct weirctl_ctx *ctx);
+int weirctl_list_import(struct weirctl_ctx *ctx);
+int weirctl_list_flush(struct weirctl_ctx *ctx);
+int weirctl_limit_set(struct weirctl_ctx *ctx);
+int weirctl_limit_del(struct weirctl_ctx *ctx);
+int weirctl_limit_show(struct weirctl_ctx *ctx);
+int weirctl_stats(struct weirctl_ctx *ctx);
+
+#endif /* WEIRCTL_H */

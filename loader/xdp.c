@@ -1,0 +1,519 @@
+/* xdp.c - attaching weir's XDP program through libxdp, and reading link
+ * state over netlink (libmnl).
+ *
+ * weir runs as one program in libxdp's multiprog dispatcher, so it coexists
+ * with other XDP programs. Its maps are pinned under the pin directory; a new
+ * attach reuses them, so entries survive detach, re-attach and upgrades.
+ *
+ * Upgrades without a gap: the new program is added to the dispatcher first
+ * (libxdp builds a new dispatcher holding both and swaps it in atomically
+ * with XDP_FLAGS_REPLACE), then the old one is removed the same way. Every
+ * packet meets at least one weir program; for the instant both run, a packet
+ * passed by the first is also judged by the second, against the same maps.
+ */
+#include "weirctl.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+#include "weir_xdp.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+static int silent_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("WEIR_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static int xdp_silent_print(enum libxdp_print_level level, const char *fmt,
+			    va_list ap)
+{
+	if (getenv("WEIR_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static void quiet_libs(void)
+{
+	libbpf_set_print(silent_print);
+	libxdp_set_print(xdp_silent_print);
+}
+
+/* Mounts bpffs on the parent of pin_dir when it is not one, and creates
+ * pin_dir itself, readable by root only. */
+static int ensure_pin_dir(struct weirctl_ctx *ctx)
+{
+	char parent[512], *slash;
+	struct statfs fs;
+
+	snprintf(parent, sizeof(parent), "%s", ctx->pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &fs))
+		return weirctl_err(ctx, "%s: %s", parent, strerror(errno));
+	if (fs.f_type != BPF_FS_MAGIC &&
+	    mount("bpf", parent, "bpf", 0, "mode=0700"))
+		return weirctl_err(ctx, "mounting bpffs on %s: %s", parent,
+				   strerror(errno));
+	if (mkdir(ctx->pin_dir, 0700) && errno != EEXIST)
+		return weirctl_err(ctx, "%s: %s", ctx->pin_dir, strerror(errno));
+	return 0;
+}
+
+static const char *mode_name(enum xdp_attach_mode m)
+{
+	switch (m) {
+	case XDP_MODE_NATIVE: return "native";
+	case XDP_MODE_SKB: return "generic";
+	case XDP_MODE_HW: return "hw";
+	default: return "none";
+	}
+}
+
+/* Collects the weir programs running on ifindex (at most `max`). */
+static int find_weir_progs(int ifindex, struct xdp_multiprog **mpp,
+			   struct xdp_program **out, int max,
+			   enum xdp_attach_mode *mode)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p = NULL;
+	int n = 0;
+
+	*mpp = NULL;
+	if (libxdp_get_error(mp))
+		return 0;
+	*mode = xdp_multiprog__attach_mode(mp);
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && !strcmp(xdp_program__name(p), WEIR_XDP_PROG_NAME))
+			out[n++] = p;
+	} else {
+		while ((p = xdp_multiprog__next_prog(p, mp)) && n < max)
+			if (!strcmp(xdp_program__name(p), WEIR_XDP_PROG_NAME))
+				out[n++] = p;
+	}
+	*mpp = mp;
+	return n;
+}
+
+/* weir runs alone on the interface (libxdp fell back to a single program,
+ * e.g. where the kernel refuses the dispatcher's freplace programs): load the
+ * new build against the pinned maps and swap it in with one
+ * XDP_FLAGS_REPLACE call, which fails rather than clobbering a program that
+ * changed under us. */
+static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
+			  int ifindex, enum xdp_attach_mode mode,
+			  struct xdp_program *old)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
+	__u32 flags = XDP_FLAGS_REPLACE |
+		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err, fd;
+
+	err = weir_xdp_bpf__load(skel);
+	if (err)
+		return weirctl_err(ctx, "loading the program against the maps "
+					"pinned under %s: %s (a build with another map "
+					"layout needs 'weirctl detach IFACE --purge')",
+				   ctx->pin_dir, strerror(-err));
+	fd = bpf_program__fd(skel->progs.weir_xdp);
+	if (bpf_xdp_attach(ifindex, fd, flags, &opts))
+		return weirctl_err(ctx, "replacing program id %u on %s: %s",
+				   xdp_program__id(old), ctx->argv[0],
+				   strerror(errno));
+	bpf_obj_get_info_by_fd(fd, &info, &len);
+	printf("weir attached to %s (%s mode, program id %u, replacing id %u "
+	       "atomically); maps pinned under %s\n", ctx->argv[0],
+	       mode_name(mode), info.id, xdp_program__id(old), ctx->pin_dir);
+	return 0;
+}
+
+int weirctl_attach(struct weirctl_ctx *ctx)
+{
+	const char *mode_s = weirctl_opt(ctx, "mode");
+	enum xdp_attach_mode mode = XDP_MODE_NATIVE, old_mode;
+	struct xdp_program *old[8], *prog = NULL;
+	struct xdp_multiprog *mp = NULL;
+	struct weir_xdp_bpf *skel;
+	struct bpf_map *map;
+	char path[512], errbuf[256];
+	int ifindex, n_old, err, ret = 1;
+
+	if (mode_s && !strcmp(mode_s, "generic"))
+		mode = XDP_MODE_SKB;
+	else if (mode_s && strcmp(mode_s, "native"))
+		return weirctl_err(ctx, "--mode '%s': expected native or generic",
+				   mode_s);
+	ifindex = weirctl_ifindex(ctx, ctx->argv[0]);
+	if (!ifindex)
+		return 1;
+	quiet_libs();
+	n_old = find_weir_progs(ifindex, &mp, old, 8, &old_mode);
+	if (n_old && old_mode != mode) {
+		ret = weirctl_err(ctx, "weir runs on %s in %s mode; detach it "
+				       "before attaching in %s mode",
+				  ctx->argv[0], mode_name(old_mode), mode_name(mode));
+		goto out_mp;
+	}
+	if (ensure_pin_dir(ctx))
+		goto out_mp;
+
+	skel = weir_xdp_bpf__open();
+	if (!skel) {
+		ret = weirctl_err(ctx, "opening the BPF object: %s", strerror(errno));
+		goto out_mp;
+	}
+	bpf_object__for_each_map(map, skel->obj) {
+		for (size_t i = 0; i < weir_map_count; i++) {
+			if (strcmp(bpf_map__name(map), weir_map_descs[i].name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir,
+				 weir_map_descs[i].name);
+			bpf_map__set_pin_path(map, path);
+		}
+	}
+	if (n_old && xdp_multiprog__is_legacy(mp)) {
+		ret = replace_legacy(ctx, skel, ifindex, mode, old[0]);
+		goto out_skel;
+	}
+	DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel->obj,
+			    .prog_name = WEIR_XDP_PROG_NAME);
+	prog = xdp_program__create(&opts);
+	err = libxdp_get_error(prog);
+	if (err) {
+		prog = NULL;
+		libxdp_strerror(err, errbuf, sizeof(errbuf));
+		ret = weirctl_err(ctx, "%s", errbuf);
+		goto out_skel;
+	}
+	err = xdp_program__attach(prog, ifindex, mode, 0);
+	if (err) {
+		libxdp_strerror(err, errbuf, sizeof(errbuf));
+		if (err == -EEXIST || err == -EBUSY)
+			ret = weirctl_err(ctx, "%s: another XDP program is attached "
+					       "outside libxdp's dispatcher", ctx->argv[0]);
+		else if (bpf_map__fd(skel->maps.weir_config) < 0)
+			ret = weirctl_err(ctx, "pinned maps under %s do not match "
+					       "this build; 'weirctl detach IFACE "
+					       "--purge' resets them (entries are lost)",
+					  ctx->pin_dir);
+		else
+			ret = weirctl_err(ctx, "attaching to %s in %s mode: %s",
+					  ctx->argv[0], mode_name(mode), errbuf);
+		goto out_prog;
+	}
+	for (int i = 0; i < n_old; i++) {
+		err = xdp_program__detach(old[i], ifindex, mode, 0);
+		if (err) {
+			libxdp_strerror(err, errbuf, sizeof(errbuf));
+			weirctl_err(ctx, "removing the previous program (id %u): %s",
+				    xdp_program__id(old[i]), errbuf);
+		}
+	}
+	printf("weir attached to %s (%s mode, program id %u%s); maps pinned "
+	       "under %s\n", ctx->argv[0], mode_name(mode), xdp_program__id(prog),
+	       n_old ? ", replacing the previous one" : "", ctx->pin_dir);
+	ret = 0;
+out_prog:
+	xdp_program__close(prog);
+out_skel:
+	weir_xdp_bpf__destroy(skel);
+out_mp:
+	xdp_multiprog__close(mp);
+	return ret;
+}
+
+/* ---- netlink link dump ---- */
+
+struct link_info {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	uint8_t xdp_attached;
+	uint32_t prog_id;
+};
+
+struct link_list {
+	struct link_info *v;
+	size_t n, cap;
+};
+
+static int xdp_attr_cb(const struct nlattr *a, void *data)
+{
+	struct link_info *li = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case IFLA_XDP_ATTACHED:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) >= 0)
+			li->xdp_attached = mnl_attr_get_u8(a);
+		break;
+	case IFLA_XDP_PROG_ID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+			li->prog_id = mnl_attr_get_u32(a);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+	struct link_info *li = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case IFLA_IFNAME:
+		if (mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+			snprintf(li->name, sizeof(li->name), "%s",
+				 mnl_attr_get_str(a));
+		break;
+	case IFLA_XDP:
+		mnl_attr_parse_nested(a, xdp_attr_cb, li);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ifinfomsg *ifm = mnl_nlmsg_get_payload(nlh);
+	struct link_list *l = data;
+	struct link_info li = { .ifindex = ifm->ifi_index };
+
+	mnl_attr_parse(nlh, sizeof(*ifm), link_attr_cb, &li);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct link_info *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return MNL_CB_ERROR;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = li;
+	return MNL_CB_OK;
+}
+
+/* Dumps every link of this network namespace with its XDP attachment. */
+static int link_dump(struct link_list *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifm;
+	unsigned int seq = (unsigned int)time(NULL), portid;
+	ssize_t n;
+	int ret = 0;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+
+	nl = mnl_socket_open(NETLINK_ROUTE);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, link_cb, out);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	ret = ret < 0 ? -errno : 0;
+out:
+	mnl_socket_close(nl);
+	return ret;
+}
+
+/* Names of other interfaces where weir runs, for refusing --purge. */
+static int weir_users(int except_ifindex, char *names, size_t len)
+{
+	struct link_list l = {};
+	int users = 0;
+
+	names[0] = '\0';
+	if (link_dump(&l))
+		return 0;
+	for (size_t i = 0; i < l.n; i++) {
+		struct xdp_program *progs[8];
+		struct xdp_multiprog *mp;
+		enum xdp_attach_mode m;
+
+		if (!l.v[i].xdp_attached || l.v[i].ifindex == except_ifindex)
+			continue;
+		if (find_weir_progs(l.v[i].ifindex, &mp, progs, 8, &m) > 0) {
+			size_t used = strlen(names);
+
+			snprintf(names + used, len - used, "%s%s", users ? ", " : "",
+				 l.v[i].name);
+			users++;
+		}
+		xdp_multiprog__close(mp);
+	}
+	free(l.v);
+	return users;
+}
+
+static int purge_pins(struct weirctl_ctx *ctx)
+{
+	char path[512];
+
+	for (size_t i = 0; i < weir_map_count; i++) {
+		snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir,
+			 weir_map_descs[i].name);
+		if (unlink(path) && errno != ENOENT)
+			return weirctl_err(ctx, "%s: %s", path, strerror(errno));
+	}
+	if (rmdir(ctx->pin_dir) && errno != ENOENT)
+		return weirctl_err(ctx, "%s: %s", ctx->pin_dir, strerror(errno));
+	return 0;
+}
+
+int weirctl_detach(struct weirctl_ctx *ctx)
+{
+	struct xdp_program *progs[8];
+	struct xdp_multiprog *mp;
+	enum xdp_attach_mode mode = XDP_MODE_UNSPEC;
+	char others[256], errbuf[256];
+	int ifindex, n, err, ret = 1;
+
+	ifindex = weirctl_ifindex(ctx, ctx->argv[0]);
+	if (!ifindex)
+		return 1;
+	quiet_libs();
+	n = find_weir_progs(ifindex, &mp, progs, 8, &mode);
+	if (!n) {
+		ret = weirctl_err(ctx, "weir is not attached to %s", ctx->argv[0]);
+		goto out;
+	}
+	if (weirctl_flag(ctx, "purge") && weir_users(ifindex, others, sizeof(others))) {
+		ret = weirctl_err(ctx, "--purge: weir still runs on %s and uses "
+				       "the maps; detach it there first", others);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		err = xdp_program__detach(progs[i], ifindex, mode, 0);
+		if (err) {
+			libxdp_strerror(err, errbuf, sizeof(errbuf));
+			ret = weirctl_err(ctx, "%s: %s", ctx->argv[0], errbuf);
+			goto out;
+		}
+	}
+	if (weirctl_flag(ctx, "purge") && purge_pins(ctx))
+		goto out;
+	printf("weir detached from %s%s\n", ctx->argv[0],
+	       weirctl_flag(ctx, "purge") ? "; pinned maps removed"
+					  : "; maps and entries kept");
+	ret = 0;
+out:
+	xdp_multiprog__close(mp);
+	return ret;
+}
+
+static const char *attached_name(uint8_t a)
+{
+	switch (a) {
+	case XDP_ATTACHED_DRV: return "native";
+	case XDP_ATTACHED_SKB: return "generic";
+	case XDP_ATTACHED_HW: return "hw";
+	case XDP_ATTACHED_MULTI: return "multi";
+	default: return "none";
+	}
+}
+
+int weirctl_status(struct weirctl_ctx *ctx)
+{
+	bool json = weirctl_flag(ctx, "json");
+	struct link_list l = {};
+	struct weir_maps m;
+	int err, n_if = 0;
+
+	quiet_libs();
+	err = link_dump(&l);
+	if (err)
+		return weirctl_err(ctx, "netlink link dump: %s", strerror(-err));
+	printf(json ? "{\"interfaces\":[" : "%-16s %-8s %-8s %s\n",
+	       "INTERFACE", "MODE", "PROG", "PROGRAMS (dispatcher order)");
+	for (size_t i = 0; i < l.n; i++) {
+		struct link_info *li = &l.v[i];
+		struct xdp_multiprog *mp;
+		struct xdp_program *p = NULL;
+		int k = 0;
+
+		if (li->xdp_attached == XDP_ATTACHED_NONE)
+			continue;
+		if (json)
+			printf("%s{\"name\":\"%s\",\"ifindex\":%d,\"mode\":\"%s\","
+			       "\"prog_id\":%u,\"programs\":[",
+			       n_if ? "," : "", li->name, li->ifindex,
+			       attached_name(li->xdp_attached), li->prog_id);
+		else
+			printf("%-16s %-8s %-8u", li->name,
+			       attached_name(li->xdp_attached), li->prog_id);
+		n_if++;
+		mp = xdp_multiprog__get_from_ifindex(li->ifindex);
+		if (!libxdp_get_error(mp)) {
+			if (xdp_multiprog__is_legacy(mp))
+				p = xdp_multiprog__main_prog(mp);
+			else
+				p = xdp_multiprog__next_prog(NULL, mp);
+			for (; p; p = xdp_multiprog__is_legacy(mp) ? NULL :
+				   xdp_multiprog__next_prog(p, mp), k++)
+				printf(json ? "%s{\"name\":\"%s\",\"id\":%u}" : "%s%s(%u)",
+				       k ? (json ? "," : " ") : (json ? "" : " "),
+				       xdp_program__name(p), xdp_program__id(p));
+			xdp_multiprog__close(mp);
+		}
+		printf(json ? "]}" : "\n");
+	}
+	free(l.v);
+	if (!n_if && !json)
+		printf("(no interface has an XDP program)\n");
+
+	if (weir_maps_open(&m, ctx->pin_dir)) {
+		printf(json ? "],\"maps\":null}\n" : "\nno weir maps pinned under %s\n",
+		       ctx->pin_dir);
+		return 0;
+	}
+	printf(json ? "],\"pin_dir\":\"%s\",\"maps\":{" : "\nmaps under %s:\n",
+	       ctx->pin_dir);
+	for (size_t i = 0; i < weir_map_count; i++) {
+		int fd = *weir_map_fd(&m, &weir_map_descs[i]);
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		long fill = weir_map_fill(fd);
+
+		bpf_obj_get_info_by_fd(fd, &info, &len);
+		printf(json ? "%s\"%s\":{\"entries\":%ld,\"max\":%u}"
+			    : "%s  %-14s %9ld / %u\n",
+		       json && i ? "," : "", weir_map_descs[i].name, fill,
+		       info.max_entries);
+	}
+	printf(json ? "}}\n" : "");
+	weir_maps_close(&m);
+	return 0;
+}

@@ -1,0 +1,153 @@
+/* weir_abi.h - the ABI between weir's BPF programs and userspace.
+ *
+ * Types only: the map names, pin paths, verdict reasons and the key/value
+ * structs that cross the kernel/userspace line. Both bpf/weir_xdp.bpf.c and
+ * everything under maps/ and loader/ include this one header; every struct has
+ * a size check so that a change on one side cannot silently diverge from the
+ * other. Fixed-width types only, no pointers, explicit padding.
+ */
+#ifndef WEIR_ABI_H
+#define WEIR_ABI_H
+
+#include <linux/types.h>
+
+#define WEIR_PIN_DIR "/sys/fs/bpf/weir"
+#define WEIR_XDP_PROG_NAME "weir_xdp"
+
+/* Capacities; overridable at build time (-DWEIR_BLOCK_MAX=...). */
+#ifndef WEIR_BLOCK_MAX
+#define WEIR_BLOCK_MAX (2u << 20) /* per family: 2M prefixes */
+#endif
+#ifndef WEIR_ALLOW_MAX
+#define WEIR_ALLOW_MAX 65536u
+#endif
+#ifndef WEIR_LIMIT_MAX
+#define WEIR_LIMIT_MAX 65536u /* per-CIDR rate-limit overrides, per family */
+#endif
+#ifndef WEIR_SRC_MAX
+#define WEIR_SRC_MAX (1u << 20) /* per-source rate-limit state (LRU) */
+#endif
+#ifndef WEIR_NOTE_MAX
+#define WEIR_NOTE_MAX 65536u /* blocklist comments */
+#endif
+#define WEIR_NOTE_LEN 64
+
+/* Map names, as they appear in the object and under WEIR_PIN_DIR. */
+#define WEIR_MAP_CONFIG "weir_config"
+#define WEIR_MAP_STATS "weir_stats"
+#define WEIR_MAP_BLOCK4 "weir_block4"
+#define WEIR_MAP_BLOCK6 "weir_block6"
+#define WEIR_MAP_ALLOW4 "weir_allow4"
+#define WEIR_MAP_ALLOW6 "weir_allow6"
+#define WEIR_MAP_LIMIT4 "weir_limit4"
+#define WEIR_MAP_LIMIT6 "weir_limit6"
+#define WEIR_MAP_SRC "weir_src"
+#define WEIR_MAP_NOTE "weir_note"
+
+/* Why a packet got its verdict: the index into the per-CPU stats map.
+ * Every path through the XDP program counts exactly one reason. */
+enum weir_reason {
+	WEIR_R_PASS = 0,	/* IP traffic that passed every check */
+	WEIR_R_PASS_NONIP,	/* not IPv4/IPv6: passed unexamined */
+	WEIR_R_ALLOW,		/* source allowlisted: checks skipped */
+	WEIR_R_BLOCK,		/* source blocklisted: dropped */
+	WEIR_R_CONN_LIMIT,	/* new TCP connection over the source's rate */
+	WEIR_R_PKT_LIMIT,	/* packet over the source's rate */
+	WEIR_R_MALFORMED,	/* truncated or invalid L3/L4 header: dropped */
+	WEIR_R_MAX,
+};
+
+#define WEIR_REASON_NAMES                                                      \
+	{ "passed", "passed_nonip", "allowlisted", "blocklisted",              \
+	  "conn_limited", "pkt_limited", "malformed" }
+
+struct weir_stat {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct weir_stat) == 16, "weir_stat ABI");
+
+/* Feature bits in weir_config.features: a feature whose bit is clear costs
+ * the XDP program one branch on an already-loaded word, never a map lookup. */
+#define WEIR_F_ALLOW (1u << 0)
+#define WEIR_F_BLOCK (1u << 1)
+#define WEIR_F_LIMIT (1u << 2)
+
+/* A rate in events per second with a burst; rate 0 means unlimited. */
+struct weir_rate {
+	__u32 rate;
+	__u32 burst;
+};
+_Static_assert(sizeof(struct weir_rate) == 8, "weir_rate ABI");
+
+struct weir_limit {
+	struct weir_rate conn; /* new TCP connections (SYN without ACK) */
+	struct weir_rate pkt;  /* packets of any kind */
+};
+_Static_assert(sizeof(struct weir_limit) == 16, "weir_limit ABI");
+
+/* Single entry (key 0) of the weir_config array. */
+struct weir_config {
+	__u32 features;
+	__u32 _pad;
+	struct weir_limit limit; /* defaults for sources with no override */
+};
+_Static_assert(sizeof(struct weir_config) == 24, "weir_config ABI");
+
+/* LPM trie keys: prefixlen first, address in network byte order. */
+struct weir_lpm4 {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+_Static_assert(sizeof(struct weir_lpm4) == 8, "weir_lpm4 ABI");
+
+struct weir_lpm6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct weir_lpm6) == 20, "weir_lpm6 ABI");
+
+/* Blocklist and allowlist entry. expires_ns is on CLOCK_MONOTONIC (the
+ * clock of bpf_ktime_get_ns()); 0 means the entry never expires. An
+ * expired entry no longer matches and is deleted by the first packet that
+ * meets it, or by weirctl. hits counts the packets it matched. */
+struct weir_entry {
+	__u64 expires_ns;
+	__u64 hits;
+	__u64 added_ns; /* CLOCK_REALTIME, for display */
+	__u32 prefixlen; /* the key's, so that BPF can delete what it matched */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct weir_entry) == 32, "weir_entry ABI");
+
+/* Per-source rate-limit state key: one map for both families. */
+struct weir_src_key {
+	__u8 family; /* 4 or 6 */
+	__u8 _pad[3];
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, the rest zero */
+};
+_Static_assert(sizeof(struct weir_src_key) == 20, "weir_src_key ABI");
+
+/* GCRA state: the theoretical arrival time of the next conforming event,
+ * one per limit, updated with compare-and-swap so that every CPU shares it. */
+struct weir_src_state {
+	__u64 conn_tat;
+	__u64 pkt_tat;
+};
+_Static_assert(sizeof(struct weir_src_state) == 16, "weir_src_state ABI");
+
+/* weir_note: comment per blocklist entry, written and read by userspace only. */
+struct weir_note_key {
+	__u8 family;
+	__u8 prefixlen;
+	__u8 _pad[2];
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct weir_note_key) == 20, "weir_note_key ABI");
+
+struct weir_note {
+	char text[WEIR_NOTE_LEN];
+};
+_Static_assert(sizeof(struct weir_note) == WEIR_NOTE_LEN, "weir_note ABI");
+
+#endif /* WEIR_ABI_H */

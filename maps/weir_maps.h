@@ -1,0 +1,107 @@
+/* weir_maps.h - open weir's pinned maps and read or change their entries.
+ *
+ * The small library behind weirctl, the tests and the benchmarks. It knows
+ * the ABI of maps/weir_abi.h and nothing about the command line. Every
+ * function returns 0 or a positive count on success and a negative errno on
+ * failure; where the failure is the caller's input, a message naming the
+ * input and the reason is written into the caller's `err` buffer.
+ */
+#ifndef WEIR_MAPS_H
+#define WEIR_MAPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "weir_abi.h"
+
+struct bpf_object;
+
+struct weir_maps {
+	int config, stats;
+	int block4, block6, allow4, allow6;
+	int limit4, limit6;
+	int src, note;
+};
+
+/* Names and fds of every map, in one table, for opening, pinning and counting. */
+struct weir_map_desc {
+	const char *name;
+	size_t offset; /* of the fd in struct weir_maps */
+};
+extern const struct weir_map_desc weir_map_descs[];
+extern const size_t weir_map_count;
+
+static inline int *weir_map_fd(struct weir_maps *m, const struct weir_map_desc *d)
+{
+	return (int *)((char *)m + d->offset);
+}
+
+int weir_maps_open(struct weir_maps *m, const char *pin_dir);
+int weir_maps_from_obj(struct weir_maps *m, struct bpf_object *obj);
+void weir_maps_close(struct weir_maps *m);
+
+/* A source prefix. Host bits beyond prefixlen must be zero. */
+struct weir_cidr {
+	uint8_t family; /* 4 or 6 */
+	uint8_t prefixlen;
+	uint8_t addr[16];
+};
+
+#define WEIR_CIDR_STRLEN 50
+int weir_cidr_parse(const char *s, struct weir_cidr *c, char *err, size_t errlen);
+void weir_cidr_format(const struct weir_cidr *c, char *buf, size_t len);
+
+/* Parses "90", "90s", "15m", "2h", "7d" into nanoseconds (> 0). */
+int weir_duration_parse(const char *s, uint64_t *ns);
+
+uint64_t weir_mono_ns(void);
+uint64_t weir_real_ns(void);
+
+enum weir_list { WEIR_LIST_BLOCK, WEIR_LIST_ALLOW };
+
+struct weir_list_item {
+	struct weir_cidr cidr;
+	struct weir_entry entry;
+	char note[WEIR_NOTE_LEN]; /* "" when none */
+};
+
+int weir_list_add(const struct weir_maps *m, enum weir_list l,
+		  const struct weir_cidr *c, uint64_t ttl_ns, const char *note);
+int weir_list_del(const struct weir_maps *m, enum weir_list l,
+		  const struct weir_cidr *c);
+/* Calls fn for every live entry; expired entries are deleted on the way
+ * (reaped). Returns the number of live entries, or a negative errno. */
+int weir_list_walk(const struct weir_maps *m, enum weir_list l,
+		   int (*fn)(const struct weir_list_item *it, void *ctx),
+		   void *ctx);
+/* Deletes every entry; returns how many were deleted. */
+int weir_list_flush(const struct weir_maps *m, enum weir_list l);
+/* Adds n prefixes with batched updates; progress(done, n, ctx) is called
+ * after each batch when non-NULL. Entries never expire. */
+int weir_list_import(const struct weir_maps *m, enum weir_list l,
+		     const struct weir_cidr *v, size_t n,
+		     void (*progress)(size_t done, size_t total, void *ctx),
+		     void *ctx);
+
+int weir_config_read(const struct weir_maps *m, struct weir_config *cfg);
+int weir_config_write(const struct weir_maps *m, const struct weir_config *cfg);
+/* Sets or clears feature bits in one read-modify-write. */
+int weir_features_update(const struct weir_maps *m, uint32_t set, uint32_t clear);
+
+/* Per-CIDR limit overrides; c == NULL means the global default. */
+int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
+		   const struct weir_limit *lim);
+int weir_limit_del(const struct weir_maps *m, const struct weir_cidr *c);
+int weir_limit_walk(const struct weir_maps *m,
+		    int (*fn)(const struct weir_cidr *c,
+			      const struct weir_limit *lim, void *ctx),
+		    void *ctx);
+
+/* Sums the per-CPU counters of every reason. */
+int weir_stats_read(const struct weir_maps *m, struct weir_stat out[WEIR_R_MAX]);
+extern const char *const weir_reason_names[WEIR_R_MAX];
+
+/* Number of entries of a map (walks its keys). */
+long weir_map_fill(int fd);
+
+#endif /* WEIR_MAPS_H */

@@ -1,0 +1,38 @@
+#!/bin/bash
+# tests/run.sh - runs every test of weir and ends with one line CI reads:
+# "N passed, M failed". Suites run with the normal build and again with the
+# sanitizer build (ASan + UBSan) where they execute weir's own code.
+set -u
+cd "$(dirname "$0")/.."
+
+passed=0 failed=0 suites_failed=""
+run_suite() {
+	local name=$1; shift
+	echo "=== $name"
+	local out rc
+	out=$("$@" 2>&1); rc=$?
+	echo "$out" | grep -v '^ok ' 
+	local p f
+	p=$(echo "$out" | grep -c '^ok ')
+	f=$(echo "$out" | grep -c '^not ok ')
+	echo "--- $name: $p passed, $f failed"
+	passed=$((passed + p)); failed=$((failed + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		# A suite that died without reporting a failure is a failure.
+		failed=$((failed + 1)); echo "not ok - $name exited with $rc"
+	fi
+	[ "$rc" -ne 0 ] && suites_failed="$suites_failed $name"
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+run_suite "bpf fixtures" build/test_xdp
+run_suite "bpf fixtures (asan)" build/asan/test_xdp
+run_suite "cli" tests/cli/test_cli.sh
+WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
+run_suite "e2e namespaces" tests/e2e/test_e2e.sh
+
+[ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
