@@ -36,7 +36,7 @@ BENCH_PKGS := wrk
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Wno-unused-parameter -I/usr/include/$(ARCH)-linux-gnu
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-D_GNU_SOURCE -I$(BUILD) -I.
 LDLIBS := -lxdp -lbpf -lmnl -ljansson -lelf -lz -lm
 
@@ -47,7 +47,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 MAPS_SRCS := $(wildcard maps/*.c)
 LOADER_SRCS := $(wildcard loader/*.c)
-USER_HDRS := $(wildcard maps/*.h loader/*.h) $(SKELS)
+USER_HDRS := $(wildcard maps/*.h loader/*.h tests/bpf/*.h) $(SKELS)
 
 WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp

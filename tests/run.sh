@@ -32,6 +32,7 @@ run_suite "bpf fixtures (asan)" build/asan/test_xdp
 run_suite "cli" tests/cli/test_cli.sh
 WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
 run_suite "e2e namespaces" tests/e2e/test_e2e.sh
+WEIRCTL=build/asan/weirctl run_suite "e2e namespaces (asan)" tests/e2e/test_e2e.sh
 
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
 echo "$passed passed, $failed failed"

@@ -79,31 +79,34 @@ static __always_inline int weir_parse_eth(struct weir_cursor *c)
 	return proto;
 }
 
-/* Checks the minimum L4 header of p->l4proto at the cursor. */
+/* Checks the minimum L4 header of p->l4proto at the cursor. len is what the
+ * IP header says is left of the packet there: a header that runs past it
+ * into Ethernet padding is truncated, even though the frame has the bytes. */
 static __always_inline int weir_parse_l4(struct weir_cursor *c,
-					 struct weir_pkt *p)
+					 struct weir_pkt *p, __u32 len)
 {
 	switch (p->l4proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = c->pos;
 
-		if ((void *)(th + 1) > c->end)
+		if ((void *)(th + 1) > c->end || sizeof(*th) > len)
 			return WEIR_PARSE_TRUNCATED;
 		if (th->doff < 5)
 			return WEIR_PARSE_INVALID;
-		if (c->pos + th->doff * 4 > c->end)
+		if (c->pos + th->doff * 4 > c->end || th->doff * 4 > len)
 			return WEIR_PARSE_TRUNCATED;
 		p->tcp_syn = th->syn && !th->ack;
 		break;
 	}
 	case IPPROTO_UDP:
-		if (c->pos + sizeof(struct udphdr) > c->end)
+		if (c->pos + sizeof(struct udphdr) > c->end ||
+		    sizeof(struct udphdr) > len)
 			return WEIR_PARSE_TRUNCATED;
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		/* type, code, checksum and the 4-byte rest of header */
-		if (c->pos + 8 > c->end)
+		if (c->pos + 8 > c->end || 8 > len)
 			return WEIR_PARSE_TRUNCATED;
 		break;
 	default:
@@ -139,7 +142,7 @@ static __always_inline int weir_parse_ipv4(struct weir_cursor *c,
 	/* A non-first fragment carries no L4 header: judged by address only. */
 	if (iph->frag_off & bpf_htons(0x1fff))
 		return 0;
-	return weir_parse_l4(c, p);
+	return weir_parse_l4(c, p, tot - hlen);
 }
 
 struct weir_ipv6_opt {
@@ -158,13 +161,15 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 					   struct weir_pkt *p)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	__u32 plen, used = 0; /* payload_len, extension header bytes walked */
 	__u8 nh;
 
 	if ((void *)(ip6 + 1) > c->end)
 		return WEIR_PARSE_TRUNCATED;
 	if (ip6->version != 6)
 		return WEIR_PARSE_INVALID;
-	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+	plen = bpf_ntohs(ip6->payload_len);
+	if ((void *)(ip6 + 1) + plen > c->end)
 		return WEIR_PARSE_TRUNCATED;
 
 	p->family = 6;
@@ -172,7 +177,10 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 	c->pos = ip6 + 1;
 	nh = ip6->nexthdr;
 
-	for (int i = 0; i < WEIR_IPV6_EXT_MAX; i++) {
+	/* WEIR_IPV6_EXT_MAX extension headers, then one more round for L4 */
+	for (int i = 0; i <= WEIR_IPV6_EXT_MAX; i++) {
+		if (used > plen)
+			return WEIR_PARSE_TRUNCATED;
 		switch (nh) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
@@ -183,6 +191,7 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 				return WEIR_PARSE_TRUNCATED;
 			nh = o->nexthdr;
 			c->pos += (o->hdrlen + 1) * 8;
+			used += (o->hdrlen + 1) * 8;
 			break;
 		}
 		case IPPROTO_AH: {
@@ -192,14 +201,16 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 				return WEIR_PARSE_TRUNCATED;
 			nh = o->nexthdr;
 			c->pos += (o->hdrlen + 2) * 4;
+			used += (o->hdrlen + 2) * 4;
 			break;
 		}
 		case IPPROTO_FRAGMENT: {
 			struct weir_ipv6_frag *f = c->pos;
 
-			if ((void *)(f + 1) > c->end)
+			if ((void *)(f + 1) > c->end || used + sizeof(*f) > plen)
 				return WEIR_PARSE_TRUNCATED;
 			c->pos = f + 1;
+			used += sizeof(*f);
 			if (f->frag_off & bpf_htons(0xfff8)) {
 				p->l4proto = f->nexthdr;
 				return 0; /* non-first fragment */
@@ -211,7 +222,7 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 			p->l4proto = nh;
 			if (c->pos > c->end)
 				return WEIR_PARSE_TRUNCATED;
-			return weir_parse_l4(c, p);
+			return weir_parse_l4(c, p, plen - used);
 		}
 	}
 	/* Deeper chains than any legitimate sender uses: refuse to guess. */
