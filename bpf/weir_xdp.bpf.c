@@ -50,49 +50,74 @@ static __always_inline int weir_verdict(struct xdp_md *ctx, __u32 reason,
 	return action;
 }
 
-/* Looks the source up in an allow- or blocklist pair. Returns 1 on a live
- * match (counting the hit), 0 otherwise. An expired entry is deleted and the
- * lookup retried once, so that a shorter, live prefix still matches. */
-static __always_inline int weir_list_match(void *map4, void *map6,
-					   const struct weir_pkt *p)
+/* Returns 1 when entry e is live (counting its hit), 0 when it has expired. */
+static __always_inline int weir_entry_live(struct weir_entry *e)
 {
-	struct weir_lpm4 k4 = { .prefixlen = 32 };
-	struct weir_lpm6 k6 = { .prefixlen = 128 };
-	void *map, *key;
-	struct weir_entry *e;
+	if (e->expires_ns && e->expires_ns <= weir_now())
+		return 0;
+	__sync_fetch_and_add(&e->hits, 1);
+	return 1;
+}
 
-	if (p->family == 4) {
-		__builtin_memcpy(k4.addr, p->saddr, 4);
-		map = map4;
-		key = &k4;
-	} else {
-		__builtin_memcpy(k6.addr, p->saddr, 16);
-		map = map6;
-		key = &k6;
-	}
+/* Looks a source up in the LPM trie of a list. An expired entry is reaped:
+ * the entry stores its prefix length, so the exact prefix the lookup matched
+ * is deleted (the trie ignores the host bits past it), and the lookup runs
+ * once more, so that a shorter, live prefix still matches. */
+static __always_inline int weir_net_match(void *map, void *key, __u32 *plen,
+					  __u32 full)
+{
+	struct weir_entry *e;
 
 	for (int i = 0; i < 2; i++) {
 		e = bpf_map_lookup_elem(map, key);
 		if (!e)
 			return 0;
-		if (!e->expires_ns || e->expires_ns > weir_now()) {
-			__sync_fetch_and_add(&e->hits, 1);
+		if (weir_entry_live(e))
 			return 1;
-		}
-		/* Reap it: delete the exact prefix the lookup matched (the
-		 * host bits past prefixlen are ignored by the trie), then
-		 * look again for a shorter prefix that is still live. */
-		if (p->family == 4)
-			k4.prefixlen = e->prefixlen;
-		else
-			k6.prefixlen = e->prefixlen;
+		*plen = e->prefixlen;
 		bpf_map_delete_elem(map, key);
-		if (p->family == 4)
-			k4.prefixlen = 32;
-		else
-			k6.prefixlen = 128;
+		*plen = full;
 	}
 	return 0;
+}
+
+/* Looks a source up in a list: its single-address hash first, then its trie
+ * of shorter prefixes; each only when its feature bit says it has entries.
+ * Returns 1 on a live match. */
+static __always_inline int weir_list_match(const struct weir_pkt *p, __u32 feats,
+					   __u32 host_bit, __u32 net_bit,
+					   void *host4, void *net4,
+					   void *host6, void *net6)
+{
+	struct weir_entry *e;
+
+	if (p->family == 4) {
+		struct weir_lpm4 k = { .prefixlen = 32 };
+
+		__builtin_memcpy(k.addr, p->saddr, 4);
+		if (feats & host_bit) {
+			e = bpf_map_lookup_elem(host4, k.addr);
+			if (e) {
+				if (weir_entry_live(e))
+					return 1;
+				bpf_map_delete_elem(host4, k.addr);
+			}
+		}
+		return (feats & net_bit) && weir_net_match(net4, &k, &k.prefixlen, 32);
+	} else {
+		struct weir_lpm6 k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, p->saddr, 16);
+		if (feats & host_bit) {
+			e = bpf_map_lookup_elem(host6, k.addr);
+			if (e) {
+				if (weir_entry_live(e))
+					return 1;
+				bpf_map_delete_elem(host6, k.addr);
+			}
+		}
+		return (feats & net_bit) && weir_net_match(net6, &k, &k.prefixlen, 128);
+	}
 }
 
 static __always_inline struct weir_limit *
@@ -100,6 +125,8 @@ weir_limit_for(const struct weir_pkt *p, struct weir_config *cfg)
 {
 	struct weir_limit *l;
 
+	if (!(cfg->features & WEIR_F_LIMIT_CIDR))
+		return &cfg->limit;
 	if (p->family == 4) {
 		struct weir_lpm4 k = { .prefixlen = 32 };
 
@@ -155,7 +182,7 @@ int weir_xdp(struct xdp_md *ctx)
 	};
 	struct weir_pkt p = {};
 	struct weir_config *cfg;
-	__u32 k = 0, reason;
+	__u32 k = 0, reason, feats;
 	int proto, ret;
 
 	proto = weir_parse_eth(&c);
@@ -174,13 +201,16 @@ int weir_xdp(struct xdp_md *ctx)
 	if (!cfg)
 		return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
 
-	if ((cfg->features & WEIR_F_ALLOW) &&
-	    weir_list_match(&weir_allow4, &weir_allow6, &p))
+	feats = cfg->features;
+	if ((feats & WEIR_F_ALLOW) &&
+	    weir_list_match(&p, feats, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
+			    &weir_allow4h, &weir_allow4, &weir_allow6h, &weir_allow6))
 		return weir_verdict(ctx, WEIR_R_ALLOW, XDP_PASS);
-	if ((cfg->features & WEIR_F_BLOCK) &&
-	    weir_list_match(&weir_block4, &weir_block6, &p))
+	if ((feats & WEIR_F_BLOCK) &&
+	    weir_list_match(&p, feats, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
+			    &weir_block4h, &weir_block4, &weir_block6h, &weir_block6))
 		return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
-	if (cfg->features & WEIR_F_LIMIT) {
+	if (feats & WEIR_F_LIMIT) {
 		reason = weir_rate_check(&p, cfg);
 		if (reason != WEIR_R_PASS)
 			return weir_verdict(ctx, reason, XDP_DROP);

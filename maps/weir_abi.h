@@ -39,6 +39,10 @@
 #define WEIR_MAP_BLOCK6 "weir_block6"
 #define WEIR_MAP_ALLOW4 "weir_allow4"
 #define WEIR_MAP_ALLOW6 "weir_allow6"
+#define WEIR_MAP_BLOCK4H "weir_block4h"
+#define WEIR_MAP_BLOCK6H "weir_block6h"
+#define WEIR_MAP_ALLOW4H "weir_allow4h"
+#define WEIR_MAP_ALLOW6H "weir_allow6h"
 #define WEIR_MAP_LIMIT4 "weir_limit4"
 #define WEIR_MAP_LIMIT6 "weir_limit6"
 #define WEIR_MAP_SRC "weir_src"
@@ -68,10 +72,22 @@ struct weir_stat {
 _Static_assert(sizeof(struct weir_stat) == 16, "weir_stat ABI");
 
 /* Feature bits in weir_config.features: a feature whose bit is clear costs
- * the XDP program one branch on an already-loaded word, never a map lookup. */
-#define WEIR_F_ALLOW (1u << 0)
-#define WEIR_F_BLOCK (1u << 1)
-#define WEIR_F_LIMIT (1u << 2)
+ * the XDP program one branch on an already-loaded word, never a map lookup.
+ * The userspace library keeps each bit set exactly when its map has entries
+ * (or, for WEIR_F_LIMIT, when some limit is non-zero).
+ *
+ * Each list is two maps per family: single addresses (/32, /128) in a hash,
+ * looked up in O(1) whatever the list's size, and shorter prefixes in an LPM
+ * trie. Feeds of abusive sources are mostly single addresses, so the common
+ * drop costs one hash lookup, and the trie is skipped while it is empty. */
+#define WEIR_F_ALLOW_HOST (1u << 0)
+#define WEIR_F_ALLOW_NET (1u << 1)
+#define WEIR_F_BLOCK_HOST (1u << 2)
+#define WEIR_F_BLOCK_NET (1u << 3)
+#define WEIR_F_LIMIT (1u << 4)	    /* a default or an override is set */
+#define WEIR_F_LIMIT_CIDR (1u << 5) /* per-CIDR overrides exist */
+#define WEIR_F_ALLOW (WEIR_F_ALLOW_HOST | WEIR_F_ALLOW_NET)
+#define WEIR_F_BLOCK (WEIR_F_BLOCK_HOST | WEIR_F_BLOCK_NET)
 
 /* A rate in events per second with a burst; rate 0 means unlimited. */
 struct weir_rate {
@@ -106,6 +122,17 @@ struct weir_lpm6 {
 	__u8 addr[16];
 };
 _Static_assert(sizeof(struct weir_lpm6) == 20, "weir_lpm6 ABI");
+
+/* Hash keys of single-address entries, network byte order. */
+struct weir_host4 {
+	__u8 addr[4];
+};
+_Static_assert(sizeof(struct weir_host4) == 4, "weir_host4 ABI");
+
+struct weir_host6 {
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct weir_host6) == 16, "weir_host6 ABI");
 
 /* Blocklist and allowlist entry. expires_ns is on CLOCK_MONOTONIC (the
  * clock of bpf_ktime_get_ns()); 0 means the entry never expires. An

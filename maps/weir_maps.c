@@ -8,9 +8,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@ const struct weir_map_desc weir_map_descs[] = {
 	DESC(allow4, WEIR_MAP_ALLOW4), DESC(allow6, WEIR_MAP_ALLOW6),
 	DESC(limit4, WEIR_MAP_LIMIT4), DESC(limit6, WEIR_MAP_LIMIT6),
 	DESC(src, WEIR_MAP_SRC),       DESC(note, WEIR_MAP_NOTE),
+	DESC(block4h, WEIR_MAP_BLOCK4H), DESC(block6h, WEIR_MAP_BLOCK6H),
+	DESC(allow4h, WEIR_MAP_ALLOW4H), DESC(allow6h, WEIR_MAP_ALLOW6H),
 };
 #undef DESC
 const size_t weir_map_count = sizeof(weir_map_descs) / sizeof(weir_map_descs[0]);
@@ -29,6 +33,7 @@ const char *const weir_reason_names[WEIR_R_MAX] = WEIR_REASON_NAMES;
 
 static void weir_maps_reset(struct weir_maps *m)
 {
+	m->dir = -1;
 	for (size_t i = 0; i < weir_map_count; i++)
 		*weir_map_fd(m, &weir_map_descs[i]) = -1;
 }
@@ -50,6 +55,12 @@ int weir_maps_open(struct weir_maps *m, const char *pin_dir)
 			weir_maps_close(m);
 			return err;
 		}
+	}
+	m->dir = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->dir < 0) {
+		err = -errno;
+		weir_maps_close(m);
+		return err;
 	}
 	return 0;
 }
@@ -76,6 +87,9 @@ void weir_maps_close(struct weir_maps *m)
 			close(*fd);
 		*fd = -1;
 	}
+	if (m->dir >= 0)
+		close(m->dir);
+	m->dir = -1;
 }
 
 /* ---- prefixes, durations, clocks ---- */
@@ -183,37 +197,76 @@ uint64_t weir_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 /* ---- keys ---- */
 
-union weir_lpm_key {
-	struct weir_lpm4 v4;
-	struct weir_lpm6 v6;
+/* A list is four maps: per family, a hash of single addresses and an LPM
+ * trie of shorter prefixes (see weir_abi.h). A part is one of them. */
+struct list_part {
+	int fd;
+	uint8_t family;
+	bool host;
+	size_t ksz;
+	uint32_t bit;
 };
 
-static void lpm_key(const struct weir_cidr *c, union weir_lpm_key *k)
+enum { PART_NET4, PART_HOST4, PART_NET6, PART_HOST6, N_PARTS };
+
+static void list_parts(const struct weir_maps *m, enum weir_list l,
+		       struct list_part p[N_PARTS])
 {
-	memset(k, 0, sizeof(*k));
-	if (c->family == 4) {
-		k->v4.prefixlen = c->prefixlen;
-		memcpy(k->v4.addr, c->addr, 4);
+	bool b = l == WEIR_LIST_BLOCK;
+	uint32_t net = b ? WEIR_F_BLOCK_NET : WEIR_F_ALLOW_NET;
+	uint32_t host = b ? WEIR_F_BLOCK_HOST : WEIR_F_ALLOW_HOST;
+
+	p[PART_NET4] = (struct list_part){ b ? m->block4 : m->allow4, 4, false,
+					   sizeof(struct weir_lpm4), net };
+	p[PART_HOST4] = (struct list_part){ b ? m->block4h : m->allow4h, 4, true,
+					    sizeof(struct weir_host4), host };
+	p[PART_NET6] = (struct list_part){ b ? m->block6 : m->allow6, 6, false,
+					   sizeof(struct weir_lpm6), net };
+	p[PART_HOST6] = (struct list_part){ b ? m->block6h : m->allow6h, 6, true,
+					    sizeof(struct weir_host6), host };
+}
+
+static int part_of(const struct weir_cidr *c)
+{
+	if (c->family == 4)
+		return c->prefixlen == 32 ? PART_HOST4 : PART_NET4;
+	return c->prefixlen == 128 ? PART_HOST6 : PART_NET6;
+}
+
+#define WEIR_KEY_MAX sizeof(struct weir_lpm6)
+
+static void part_key(const struct list_part *p, const struct weir_cidr *c,
+		     void *key)
+{
+	size_t alen = p->family == 4 ? 4 : 16;
+
+	memset(key, 0, p->ksz);
+	if (p->host) {
+		memcpy(key, c->addr, alen);
 	} else {
-		k->v6.prefixlen = c->prefixlen;
-		memcpy(k->v6.addr, c->addr, 16);
+		__u32 plen = c->prefixlen;
+
+		memcpy(key, &plen, sizeof(plen));
+		memcpy((char *)key + sizeof(plen), c->addr, alen);
 	}
 }
 
-static void cidr_from_key(int family, const void *key, struct weir_cidr *c)
+static void part_cidr(const struct list_part *p, const void *key,
+		      struct weir_cidr *c)
 {
+	size_t alen = p->family == 4 ? 4 : 16;
+
 	memset(c, 0, sizeof(*c));
-	c->family = (uint8_t)family;
-	if (family == 4) {
-		const struct weir_lpm4 *k = key;
-
-		c->prefixlen = (uint8_t)k->prefixlen;
-		memcpy(c->addr, k->addr, 4);
+	c->family = p->family;
+	if (p->host) {
+		c->prefixlen = (uint8_t)(alen * 8);
+		memcpy(c->addr, key, alen);
 	} else {
-		const struct weir_lpm6 *k = key;
+		__u32 plen;
 
-		c->prefixlen = (uint8_t)k->prefixlen;
-		memcpy(c->addr, k->addr, 16);
+		memcpy(&plen, key, sizeof(plen));
+		c->prefixlen = (uint8_t)plen;
+		memcpy(c->addr, (const char *)key + sizeof(plen), alen);
 	}
 }
 
@@ -225,16 +278,37 @@ static void note_key(const struct weir_cidr *c, struct weir_note_key *k)
 	memcpy(k->addr, c->addr, 16);
 }
 
-static int list_fd(const struct weir_maps *m, enum weir_list l, int family)
+/* Serializes the changes of concurrent writers (weirctl, weir) that touch
+ * the feature bits, with flock on the pin directory. Maps taken from an
+ * object (tests) have no directory and need no lock. */
+static void maps_lock(const struct weir_maps *m, int op)
 {
-	if (l == WEIR_LIST_BLOCK)
-		return family == 4 ? m->block4 : m->block6;
-	return family == 4 ? m->allow4 : m->allow6;
+	if (m->dir >= 0)
+		while (flock(m->dir, op) && errno == EINTR)
+			;
 }
 
-static uint32_t list_feature(enum weir_list l)
+static bool map_empty(int fd)
 {
-	return l == WEIR_LIST_BLOCK ? WEIR_F_BLOCK : WEIR_F_ALLOW;
+	char key[WEIR_KEY_MAX];
+
+	return bpf_map_get_next_key(fd, NULL, key) && errno == ENOENT;
+}
+
+/* Sets each part's feature bit exactly when its map has entries. */
+static int list_bits_sync(const struct weir_maps *m, enum weir_list l)
+{
+	struct list_part p[N_PARTS];
+	uint32_t set = 0, clear = 0;
+
+	list_parts(m, l, p);
+	for (int i = 0; i < N_PARTS; i++)
+		if (!map_empty(p[i].fd))
+			set |= p[i].bit;
+	for (int i = 0; i < N_PARTS; i++)
+		if (!(set & p[i].bit))
+			clear |= p[i].bit;
+	return weir_features_update(m, set, clear);
 }
 
 /* ---- allowlist and blocklist ---- */
@@ -247,47 +321,66 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 		.added_ns = weir_real_ns(),
 		.prefixlen = c->prefixlen,
 	};
-	union weir_lpm_key k;
+	struct list_part p[N_PARTS], *part;
 	struct weir_note_key nk;
 	struct weir_note n = {};
-	int err;
+	char key[WEIR_KEY_MAX];
+	int err = 0;
 
-	lpm_key(c, &k);
+	list_parts(m, l, p);
+	part = &p[part_of(c)];
+	part_key(part, c, key);
 	note_key(c, &nk);
+	maps_lock(m, LOCK_EX);
 	if (l == WEIR_LIST_BLOCK && note && *note) {
 		snprintf(n.text, sizeof(n.text), "%s", note);
-		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY))
-			return -errno;
+		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
 	} else if (l == WEIR_LIST_BLOCK) {
 		bpf_map_delete_elem(m->note, &nk);
 	}
-	if (bpf_map_update_elem(list_fd(m, l, c->family), &k, &e, BPF_ANY)) {
+	if (bpf_map_update_elem(part->fd, key, &e, BPF_ANY)) {
 		err = -errno;
 		if (l == WEIR_LIST_BLOCK)
 			bpf_map_delete_elem(m->note, &nk);
-		return err;
+		goto out;
 	}
-	return weir_features_update(m, list_feature(l), 0);
+	err = weir_features_update(m, part->bit, 0);
+out:
+	maps_lock(m, LOCK_UN);
+	return err;
 }
 
 int weir_list_del(const struct weir_maps *m, enum weir_list l,
 		  const struct weir_cidr *c)
 {
-	union weir_lpm_key k;
+	struct list_part p[N_PARTS], *part;
 	struct weir_note_key nk;
+	char key[WEIR_KEY_MAX];
+	int err;
 
-	lpm_key(c, &k);
-	if (bpf_map_delete_elem(list_fd(m, l, c->family), &k))
-		return -errno;
+	list_parts(m, l, p);
+	part = &p[part_of(c)];
+	part_key(part, c, key);
+	maps_lock(m, LOCK_EX);
+	if (bpf_map_delete_elem(part->fd, key)) {
+		err = -errno;
+		goto out;
+	}
 	if (l == WEIR_LIST_BLOCK) {
 		note_key(c, &nk);
 		bpf_map_delete_elem(m->note, &nk);
 	}
-	return 0;
+	err = list_bits_sync(m, l);
+out:
+	maps_lock(m, LOCK_UN);
+	return err;
 }
 
-/* Collects every key of an LPM map; the caller frees *keys. */
-static long lpm_keys(int fd, size_t ksz, void **keys)
+/* Collects every key of a map; the caller frees *keys. */
+static long map_keys(int fd, size_t ksz, void **keys)
 {
 	size_t cap = 1024, n = 0;
 	char *buf = malloc(cap * ksz), *prev = NULL;
@@ -322,34 +415,35 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 		   int (*fn)(const struct weir_list_item *it, void *ctx),
 		   void *ctx)
 {
-	static const int families[] = { 4, 6 };
+	static const int order[N_PARTS] = { PART_NET4, PART_HOST4, PART_NET6,
+					    PART_HOST6 };
+	struct list_part p[N_PARTS];
 	uint64_t now = weir_mono_ns();
-	int live = 0;
+	int live = 0, reaped = 0, ret = 0;
 
-	for (size_t f = 0; f < 2; f++) {
-		int family = families[f], fd = list_fd(m, l, family);
-		size_t ksz = family == 4 ? sizeof(struct weir_lpm4)
-					 : sizeof(struct weir_lpm6);
+	list_parts(m, l, p);
+	for (int i = 0; i < N_PARTS && !ret; i++) {
+		const struct list_part *part = &p[order[i]];
 		void *keys;
-		long n = lpm_keys(fd, ksz, &keys);
+		long n = map_keys(part->fd, part->ksz, &keys);
 
 		if (n < 0)
 			return (int)n;
-		for (long i = 0; i < n; i++) {
-			void *key = (char *)keys + i * ksz;
+		for (long k = 0; k < n && !ret; k++) {
+			void *key = (char *)keys + k * part->ksz;
 			struct weir_list_item it = {};
 			struct weir_note_key nk;
 			struct weir_note note;
-			int ret;
 
-			if (bpf_map_lookup_elem(fd, key, &it.entry))
+			if (bpf_map_lookup_elem(part->fd, key, &it.entry))
 				continue; /* deleted meanwhile */
-			cidr_from_key(family, key, &it.cidr);
+			part_cidr(part, key, &it.cidr);
 			note_key(&it.cidr, &nk);
 			if (it.entry.expires_ns && it.entry.expires_ns <= now) {
-				bpf_map_delete_elem(fd, key);
+				bpf_map_delete_elem(part->fd, key);
 				if (l == WEIR_LIST_BLOCK)
 					bpf_map_delete_elem(m->note, &nk);
+				reaped++;
 				continue;
 			}
 			if (l == WEIR_LIST_BLOCK &&
@@ -357,32 +451,38 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 				memcpy(it.note, note.text, sizeof(it.note));
 			it.note[sizeof(it.note) - 1] = '\0';
 			live++;
-			if (fn && (ret = fn(&it, ctx)) != 0) {
-				free(keys);
-				return ret < 0 ? ret : live;
-			}
+			if (fn)
+				ret = fn(&it, ctx);
 		}
 		free(keys);
 	}
+	if (reaped) {
+		maps_lock(m, LOCK_EX);
+		list_bits_sync(m, l);
+		maps_lock(m, LOCK_UN);
+	}
+	if (ret)
+		return ret < 0 ? ret : live;
 	return live;
 }
 
 int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 {
-	static const int families[] = { 4, 6 };
-	int deleted = 0;
+	struct list_part p[N_PARTS];
+	int deleted = 0, err;
 
-	for (size_t f = 0; f < 2; f++) {
-		int fd = list_fd(m, l, families[f]);
-		size_t ksz = families[f] == 4 ? sizeof(struct weir_lpm4)
-					      : sizeof(struct weir_lpm6);
+	list_parts(m, l, p);
+	maps_lock(m, LOCK_EX);
+	for (int i = 0; i < N_PARTS; i++) {
 		void *keys;
-		long n = lpm_keys(fd, ksz, &keys);
+		long n = map_keys(p[i].fd, p[i].ksz, &keys);
 
-		if (n < 0)
-			return (int)n;
-		for (long i = 0; i < n; i++)
-			if (!bpf_map_delete_elem(fd, (char *)keys + i * ksz))
+		if (n < 0) {
+			deleted = (int)n;
+			goto out;
+		}
+		for (long k = 0; k < n; k++)
+			if (!bpf_map_delete_elem(p[i].fd, (char *)keys + k * p[i].ksz))
 				deleted++;
 		free(keys);
 	}
@@ -392,7 +492,11 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 		while (!bpf_map_get_next_key(m->note, NULL, &nk))
 			bpf_map_delete_elem(m->note, &nk);
 	}
-	weir_features_update(m, 0, list_feature(l));
+	err = list_bits_sync(m, l);
+	if (err)
+		deleted = err;
+out:
+	maps_lock(m, LOCK_UN);
 	return deleted;
 }
 
@@ -404,22 +508,24 @@ static int cmp_key(const void *a, const void *b)
 	return memcmp(a, b, cmp_ksz);
 }
 
-/* Adds the keys of one family that are not in the map yet, in batches.
- * Prefixes already present keep their entry (expiry, hits, comment); only
- * what this call created is deleted again if a batch fails, so a failed
- * import leaves the map as it found it. */
-static int import_family(int fd, char *keys, size_t ksz, size_t n,
-			 size_t *added, size_t *done, size_t total,
-			 void (*progress)(size_t, size_t, void *), void *ctx)
+/* Adds the keys[0..n) of one part that are not in its map yet, in batches.
+ * Prefixes already present keep their entry (expiry, hits, comment). On
+ * return keys[0..*added) are exactly the keys this call created, so a later
+ * failure can undo them; on failure this part has undone its own. */
+static int import_part(const struct list_part *part, char *keys, size_t n,
+		       size_t *added, size_t *done, size_t total,
+		       void (*progress)(size_t, size_t, void *), void *ctx)
 {
-	struct weir_entry *vals = NULL;
+	size_t ksz = part->ksz, n_new = 0, applied = 0;
 	uint64_t now = weir_real_ns();
-	size_t n_new = 0, applied = 0;
+	struct weir_entry *vals;
+	struct weir_cidr c;
 	void *have = NULL;
 	long n_have;
 	int err = 0;
 
-	n_have = lpm_keys(fd, ksz, &have);
+	*added = 0;
+	n_have = map_keys(part->fd, ksz, &have);
 	if (n_have < 0)
 		return (int)n_have;
 	if (n_have > 0) {
@@ -437,21 +543,21 @@ static int import_family(int fd, char *keys, size_t ksz, size_t n,
 	}
 	free(have);
 	*done += n - n_new;
-	*added = n_new;
 
 	vals = calloc(n_new ? n_new : 1, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_new; i++) {
+		part_cidr(part, keys + i * ksz, &c);
 		vals[i].added_ns = now;
-		vals[i].prefixlen = *(const __u32 *)(keys + i * ksz);
+		vals[i].prefixlen = c.prefixlen;
 	}
 	while (applied < n_new) {
 		__u32 count = (__u32)(n_new - applied < WEIR_IMPORT_BATCH
 					      ? n_new - applied : WEIR_IMPORT_BATCH);
 
-		if (bpf_map_update_batch(fd, keys + applied * ksz, vals + applied,
-					 &count, NULL)) {
+		if (bpf_map_update_batch(part->fd, keys + applied * ksz,
+					 vals + applied, &count, NULL)) {
 			err = -errno;
 			applied += count;
 			break;
@@ -463,7 +569,9 @@ static int import_family(int fd, char *keys, size_t ksz, size_t n,
 	}
 	if (err)
 		for (size_t i = 0; i < applied; i++)
-			bpf_map_delete_elem(fd, keys + i * ksz);
+			bpf_map_delete_elem(part->fd, keys + i * ksz);
+	else
+		*added = n_new;
 	free(vals);
 	return err;
 }
@@ -473,40 +581,34 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 		     void (*progress)(size_t done, size_t total, void *ctx),
 		     void *ctx)
 {
-	struct weir_lpm4 *k4 = calloc(n ? n : 1, sizeof(*k4));
-	struct weir_lpm6 *k6 = calloc(n ? n : 1, sizeof(*k6));
-	size_t n4 = 0, n6 = 0, done = 0, added4, added6;
-	int err = -ENOMEM;
+	struct list_part p[N_PARTS];
+	char *keys[N_PARTS] = {};
+	size_t cnt[N_PARTS] = {}, added[N_PARTS] = {}, done = 0;
+	int err = -ENOMEM, i;
 
-	if (!k4 || !k6)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		union weir_lpm_key k;
+	list_parts(m, l, p);
+	for (i = 0; i < N_PARTS; i++)
+		if (!(keys[i] = malloc((n ? n : 1) * p[i].ksz)))
+			goto out;
+	for (size_t k = 0; k < n; k++) {
+		int pi = part_of(&v[k]);
 
-		lpm_key(&v[i], &k);
-		if (v[i].family == 4)
-			k4[n4++] = k.v4;
-		else
-			k6[n6++] = k.v6;
+		part_key(&p[pi], &v[k], keys[pi] + cnt[pi]++ * p[pi].ksz);
 	}
-	/* Each family undoes its own part on failure; a failure of the
-	 * second also undoes the first. */
-	err = import_family(list_fd(m, l, 6), (char *)k6, sizeof(*k6), n6,
-			    &added6, &done, n, progress, ctx);
-	if (err)
-		goto out;
-	err = import_family(list_fd(m, l, 4), (char *)k4, sizeof(*k4), n4,
-			    &added4, &done, n, progress, ctx);
-	if (err) {
-		/* k6[0..added6) holds exactly the IPv6 prefixes added above. */
-		for (size_t i = 0; i < added6; i++)
-			bpf_map_delete_elem(list_fd(m, l, 6), &k6[i]);
-		goto out;
-	}
-	err = n ? weir_features_update(m, list_feature(l), 0) : 0;
+	maps_lock(m, LOCK_EX);
+	for (i = 0, err = 0; i < N_PARTS && !err; i++)
+		err = import_part(&p[i], keys[i], cnt[i], &added[i], &done, n,
+				  progress, ctx);
+	if (err) /* the failed part undid itself; undo the ones before it */
+		for (int j = 0; j < i - 1; j++)
+			for (size_t k = 0; k < added[j]; k++)
+				bpf_map_delete_elem(p[j].fd, keys[j] + k * p[j].ksz);
+	else
+		err = list_bits_sync(m, l);
+	maps_lock(m, LOCK_UN);
 out:
-	free(k4);
-	free(k6);
+	for (i = 0; i < N_PARTS; i++)
+		free(keys[i]);
 	return err;
 }
 
@@ -561,40 +663,61 @@ static int limit_feature_sync(const struct weir_maps *m)
 	if (err < 0)
 		return err;
 	return weir_features_update(m,
-				    limit_on(&cfg.limit) || overrides ? WEIR_F_LIMIT : 0,
-				    limit_on(&cfg.limit) || overrides ? 0 : WEIR_F_LIMIT);
+				    (limit_on(&cfg.limit) || overrides ? WEIR_F_LIMIT : 0) |
+				    (overrides ? WEIR_F_LIMIT_CIDR : 0),
+				    (limit_on(&cfg.limit) || overrides ? 0 : WEIR_F_LIMIT) |
+				    (overrides ? 0 : WEIR_F_LIMIT_CIDR));
+}
+
+static void limit_parts(const struct weir_maps *m, struct list_part p[2])
+{
+	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0 };
+	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0 };
 }
 
 int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
 		   const struct weir_limit *lim)
 {
-	union weir_lpm_key k;
+	struct list_part p[2];
+	char key[WEIR_KEY_MAX];
 	int err;
 
+	maps_lock(m, LOCK_EX);
 	if (!c) {
 		struct weir_config cfg;
 
 		err = weir_config_read(m, &cfg);
-		if (err)
-			return err;
-		cfg.limit = *lim;
-		err = weir_config_write(m, &cfg);
+		if (!err) {
+			cfg.limit = *lim;
+			err = weir_config_write(m, &cfg);
+		}
 	} else {
-		lpm_key(c, &k);
-		err = bpf_map_update_elem(c->family == 4 ? m->limit4 : m->limit6,
-					  &k, lim, BPF_ANY) ? -errno : 0;
+		limit_parts(m, p);
+		part_key(&p[c->family == 6], c, key);
+		err = bpf_map_update_elem(p[c->family == 6].fd, key, lim, BPF_ANY)
+			      ? -errno : 0;
 	}
-	return err ? err : limit_feature_sync(m);
+	if (!err)
+		err = limit_feature_sync(m);
+	maps_lock(m, LOCK_UN);
+	return err;
 }
 
 int weir_limit_del(const struct weir_maps *m, const struct weir_cidr *c)
 {
-	union weir_lpm_key k;
+	struct list_part p[2];
+	char key[WEIR_KEY_MAX];
+	int err = 0;
 
-	lpm_key(c, &k);
-	if (bpf_map_delete_elem(c->family == 4 ? m->limit4 : m->limit6, &k))
-		return -errno;
-	return limit_feature_sync(m);
+	limit_parts(m, p);
+	part_key(&p[c->family == 6], c, key);
+	maps_lock(m, LOCK_EX);
+	if (bpf_map_delete_elem(p[c->family == 6].fd, key))
+		err = -errno;
+	else
+		err = limit_feature_sync(m);
+	maps_lock(m, LOCK_UN);
+	return err;
 }
 
 int weir_limit_walk(const struct weir_maps *m,
@@ -602,26 +725,25 @@ int weir_limit_walk(const struct weir_maps *m,
 			      const struct weir_limit *lim, void *ctx),
 		    void *ctx)
 {
-	static const int families[] = { 4, 6 };
+	struct list_part p[2];
 	int n_all = 0;
 
-	for (size_t f = 0; f < 2; f++) {
-		int fd = families[f] == 4 ? m->limit4 : m->limit6;
-		size_t ksz = families[f] == 4 ? sizeof(struct weir_lpm4)
-					      : sizeof(struct weir_lpm6);
+	limit_parts(m, p);
+	for (int f = 0; f < 2; f++) {
 		void *keys;
-		long n = lpm_keys(fd, ksz, &keys);
+		long n = map_keys(p[f].fd, p[f].ksz, &keys);
 
 		if (n < 0)
 			return (int)n;
 		for (long i = 0; i < n; i++) {
+			char *key = (char *)keys + i * p[f].ksz;
 			struct weir_limit lim;
 			struct weir_cidr c;
 			int ret;
 
-			if (bpf_map_lookup_elem(fd, (char *)keys + i * ksz, &lim))
+			if (bpf_map_lookup_elem(p[f].fd, key, &lim))
 				continue;
-			cidr_from_key(families[f], (char *)keys + i * ksz, &c);
+			part_cidr(&p[f], key, &c);
 			n_all++;
 			if ((ret = fn(&c, &lim, ctx)) != 0) {
 				free(keys);

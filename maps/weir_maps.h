@@ -18,10 +18,15 @@ struct bpf_object;
 
 struct weir_maps {
 	int config, stats;
-	int block4, block6, allow4, allow6;
+	int block4, block6, allow4, allow6;	/* LPM tries: shorter prefixes */
 	int limit4, limit6;
 	int src, note;
+	int block4h, block6h, allow4h, allow6h; /* hashes: single addresses */
+	int dir; /* the pin directory, for flock; -1 for maps from an object */
 };
+
+/* Changes that touch feature bits take an exclusive flock on the pin
+ * directory, so that weirctl and weir can change the maps concurrently. */
 
 /* Names and fds of every map, in one table, for opening, pinning and counting. */
 struct weir_map_desc {

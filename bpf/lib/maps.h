@@ -38,6 +38,19 @@ WEIR_LPM_MAP(weir_block4, struct weir_lpm4, struct weir_entry, WEIR_BLOCK_MAX);
 WEIR_LPM_MAP(weir_block6, struct weir_lpm6, struct weir_entry, WEIR_BLOCK_MAX);
 WEIR_LPM_MAP(weir_allow4, struct weir_lpm4, struct weir_entry, WEIR_ALLOW_MAX);
 WEIR_LPM_MAP(weir_allow6, struct weir_lpm6, struct weir_entry, WEIR_ALLOW_MAX);
+#define WEIR_HOST_MAP(name, keytype, max)                                      \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_HASH);                               \
+		__uint(max_entries, max);                                      \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                          \
+		__type(key, keytype);                                          \
+		__type(value, struct weir_entry);                              \
+	} name SEC(".maps")
+
+WEIR_HOST_MAP(weir_block4h, struct weir_host4, WEIR_BLOCK_MAX);
+WEIR_HOST_MAP(weir_block6h, struct weir_host6, WEIR_BLOCK_MAX);
+WEIR_HOST_MAP(weir_allow4h, struct weir_host4, WEIR_ALLOW_MAX);
+WEIR_HOST_MAP(weir_allow6h, struct weir_host6, WEIR_ALLOW_MAX);
 WEIR_LPM_MAP(weir_limit4, struct weir_lpm4, struct weir_limit, WEIR_LIMIT_MAX);
 WEIR_LPM_MAP(weir_limit6, struct weir_lpm6, struct weir_limit, WEIR_LIMIT_MAX);
 

@@ -252,8 +252,10 @@ static uint32_t features(void)
 
 static long fill(enum weir_list l)
 {
-	return l == WEIR_LIST_BLOCK ? weir_map_fill(M.block4) + weir_map_fill(M.block6)
-				    : weir_map_fill(M.allow4) + weir_map_fill(M.allow6);
+	return l == WEIR_LIST_BLOCK ? weir_map_fill(M.block4) + weir_map_fill(M.block6) +
+					      weir_map_fill(M.block4h) + weir_map_fill(M.block6h)
+				    : weir_map_fill(M.allow4) + weir_map_fill(M.allow6) +
+					      weir_map_fill(M.allow4h) + weir_map_fill(M.allow6h);
 }
 
 /* Fixture tables (tests/bpf/packets.h and below), one check per row. */

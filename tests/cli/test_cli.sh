@@ -31,7 +31,10 @@ check "limit set a baseline default" W limit set --conn 50 --pkt 5000
 
 snapshot() {
 	{ W block list --json; W allow list --json; W limit show --json;
-	  W status --json | sed 's/"prog_id":[0-9]*//'; } 2>&1 |
+	  W status --json | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+print([i['name'] for i in s['interfaces'] if i['name'] == '$IF'], s['maps'])"; } 2>&1 |
 		sed 's/"hits":[0-9]*//g'
 }
 BEFORE=$(snapshot)
