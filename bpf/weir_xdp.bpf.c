@@ -81,13 +81,24 @@ static __always_inline int weir_net_match(void *map, void *key, __u32 *plen,
 	return 0;
 }
 
+/* Is the summary bit of the address's first 24 bits set? */
+static __always_inline int weir_summary_hit(void *map, const __u8 *addr)
+{
+	__u32 top = (__u32)addr[0] << 16 | (__u32)addr[1] << 8 | addr[2];
+	__u32 idx = top >> 6;
+	__u64 *w = bpf_map_lookup_elem(map, &idx);
+
+	return w && ((*w >> (top & 63)) & 1);
+}
+
 /* Looks a source up in a list: its single-address hash first, then its trie
- * of shorter prefixes; each only when its feature bit says it has entries.
+ * of shorter prefixes when the trie's summary says a prefix may cover the
+ * source; each only when its feature bit says the map has entries.
  * Returns 1 on a live match. */
 static __always_inline int weir_list_match(const struct weir_pkt *p, __u32 feats,
 					   __u32 host_bit, __u32 net_bit,
-					   void *host4, void *net4,
-					   void *host6, void *net6)
+					   void *host4, void *net4, void *sum4,
+					   void *host6, void *net6, void *sum6)
 {
 	struct weir_entry *e;
 
@@ -103,7 +114,8 @@ static __always_inline int weir_list_match(const struct weir_pkt *p, __u32 feats
 				bpf_map_delete_elem(host4, k.addr);
 			}
 		}
-		return (feats & net_bit) && weir_net_match(net4, &k, &k.prefixlen, 32);
+		return (feats & net_bit) && weir_summary_hit(sum4, k.addr) &&
+		       weir_net_match(net4, &k, &k.prefixlen, 32);
 	} else {
 		struct weir_lpm6 k = { .prefixlen = 128 };
 
@@ -116,7 +128,8 @@ static __always_inline int weir_list_match(const struct weir_pkt *p, __u32 feats
 				bpf_map_delete_elem(host6, k.addr);
 			}
 		}
-		return (feats & net_bit) && weir_net_match(net6, &k, &k.prefixlen, 128);
+		return (feats & net_bit) && weir_summary_hit(sum6, k.addr) &&
+		       weir_net_match(net6, &k, &k.prefixlen, 128);
 	}
 }
 
@@ -204,11 +217,13 @@ int weir_xdp(struct xdp_md *ctx)
 	feats = cfg->features;
 	if ((feats & WEIR_F_ALLOW) &&
 	    weir_list_match(&p, feats, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
-			    &weir_allow4h, &weir_allow4, &weir_allow6h, &weir_allow6))
+			    &weir_allow4h, &weir_allow4, &weir_allow4s,
+			    &weir_allow6h, &weir_allow6, &weir_allow6s))
 		return weir_verdict(ctx, WEIR_R_ALLOW, XDP_PASS);
 	if ((feats & WEIR_F_BLOCK) &&
 	    weir_list_match(&p, feats, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
-			    &weir_block4h, &weir_block4, &weir_block6h, &weir_block6))
+			    &weir_block4h, &weir_block4, &weir_block4s,
+			    &weir_block6h, &weir_block6, &weir_block6s))
 		return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
 	if (feats & WEIR_F_LIMIT) {
 		reason = weir_rate_check(&p, cfg);

@@ -43,6 +43,10 @@
 #define WEIR_MAP_BLOCK6H "weir_block6h"
 #define WEIR_MAP_ALLOW4H "weir_allow4h"
 #define WEIR_MAP_ALLOW6H "weir_allow6h"
+#define WEIR_MAP_BLOCK4S "weir_block4s"
+#define WEIR_MAP_BLOCK6S "weir_block6s"
+#define WEIR_MAP_ALLOW4S "weir_allow4s"
+#define WEIR_MAP_ALLOW6S "weir_allow6s"
 #define WEIR_MAP_LIMIT4 "weir_limit4"
 #define WEIR_MAP_LIMIT6 "weir_limit6"
 #define WEIR_MAP_SRC "weir_src"
@@ -122,6 +126,16 @@ struct weir_lpm6 {
 	__u8 addr[16];
 };
 _Static_assert(sizeof(struct weir_lpm6) == 20, "weir_lpm6 ABI");
+
+/* Summary of a list's LPM trie: one bit for each value of an address's
+ * first 24 bits (a /24 of IPv4; the same bits of IPv6), set when some
+ * prefix of the trie may cover an address there. A clear bit lets the
+ * program skip the trie walk, so traffic from sources that no prefix covers
+ * costs one array read however large the list grows. Bits may stay set after
+ * their prefix is gone (they are rebuilt on delete); a clear bit is never
+ * wrong: userspace sets the bits before it inserts the prefix. */
+#define WEIR_SUMMARY_BITS 24
+#define WEIR_SUMMARY_WORDS ((1u << WEIR_SUMMARY_BITS) / 64)
 
 /* Hash keys of single-address entries, network byte order. */
 struct weir_host4 {

@@ -9,10 +9,12 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,8 @@ const struct weir_map_desc weir_map_descs[] = {
 	DESC(src, WEIR_MAP_SRC),       DESC(note, WEIR_MAP_NOTE),
 	DESC(block4h, WEIR_MAP_BLOCK4H), DESC(block6h, WEIR_MAP_BLOCK6H),
 	DESC(allow4h, WEIR_MAP_ALLOW4H), DESC(allow6h, WEIR_MAP_ALLOW6H),
+	DESC(block4s, WEIR_MAP_BLOCK4S), DESC(block6s, WEIR_MAP_BLOCK6S),
+	DESC(allow4s, WEIR_MAP_ALLOW4S), DESC(allow6s, WEIR_MAP_ALLOW6S),
 };
 #undef DESC
 const size_t weir_map_count = sizeof(weir_map_descs) / sizeof(weir_map_descs[0]);
@@ -205,6 +209,7 @@ struct list_part {
 	bool host;
 	size_t ksz;
 	uint32_t bit;
+	int sum; /* the trie's summary (weir_abi.h); -1 for hashes */
 };
 
 enum { PART_NET4, PART_HOST4, PART_NET6, PART_HOST6, N_PARTS };
@@ -217,13 +222,15 @@ static void list_parts(const struct weir_maps *m, enum weir_list l,
 	uint32_t host = b ? WEIR_F_BLOCK_HOST : WEIR_F_ALLOW_HOST;
 
 	p[PART_NET4] = (struct list_part){ b ? m->block4 : m->allow4, 4, false,
-					   sizeof(struct weir_lpm4), net };
+					   sizeof(struct weir_lpm4), net,
+					   b ? m->block4s : m->allow4s };
 	p[PART_HOST4] = (struct list_part){ b ? m->block4h : m->allow4h, 4, true,
-					    sizeof(struct weir_host4), host };
+					    sizeof(struct weir_host4), host, -1 };
 	p[PART_NET6] = (struct list_part){ b ? m->block6 : m->allow6, 6, false,
-					   sizeof(struct weir_lpm6), net };
+					   sizeof(struct weir_lpm6), net,
+					   b ? m->block6s : m->allow6s };
 	p[PART_HOST6] = (struct list_part){ b ? m->block6h : m->allow6h, 6, true,
-					    sizeof(struct weir_host6), host };
+					    sizeof(struct weir_host6), host, -1 };
 }
 
 static int part_of(const struct weir_cidr *c)
@@ -276,6 +283,95 @@ static void note_key(const struct weir_cidr *c, struct weir_note_key *k)
 	k->family = c->family;
 	k->prefixlen = c->prefixlen;
 	memcpy(k->addr, c->addr, 16);
+}
+
+static long map_keys(int fd, size_t ksz, void **keys);
+
+/* ---- trie summaries ---- */
+
+#define SUMMARY_BYTES ((size_t)WEIR_SUMMARY_WORDS * sizeof(uint64_t))
+
+/* Sets the summary bits of every /24 (first 24 address bits) that prefix c
+ * may cover. Host bits past the prefix are zero, so the range is aligned. */
+static void summary_mark(uint64_t *w, const struct weir_cidr *c)
+{
+	uint32_t top = (uint32_t)c->addr[0] << 16 | (uint32_t)c->addr[1] << 8 |
+		       c->addr[2];
+	uint32_t n = c->prefixlen >= WEIR_SUMMARY_BITS
+			     ? 1 : 1u << (WEIR_SUMMARY_BITS - c->prefixlen);
+
+	for (uint32_t b = top; b < top + n;) {
+		if ((b & 63) == 0 && top + n - b >= 64) {
+			__atomic_store_n(&w[b >> 6], ~0ull, __ATOMIC_RELAXED);
+			b += 64;
+		} else {
+			__atomic_fetch_or(&w[b >> 6], 1ull << (b & 63),
+					  __ATOMIC_RELAXED);
+			b++;
+		}
+	}
+}
+
+static uint64_t *summary_map(int fd)
+{
+	void *p = mmap(NULL, SUMMARY_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Marks n prefixes (keys of part) before they are inserted, so that the
+ * program never skips a trie that holds a prefix for the source. */
+static int summary_add(const struct list_part *part, const char *keys, size_t n)
+{
+	uint64_t *w;
+	struct weir_cidr c;
+
+	if (!n)
+		return 0;
+	w = summary_map(part->sum);
+	if (!w)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		part_cidr(part, keys + i * part->ksz, &c);
+		summary_mark(w, &c);
+	}
+	munmap(w, SUMMARY_BYTES);
+	return 0;
+}
+
+/* Recomputes the summary from the prefixes in the trie, after deletes. Words
+ * are replaced one by one; a bit that stays set is never cleared on the way. */
+static int summary_rebuild(const struct list_part *part)
+{
+	uint64_t *fresh = calloc(WEIR_SUMMARY_WORDS, sizeof(uint64_t)), *w;
+	struct weir_cidr c;
+	void *keys = NULL;
+	long n;
+
+	if (!fresh)
+		return -ENOMEM;
+	n = map_keys(part->fd, part->ksz, &keys);
+	if (n < 0) {
+		free(fresh);
+		return (int)n;
+	}
+	for (long i = 0; i < n; i++) {
+		part_cidr(part, (char *)keys + i * part->ksz, &c);
+		summary_mark(fresh, &c);
+	}
+	free(keys);
+	w = summary_map(part->sum);
+	if (!w) {
+		free(fresh);
+		return -errno;
+	}
+	for (size_t i = 0; i < WEIR_SUMMARY_WORDS; i++)
+		if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) != fresh[i])
+			__atomic_store_n(&w[i], fresh[i], __ATOMIC_RELAXED);
+	munmap(w, SUMMARY_BYTES);
+	free(fresh);
+	return 0;
 }
 
 /* Serializes the changes of concurrent writers (weirctl, weir) that touch
@@ -332,6 +428,8 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 	part_key(part, c, key);
 	note_key(c, &nk);
 	maps_lock(m, LOCK_EX);
+	if (!part->host && (err = summary_add(part, key, 1)))
+		goto out;
 	if (l == WEIR_LIST_BLOCK && note && *note) {
 		snprintf(n.text, sizeof(n.text), "%s", note);
 		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY)) {
@@ -373,6 +471,8 @@ int weir_list_del(const struct weir_maps *m, enum weir_list l,
 		note_key(c, &nk);
 		bpf_map_delete_elem(m->note, &nk);
 	}
+	if (!part->host && (err = summary_rebuild(part)))
+		goto out;
 	err = list_bits_sync(m, l);
 out:
 	maps_lock(m, LOCK_UN);
@@ -420,6 +520,7 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 	struct list_part p[N_PARTS];
 	uint64_t now = weir_mono_ns();
 	int live = 0, reaped = 0, ret = 0;
+	bool reaped_net[N_PARTS] = {};
 
 	list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS && !ret; i++) {
@@ -444,6 +545,7 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 				if (l == WEIR_LIST_BLOCK)
 					bpf_map_delete_elem(m->note, &nk);
 				reaped++;
+				reaped_net[order[i]] = !part->host;
 				continue;
 			}
 			if (l == WEIR_LIST_BLOCK &&
@@ -458,6 +560,9 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 	}
 	if (reaped) {
 		maps_lock(m, LOCK_EX);
+		for (int i = 0; i < N_PARTS; i++)
+			if (reaped_net[i])
+				summary_rebuild(&p[i]);
 		list_bits_sync(m, l);
 		maps_lock(m, LOCK_UN);
 	}
@@ -492,6 +597,11 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 		while (!bpf_map_get_next_key(m->note, NULL, &nk))
 			bpf_map_delete_elem(m->note, &nk);
 	}
+	for (int i = 0; i < N_PARTS; i++)
+		if (!p[i].host && (err = summary_rebuild(&p[i]))) {
+			deleted = err;
+			goto out;
+		}
 	err = list_bits_sync(m, l);
 	if (err)
 		deleted = err;
@@ -508,6 +618,83 @@ static int cmp_key(const void *a, const void *b)
 	return memcmp(a, b, cmp_ksz);
 }
 
+/* One thread's share of a batched insert. */
+struct batch_job {
+	int fd;
+	const char *keys;
+	const struct weir_entry *vals;
+	size_t ksz, n;
+	size_t *done, total;
+	void (*progress)(size_t, size_t, void *);
+	void *ctx;
+	int err;
+};
+
+static void *batch_run(void *arg)
+{
+	struct batch_job *j = arg;
+	size_t applied = 0;
+
+	while (applied < j->n) {
+		__u32 count = (__u32)(j->n - applied < WEIR_IMPORT_BATCH
+					      ? j->n - applied : WEIR_IMPORT_BATCH);
+
+		if (bpf_map_update_batch(j->fd, j->keys + applied * j->ksz,
+					 j->vals + applied, &count, NULL)) {
+			j->err = -errno;
+			return NULL;
+		}
+		applied += count;
+		size_t d = __atomic_add_fetch(j->done, count, __ATOMIC_RELAXED);
+		if (j->progress && d < j->total)
+			j->progress(d, j->total, j->ctx);
+	}
+	return NULL;
+}
+
+#define WEIR_IMPORT_THREADS 4
+
+/* Inserts n keys with their values in batches, spread over up to one thread
+ * per CPU: a hash insert is bound by cache misses on random buckets, and the
+ * buckets have their own locks, so the CPUs add up. Returns the first error;
+ * what was inserted before it is the caller's to remove. */
+static int batch_update(int fd, const char *keys, const struct weir_entry *vals,
+			size_t ksz, size_t n, size_t *done, size_t total,
+			void (*progress)(size_t, size_t, void *), void *ctx)
+{
+	struct batch_job jobs[WEIR_IMPORT_THREADS];
+	pthread_t tids[WEIR_IMPORT_THREADS];
+	bool threaded[WEIR_IMPORT_THREADS] = {};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = n < 4 * WEIR_IMPORT_BATCH ? 1
+		    : (size_t)(cpus < 1 ? 1 : cpus > WEIR_IMPORT_THREADS
+						       ? WEIR_IMPORT_THREADS : cpus);
+	size_t per = (n + nt - 1) / nt;
+	int err = 0;
+
+	for (size_t t = 0; t < nt; t++) {
+		size_t lo = t * per, cnt = lo >= n ? 0 : (n - lo < per ? n - lo : per);
+
+		jobs[t] = (struct batch_job){ fd, keys + lo * ksz, vals + lo, ksz,
+					      cnt, done, total,
+					      t == 0 ? progress : NULL, ctx, 0 };
+		/* The last share runs here; the others on threads of their own. */
+		threaded[t] = t + 1 < nt &&
+			      !pthread_create(&tids[t], NULL, batch_run, &jobs[t]);
+		if (!threaded[t])
+			batch_run(&jobs[t]);
+	}
+	for (size_t t = 0; t < nt; t++)
+		if (threaded[t])
+			pthread_join(tids[t], NULL);
+	for (size_t t = 0; t < nt; t++)
+		if (jobs[t].err && !err)
+			err = jobs[t].err;
+	if (!err && progress)
+		progress(*done, total, ctx);
+	return err;
+}
+
 /* Adds the keys[0..n) of one part that are not in its map yet, in batches.
  * Prefixes already present keep their entry (expiry, hits, comment). On
  * return keys[0..*added) are exactly the keys this call created, so a later
@@ -516,7 +703,7 @@ static int import_part(const struct list_part *part, char *keys, size_t n,
 		       size_t *added, size_t *done, size_t total,
 		       void (*progress)(size_t, size_t, void *), void *ctx)
 {
-	size_t ksz = part->ksz, n_new = 0, applied = 0;
+	size_t ksz = part->ksz, n_new = 0;
 	uint64_t now = weir_real_ns();
 	struct weir_entry *vals;
 	struct weir_cidr c;
@@ -552,23 +739,10 @@ static int import_part(const struct list_part *part, char *keys, size_t n,
 		vals[i].added_ns = now;
 		vals[i].prefixlen = c.prefixlen;
 	}
-	while (applied < n_new) {
-		__u32 count = (__u32)(n_new - applied < WEIR_IMPORT_BATCH
-					      ? n_new - applied : WEIR_IMPORT_BATCH);
-
-		if (bpf_map_update_batch(part->fd, keys + applied * ksz,
-					 vals + applied, &count, NULL)) {
-			err = -errno;
-			applied += count;
-			break;
-		}
-		applied += count;
-		*done += count;
-		if (progress)
-			progress(*done, total, ctx);
-	}
+	err = batch_update(part->fd, keys, vals, ksz, n_new, done, total,
+			   progress, ctx);
 	if (err)
-		for (size_t i = 0; i < applied; i++)
+		for (size_t i = 0; i < n_new; i++)
 			bpf_map_delete_elem(part->fd, keys + i * ksz);
 	else
 		*added = n_new;
@@ -597,14 +771,21 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 	}
 	maps_lock(m, LOCK_EX);
 	for (i = 0, err = 0; i < N_PARTS && !err; i++)
+		if (!p[i].host)
+			err = summary_add(&p[i], keys[i], cnt[i]);
+	for (i = 0; i < N_PARTS && !err; i++)
 		err = import_part(&p[i], keys[i], cnt[i], &added[i], &done, n,
 				  progress, ctx);
-	if (err) /* the failed part undid itself; undo the ones before it */
+	if (err) { /* the failed part undid itself; undo the ones before it */
 		for (int j = 0; j < i - 1; j++)
 			for (size_t k = 0; k < added[j]; k++)
 				bpf_map_delete_elem(p[j].fd, keys[j] + k * p[j].ksz);
-	else
+		for (int j = 0; j < N_PARTS; j++)
+			if (!p[j].host)
+				summary_rebuild(&p[j]);
+	} else {
 		err = list_bits_sync(m, l);
+	}
 	maps_lock(m, LOCK_UN);
 out:
 	for (i = 0; i < N_PARTS; i++)
@@ -671,8 +852,8 @@ static int limit_feature_sync(const struct weir_maps *m)
 
 static void limit_parts(const struct weir_maps *m, struct list_part p[2])
 {
-	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0 };
-	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0 };
+	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0, -1 };
+	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0, -1 };
 }
 
 int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,

@@ -22,6 +22,7 @@ struct weir_maps {
 	int limit4, limit6;
 	int src, note;
 	int block4h, block6h, allow4h, allow6h; /* hashes: single addresses */
+	int block4s, block6s, allow4s, allow6s; /* summaries of the tries */
 	int dir; /* the pin directory, for flock; -1 for maps from an object */
 };
 

@@ -51,6 +51,19 @@ WEIR_HOST_MAP(weir_block4h, struct weir_host4, WEIR_BLOCK_MAX);
 WEIR_HOST_MAP(weir_block6h, struct weir_host6, WEIR_BLOCK_MAX);
 WEIR_HOST_MAP(weir_allow4h, struct weir_host4, WEIR_ALLOW_MAX);
 WEIR_HOST_MAP(weir_allow6h, struct weir_host6, WEIR_ALLOW_MAX);
+#define WEIR_SUMMARY_MAP(name)                                                 \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                              \
+		__uint(max_entries, WEIR_SUMMARY_WORDS);                       \
+		__uint(map_flags, BPF_F_MMAPABLE);                             \
+		__type(key, __u32);                                            \
+		__type(value, __u64);                                          \
+	} name SEC(".maps")
+
+WEIR_SUMMARY_MAP(weir_block4s);
+WEIR_SUMMARY_MAP(weir_block6s);
+WEIR_SUMMARY_MAP(weir_allow4s);
+WEIR_SUMMARY_MAP(weir_allow6s);
 WEIR_LPM_MAP(weir_limit4, struct weir_lpm4, struct weir_limit, WEIR_LIMIT_MAX);
 WEIR_LPM_MAP(weir_limit6, struct weir_lpm6, struct weir_limit, WEIR_LIMIT_MAX);
 
