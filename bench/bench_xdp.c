@@ -1,20 +1,24 @@
 /* bench_xdp.c - per-packet cost of weir's XDP program.
  *
  *   bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]
- *             [--seed N] [--cpu N] [--drop-obj FILE] [--quick]
+ *             [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE] [--quick]
  *   bench_xdp gen --family 4|6 --count N [--seed N] --out FILE
- *             [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]
+ *             [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE]
+ *             [--net-hosts FILE] [--hosts-count K]
  *
  * The first form loads bpf/weir_xdp.bpf.c from its skeleton with private,
  * unpinned maps and runs crafted 64-byte frames through it with
  * bpf_prog_test_run_opts() and a large repeat, then writes one JSON document:
  *
  *   verdicts  ns/packet of one case per verdict reason (passed, passed non-IP,
- *             allowlisted, blocklisted, conn-limited, pkt-limited, malformed)
- *             in a full configuration: allowlist, a 1k blocklist and rate
- *             limits all enabled, so that a passed packet walks every check;
- *   curve     ns/packet of a blocklisted and of a passed source with 0, 1, 1k,
- *             10k, 100k and 1M prefixes loaded, IPv4 and IPv6, blocklist only;
+ *             allowlisted, blocklisted host and network, conn-limited,
+ *             pkt-limited, malformed) in a full configuration: allowlist, a
+ *             1k blocklist and rate limits all enabled, so that a passed
+ *             packet walks every check;
+ *   curve     ns/packet of a blocklisted host (/32, /128: weir's host hash),
+ *             of an address inside a blocklisted network (the LPM trie) and
+ *             of a passed source, with 0, 1, 1k, 10k, 100k and 1M prefixes
+ *             loaded, IPv4 and IPv6, blocklist only;
  *   import    seconds for weir_list_import() of 1M prefixes per family into
  *             empty maps.
  *
@@ -484,6 +488,25 @@ static void json_rounds(const char *key, const double *v, int n)
 	fprintf(out, "]");
 }
 
+static int is_host(const struct weir_cidr *c)
+{
+	return c->prefixlen == (c->family == 4 ? 32 : 128);
+}
+
+/* Index of the first host (host = 1) or network (host = 0) entry of v[0..n)
+ * at or after from, wrapping around. */
+static size_t first_of(const struct weir_cidr *v, size_t n, size_t from, int host)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j = (from + i) % n;
+
+		if (is_host(&v[j]) == host)
+			return j;
+	}
+	die("no %s in the list", host ? "host" : "network");
+	return 0;
+}
+
 /* ---- verdict cases ---- */
 
 struct vcase {
@@ -514,11 +537,11 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 	const uint8_t allow4[16] = { 198, 19, 1, 1 }, conn4[16] = { 198, 19, 2, 1 },
 		      pkt4[16] = { 198, 19, 3, 1 }, pass4[16] = { 198, 18, 0, 1 };
 	uint8_t pass6[16] = { 0x20, 0x01, 0x00, 0x02, [15] = 1 };
-	uint8_t block4[16], block6[16];
+	uint8_t block4[16], block6[16], block4n[16], block6n[16];
 	struct weir_stat before[WEIR_R_MAX], after[WEIR_R_MAX];
 	struct weir_cidr *l4, *l6, cidr;
 	double drop_ns[MAX_ROUNDS], drop_kns[MAX_ROUNDS];
-	struct vcase cs[10];
+	struct vcase cs[12];
 	uint64_t s = c->seed;
 	struct frame dropf;
 	struct weir w;
@@ -541,8 +564,12 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 	if ((err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l4, 1000, NULL, NULL)) ||
 	    (err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l6, 1000, NULL, NULL)))
 		die("block import: %s", strerror(-err));
-	addr_in(&s, &l4[500], block4);
-	addr_in(&s, &l6[500], block6);
+	/* A blocklisted host (the hash) and a member of a blocklisted network
+	 * (the trie), per family. */
+	addr_in(&s, &l4[first_of(l4, 1000, 500, 1)], block4);
+	addr_in(&s, &l6[first_of(l6, 1000, 500, 1)], block6);
+	addr_in(&s, &l4[first_of(l4, 1000, 500, 0)], block4n);
+	addr_in(&s, &l6[first_of(l6, 1000, 500, 0)], block6n);
 	if ((err = weir_limit_set(&w.m, NULL, &loose)))
 		die("limit default: %s", strerror(-err));
 	cidr_of(4, conn4, 24, &cidr);
@@ -566,10 +593,14 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 		      "UDP from an allowlisted /24: later checks skipped"),
 		 4, allow4, 0, 0);
 	build_ip(CASE("blocklisted", 4, WEIR_R_BLOCK, XDP_DROP,
-		      "UDP from a blocklisted prefix (after the allowlist lookup)"),
+		      "UDP from a blocklisted host /32 (after the allowlist lookups)"),
 		 4, block4, 0, 0);
+	build_ip(CASE("blocklisted_net", 4, WEIR_R_BLOCK, XDP_DROP,
+		      "UDP from inside a blocklisted /16../24 network"), 4, block4n, 0, 0);
 	build_ip(CASE("blocklisted_v6", 6, WEIR_R_BLOCK, XDP_DROP,
-		      "the same over IPv6"), 6, block6, 0, 0);
+		      "UDP from a blocklisted host /128"), 6, block6, 0, 0);
+	build_ip(CASE("blocklisted_v6_net", 6, WEIR_R_BLOCK, XDP_DROP,
+		      "UDP from inside a blocklisted /48../64 network"), 6, block6n, 0, 0);
 	build_ip(CASE("conn_limited", 4, WEIR_R_CONN_LIMIT, XDP_DROP,
 		      "TCP SYN from a /24 limited to 1 new connection/s"),
 		 4, conn4, 1, 1);
@@ -646,9 +677,15 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 
 /* ---- blocklist curve ---- */
 
+/* Sources of a curve point: blocked hosts (the hash), members of blocked
+ * networks (the trie) and passed sources (a miss in both). */
+enum { K_HOST, K_NET, K_PASS, NKIND };
+static const char *const kind_key[NKIND] = { "blocked", "blocked_net", "passed" };
+
 struct point {
 	size_t size;
-	double blocked[2][MAX_ROUNDS], passed[2][MAX_ROUNDS], drop[MAX_ROUNDS];
+	int have[2][NKIND];
+	double ns[2][NKIND][MAX_ROUNDS], drop[MAX_ROUNDS];
 	double import_s[2];
 };
 
@@ -669,7 +706,8 @@ static double run_sources(int fd, struct frame *fs, int repeat, int want)
 	return total / NSAMPLE;
 }
 
-static int lpm_has(int fd, int family, const uint8_t addr[16])
+/* Is addr in the blocklist, in its host hash or its trie? */
+static int block_has(const struct weir_maps *m, int family, const uint8_t addr[16])
 {
 	struct weir_entry e;
 
@@ -677,19 +715,46 @@ static int lpm_has(int fd, int family, const uint8_t addr[16])
 		struct weir_lpm4 k = { .prefixlen = 32 };
 
 		memcpy(k.addr, addr, 4);
-		return !bpf_map_lookup_elem(fd, &k, &e);
+		return !bpf_map_lookup_elem(m->block4h, k.addr, &e) ||
+		       !bpf_map_lookup_elem(m->block4, &k, &e);
 	}
 	struct weir_lpm6 k = { .prefixlen = 128 };
 
 	memcpy(k.addr, addr, 16);
-	return !bpf_map_lookup_elem(fd, &k, &e);
+	return !bpf_map_lookup_elem(m->block6h, k.addr, &e) ||
+	       !bpf_map_lookup_elem(m->block6, &k, &e);
+}
+
+/* Picks NSAMPLE random entries of the wanted kind among v[0..size) into
+ * frames; returns 0 when there is none of that kind. */
+static int pick_sources(uint64_t *s, const struct weir_cidr *v, size_t size,
+			int host, int family, struct frame *fs)
+{
+	size_t n = 0;
+	uint8_t a[16];
+
+	for (size_t i = 0; i < size; i++)
+		n += is_host(&v[i]) == host;
+	if (!n)
+		return 0;
+	for (int k = 0; k < NSAMPLE; k++) {
+		size_t want = rng_next(s) % n, seen = 0, i;
+
+		for (i = 0; i < size; i++)
+			if (is_host(&v[i]) == host && seen++ == want)
+				break;
+		addr_in(s, &v[i], a);
+		build_ip(&fs[k], family, a, 0, 0);
+	}
+	return 1;
 }
 
 static void bench_curve(const struct cfg *c, int drop_fd)
 {
+	static const int want[NKIND] = { XDP_DROP, XDP_DROP, XDP_PASS };
 	struct point pts[NSIZES];
 	struct weir_cidr *lists[2];
-	struct frame dropf, bf[2][NSAMPLE], pf[2][NSAMPLE];
+	struct frame dropf, fs[2][NKIND][NSAMPLE];
 	size_t loaded = 0, np = 0;
 	uint64_t s = c->seed ^ 0x5eed;
 	uint8_t a[16];
@@ -721,65 +786,62 @@ static void bench_curve(const struct cfg *c, int drop_fd)
 			p->import_s[f] = (double)(now_ns() - t0) / 1e9;
 		}
 		loaded = size;
-		/* Sources: blocked ones drawn from what is loaded, passed ones
-		 * from the benchmarking range (checked against the trie). */
 		for (int f = 0; f < 2; f++) {
 			int fam = f ? 6 : 4;
-			int fd = f ? w.m.block6 : w.m.block4;
 
+			p->have[f][K_HOST] = pick_sources(&s, lists[f], size, 1, fam,
+							  fs[f][K_HOST]);
+			p->have[f][K_NET] = pick_sources(&s, lists[f], size, 0, fam,
+							 fs[f][K_NET]);
+			p->have[f][K_PASS] = 1;
 			for (int i = 0; i < NSAMPLE; i++) {
-				if (size) {
-					addr_in(&s, &lists[f][rng_next(&s) % size], a);
-					build_ip(&bf[f][i], fam, a, 0, 0);
-				}
 				do
 					passed_addr(&s, fam, a);
-				while (lpm_has(fd, fam, a));
-				build_ip(&pf[f][i], fam, a, 0, 0);
+				while (block_has(&w.m, fam, a));
+				build_ip(&fs[f][K_PASS][i], fam, a, 0, 0);
 			}
 		}
 		for (int r = 0; r < c->rounds; r++) {
 			p->drop[r] = test_run(drop_fd, &dropf, c->repeat).ns;
-			for (int f = 0; f < 2; f++) {
-				if (size)
-					p->blocked[f][r] = run_sources(w.fd, bf[f],
-								       c->repeat, XDP_DROP);
-				p->passed[f][r] = run_sources(w.fd, pf[f], c->repeat,
-							      XDP_PASS);
-			}
+			for (int f = 0; f < 2; f++)
+				for (int k = 0; k < NKIND; k++)
+					if (p->have[f][k])
+						p->ns[f][k][r] = run_sources(w.fd, fs[f][k],
+									     c->repeat, want[k]);
 		}
 		progress(" %zu", size);
 	}
 	progress("\n");
 
 	fprintf(out, "  \"curve_config\": \"blocklist only (no allowlist, no limits); "
-		     "%d sources per point (blocked: random members of the loaded list, "
-		     "host bits random inside networks; passed: 198.18.0.0/15 or 2001:2::/48, "
-		     "in no prefix), each run repeat/2 times; size 0 = blocklist feature off\",\n",
-		NSAMPLE);
+		     "%d sources per point and kind, each run repeat/2 times: blocked = "
+		     "random host entries of the loaded list (/32, /128: the hash), "
+		     "blocked_net = random addresses inside its network entries (the trie), "
+		     "passed = addresses of 198.18.0.0/15 or 2001:2::/48, in neither; "
+		     "size 0 = blocklist features off\",\n", NSAMPLE);
 	fprintf(out, "  \"curve\": [\n");
 	for (size_t i = 0; i < np; i++) {
 		struct point *p = &pts[i];
 		double dm = median(p->drop, c->rounds);
 
 		for (int f = 0; f < 2; f++) {
-			double pm = median(p->passed[f], c->rounds);
+			fprintf(out, "    {\"family\": %d, \"prefixes\": %zu, \"drop_ns\": %.3f, "
+				     "\"import_increment_s\": %.3f", f ? 6 : 4, p->size, dm,
+				p->import_s[f]);
+			for (int k = 0; k < NKIND; k++) {
+				char key[64];
 
-			fprintf(out, "    {\"family\": %d, \"prefixes\": %zu, ", f ? 6 : 4, p->size);
-			if (p->size) {
-				double bm = median(p->blocked[f], c->rounds);
+				if (!p->have[f][k]) {
+					fprintf(out, ", \"%s_ns\": null", kind_key[k]);
+					continue;
+				}
+				double m = median(p->ns[f][k], c->rounds);
 
-				fprintf(out, "\"blocked_ns\": %.3f, \"blocked_ratio_vs_drop\": %.3f, ",
-					bm, bm / dm);
-				json_rounds("blocked_rounds", p->blocked[f], c->rounds);
-				fprintf(out, ", ");
-			} else {
-				fprintf(out, "\"blocked_ns\": null, ");
+				fprintf(out, ", \"%s_ns\": %.3f, \"%s_ratio_vs_drop\": %.3f, ",
+					kind_key[k], m, kind_key[k], m / dm);
+				snprintf(key, sizeof(key), "%s_rounds", kind_key[k]);
+				json_rounds(key, p->ns[f][k], c->rounds);
 			}
-			fprintf(out, "\"passed_ns\": %.3f, \"passed_ratio_vs_drop\": %.3f, "
-				     "\"drop_ns\": %.3f, \"import_increment_s\": %.3f, ",
-				pm, pm / dm, dm, p->import_s[f]);
-			json_rounds("passed_rounds", p->passed[f], c->rounds);
 			fprintf(out, "}%s\n", i + 1 < np || f == 0 ? "," : "");
 		}
 	}
@@ -847,10 +909,11 @@ static int cmd_gen(int argc, char **argv)
 		{ "ipset-out", required_argument, NULL, 'I' },
 		{ "hosts", required_argument, NULL, 'H' },
 		{ "hosts-count", required_argument, NULL, 'k' },
+		{ "net-hosts", required_argument, NULL, 'N' },
 		{},
 	};
 	const char *path = NULL, *ipset_name = "weir_bench", *ipset_out = NULL;
-	const char *hosts = NULL;
+	const char *hosts = NULL, *net_hosts = NULL;
 	int family = 4, c;
 	size_t n = 1000000, k = 4096;
 	uint64_t seed = 1;
@@ -868,12 +931,13 @@ static int cmd_gen(int argc, char **argv)
 		case 'I': ipset_out = optarg; break;
 		case 'H': hosts = optarg; break;
 		case 'k': k = strtoull(optarg, NULL, 10); break;
+		case 'N': net_hosts = optarg; break;
 		default: return 2;
 		}
 	}
 	if ((family != 4 && family != 6) || !path || n < 1)
 		die("usage: bench_xdp gen --family 4|6 --count N [--seed N] --out FILE "
-		    "[--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]");
+		    "[--ipset-out FILE [--ipset-name NAME]] [--hosts FILE] [--net-hosts FILE] [--hosts-count K]");
 	v = gen_prefixes(family, n, seed);
 	if (!(f = fopen(path, "w")))
 		die("%s: %s", path, strerror(errno));
@@ -898,18 +962,22 @@ static int cmd_gen(int argc, char **argv)
 		if (fclose(f))
 			die("%s: %s", ipset_out, strerror(errno));
 	}
-	if (hosts) {
-		/* Blocked sources: hosts of the list first (exact /32 or /128). */
+	/* Blocked sources: the first k host entries (exact /32 or /128), and
+	 * random addresses inside the first k network entries. */
+	for (int want_host = 1; want_host >= 0; want_host--) {
+		const char *path2 = want_host ? hosts : net_hosts;
 		uint64_t s = seed ^ 0x4057;
 		size_t got = 0;
 
-		if (!(f = fopen(hosts, "w")))
-			die("%s: %s", hosts, strerror(errno));
+		if (!path2)
+			continue;
+		if (!(f = fopen(path2, "w")))
+			die("%s: %s", path2, strerror(errno));
 		for (size_t i = 0; i < n && got < k; i++) {
 			uint8_t a[16];
 			char as[INET6_ADDRSTRLEN];
 
-			if (v[i].prefixlen != (family == 4 ? 32 : 128))
+			if (is_host(&v[i]) != want_host)
 				continue;
 			addr_in(&s, &v[i], a);
 			inet_ntop(family == 4 ? AF_INET : AF_INET6, a, as, sizeof(as));
@@ -917,7 +985,7 @@ static int cmd_gen(int argc, char **argv)
 			got++;
 		}
 		if (fclose(f))
-			die("%s: %s", hosts, strerror(errno));
+			die("%s: %s", path2, strerror(errno));
 	}
 	free(v);
 	return 0;
@@ -940,7 +1008,8 @@ static void usage(FILE *f)
 		"usage: bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]\n"
 		"                 [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE] [--quick]\n"
 		"       bench_xdp gen --family 4|6 --count N [--seed N] --out FILE\n"
-		"                 [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE [--hosts-count K]]\n");
+		"                 [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE] [--net-hosts FILE]\n"
+		"                 [--hosts-count K]\n");
 }
 
 int main(int argc, char **argv)

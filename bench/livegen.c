@@ -8,14 +8,20 @@
  *
  *   livegen --dev IFACE [--netns NAME] [--cpu N] [--size BYTES]
  *           [--src ADDR | --src-file FILE [--src-count N]] [--dst ADDR]
- *           [--dst-mac MAC] [--duration SEC] [--max-frames N]
- *           [--chunk N] [--batch N]
+ *           [--dst-mac MAC] [--duration SEC] [--max-frames N] [--batch N]
+ *           [--rx-count FILE] [--sample-cpu N]
  *
- * It runs for --duration seconds or --max-frames frames, whichever comes
- * first (both bounded), in chunks of --chunk repetitions, pinned to --cpu,
- * and prints one JSON object: frames handed to the kernel, the elapsed time
- * and the offered rate. What arrived is for the caller to count at the
- * receiver (the veth peer's counters), over the elapsed time printed here.
+ * It sends for --duration seconds or --max-frames frames, whichever comes
+ * first (both bounded: a timer signal interrupts the kernel's run loop),
+ * pinned to --cpu, and prints one JSON object.
+ *
+ * The rate that counts is the receiver's: with --rx-count (a counter file
+ * such as /sys/class/net/PEER/statistics/rx_packets, opened before entering
+ * --netns) a sampler thread on --sample-cpu reads it every 10 ms, and the
+ * receive rate is taken over the steady part of the run: from 150 ms after
+ * the start (each BPF_PROG_TEST_RUN call with repeat > 1 first swaps the
+ * kernel's XDP dispatcher, which sleeps for some ms) to the stop. Frames sent
+ * are counted at the sender (tx_packets of IFACE in /proc/net/dev).
  *
  * The frame is Ethernet + IPv4/IPv6 + UDP, zero padded to --size bytes
  * (default 64, without FCS); the family follows the source address. With
@@ -33,13 +39,16 @@
 #include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,10 +63,10 @@ struct addr {
 };
 
 struct opts {
-	const char *dev, *netns, *src_file;
+	const char *dev, *netns, *src_file, *rx_count;
 	struct addr src, dst;
 	uint8_t dst_mac[ETH_ALEN];
-	int cpu, size, chunk, batch;
+	int cpu, sample_cpu, size, batch;
 	long src_count;
 	double duration;
 	unsigned long long max_frames;
@@ -68,8 +77,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: livegen --dev IFACE [--netns NAME] [--cpu N] [--size BYTES]\n"
 		"               [--src ADDR | --src-file FILE [--src-count N]] [--dst ADDR]\n"
-		"               [--dst-mac MAC] [--duration SEC] [--max-frames N]\n"
-		"               [--chunk N] [--batch N]\n");
+		"               [--dst-mac MAC] [--duration SEC] [--max-frames N] [--batch N]\n"
+		"               [--rx-count FILE] [--sample-cpu N]\n");
 }
 
 static uint64_t now_ns(void)
@@ -239,7 +248,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "dst-mac", required_argument, NULL, 'M' },
 		{ "duration", required_argument, NULL, 't' },
 		{ "max-frames", required_argument, NULL, 'm' },
-		{ "chunk", required_argument, NULL, 'k' },
+		{ "rx-count", required_argument, NULL, 'r' },
+		{ "sample-cpu", required_argument, NULL, 'C' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -248,7 +258,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){
-		.cpu = 0, .size = 64, .chunk = 1 << 20, .batch = 0,
+		.cpu = 0, .sample_cpu = -1, .size = 64, .batch = 0,
 		.src_count = 4096, .duration = 2.0,
 		.max_frames = 100000000ull,
 		.dst_mac = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 },
@@ -271,7 +281,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 't': o->duration = atof(optarg); break;
 		case 'm': o->max_frames = strtoull(optarg, NULL, 10); break;
-		case 'k': o->chunk = atoi(optarg); break;
+		case 'r': o->rx_count = optarg; break;
+		case 'C': o->sample_cpu = atoi(optarg); break;
 		case 'b': o->batch = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -301,29 +312,129 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "livegen: --size must be 64..%d\n", LIVEGEN_SIZE_MAX);
 		return -1;
 	}
-	if (o->chunk < 1 || o->max_frames < 1 || o->src_count < 1 ||
+	if (o->max_frames < 1 || o->max_frames > 2000000000ull || o->src_count < 1 ||
 	    o->src_count > LIVEGEN_SRC_MAX || o->batch < 0) {
-		fprintf(stderr, "livegen: bad --chunk, --max-frames, --src-count or --batch\n");
+		fprintf(stderr, "livegen: bad --max-frames (1..2e9), --src-count or --batch\n");
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- the receiver's counter, sampled from another CPU ---- */
+
+#define SAMPLE_MAX 60100 /* 10 ms apart: up to 600 s */
+#define SAMPLE_SKIP_NS 150000000ull
+
+struct sampler {
+	int fd, cpu;
+	volatile int stop;
+	long n;
+	uint64_t t[SAMPLE_MAX], c[SAMPLE_MAX];
+};
+
+static int read_counter(int fd, uint64_t *v)
+{
+	char buf[64];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	*v = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+static void *sampler_main(void *arg)
+{
+	struct sampler *s = arg;
+	struct timespec d = { 0, 10000000 };
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(s->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	while (!s->stop && s->n < SAMPLE_MAX) {
+		uint64_t v;
+
+		if (read_counter(s->fd, &v) == 0) {
+			s->t[s->n] = now_ns();
+			s->c[s->n] = v;
+			s->n++;
+		}
+		nanosleep(&d, NULL);
+	}
+	return NULL;
+}
+
+/* tx_packets of dev in this netns's /proc/net/dev. */
+static int dev_tx_packets(const char *dev, uint64_t *v)
+{
+	char line[512];
+	size_t len = strlen(dev);
+	FILE *f = fopen("/proc/self/net/dev", "r");
+	int err = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+		unsigned long long x[10];
+
+		if (strncmp(p, dev, len) || p[len] != ':')
+			continue;
+		if (sscanf(p + len + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &x[0], &x[1], &x[2], &x[3], &x[4], &x[5], &x[6], &x[7],
+			   &x[8], &x[9]) == 10) {
+			*v = x[9];
+			err = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only to interrupt BPF_PROG_TEST_RUN with EINTR */
 }
 
 int main(int argc, char **argv)
 {
 	uint8_t pkt[LIVEGEN_SIZE_MAX], src_mac[ETH_ALEN];
 	struct livegen_bpf *skel = NULL;
+	struct sampler *smp = NULL;
 	struct addr *srcs = NULL;
-	unsigned long long sent = 0;
+	struct sigaction sa = {};
+	struct itimerval it = {};
+	uint64_t t0, t1, tx0 = 0, tx1 = 0;
+	double rx_pps = 0, window_s = 0;
+	unsigned long long rx_frames = 0;
+	pthread_t th;
+	sigset_t block;
 	long nsrc = 1;
-	uint64_t t0, t1, deadline;
 	unsigned int ifindex;
-	int src_off, calls = 0, err;
+	int src_off, interrupted = 0, err, ncpu;
 	cpu_set_t set;
 	struct opts o;
 
 	if (parse_args(argc, argv, &o))
 		return 2;
+	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (o.sample_cpu < 0)
+		o.sample_cpu = ncpu > 1 ? (o.cpu + 1) % ncpu : o.cpu;
+	if (o.rx_count) {
+		/* Opened before --netns: the receiver is usually outside it. */
+		smp = calloc(1, sizeof(*smp));
+		if (!smp)
+			return 1;
+		smp->fd = open(o.rx_count, O_RDONLY | O_CLOEXEC);
+		smp->cpu = o.sample_cpu;
+		if (smp->fd < 0) {
+			fprintf(stderr, "livegen: %s: %s\n", o.rx_count, strerror(errno));
+			return 1;
+		}
+	}
 	if (o.netns && (err = enter_netns(o.netns))) {
 		fprintf(stderr, "livegen: netns %s: %s\n", o.netns, strerror(-err));
 		return 1;
@@ -383,38 +494,93 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* The sampler must not take the timer signal: block it there. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	if (smp && (err = pthread_create(&th, NULL, sampler_main, smp))) {
+		fprintf(stderr, "livegen: sampler: %s\n", strerror(err));
+		err = -err;
+		goto out;
+	}
+	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+	sa.sa_handler = on_alarm; /* no SA_RESTART: the syscall returns EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+
+	dev_tx_packets(o.dev, &tx0);
 	t0 = now_ns();
-	deadline = t0 + (uint64_t)(o.duration * 1e9);
-	do {
-		unsigned long long left = o.max_frames - sent;
+	it.it_value.tv_sec = (time_t)o.duration;
+	it.it_value.tv_usec = (suseconds_t)((o.duration - (double)(time_t)o.duration) * 1e6);
+	setitimer(ITIMER_REAL, &it, NULL);
+	{
 		LIBBPF_OPTS(bpf_test_run_opts, ro,
 			    .data_in = pkt,
 			    .data_size_in = (uint32_t)o.size,
-			    .repeat = (int)(left < (unsigned long long)o.chunk
-						    ? left : (unsigned long long)o.chunk),
+			    .repeat = (int)o.max_frames,
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
 			    .batch_size = (uint32_t)o.batch);
 
 		if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.livegen), &ro)) {
-			err = -errno;
-			fprintf(stderr, "livegen: BPF_PROG_TEST_RUN (live frames): %s\n",
-				strerror(errno));
+			if (errno == EINTR) {
+				interrupted = 1;
+			} else {
+				err = -errno;
+				fprintf(stderr, "livegen: BPF_PROG_TEST_RUN (live frames): %s\n",
+					strerror(errno));
+			}
+		}
+	}
+	t1 = now_ns();
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	dev_tx_packets(o.dev, &tx1);
+	if (smp) {
+		smp->stop = 1;
+		pthread_join(th, NULL);
+	}
+	if (err)
+		goto out;
+
+	if (smp) {
+		/* Steady window: first sample >= t0 + skip, last sample <= t1. */
+		long a = -1, b = -1;
+
+		for (long i = 0; i < smp->n; i++) {
+			if (a < 0 && smp->t[i] >= t0 + SAMPLE_SKIP_NS)
+				a = i;
+			if (smp->t[i] <= t1)
+				b = i;
+		}
+		if (a >= 0 && b > a) {
+			rx_frames = smp->c[b] - smp->c[a];
+			window_s = (double)(smp->t[b] - smp->t[a]) / 1e9;
+			rx_pps = (double)rx_frames / window_s;
+		} else {
+			fprintf(stderr, "livegen: run too short for the receive window "
+					"(need --duration > 0.3)\n");
+			err = -EINVAL;
 			goto out;
 		}
-		sent += (unsigned long long)ro.repeat;
-		calls++;
-	} while (sent < o.max_frames && now_ns() < deadline);
-	t1 = now_ns();
-
+	}
 	printf("{\"dev\": \"%s\", \"ifindex\": %u, \"cpu\": %d, \"size\": %d, "
-	       "\"family\": %d, \"sources\": %ld, \"frames\": %llu, \"calls\": %d, "
-	       "\"elapsed_ns\": %llu, \"offered_pps\": %.0f}\n",
+	       "\"family\": %d, \"sources\": %ld, \"interrupted\": %s, "
+	       "\"elapsed_s\": %.4f, \"tx_frames\": %llu, \"tx_pps\": %.0f",
 	       o.dev, ifindex, o.cpu, o.size, o.src.family == AF_INET ? 4 : 6,
-	       nsrc, sent, calls, (unsigned long long)(t1 - t0),
-	       (double)sent * 1e9 / (double)(t1 - t0));
+	       nsrc, interrupted ? "true" : "false", (double)(t1 - t0) / 1e9,
+	       (unsigned long long)(tx1 - tx0),
+	       (double)(tx1 - tx0) * 1e9 / (double)(t1 - t0));
+	if (smp)
+		printf(", \"rx_counter\": \"%s\", \"rx_window_s\": %.4f, "
+		       "\"rx_frames\": %llu, \"rx_pps\": %.0f, \"samples\": %ld",
+		       o.rx_count, window_s, rx_frames, rx_pps, smp->n);
+	printf("}\n");
 	err = 0;
 out:
 	livegen_bpf__destroy(skel);
 	free(srcs);
+	if (smp) {
+		close(smp->fd);
+		free(smp);
+	}
 	return err ? 1 : 0;
 }

@@ -1,0 +1,150 @@
+#!/bin/bash
+# bench/run.sh - weir's XDP benchmarks, side by side with their peers.
+#
+#   make bench                 (builds, then runs this with BUILD=build)
+#   BUILD=build/x bench/run.sh [--quick]
+#
+# Runs, in one go and on this machine:
+#   1. per-packet cost (build/bench_xdp): BPF_PROG_TEST_RUN, one case per
+#      verdict, and ns/packet against blocklist size (0 .. 1M, v4 and v6);
+#   2. blocklist import: `weirctl block import` of 1M prefixes beside
+#      `ipset restore` of the same list (hash:net), v4 and v6;
+#   3. live packet rate (build/livegen): 64-byte frames through a veth into
+#      weir with 1M prefixes, a trivial XDP_DROP program, xdp-filter and an
+#      nftables netdev ingress drop, alternated, several rounds;
+# and writes bench/results/xdp.json, bench/results/README.md and PNG plots.
+#
+# Traffic stays on a veth pair this script creates: wbrx0 in the root
+# namespace (the receiver: weir's pinned maps must stay visible) and wbgen0
+# in the namespace weirbench-gen (the generator). Every loop is bounded; the
+# trap below removes the namespace, the veth, the programs, the pins and the
+# ipsets this script made, however it exits. The full run takes ~5 minutes;
+# --quick (or QUICK=1) a short smoke run with small lists.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+QUICK=${QUICK:-0}
+[ "${1:-}" = "--quick" ] && QUICK=1
+RESULTS=${RESULTS:-bench/results}
+PY=/usr/bin/python3 # Debian's, with python3-matplotlib
+CPU=${BENCH_CPU:-1}  # generator and receiver; the sampler gets the other CPU
+
+NS=weirbench-gen
+RX=wbrx0
+GEN=wbgen0
+PIN=/sys/fs/bpf/weirbench
+PIN1=/sys/fs/bpf/weirbench1
+PINI=/sys/fs/bpf/weirbench-import
+
+BENCH_XDP=$BUILD/bench_xdp
+LIVEGEN=$BUILD/livegen
+WEIRCTL=$BUILD/weirctl
+DROP_OBJ=$BUILD/xdp_drop.bpf.o
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (veth, XDP, nftables, ipset)"
+for f in "$BENCH_XDP" "$LIVEGEN" "$WEIRCTL" "$DROP_OBJ"; do
+	[ -e "$f" ] || die "$f missing: run 'make bench' (or make BUILD=$BUILD $f)"
+done
+for t in ip ethtool nft ipset xdp-filter "$PY"; do
+	command -v "$t" >/dev/null || die "$t not found: run 'make deps'"
+done
+"$PY" -c 'import matplotlib' 2>/dev/null || die "python3-matplotlib missing: run 'make deps'"
+
+TMP=$(mktemp -d /tmp/weirbench.XXXXXX)
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	if ip link show "$RX" >/dev/null 2>&1; then
+		ip link set dev "$RX" xdpdrv off 2>/dev/null
+		ip link show "$RX" 2>/dev/null | grep -q xdpfilt && xdp-filter unload "$RX" >/dev/null 2>&1
+		for p in "$PIN" "$PIN1"; do
+			"$WEIRCTL" --pin-dir "$p" detach "$RX" >/dev/null 2>&1
+		done
+	fi
+	nft delete table netdev weirbench 2>/dev/null
+	ipset destroy wbench4 2>/dev/null
+	ipset destroy wbench6 2>/dev/null
+	ip link del "$RX" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$PIN" "$PIN1" "$PINI"-* 2>/dev/null
+	rm -rf "$TMP"
+	[ $rc = 0 ] || printf 'bench/run.sh: failed (exit %d); cleaned up\n' $rc >&2
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftovers of an interrupted run are ours by name: clear them first.
+ip link del "$RX" 2>/dev/null || true
+ip netns del "$NS" 2>/dev/null || true
+nft delete table netdev weirbench 2>/dev/null || true
+rm -rf "$PIN" "$PIN1" "$PINI"-* 2>/dev/null || true
+
+start=$(date +%s)
+if [ "$QUICK" = 1 ]; then
+	N=20000 ROUNDS=2 DUR=1 XDP_ARGS=(--quick) IMPORT_ROUNDS=1 MODE=quick
+else
+	N=1000000 ROUNDS=5 DUR=2 XDP_ARGS=() IMPORT_ROUNDS=5 MODE=full
+fi
+
+say "veth pair: $RX (root namespace, receiver) <-> $GEN (namespace $NS, generator)"
+ip netns add "$NS"
+ip link add "$RX" type veth peer name "$GEN" netns "$NS"
+ip link set dev "$RX" up
+ip -n "$NS" link set dev "$GEN" up
+ip -n "$NS" link set dev lo up
+ethtool -K "$RX" gro off >/dev/null 2>&1 || true
+
+say "prefix lists: $N IPv4 and $N IPv6 (90% hosts, 10% networks, seed 1)"
+"$BENCH_XDP" gen --family 4 --count $N --seed 1 --out "$TMP/block4.txt" \
+	--ipset-out "$TMP/ipset4.txt" --ipset-name wbench4 \
+	--hosts "$TMP/hosts4.txt" --net-hosts "$TMP/nethosts4.txt" --hosts-count 4096
+"$BENCH_XDP" gen --family 6 --count $N --seed 1 --out "$TMP/block6.txt" \
+	--ipset-out "$TMP/ipset6.txt" --ipset-name wbench6
+SRC=$(head -n1 "$TMP/hosts4.txt")
+
+say "per-packet cost (bench_xdp, BPF_PROG_TEST_RUN)"
+timeout 900 "$BENCH_XDP" --cpu "$CPU" ${XDP_ARGS[@]+"${XDP_ARGS[@]}"} \
+	--out "$TMP/per_packet.json"
+
+say "blocklist import: weirctl beside ipset restore"
+timeout 900 "$PY" bench/xdpbench.py import --iface "$RX" --weirctl "$WEIRCTL" \
+	--pin-dir "$PINI" --list4 "$TMP/block4.txt" --list6 "$TMP/block6.txt" \
+	--ipset4 "$TMP/ipset4.txt" --ipset6 "$TMP/ipset6.txt" \
+	--rounds $IMPORT_ROUNDS --out "$TMP/import.json"
+
+say "live packet rate (livegen -> veth -> receiver), source $SRC"
+timeout 900 "$PY" bench/xdpbench.py live --iface "$RX" --gen-netns "$NS" \
+	--gen-dev "$GEN" --livegen "$LIVEGEN" --weirctl "$WEIRCTL" \
+	--drop-obj "$DROP_OBJ" --list4 "$TMP/block4.txt" --hosts "$TMP/hosts4.txt" \
+	--net-hosts "$TMP/nethosts4.txt" \
+	--src "$SRC" --pin-dir "$PIN" --pin-dir1 "$PIN1" --cpu "$CPU" \
+	--rounds $ROUNDS --duration $DUR --out "$TMP/live.json"
+
+say "report and plots -> $RESULTS/"
+mkdir -p "$RESULTS"
+if [ -n "${MAKELEVEL:-}" ]; then
+	CMD="make bench$([ "$BUILD" != build ] && echo " BUILD=$BUILD")"
+else
+	CMD="BUILD=$BUILD bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')"
+fi
+# What was measured: the commit, whether weir's sources differed from it,
+# and the BPF object's hash.
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- bpf maps loader 2>/dev/null)" ]; then
+	REV="$REV + uncommitted changes in bpf/ maps/ loader/"
+fi
+OBJ_SHA=$(sha256sum "$BUILD/weir_xdp.bpf.o" 2>/dev/null | cut -c1-12)
+printf '{"command": "%s", "mode": "%s", "elapsed_s": %d, "build": "%s", "git": "%s", "weir_xdp_bpf_o_sha256": "%s"}\n' \
+	"$CMD" "$MODE" $(($(date +%s) - start)) "$BUILD" "$REV" "$OBJ_SHA" >"$TMP/meta.json"
+"$PY" bench/xdpbench.py report --per-packet "$TMP/per_packet.json" \
+	--import "$TMP/import.json" --live "$TMP/live.json" --meta "$TMP/meta.json" \
+	--out-json "$RESULTS/xdp.json" --out-md "$RESULTS/README.md"
+"$PY" bench/plot.py "$RESULTS/xdp.json" "$RESULTS"
+say "done in $(($(date +%s) - start)) s: $RESULTS/README.md"
