@@ -349,28 +349,61 @@ out:
 	return ret;
 }
 
-/* Names of other interfaces where weir runs, for refusing --purge. */
-static int weir_users(int except_ifindex, char *names, size_t len)
+/* Does program prog use the map with id map_id? */
+static bool prog_uses_map(struct xdp_program *prog, __u32 map_id)
 {
+	struct bpf_prog_info info = {};
+	__u32 ids[64], len = sizeof(info);
+
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(xdp_program__fd(prog), &info, &len))
+		return true; /* unknown: assume it does, refuse rather than break it */
+	for (__u32 i = 0; i < info.nr_map_ids && i < sizeof(ids) / sizeof(ids[0]); i++)
+		if (ids[i] == map_id)
+			return true;
+	return false;
+}
+
+/* Names of other interfaces whose weir program uses the maps pinned under
+ * the pin directory, for refusing --purge. */
+static int weir_users(struct weirctl_ctx *ctx, int except_ifindex, char *names,
+		      size_t len)
+{
+	struct bpf_map_info minfo = {};
+	__u32 mlen = sizeof(minfo);
 	struct link_list l = {};
-	int users = 0;
+	char path[512];
+	int users = 0, fd;
 
 	names[0] = '\0';
-	if (link_dump(&l))
+	snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir, WEIR_MAP_CONFIG);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* nothing pinned: nothing to protect */
+	if (bpf_obj_get_info_by_fd(fd, &minfo, &mlen) || link_dump(&l)) {
+		close(fd);
 		return 0;
+	}
+	close(fd);
 	for (size_t i = 0; i < l.n; i++) {
 		struct xdp_program *progs[8];
 		struct xdp_multiprog *mp;
 		enum xdp_attach_mode m;
+		int n;
 
 		if (!l.v[i].xdp_attached || l.v[i].ifindex == except_ifindex)
 			continue;
-		if (find_weir_progs(l.v[i].ifindex, &mp, progs, 8, &m) > 0) {
+		n = find_weir_progs(l.v[i].ifindex, &mp, progs, 8, &m);
+		for (int k = 0; k < n; k++) {
+			if (!prog_uses_map(progs[k], minfo.id))
+				continue;
 			size_t used = strlen(names);
 
 			snprintf(names + used, len - used, "%s%s", users ? ", " : "",
 				 l.v[i].name);
 			users++;
+			break;
 		}
 		xdp_multiprog__close(mp);
 	}
@@ -410,7 +443,7 @@ int weirctl_detach(struct weirctl_ctx *ctx)
 		ret = weirctl_err(ctx, "weir is not attached to %s", ctx->argv[0]);
 		goto out;
 	}
-	if (weirctl_flag(ctx, "purge") && weir_users(ifindex, others, sizeof(others))) {
+	if (weirctl_flag(ctx, "purge") && weir_users(ctx, ifindex, others, sizeof(others))) {
 		ret = weirctl_err(ctx, "--purge: weir still runs on %s and uses "
 				       "the maps; detach it there first", others);
 		goto out;

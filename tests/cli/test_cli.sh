@@ -13,7 +13,9 @@ W() { "$WEIRCTL" --pin-dir "$PIN" "$@"; }
 cleanup() {
 	W detach "$IF" >/dev/null 2>&1
 	ip link del "$IF" 2>/dev/null
-	rm -rf "$PIN" /tmp/weir-cli.$$.*
+	"$WEIRCTL" --pin-dir "$PIN-other" detach "wclb$$" --purge >/dev/null 2>&1
+	ip link del "wclb$$" 2>/dev/null
+	rm -rf "$PIN" "$PIN-other" /tmp/weir-cli.$$.*
 }
 trap cleanup EXIT
 ip link add "$IF" type veth peer name "${IF}p"
@@ -118,6 +120,20 @@ check "block list json has the comment" bash -c \
 	"'$WEIRCTL' --pin-dir '$PIN' block list --json | grep -q '\"comment\":\"baseline\"'"
 check_eq "block flush removes all" "removed 4 entries from the blocklist" "$(W block flush)"
 check "stats --json parses" bash -c "'$WEIRCTL' --pin-dir '$PIN' stats --json | python3 -m json.tool >/dev/null"
+# --purge refuses while another interface's weir uses these maps, and only then.
+IF2=wclb$$
+ip link add "$IF2" type veth peer name "${IF2}p"
+ip link set "$IF2" up
+check "attach a second interface to the same maps" W attach "$IF2" --mode generic
+check_fails "purge refused while the maps are in use elsewhere" \
+	"--purge: weir still runs on $IF2 and uses the maps" W detach "$IF" --purge
+check "the refused purge left weir attached" bash -c \
+	"'$WEIRCTL' --pin-dir '$PIN' status | grep -q '^$IF '"
+check "detach the second interface" W detach "$IF2"
+check "weir on another pin dir does not block a purge" \
+	"$WEIRCTL" --pin-dir "$PIN-other" attach "$IF2" --mode generic
 check "detach --purge removes the pins" W detach "$IF" --purge
+"$WEIRCTL" --pin-dir "$PIN-other" detach "$IF2" --purge >/dev/null
+ip link del "$IF2"
 check "pins gone after purge" test ! -e "$PIN"
 finish
