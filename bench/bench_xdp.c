@@ -706,23 +706,26 @@ static double run_sources(int fd, struct frame *fs, int repeat, int want)
 	return total / NSAMPLE;
 }
 
-/* Is addr in the blocklist, in its host hash or its trie? */
+/* Is addr in the blocklist, in its single-address table or its trie? */
 static int block_has(const struct weir_maps *m, int family, const uint8_t addr[16])
 {
+	struct weir_cidr c = { .family = (uint8_t)family,
+			       .prefixlen = family == 4 ? 32 : 128 };
 	struct weir_entry e;
 
+	memcpy(c.addr, addr, 16);
+	if (!weir_list_get(m, WEIR_LIST_BLOCK, &c, &e))
+		return 1;
 	if (family == 4) {
 		struct weir_lpm4 k = { .prefixlen = 32 };
 
 		memcpy(k.addr, addr, 4);
-		return !bpf_map_lookup_elem(m->block4h, k.addr, &e) ||
-		       !bpf_map_lookup_elem(m->block4, &k, &e);
+		return !bpf_map_lookup_elem(m->block4, &k, &e);
 	}
 	struct weir_lpm6 k = { .prefixlen = 128 };
 
 	memcpy(k.addr, addr, 16);
-	return !bpf_map_lookup_elem(m->block6h, k.addr, &e) ||
-	       !bpf_map_lookup_elem(m->block6, &k, &e);
+	return !bpf_map_lookup_elem(m->block6, &k, &e);
 }
 
 /* Picks NSAMPLE random entries of the wanted kind among v[0..size) into
@@ -874,8 +877,8 @@ static void bench_import(const struct cfg *c)
 			t[f][r] = (double)(now_ns() - t0) / 1e9;
 			if (err)
 				die("import: %s", strerror(-err));
-			if (r == 0 && (fill = weir_map_fill(f ? w.m.block6 : w.m.block4) +
-				       weir_map_fill(f ? w.m.block6h : w.m.block4h)) != (long)n)
+			if (r == 0 && (fill = weir_list_count(&w.m, WEIR_LIST_BLOCK, NULL)) !=
+					      (long)n)
 				die("import: %ld entries in the map, want %zu", fill, n);
 			weir_close(&w);
 			progress(" v%d:%.2fs", f ? 6 : 4, t[f][r]);

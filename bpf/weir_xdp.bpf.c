@@ -14,6 +14,7 @@
 #include "lib/parse.h"
 #include "lib/maps.h"
 #include "lib/ratelimit.h"
+#include "lib/table.h"
 #include <xdp/xdp_helpers.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -91,46 +92,87 @@ static __always_inline int weir_summary_hit(void *map, const __u8 *addr)
 	return w && ((*w >> (top & 63)) & 1);
 }
 
-/* Looks a source up in a list: its single-address hash first, then its trie
- * of shorter prefixes when the trie's summary says a prefix may cover the
- * source; each only when its feature bit says the map has entries.
- * Returns 1 on a live match. */
-static __always_inline int weir_list_match(const struct weir_pkt *p, __u32 feats,
-					   __u32 host_bit, __u32 net_bit,
-					   void *host4, void *net4, void *sum4,
-					   void *host6, void *net6, void *sum6)
+/* Entry at index i of a single-address table, if live; an expired one is
+ * retired (LIVE -> DEAD, by compare-and-swap: see weir_table.h). */
+static __always_inline int weir_tab_hit(void *slots, void *ents, int i)
 {
-	struct weir_entry *e;
+	__u32 idx = (__u32)i;
+	struct weir_entry *e = bpf_map_lookup_elem(ents, &idx);
+	__u32 *state;
 
-	if (p->family == 4) {
-		struct weir_lpm4 k = { .prefixlen = 32 };
+	if (!e)
+		return 0;
+	if (weir_entry_live(e))
+		return 1;
+	state = bpf_map_lookup_elem(slots, &idx); /* the state is the slot's first word */
+	if (state)
+		__sync_val_compare_and_swap(state, WEIR_SLOT_LIVE, WEIR_SLOT_DEAD);
+	return 0;
+}
 
-		__builtin_memcpy(k.addr, p->saddr, 4);
-		if (feats & host_bit) {
-			e = bpf_map_lookup_elem(host4, k.addr);
-			if (e) {
-				if (weir_entry_live(e))
-					return 1;
-				bpf_map_delete_elem(host4, k.addr);
-			}
-		}
-		return (feats & net_bit) && weir_summary_hit(sum4, k.addr) &&
-		       weir_net_match(net4, &k, &k.prefixlen, 32);
-	} else {
-		struct weir_lpm6 k = { .prefixlen = 128 };
+/* Looks a source up in one list of one family: its single-address table
+ * first, then its trie of shorter prefixes when the trie's summary says a
+ * prefix may cover the source; each only while its feature bit says it has
+ * entries. Returns 1 on a live match. The maps and the mask are constants at
+ * each call site. */
+static __always_inline int weir_match4(const __u8 *addr, const struct weir_config *cfg,
+				       __u32 host_bit, __u32 net_bit, void *slots,
+				       void *ents, __u32 mask, void *trie, void *sum)
+{
+	struct weir_lpm4 k = { .prefixlen = 32 };
+	int i;
 
-		__builtin_memcpy(k.addr, p->saddr, 16);
-		if (feats & host_bit) {
-			e = bpf_map_lookup_elem(host6, k.addr);
-			if (e) {
-				if (weir_entry_live(e))
-					return 1;
-				bpf_map_delete_elem(host6, k.addr);
-			}
-		}
-		return (feats & net_bit) && weir_summary_hit(sum6, k.addr) &&
-		       weir_net_match(net6, &k, &k.prefixlen, 128);
+	if (cfg->features & host_bit) {
+		i = weir_tab_find4(slots, mask, addr, cfg->seed);
+		if (i >= 0 && weir_tab_hit(slots, ents, i))
+			return 1;
 	}
+	if (!(cfg->features & net_bit) || !weir_summary_hit(sum, addr))
+		return 0;
+	__builtin_memcpy(k.addr, addr, 4);
+	return weir_net_match(trie, &k, &k.prefixlen, 32);
+}
+
+static __always_inline int weir_match6(const __u8 *addr, const struct weir_config *cfg,
+				       __u32 host_bit, __u32 net_bit, void *slots,
+				       void *ents, __u32 mask, void *trie, void *sum)
+{
+	struct weir_lpm6 k = { .prefixlen = 128 };
+	int i;
+
+	if (cfg->features & host_bit) {
+		i = weir_tab_find6(slots, mask, addr, cfg->seed);
+		if (i >= 0 && weir_tab_hit(slots, ents, i))
+			return 1;
+	}
+	if (!(cfg->features & net_bit) || !weir_summary_hit(sum, addr))
+		return 0;
+	__builtin_memcpy(k.addr, addr, 16);
+	return weir_net_match(trie, &k, &k.prefixlen, 128);
+}
+
+static __always_inline int weir_allowed(const struct weir_pkt *p,
+					const struct weir_config *cfg)
+{
+	if (p->family == 4)
+		return weir_match4(p->saddr, cfg, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
+				   &weir_allow4h, &weir_allow4e, WEIR_ALLOW_SLOTS - 1,
+				   &weir_allow4, &weir_allow4s);
+	return weir_match6(p->saddr, cfg, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
+			   &weir_allow6h, &weir_allow6e, WEIR_ALLOW_SLOTS - 1,
+			   &weir_allow6, &weir_allow6s);
+}
+
+static __always_inline int weir_blocked(const struct weir_pkt *p,
+					const struct weir_config *cfg)
+{
+	if (p->family == 4)
+		return weir_match4(p->saddr, cfg, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
+				   &weir_block4h, &weir_block4e, WEIR_BLOCK_SLOTS - 1,
+				   &weir_block4, &weir_block4s);
+	return weir_match6(p->saddr, cfg, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
+			   &weir_block6h, &weir_block6e, WEIR_BLOCK_SLOTS - 1,
+			   &weir_block6, &weir_block6s);
 }
 
 static __always_inline struct weir_limit *
@@ -215,15 +257,9 @@ int weir_xdp(struct xdp_md *ctx)
 		return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
 
 	feats = cfg->features;
-	if ((feats & WEIR_F_ALLOW) &&
-	    weir_list_match(&p, feats, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
-			    &weir_allow4h, &weir_allow4, &weir_allow4s,
-			    &weir_allow6h, &weir_allow6, &weir_allow6s))
+	if ((feats & WEIR_F_ALLOW) && weir_allowed(&p, cfg))
 		return weir_verdict(ctx, WEIR_R_ALLOW, XDP_PASS);
-	if ((feats & WEIR_F_BLOCK) &&
-	    weir_list_match(&p, feats, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
-			    &weir_block4h, &weir_block4, &weir_block4s,
-			    &weir_block6h, &weir_block6, &weir_block6s))
+	if ((feats & WEIR_F_BLOCK) && weir_blocked(&p, cfg))
 		return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
 	if (feats & WEIR_F_LIMIT) {
 		reason = weir_rate_check(&p, cfg);

@@ -148,6 +148,21 @@ static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
 	return 0;
 }
 
+/* Gives a new set of maps its tables' hash seed (weir_abi.h). */
+static int seed_maps(struct weirctl_ctx *ctx)
+{
+	struct weir_maps m;
+	int err;
+
+	if (weirctl_open_maps(ctx, &m))
+		return 1;
+	err = weir_maps_seed(&m);
+	weir_maps_close(&m);
+	if (err)
+		return weirctl_err(ctx, "seeding the tables: %s", strerror(-err));
+	return 0;
+}
+
 int weirctl_attach(struct weirctl_ctx *ctx)
 {
 	const char *mode_s = weirctl_opt(ctx, "mode");
@@ -230,6 +245,8 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 				    xdp_program__id(old[i]), errbuf);
 		}
 	}
+	if (seed_maps(ctx))
+		goto out_prog;
 	printf("weir attached to %s (%s mode, program id %u%s); maps pinned "
 	       "under %s\n", ctx->argv[0], mode_name(mode), xdp_program__id(prog),
 	       n_old ? ", replacing the previous one" : "", ctx->pin_dir);
@@ -534,19 +551,27 @@ int weirctl_status(struct weirctl_ctx *ctx)
 	}
 	printf(json ? "],\"pin_dir\":\"%s\",\"maps\":{" : "\nmaps under %s:\n",
 	       ctx->pin_dir);
-	for (size_t i = 0; i < weir_map_count; i++) {
-		int fd = *weir_map_fd(&m, &weir_map_descs[i]);
-		struct bpf_map_info info = {};
-		__u32 len = sizeof(info);
-		long fill = weir_map_fill(fd);
+	for (int li = 0; li < 2; li++) {
+		static const char *const part_names[WEIR_LIST_PARTS] = {
+			"prefixes4", "hosts4", "prefixes6", "hosts6" };
+		long parts[WEIR_LIST_PARTS] = {};
+		long n = weir_list_count(&m, li ? WEIR_LIST_ALLOW : WEIR_LIST_BLOCK,
+					 parts);
 
-		bpf_obj_get_info_by_fd(fd, &info, &len);
-		printf(json ? "%s\"%s\":{\"entries\":%ld,\"max\":%u}"
-			    : "%s  %-14s %9ld / %u\n",
-		       json && i ? "," : "", weir_map_descs[i].name, fill,
-		       info.max_entries);
+		if (json)
+			printf("%s\"%s\":{\"entries\":%ld", li ? "," : "",
+			       li ? "allowlist" : "blocklist", n);
+		else
+			printf("  %-10s %9ld entries:", li ? "allowlist" : "blocklist", n);
+		for (int i = 0; i < WEIR_LIST_PARTS; i++)
+			printf(json ? ",\"%s\":%ld" : " %s %ld", part_names[i], parts[i]);
+		printf(json ? "}" : "\n");
 	}
-	printf(json ? "}}\n" : "");
+	printf(json ? ",\"limit_overrides\":%ld,\"sources\":%ld,\"notes\":%ld}}\n"
+		    : "  overrides  %9ld\n  sources    %9ld (rate-limit state, LRU)\n"
+		      "  notes      %9ld\n",
+	       weir_map_fill(m.limit4) + weir_map_fill(m.limit6),
+	       weir_map_fill(m.src), weir_map_fill(m.note));
 	weir_maps_close(&m);
 	return 0;
 }

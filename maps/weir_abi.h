@@ -39,10 +39,15 @@
 #define WEIR_MAP_BLOCK6 "weir_block6"
 #define WEIR_MAP_ALLOW4 "weir_allow4"
 #define WEIR_MAP_ALLOW6 "weir_allow6"
+/* Single-address tables (weir_table.h): slots and entries. */
 #define WEIR_MAP_BLOCK4H "weir_block4h"
 #define WEIR_MAP_BLOCK6H "weir_block6h"
 #define WEIR_MAP_ALLOW4H "weir_allow4h"
 #define WEIR_MAP_ALLOW6H "weir_allow6h"
+#define WEIR_MAP_BLOCK4E "weir_block4e"
+#define WEIR_MAP_BLOCK6E "weir_block6e"
+#define WEIR_MAP_ALLOW4E "weir_allow4e"
+#define WEIR_MAP_ALLOW6E "weir_allow6e"
 #define WEIR_MAP_BLOCK4S "weir_block4s"
 #define WEIR_MAP_BLOCK6S "weir_block6s"
 #define WEIR_MAP_ALLOW4S "weir_allow4s"
@@ -80,10 +85,11 @@ _Static_assert(sizeof(struct weir_stat) == 16, "weir_stat ABI");
  * The userspace library keeps each bit set exactly when its map has entries
  * (or, for WEIR_F_LIMIT, when some limit is non-zero).
  *
- * Each list is two maps per family: single addresses (/32, /128) in a hash,
- * looked up in O(1) whatever the list's size, and shorter prefixes in an LPM
- * trie. Feeds of abusive sources are mostly single addresses, so the common
- * drop costs one hash lookup, and the trie is skipped while it is empty. */
+ * Each list is, per family, a table of single addresses (/32, /128; see
+ * weir_table.h), looked up in O(1) whatever the list's size, and an LPM trie
+ * of shorter prefixes with its summary. Feeds of abusive sources are mostly
+ * single addresses, so the common drop costs one table probe, and the trie
+ * is skipped while it is empty. */
 #define WEIR_F_ALLOW_HOST (1u << 0)
 #define WEIR_F_ALLOW_NET (1u << 1)
 #define WEIR_F_BLOCK_HOST (1u << 2)
@@ -109,7 +115,7 @@ _Static_assert(sizeof(struct weir_limit) == 16, "weir_limit ABI");
 /* Single entry (key 0) of the weir_config array. */
 struct weir_config {
 	__u32 features;
-	__u32 _pad;
+	__u32 seed; /* of the single-address tables' hash; set once, at creation */
 	struct weir_limit limit; /* defaults for sources with no override */
 };
 _Static_assert(sizeof(struct weir_config) == 24, "weir_config ABI");
@@ -136,17 +142,6 @@ _Static_assert(sizeof(struct weir_lpm6) == 20, "weir_lpm6 ABI");
  * wrong: userspace sets the bits before it inserts the prefix. */
 #define WEIR_SUMMARY_BITS 24
 #define WEIR_SUMMARY_WORDS ((1u << WEIR_SUMMARY_BITS) / 64)
-
-/* Hash keys of single-address entries, network byte order. */
-struct weir_host4 {
-	__u8 addr[4];
-};
-_Static_assert(sizeof(struct weir_host4) == 4, "weir_host4 ABI");
-
-struct weir_host6 {
-	__u8 addr[16];
-};
-_Static_assert(sizeof(struct weir_host6) == 16, "weir_host6 ABI");
 
 /* Blocklist and allowlist entry. expires_ns is on CLOCK_MONOTONIC (the
  * clock of bpf_ktime_get_ns()); 0 means the entry never expires. An

@@ -3,6 +3,7 @@
  * and stats entries. See weir_maps.h for the contracts.
  */
 #include "weir_maps.h"
+#include "table.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +29,8 @@ const struct weir_map_desc weir_map_descs[] = {
 	DESC(src, WEIR_MAP_SRC),       DESC(note, WEIR_MAP_NOTE),
 	DESC(block4h, WEIR_MAP_BLOCK4H), DESC(block6h, WEIR_MAP_BLOCK6H),
 	DESC(allow4h, WEIR_MAP_ALLOW4H), DESC(allow6h, WEIR_MAP_ALLOW6H),
+	DESC(block4e, WEIR_MAP_BLOCK4E), DESC(block6e, WEIR_MAP_BLOCK6E),
+	DESC(allow4e, WEIR_MAP_ALLOW4E), DESC(allow6e, WEIR_MAP_ALLOW6E),
 	DESC(block4s, WEIR_MAP_BLOCK4S), DESC(block6s, WEIR_MAP_BLOCK6S),
 	DESC(allow4s, WEIR_MAP_ALLOW4S), DESC(allow6s, WEIR_MAP_ALLOW6S),
 };
@@ -201,18 +205,21 @@ uint64_t weir_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 /* ---- keys ---- */
 
-/* A list is four maps: per family, a hash of single addresses and an LPM
- * trie of shorter prefixes (see weir_abi.h). A part is one of them. */
+/* A list has four parts: per family, a table of single addresses
+ * (weir_table.h) and an LPM trie of shorter prefixes with its summary
+ * (weir_abi.h). A part's keys are the address bytes for a table, a struct
+ * weir_lpm4/6 for a trie. */
 struct list_part {
-	int fd;
+	int fd; /* the trie, or the table's slots */
 	uint8_t family;
 	bool host;
 	size_t ksz;
 	uint32_t bit;
-	int sum; /* the trie's summary (weir_abi.h); -1 for hashes */
+	int sum; /* the trie's summary; -1 for tables */
+	int ents; /* the table's entries; -1 for tries */
 };
 
-enum { PART_NET4, PART_HOST4, PART_NET6, PART_HOST6, N_PARTS };
+#define N_PARTS WEIR_LIST_PARTS
 
 static void list_parts(const struct weir_maps *m, enum weir_list l,
 		       struct list_part p[N_PARTS])
@@ -221,23 +228,23 @@ static void list_parts(const struct weir_maps *m, enum weir_list l,
 	uint32_t net = b ? WEIR_F_BLOCK_NET : WEIR_F_ALLOW_NET;
 	uint32_t host = b ? WEIR_F_BLOCK_HOST : WEIR_F_ALLOW_HOST;
 
-	p[PART_NET4] = (struct list_part){ b ? m->block4 : m->allow4, 4, false,
+	p[WEIR_PART_NET4] = (struct list_part){ b ? m->block4 : m->allow4, 4, false,
 					   sizeof(struct weir_lpm4), net,
-					   b ? m->block4s : m->allow4s };
-	p[PART_HOST4] = (struct list_part){ b ? m->block4h : m->allow4h, 4, true,
-					    sizeof(struct weir_host4), host, -1 };
-	p[PART_NET6] = (struct list_part){ b ? m->block6 : m->allow6, 6, false,
+					   b ? m->block4s : m->allow4s, -1 };
+	p[WEIR_PART_HOST4] = (struct list_part){ b ? m->block4h : m->allow4h, 4, true,
+					    4, host, -1, b ? m->block4e : m->allow4e };
+	p[WEIR_PART_NET6] = (struct list_part){ b ? m->block6 : m->allow6, 6, false,
 					   sizeof(struct weir_lpm6), net,
-					   b ? m->block6s : m->allow6s };
-	p[PART_HOST6] = (struct list_part){ b ? m->block6h : m->allow6h, 6, true,
-					    sizeof(struct weir_host6), host, -1 };
+					   b ? m->block6s : m->allow6s, -1 };
+	p[WEIR_PART_HOST6] = (struct list_part){ b ? m->block6h : m->allow6h, 6, true,
+					    16, host, -1, b ? m->block6e : m->allow6e };
 }
 
 static int part_of(const struct weir_cidr *c)
 {
 	if (c->family == 4)
-		return c->prefixlen == 32 ? PART_HOST4 : PART_NET4;
-	return c->prefixlen == 128 ? PART_HOST6 : PART_NET6;
+		return c->prefixlen == 32 ? WEIR_PART_HOST4 : WEIR_PART_NET4;
+	return c->prefixlen == 128 ? WEIR_PART_HOST6 : WEIR_PART_NET6;
 }
 
 #define WEIR_KEY_MAX sizeof(struct weir_lpm6)
@@ -384,11 +391,32 @@ static void maps_lock(const struct weir_maps *m, int op)
 			;
 }
 
-static bool map_empty(int fd)
+/* Maps a part's table; the seed is the config's (weir_abi.h). */
+static int part_tab(const struct weir_maps *m, const struct list_part *part,
+		    struct weir_tab *t)
+{
+	struct weir_config cfg;
+	int err = weir_config_read(m, &cfg);
+
+	if (err)
+		return err;
+	return weir_tab_open(t, part->fd, part->ents, part->family, cfg.seed);
+}
+
+static bool part_empty(const struct weir_maps *m, const struct list_part *part)
 {
 	char key[WEIR_KEY_MAX];
+	struct weir_tab t;
+	bool empty = true;
 
-	return bpf_map_get_next_key(fd, NULL, key) && errno == ENOENT;
+	if (!part->host)
+		return bpf_map_get_next_key(part->fd, NULL, key) && errno == ENOENT;
+	if (part_tab(m, part, &t))
+		return false; /* unknown: keep the bit, a lookup is harmless */
+	for (uint32_t i = 0; i < weir_tab_size(&t) && empty; i++)
+		empty = weir_tab_state(&t, i) != WEIR_SLOT_LIVE;
+	weir_tab_close(&t);
+	return empty;
 }
 
 /* Sets each part's feature bit exactly when its map has entries. */
@@ -399,7 +427,7 @@ static int list_bits_sync(const struct weir_maps *m, enum weir_list l)
 
 	list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS; i++)
-		if (!map_empty(p[i].fd))
+		if (!part_empty(m, &p[i]))
 			set |= p[i].bit;
 	for (int i = 0; i < N_PARTS; i++)
 		if (!(set & p[i].bit))
@@ -408,6 +436,41 @@ static int list_bits_sync(const struct weir_maps *m, enum weir_list l)
 }
 
 /* ---- allowlist and blocklist ---- */
+
+/* Adds or replaces one entry of a part. */
+static int part_put(const struct weir_maps *m, const struct list_part *part,
+		    const void *key, const struct weir_entry *e)
+{
+	struct weir_tab t;
+	int err;
+
+	if (!part->host)
+		return bpf_map_update_elem(part->fd, key, e, BPF_ANY) ? -errno : 0;
+	err = part_tab(m, part, &t);
+	if (err)
+		return err;
+	err = weir_tab_put(&t, key, e, false, NULL);
+	weir_tab_close(&t);
+	return err < 0 ? err : 0;
+}
+
+static int part_del(const struct weir_maps *m, const struct list_part *part,
+		    const void *key)
+{
+	struct weir_tab t;
+	long i;
+	int err;
+
+	if (!part->host)
+		return bpf_map_delete_elem(part->fd, key) ? -errno : 0;
+	err = part_tab(m, part, &t);
+	if (err)
+		return err;
+	i = weir_tab_find(&t, key);
+	err = i >= 0 && weir_tab_retire(&t, (uint32_t)i) ? 0 : -ENOENT;
+	weir_tab_close(&t);
+	return err;
+}
 
 int weir_list_add(const struct weir_maps *m, enum weir_list l,
 		  const struct weir_cidr *c, uint64_t ttl_ns, const char *note)
@@ -439,8 +502,8 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 	} else if (l == WEIR_LIST_BLOCK) {
 		bpf_map_delete_elem(m->note, &nk);
 	}
-	if (bpf_map_update_elem(part->fd, key, &e, BPF_ANY)) {
-		err = -errno;
+	err = part_put(m, part, key, &e);
+	if (err) {
 		if (l == WEIR_LIST_BLOCK)
 			bpf_map_delete_elem(m->note, &nk);
 		goto out;
@@ -463,10 +526,8 @@ int weir_list_del(const struct weir_maps *m, enum weir_list l,
 	part = &p[part_of(c)];
 	part_key(part, c, key);
 	maps_lock(m, LOCK_EX);
-	if (bpf_map_delete_elem(part->fd, key)) {
-		err = -errno;
+	if ((err = part_del(m, part, key)))
 		goto out;
-	}
 	if (l == WEIR_LIST_BLOCK) {
 		note_key(c, &nk);
 		bpf_map_delete_elem(m->note, &nk);
@@ -511,12 +572,92 @@ static long map_keys(int fd, size_t ksz, void **keys)
 	return (long)n;
 }
 
+/* Collects the keys and entries of a part; the caller frees both. */
+static long part_items(const struct weir_maps *m, const struct list_part *part,
+		       char **keys_out, struct weir_entry **ents_out)
+{
+	struct weir_entry *ents;
+	struct weir_tab t;
+	char *keys = NULL;
+	long n = 0;
+	int err;
+
+	if (!part->host) {
+		n = map_keys(part->fd, part->ksz, (void **)&keys);
+		if (n < 0)
+			return n;
+		ents = calloc(n ? (size_t)n : 1, sizeof(*ents));
+		if (!ents) {
+			free(keys);
+			return -ENOMEM;
+		}
+		for (long i = 0; i < n; i++)
+			if (bpf_map_lookup_elem(part->fd, keys + i * part->ksz, &ents[i]))
+				ents[i].prefixlen = UINT32_MAX; /* deleted meanwhile */
+		*keys_out = keys;
+		*ents_out = ents;
+		return n;
+	}
+	err = part_tab(m, part, &t);
+	if (err)
+		return err;
+	keys = malloc((size_t)weir_tab_size(&t) / 4 * part->ksz + part->ksz);
+	ents = malloc((size_t)weir_tab_size(&t) / 4 * sizeof(*ents) + sizeof(*ents));
+	for (uint32_t i = 0; keys && ents && i < weir_tab_size(&t); i++) {
+		if (weir_tab_state(&t, i) != WEIR_SLOT_LIVE)
+			continue;
+		if ((size_t)n == weir_tab_size(&t) / 4 + 1) {
+			/* a fuller table than tables get: grow to its size */
+			char *nk = realloc(keys, (size_t)weir_tab_size(&t) * part->ksz);
+			struct weir_entry *ne = realloc(ents, (size_t)weir_tab_size(&t) *
+								     sizeof(*ents));
+			keys = nk ? nk : keys;
+			ents = ne ? ne : ents;
+			if (!nk || !ne)
+				break;
+		}
+		memcpy(keys + n * part->ksz, weir_tab_addr(&t, i), part->ksz);
+		ents[n++] = t.ents[i];
+	}
+	weir_tab_close(&t);
+	if (!keys || !ents) {
+		free(keys);
+		free(ents);
+		return -ENOMEM;
+	}
+	*keys_out = keys;
+	*ents_out = ents;
+	return n;
+}
+
+/* Deletes key from its part if its entry is still expired at `now` (it may
+ * have been re-added since it was read). Call with the lock held. */
+static bool part_reap(const struct weir_maps *m, const struct list_part *part,
+		      const void *key, uint64_t now)
+{
+	struct weir_entry e;
+	struct weir_tab t;
+	bool reaped = false;
+	long i;
+
+	if (!part->host)
+		return !bpf_map_lookup_elem(part->fd, key, &e) && e.expires_ns &&
+		       e.expires_ns <= now && !bpf_map_delete_elem(part->fd, key);
+	if (part_tab(m, part, &t))
+		return false;
+	i = weir_tab_find(&t, key);
+	if (i >= 0 && t.ents[i].expires_ns && t.ents[i].expires_ns <= now)
+		reaped = weir_tab_retire(&t, (uint32_t)i);
+	weir_tab_close(&t);
+	return reaped;
+}
+
 int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 		   int (*fn)(const struct weir_list_item *it, void *ctx),
 		   void *ctx)
 {
-	static const int order[N_PARTS] = { PART_NET4, PART_HOST4, PART_NET6,
-					    PART_HOST6 };
+	static const int order[N_PARTS] = { WEIR_PART_NET4, WEIR_PART_HOST4, WEIR_PART_NET6,
+					    WEIR_PART_HOST6 };
 	struct list_part p[N_PARTS];
 	uint64_t now = weir_mono_ns();
 	int live = 0, reaped = 0, ret = 0;
@@ -525,27 +666,31 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 	list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS && !ret; i++) {
 		const struct list_part *part = &p[order[i]];
-		void *keys;
-		long n = map_keys(part->fd, part->ksz, &keys);
+		struct weir_entry *ents = NULL;
+		char *keys = NULL;
+		long n = part_items(m, part, &keys, &ents);
 
 		if (n < 0)
 			return (int)n;
 		for (long k = 0; k < n && !ret; k++) {
-			void *key = (char *)keys + k * part->ksz;
-			struct weir_list_item it = {};
+			void *key = keys + k * part->ksz;
+			struct weir_list_item it = { .entry = ents[k] };
 			struct weir_note_key nk;
 			struct weir_note note;
 
-			if (bpf_map_lookup_elem(part->fd, key, &it.entry))
+			if (it.entry.prefixlen == UINT32_MAX)
 				continue; /* deleted meanwhile */
 			part_cidr(part, key, &it.cidr);
 			note_key(&it.cidr, &nk);
 			if (it.entry.expires_ns && it.entry.expires_ns <= now) {
-				bpf_map_delete_elem(part->fd, key);
-				if (l == WEIR_LIST_BLOCK)
-					bpf_map_delete_elem(m->note, &nk);
-				reaped++;
-				reaped_net[order[i]] = !part->host;
+				maps_lock(m, LOCK_EX);
+				if (part_reap(m, part, key, now)) {
+					if (l == WEIR_LIST_BLOCK)
+						bpf_map_delete_elem(m->note, &nk);
+					reaped++;
+					reaped_net[order[i]] |= !part->host;
+				}
+				maps_lock(m, LOCK_UN);
 				continue;
 			}
 			if (l == WEIR_LIST_BLOCK &&
@@ -557,6 +702,7 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 				ret = fn(&it, ctx);
 		}
 		free(keys);
+		free(ents);
 	}
 	if (reaped) {
 		maps_lock(m, LOCK_EX);
@@ -579,9 +725,21 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 	list_parts(m, l, p);
 	maps_lock(m, LOCK_EX);
 	for (int i = 0; i < N_PARTS; i++) {
+		struct weir_tab t;
 		void *keys;
-		long n = map_keys(p[i].fd, p[i].ksz, &keys);
+		long n;
 
+		if (p[i].host) {
+			if ((err = part_tab(m, &p[i], &t))) {
+				deleted = err;
+				goto out;
+			}
+			deleted += (int)weir_tab_count(&t);
+			weir_tab_clear(&t);
+			weir_tab_close(&t);
+			continue;
+		}
+		n = map_keys(p[i].fd, p[i].ksz, &keys);
 		if (n < 0) {
 			deleted = (int)n;
 			goto out;
@@ -653,6 +811,7 @@ static void *batch_run(void *arg)
 }
 
 #define WEIR_IMPORT_THREADS 4
+#define WEIR_IMPORT_THREADED 8192 /* fewer prefixes: not worth a thread */
 
 /* Inserts n keys with their values in batches, spread over up to one thread
  * per CPU: a hash insert is bound by cache misses on random buckets, and the
@@ -666,7 +825,7 @@ static int batch_update(int fd, const char *keys, const struct weir_entry *vals,
 	pthread_t tids[WEIR_IMPORT_THREADS];
 	bool threaded[WEIR_IMPORT_THREADS] = {};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = n < 4 * WEIR_IMPORT_BATCH ? 1
+	size_t nt = n < WEIR_IMPORT_THREADED ? 1
 		    : (size_t)(cpus < 1 ? 1 : cpus > WEIR_IMPORT_THREADS
 						       ? WEIR_IMPORT_THREADS : cpus);
 	size_t per = (n + nt - 1) / nt;
@@ -695,16 +854,77 @@ static int batch_update(int fd, const char *keys, const struct weir_entry *vals,
 	return err;
 }
 
+/* Is the entry of key there and live? An expired entry no longer matches
+ * (weir_abi.h): it is no more present than one reaped since the keys were
+ * read. */
+static bool entry_live(int fd, const void *key, uint64_t mono)
+{
+	struct weir_entry e;
+
+	return !bpf_map_lookup_elem(fd, key, &e) && (!e.expires_ns || e.expires_ns > mono);
+}
+
+/* Adds the addresses keys[0..n) to a table, as import_part() does for a
+ * trie: memory writes through the mapping, no syscall per entry. */
+static int import_table(const struct weir_maps *m, const struct list_part *part,
+			char *keys, size_t n, size_t *added, size_t *done,
+			size_t total, void (*progress)(size_t, size_t, void *),
+			void *ctx)
+{
+	struct weir_entry e = { .added_ns = weir_real_ns(),
+				.prefixlen = part->family == 4 ? 32 : 128 };
+	uint64_t mono = weir_mono_ns();
+	size_t ksz = part->ksz, n_new = 0;
+	struct weir_tab t;
+	int err = part_tab(m, part, &t);
+
+	*added = 0;
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
+		char *k = keys + i * ksz;
+		long at = weir_tab_find(&t, k);
+
+		(*done)++;
+		if (at >= 0 && (!t.ents[at].expires_ns || t.ents[at].expires_ns > mono))
+			continue; /* present and live: keep it */
+		err = weir_tab_put(&t, k, &e, false, NULL);
+		if (err < 0)
+			break;
+		err = 0;
+		if (n_new != i)
+			memcpy(keys + n_new * ksz, k, ksz);
+		n_new++;
+		if (progress && !(*done % WEIR_IMPORT_BATCH) && *done < total)
+			progress(*done, total, ctx);
+	}
+	if (err) {
+		for (size_t i = 0; i < n_new; i++) {
+			long at = weir_tab_find(&t, keys + i * ksz);
+
+			if (at >= 0)
+				weir_tab_retire(&t, (uint32_t)at);
+		}
+	} else {
+		*added = n_new;
+		if (progress)
+			progress(*done, total, ctx);
+	}
+	weir_tab_close(&t);
+	return err;
+}
+
 /* Adds the keys[0..n) of one part that are not in its map yet, in batches.
- * Prefixes already present keep their entry (expiry, hits, comment). On
- * return keys[0..*added) are exactly the keys this call created, so a later
- * failure can undo them; on failure this part has undone its own. */
+ * Prefixes already present and live keep their entry (expiry, hits,
+ * comment); an expired one is replaced. On return keys[0..*added) are
+ * exactly the keys this call created or replaced, so a later failure can
+ * undo them; on failure this part has undone its own. */
 static int import_part(const struct list_part *part, char *keys, size_t n,
 		       size_t *added, size_t *done, size_t total,
 		       void (*progress)(size_t, size_t, void *), void *ctx)
 {
 	size_t ksz = part->ksz, n_new = 0;
-	uint64_t now = weir_real_ns();
+	uint64_t now = weir_real_ns(), mono = weir_mono_ns();
 	struct weir_entry *vals;
 	struct weir_cidr c;
 	void *have = NULL;
@@ -722,7 +942,8 @@ static int import_part(const struct list_part *part, char *keys, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		char *k = keys + i * ksz;
 
-		if (n_have > 0 && bsearch(k, have, (size_t)n_have, ksz, cmp_key))
+		if (n_have > 0 && bsearch(k, have, (size_t)n_have, ksz, cmp_key) &&
+		    entry_live(part->fd, k, mono))
 			continue;
 		if (n_new != i)
 			memcpy(keys + n_new * ksz, k, ksz);
@@ -774,12 +995,14 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 		if (!p[i].host)
 			err = summary_add(&p[i], keys[i], cnt[i]);
 	for (i = 0; i < N_PARTS && !err; i++)
-		err = import_part(&p[i], keys[i], cnt[i], &added[i], &done, n,
-				  progress, ctx);
+		err = p[i].host ? import_table(m, &p[i], keys[i], cnt[i], &added[i],
+					       &done, n, progress, ctx)
+				: import_part(&p[i], keys[i], cnt[i], &added[i], &done,
+					      n, progress, ctx);
 	if (err) { /* the failed part undid itself; undo the ones before it */
 		for (int j = 0; j < i - 1; j++)
 			for (size_t k = 0; k < added[j]; k++)
-				bpf_map_delete_elem(p[j].fd, keys[j] + k * p[j].ksz);
+				part_del(m, &p[j], keys[j] + k * p[j].ksz);
 		for (int j = 0; j < N_PARTS; j++)
 			if (!p[j].host)
 				summary_rebuild(&p[j]);
@@ -852,8 +1075,8 @@ static int limit_feature_sync(const struct weir_maps *m)
 
 static void limit_parts(const struct weir_maps *m, struct list_part p[2])
 {
-	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0, -1 };
-	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0, -1 };
+	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0, -1, -1 };
+	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0, -1, -1 };
 }
 
 int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
@@ -961,6 +1184,85 @@ int weir_stats_read(const struct weir_maps *m, struct weir_stat out[WEIR_R_MAX])
 	}
 	free(pc);
 	return 0;
+}
+
+long weir_list_count(const struct weir_maps *m, enum weir_list l,
+		     long parts[WEIR_LIST_PARTS])
+{
+	struct list_part p[N_PARTS];
+	long total = 0;
+
+	list_parts(m, l, p);
+	for (int i = 0; i < N_PARTS; i++) {
+		struct weir_tab t;
+		long n;
+
+		if (p[i].host) {
+			if ((n = part_tab(m, &p[i], &t)))
+				return n;
+			n = (long)weir_tab_count(&t);
+			weir_tab_close(&t);
+		} else {
+			n = weir_map_fill(p[i].fd);
+		}
+		if (n < 0)
+			return n;
+		if (parts)
+			parts[i] = n;
+		total += n;
+	}
+	return total;
+}
+
+int weir_list_get(const struct weir_maps *m, enum weir_list l,
+		  const struct weir_cidr *c, struct weir_entry *e)
+{
+	struct list_part p[N_PARTS], *part;
+	char key[WEIR_KEY_MAX];
+	struct weir_tab t;
+	long i;
+	int err;
+
+	list_parts(m, l, p);
+	part = &p[part_of(c)];
+	part_key(part, c, key);
+	if (!part->host) {
+		if (bpf_map_lookup_elem(part->fd, key, e))
+			return -errno;
+		/* the trie answers the longest match: is it this prefix? */
+		return e->prefixlen == c->prefixlen ? 0 : -ENOENT;
+	}
+	if ((err = part_tab(m, part, &t)))
+		return err;
+	i = weir_tab_find(&t, key);
+	if (i >= 0)
+		*e = t.ents[i];
+	weir_tab_close(&t);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+int weir_maps_seed(const struct weir_maps *m)
+{
+	struct weir_config cfg;
+	uint32_t seed = 0;
+	int err;
+
+	maps_lock(m, LOCK_EX);
+	err = weir_config_read(m, &cfg);
+	/* Never re-seed tables that hold entries: they would become unreachable. */
+	if (!err && !cfg.seed && weir_list_count(m, WEIR_LIST_BLOCK, NULL) == 0 &&
+	    weir_list_count(m, WEIR_LIST_ALLOW, NULL) == 0) {
+		while (!seed)
+			if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
+				err = -errno;
+				break;
+			}
+		cfg.seed = seed;
+		if (!err)
+			err = weir_config_write(m, &cfg);
+	}
+	maps_lock(m, LOCK_UN);
+	return err;
 }
 
 long weir_map_fill(int fd)

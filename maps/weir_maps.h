@@ -21,7 +21,8 @@ struct weir_maps {
 	int block4, block6, allow4, allow6;	/* LPM tries: shorter prefixes */
 	int limit4, limit6;
 	int src, note;
-	int block4h, block6h, allow4h, allow6h; /* hashes: single addresses */
+	int block4h, block6h, allow4h, allow6h; /* tables: slots */
+	int block4e, block6e, allow4e, allow6e; /* tables: entries */
 	int block4s, block6s, allow4s, allow6s; /* summaries of the tries */
 	int dir; /* the pin directory, for flock; -1 for maps from an object */
 };
@@ -107,7 +108,18 @@ int weir_limit_walk(const struct weir_maps *m,
 int weir_stats_read(const struct weir_maps *m, struct weir_stat out[WEIR_R_MAX]);
 extern const char *const weir_reason_names[WEIR_R_MAX];
 
-/* Number of entries of a map (walks its keys). */
+/* Number of entries of a map (walks its keys; an array's size). */
 long weir_map_fill(int fd);
+/* Entries of one list (not yet reaped), all parts; per part into `parts`
+ * when non-NULL, in the order of enum weir_list_part. */
+enum weir_list_part { WEIR_PART_NET4, WEIR_PART_HOST4, WEIR_PART_NET6,
+		      WEIR_PART_HOST6, WEIR_LIST_PARTS };
+long weir_list_count(const struct weir_maps *m, enum weir_list l,
+		     long parts[WEIR_LIST_PARTS]);
+/* The entry for exactly c, if c is in the list (live or not yet reaped). */
+int weir_list_get(const struct weir_maps *m, enum weir_list l,
+		  const struct weir_cidr *c, struct weir_entry *e);
+/* Creates the tables' hash seed if the config has none (first attach). */
+int weir_maps_seed(const struct weir_maps *m);
 
 #endif /* WEIR_MAPS_H */

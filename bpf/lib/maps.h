@@ -10,6 +10,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "../../maps/weir_abi.h"
+#include "../../maps/weir_table.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -38,19 +39,25 @@ WEIR_LPM_MAP(weir_block4, struct weir_lpm4, struct weir_entry, WEIR_BLOCK_MAX);
 WEIR_LPM_MAP(weir_block6, struct weir_lpm6, struct weir_entry, WEIR_BLOCK_MAX);
 WEIR_LPM_MAP(weir_allow4, struct weir_lpm4, struct weir_entry, WEIR_ALLOW_MAX);
 WEIR_LPM_MAP(weir_allow6, struct weir_lpm6, struct weir_entry, WEIR_ALLOW_MAX);
-#define WEIR_HOST_MAP(name, keytype, max)                                      \
+/* Single-address tables: slots and entries, same index (weir_table.h). */
+#define WEIR_ARRAY_MAP(name, valtype, n)                                       \
 	struct {                                                               \
-		__uint(type, BPF_MAP_TYPE_HASH);                               \
-		__uint(max_entries, max);                                      \
-		__uint(map_flags, BPF_F_NO_PREALLOC);                          \
-		__type(key, keytype);                                          \
-		__type(value, struct weir_entry);                              \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                              \
+		__uint(max_entries, n);                                        \
+		__uint(map_flags, BPF_F_MMAPABLE);                             \
+		__type(key, __u32);                                            \
+		__type(value, valtype);                                        \
 	} name SEC(".maps")
 
-WEIR_HOST_MAP(weir_block4h, struct weir_host4, WEIR_BLOCK_MAX);
-WEIR_HOST_MAP(weir_block6h, struct weir_host6, WEIR_BLOCK_MAX);
-WEIR_HOST_MAP(weir_allow4h, struct weir_host4, WEIR_ALLOW_MAX);
-WEIR_HOST_MAP(weir_allow6h, struct weir_host6, WEIR_ALLOW_MAX);
+WEIR_ARRAY_MAP(weir_block4h, struct weir_slot4, WEIR_BLOCK_SLOTS);
+WEIR_ARRAY_MAP(weir_block4e, struct weir_entry, WEIR_BLOCK_SLOTS);
+WEIR_ARRAY_MAP(weir_block6h, struct weir_slot6, WEIR_BLOCK_SLOTS);
+WEIR_ARRAY_MAP(weir_block6e, struct weir_entry, WEIR_BLOCK_SLOTS);
+WEIR_ARRAY_MAP(weir_allow4h, struct weir_slot4, WEIR_ALLOW_SLOTS);
+WEIR_ARRAY_MAP(weir_allow4e, struct weir_entry, WEIR_ALLOW_SLOTS);
+WEIR_ARRAY_MAP(weir_allow6h, struct weir_slot6, WEIR_ALLOW_SLOTS);
+WEIR_ARRAY_MAP(weir_allow6e, struct weir_entry, WEIR_ALLOW_SLOTS);
+
 #define WEIR_SUMMARY_MAP(name)                                                 \
 	struct {                                                               \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                              \

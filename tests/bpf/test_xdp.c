@@ -6,22 +6,26 @@
  * API, and runs hand-built frames (tests/bpf/packets.h) through
  * BPF_PROG_TEST_RUN. Every packet check asserts the XDP verdict and that
  * exactly one reason counter of weir_stats went up, by one packet and by the
- * frame's length. Fixture tables in the style of Katran's testing/fixtures.
+ * frame's length. Fixture tables in the style of Katran's testing/fixtures
+ * (tests/bpf/packets.h, tests/bpf/fixtures.h). The trie summaries are also
+ * read directly, mapped read-only, as the program reads them.
  *
  * Output: "ok N - what" / "not ok N - what: why" per check, then
  * "test_xdp: N passed, M failed"; exit status 0 only when nothing failed.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "maps/weir_maps.h"
 #include "weir_xdp.skel.h"
 #include "tests/bpf/packets.h"
+#include "tests/bpf/fixtures.h"
 
-#define SEC_NS 1000000000ull
-#define MS_NS 1000000ull
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct weir_xdp_bpf *skel;
@@ -252,10 +256,7 @@ static uint32_t features(void)
 
 static long fill(enum weir_list l)
 {
-	return l == WEIR_LIST_BLOCK ? weir_map_fill(M.block4) + weir_map_fill(M.block6) +
-					      weir_map_fill(M.block4h) + weir_map_fill(M.block6h)
-				    : weir_map_fill(M.allow4) + weir_map_fill(M.allow6) +
-					      weir_map_fill(M.allow4h) + weir_map_fill(M.allow6h);
+	return weir_list_count(&M, l, NULL);
 }
 
 /* Fixture tables (tests/bpf/packets.h and below), one check per row. */
@@ -657,81 +658,6 @@ static void test_import(void)
 
 /* ---- rate limits ---- */
 
-#define LIM(cr, cb, pr, pb) { { cr, cb }, { pr, pb } }
-
-/* One step of a limit scenario: optionally set a limit (prefix "default":
- * the global one), move the clock to base + at, send n copies and expect
- * npass of them passed and ndrop dropped under reason drop. */
-static const struct limit_step {
-	const char *desc, *limit;
-	struct weir_limit lim;
-	uint64_t at;
-	struct pkt_opts pkt;
-	int n;
-	uint64_t npass, ndrop;
-	int drop;
-} limit_steps[] = {
-	{ "pkt 1000/s burst 10: 15 at once, 10 pass, 5 pkt_limited", "100.100.0.1/32",
-	  LIM(0, 0, 1000, 10), 0, { V4, UDP, .src = "100.100.0.1" }, 15, 10, 5, WEIR_R_PKT_LIMIT },
-	{ "1 ns before the next 1 ms interval: pkt_limited", NULL, {}, MS_NS - 1,
-	  { V4, UDP, .src = "100.100.0.1" }, 1, 0, 1, WEIR_R_PKT_LIMIT },
-	{ "one interval (1 ms) later: exactly 1 passes", NULL, {}, MS_NS,
-	  { V4, UDP, .src = "100.100.0.1" }, 2, 1, 1, WEIR_R_PKT_LIMIT },
-	{ "5 ms later: exactly 5 pass", NULL, {}, 6 * MS_NS,
-	  { V4, UDP, .src = "100.100.0.1" }, 6, 5, 1, WEIR_R_PKT_LIMIT },
-	{ "10 s idle: the burst refills to 10, not more", NULL, {}, 10 * SEC_NS,
-	  { V4, UDP, .src = "100.100.0.1" }, 12, 10, 2, WEIR_R_PKT_LIMIT },
-	{ "conn 1/s burst 1: 3 SYNs, 1 passes, 2 conn_limited", "100.100.0.2/32",
-	  LIM(1, 1, 0, 0), 20 * SEC_NS, { V4, SYN, .src = "100.100.0.2" }, 3, 1, 2,
-	  WEIR_R_CONN_LIMIT },
-	{ "conn limit spent: ACKs pass", NULL, {}, 20 * SEC_NS,
-	  { V4, ACK, .src = "100.100.0.2" }, 5, 5, 0, WEIR_R_CONN_LIMIT },
-	{ "conn limit spent: SYN-ACKs pass", NULL, {}, 20 * SEC_NS,
-	  { V4, .tcp_flags = TF_SYN | TF_ACK, .src = "100.100.0.2" }, 5, 5, 0, WEIR_R_CONN_LIMIT },
-	{ "conn limit spent: RSTs pass", NULL, {}, 20 * SEC_NS,
-	  { V4, .tcp_flags = TF_RST, .src = "100.100.0.2" }, 3, 3, 0, WEIR_R_CONN_LIMIT },
-	{ "conn limit spent: UDP passes", NULL, {}, 20 * SEC_NS,
-	  { V4, UDP, .src = "100.100.0.2" }, 3, 3, 0, WEIR_R_CONN_LIMIT },
-	{ "1 s later: one more SYN", NULL, {}, 21 * SEC_NS,
-	  { V4, SYN, .src = "100.100.0.2" }, 2, 1, 1, WEIR_R_CONN_LIMIT },
-	{ "IPv6 SYN behind hop-by-hop+dstopts+routing counts toward the conn limit",
-	  "2001:db8:5::1/128", LIM(1, 1, 0, 0), 30 * SEC_NS,
-	  { V6, SYN, EXT(3, 0, 60, 43), .src = "2001:db8:5::1" }, 2, 1, 1, WEIR_R_CONN_LIMIT },
-	{ "IPv6 SYN in a first fragment counts toward the conn limit", NULL, {}, 30 * SEC_NS,
-	  { V6, SYN, EXT(1, IPPROTO_FRAGMENT), .frag6 = 1, .src = "2001:db8:5::1" }, 1, 0, 1,
-	  WEIR_R_CONN_LIMIT },
-	{ "IPv6 non-first fragment is no SYN: passes", NULL, {}, 30 * SEC_NS,
-	  { V6, SYN, FRAG6, .src = "2001:db8:5::1" }, 3, 3, 0, WEIR_R_CONN_LIMIT },
-	{ "pkt 1/s with conn 1000/s: the second SYN pkt_limited", "100.100.0.3/32",
-	  LIM(1000, 100, 1, 1), 40 * SEC_NS, { V4, SYN, .src = "100.100.0.3" }, 2, 1, 1,
-	  WEIR_R_PKT_LIMIT },
-	{ "conn 1/s with pkt 1000/s: ACKs do not draw on the conn limit", "100.100.0.7/32",
-	  LIM(1, 1, 1000, 100), 40 * SEC_NS, { V4, ACK, .src = "100.100.0.7" }, 5, 5, 0,
-	  WEIR_R_CONN_LIMIT },
-	{ "conn 1/s with pkt 1000/s: then 1 of 2 SYNs passes", NULL, {}, 40 * SEC_NS,
-	  { V4, SYN, .src = "100.100.0.7" }, 2, 1, 1, WEIR_R_CONN_LIMIT },
-	{ "default pkt 1/s burst 2: 2 of 5 pass", "default", LIM(1, 1, 1, 2), 50 * SEC_NS,
-	  { V4, UDP, .src = "100.100.0.4" }, 5, 2, 3, WEIR_R_PKT_LIMIT },
-	{ "a second source has its own budget", NULL, {}, 50 * SEC_NS,
-	  { V4, UDP, .src = "100.100.0.5" }, 5, 2, 3, WEIR_R_PKT_LIMIT },
-	{ "an IPv6 source has its own budget", NULL, {}, 50 * SEC_NS,
-	  { V6, UDP, .src = "2001:db8:5::2" }, 5, 2, 3, WEIR_R_PKT_LIMIT },
-	{ "default conn 1/s burst 1: the second SYN conn_limited", NULL, {}, 50 * SEC_NS,
-	  { V4, SYN, .src = "100.100.0.6" }, 2, 1, 1, WEIR_R_CONN_LIMIT },
-	{ "per-CIDR override (burst 4) beats the default", "100.101.0.0/16", LIM(0, 0, 1, 4),
-	  50 * SEC_NS, { V4, UDP, .src = "100.101.0.9" }, 6, 4, 2, WEIR_R_PKT_LIMIT },
-	{ "the longest overriding prefix wins", "100.101.5.0/24", LIM(0, 0, 1, 1), 50 * SEC_NS,
-	  { V4, UDP, .src = "100.101.5.1" }, 3, 1, 2, WEIR_R_PKT_LIMIT },
-	{ "override with rate 0: unlimited packets", "100.102.0.0/16", LIM(0, 0, 0, 0),
-	  50 * SEC_NS, { V4, UDP, .src = "100.102.0.1" }, 50, 50, 0, WEIR_R_PKT_LIMIT },
-	{ "override with rate 0: unlimited SYNs", NULL, {}, 50 * SEC_NS,
-	  { V4, SYN, .src = "100.102.0.1" }, 20, 20, 0, WEIR_R_CONN_LIMIT },
-	{ "IPv6 override with rate 0: unlimited", "2001:db8:6::/64", LIM(0, 0, 0, 0), 50 * SEC_NS,
-	  { V6, UDP, .src = "2001:db8:6::1" }, 50, 50, 0, WEIR_R_PKT_LIMIT },
-	{ "default back to rate 0: unlimited", "default", LIM(0, 0, 0, 0), 50 * SEC_NS,
-	  { V4, UDP, .src = "100.100.0.4" }, 10, 10, 0, WEIR_R_PKT_LIMIT },
-};
-
 static void run_limit_steps(uint64_t base)
 {
 	for (size_t i = 0; i < N_OF(limit_steps); i++) {
@@ -870,6 +796,413 @@ static void test_limits(void)
 		      WEIR_R_PKT_LIMIT, 0);
 }
 
+/* ---- the split lists: a change through the API, then what must hold ---- */
+
+/* Runs one change of a fixtures.h table; returns what the API returned. */
+static int step_op(enum step_op op, enum weir_list l, const char *arg)
+{
+	struct weir_limit on = LIM(0, 0, 1000, 100), off = {};
+	struct weir_cidr c = {}, v[16];
+	char buf[256], *tok, *save = NULL;
+	static uint64_t base;
+	size_t n = 0;
+
+	if (arg && op != OP_IMPORT && op != OP_CLOCK && strcmp(arg, "default"))
+		c = cidr(arg);
+	switch (op) {
+	case OP_NONE: return 0;
+	case OP_CLOCK:
+		if (!base)
+			base = weir_mono_ns();
+		clock_set((uint64_t)((int64_t)base + strtoll(arg, NULL, 10) * (int64_t)SEC_NS));
+		return 0;
+	case OP_ADD: return weir_list_add(&M, l, &c, 0, NULL);
+	case OP_ADD_TTL: return weir_list_add(&M, l, &c, 10 * SEC_NS, NULL);
+	case OP_ADD_EXPIRED: return weir_list_add(&M, l, &c, 1, NULL);
+	case OP_DEL: return weir_list_del(&M, l, &c);
+	case OP_FLUSH: return weir_list_flush(&M, l);
+	case OP_WALK: return weir_list_walk(&M, l, NULL, NULL);
+	case OP_IMPORT:
+		snprintf(buf, sizeof(buf), "%s", arg);
+		for (tok = strtok_r(buf, " ", &save); tok && n < N_OF(v);
+		     tok = strtok_r(NULL, " ", &save))
+			v[n++] = cidr(tok);
+		return weir_list_import(&M, l, v, n, NULL, NULL);
+	case OP_LIMIT:
+	case OP_LIMIT_OFF:
+		return weir_limit_set(&M, strcmp(arg, "default") ? &c : NULL,
+				      op == OP_LIMIT ? &on : &off);
+	case OP_LIMIT_DEL: return weir_limit_del(&M, &c);
+	}
+	return -EINVAL;
+}
+
+static void test_feature_bits(void)
+{
+	for (size_t i = 0; i < N_OF(bits_steps); i++) {
+		const struct bits_step *s = &bits_steps[i];
+		int rc = step_op(s->op, s->list, s->arg);
+		uint32_t f = features();
+		char desc[200];
+
+		snprintf(desc, sizeof(desc), "feature bits: %s", s->desc);
+		checkf(rc == s->rc && f == s->want, desc, "rc %d (want %d), features 0x%x "
+		       "(want 0x%x)", rc, s->rc, f, s->want);
+	}
+}
+
+/* The summaries, mapped read-only as the program reads them. */
+static const uint64_t *sum_view[2][2];
+
+static const uint64_t *summary(enum weir_list l, int family)
+{
+	bool b = l == WEIR_LIST_BLOCK;
+	int fd = family == 4 ? (b ? M.block4s : M.allow4s) : (b ? M.block6s : M.allow6s);
+	const uint64_t **v = &sum_view[b][family == 6];
+	void *p;
+
+	if (!*v) {
+		p = mmap(NULL, WEIR_SUMMARY_WORDS * sizeof(uint64_t), PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap a summary", errno);
+		*v = p;
+	}
+	return *v;
+}
+
+/* Bits set in the whole summary of list l, family. */
+static long sum_total(enum weir_list l, int family)
+{
+	const uint64_t *w = summary(l, family);
+	long n = 0;
+
+	for (size_t i = 0; i < WEIR_SUMMARY_WORDS; i++)
+		n += __builtin_popcountll(w[i]);
+	return n;
+}
+
+/* The bit of the address's first 24 bits, as weir_summary_hit reads it. */
+static bool sum_bit(enum weir_list l, int family, const uint8_t *a)
+{
+	uint32_t top = (uint32_t)a[0] << 16 | (uint32_t)a[1] << 8 | a[2];
+
+	return summary(l, family)[top / 64] & 1ull << (top % 64);
+}
+
+/* Bits set in list l's summary among the /24s that prefix s spans,
+ * counted bit by bit. */
+static long sum_bits(enum weir_list l, const char *s)
+{
+	struct weir_cidr c = cidr(s);
+	uint32_t first = (uint32_t)c.addr[0] << 16 | (uint32_t)c.addr[1] << 8 | c.addr[2];
+	uint32_t span = c.prefixlen >= 24 ? 1 : 1u << (24 - c.prefixlen);
+	long n = 0;
+
+	for (uint32_t top = first; top - first < span; top++) {
+		uint8_t a[3] = { (uint8_t)(top >> 16), (uint8_t)(top >> 8), (uint8_t)top };
+
+		n += sum_bit(l, c.family, a);
+	}
+	return n;
+}
+
+/* "D addr": dropped as blocklisted; "A addr": allowlisted; "P addr": passed. */
+static void expect_src(const char *what, const char *spec)
+{
+	const char *src = spec + 2;
+	struct pkt_opts o = { .family = strchr(src, ':') ? PK_V6 : PK_V4,
+			      .proto = IPPROTO_UDP, .src = src };
+	char desc[240];
+
+	snprintf(desc, sizeof(desc), "%s: %s %s", what, src, spec[0] == 'D' ? "dropped"
+		 : spec[0] == 'A' ? "allowlisted" : "passes");
+	if (spec[0] == 'D')
+		expect_pkt(desc, &o, DROP(BLOCK));
+	else if (spec[0] == 'A')
+		expect_pkt(desc, &o, ALLOW);
+	else
+		expect_pkt(desc, &o, PASS);
+}
+
+static void test_summary_steps(void)
+{
+	for (size_t i = 0; i < N_OF(sum_steps); i++) {
+		const struct sum_step *s = &sum_steps[i];
+		int rc = step_op(s->op, s->list, s->arg), fam = cidr(s->range).family;
+		long in = sum_bits(s->list, s->range), tot = sum_total(s->list, fam);
+		char desc[240], what[200];
+
+		snprintf(what, sizeof(what), "summary: %s", s->desc);
+		snprintf(desc, sizeof(desc), "%s (%s: %ld bits, %ld in all)", what, s->range,
+			 s->in_range, s->total);
+		checkf(rc >= 0 && in == s->in_range && tot == s->total, desc,
+		       "rc %d, %ld bits, %ld in all", rc, in, tot);
+		for (int j = 0; j < 3 && s->pkts[j]; j++)
+			expect_src(what, s->pkts[j]);
+	}
+}
+
+/* ---- precedence of single addresses over prefixes ---- */
+
+static void test_precedence(void)
+{
+	struct weir_list_item it;
+	char desc[240];
+
+	for (size_t i = 0; i < N_OF(prec_cases); i++) {
+		const struct prec_case *pc = &prec_cases[i];
+		uint64_t t = weir_mono_ns();
+
+		for (int j = 0; j < 3 && pc->e[j].cidr; j++) {
+			struct weir_cidr c = cidr(pc->e[j].cidr);
+			int err = weir_list_add(&M, pc->e[j].list, &c,
+						pc->e[j].expired ? 10 * SEC_NS : 0, NULL);
+
+			if (err)
+				die("weir_list_add", err);
+		}
+		clock_set(t + 20 * SEC_NS);
+		expect_pkt(pc->f.desc, &pc->f.pkt, pc->f.verdict, pc->f.reason, NULL);
+		for (int j = 0; j < 3 && pc->e[j].cidr; j++) {
+			const struct prec_entry *e = &pc->e[j];
+			bool found = list_find(e->list, e->cidr, &it, NULL);
+
+			if (e->gone)
+				snprintf(desc, sizeof(desc), "%s: %s %s reaped by the program",
+					 pc->f.desc, e->list ? "allowlisted" : "blocked", e->cidr);
+			else
+				snprintf(desc, sizeof(desc), "%s: %s %s kept, %" PRIu64 " hits",
+					 pc->f.desc, e->list ? "allowlisted" : "blocked", e->cidr,
+					 e->hits);
+			checkf(e->gone ? !found : found && it.entry.hits == e->hits, desc,
+			       "found %d hits %" PRIu64, found, found ? (uint64_t)it.entry.hits : 0);
+		}
+		weir_list_flush(&M, WEIR_LIST_BLOCK);
+		weir_list_flush(&M, WEIR_LIST_ALLOW);
+	}
+	CHECK(!weir_list_walk(&M, WEIR_LIST_BLOCK, NULL, NULL) &&
+	      !weir_list_walk(&M, WEIR_LIST_ALLOW, NULL, NULL) && !features(),
+	      "precedence: lists flushed, no bit");
+}
+
+/* ---- a large import, on every CPU ---- */
+
+static struct weir_cidr big_v[BIG_HOSTS + BIG_NETS];
+
+struct big_progress {
+	pthread_t main;
+	size_t calls, last, total, from_workers, backwards;
+};
+
+static void big_progress_cb(size_t done, size_t total, void *ctx)
+{
+	struct big_progress *p = ctx;
+
+	__atomic_add_fetch(&p->calls, 1, __ATOMIC_RELAXED);
+	if (done < __atomic_load_n(&p->last, __ATOMIC_RELAXED))
+		__atomic_add_fetch(&p->backwards, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->last, done, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->total, total, __ATOMIC_RELAXED);
+	if (!pthread_equal(pthread_self(), p->main))
+		__atomic_add_fetch(&p->from_workers, 1, __ATOMIC_RELAXED);
+}
+
+/* Sends n sources, expecting each to drop as blocklisted (drop) or pass. */
+static void big_probe(const char *desc, const uint32_t *src, size_t n, bool drop)
+{
+	char why[256], first[400] = "", a[INET_ADDRSTRLEN];
+	size_t nbad = 0;
+	struct pkt p;
+
+	for (size_t i = 0; i < n; i++) {
+		big_addr(src[i], a, sizeof(a));
+		pkt_build(&p, &(struct pkt_opts){ V4, UDP, .src = a });
+		if (!run_expect(p.b, p.len, drop ? XDP_DROP : XDP_PASS,
+				drop ? WEIR_R_BLOCK : WEIR_R_PASS, why, sizeof(why)) && !nbad++)
+			snprintf(first, sizeof(first), "%s: %.200s", a, why);
+	}
+	checkf(!nbad, desc, "%zu wrong, first %s", nbad, first);
+}
+
+/* What weir_list_walk shows of the large import: each /32 of 11/8 and /24
+ * of 12/8 marked in a bitmap (seen twice: dup), anything else or an entry
+ * with an expiry or the wrong prefixlen (bad), and the hits. */
+struct big_seen {
+	uint8_t hosts[1 << 21], nets[1 << 13];
+	size_t n, dup, bad, hit1, hits;
+};
+
+static int big_seen_cb(const struct weir_list_item *it, void *ctx)
+{
+	struct big_seen *s = ctx;
+	bool host = it->cidr.prefixlen == 32;
+	uint32_t a, i;
+	uint8_t *bm;
+
+	memcpy(&a, it->cidr.addr, 4);
+	a = ntohl(a);
+	s->n++;
+	s->hits += it->entry.hits;
+	s->hit1 += it->entry.hits == 1;
+	if (it->cidr.family != 4 || a >> 24 != (host ? 11u : 12u) ||
+	    (!host && (it->cidr.prefixlen != 24 || (a & 0xff))) || it->entry.expires_ns ||
+	    it->entry.prefixlen != it->cidr.prefixlen) {
+		s->bad++;
+		return 0;
+	}
+	i = host ? a & 0xffffff : a >> 8 & 0xffff;
+	bm = host ? s->hosts : s->nets;
+	s->dup += (bm[i / 8] >> (i % 8)) & 1;
+	bm[i / 8] |= (uint8_t)(1u << (i % 8));
+	return 0;
+}
+
+static int big_walk(struct big_seen *s)
+{
+	int live;
+
+	memset(s, 0, sizeof(*s));
+	live = weir_list_walk(&M, WEIR_LIST_BLOCK, big_seen_cb, s);
+	if (live < 0)
+		die("weir_list_walk", live);
+	return live;
+}
+
+static void test_big_import(void)
+{
+	const size_t n = BIG_HOSTS + BIG_NETS;
+	static uint32_t in[1000], out[1000];
+	static struct big_seen seen;
+	struct big_progress prog = { .main = pthread_self() };
+	size_t h = 0, k = 0, missing = 0, bits = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char desc[200];
+	int rc, live;
+
+	/* a /24 after every 15 /32s */
+	for (size_t i = 0; i < n; i++)
+		if (i % 16 == 15)
+			big_cidr(big_net((uint32_t)k++), 24, &big_v[i]);
+		else
+			big_cidr(big_host((uint32_t)h++), 32, &big_v[i]);
+	rc = weir_list_import(&M, WEIR_LIST_BLOCK, big_v, n, big_progress_cb, &prog);
+	live = big_walk(&seen);
+	for (uint32_t i = 0; i < BIG_HOSTS; i++) {
+		uint32_t a = big_host(i) & 0xffffff;
+
+		missing += !((seen.hosts[a / 8] >> (a % 8)) & 1);
+	}
+	for (uint32_t i = 0; i < BIG_NETS; i++) {
+		uint32_t a = big_net(i) >> 8 & 0xffff, be = htonl(big_net(i));
+
+		missing += !((seen.nets[a / 8] >> (a % 8)) & 1);
+		bits += sum_bit(WEIR_LIST_BLOCK, 4, (const uint8_t *)&be);
+	}
+	checkf(!rc && features() == WEIR_F_BLOCK, "large import: 300007 /32s and 20000 /24s "
+	       "imported, BLOCK_HOST|BLOCK_NET", "rc %d features 0x%x", rc, features());
+	checkf(live == (int)n && seen.n == n && !seen.dup && !seen.bad && !missing && !seen.hits,
+	       "large import: weir_list_walk shows every prefix exactly once, no expiry, "
+	       "no hit", "live %d walked %zu dup %zu bad %zu missing %zu hits %zu", live,
+	       seen.n, seen.dup, seen.bad, missing, seen.hits);
+	checkf(bits == BIG_NETS && sum_total(WEIR_LIST_BLOCK, 4) == BIG_NETS,
+	       "large import: the summary has exactly the bits of the 20000 /24s",
+	       "%zu of the /24s' bits set, %ld in all", bits, sum_total(WEIR_LIST_BLOCK, 4));
+	checkf(prog.calls > 1 && !prog.backwards && prog.last == n && prog.total == n,
+	       "large import: progress never goes back and ends at done == total == 320007",
+	       "calls %zu backwards %zu last %zu total %zu", prog.calls, prog.backwards,
+	       prog.last, prog.total);
+	snprintf(desc, sizeof(desc), "large import: %s", cpus > 1
+		 ? "the /24s took the threaded path (progress reported from a worker)"
+		 : "one CPU online: the single-threaded path");
+	checkf(cpus > 1 ? prog.from_workers > 0 : prog.from_workers == 0, desc,
+	       "%zu reports from workers, %ld CPUs", prog.from_workers, cpus);
+
+	/* 900 listed /32s and 100 addresses in listed /24s; as many not listed */
+	for (uint32_t i = 0; i < 1000; i++) {
+		in[i] = i < 900 ? big_host(i * 333) : big_net((i - 900) * 199) | 77;
+		out[i] = i < 900 ? big_host(BIG_HOSTS + i * 9001) : big_net(BIG_NETS + i * 41) | 77;
+	}
+	big_probe("large import: 1000 sources from the list dropped", in, 1000, true);
+	big_probe("large import: 1000 sources not in the list pass", out, 1000, false);
+	live = big_walk(&seen);
+	checkf(live == (int)n && seen.hit1 == 1000 && seen.hits == 1000,
+	       "large import: the 1000 probed entries have one hit each, the rest none",
+	       "live %d, %zu with one hit, %zu hits", live, seen.hit1, seen.hits);
+	memset(&prog, 0, sizeof(prog));
+	prog.main = pthread_self();
+	rc = weir_list_import(&M, WEIR_LIST_BLOCK, big_v, n, big_progress_cb, &prog);
+	live = big_walk(&seen);
+	checkf(!rc && prog.last == n && live == (int)n && seen.hit1 == 1000 && !seen.dup,
+	       "large import: the same import again adds nothing and keeps the hits",
+	       "rc %d last %zu live %d, %zu with one hit", rc, prog.last, live, seen.hit1);
+	rc = weir_list_flush(&M, WEIR_LIST_BLOCK);
+	checkf(rc == (int)n && !weir_list_walk(&M, WEIR_LIST_BLOCK, NULL, NULL) &&
+	       !sum_total(WEIR_LIST_BLOCK, 4) && !features(),
+	       "large import: weir_list_flush = 320007, no bit", "rc %d", rc);
+}
+
+/* Live entries of list l by part: IPv4 prefixes, IPv4 addresses, IPv6
+ * prefixes, IPv6 addresses. */
+static int count_cb(const struct weir_list_item *it, void *ctx)
+{
+	int *n = ctx;
+
+	n[(it->cidr.family == 6) * 2 + (it->cidr.prefixlen == (it->cidr.family == 4 ? 32 : 128))]++;
+	return 0;
+}
+
+/* weir_list_import undoes what it added when a part fills up (the allowlist
+ * holds WEIR_ALLOW_MAX single addresses per family): once where the last part (IPv6
+ * single addresses) fails after three parts added entries, once where the
+ * IPv4 single addresses fail in the table. */
+static void test_import_rollback(void)
+{
+	enum weir_list A = WEIR_LIST_ALLOW;
+	struct weir_list_item it;
+	int rc, live, cnt[4];
+	char desc[200];
+	bool found;
+
+	list_add(A, "10.90.0.0/16", 0);
+	list_add(A, "10.91.0.1/32", 0);
+	list_add(A, "2001:db8:90::/48", 0);
+	expect_src("import rollback: before", "A 10.90.0.1");
+	for (int t = 0; t < 2; t++) {
+		const char *what = t ? "import rollback, 270001 new /32s fail"
+				     : "import rollback, 70000 /128s fail after 3 parts";
+		size_t n = 0, extra = t ? 270000 : 70000;
+
+		for (size_t i = 0; i < N_OF(rollback_head); i++)
+			big_v[n++] = cidr(rollback_head[i]);
+		for (uint32_t i = 0; i < extra; i++, n++) {
+			uint32_t be = htonl(t ? 0xac100000u + i : i);
+
+			big_v[n] = t ? cidr("172.16.0.0/32") : cidr("2001:db8:ffff::/128");
+			memcpy(big_v[n].addr + (t ? 0 : 12), &be, 4);
+		}
+		rc = weir_list_import(&M, A, big_v, n, NULL, NULL);
+		memset(cnt, 0, sizeof(cnt));
+		live = weir_list_walk(&M, A, count_cb, cnt);
+		found = list_find(A, "10.90.0.0/16", &it, NULL);
+		snprintf(desc, sizeof(desc), "%s: an error, only the 3 entries from before, "
+			 "bits unchanged, the kept /16 has its hit", what);
+		checkf(rc < 0 && live == 3 && cnt[0] == 1 && cnt[1] == 1 && cnt[2] == 1 &&
+		       features() == (WEIR_F_ALLOW_HOST | WEIR_F_ALLOW_NET) && found &&
+		       it.entry.hits == 1, desc, "rc %d live %d (%d %d %d %d) features 0x%x "
+		       "hits %" PRIu64, rc, live, cnt[0], cnt[1], cnt[2], cnt[3], features(),
+		       (uint64_t)it.entry.hits);
+		snprintf(desc, sizeof(desc), "%s: summaries rebuilt to the kept prefixes", what);
+		checkf(sum_total(A, 4) == 256 && sum_bits(A, "10.90.0.0/16") == 256 &&
+		       sum_total(A, 6) == 1 && !sum_bits(A, "2400::/24"), desc,
+		       "%ld IPv4 bits, %ld IPv6 bits", sum_total(A, 4), sum_total(A, 6));
+		for (size_t i = 0; i < N_OF(rollback_after); i++)
+			expect_src(what, rollback_after[i]);
+		expect_src(what, t ? "P 172.16.0.5" : "P 2001:db8:ffff::5");
+	}
+	CHECK(weir_list_flush(&M, A) == 3 && !sum_total(A, 4) && !sum_total(A, 6) && !features(),
+	      "import rollback: flush = 3, no bit");
+}
+
 /* ---- main ---- */
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -909,6 +1242,11 @@ int main(void)
 	test_expiry();
 	test_import();
 	test_limits();
+	test_feature_bits();
+	test_summary_steps();
+	test_precedence();
+	test_big_import();
+	test_import_rollback();
 
 	stats(total);
 	for (int r = 0; r < WEIR_R_MAX; r++) {
@@ -917,6 +1255,10 @@ int main(void)
 		snprintf(desc, sizeof(desc), "reason %s was exercised", reason_name[r]);
 		checkf(total[r].packets > 0, desc, "no packet counted");
 	}
+	for (int l = 0; l < 2; l++)
+		for (int f = 0; f < 2; f++)
+			if (sum_view[l][f])
+				munmap((void *)sum_view[l][f], WEIR_SUMMARY_WORDS * sizeof(uint64_t));
 	weir_maps_close(&M);
 	weir_xdp_bpf__destroy(skel);
 	printf("test_xdp: %d passed, %d failed\n", n_pass, n_fail);

@@ -1,0 +1,99 @@
+/* weir_table.h - single-address tables: the layout and the hash, shared by
+ * the XDP program and userspace (both compile these same lines).
+ *
+ * A table is open addressing over two BPF arrays of the same length, a power
+ * of two: the slots (state and address; 8 of them share a cache line for
+ * IPv4) and, at the same index, the entries (expiry, hits). The program finds
+ * an address by probing at most WEIR_PROBE_MAX slots from its hash: an array
+ * read the verifier inlines, where a kernel hash map costs a call, a jhash
+ * and a list walk (measured here: 3.5 ns against 9.6 ns per lookup).
+ *
+ * Probing is triangular (offsets 0, 1, 3, 6, ...: all slots of a power-of-two
+ * table are visited): the first probes stay within a cache line or two, and it
+ * clusters far less than linear probing. Measured with random IPv4 addresses
+ * and 64 probes, the first insert to fail came at 84% of the slots, against
+ * 55% for linear probing; a table of 2M slots holds 1.5M addresses.
+ * Userspace writes both arrays through mmap, with no syscall per entry.
+ *
+ * Publication: an entry is written first, then the slot's address, then its
+ * state LIVE (release); a deleted slot becomes DEAD (a tombstone), so that the
+ * probe chains through it stay intact; an insert reuses DEAD slots. The
+ * program retires an expired entry with a compare-and-swap LIVE -> DEAD, so a
+ * concurrent re-add by userspace (which rewrites the expiry, then checks the
+ * state is still LIVE) is never lost.
+ */
+#ifndef WEIR_TABLE_H
+#define WEIR_TABLE_H
+
+#include <linux/types.h>
+
+#define WEIR_SLOT_EMPTY 0
+#define WEIR_SLOT_LIVE 1
+#define WEIR_SLOT_DEAD 2
+
+#ifndef WEIR_PROBE_MAX
+#define WEIR_PROBE_MAX 64
+#endif
+/* Slots per table (powers of two). At most ~75% of them are ever filled:
+ * the blocklist tables hold 1.5M addresses per family. */
+#ifndef WEIR_BLOCK_SLOTS
+#define WEIR_BLOCK_SLOTS (1u << 21)
+#endif
+#ifndef WEIR_ALLOW_SLOTS
+#define WEIR_ALLOW_SLOTS (1u << 17)
+#endif
+
+struct weir_slot4 {
+	__u32 state;
+	__u8 addr[4];
+};
+_Static_assert(sizeof(struct weir_slot4) == 8, "weir_slot4 ABI");
+
+struct weir_slot6 {
+	__u32 state;
+	__u32 _pad;
+	__u8 addr[16]; /* 8-byte aligned: compared as two words */
+};
+_Static_assert(sizeof(struct weir_slot6) == 24, "weir_slot6 ABI");
+
+/* Slot of the p-th probe from hash h. */
+static inline __attribute__((always_inline)) __u32 weir_probe(__u32 h, __u32 p,
+							     __u32 mask)
+{
+	return (h + p * (p + 1) / 2) & mask;
+}
+
+/* murmur3's finalizer: every input bit moves every output bit, so the low
+ * bits used as the index are as good as the high ones. */
+static inline __attribute__((always_inline)) __u32 weir_mix32(__u32 x)
+{
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return x;
+}
+
+/* The words are read in host order from network-order bytes: the same on
+ * both sides of the map, which is all a hash needs. */
+static inline __attribute__((always_inline)) __u32
+weir_hash4(const __u8 *addr, __u32 seed)
+{
+	__u32 w;
+
+	__builtin_memcpy(&w, addr, 4);
+	return weir_mix32(w ^ seed);
+}
+
+static inline __attribute__((always_inline)) __u32
+weir_hash6(const __u8 *addr, __u32 seed)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, addr, 16);
+	return weir_mix32(weir_mix32(weir_mix32(weir_mix32(w[0] ^ seed) ^ w[1]) ^
+				     w[2]) ^ w[3]);
+}
+
+#endif /* WEIR_TABLE_H */
