@@ -51,12 +51,16 @@ static __always_inline int weir_verdict(struct xdp_md *ctx, __u32 reason,
 	return action;
 }
 
-/* Returns 1 when entry e is live (counting its hit), 0 when it has expired. */
+/* Returns 1 when entry e is live (counting its hit), 0 when it has expired.
+ * The hit count is a plain increment, not an atomic add: exact from one CPU,
+ * while two CPUs hitting the same entry in the same instant can lose one.
+ * A locked add cost 2.5 ns per dropped packet here (4% of the drop rate);
+ * the count is for people reading `weirctl block list`, not for decisions. */
 static __always_inline int weir_entry_live(struct weir_entry *e)
 {
 	if (e->expires_ns && e->expires_ns <= weir_now())
 		return 0;
-	__sync_fetch_and_add(&e->hits, 1);
+	e->hits++;
 	return 1;
 }
 
