@@ -129,10 +129,13 @@ timeout 900 "$PY" bench/xdpbench.py live --iface "$RX" --gen-netns "$NS" \
 
 say "report and plots -> $RESULTS/"
 mkdir -p "$RESULTS"
+# (an `a && b` that is false inside $(...) would end the script under set -e)
 if [ -n "${MAKELEVEL:-}" ]; then
-	CMD="make bench$([ "$BUILD" != build ] && echo " BUILD=$BUILD")"
+	CMD="make bench"
+	if [ "$BUILD" != build ]; then CMD="$CMD BUILD=$BUILD"; fi
 else
-	CMD="BUILD=$BUILD bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')"
+	CMD="BUILD=$BUILD bench/run.sh"
+	if [ "$QUICK" = 1 ]; then CMD="$CMD --quick"; fi
 fi
 # What was measured: the commit, whether weir's sources differed from it,
 # and the BPF object's hash.
