@@ -15,7 +15,7 @@
  *             pkt-limited, malformed) in a full configuration: allowlist, a
  *             1k blocklist and rate limits all enabled, so that a passed
  *             packet walks every check;
- *   curve     ns/packet of a blocklisted host (/32, /128: weir's host hash),
+ *   curve     ns/packet of a blocklisted host (/32, /128: weir's single-address table),
  *             of an address inside a blocklisted network (the LPM trie) and
  *             of a passed source, with 0, 1, 1k, 10k, 100k and 1M prefixes
  *             loaded, IPv4 and IPv6, blocklist only;
@@ -564,7 +564,7 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 	if ((err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l4, 1000, NULL, NULL)) ||
 	    (err = weir_list_import(&w.m, WEIR_LIST_BLOCK, l6, 1000, NULL, NULL)))
 		die("block import: %s", strerror(-err));
-	/* A blocklisted host (the hash) and a member of a blocklisted network
+	/* A blocklisted host (the table) and a member of a blocklisted network
 	 * (the trie), per family. */
 	addr_in(&s, &l4[first_of(l4, 1000, 500, 1)], block4);
 	addr_in(&s, &l6[first_of(l6, 1000, 500, 1)], block6);
@@ -677,7 +677,7 @@ static void bench_verdicts(const struct cfg *c, int drop_fd)
 
 /* ---- blocklist curve ---- */
 
-/* Sources of a curve point: blocked hosts (the hash), members of blocked
+/* Sources of a curve point: blocked hosts (the table), members of blocked
  * networks (the trie) and passed sources (a miss in both). */
 enum { K_HOST, K_NET, K_PASS, NKIND };
 static const char *const kind_key[NKIND] = { "blocked", "blocked_net", "passed" };
@@ -818,7 +818,7 @@ static void bench_curve(const struct cfg *c, int drop_fd)
 
 	fprintf(out, "  \"curve_config\": \"blocklist only (no allowlist, no limits); "
 		     "%d sources per point and kind, each run repeat/2 times: blocked = "
-		     "random host entries of the loaded list (/32, /128: the hash), "
+		     "random host entries of the loaded list (/32, /128: the table), "
 		     "blocked_net = random addresses inside its network entries (the trie), "
 		     "passed = addresses of 198.18.0.0/15 or 2001:2::/48, in neither; "
 		     "size 0 = blocklist features off\",\n", NSAMPLE);

@@ -440,7 +440,7 @@ def analysis(doc):
                       t_weir - t1))
         if "weir_1m_net" in P:
             tn = t("weir_1m_net")
-            L.append("- A source inside a blocklisted network (hash miss, then the LPM "
+            L.append("- A source inside a blocklisted network (table miss, then the LPM "
                      "trie) takes %.1f ns per frame: %.1f ns more than a blocklisted "
                      "host." % (tn, tn - t_weir))
         if "xdp_drop_rot" in P:
