@@ -120,6 +120,17 @@ check "block list json has the comment" bash -c \
 	"'$WEIRCTL' --pin-dir '$PIN' block list --json | grep -q '\"comment\":\"baseline\"'"
 check_eq "block flush removes all" "removed 4 entries from the blocklist" "$(W block flush)"
 check "stats --json parses" bash -c "'$WEIRCTL' --pin-dir '$PIN' stats --json | python3 -m json.tool >/dev/null"
+check "stats --watch --count 2 --json: two lines of per-reason rates, then exits" bash -c \
+	"'$WEIRCTL' --pin-dir '$PIN' stats --watch --count 2 --json | python3 -c '
+import json, sys
+lines = sys.stdin.read().splitlines()
+assert len(lines) == 2, lines
+for l in lines:
+    d = json.loads(l)
+    assert set(d) == {\"passed\", \"passed_nonip\", \"allowlisted\", \"blocklisted\",
+                      \"conn_limited\", \"pkt_limited\", \"malformed\"}, d
+    assert all(set(v) == {\"pps\", \"bps\"} for v in d.values()), d
+'"
 # --purge refuses while another interface's weir uses these maps, and only then.
 IF2=wclb$$
 ip link add "$IF2" type veth peer name "${IF2}p"
