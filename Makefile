@@ -2,7 +2,8 @@
 #
 #   make deps    install the Debian packages weir needs (idempotent)
 #   make         BPF objects -> skeletons -> weirctl and the test programs
-#   make test    deps, build, the sanitizer build, and every test
+#   make test    deps, build, the sanitizer build, the fuzz targets, and every test
+#   make fuzz    libFuzzer targets of the parsers (tests/fuzz) into $(BUILD)/fuzz_*
 #   make run     the gateway on its embedded default (a demo namespace pair)
 #   make bench   benchmarks side by side with their peers (bench/results/)
 #   make clean
@@ -53,7 +54,7 @@ WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp
 BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o
 
-.PHONY: all deps test test-only asan run bench clean
+.PHONY: all deps test test-only asan fuzz run bench clean
 all: $(WEIRCTL) $(TEST_BPF)
 
 deps:
@@ -113,9 +114,26 @@ asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 
+# libFuzzer targets (tests/run.sh runs them over tests/fuzz/corpus): each is
+# one tests/fuzz/fuzz_NAME.c built with the maps library under ASan + UBSan.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
+	-Wno-unused-parameter -D_GNU_SOURCE -I.
+FUZZ_LIB_SRCS := maps/weir_maps.c maps/table.c
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
+		$(wildcard maps/*.h) | $(BUILD)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRCS) -o $@ -lbpf -lelf -lz
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory asan
+	$(Q)$(MAKE) --no-print-directory fuzz
 	$(Q)$(MAKE) --no-print-directory test-only
 
 test-only:

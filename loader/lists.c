@@ -62,6 +62,8 @@ int weirctl_list_add(struct weirctl_ctx *ctx)
 	if (ttl_s && weir_duration_parse(ttl_s, &ttl))
 		return weirctl_err(ctx, "--ttl '%s': expected a positive duration "
 					"such as 90s, 15m, 2h or 7d", ttl_s);
+	if (ttl && ttl > UINT64_MAX - weir_mono_ns())
+		return weirctl_err(ctx, "--ttl '%s': too long", ttl_s);
 	if (note && l == WEIR_LIST_ALLOW)
 		return weirctl_err(ctx, "--comment applies to the blocklist only");
 	if (note && strlen(note) >= WEIR_NOTE_LEN)
@@ -182,18 +184,10 @@ int weirctl_list_import(struct weirctl_ctx *ctx)
 	if (!f)
 		return weirctl_err(ctx, "%s: %s", path, strerror(errno));
 	while (getline(&line, &len, f) >= 0) {
-		char *s = line, *end;
+		const char *s;
 
 		lineno++;
-		if ((end = strchr(s, '#')))
-			*end = '\0';
-		while (*s == ' ' || *s == '\t')
-			s++;
-		end = s + strlen(s);
-		while (end > s && (end[-1] == '\n' || end[-1] == '\r' ||
-				   end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (!*s)
+		if (!weir_list_line(line, &s))
 			continue;
 		if (n == cap) {
 			struct weir_cidr *nv;
@@ -304,6 +298,8 @@ static int apply_rate(struct weirctl_ctx *ctx, const char *rate_opt,
 		burst = rate;
 	if (rate && !burst)
 		return weirctl_err(ctx, "--%s must be at least 1", burst_opt);
+	if (!rate && weirctl_opt(ctx, burst_opt))
+		return weirctl_err(ctx, "--%s needs a rate (--%s)", burst_opt, rate_opt);
 	r->rate = rate;
 	r->burst = rate ? burst : 0;
 	return 0;
@@ -325,11 +321,12 @@ int weirctl_limit_set(struct weirctl_ctx *ctx)
 		return 1;
 	if (weirctl_open_maps(ctx, &m))
 		return 1;
-	/* Merge with the current values: options not given keep theirs. */
-	if (is_default) {
-		err = weir_config_read(&m, &cfg);
-		f.lim = cfg.limit;
-	} else {
+	/* Merge with the current values: options not given keep theirs; a new
+	 * override starts from the defaults, so that setting one limit for a
+	 * CIDR does not turn the other off there. */
+	err = weir_config_read(&m, &cfg);
+	f.lim = cfg.limit;
+	if (!err && !is_default) {
 		err = weir_limit_walk(&m, find_override, &f);
 		err = err < 0 ? err : 0;
 	}

@@ -244,12 +244,23 @@ int main(int argc, char **argv)
 			i += 2;
 			continue;
 		}
+		if (!strncmp(argv[i], "--pin-dir=", 10)) {
+			ctx.pin_dir = argv[i] + 10;
+			i++;
+			continue;
+		}
 		fprintf(stderr, "weirctl: unknown option '%s' (see 'weirctl "
 				"--help')\n", argv[i]);
 		return 2;
 	}
 	if (i >= argc) {
 		usage(stderr, NULL);
+		return 2;
+	}
+	/* Map paths are built as PIN_DIR/weir_xxxxxxx in fixed buffers. */
+	if (!*ctx.pin_dir || strlen(ctx.pin_dir) > WEIRCTL_PIN_DIR_MAX) {
+		fprintf(stderr, "weirctl: --pin-dir: a path of 1..%d characters\n",
+			WEIRCTL_PIN_DIR_MAX);
 		return 2;
 	}
 	if (is_group(argv[i]))

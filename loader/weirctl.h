@@ -9,6 +9,7 @@
 #include "maps/weir_maps.h"
 
 #define WEIRCTL_MAX_OPTS 8
+#define WEIRCTL_PIN_DIR_MAX 400
 #define WEIRCTL_MAX_ARGS 4
 
 struct weirctl_opt {

@@ -14,6 +14,7 @@
 #include "weirctl.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
@@ -56,8 +57,11 @@ static void quiet_libs(void)
 	libxdp_set_print(xdp_silent_print);
 }
 
-/* Mounts bpffs on the parent of pin_dir when it is not one, and creates
- * pin_dir itself, readable by root only. */
+#define WEIR_BPFFS "/sys/fs/bpf"
+
+/* Creates pin_dir, readable by root only, on a bpffs: the usual one is
+ * mounted when it is not (as on a fresh boot); any other parent directory
+ * must be a bpffs already, since mounting over it would hide what it holds. */
 static int ensure_pin_dir(struct weirctl_ctx *ctx)
 {
 	char parent[512], *slash;
@@ -69,6 +73,10 @@ static int ensure_pin_dir(struct weirctl_ctx *ctx)
 		*slash = '\0';
 	if (statfs(parent, &fs))
 		return weirctl_err(ctx, "%s: %s", parent, strerror(errno));
+	if (fs.f_type != BPF_FS_MAGIC && strcmp(parent, WEIR_BPFFS))
+		return weirctl_err(ctx, "--pin-dir %s: %s is not a bpffs (mount one "
+					"there, or pin under %s)", ctx->pin_dir, parent,
+				   WEIR_BPFFS);
 	if (fs.f_type != BPF_FS_MAGIC &&
 	    mount("bpf", parent, "bpf", 0, "mode=0700"))
 		return weirctl_err(ctx, "mounting bpffs on %s: %s", parent,
@@ -237,16 +245,20 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 					  ctx->argv[0], mode_name(mode), errbuf);
 		goto out_prog;
 	}
+	if (seed_maps(ctx))
+		goto out_prog;
 	for (int i = 0; i < n_old; i++) {
 		err = xdp_program__detach(old[i], ifindex, mode, 0);
 		if (err) {
+			/* Both run now: every passed packet is judged twice. */
 			libxdp_strerror(err, errbuf, sizeof(errbuf));
-			weirctl_err(ctx, "removing the previous program (id %u): %s",
-				    xdp_program__id(old[i]), errbuf);
+			ret = weirctl_err(ctx, "the new program runs, but the previous "
+					       "one (id %u) could not be removed: %s; "
+					       "'weirctl detach %s' removes both",
+					  xdp_program__id(old[i]), errbuf, ctx->argv[0]);
+			goto out_prog;
 		}
 	}
-	if (seed_maps(ctx))
-		goto out_prog;
 	printf("weir attached to %s (%s mode, program id %u%s); maps pinned "
 	       "under %s\n", ctx->argv[0], mode_name(mode), xdp_program__id(prog),
 	       n_old ? ", replacing the previous one" : "", ctx->pin_dir);
@@ -456,7 +468,7 @@ int weirctl_detach(struct weirctl_ctx *ctx)
 		return 1;
 	quiet_libs();
 	n = find_weir_progs(ifindex, &mp, progs, 8, &mode);
-	if (!n) {
+	if (!n && !weirctl_flag(ctx, "purge")) {
 		ret = weirctl_err(ctx, "weir is not attached to %s", ctx->argv[0]);
 		goto out;
 	}
@@ -475,9 +487,9 @@ int weirctl_detach(struct weirctl_ctx *ctx)
 	}
 	if (weirctl_flag(ctx, "purge") && purge_pins(ctx))
 		goto out;
-	printf("weir detached from %s%s\n", ctx->argv[0],
-	       weirctl_flag(ctx, "purge") ? "; pinned maps removed"
-					  : "; maps and entries kept");
+	printf("weir %s %s%s\n", n ? "detached from" : "was not attached to",
+	       ctx->argv[0], weirctl_flag(ctx, "purge") ? "; pinned maps removed"
+						      : "; maps and entries kept");
 	ret = 0;
 out:
 	xdp_multiprog__close(mp);
@@ -495,83 +507,144 @@ static const char *attached_name(uint8_t a)
 	}
 }
 
-int weirctl_status(struct weirctl_ctx *ctx)
+static const char *const part_names[WEIR_LIST_PARTS] = {
+	"prefixes4", "hosts4", "prefixes6", "hosts6" };
+
+/* The pinned lists' sizes, as JSON (NULL when nothing is pinned). */
+static json_t *status_maps(struct weirctl_ctx *ctx, int *err)
 {
-	bool json = weirctl_flag(ctx, "json");
-	struct link_list l = {};
 	struct weir_maps m;
-	int err, n_if = 0;
+	json_t *o;
 
-	quiet_libs();
-	err = link_dump(&l);
-	if (err)
-		return weirctl_err(ctx, "netlink link dump: %s", strerror(-err));
-	printf(json ? "{\"interfaces\":[" : "%-16s %-8s %-8s %s\n",
-	       "INTERFACE", "MODE", "PROG", "PROGRAMS (dispatcher order)");
-	for (size_t i = 0; i < l.n; i++) {
-		struct link_info *li = &l.v[i];
-		struct xdp_multiprog *mp;
-		struct xdp_program *p = NULL;
-		int k = 0;
-
-		if (li->xdp_attached == XDP_ATTACHED_NONE)
-			continue;
-		if (json)
-			printf("%s{\"name\":\"%s\",\"ifindex\":%d,\"mode\":\"%s\","
-			       "\"prog_id\":%u,\"programs\":[",
-			       n_if ? "," : "", li->name, li->ifindex,
-			       attached_name(li->xdp_attached), li->prog_id);
-		else
-			printf("%-16s %-8s %-8u", li->name,
-			       attached_name(li->xdp_attached), li->prog_id);
-		n_if++;
-		mp = xdp_multiprog__get_from_ifindex(li->ifindex);
-		if (!libxdp_get_error(mp)) {
-			if (xdp_multiprog__is_legacy(mp))
-				p = xdp_multiprog__main_prog(mp);
-			else
-				p = xdp_multiprog__next_prog(NULL, mp);
-			for (; p; p = xdp_multiprog__is_legacy(mp) ? NULL :
-				   xdp_multiprog__next_prog(p, mp), k++)
-				printf(json ? "%s{\"name\":\"%s\",\"id\":%u}" : "%s%s(%u)",
-				       k ? (json ? "," : " ") : (json ? "" : " "),
-				       xdp_program__name(p), xdp_program__id(p));
-			xdp_multiprog__close(mp);
-		}
-		printf(json ? "]}" : "\n");
-	}
-	free(l.v);
-	if (!n_if && !json)
-		printf("(no interface has an XDP program)\n");
-
-	if (weir_maps_open(&m, ctx->pin_dir)) {
-		printf(json ? "],\"maps\":null}\n" : "\nno weir maps pinned under %s\n",
-		       ctx->pin_dir);
-		return 0;
-	}
-	printf(json ? "],\"pin_dir\":\"%s\",\"maps\":{" : "\nmaps under %s:\n",
-	       ctx->pin_dir);
+	*err = weir_maps_open(&m, ctx->pin_dir);
+	if (*err)
+		return NULL;
+	o = json_object();
 	for (int li = 0; li < 2; li++) {
-		static const char *const part_names[WEIR_LIST_PARTS] = {
-			"prefixes4", "hosts4", "prefixes6", "hosts6" };
 		long parts[WEIR_LIST_PARTS] = {};
 		long n = weir_list_count(&m, li ? WEIR_LIST_ALLOW : WEIR_LIST_BLOCK,
 					 parts);
+		json_t *l = json_pack("{s:I}", "entries", (json_int_t)n);
 
-		if (json)
-			printf("%s\"%s\":{\"entries\":%ld", li ? "," : "",
-			       li ? "allowlist" : "blocklist", n);
-		else
-			printf("  %-10s %9ld entries:", li ? "allowlist" : "blocklist", n);
 		for (int i = 0; i < WEIR_LIST_PARTS; i++)
-			printf(json ? ",\"%s\":%ld" : " %s %ld", part_names[i], parts[i]);
-		printf(json ? "}" : "\n");
+			json_object_set_new(l, part_names[i], json_integer(parts[i]));
+		json_object_set_new(o, li ? "allowlist" : "blocklist", l);
 	}
-	printf(json ? ",\"limit_overrides\":%ld,\"sources\":%ld,\"notes\":%ld}}\n"
-		    : "  overrides  %9ld\n  sources    %9ld (rate-limit state, LRU)\n"
-		      "  notes      %9ld\n",
-	       weir_map_fill(m.limit4) + weir_map_fill(m.limit6),
-	       weir_map_fill(m.src), weir_map_fill(m.note));
+	json_object_set_new(o, "limit_overrides",
+			    json_integer(weir_map_fill(m.limit4) + weir_map_fill(m.limit6)));
+	json_object_set_new(o, "sources", json_integer(weir_map_fill(m.src)));
+	json_object_set_new(o, "notes", json_integer(weir_map_fill(m.note)));
 	weir_maps_close(&m);
+	return o;
+}
+
+/* Interfaces with an XDP program, and the programs in their dispatcher. */
+static json_t *status_links(struct weirctl_ctx *ctx, int *err)
+{
+	struct link_list l = {};
+	json_t *arr = json_array();
+
+	*err = link_dump(&l);
+	for (size_t i = 0; !*err && i < l.n; i++) {
+		struct link_info *li = &l.v[i];
+		struct xdp_multiprog *mp;
+		struct xdp_program *p = NULL;
+		json_t *progs = json_array();
+
+		if (li->xdp_attached == XDP_ATTACHED_NONE) {
+			json_decref(progs);
+			continue;
+		}
+		mp = xdp_multiprog__get_from_ifindex(li->ifindex);
+		if (!libxdp_get_error(mp)) {
+			bool legacy = xdp_multiprog__is_legacy(mp);
+
+			for (p = legacy ? xdp_multiprog__main_prog(mp)
+					: xdp_multiprog__next_prog(NULL, mp);
+			     p; p = legacy ? NULL : xdp_multiprog__next_prog(p, mp))
+				json_array_append_new(progs, json_pack("{s:s, s:I}", "name",
+								       xdp_program__name(p), "id",
+								       (json_int_t)xdp_program__id(p)));
+			xdp_multiprog__close(mp);
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:I, s:o}", "name",
+						     li->name, "ifindex", li->ifindex,
+						     "mode", attached_name(li->xdp_attached),
+						     "prog_id", (json_int_t)li->prog_id,
+						     "programs", progs));
+	}
+	free(l.v);
+	return arr;
+}
+
+int weirctl_status(struct weirctl_ctx *ctx)
+{
+	json_t *links, *maps, *v;
+	size_t i, k;
+	int err, merr;
+
+	quiet_libs();
+	links = status_links(ctx, &err);
+	if (err) {
+		json_decref(links);
+		return weirctl_err(ctx, "netlink link dump: %s", strerror(-err));
+	}
+	maps = status_maps(ctx, &merr);
+	if (merr == -EPERM || merr == -EACCES) {
+		json_decref(links);
+		return weirctl_err(ctx, "%s: permission denied (weirctl needs root)",
+				   ctx->pin_dir);
+	}
+	if (weirctl_flag(ctx, "json")) {
+		json_t *o = json_pack("{s:o, s:s, s:o}", "interfaces", links, "pin_dir",
+				      ctx->pin_dir, "maps", maps ? maps : json_null());
+		char *out = json_dumps(o, JSON_COMPACT);
+
+		json_decref(o);
+		if (!out)
+			return weirctl_err(ctx, "out of memory");
+		puts(out);
+		free(out);
+		return 0;
+	}
+	printf("%-16s %-8s %-8s %s\n", "INTERFACE", "MODE", "PROG",
+	       "PROGRAMS (dispatcher order)");
+	json_array_foreach(links, i, v) {
+		json_t *p;
+
+		printf("%-16s %-8s %-8" JSON_INTEGER_FORMAT,
+		       json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "mode")),
+		       json_integer_value(json_object_get(v, "prog_id")));
+		json_array_foreach(json_object_get(v, "programs"), k, p)
+			printf(" %s(%" JSON_INTEGER_FORMAT ")",
+			       json_string_value(json_object_get(p, "name")),
+			       json_integer_value(json_object_get(p, "id")));
+		printf("\n");
+	}
+	if (!json_array_size(links))
+		printf("(no interface has an XDP program)\n");
+	json_decref(links);
+	if (!maps) {
+		printf("\nno weir maps pinned under %s\n", ctx->pin_dir);
+		return 0;
+	}
+	printf("\nmaps under %s:\n", ctx->pin_dir);
+	for (int li = 0; li < 2; li++) {
+		json_t *l = json_object_get(maps, li ? "allowlist" : "blocklist");
+
+		printf("  %-10s %9" JSON_INTEGER_FORMAT " entries:", li ? "allowlist" : "blocklist",
+		       json_integer_value(json_object_get(l, "entries")));
+		for (int n = 0; n < WEIR_LIST_PARTS; n++)
+			printf(" %s %" JSON_INTEGER_FORMAT, part_names[n],
+			       json_integer_value(json_object_get(l, part_names[n])));
+		printf("\n");
+	}
+	printf("  overrides  %9" JSON_INTEGER_FORMAT "\n  sources    %9" JSON_INTEGER_FORMAT
+	       " (rate-limit state, LRU)\n  notes      %9" JSON_INTEGER_FORMAT "\n",
+	       json_integer_value(json_object_get(maps, "limit_overrides")),
+	       json_integer_value(json_object_get(maps, "sources")),
+	       json_integer_value(json_object_get(maps, "notes")));
+	json_decref(maps);
 	return 0;
 }

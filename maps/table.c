@@ -75,9 +75,24 @@ static uint8_t *slot_addr(const struct weir_tab *t, uint32_t i)
 					   : offsetof(struct weir_slot6, addr)));
 }
 
-uint32_t weir_tab_state(const struct weir_tab *t, uint32_t i)
+static uint32_t slot_word(const struct weir_tab *t, uint32_t i)
 {
 	return __atomic_load_n(slot_state(t, i), __ATOMIC_ACQUIRE);
+}
+
+uint32_t weir_tab_state(const struct weir_tab *t, uint32_t i)
+{
+	return slot_word(t, i) & WEIR_SLOT_STATE;
+}
+
+/* Publishes slot i as LIVE with the next generation (weir_table.h). */
+static void slot_publish(struct weir_tab *t, uint32_t i)
+{
+	uint32_t w = slot_word(t, i);
+
+	__atomic_store_n(slot_state(t, i),
+			 ((w & ~WEIR_SLOT_STATE) + WEIR_SLOT_GEN1) | WEIR_SLOT_LIVE,
+			 __ATOMIC_RELEASE);
 }
 
 const uint8_t *weir_tab_addr(const struct weir_tab *t, uint32_t i)
@@ -132,13 +147,20 @@ int weir_tab_put(struct weir_tab *t, const void *addr,
 			*idx = i;
 		if (keep)
 			return 0;
+		/* Rewrite in place, then move the generation, so that the
+		 * program's retirement of the old entry, if it races, fails. */
+		uint32_t w = slot_word(t, i);
+
 		t->ents[i].expires_ns = e->expires_ns;
 		t->ents[i].added_ns = e->added_ns;
 		t->ents[i].hits = e->hits;
 		t->ents[i].prefixlen = e->prefixlen;
-		/* Retired by the program meanwhile? Then insert it afresh. */
-		if (weir_tab_state(t, i) == WEIR_SLOT_LIVE)
+		if (__atomic_compare_exchange_n(slot_state(t, i), &w,
+						((w & ~WEIR_SLOT_STATE) + WEIR_SLOT_GEN1) |
+							WEIR_SLOT_LIVE,
+						false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			return 0;
+		/* Retired by the program meanwhile: insert it afresh. */
 		if (free_i == UINT32_MAX)
 			free_i = i;
 	}
@@ -146,7 +168,7 @@ int weir_tab_put(struct weir_tab *t, const void *addr,
 		return -ENOSPC;
 	t->ents[free_i] = *e;
 	memcpy(slot_addr(t, free_i), addr, t->alen);
-	__atomic_store_n(slot_state(t, free_i), WEIR_SLOT_LIVE, __ATOMIC_RELEASE);
+	slot_publish(t, free_i);
 	if (idx)
 		*idx = free_i;
 	return 1;
@@ -154,18 +176,26 @@ int weir_tab_put(struct weir_tab *t, const void *addr,
 
 bool weir_tab_retire(struct weir_tab *t, uint32_t i)
 {
-	uint32_t live = WEIR_SLOT_LIVE;
+	uint32_t w = slot_word(t, i);
 
-	return __atomic_compare_exchange_n(slot_state(t, i), &live, WEIR_SLOT_DEAD,
+	if ((w & WEIR_SLOT_STATE) != WEIR_SLOT_LIVE)
+		return false;
+	return __atomic_compare_exchange_n(slot_state(t, i), &w,
+					   (w & ~WEIR_SLOT_STATE) | WEIR_SLOT_DEAD,
 					   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
+/* Empties every slot; the generations stay, so that a retirement the
+ * program started before the clear cannot hit a slot refilled after it. */
 void weir_tab_clear(struct weir_tab *t)
 {
-	for (uint32_t i = 0; i <= t->mask; i++)
-		if (weir_tab_state(t, i) != WEIR_SLOT_EMPTY)
-			__atomic_store_n(slot_state(t, i), WEIR_SLOT_EMPTY,
+	for (uint32_t i = 0; i <= t->mask; i++) {
+		uint32_t w = slot_word(t, i);
+
+		if ((w & WEIR_SLOT_STATE) != WEIR_SLOT_EMPTY)
+			__atomic_store_n(slot_state(t, i), w & ~WEIR_SLOT_STATE,
 					 __ATOMIC_RELEASE);
+	}
 }
 
 size_t weir_tab_count(const struct weir_tab *t)

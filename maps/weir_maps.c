@@ -79,9 +79,13 @@ int weir_maps_from_obj(struct weir_maps *m, struct bpf_object *obj)
 	for (size_t i = 0; i < weir_map_count; i++) {
 		int fd = bpf_object__find_map_fd_by_name(obj,
 							 weir_map_descs[i].name);
-		if (fd < 0)
-			return -ENOENT;
-		*weir_map_fd(m, &weir_map_descs[i]) = dup(fd);
+		if (fd < 0 || (fd = dup(fd)) < 0) {
+			int err = fd < 0 && errno ? -errno : -ENOENT;
+
+			weir_maps_close(m);
+			return err;
+		}
+		*weir_map_fd(m, &weir_map_descs[i]) = fd;
 	}
 	return 0;
 }
@@ -132,8 +136,10 @@ int weir_cidr_parse(const char *s, struct weir_cidr *c, char *err, size_t errlen
 	if (slash) {
 		errno = 0;
 		plen = strtoul(slash + 1, &end, 10);
-		if (!slash[1] || *end || errno || plen > (unsigned long)bits ||
-		    slash[1] == '-' || slash[1] == '+' || slash[1] == ' ') {
+		/* Digits only: strtoul would skip any leading whitespace
+		 * and take a sign after it. */
+		if (slash[1] < '0' || slash[1] > '9' || *end || errno ||
+		    plen > (unsigned long)bits) {
 			snprintf(err, errlen,
 				 "'%s': prefix length must be 0..%d", s, bits);
 			return -EINVAL;
@@ -190,6 +196,24 @@ int weir_duration_parse(const char *s, uint64_t *ns)
 		return -ERANGE;
 	*ns = v * mult * 1000000000ull;
 	return 0;
+}
+
+int weir_list_line(char *line, const char **cidr)
+{
+	char *s = line, *end;
+
+	if ((end = strchr(s, '#')))
+		*end = '\0';
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == '\n' || end[-1] == '\r' ||
+			   end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	if (!*s)
+		return 0;
+	*cidr = s;
+	return 1;
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -609,12 +633,20 @@ static long part_items(const struct weir_maps *m, const struct list_part *part,
 		if ((size_t)n == weir_tab_size(&t) / 4 + 1) {
 			/* a fuller table than tables get: grow to its size */
 			char *nk = realloc(keys, (size_t)weir_tab_size(&t) * part->ksz);
-			struct weir_entry *ne = realloc(ents, (size_t)weir_tab_size(&t) *
-								     sizeof(*ents));
-			keys = nk ? nk : keys;
-			ents = ne ? ne : ents;
-			if (!nk || !ne)
+			struct weir_entry *ne;
+
+			if (nk)
+				keys = nk;
+			ne = nk ? realloc(ents, (size_t)weir_tab_size(&t) * sizeof(*ents))
+				: NULL;
+			if (!ne) {
+				free(keys);
+				free(ents);
+				keys = NULL;
+				ents = NULL;
 				break;
+			}
+			ents = ne;
 		}
 		memcpy(keys + n * part->ksz, weir_tab_addr(&t, i), part->ksz);
 		ents[n++] = t.ents[i];
@@ -861,7 +893,10 @@ static bool entry_live(int fd, const void *key, uint64_t mono)
 {
 	struct weir_entry e;
 
-	return !bpf_map_lookup_elem(fd, key, &e) && (!e.expires_ns || e.expires_ns > mono);
+	/* A trie answers the longest match: it must be this very prefix. */
+	return !bpf_map_lookup_elem(fd, key, &e) &&
+	       e.prefixlen == *(const __u32 *)key &&
+	       (!e.expires_ns || e.expires_ns > mono);
 }
 
 /* Adds the addresses keys[0..n) to a table, as import_part() does for a
@@ -1249,9 +1284,14 @@ int weir_maps_seed(const struct weir_maps *m)
 
 	maps_lock(m, LOCK_EX);
 	err = weir_config_read(m, &cfg);
-	/* Never re-seed tables that hold entries: they would become unreachable. */
-	if (!err && !cfg.seed && weir_list_count(m, WEIR_LIST_BLOCK, NULL) == 0 &&
-	    weir_list_count(m, WEIR_LIST_ALLOW, NULL) == 0) {
+	/* Never re-seed tables that hold entries: they would become unreachable.
+	 * (The tries do not hash.) */
+	long b[WEIR_LIST_PARTS], a[WEIR_LIST_PARTS];
+
+	if (!err && !cfg.seed && weir_list_count(m, WEIR_LIST_BLOCK, b) >= 0 &&
+	    weir_list_count(m, WEIR_LIST_ALLOW, a) >= 0 &&
+	    !b[WEIR_PART_HOST4] && !b[WEIR_PART_HOST6] && !a[WEIR_PART_HOST4] &&
+	    !a[WEIR_PART_HOST6]) {
 		while (!seed)
 			if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
 				err = -errno;

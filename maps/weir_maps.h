@@ -61,6 +61,14 @@ void weir_cidr_format(const struct weir_cidr *c, char *buf, size_t len);
 /* Parses "90", "90s", "15m", "2h", "7d" into nanoseconds (> 0). */
 int weir_duration_parse(const char *s, uint64_t *ns);
 
+/* One line of a prefix list file (weirctl block/allow import), trimmed in
+ * place: the line is cut at its first '#' (the rest is a comment), spaces
+ * and tabs before the text and spaces, tabs, '\r' and '\n' after it are
+ * dropped. Returns 1 with *cidr pointing at the text (inside line, non-empty,
+ * not yet validated: give it to weir_cidr_parse), or 0 for a blank or
+ * comment-only line (*cidr untouched). */
+int weir_list_line(char *line, const char **cidr);
+
 uint64_t weir_mono_ns(void);
 uint64_t weir_real_ns(void);
 

@@ -15,12 +15,15 @@
  * 55% for linear probing; a table of 2M slots holds 1.5M addresses.
  * Userspace writes both arrays through mmap, with no syscall per entry.
  *
- * Publication: an entry is written first, then the slot's address, then its
- * state LIVE (release); a deleted slot becomes DEAD (a tombstone), so that the
- * probe chains through it stay intact; an insert reuses DEAD slots. The
- * program retires an expired entry with a compare-and-swap LIVE -> DEAD, so a
- * concurrent re-add by userspace (which rewrites the expiry, then checks the
- * state is still LIVE) is never lost.
+ * A slot's first word holds its state (low 2 bits) and a generation (the
+ * rest). Publication: an entry is written first, then the slot's address,
+ * then the word LIVE with the next generation (release); every rewrite of a
+ * live entry also bumps the generation. A deleted slot becomes DEAD (a
+ * tombstone) so that probe chains through it stay intact; an insert reuses
+ * DEAD slots. The program reads the word before it reads the entry, and
+ * retires an expired entry by swapping exactly that word for DEAD: if
+ * userspace re-added or replaced the entry in between, the generation has
+ * moved, the swap fails and the new entry stays.
  */
 #ifndef WEIR_TABLE_H
 #define WEIR_TABLE_H
@@ -30,6 +33,8 @@
 #define WEIR_SLOT_EMPTY 0
 #define WEIR_SLOT_LIVE 1
 #define WEIR_SLOT_DEAD 2
+#define WEIR_SLOT_STATE 3u  /* mask of the state bits */
+#define WEIR_SLOT_GEN1 4u   /* one generation */
 
 #ifndef WEIR_PROBE_MAX
 #define WEIR_PROBE_MAX 64

@@ -31,6 +31,7 @@ run_suite "bpf fixtures" build/test_xdp
 run_suite "bpf fixtures (asan)" build/asan/test_xdp
 run_suite "cli" tests/cli/test_cli.sh
 WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
+run_suite "fuzz" tests/fuzz/run_fuzz.sh
 run_suite "e2e namespaces" tests/e2e/test_e2e.sh
 WEIRCTL=build/asan/weirctl run_suite "e2e namespaces (asan)" tests/e2e/test_e2e.sh
 

@@ -85,6 +85,10 @@ bad "limit set zero burst" "--conn-burst must be at least 1" limit set --conn 5 
 bad "limit set bad CIDR" "'10.0.0.1/8': address has bits" limit set 10.0.0.1/8 --conn 5
 bad "limit del absent override" "no override for 10.0.0.0/8" limit del 10.0.0.0/8
 bad "stats zero count" "--count '0'" stats --watch --count 0
+bad "limit set burst without a rate" "--pkt-burst needs a rate \\(--pkt\\)" limit set 10.0.0.0/8 --pkt 0 --pkt-burst 5
+bad "block add ttl too long" "--ttl '213503982334601d'" block add 10.9.0.0/16 --ttl 213503982334601d
+bad "pin dir outside bpffs" "/tmp is not a bpffs" --pin-dir /tmp/weir-not-bpffs attach "$IF" --mode generic
+bad "pin dir too long" "--pin-dir: a path of 1..400 characters" --pin-dir "/sys/fs/bpf/$(printf 'x%.0s' $(seq 420))" status
 
 bad "attach unknown interface" "unknown interface 'nosuchif0'" attach nosuchif0
 bad "attach bad mode" "--mode 'turbo': expected native or generic" attach "$IF" --mode turbo
@@ -113,8 +117,8 @@ printf '10.1.0.0/16 # feed A\n\n2001:db8:1::/48\n10.3.0.0/16\n' > /tmp/weir-cli.
 check "import a good file" W block import /tmp/weir-cli.$$.good
 check_eq "imported entries listed" 4 "$(W block list --json | grep -o '"cidr"' | wc -l)"
 check "limit override set" W limit set 10.0.0.0/8 --pkt 100
-check_eq "limit override merged with defaults of the option not given" \
-	'{"cidr":"10.0.0.0/8","conn":{"rate":0,"burst":0},"pkt":{"rate":100,"burst":100}}' \
+check_eq "a new override takes the default for the limit not given" \
+	'{"cidr":"10.0.0.0/8","conn":{"rate":50,"burst":50},"pkt":{"rate":100,"burst":100}}' \
 	"$(W limit show --json | grep -o '{"cidr":"10.0.0.0/8"[^]]*}}')"
 check "block list json has the comment" bash -c \
 	"'$WEIRCTL' --pin-dir '$PIN' block list --json | grep -q '\"comment\":\"baseline\"'"
@@ -144,7 +148,10 @@ check "detach the second interface" W detach "$IF2"
 check "weir on another pin dir does not block a purge" \
 	"$WEIRCTL" --pin-dir "$PIN-other" attach "$IF2" --mode generic
 check "detach --purge removes the pins" W detach "$IF" --purge
-"$WEIRCTL" --pin-dir "$PIN-other" detach "$IF2" --purge >/dev/null
+check "detach --purge where weir no longer runs still removes pins" bash -c \
+	"'$WEIRCTL' --pin-dir '$PIN-other' detach '$IF2' >/dev/null &&
+	 '$WEIRCTL' --pin-dir '$PIN-other' detach '$IF2' --purge | grep -q 'was not attached' &&
+	 test ! -e '$PIN-other'"
 ip link del "$IF2"
 check "pins gone after purge" test ! -e "$PIN"
 finish
