@@ -64,24 +64,30 @@ static __always_inline int weir_entry_live(struct weir_entry *e)
 	return 1;
 }
 
-/* Looks a source up in the LPM trie of a list. An expired entry is reaped:
- * the entry stores its prefix length, so the exact prefix the lookup matched
- * is deleted (the trie ignores the host bits past it), and the lookup runs
- * once more, so that a shorter, live prefix still matches. */
-static __always_inline int weir_net_match(void *map, void *key, __u32 *plen,
-					  __u32 full)
+#ifndef WEIR_EXPIRED_NEST_MAX
+#define WEIR_EXPIRED_NEST_MAX 8
+#endif
+
+/* Looks a source up in the LPM trie of a list. An expired entry no longer
+ * matches: the lookup goes on with a key one bit shorter than the expired
+ * prefix (a trie lookup answers the longest prefix no longer than the key),
+ * so a live prefix that also covers the source still applies, through up to
+ * WEIR_EXPIRED_NEST_MAX nested expired ones. The program never deletes from
+ * a trie: a delete by key could remove a prefix re-added an instant ago;
+ * weirctl reaps expired prefixes. */
+static __always_inline int weir_net_match(void *map, void *key, __u32 *plen)
 {
 	struct weir_entry *e;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i <= WEIR_EXPIRED_NEST_MAX; i++) {
 		e = bpf_map_lookup_elem(map, key);
 		if (!e)
 			return 0;
 		if (weir_entry_live(e))
 			return 1;
-		*plen = e->prefixlen;
-		bpf_map_delete_elem(map, key);
-		*plen = full;
+		if (!e->prefixlen || e->prefixlen > *plen)
+			return 0;
+		*plen = e->prefixlen - 1;
 	}
 	return 0;
 }
@@ -97,8 +103,9 @@ static __always_inline int weir_summary_hit(void *map, const __u8 *addr)
 }
 
 /* Entry at index i of a single-address table, if live; an expired one is
- * retired (LIVE -> DEAD, by compare-and-swap: see weir_table.h). */
-static __always_inline int weir_tab_hit(void *slots, void *ents, int i)
+ * retired by swapping the state word read with it (`word`) for DEAD, which
+ * fails if userspace rewrote the slot since (weir_table.h). */
+static __always_inline int weir_tab_hit(void *slots, void *ents, int i, __u32 word)
 {
 	__u32 idx = (__u32)i;
 	struct weir_entry *e = bpf_map_lookup_elem(ents, &idx);
@@ -110,7 +117,8 @@ static __always_inline int weir_tab_hit(void *slots, void *ents, int i)
 		return 1;
 	state = bpf_map_lookup_elem(slots, &idx); /* the state is the slot's first word */
 	if (state)
-		__sync_val_compare_and_swap(state, WEIR_SLOT_LIVE, WEIR_SLOT_DEAD);
+		__sync_val_compare_and_swap(state, word,
+					    (word & ~WEIR_SLOT_STATE) | WEIR_SLOT_DEAD);
 	return 0;
 }
 
@@ -124,17 +132,18 @@ static __always_inline int weir_match4(const __u8 *addr, const struct weir_confi
 				       void *ents, __u32 mask, void *trie, void *sum)
 {
 	struct weir_lpm4 k = { .prefixlen = 32 };
+	__u32 word = 0;
 	int i;
 
 	if (cfg->features & host_bit) {
-		i = weir_tab_find4(slots, mask, addr, cfg->seed);
-		if (i >= 0 && weir_tab_hit(slots, ents, i))
+		i = weir_tab_find4(slots, mask, addr, cfg->seed, &word);
+		if (i >= 0 && weir_tab_hit(slots, ents, i, word))
 			return 1;
 	}
 	if (!(cfg->features & net_bit) || !weir_summary_hit(sum, addr))
 		return 0;
 	__builtin_memcpy(k.addr, addr, 4);
-	return weir_net_match(trie, &k, &k.prefixlen, 32);
+	return weir_net_match(trie, &k, &k.prefixlen);
 }
 
 static __always_inline int weir_match6(const __u8 *addr, const struct weir_config *cfg,
@@ -142,17 +151,18 @@ static __always_inline int weir_match6(const __u8 *addr, const struct weir_confi
 				       void *ents, __u32 mask, void *trie, void *sum)
 {
 	struct weir_lpm6 k = { .prefixlen = 128 };
+	__u32 word = 0;
 	int i;
 
 	if (cfg->features & host_bit) {
-		i = weir_tab_find6(slots, mask, addr, cfg->seed);
-		if (i >= 0 && weir_tab_hit(slots, ents, i))
+		i = weir_tab_find6(slots, mask, addr, cfg->seed, &word);
+		if (i >= 0 && weir_tab_hit(slots, ents, i, word))
 			return 1;
 	}
 	if (!(cfg->features & net_bit) || !weir_summary_hit(sum, addr))
 		return 0;
 	__builtin_memcpy(k.addr, addr, 16);
-	return weir_net_match(trie, &k, &k.prefixlen, 128);
+	return weir_net_match(trie, &k, &k.prefixlen);
 }
 
 static __always_inline int weir_allowed(const struct weir_pkt *p,

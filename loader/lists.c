@@ -248,6 +248,25 @@ int weirctl_list_flush(struct weirctl_ctx *ctx)
 	return 0;
 }
 
+int weirctl_list_reap(struct weirctl_ctx *ctx)
+{
+	enum weir_list l = ctx_list(ctx);
+	struct weir_maps m;
+	long before;
+	int live;
+
+	if (weirctl_open_maps(ctx, &m))
+		return 1;
+	before = weir_list_count(&m, l, NULL);
+	live = weir_list_walk(&m, l, NULL, NULL);
+	weir_maps_close(&m);
+	if (before < 0 || live < 0)
+		return weirctl_err(ctx, "%s", strerror(-(before < 0 ? (int)before : live)));
+	printf("removed %ld expired entries from the %s; %d live\n",
+	       before - live, list_name(l), live);
+	return 0;
+}
+
 /* ---- limits ---- */
 
 static int parse_u32(struct weirctl_ctx *ctx, const char *opt, uint32_t max,

@@ -64,6 +64,7 @@ int weirctl_list_del(struct weirctl_ctx *ctx);
 int weirctl_list_show(struct weirctl_ctx *ctx);
 int weirctl_list_import(struct weirctl_ctx *ctx);
 int weirctl_list_flush(struct weirctl_ctx *ctx);
+int weirctl_list_reap(struct weirctl_ctx *ctx);
 int weirctl_limit_set(struct weirctl_ctx *ctx);
 int weirctl_limit_del(struct weirctl_ctx *ctx);
 int weirctl_limit_show(struct weirctl_ctx *ctx);

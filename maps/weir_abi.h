@@ -151,7 +151,7 @@ struct weir_entry {
 	__u64 expires_ns;
 	__u64 hits;
 	__u64 added_ns; /* CLOCK_REALTIME, for display */
-	__u32 prefixlen; /* the key's, so that BPF can delete what it matched */
+	__u32 prefixlen; /* the key's: past an expired prefix, BPF looks shorter */
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct weir_entry) == 32, "weir_entry ABI");

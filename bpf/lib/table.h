@@ -9,10 +9,11 @@
 #include <bpf/bpf_helpers.h>
 #include "../../maps/weir_table.h"
 
-/* Returns the index of the live slot holding the IPv4 address, or -1. The
- * table has `mask + 1` slots; mask is a constant at each call site. */
+/* Returns the index of the live slot holding the IPv4 address, or -1, with
+ * the slot's state word as it was read (for weir_tab_hit). The table has
+ * `mask + 1` slots; mask is a constant at each call site. */
 static __always_inline int weir_tab_find4(void *slots, __u32 mask,
-					  const __u8 *addr, __u32 seed)
+					  const __u8 *addr, __u32 seed, __u32 *word)
 {
 	__u32 h = weir_hash4(addr, seed), w;
 
@@ -20,19 +21,24 @@ static __always_inline int weir_tab_find4(void *slots, __u32 mask,
 	for (__u32 p = 0; p < WEIR_PROBE_MAX; p++) {
 		__u32 i = weir_probe(h, p, mask);
 		struct weir_slot4 *s = bpf_map_lookup_elem(slots, &i);
-		__u32 sw;
+		__u32 sw, st;
 
-		if (!s || s->state == WEIR_SLOT_EMPTY)
+		if (!s)
+			return -1;
+		st = *(volatile __u32 *)&s->state;
+		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
 		__builtin_memcpy(&sw, s->addr, 4);
-		if (s->state == WEIR_SLOT_LIVE && sw == w)
+		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_LIVE && sw == w) {
+			*word = st;
 			return (int)i;
+		}
 	}
 	return -1;
 }
 
 static __always_inline int weir_tab_find6(void *slots, __u32 mask,
-					  const __u8 *addr, __u32 seed)
+					  const __u8 *addr, __u32 seed, __u32 *word)
 {
 	__u32 h = weir_hash6(addr, seed);
 	__u64 a[2];
@@ -42,12 +48,19 @@ static __always_inline int weir_tab_find6(void *slots, __u32 mask,
 		__u32 i = weir_probe(h, p, mask);
 		struct weir_slot6 *s = bpf_map_lookup_elem(slots, &i);
 		__u64 b[2];
+		__u32 st;
 
-		if (!s || s->state == WEIR_SLOT_EMPTY)
+		if (!s)
+			return -1;
+		st = *(volatile __u32 *)&s->state;
+		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
 		__builtin_memcpy(b, s->addr, 16);
-		if (s->state == WEIR_SLOT_LIVE && b[0] == a[0] && b[1] == a[1])
+		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_LIVE && b[0] == a[0] &&
+		    b[1] == a[1]) {
+			*word = st;
 			return (int)i;
+		}
 	}
 	return -1;
 }

@@ -1,7 +1,8 @@
 /* fixtures.h - tables of tests/bpf/test_xdp.c: the rate-limit scenario,
  * and for the split lists (hash of single addresses, trie of prefixes and
  * its summary) the feature bits, the trie summaries, host-versus-network
- * precedence, the import rollback and the generator of the large import.
+ * precedence, expired prefixes nested over live ones, the generations of
+ * the tables, the import rollback and the generator of the large import.
  * Each row is a change made through the weir_maps API and what must hold
  * after it; test_xdp.c runs them.
  */
@@ -332,24 +333,32 @@ static const struct sum_step {
 	  256, { "A 2001:db8::1", "P 2002::1" } },
 	{ "no IPv6 block bit for it", OP_NONE, B, NULL, "2001::/16", 0, 0, { "A 2001:ff::1" } },
 	{ "allow flush", OP_FLUSH, A, NULL, "0.0.0.0/0", 0, 0, { "P 10.50.1.1", "P 2001:db8::1" } },
-	/* a prefix the program reaps leaves its bit set: it costs a trie miss */
+	/* the program looks past an expired prefix but never deletes it: the
+	 * prefix keeps its bit until a delete or weir_list_walk (which reaps on
+	 * CLOCK_MONOTONIC; these 10 s entries have expired on the test clock only) */
 	{ "test clock at 1 s", OP_CLOCK, B, "1", "10.60.1.0/24", 0, 0, { "P 10.60.1.1" } },
 	{ "a 10 s /24: one bit", OP_ADD_TTL, B, "10.60.1.0/24", "10.60.1.0/24", 1, 1,
 	  { "D 10.60.1.1" } },
 	{ "a 10 s IPv6 /48: one bit", OP_ADD_TTL, B, "2001:db8:60::/48", "2001:d00::/24", 1, 1,
 	  { "D 2001:db8:60::1" } },
-	{ "at 30 s the /24 has expired: the program reaps it, its bit stays set",
+	{ "at 30 s the /24 has expired: it passes, stays in the trie, its bit stays set",
 	  OP_CLOCK, B, "30", "10.60.1.0/24", 1, 1, { "P 10.60.1.1", "P 10.60.1.2" } },
-	{ "at 30 s the /48 has expired: the program reaps it, its bit stays set",
+	{ "at 30 s the /48 has expired: it passes, stays in the trie, its bit stays set",
 	  OP_NONE, B, NULL, "2001:d00::/24", 1, 1, { "P 2001:db8:60::1", "P 2001:db8:60:1::2" } },
-	{ "a /16 over the stale bit", OP_ADD, B, "10.60.0.0/16", "10.60.0.0/16", 256, 256,
-	  { "D 10.60.1.3" } },
-	{ "del the /16: the rebuild finds the /24 gone, no bit", OP_DEL, B, "10.60.0.0/16",
-	  "0.0.0.0/0", 0, 0, { "P 10.60.1.3" } },
-	{ "an IPv6 /48 beside the stale bit", OP_ADD, B, "2a00::/48", "2a00::/24", 1, 2,
+	{ "a /16 over the expired /24: the program looks past the /24, the /16 drops", OP_ADD,
+	  B, "10.60.0.0/16", "10.60.0.0/16", 256, 256, { "D 10.60.1.3", "D 10.60.2.1" } },
+	{ "del the /16: the rebuild keeps the bit of the expired /24, still in the trie",
+	  OP_DEL, B, "10.60.0.0/16", "0.0.0.0/0", 1, 1, { "P 10.60.1.3", "P 10.60.2.1" } },
+	{ "an IPv6 /48 beside the expired one", OP_ADD, B, "2a00::/48", "2a00::/24", 1, 2,
 	  { "D 2a00::1" } },
-	{ "del it: the rebuild finds the first /48 gone, no bit", OP_DEL, B, "2a00::/48", "::/0",
-	  0, 0, { "P 2001:db8:60::1" } },
+	{ "del it: the rebuild keeps the bit of the expired /48", OP_DEL, B, "2a00::/48", "::/0",
+	  1, 1, { "P 2001:db8:60::1", "P 2a00::1" } },
+	{ "weir_list_walk leaves both: not expired on CLOCK_MONOTONIC", OP_WALK, B, NULL,
+	  "10.60.1.0/24", 1, 1, { "P 10.60.1.1" } },
+	{ "del the expired /24: its bit clear", OP_DEL, B, "10.60.1.0/24", "0.0.0.0/0", 0, 0,
+	  { "P 10.60.1.1" } },
+	{ "del the expired /48: its bit clear", OP_DEL, B, "2001:db8:60::/48", "::/0", 0, 0,
+	  { "P 2001:db8:60::1" } },
 	/* weir_list_walk reaps what expired on CLOCK_MONOTONIC and rebuilds */
 	{ "test clock at -1 s", OP_CLOCK, B, "-1", "0.0.0.0/0", 0, 0, { NULL } },
 	{ "an expired /16, live on the test clock", OP_ADD_EXPIRED, B, "10.70.0.0/16",
@@ -386,15 +395,17 @@ static const struct sum_step {
 
 /* ---- host entries versus network entries ---- */
 
-/* One entry of a precedence case: live, or added with a 10 s ttl and
- * then met by a packet 20 s later on the test clock; after the packet it
- * must have `hits` hits, or be gone (reaped by the program). */
+/* One entry of a precedence case: live, or expired (added with a 1 ns ttl,
+ * so expired on CLOCK_MONOTONIC at once, and met by a packet 20 s later on
+ * the test clock). After the packet it has `hits` hits, or it is retired: the
+ * program retires an expired single address (/32, /128) that a packet meets,
+ * but leaves an expired prefix in its trie (with no hit) for weir_list_walk. */
 struct prec_entry {
 	enum weir_list list;
 	const char *cidr;
 	bool expired;
 	uint64_t hits;
-	bool gone;
+	bool retired;
 };
 
 static const struct prec_case {
@@ -407,23 +418,23 @@ static const struct prec_case {
 	{ { "live /32 inside an expired /24: dropped by the /32, the /24 not met",
 	    { V4, UDP, .src = "100.90.2.1" }, DROP(BLOCK) },
 	  { { B, "100.90.2.1/32", false, 1, false }, { B, "100.90.2.0/24", true, 0, false } } },
-	{ { "expired /32, no prefix: passes and the /32 is reaped",
+	{ { "expired /32, no prefix: passes and the /32 is retired",
 	    { V4, UDP, .src = "100.90.3.1" }, PASS },
 	  { { B, "100.90.3.1/32", true, 0, true } } },
 	{ { "expired /32 and /24 under a live /16: dropped by the /16",
 	    { V4, SYN, .src = "100.90.4.1" }, DROP(BLOCK) },
-	  { { B, "100.90.4.1/32", true, 0, true }, { B, "100.90.4.0/24", true, 0, true },
+	  { { B, "100.90.4.1/32", true, 0, true }, { B, "100.90.4.0/24", true, 0, false },
 	    { B, "100.90.0.0/16", false, 1, false } } },
-	{ { "expired /32 and expired /24, no more: passes, both reaped",
+	{ { "expired /32 and expired /24, no more: passes, the /32 retired",
 	    { V4, SYN, .src = "100.90.5.1" }, PASS },
-	  { { B, "100.90.5.1/32", true, 0, true }, { B, "100.90.5.0/24", true, 0, true } } },
+	  { { B, "100.90.5.1/32", true, 0, true }, { B, "100.90.5.0/24", true, 0, false } } },
 	{ { "allowlisted /32 skips a blocked /24", { V4, UDP, .src = "100.91.1.1" }, ALLOW },
 	  { { A, "100.91.1.1/32", false, 1, false }, { B, "100.91.1.0/24", false, 0, false } } },
 	{ { "expired allowlisted /32 under an allowlisted /24: allowlisted by the /24",
 	    { V4, UDP, .src = "100.91.2.1" }, ALLOW },
 	  { { A, "100.91.2.1/32", true, 0, true }, { A, "100.91.2.0/24", false, 1, false },
 	    { B, "100.91.0.0/16", false, 0, false } } },
-	{ { "expired allowlisted /32 under a blocked /24: dropped, the /32 reaped",
+	{ { "expired allowlisted /32 under a blocked /24: dropped, the /32 retired",
 	    { V4, UDP, .src = "100.91.3.1" }, DROP(BLOCK) },
 	  { { A, "100.91.3.1/32", true, 0, true }, { B, "100.91.3.0/24", false, 1, false } } },
 	{ { "live allowlisted /32 in an expired allowlisted /24 under a block: allowlisted",
@@ -439,16 +450,88 @@ static const struct prec_case {
 	{ { "IPv6 live /128 inside an expired /48: dropped by the /128",
 	    { V6, UDP, .src = "2001:db8:91::1" }, DROP(BLOCK) },
 	  { { B, "2001:db8:91::1/128", false, 1, false }, { B, "2001:db8:91::/48", true, 0, false } } },
-	{ { "IPv6 expired /128, no prefix: passes and the /128 is reaped",
+	{ { "IPv6 expired /128, no prefix: passes and the /128 is retired",
 	    { V6, SYN, .src = "2001:db8:92::1" }, PASS },
 	  { { B, "2001:db8:92::1/128", true, 0, true } } },
 	{ { "IPv6 allowlisted /128 skips a blocked /48", { V6, UDP, .src = "2001:db8:93::1" },
 	    ALLOW },
 	  { { A, "2001:db8:93::1/128", false, 1, false }, { B, "2001:db8:93::/48", false, 0, false } } },
-	{ { "IPv6 expired allowlisted /128 under a blocked /48: dropped, the /128 reaped",
+	{ { "IPv6 expired allowlisted /128 under a blocked /48: dropped, the /128 retired",
 	    { V6, UDP, .src = "2001:db8:94::1" }, DROP(BLOCK) },
 	  { { A, "2001:db8:94::1/128", true, 0, true }, { B, "2001:db8:94::/48", false, 1, false } } },
 };
+
+/* ---- nested expired prefixes ---- */
+
+/* An expired prefix no longer matches: weir_net_match looks again with a key
+ * one bit shorter than the expired prefix, so that a live prefix covering
+ * it still applies, through up to WEIR_EXPIRED_NEST_MAX (8) nested expired
+ * prefixes (WEIR_EXPIRED_NEST_MAX + 1 lookups in all). Each case: the list, up
+ * to two live prefixes and the hits each must take, the expired prefixes
+ * (1 ns ttl), the packet. Expired prefixes stay in the trie, with no hit,
+ * until weir_list_walk reaps them. */
+struct nest_case {
+	struct fixture f;
+	enum weir_list list;
+	const char *live[2];
+	uint64_t hits[2];
+	const char *expired[10];
+};
+
+static const struct nest_case nest_cases[] = {
+	{ { "expired /24 in an expired /20 in an expired /16 over a live /8: dropped by the /8",
+	    { V4, UDP, .src = "10.77.2.9" }, DROP(BLOCK) }, B, { "10.0.0.0/8" }, { 1 },
+	  { "10.77.2.0/24", "10.77.0.0/20", "10.77.0.0/16" } },
+	{ { "expired /24 over a live /20 over a live /8: dropped by the /20, the longest live",
+	    { V4, UDP, .src = "10.78.2.9" }, DROP(BLOCK) }, B, { "10.78.0.0/20", "10.0.0.0/8" },
+	  { 1, 0 }, { "10.78.2.0/24" } },
+	{ { "7 nested expired prefixes (/24 to /18) over a live /8: dropped by the /8",
+	    { V4, SYN, .src = "10.79.2.9" }, DROP(BLOCK) },
+	  B, { "10.0.0.0/8" }, { 1 },
+	  { "10.79.2.0/24", "10.79.2.0/23", "10.79.0.0/22", "10.79.0.0/21", "10.79.0.0/20",
+	    "10.79.0.0/19", "10.79.0.0/18" } },
+	{ { "8 nested expired prefixes (/24 to /17) over a live /8: dropped by the /8, "
+	    "found by the 9th and last lookup (WEIR_EXPIRED_NEST_MAX = 8)",
+	    { V4, SYN, .src = "10.76.2.9" }, DROP(BLOCK) }, B, { "10.0.0.0/8" }, { 1 },
+	  { "10.76.2.0/24", "10.76.2.0/23", "10.76.0.0/22", "10.76.0.0/21", "10.76.0.0/20",
+	    "10.76.0.0/19", "10.76.0.0/18", "10.76.0.0/17" } },
+	{ { "9 nested expired prefixes (/30 to /12) over a live /8: passes, more than "
+	    "WEIR_EXPIRED_NEST_MAX = 8 are not seen through", { V4, UDP, .src = "10.75.2.9" },
+	    PASS }, B, { "10.0.0.0/8" }, { 0 },
+	  { "10.75.2.8/30", "10.75.2.0/28", "10.75.2.0/26", "10.75.2.0/24", "10.75.0.0/22",
+	    "10.75.0.0/20", "10.75.0.0/18", "10.75.0.0/16", "10.64.0.0/12" } },
+	{ { "expired 0.0.0.0/0 alone: passes", { V4, UDP, .src = "203.0.113.7" }, PASS }, B,
+	  { NULL }, { 0 }, { "0.0.0.0/0" } },
+	{ { "expired /8 over a live 0.0.0.0/0: dropped by the /0",
+	    { V4, UDP, .src = "10.1.1.1" }, DROP(BLOCK) }, B, { "0.0.0.0/0" }, { 1 },
+	  { "10.0.0.0/8" } },
+	{ { "allowlist: expired /24 in an expired /16 over a live /8: allowlisted by the /8",
+	    { V4, UDP, .src = "10.74.2.9" }, ALLOW }, A, { "10.0.0.0/8" }, { 1 },
+	  { "10.74.2.0/24", "10.74.0.0/16" } },
+	{ { "IPv6 expired /64 in /56 in /48 in /32, all expired, over a live /16: dropped by "
+	    "the /16", { V6, UDP, .src = "2001:db8:77:1::9" }, DROP(BLOCK) }, B, { "2001::/16" },
+	  { 1 }, { "2001:db8:77:1::/64", "2001:db8:77::/56", "2001:db8:77::/48", "2001:db8::/32" } },
+	{ { "IPv6 expired /127 in an expired /64 over a live ::/0: dropped by the /0",
+	    { V6, SYN, .src = "2001:db8:78::1" }, DROP(BLOCK) }, B, { "::/0" }, { 1 },
+	  { "2001:db8:78::/127", "2001:db8:78::/64" } },
+	{ { "IPv6 7 nested expired prefixes (/120 to /32) over a live /16: dropped by the /16",
+	    { V6, UDP, .src = "2001:db8:79::9" }, DROP(BLOCK) }, B, { "2001::/16" }, { 1 },
+	  { "2001:db8:79::/120", "2001:db8:79::/112", "2001:db8:79::/96", "2001:db8:79::/80",
+	    "2001:db8:79::/64", "2001:db8:79::/48", "2001:db8::/32" } },
+	{ { "IPv6 8 nested expired prefixes (/120 to /24) over a live /16: dropped by the "
+	    "/16 (WEIR_EXPIRED_NEST_MAX = 8)", { V6, UDP, .src = "2001:db8:7a::9" },
+	    DROP(BLOCK) }, B, { "2001::/16" }, { 1 },
+	  { "2001:db8:7a::/120", "2001:db8:7a::/112", "2001:db8:7a::/96", "2001:db8:7a::/80",
+	    "2001:db8:7a::/64", "2001:db8:7a::/48", "2001:db8::/32", "2001:d00::/24" } },
+	{ { "IPv6 expired ::/0 alone: passes", { V6, UDP, .src = "2001:db8:7b::1" }, PASS }, B,
+	  { NULL }, { 0 }, { "::/0" } },
+};
+
+/* ---- generations of the single-address tables ---- */
+
+/* Each is added with a ttl, re-added after it expired on the test clock but
+ * before a packet met it, retired by a packet, added again. */
+static const char *const gen_srcs[] = { "100.95.0.1", "2001:db8:95::1" };
 
 /* ---- import rollback ---- */
 

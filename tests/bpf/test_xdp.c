@@ -260,6 +260,96 @@ static long fill(enum weir_list l)
 	return weir_list_count(&M, l, NULL);
 }
 
+/* The entry of exactly prefix s in list l, as weir_list_get reads it (no
+ * reaping, unlike list_find); returns what weir_list_get returned. */
+static int list_get(enum weir_list l, const char *s, struct weir_entry *e)
+{
+	struct weir_cidr c = cidr(s);
+
+	memset(e, 0, sizeof(*e));
+	return weir_list_get(&M, l, &c, e);
+}
+
+/* The trie of list l for a family. */
+static int trie_fd(enum weir_list l, int family)
+{
+	if (l == WEIR_LIST_BLOCK)
+		return family == 4 ? M.block4 : M.block6;
+	return family == 4 ? M.allow4 : M.allow6;
+}
+
+/* Does prefix in lie inside prefix out (or equal it)? */
+static bool cidr_within(const struct weir_cidr *in, const struct weir_cidr *out)
+{
+	if (in->family != out->family || in->prefixlen < out->prefixlen)
+		return false;
+	for (int b = 0; b < out->prefixlen; b++)
+		if ((in->addr[b / 8] ^ out->addr[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+/* The summaries, mapped read-only as the program reads them. */
+static const uint64_t *sum_view[2][2];
+
+static const uint64_t *summary(enum weir_list l, int family)
+{
+	bool b = l == WEIR_LIST_BLOCK;
+	int fd = family == 4 ? (b ? M.block4s : M.allow4s) : (b ? M.block6s : M.allow6s);
+	const uint64_t **v = &sum_view[b][family == 6];
+	void *p;
+
+	if (!*v) {
+		p = mmap(NULL, WEIR_SUMMARY_WORDS * sizeof(uint64_t), PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap a summary", errno);
+		*v = p;
+	}
+	return *v;
+}
+
+/* Bits set in the whole summary of list l, family. */
+static long sum_total(enum weir_list l, int family)
+{
+	const uint64_t *w = summary(l, family);
+	long n = 0;
+
+	for (size_t i = 0; i < WEIR_SUMMARY_WORDS; i++)
+		n += __builtin_popcountll(w[i]);
+	return n;
+}
+
+/* The bit of the address's first 24 bits, as weir_summary_hit reads it. */
+static bool sum_bit(enum weir_list l, int family, const uint8_t *a)
+{
+	uint32_t top = (uint32_t)a[0] << 16 | (uint32_t)a[1] << 8 | a[2];
+
+	return summary(l, family)[top / 64] & 1ull << (top % 64);
+}
+
+/* How many /24s (summary bits) prefix c spans. */
+static uint32_t sum_span(const struct weir_cidr *c)
+{
+	return c->prefixlen >= 24 ? 1 : 1u << (24 - c->prefixlen);
+}
+
+/* Bits set in list l's summary among the /24s that prefix s spans,
+ * counted bit by bit. */
+static long sum_bits(enum weir_list l, const char *s)
+{
+	struct weir_cidr c = cidr(s);
+	uint32_t first = (uint32_t)c.addr[0] << 16 | (uint32_t)c.addr[1] << 8 | c.addr[2];
+	uint32_t span = sum_span(&c);
+	long n = 0;
+
+	for (uint32_t top = first; top - first < span; top++) {
+		uint8_t a[3] = { (uint8_t)(top >> 16), (uint8_t)(top >> 8), (uint8_t)top };
+
+		n += sum_bit(l, c.family, a);
+	}
+	return n;
+}
+
 /* Fixture tables (tests/bpf/packets.h and below), one check per row. */
 static void run_fixtures(const struct fixture *f, size_t n)
 {
@@ -511,77 +601,319 @@ static void test_lists(void)
 
 /* ---- expiry, on the test clock ---- */
 
+/* The program judges expiry on the test clock; weir_list_walk reaps on
+ * CLOCK_MONOTONIC. An entry that a walk must reap gets a 1 ns ttl (it has
+ * expired on CLOCK_MONOTONIC by the time the walk looks) and the test clock
+ * puts the packets before and after its expires_ns. The program never
+ * deletes an expired prefix: it looks past it, to a live prefix covering it
+ * if there is one, and leaves it in the trie for weir_list_walk. */
 static void test_expiry(void)
 {
+	const enum weir_list B = WEIR_LIST_BLOCK;
 	struct pkt_opts o = { V4, UDP, .src = "100.80.1.5" };
-	uint64_t t0 = weir_mono_ns(), exp;
-	struct weir_list_item it;
+	uint64_t t1, t2, exp;
+	struct weir_entry e, e16;
+	int rc, rc16, live;
 	bool found;
 	long n;
-	int live;
 
-	clock_set(t0);
-	list_add(WEIR_LIST_BLOCK, "100.80.1.0/24", 10 * SEC_NS);
-	list_add(WEIR_LIST_BLOCK, "100.80.0.0/16", 0);
-	expect_pkt("ttl entry drops before expiry", &o, DROP(BLOCK));
-	clock_set(t0 + 5 * SEC_NS);
-	expect_pkt("ttl entry drops halfway to expiry", &o, DROP(BLOCK));
-	found = list_find(WEIR_LIST_BLOCK, "100.80.1.0/24", &it, NULL);
-	checkf(found && it.entry.hits == 2, "the live ttl /24 matched both packets",
-	       "hits %" PRIu64, (uint64_t)it.entry.hits);
-	found = list_find(WEIR_LIST_BLOCK, "100.80.0.0/16", &it, NULL);
-	checkf(found && it.entry.hits == 0, "the covering /16 not hit while the /24 is live",
-	       "hits %" PRIu64, (uint64_t)it.entry.hits);
+	/* a ttl /24 inside a live /16 */
+	list_add(B, "100.80.1.0/24", 1);
+	list_add(B, "100.80.0.0/16", 0);
+	list_get(B, "100.80.1.0/24", &e);
+	exp = e.expires_ns;
+	clock_set(exp - 10 * SEC_NS);
+	expect_pkt("ttl entry drops 10 s before expiry", &o, DROP(BLOCK));
+	clock_set(exp - 5 * SEC_NS);
+	expect_pkt("ttl entry drops 5 s before expiry", &o, DROP(BLOCK));
+	rc = list_get(B, "100.80.1.0/24", &e);
+	checkf(!rc && e.hits == 2, "the live ttl /24 matched both packets",
+	       "rc %d hits %" PRIu64, rc, (uint64_t)e.hits);
+	rc = list_get(B, "100.80.0.0/16", &e16);
+	checkf(!rc && e16.hits == 0, "the covering /16 not hit while the /24 is live",
+	       "rc %d hits %" PRIu64, rc, (uint64_t)e16.hits);
 	n = weir_map_fill(M.block4);
-	clock_set(t0 + 11 * SEC_NS);
+	clock_set(exp + SEC_NS);
 	expect_pkt("after expiry the covering live /16 still drops", &o, DROP(BLOCK));
-	CHECK(weir_map_fill(M.block4) == n - 1, "the expired /24 reaped by the packet that met it");
-	found = !list_find(WEIR_LIST_BLOCK, "100.80.1.0/24", NULL, NULL);
-	found = list_find(WEIR_LIST_BLOCK, "100.80.0.0/16", &it, NULL) && found;
-	checkf(found && it.entry.hits == 1, "walk: /24 gone, the /16 took the hit",
-	       "/16 hits %" PRIu64, (uint64_t)it.entry.hits);
 	o.src = "100.80.1.6";
 	expect_pkt("next packet from the expired /24 dropped by the /16", &o, DROP(BLOCK));
+	rc = list_get(B, "100.80.1.0/24", &e);
+	rc16 = list_get(B, "100.80.0.0/16", &e16);
+	checkf(weir_map_fill(M.block4) == n && !rc && e.hits == 2 && !rc16 && e16.hits == 2,
+	       "the expired /24 is left in the trie with no new hit; the /16 took both",
+	       "fill %ld -> %ld, /24 rc %d hits %" PRIu64 ", /16 rc %d hits %" PRIu64, n,
+	       weir_map_fill(M.block4), rc, (uint64_t)e.hits, rc16, (uint64_t)e16.hits);
+	found = list_find(B, "100.80.1.0/24", NULL, &live);
+	checkf(!found && live == 1 && weir_map_fill(M.block4) == n - 1 &&
+	       list_get(B, "100.80.1.0/24", &e) == -ENOENT,
+	       "weir_list_walk reaps the expired /24: 1 live, fill down by one",
+	       "found %d live %d fill %ld -> %ld", found, live, n, weir_map_fill(M.block4));
+	o.src = "100.80.1.7";
+	expect_pkt("after the walk the /16 drops the /24's sources", &o, DROP(BLOCK));
 
 	/* a lone ttl entry: drops until expires_ns - 1, passes at expires_ns */
 	o.src = "100.81.3.4";
-	list_add(WEIR_LIST_BLOCK, "100.81.0.0/16", 10 * SEC_NS);
-	list_find(WEIR_LIST_BLOCK, "100.81.0.0/16", &it, NULL);
-	exp = it.entry.expires_ns;
-	checkf(exp >= t0 + 10 * SEC_NS && exp <= weir_mono_ns() + 10 * SEC_NS,
+	t1 = weir_mono_ns();
+	list_add(B, "100.81.0.0/16", 10 * SEC_NS);
+	t2 = weir_mono_ns();
+	list_get(B, "100.81.0.0/16", &e);
+	exp = e.expires_ns;
+	checkf(exp >= t1 + 10 * SEC_NS && exp <= t2 + 10 * SEC_NS,
 	       "weir_list_add: expires_ns = weir_mono_ns() + ttl", "expires %" PRIu64
-	       " t0 %" PRIu64, exp, t0);
+	       " not in [%" PRIu64 ", %" PRIu64 "] + 10 s", exp, t1, t2);
 	clock_set(exp - 1);
 	expect_pkt("lone ttl entry drops 1 ns before expires_ns", &o, DROP(BLOCK));
 	n = weir_map_fill(M.block4);
 	clock_set(exp);
 	expect_pkt("lone ttl entry expired at expires_ns: passes", &o, PASS);
-	CHECK(weir_map_fill(M.block4) == n - 1, "the expired lone entry reaped in BPF");
+	rc = list_get(B, "100.81.0.0/16", &e);
+	checkf(weir_map_fill(M.block4) == n && !rc && e.hits == 1,
+	       "the expired lone /16 is left in the trie, no hit for the packet that passed",
+	       "fill %ld -> %ld, rc %d hits %" PRIu64, n, weir_map_fill(M.block4), rc,
+	       (uint64_t)e.hits);
 	clock_set(exp - 1);
-	expect_pkt("the reaped entry no longer matches, even at an earlier clock", &o, PASS);
+	expect_pkt("the program deleted nothing: at an earlier clock the /16 drops again", &o,
+		   DROP(BLOCK));
+	found = list_find(B, "100.81.0.0/16", NULL, &live);
+	checkf(found && live == 2 && weir_map_fill(M.block4) == n,
+	       "weir_list_walk keeps it: expired on the test clock, not on CLOCK_MONOTONIC",
+	       "found %d live %d fill %ld -> %ld", found, live, n, weir_map_fill(M.block4));
 
-	list_add(WEIR_LIST_BLOCK, "2001:db8:e::/48", 10 * SEC_NS);
+	/* IPv6: expired, left in the trie, reaped by the walk with its summary bit */
+	list_add(B, "2001:db8:e::/48", 1);
+	list_get(B, "2001:db8:e::/48", &e);
+	exp = e.expires_ns;
 	o = (struct pkt_opts){ V6, SYN, .src = "2001:db8:e:1::1" };
-	clock_set(weir_mono_ns());
+	clock_set(exp - SEC_NS);
 	expect_pkt("IPv6 ttl entry drops before expiry", &o, DROP(BLOCK));
 	n = weir_map_fill(M.block6);
-	clock_set(weir_mono_ns() + 11 * SEC_NS);
+	clock_set(exp + SEC_NS);
 	expect_pkt("IPv6 ttl entry passes after expiry", &o, PASS);
-	CHECK(weir_map_fill(M.block6) == n - 1, "the expired IPv6 entry reaped in BPF");
+	rc = list_get(B, "2001:db8:e::/48", &e);
+	checkf(weir_map_fill(M.block6) == n && !rc && e.hits == 1 &&
+	       sum_bits(B, "2001:db8:e::/48") == 1,
+	       "the expired IPv6 /48 is left in the trie with its summary bit, no new hit",
+	       "fill %ld -> %ld, rc %d hits %" PRIu64, n, weir_map_fill(M.block6), rc,
+	       (uint64_t)e.hits);
+	found = list_find(B, "2001:db8:e::/48", NULL, &live);
+	checkf(!found && live == 2 && weir_map_fill(M.block6) == n - 1 &&
+	       !sum_bits(B, "2001:db8:e::/48") && !sum_total(B, 6),
+	       "weir_list_walk reaps the IPv6 /48: fill down by one, its summary bit clear",
+	       "found %d live %d fill %ld -> %ld, %ld bits", found, live, n,
+	       weir_map_fill(M.block6), sum_total(B, 6));
+	clock_set(exp - SEC_NS);
+	expect_pkt("the reaped IPv6 /48 no longer matches, even at an earlier clock", &o, PASS);
 
 	/* weir_list_walk reaps what has expired on CLOCK_MONOTONIC */
 	o = (struct pkt_opts){ V4, UDP, .src = "100.82.0.1" };
 	clock_set(weir_mono_ns() - SEC_NS);
-	list_add(WEIR_LIST_BLOCK, "100.82.0.0/16", 1);
+	list_add(B, "100.82.0.0/16", 1);
 	expect_pkt("1 ns ttl entry is live on an earlier test clock", &o, DROP(BLOCK));
 	n = weir_map_fill(M.block4);
-	found = list_find(WEIR_LIST_BLOCK, "100.82.0.0/16", NULL, &live);
-	checkf(!found && live == 1 && weir_map_fill(M.block4) == n - 1,
-	       "weir_list_walk skips and deletes the expired entry", "found %d live %d fill %ld"
-	       " -> %ld", found, live, n, weir_map_fill(M.block4));
+	found = list_find(B, "100.82.0.0/16", NULL, &live);
+	checkf(!found && live == 2 && weir_map_fill(M.block4) == n - 1 &&
+	       !sum_bits(B, "100.82.0.0/16"),
+	       "weir_list_walk skips and deletes the expired entry, its summary bits clear",
+	       "found %d live %d fill %ld -> %ld, %ld bits", found, live, n,
+	       weir_map_fill(M.block4), sum_bits(B, "100.82.0.0/16"));
 	expect_pkt("the entry reaped by the walk no longer matches", &o, PASS);
-	CHECK(weir_list_flush(&M, WEIR_LIST_BLOCK) == 1, "flush after the expiry tests: 1 left");
+	CHECK(weir_list_flush(&M, B) == 2 && !features(),
+	      "flush after the expiry tests: 2 left (the /16s), no bit");
 }
+
+/* ---- expired prefixes nested over live ones ---- */
+
+/* Each case of nest_cases: its live prefixes, then its expired ones (1 ns
+ * ttl, so expired on CLOCK_MONOTONIC too, for the walk), the packet 1 s
+ * later on the test clock. Then the expired prefixes are still in the trie
+ * with no hit, the live ones have their hits, and weir_list_walk reaps
+ * exactly the expired ones and rebuilds the summary to the live ones' bits. */
+static void test_nested_expiry(void)
+{
+	char desc[300];
+
+	for (size_t i = 0; i < N_OF(nest_cases); i++) {
+		const struct nest_case *nc = &nest_cases[i];
+		enum weir_list l = nc->list;
+		int fam = nc->f.pkt.family == PK_V6 ? 6 : 4, fd = trie_fd(l, fam), nlive = 0,
+		    nexp = 0, bad = 0, live;
+		long bits_live, n;
+		struct weir_entry e;
+		char why[200] = "";
+
+		for (; nlive < 2 && nc->live[nlive]; nlive++)
+			list_add(l, nc->live[nlive], 0);
+		bits_live = sum_total(l, fam);
+		for (; nc->expired[nexp]; nexp++)
+			list_add(l, nc->expired[nexp], 1);
+		clock_set(weir_mono_ns() + SEC_NS);
+		n = weir_map_fill(fd);
+		expect_pkt(nc->f.desc, &nc->f.pkt, nc->f.verdict, nc->f.reason, NULL);
+
+		for (int k = 0; k < nexp; k++) {
+			int rc = list_get(l, nc->expired[k], &e);
+
+			if (rc || e.hits) {
+				bad++;
+				snprintf(why, sizeof(why), "%s: rc %d hits %" PRIu64, nc->expired[k],
+					 rc, rc ? 0 : (uint64_t)e.hits);
+			}
+		}
+		snprintf(desc, sizeof(desc), "%s: the expired prefixes (%d) left in the "
+			 "trie, no hit", nc->f.desc, nexp);
+		checkf(!bad && weir_map_fill(fd) == n, desc, "fill %ld -> %ld; %d bad, %s", n,
+		       weir_map_fill(fd), bad, why);
+		for (int k = 0; k < nlive; k++) {
+			int rc = list_get(l, nc->live[k], &e);
+
+			snprintf(desc, sizeof(desc), "%s: the live %s has %" PRIu64 " hit(s)",
+				 nc->f.desc, nc->live[k], nc->hits[k]);
+			checkf(!rc && e.hits == nc->hits[k], desc, "rc %d hits %" PRIu64, rc,
+			       (uint64_t)e.hits);
+		}
+
+		live = weir_list_walk(&M, l, NULL, NULL);
+		bad = 0;
+		for (int k = 0; k < nexp; k++)
+			bad += list_get(l, nc->expired[k], &e) != -ENOENT;
+		snprintf(desc, sizeof(desc), "%s: weir_list_walk reaps the %d, the summary "
+			 "back to the live prefixes' %ld bits", nc->f.desc, nexp, bits_live);
+		checkf(live == nlive && !bad && weir_map_fill(fd) == n - nexp &&
+		       sum_total(l, fam) == bits_live, desc, "live %d, %d not reaped, fill %ld "
+		       "-> %ld, %ld bits", live, bad, n, weir_map_fill(fd), sum_total(l, fam));
+		weir_list_flush(&M, l);
+	}
+	CHECK(!fill(WEIR_LIST_BLOCK) && !fill(WEIR_LIST_ALLOW) && !features(),
+	      "nested expiry: lists flushed, no bit");
+}
+
+/* ---- generations of the single-address tables ---- */
+
+/* Scans the blocklist table of a's family, mapped read-only, for the slots
+ * that hold address a and are not EMPTY: returns how many, with the index
+ * and the state word of the last in *at and *word. */
+static int block_slots(const char *a, long *at, uint32_t *word)
+{
+	struct weir_cidr c = cidr(a);
+	bool v4 = c.family == 4;
+	size_t ssz = v4 ? sizeof(struct weir_slot4) : sizeof(struct weir_slot6);
+	size_t off = v4 ? offsetof(struct weir_slot4, addr) : offsetof(struct weir_slot6, addr);
+	size_t len = (size_t)WEIR_BLOCK_SLOTS * ssz;
+	const char *p = mmap(NULL, len, PROT_READ, MAP_SHARED, v4 ? M.block4h : M.block6h, 0);
+	int n = 0;
+
+	if (p == MAP_FAILED)
+		die("mmap a table", errno);
+	*at = -1;
+	*word = 0;
+	for (uint32_t i = 0; i < WEIR_BLOCK_SLOTS; i++) {
+		const char *s = p + (size_t)i * ssz;
+		uint32_t w = __atomic_load_n((const uint32_t *)s, __ATOMIC_ACQUIRE);
+
+		if ((w & WEIR_SLOT_STATE) != WEIR_SLOT_EMPTY &&
+		    !memcmp(s + off, c.addr, v4 ? 4 : 16)) {
+			n++;
+			*at = i;
+			*word = w;
+		}
+	}
+	munmap((void *)p, len);
+	return n;
+}
+
+/* "generations: ADDR WHAT" */
+static const char *gen_desc(const char *a, const char *what)
+{
+	static char buf[240];
+
+	snprintf(buf, sizeof(buf), "generations: %s %s", a, what);
+	return buf;
+}
+
+#define GEN(w) ((w) & ~WEIR_SLOT_STATE)
+#define STATE(w) ((w) & WEIR_SLOT_STATE)
+
+/* A slot's word is its state and a generation that userspace moves on at
+ * every publish and rewrite; the program retires an expired entry by a
+ * compare-and-swap of the word it read, so that a re-add wins. Each step
+ * through weir_list_add, weir_list_get, weir_list_count and packets, and
+ * the slot read as the program reads it. */
+static void test_table_generations(void)
+{
+	const enum weir_list B = WEIR_LIST_BLOCK;
+
+	for (size_t k = 0; k < N_OF(gen_srcs); k++) {
+		const char *a = gen_srcs[k];
+		struct weir_cidr c = cidr(a);
+		struct pkt_opts o = { .family = c.family == 4 ? PK_V4 : PK_V6, UDP, .src = a };
+		uint32_t w0, w1, w2, w3;
+		long n0 = fill(B), i0, i1, i2, i3;
+		struct weir_entry e1, e2, e;
+		uint64_t t1, t2;
+		int rc, ns;
+
+		rc = weir_list_add(&M, B, &c, 10 * SEC_NS, NULL);
+		list_get(B, a, &e1);
+		ns = block_slots(a, &i0, &w0);
+		checkf(!rc && fill(B) == n0 + 1 && ns == 1 && STATE(w0) == WEIR_SLOT_LIVE,
+		       gen_desc(a, "added with a 10 s ttl: one LIVE slot"),
+		       "rc %d count %ld -> %ld, %d slots, word 0x%x", rc, n0, fill(B), ns, w0);
+
+		/* expired on the test clock; no packet has met it yet */
+		clock_set(e1.expires_ns + SEC_NS);
+		t1 = weir_mono_ns();
+		rc = weir_list_add(&M, B, &c, 60 * SEC_NS, NULL);
+		t2 = weir_mono_ns();
+		list_get(B, a, &e2);
+		ns = block_slots(a, &i1, &w1);
+		checkf(!rc && e2.expires_ns >= t1 + 60 * SEC_NS && e2.expires_ns <= t2 + 60 * SEC_NS &&
+		       fill(B) == n0 + 1 && ns == 1 && i1 == i0 && w1 == w0 + WEIR_SLOT_GEN1,
+		       gen_desc(a, "expired, re-added with a 60 s ttl before any packet: rewritten in "
+			    "place, the new expiry, the next generation"),
+		       "rc %d expires %" PRIu64 " (was %" PRIu64 "), count %ld, %d slots, slot "
+		       "%ld -> %ld, word 0x%x -> 0x%x", rc, (uint64_t)e2.expires_ns,
+		       (uint64_t)e1.expires_ns, fill(B), ns, i0, i1, w0, w1);
+		expect_pkt(gen_desc(a, "re-added: the next packet drops"), &o, DROP(BLOCK));
+		rc = list_get(B, a, &e);
+		ns = block_slots(a, &i1, &w1);
+		checkf(!rc && e.expires_ns == e2.expires_ns && e.hits == 1 && ns == 1 &&
+		       w1 == w0 + WEIR_SLOT_GEN1,
+		       gen_desc(a, "weir_list_get shows the new expiry and the hit, the slot LIVE"),
+		       "rc %d expires %" PRIu64 " hits %" PRIu64 ", word 0x%x", rc, (uint64_t)e.expires_ns,
+		       (uint64_t)e.hits, w1);
+
+		/* expired again: the packet that meets it retires it */
+		clock_set(e2.expires_ns);
+		expect_pkt(gen_desc(a, "at its new expires_ns: passes"), &o, PASS);
+		rc = list_get(B, a, &e);
+		ns = block_slots(a, &i2, &w2);
+		checkf(rc == -ENOENT && fill(B) == n0 && ns == 1 && i2 == i0 &&
+		       STATE(w2) == WEIR_SLOT_DEAD && GEN(w2) == GEN(w1),
+		       gen_desc(a, "retired by the program: weir_list_get -ENOENT, weir_list_count "
+			    "down by one, the slot DEAD in the same generation"),
+		       "rc %d count %ld (want %ld), %d slots, slot %ld, word 0x%x (was 0x%x)", rc,
+		       fill(B), n0, ns, i2, w2, w1);
+		clock_set(e2.expires_ns - SEC_NS);
+		expect_pkt(gen_desc(a, "retired: passes even at an earlier clock"), &o, PASS);
+
+		/* added again: into the DEAD slot, the next generation */
+		rc = weir_list_add(&M, B, &c, 0, NULL);
+		ns = block_slots(a, &i3, &w3);
+		checkf(!rc && fill(B) == n0 + 1 && !list_get(B, a, &e) && !e.expires_ns &&
+		       ns == 1 && i3 == i0 && STATE(w3) == WEIR_SLOT_LIVE &&
+		       GEN(w3) == GEN(w2) + WEIR_SLOT_GEN1,
+		       gen_desc(a, "added again: the DEAD slot reused, LIVE in the next generation"),
+		       "rc %d count %ld, %d slots, slot %ld (was %ld), word 0x%x (was 0x%x)", rc,
+		       fill(B), ns, i3, i0, w3, w2);
+		expect_pkt(gen_desc(a, "added again: drops"), &o, DROP(BLOCK));
+		if (weir_list_del(&M, B, &c))
+			die("weir_list_del", ENOENT);
+	}
+	CHECK(!fill(B) && !features(), "generations: lists empty, no bit");
+}
+
+#undef GEN
+#undef STATE
 
 /* ---- bulk import ---- */
 
@@ -852,61 +1184,6 @@ static void test_feature_bits(void)
 	}
 }
 
-/* The summaries, mapped read-only as the program reads them. */
-static const uint64_t *sum_view[2][2];
-
-static const uint64_t *summary(enum weir_list l, int family)
-{
-	bool b = l == WEIR_LIST_BLOCK;
-	int fd = family == 4 ? (b ? M.block4s : M.allow4s) : (b ? M.block6s : M.allow6s);
-	const uint64_t **v = &sum_view[b][family == 6];
-	void *p;
-
-	if (!*v) {
-		p = mmap(NULL, WEIR_SUMMARY_WORDS * sizeof(uint64_t), PROT_READ, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED)
-			die("mmap a summary", errno);
-		*v = p;
-	}
-	return *v;
-}
-
-/* Bits set in the whole summary of list l, family. */
-static long sum_total(enum weir_list l, int family)
-{
-	const uint64_t *w = summary(l, family);
-	long n = 0;
-
-	for (size_t i = 0; i < WEIR_SUMMARY_WORDS; i++)
-		n += __builtin_popcountll(w[i]);
-	return n;
-}
-
-/* The bit of the address's first 24 bits, as weir_summary_hit reads it. */
-static bool sum_bit(enum weir_list l, int family, const uint8_t *a)
-{
-	uint32_t top = (uint32_t)a[0] << 16 | (uint32_t)a[1] << 8 | a[2];
-
-	return summary(l, family)[top / 64] & 1ull << (top % 64);
-}
-
-/* Bits set in list l's summary among the /24s that prefix s spans,
- * counted bit by bit. */
-static long sum_bits(enum weir_list l, const char *s)
-{
-	struct weir_cidr c = cidr(s);
-	uint32_t first = (uint32_t)c.addr[0] << 16 | (uint32_t)c.addr[1] << 8 | c.addr[2];
-	uint32_t span = c.prefixlen >= 24 ? 1 : 1u << (24 - c.prefixlen);
-	long n = 0;
-
-	for (uint32_t top = first; top - first < span; top++) {
-		uint8_t a[3] = { (uint8_t)(top >> 16), (uint8_t)(top >> 8), (uint8_t)top };
-
-		n += sum_bit(l, c.family, a);
-	}
-	return n;
-}
-
 /* "D addr": dropped as blocklisted; "A addr": allowlisted; "P addr": passed. */
 static void expect_src(const char *what, const char *spec)
 {
@@ -945,39 +1222,93 @@ static void test_summary_steps(void)
 
 /* ---- precedence of single addresses over prefixes ---- */
 
+/* Is prefix j of case pc inside a live prefix of its list in that case? */
+static bool prec_covered(const struct prec_case *pc, int j)
+{
+	struct weir_cidr in = cidr(pc->e[j].cidr);
+
+	for (int k = 0; k < 3 && pc->e[k].cidr; k++) {
+		struct weir_cidr out = cidr(pc->e[k].cidr);
+
+		if (k != j && !pc->e[k].expired && pc->e[k].list == pc->e[j].list &&
+		    cidr_within(&in, &out))
+			return true;
+	}
+	return false;
+}
+
+/* After the packet of case pc, with n entries in both lists of which
+ * nstale are expired prefixes: weir_list_walk must reap exactly those and
+ * rebuild the summaries without their bits. */
+static void prec_walk(const struct prec_case *pc, long n, int nstale)
+{
+	char desc[240], why[200] = "";
+	struct weir_entry ent;
+	int bad = 0, rc;
+	long n2;
+
+	weir_list_walk(&M, WEIR_LIST_BLOCK, NULL, NULL);
+	weir_list_walk(&M, WEIR_LIST_ALLOW, NULL, NULL);
+	n2 = fill(WEIR_LIST_BLOCK) + fill(WEIR_LIST_ALLOW);
+	for (int j = 0; j < 3 && pc->e[j].cidr; j++) {
+		const struct prec_entry *e = &pc->e[j];
+		struct weir_cidr c = cidr(e->cidr);
+		long bits = prec_covered(pc, j) ? (long)sum_span(&c) : 0;
+
+		if (!e->expired || e->retired)
+			continue;
+		rc = list_get(e->list, e->cidr, &ent);
+		if (rc != -ENOENT || sum_bits(e->list, e->cidr) != bits) {
+			bad++;
+			snprintf(why, sizeof(why), "%s: rc %d, %ld summary bits, want %ld", e->cidr,
+				 rc, sum_bits(e->list, e->cidr), bits);
+		}
+	}
+	snprintf(desc, sizeof(desc), "%s: weir_list_walk reaps the expired prefixes (%d), "
+		 "their summary bits clear unless a live prefix covers them", pc->f.desc, nstale);
+	checkf(n2 == n - nstale && !bad, desc, "count %ld -> %ld; %s", n, n2, why);
+}
+
 static void test_precedence(void)
 {
-	struct weir_list_item it;
+	struct weir_entry ent;
 	char desc[240];
 
 	for (size_t i = 0; i < N_OF(prec_cases); i++) {
 		const struct prec_case *pc = &prec_cases[i];
 		uint64_t t = weir_mono_ns();
+		int nretired = 0, nstale = 0, rc;
+		long n0, n1;
 
 		for (int j = 0; j < 3 && pc->e[j].cidr; j++) {
-			struct weir_cidr c = cidr(pc->e[j].cidr);
-			int err = weir_list_add(&M, pc->e[j].list, &c,
-						pc->e[j].expired ? 10 * SEC_NS : 0, NULL);
-
-			if (err)
-				die("weir_list_add", err);
+			list_add(pc->e[j].list, pc->e[j].cidr, pc->e[j].expired ? 1 : 0);
+			nretired += pc->e[j].retired;
+			nstale += pc->e[j].expired && !pc->e[j].retired;
 		}
+		n0 = fill(WEIR_LIST_BLOCK) + fill(WEIR_LIST_ALLOW);
 		clock_set(t + 20 * SEC_NS);
 		expect_pkt(pc->f.desc, &pc->f.pkt, pc->f.verdict, pc->f.reason, NULL);
 		for (int j = 0; j < 3 && pc->e[j].cidr; j++) {
 			const struct prec_entry *e = &pc->e[j];
-			bool found = list_find(e->list, e->cidr, &it, NULL);
+			const char *what = e->list ? "allowlisted" : "blocked";
 
-			if (e->gone)
-				snprintf(desc, sizeof(desc), "%s: %s %s reaped by the program",
-					 pc->f.desc, e->list ? "allowlisted" : "blocked", e->cidr);
+			rc = list_get(e->list, e->cidr, &ent);
+			if (e->retired)
+				snprintf(desc, sizeof(desc), "%s: %s %s retired by the program",
+					 pc->f.desc, what, e->cidr);
 			else
-				snprintf(desc, sizeof(desc), "%s: %s %s kept, %" PRIu64 " hits",
-					 pc->f.desc, e->list ? "allowlisted" : "blocked", e->cidr,
-					 e->hits);
-			checkf(e->gone ? !found : found && it.entry.hits == e->hits, desc,
-			       "found %d hits %" PRIu64, found, found ? (uint64_t)it.entry.hits : 0);
+				snprintf(desc, sizeof(desc), "%s: %s %s kept%s, %" PRIu64 " hits",
+					 pc->f.desc, what, e->cidr,
+					 e->expired ? " (expired: left for weir_list_walk)" : "", e->hits);
+			checkf(e->retired ? rc == -ENOENT : !rc && ent.hits == e->hits, desc,
+			       "rc %d hits %" PRIu64, rc, !rc ? (uint64_t)ent.hits : 0);
 		}
+		n1 = fill(WEIR_LIST_BLOCK) + fill(WEIR_LIST_ALLOW);
+		snprintf(desc, sizeof(desc), "%s: the packet retired exactly %d entr%s",
+			 pc->f.desc, nretired, nretired == 1 ? "y" : "ies");
+		checkf(n1 == n0 - nretired, desc, "count %ld -> %ld", n0, n1);
+		if (nstale)
+			prec_walk(pc, n1, nstale);
 		weir_list_flush(&M, WEIR_LIST_BLOCK);
 		weir_list_flush(&M, WEIR_LIST_ALLOW);
 	}
@@ -1241,6 +1572,8 @@ int main(void)
 	test_truncation();
 	test_lists();
 	test_expiry();
+	test_nested_expiry();
+	test_table_generations();
 	test_import();
 	test_limits();
 	test_feature_bits();
