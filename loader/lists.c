@@ -73,6 +73,9 @@ int weirctl_list_add(struct weirctl_ctx *ctx)
 		return 1;
 	err = weir_list_add(&m, l, &c, ttl, note);
 	weir_maps_close(&m);
+	if (err == -EMLINK)
+		return weirctl_err(ctx, "--comment: the comment table is full (%u)",
+				   WEIR_NOTE_MAX);
 	if (err == -ENOSPC || err == -E2BIG)
 		return weirctl_err(ctx, "the %s is full", list_name(l));
 	if (err)

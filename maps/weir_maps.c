@@ -461,6 +461,50 @@ static int list_bits_sync(const struct weir_maps *m, enum weir_list l)
 
 /* ---- allowlist and blocklist ---- */
 
+/* Deletes the comments whose blocklist entry is gone (retired by the
+ * program, or reaped); returns how many, or a negative errno. Maps each
+ * table once, however many comments there are. */
+static int notes_sweep(const struct weir_maps *m)
+{
+	struct list_part p[N_PARTS];
+	struct weir_tab tab[N_PARTS] = {};
+	struct weir_note_key *keys = NULL;
+	int swept = 0, err = 0;
+	long n;
+
+	n = map_keys(m->note, sizeof(*keys), (void **)&keys);
+	if (n <= 0)
+		return (int)n;
+	list_parts(m, WEIR_LIST_BLOCK, p);
+	for (int i = 0; i < N_PARTS && !err; i++)
+		if (p[i].host)
+			err = part_tab(m, &p[i], &tab[i]);
+	for (long k = 0; k < n && !err; k++) {
+		struct weir_cidr c = { .family = keys[k].family,
+				       .prefixlen = keys[k].prefixlen };
+		int pi;
+		char key[WEIR_KEY_MAX];
+		struct weir_entry e;
+		bool present;
+
+		memcpy(c.addr, keys[k].addr, 16);
+		pi = part_of(&c);
+		part_key(&p[pi], &c, key);
+		if (p[pi].host)
+			present = weir_tab_find(&tab[pi], key) >= 0;
+		else
+			present = !bpf_map_lookup_elem(p[pi].fd, key, &e) &&
+				  e.prefixlen == c.prefixlen;
+		if (!present && !bpf_map_delete_elem(m->note, &keys[k]))
+			swept++;
+	}
+	for (int i = 0; i < N_PARTS; i++)
+		if (p[i].host && tab[i].slots)
+			weir_tab_close(&tab[i]);
+	free(keys);
+	return err ? err : swept;
+}
+
 /* Adds or replaces one entry of a part. */
 static int part_put(const struct weir_maps *m, const struct list_part *part,
 		    const void *key, const struct weir_entry *e)
@@ -519,8 +563,10 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 		goto out;
 	if (l == WEIR_LIST_BLOCK && note && *note) {
 		snprintf(n.text, sizeof(n.text), "%s", note);
-		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY)) {
-			err = -errno;
+		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY) &&
+		    (errno != E2BIG || notes_sweep(m) <= 0 ||
+		     bpf_map_update_elem(m->note, &nk, &n, BPF_ANY))) {
+			err = errno == E2BIG ? -EMLINK : -errno;
 			goto out;
 		}
 	} else if (l == WEIR_LIST_BLOCK) {
@@ -744,6 +790,9 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 		list_bits_sync(m, l);
 		maps_lock(m, LOCK_UN);
 	}
+	/* Comments of entries the program retired on its own go too. */
+	if (l == WEIR_LIST_BLOCK)
+		notes_sweep(m);
 	if (ret)
 		return ret < 0 ? ret : live;
 	return live;

@@ -1202,6 +1202,30 @@ static void expect_src(const char *what, const char *spec)
 		expect_pkt(desc, &o, PASS);
 }
 
+/* A comment outlives its entry when the program retires the entry; the
+ * next walk of the blocklist sweeps it. */
+static void test_note_sweep(void)
+{
+	long notes = weir_map_fill(M.note);
+	int live;
+
+	list_add(WEIR_LIST_BLOCK, "192.0.2.77/32", SEC_NS);
+	list_add(WEIR_LIST_BLOCK, "192.0.2.78/32", 0);
+	CHECK(weir_map_fill(M.note) == notes + 2, "note sweep: two comments stored");
+	clock_set(weir_mono_ns() + 2 * SEC_NS);
+	expect_src("note sweep: expired on the test clock", "P 192.0.2.77");
+	expect_src("note sweep: the other stays", "D 192.0.2.78");
+	CHECK(weir_map_fill(M.note) == notes + 2,
+	      "note sweep: the retired entry's comment is still there");
+	live = weir_list_walk(&M, WEIR_LIST_BLOCK, NULL, NULL);
+	checkf(weir_map_fill(M.note) == notes + 1 && live >= 1,
+	       "note sweep: a walk removes the comment of the retired entry only",
+	       "%ld comments (had %ld), %d live", weir_map_fill(M.note), notes + 2, live);
+	clock_set(weir_mono_ns());
+	weir_list_flush(&M, WEIR_LIST_BLOCK);
+	CHECK(weir_map_fill(M.note) == 0, "note sweep: flush removes every comment");
+}
+
 static void test_summary_steps(void)
 {
 	for (size_t i = 0; i < N_OF(sum_steps); i++) {
@@ -1581,6 +1605,7 @@ int main(void)
 	test_precedence();
 	test_big_import();
 	test_import_rollback();
+	test_note_sweep();
 
 	stats(total);
 	for (int r = 0; r < WEIR_R_MAX; r++) {
