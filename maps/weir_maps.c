@@ -473,8 +473,11 @@ static int notes_sweep(const struct weir_maps *m)
 	long n;
 
 	n = map_keys(m->note, sizeof(*keys), (void **)&keys);
-	if (n <= 0)
+	if (n <= 0) {
+		if (!n)
+			free(keys);
 		return (int)n;
+	}
 	list_parts(m, WEIR_LIST_BLOCK, p);
 	for (int i = 0; i < N_PARTS && !err; i++)
 		if (p[i].host)
