@@ -121,7 +121,7 @@ FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
-FUZZ_LIB_SRCS := maps/weir_maps.c maps/table.c
+FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
 fuzz: $(FUZZ_BINS)
 

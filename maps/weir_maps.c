@@ -3,6 +3,7 @@
  * and stats entries. See weir_maps.h for the contracts.
  */
 #include "weir_maps.h"
+#include "internal.h"
 #include "table.h"
 
 #include <arpa/inet.h>
@@ -229,23 +230,7 @@ uint64_t weir_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 /* ---- keys ---- */
 
-/* A list has four parts: per family, a table of single addresses
- * (weir_table.h) and an LPM trie of shorter prefixes with its summary
- * (weir_abi.h). A part's keys are the address bytes for a table, a struct
- * weir_lpm4/6 for a trie. */
-struct list_part {
-	int fd; /* the trie, or the table's slots */
-	uint8_t family;
-	bool host;
-	size_t ksz;
-	uint32_t bit;
-	int sum; /* the trie's summary; -1 for tables */
-	int ents; /* the table's entries; -1 for tries */
-};
-
-#define N_PARTS WEIR_LIST_PARTS
-
-static void list_parts(const struct weir_maps *m, enum weir_list l,
+void list_parts(const struct weir_maps *m, enum weir_list l,
 		       struct list_part p[N_PARTS])
 {
 	bool b = l == WEIR_LIST_BLOCK;
@@ -264,16 +249,14 @@ static void list_parts(const struct weir_maps *m, enum weir_list l,
 					    16, host, -1, b ? m->block6e : m->allow6e };
 }
 
-static int part_of(const struct weir_cidr *c)
+int part_of(const struct weir_cidr *c)
 {
 	if (c->family == 4)
 		return c->prefixlen == 32 ? WEIR_PART_HOST4 : WEIR_PART_NET4;
 	return c->prefixlen == 128 ? WEIR_PART_HOST6 : WEIR_PART_NET6;
 }
 
-#define WEIR_KEY_MAX sizeof(struct weir_lpm6)
-
-static void part_key(const struct list_part *p, const struct weir_cidr *c,
+void part_key(const struct list_part *p, const struct weir_cidr *c,
 		     void *key)
 {
 	size_t alen = p->family == 4 ? 4 : 16;
@@ -289,7 +272,7 @@ static void part_key(const struct list_part *p, const struct weir_cidr *c,
 	}
 }
 
-static void part_cidr(const struct list_part *p, const void *key,
+void part_cidr(const struct list_part *p, const void *key,
 		      struct weir_cidr *c)
 {
 	size_t alen = p->family == 4 ? 4 : 16;
@@ -315,8 +298,6 @@ static void note_key(const struct weir_cidr *c, struct weir_note_key *k)
 	k->prefixlen = c->prefixlen;
 	memcpy(k->addr, c->addr, 16);
 }
-
-static long map_keys(int fd, size_t ksz, void **keys);
 
 /* ---- trie summaries ---- */
 
@@ -353,7 +334,7 @@ static uint64_t *summary_map(int fd)
 
 /* Marks n prefixes (keys of part) before they are inserted, so that the
  * program never skips a trie that holds a prefix for the source. */
-static int summary_add(const struct list_part *part, const char *keys, size_t n)
+int summary_add(const struct list_part *part, const char *keys, size_t n)
 {
 	uint64_t *w;
 	struct weir_cidr c;
@@ -373,7 +354,7 @@ static int summary_add(const struct list_part *part, const char *keys, size_t n)
 
 /* Recomputes the summary from the prefixes in the trie, after deletes. Words
  * are replaced one by one; a bit that stays set is never cleared on the way. */
-static int summary_rebuild(const struct list_part *part)
+int summary_rebuild(const struct list_part *part)
 {
 	uint64_t *fresh = calloc(WEIR_SUMMARY_WORDS, sizeof(uint64_t)), *w;
 	struct weir_cidr c;
@@ -408,7 +389,7 @@ static int summary_rebuild(const struct list_part *part)
 /* Serializes the changes of concurrent writers (weirctl, weir) that touch
  * the feature bits, with flock on the pin directory. Maps taken from an
  * object (tests) have no directory and need no lock. */
-static void maps_lock(const struct weir_maps *m, int op)
+void maps_lock(const struct weir_maps *m, int op)
 {
 	if (m->dir >= 0)
 		while (flock(m->dir, op) && errno == EINTR)
@@ -416,7 +397,7 @@ static void maps_lock(const struct weir_maps *m, int op)
 }
 
 /* Maps a part's table; the seed is the config's (weir_abi.h). */
-static int part_tab(const struct weir_maps *m, const struct list_part *part,
+int part_tab(const struct weir_maps *m, const struct list_part *part,
 		    struct weir_tab *t)
 {
 	struct weir_config cfg;
@@ -444,7 +425,7 @@ static bool part_empty(const struct weir_maps *m, const struct list_part *part)
 }
 
 /* Sets each part's feature bit exactly when its map has entries. */
-static int list_bits_sync(const struct weir_maps *m, enum weir_list l)
+int list_bits_sync(const struct weir_maps *m, enum weir_list l)
 {
 	struct list_part p[N_PARTS];
 	uint32_t set = 0, clear = 0;
@@ -525,7 +506,7 @@ static int part_put(const struct weir_maps *m, const struct list_part *part,
 	return err < 0 ? err : 0;
 }
 
-static int part_del(const struct weir_maps *m, const struct list_part *part,
+int part_del(const struct weir_maps *m, const struct list_part *part,
 		    const void *key)
 {
 	struct weir_tab t;
@@ -614,7 +595,7 @@ out:
 }
 
 /* Collects every key of a map; the caller frees *keys. */
-static long map_keys(int fd, size_t ksz, void **keys)
+long map_keys(int fd, size_t ksz, void **keys)
 {
 	size_t cap = 1024, n = 0;
 	char *buf = malloc(cap * ksz), *prev = NULL;
@@ -852,427 +833,6 @@ out:
 	return deleted;
 }
 
-#define WEIR_IMPORT_BATCH 65536u
-
-static size_t cmp_ksz;
-static int cmp_key(const void *a, const void *b)
-{
-	return memcmp(a, b, cmp_ksz);
-}
-
-/* One thread's share of a batched insert. */
-struct batch_job {
-	int fd;
-	const char *keys;
-	const struct weir_entry *vals;
-	size_t ksz, n;
-	size_t *done, total;
-	void (*progress)(size_t, size_t, void *);
-	void *ctx;
-	int err;
-};
-
-static void *batch_run(void *arg)
-{
-	struct batch_job *j = arg;
-	size_t applied = 0;
-
-	while (applied < j->n) {
-		__u32 count = (__u32)(j->n - applied < WEIR_IMPORT_BATCH
-					      ? j->n - applied : WEIR_IMPORT_BATCH);
-
-		if (bpf_map_update_batch(j->fd, j->keys + applied * j->ksz,
-					 j->vals + applied, &count, NULL)) {
-			j->err = -errno;
-			return NULL;
-		}
-		applied += count;
-		size_t d = __atomic_add_fetch(j->done, count, __ATOMIC_RELAXED);
-		if (j->progress && d < j->total)
-			j->progress(d, j->total, j->ctx);
-	}
-	return NULL;
-}
-
-#define WEIR_IMPORT_THREADS 4
-#define WEIR_IMPORT_THREADED 8192 /* fewer prefixes: not worth a thread */
-
-/* Inserts n keys with their values in batches, spread over up to one thread
- * per CPU: a hash insert is bound by cache misses on random buckets, and the
- * buckets have their own locks, so the CPUs add up. Returns the first error;
- * what was inserted before it is the caller's to remove. */
-static int batch_update(int fd, const char *keys, const struct weir_entry *vals,
-			size_t ksz, size_t n, size_t *done, size_t total,
-			void (*progress)(size_t, size_t, void *), void *ctx)
-{
-	struct batch_job jobs[WEIR_IMPORT_THREADS];
-	pthread_t tids[WEIR_IMPORT_THREADS];
-	bool threaded[WEIR_IMPORT_THREADS] = {};
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = n < WEIR_IMPORT_THREADED ? 1
-		    : (size_t)(cpus < 1 ? 1 : cpus > WEIR_IMPORT_THREADS
-						       ? WEIR_IMPORT_THREADS : cpus);
-	size_t per = (n + nt - 1) / nt;
-	int err = 0;
-
-	for (size_t t = 0; t < nt; t++) {
-		size_t lo = t * per, cnt = lo >= n ? 0 : (n - lo < per ? n - lo : per);
-
-		jobs[t] = (struct batch_job){ fd, keys + lo * ksz, vals + lo, ksz,
-					      cnt, done, total,
-					      t == 0 ? progress : NULL, ctx, 0 };
-		/* The last share runs here; the others on threads of their own. */
-		threaded[t] = t + 1 < nt &&
-			      !pthread_create(&tids[t], NULL, batch_run, &jobs[t]);
-		if (!threaded[t])
-			batch_run(&jobs[t]);
-	}
-	for (size_t t = 0; t < nt; t++)
-		if (threaded[t])
-			pthread_join(tids[t], NULL);
-	for (size_t t = 0; t < nt; t++)
-		if (jobs[t].err && !err)
-			err = jobs[t].err;
-	if (!err && progress)
-		progress(*done, total, ctx);
-	return err;
-}
-
-/* Is the entry of key there and live? An expired entry no longer matches
- * (weir_abi.h): it is no more present than one reaped since the keys were
- * read. */
-static bool entry_live(int fd, const void *key, uint64_t mono)
-{
-	struct weir_entry e;
-
-	/* A trie answers the longest match: it must be this very prefix. */
-	return !bpf_map_lookup_elem(fd, key, &e) &&
-	       e.prefixlen == *(const __u32 *)key &&
-	       (!e.expires_ns || e.expires_ns > mono);
-}
-
-/* Adds the addresses keys[0..n) to a table, as import_part() does for a
- * trie: memory writes through the mapping, no syscall per entry. */
-static int import_table(const struct weir_maps *m, const struct list_part *part,
-			char *keys, size_t n, size_t *added, size_t *done,
-			size_t total, void (*progress)(size_t, size_t, void *),
-			void *ctx)
-{
-	struct weir_entry e = { .added_ns = weir_real_ns(),
-				.prefixlen = part->family == 4 ? 32 : 128 };
-	uint64_t mono = weir_mono_ns();
-	size_t ksz = part->ksz, n_new = 0;
-	struct weir_tab t;
-	int err = part_tab(m, part, &t);
-
-	*added = 0;
-	if (err)
-		return err;
-	for (size_t i = 0; i < n && !err; i++) {
-		char *k = keys + i * ksz;
-		long at = weir_tab_find(&t, k);
-
-		(*done)++;
-		if (at >= 0 && (!t.ents[at].expires_ns || t.ents[at].expires_ns > mono))
-			continue; /* present and live: keep it */
-		err = weir_tab_put(&t, k, &e, false, NULL);
-		if (err < 0)
-			break;
-		err = 0;
-		if (n_new != i)
-			memcpy(keys + n_new * ksz, k, ksz);
-		n_new++;
-		if (progress && !(*done % WEIR_IMPORT_BATCH) && *done < total)
-			progress(*done, total, ctx);
-	}
-	if (err) {
-		for (size_t i = 0; i < n_new; i++) {
-			long at = weir_tab_find(&t, keys + i * ksz);
-
-			if (at >= 0)
-				weir_tab_retire(&t, (uint32_t)at);
-		}
-	} else {
-		*added = n_new;
-		if (progress)
-			progress(*done, total, ctx);
-	}
-	weir_tab_close(&t);
-	return err;
-}
-
-/* Adds the keys[0..n) of one part that are not in its map yet, in batches.
- * Prefixes already present and live keep their entry (expiry, hits,
- * comment); an expired one is replaced. On return keys[0..*added) are
- * exactly the keys this call created or replaced, so a later failure can
- * undo them; on failure this part has undone its own. */
-static int import_part(const struct list_part *part, char *keys, size_t n,
-		       size_t *added, size_t *done, size_t total,
-		       void (*progress)(size_t, size_t, void *), void *ctx)
-{
-	size_t ksz = part->ksz, n_new = 0;
-	uint64_t now = weir_real_ns(), mono = weir_mono_ns();
-	struct weir_entry *vals;
-	struct weir_cidr c;
-	void *have = NULL;
-	long n_have;
-	int err = 0;
-
-	*added = 0;
-	n_have = map_keys(part->fd, ksz, &have);
-	if (n_have < 0)
-		return (int)n_have;
-	if (n_have > 0) {
-		cmp_ksz = ksz;
-		qsort(have, (size_t)n_have, ksz, cmp_key);
-	}
-	for (size_t i = 0; i < n; i++) {
-		char *k = keys + i * ksz;
-
-		if (n_have > 0 && bsearch(k, have, (size_t)n_have, ksz, cmp_key) &&
-		    entry_live(part->fd, k, mono))
-			continue;
-		if (n_new != i)
-			memcpy(keys + n_new * ksz, k, ksz);
-		n_new++;
-	}
-	free(have);
-	*done += n - n_new;
-
-	vals = calloc(n_new ? n_new : 1, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (size_t i = 0; i < n_new; i++) {
-		part_cidr(part, keys + i * ksz, &c);
-		vals[i].added_ns = now;
-		vals[i].prefixlen = c.prefixlen;
-	}
-	err = batch_update(part->fd, keys, vals, ksz, n_new, done, total,
-			   progress, ctx);
-	if (err)
-		for (size_t i = 0; i < n_new; i++)
-			bpf_map_delete_elem(part->fd, keys + i * ksz);
-	else
-		*added = n_new;
-	free(vals);
-	return err;
-}
-
-int weir_list_import(const struct weir_maps *m, enum weir_list l,
-		     const struct weir_cidr *v, size_t n,
-		     void (*progress)(size_t done, size_t total, void *ctx),
-		     void *ctx)
-{
-	struct list_part p[N_PARTS];
-	char *keys[N_PARTS] = {};
-	size_t cnt[N_PARTS] = {}, added[N_PARTS] = {}, done = 0;
-	int err = -ENOMEM, i;
-
-	list_parts(m, l, p);
-	for (i = 0; i < N_PARTS; i++)
-		if (!(keys[i] = malloc((n ? n : 1) * p[i].ksz)))
-			goto out;
-	for (size_t k = 0; k < n; k++) {
-		int pi = part_of(&v[k]);
-
-		part_key(&p[pi], &v[k], keys[pi] + cnt[pi]++ * p[pi].ksz);
-	}
-	maps_lock(m, LOCK_EX);
-	for (i = 0, err = 0; i < N_PARTS && !err; i++)
-		if (!p[i].host)
-			err = summary_add(&p[i], keys[i], cnt[i]);
-	for (i = 0; i < N_PARTS && !err; i++)
-		err = p[i].host ? import_table(m, &p[i], keys[i], cnt[i], &added[i],
-					       &done, n, progress, ctx)
-				: import_part(&p[i], keys[i], cnt[i], &added[i], &done,
-					      n, progress, ctx);
-	if (err) { /* the failed part undid itself; undo the ones before it */
-		for (int j = 0; j < i - 1; j++)
-			for (size_t k = 0; k < added[j]; k++)
-				part_del(m, &p[j], keys[j] + k * p[j].ksz);
-		for (int j = 0; j < N_PARTS; j++)
-			if (!p[j].host)
-				summary_rebuild(&p[j]);
-	} else {
-		err = list_bits_sync(m, l);
-	}
-	maps_lock(m, LOCK_UN);
-out:
-	for (i = 0; i < N_PARTS; i++)
-		free(keys[i]);
-	return err;
-}
-
-/* ---- config, limits, stats ---- */
-
-int weir_config_read(const struct weir_maps *m, struct weir_config *cfg)
-{
-	__u32 k = 0;
-
-	return bpf_map_lookup_elem(m->config, &k, cfg) ? -errno : 0;
-}
-
-int weir_config_write(const struct weir_maps *m, const struct weir_config *cfg)
-{
-	__u32 k = 0;
-
-	return bpf_map_update_elem(m->config, &k, cfg, BPF_ANY) ? -errno : 0;
-}
-
-int weir_features_update(const struct weir_maps *m, uint32_t set, uint32_t clear)
-{
-	struct weir_config cfg;
-	int err = weir_config_read(m, &cfg);
-
-	if (err)
-		return err;
-	cfg.features = (cfg.features | set) & ~clear;
-	return weir_config_write(m, &cfg);
-}
-
-static bool limit_on(const struct weir_limit *l)
-{
-	return l->conn.rate || l->pkt.rate;
-}
-
-static int count_limit(const struct weir_cidr *c, const struct weir_limit *l,
-		       void *ctx)
-{
-	(*(int *)ctx)++;
-	return 0;
-}
-
-/* Keeps WEIR_F_LIMIT set exactly when some limit can apply. */
-static int limit_feature_sync(const struct weir_maps *m)
-{
-	struct weir_config cfg;
-	int overrides = 0, err = weir_config_read(m, &cfg);
-
-	if (err)
-		return err;
-	err = weir_limit_walk(m, count_limit, &overrides);
-	if (err < 0)
-		return err;
-	return weir_features_update(m,
-				    (limit_on(&cfg.limit) || overrides ? WEIR_F_LIMIT : 0) |
-				    (overrides ? WEIR_F_LIMIT_CIDR : 0),
-				    (limit_on(&cfg.limit) || overrides ? 0 : WEIR_F_LIMIT) |
-				    (overrides ? 0 : WEIR_F_LIMIT_CIDR));
-}
-
-static void limit_parts(const struct weir_maps *m, struct list_part p[2])
-{
-	p[0] = (struct list_part){ m->limit4, 4, false, sizeof(struct weir_lpm4), 0, -1, -1 };
-	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0, -1, -1 };
-}
-
-int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
-		   const struct weir_limit *lim)
-{
-	struct list_part p[2];
-	char key[WEIR_KEY_MAX];
-	int err;
-
-	maps_lock(m, LOCK_EX);
-	if (!c) {
-		struct weir_config cfg;
-
-		err = weir_config_read(m, &cfg);
-		if (!err) {
-			cfg.limit = *lim;
-			err = weir_config_write(m, &cfg);
-		}
-	} else {
-		limit_parts(m, p);
-		part_key(&p[c->family == 6], c, key);
-		err = bpf_map_update_elem(p[c->family == 6].fd, key, lim, BPF_ANY)
-			      ? -errno : 0;
-	}
-	if (!err)
-		err = limit_feature_sync(m);
-	maps_lock(m, LOCK_UN);
-	return err;
-}
-
-int weir_limit_del(const struct weir_maps *m, const struct weir_cidr *c)
-{
-	struct list_part p[2];
-	char key[WEIR_KEY_MAX];
-	int err = 0;
-
-	limit_parts(m, p);
-	part_key(&p[c->family == 6], c, key);
-	maps_lock(m, LOCK_EX);
-	if (bpf_map_delete_elem(p[c->family == 6].fd, key))
-		err = -errno;
-	else
-		err = limit_feature_sync(m);
-	maps_lock(m, LOCK_UN);
-	return err;
-}
-
-int weir_limit_walk(const struct weir_maps *m,
-		    int (*fn)(const struct weir_cidr *c,
-			      const struct weir_limit *lim, void *ctx),
-		    void *ctx)
-{
-	struct list_part p[2];
-	int n_all = 0;
-
-	limit_parts(m, p);
-	for (int f = 0; f < 2; f++) {
-		void *keys;
-		long n = map_keys(p[f].fd, p[f].ksz, &keys);
-
-		if (n < 0)
-			return (int)n;
-		for (long i = 0; i < n; i++) {
-			char *key = (char *)keys + i * p[f].ksz;
-			struct weir_limit lim;
-			struct weir_cidr c;
-			int ret;
-
-			if (bpf_map_lookup_elem(p[f].fd, key, &lim))
-				continue;
-			part_cidr(&p[f], key, &c);
-			n_all++;
-			if ((ret = fn(&c, &lim, ctx)) != 0) {
-				free(keys);
-				return ret;
-			}
-		}
-		free(keys);
-	}
-	return n_all;
-}
-
-int weir_stats_read(const struct weir_maps *m, struct weir_stat out[WEIR_R_MAX])
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct weir_stat *pc;
-
-	if (ncpu < 0)
-		return ncpu;
-	pc = calloc((size_t)ncpu, sizeof(*pc));
-	if (!pc)
-		return -ENOMEM;
-	for (__u32 r = 0; r < WEIR_R_MAX; r++) {
-		out[r] = (struct weir_stat){};
-		if (bpf_map_lookup_elem(m->stats, &r, pc)) {
-			int err = -errno;
-
-			free(pc);
-			return err;
-		}
-		for (int c = 0; c < ncpu; c++) {
-			out[r].packets += pc[c].packets;
-			out[r].bytes += pc[c].bytes;
-		}
-	}
-	free(pc);
-	return 0;
-}
-
 long weir_list_count(const struct weir_maps *m, enum weir_list l,
 		     long parts[WEIR_LIST_PARTS])
 {
@@ -1328,64 +888,3 @@ int weir_list_get(const struct weir_maps *m, enum weir_list l,
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-int weir_maps_seed(const struct weir_maps *m)
-{
-	struct weir_config cfg;
-	uint32_t seed = 0;
-	int err;
-
-	maps_lock(m, LOCK_EX);
-	err = weir_config_read(m, &cfg);
-	/* Never re-seed tables that hold entries: they would become unreachable.
-	 * (The tries do not hash.) */
-	long b[WEIR_LIST_PARTS], a[WEIR_LIST_PARTS];
-
-	if (!err && !cfg.seed && weir_list_count(m, WEIR_LIST_BLOCK, b) >= 0 &&
-	    weir_list_count(m, WEIR_LIST_ALLOW, a) >= 0 &&
-	    !b[WEIR_PART_HOST4] && !b[WEIR_PART_HOST6] && !a[WEIR_PART_HOST4] &&
-	    !a[WEIR_PART_HOST6]) {
-		while (!seed)
-			if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
-				err = -errno;
-				break;
-			}
-		cfg.seed = seed;
-		if (!err)
-			err = weir_config_write(m, &cfg);
-	}
-	maps_lock(m, LOCK_UN);
-	return err;
-}
-
-long weir_map_fill(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	char *a, *b;
-	long n = 0;
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	if (info.type == BPF_MAP_TYPE_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_ARRAY)
-		return info.max_entries;
-	a = malloc(info.key_size);
-	b = malloc(info.key_size);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return -ENOMEM;
-	}
-	if (!bpf_map_get_next_key(fd, NULL, a)) {
-		n = 1;
-		while (!bpf_map_get_next_key(fd, a, b)) {
-			char *t = a;
-
-			a = b;
-			b = t;
-			n++;
-		}
-	}
-	free(a);
-	free(b);
-	return n;
-}

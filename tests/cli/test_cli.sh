@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-PIN=/sys/fs/bpf/weir-test-cli
+PIN=/sys/fs/bpf/weir-test-cli-$$
 IF=wcli$$
 W() { "$WEIRCTL" --pin-dir "$PIN" "$@"; }
 cleanup() {

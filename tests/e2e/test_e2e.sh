@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 NS=wcli$$
 GW=wgw$$
-PIN=/sys/fs/bpf/weir-test-e2e
+PIN=/sys/fs/bpf/weir-test-e2e-$$
 TMP=$(mktemp -d)
 T=tests/e2e/traffic.py
 PIDS=()
