@@ -293,20 +293,6 @@ static int parse_u32(struct weirctl_ctx *ctx, const char *opt, uint32_t max,
 #define WEIR_RATE_MAX 100000000u /* 100M/s: GCRA's 1 ns resolution stays exact */
 #define WEIR_BURST_MAX 100000000u
 
-static int find_override(const struct weir_cidr *c, const struct weir_limit *lim,
-			 void *data)
-{
-	struct { struct weir_cidr want; struct weir_limit lim; bool found; } *f = data;
-
-	if (c->family == f->want.family && c->prefixlen == f->want.prefixlen &&
-	    !memcmp(c->addr, f->want.addr, 16)) {
-		f->lim = *lim;
-		f->found = true;
-		return 1;
-	}
-	return 0;
-}
-
 static int apply_rate(struct weirctl_ctx *ctx, const char *rate_opt,
 		      const char *burst_opt, struct weir_rate *r)
 {
@@ -327,42 +313,44 @@ static int apply_rate(struct weirctl_ctx *ctx, const char *rate_opt,
 	return 0;
 }
 
+/* The change of `limit set`, applied by the library under its lock. An
+ * error is printed here and returned as -EINVAL (nothing written). */
+static int limit_change(struct weir_limit *lim, void *data)
+{
+	struct weirctl_ctx *ctx = data;
+
+	if (apply_rate(ctx, "conn", "conn-burst", &lim->conn) ||
+	    apply_rate(ctx, "pkt", "pkt-burst", &lim->pkt))
+		return -EINVAL;
+	return 0;
+}
+
 int weirctl_limit_set(struct weirctl_ctx *ctx)
 {
-	struct { struct weir_cidr want; struct weir_limit lim; bool found; } f = {};
 	const char *target = ctx->argc ? ctx->argv[0] : "default";
 	bool is_default = !strcmp(target, "default");
-	struct weir_config cfg;
+	struct weir_limit probe = {};
+	struct weir_cidr c;
 	struct weir_maps m;
 	int err;
 
 	if (!weirctl_opt(ctx, "conn") && !weirctl_opt(ctx, "pkt") &&
 	    !weirctl_opt(ctx, "conn-burst") && !weirctl_opt(ctx, "pkt-burst"))
 		return weirctl_err(ctx, "nothing to set: give --conn and/or --pkt");
-	if (!is_default && parse_cidr_arg(ctx, target, &f.want))
+	if (!is_default && parse_cidr_arg(ctx, target, &c))
+		return 1;
+	/* The values themselves are checked once before any map is opened
+	 * (against zeros), and applied to the current ones under the lock. */
+	probe.conn.rate = probe.pkt.rate = 1;
+	probe.conn.burst = probe.pkt.burst = 1;
+	if (limit_change(&probe, ctx))
 		return 1;
 	if (weirctl_open_maps(ctx, &m))
 		return 1;
-	/* Merge with the current values: options not given keep theirs; a new
-	 * override starts from the defaults, so that setting one limit for a
-	 * CIDR does not turn the other off there. */
-	err = weir_config_read(&m, &cfg);
-	f.lim = cfg.limit;
-	if (!err && !is_default) {
-		err = weir_limit_walk(&m, find_override, &f);
-		err = err < 0 ? err : 0;
-	}
-	if (err) {
-		weir_maps_close(&m);
-		return weirctl_err(ctx, "%s", strerror(-err));
-	}
-	if (apply_rate(ctx, "conn", "conn-burst", &f.lim.conn) ||
-	    apply_rate(ctx, "pkt", "pkt-burst", &f.lim.pkt)) {
-		weir_maps_close(&m);
-		return 1;
-	}
-	err = weir_limit_set(&m, is_default ? NULL : &f.want, &f.lim);
+	err = weir_limit_update(&m, is_default ? NULL : &c, limit_change, ctx);
 	weir_maps_close(&m);
+	if (err == -EINVAL)
+		return 1; /* limit_change said why */
 	if (err == -ENOSPC || err == -E2BIG)
 		return weirctl_err(ctx, "the override table is full");
 	if (err)

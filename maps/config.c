@@ -74,14 +74,14 @@ static void limit_parts(const struct weir_maps *m, struct list_part p[2])
 	p[1] = (struct list_part){ m->limit6, 6, false, sizeof(struct weir_lpm6), 0, -1, -1 };
 }
 
-int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
-		   const struct weir_limit *lim)
+/* Writes the default (c == NULL) or the override for c; lock held. */
+static int limit_write(const struct weir_maps *m, const struct weir_cidr *c,
+		       const struct weir_limit *lim)
 {
 	struct list_part p[2];
 	char key[WEIR_KEY_MAX];
 	int err;
 
-	maps_lock(m, LOCK_EX);
 	if (!c) {
 		struct weir_config cfg;
 
@@ -96,8 +96,56 @@ int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
 		err = bpf_map_update_elem(p[c->family == 6].fd, key, lim, BPF_ANY)
 			      ? -errno : 0;
 	}
+	return err ? err : limit_feature_sync(m);
+}
+
+int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
+		   const struct weir_limit *lim)
+{
+	int err;
+
+	maps_lock(m, LOCK_EX);
+	err = limit_write(m, c, lim);
+	maps_lock(m, LOCK_UN);
+	return err;
+}
+
+struct limit_find {
+	const struct weir_cidr *want;
+	struct weir_limit *lim;
+};
+
+static int limit_find_exact(const struct weir_cidr *c, const struct weir_limit *lim,
+			    void *ctx)
+{
+	struct limit_find *f = ctx;
+
+	if (c->family != f->want->family || c->prefixlen != f->want->prefixlen ||
+	    memcmp(c->addr, f->want->addr, 16))
+		return 0;
+	*f->lim = *lim;
+	return 1;
+}
+
+int weir_limit_update(const struct weir_maps *m, const struct weir_cidr *c,
+		      int (*change)(struct weir_limit *lim, void *ctx), void *ctx)
+{
+	struct weir_config cfg;
+	struct weir_limit lim;
+	struct limit_find f = { c, &lim };
+	int err;
+
+	maps_lock(m, LOCK_EX);
+	err = weir_config_read(m, &cfg);
+	lim = cfg.limit; /* a new override starts from the defaults */
+	if (!err && c) {
+		err = weir_limit_walk(m, limit_find_exact, &f);
+		err = err < 0 ? err : 0;
+	}
 	if (!err)
-		err = limit_feature_sync(m);
+		err = change(&lim, ctx);
+	if (!err)
+		err = limit_write(m, c, &lim);
 	maps_lock(m, LOCK_UN);
 	return err;
 }

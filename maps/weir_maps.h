@@ -106,6 +106,12 @@ int weir_features_update(const struct weir_maps *m, uint32_t set, uint32_t clear
 /* Per-CIDR limit overrides; c == NULL means the global default. */
 int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
 		   const struct weir_limit *lim);
+/* Read-modify-write of the default (c == NULL) or of c's override, under
+ * the writers' lock: change() gets the current values (a new override starts
+ * from the defaults) and returns 0 to write them back, or an error to leave
+ * everything as it was. */
+int weir_limit_update(const struct weir_maps *m, const struct weir_cidr *c,
+		      int (*change)(struct weir_limit *lim, void *ctx), void *ctx);
 int weir_limit_del(const struct weir_maps *m, const struct weir_cidr *c);
 int weir_limit_walk(const struct weir_maps *m,
 		    int (*fn)(const struct weir_cidr *c,

@@ -120,6 +120,15 @@ check "limit override set" W limit set 10.0.0.0/8 --pkt 100
 check_eq "a new override takes the default for the limit not given" \
 	'{"cidr":"10.0.0.0/8","conn":{"rate":50,"burst":50},"pkt":{"rate":100,"burst":100}}' \
 	"$(W limit show --json | grep -o '{"cidr":"10.0.0.0/8"[^]]*}}')"
+check "limit set of one field keeps the override's others" W limit set 10.0.0.0/8 --conn 7
+check_eq "the override after the second set" \
+	'{"cidr":"10.0.0.0/8","conn":{"rate":7,"burst":7},"pkt":{"rate":100,"burst":100}}' \
+	"$(W limit show --json | grep -o '{"cidr":"10.0.0.0/8"[^]]*}}')"
+check_fails "a burst without a rate is refused" \
+	"--conn-burst needs a rate \\(--conn\\)" W limit set --conn 0 --conn-burst 3
+check_eq "the refused change left the default as it was" \
+	'{"cidr":"default","conn":{"rate":50,"burst":50},"pkt":{"rate":5000,"burst":5000}}' \
+	"$(W limit show --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[0], separators=(",", ":")))')"
 check "block list json has the comment" bash -c \
 	"'$WEIRCTL' --pin-dir '$PIN' block list --json | grep -q '\"comment\":\"baseline\"'"
 check "block add with a 1 s TTL" W block add 10.200.0.0/16 --ttl 1s
