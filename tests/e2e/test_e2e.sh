@@ -97,6 +97,24 @@ check "unblock IPv4 at runtime" W block del 10.99.0.0/29
 check "TCP over IPv4 passes again" passes tcp4
 check "IPv6 stays blocked" blocked tcp6
 
+# 802.1Q and 802.1ad frames on the wire (this kernel has no VLAN devices:
+# the client writes tagged frames itself), judged by the attached program.
+GWMAC=$(cat /sys/class/net/"$GW"/address)
+vlan() { C python3 $T vlan-send wgw1 "$GWMAC" "$1" 10.99.0.1 "$2" "$3"; }
+check "block a source that only tagged frames carry" W block add 10.99.5.5/32
+B0=$(stat_of blocklisted); P0=$(stat_of passed)
+vlan 10.99.5.5 25 100
+vlan 10.99.5.5 25 200,100
+vlan 10.99.6.6 30 100
+check_eq "tagged frames from the blocked source are dropped as blocklisted" \
+	$((B0 + 50)) "$(stat_of blocklisted)"
+check_ge "tagged frames from another source pass" $((P0 + 30)) "$(stat_of passed)"
+check_eq "the entry counted the tagged frames" 50 "$(hits_of block 10.99.5.5/32)"
+M0=$(stat_of malformed)
+vlan 10.99.6.6 10 300,200,100
+check_eq "three tags are malformed" $((M0 + 10)) "$(stat_of malformed)"
+check "remove the tagged source's entry" W block del 10.99.5.5/32
+
 # Detach restores plain forwarding; the entries stay pinned.
 check "detach" W detach "$GW"
 check "detached: blocked IPv6 source passes" passes tcp6

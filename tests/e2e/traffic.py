@@ -10,9 +10,14 @@ loop is bounded in count and time.
                                              the number of distinct sequence
                                              numbers to OUTFILE
   traffic.py udp-send SRC DST PORT N [PPS]   send N numbered datagrams
+  traffic.py vlan-send IFACE DSTMAC SRC DST N VID[,VID]
+                                             send N UDP/IPv4 frames tagged
+                                             802.1Q (two ids: 802.1ad outer)
+                                             through an AF_PACKET socket
 """
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -92,9 +97,39 @@ def udp_send(src, dst, port, n, pps="20000"):
     return 0
 
 
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xffff)
+    s += s >> 16
+    return ~s & 0xffff
+
+
+def vlan_send(iface, dstmac, src, dst, n, vids):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    mac = open("/sys/class/net/%s/address" % iface).read().strip()
+    eth = bytes.fromhex(dstmac.replace(":", "")) + bytes.fromhex(mac.replace(":", ""))
+    ids = [int(v) for v in vids.split(",")]
+    tags = b""
+    for i, vid in enumerate(ids):
+        tpid = 0x88a8 if len(ids) == 2 and i == 0 else 0x8100
+        tags += struct.pack("!HH", tpid, vid)
+    payload = b"weir-vlan"
+    udp = struct.pack("!HHHH", 40000, 9, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    frame = eth + tags + struct.pack("!H", 0x0800) + ip + udp
+    for _ in range(int(n)):
+        s.send(frame)
+    return 0
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     fn = {"tcp-server": tcp_server, "tcp-connect": tcp_connect,
           "udp-echo": udp_echo, "udp-ask": udp_ask, "udp-sink": udp_sink,
-          "udp-send": udp_send}[cmd]
+          "udp-send": udp_send, "vlan-send": vlan_send}[cmd]
     sys.exit(fn(*args) or 0)
