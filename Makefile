@@ -42,7 +42,7 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-paramet
 LDLIBS := -lxdp -lbpf -lmnl -ljansson -lelf -lz -lm
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h
+BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 

@@ -255,18 +255,18 @@ int weirctl_list_reap(struct weirctl_ctx *ctx)
 {
 	enum weir_list l = ctx_list(ctx);
 	struct weir_maps m;
-	long before;
-	int live;
+	long live;
+	int reaped;
 
 	if (weirctl_open_maps(ctx, &m))
 		return 1;
-	before = weir_list_count(&m, l, NULL);
-	live = weir_list_walk(&m, l, NULL, NULL);
+	reaped = weir_list_reap(&m, l);
+	live = weir_list_count(&m, l, NULL);
 	weir_maps_close(&m);
-	if (before < 0 || live < 0)
-		return weirctl_err(ctx, "%s", strerror(-(before < 0 ? (int)before : live)));
-	printf("removed %ld expired entries from the %s; %d live\n",
-	       before - live, list_name(l), live);
+	if (reaped < 0 || live < 0)
+		return weirctl_err(ctx, "%s", strerror(-(reaped < 0 ? reaped : (int)live)));
+	printf("removed %d expired entries from the %s; %ld left\n", reaped,
+	       list_name(l), live);
 	return 0;
 }
 
@@ -314,14 +314,14 @@ static int apply_rate(struct weirctl_ctx *ctx, const char *rate_opt,
 }
 
 /* The change of `limit set`, applied by the library under its lock. An
- * error is printed here and returned as -EINVAL (nothing written). */
+ * error is printed here and returned as -ECANCELED (nothing written). */
 static int limit_change(struct weir_limit *lim, void *data)
 {
 	struct weirctl_ctx *ctx = data;
 
 	if (apply_rate(ctx, "conn", "conn-burst", &lim->conn) ||
 	    apply_rate(ctx, "pkt", "pkt-burst", &lim->pkt))
-		return -EINVAL;
+		return -ECANCELED;
 	return 0;
 }
 
@@ -349,7 +349,7 @@ int weirctl_limit_set(struct weirctl_ctx *ctx)
 		return 1;
 	err = weir_limit_update(&m, is_default ? NULL : &c, limit_change, ctx);
 	weir_maps_close(&m);
-	if (err == -EINVAL)
+	if (err == -ECANCELED)
 		return 1; /* limit_change said why */
 	if (err == -ENOSPC || err == -E2BIG)
 		return weirctl_err(ctx, "the override table is full");

@@ -245,24 +245,32 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 					  ctx->argv[0], mode_name(mode), errbuf);
 		goto out_prog;
 	}
+	/* From here on a failure takes the new program off again, so that the
+	 * interface is left as it was: the old program alone, or none. */
 	if (seed_maps(ctx))
-		goto out_prog;
+		goto out_undo;
 	for (int i = 0; i < n_old; i++) {
 		err = xdp_program__detach(old[i], ifindex, mode, 0);
 		if (err) {
-			/* Both run now: every passed packet is judged twice. */
 			libxdp_strerror(err, errbuf, sizeof(errbuf));
-			ret = weirctl_err(ctx, "the new program runs, but the previous "
-					       "one (id %u) could not be removed: %s; "
-					       "'weirctl detach %s' removes both",
-					  xdp_program__id(old[i]), errbuf, ctx->argv[0]);
-			goto out_prog;
+			ret = weirctl_err(ctx, "removing the previous program (id %u): "
+					       "%s; the new one was taken off again",
+					  xdp_program__id(old[i]), errbuf);
+			goto out_undo;
 		}
 	}
 	printf("weir attached to %s (%s mode, program id %u%s); maps pinned "
 	       "under %s\n", ctx->argv[0], mode_name(mode), xdp_program__id(prog),
 	       n_old ? ", replacing the previous one" : "", ctx->pin_dir);
 	ret = 0;
+	goto out_prog;
+out_undo:
+	err = xdp_program__detach(prog, ifindex, mode, 0);
+	if (err) {
+		libxdp_strerror(err, errbuf, sizeof(errbuf));
+		weirctl_err(ctx, "taking the new program (id %u) off failed too: %s",
+			    xdp_program__id(prog), errbuf);
+	}
 out_prog:
 	xdp_program__close(prog);
 out_skel:

@@ -92,7 +92,7 @@ static int limit_write(const struct weir_maps *m, const struct weir_cidr *c,
 		}
 	} else {
 		limit_parts(m, p);
-		part_key(&p[c->family == 6], c, key);
+		weir__part_key(&p[c->family == 6], c, key);
 		err = bpf_map_update_elem(p[c->family == 6].fd, key, lim, BPF_ANY)
 			      ? -errno : 0;
 	}
@@ -104,9 +104,9 @@ int weir_limit_set(const struct weir_maps *m, const struct weir_cidr *c,
 {
 	int err;
 
-	maps_lock(m, LOCK_EX);
+	weir__maps_lock(m, LOCK_EX);
 	err = limit_write(m, c, lim);
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 
@@ -135,7 +135,7 @@ int weir_limit_update(const struct weir_maps *m, const struct weir_cidr *c,
 	struct limit_find f = { c, &lim };
 	int err;
 
-	maps_lock(m, LOCK_EX);
+	weir__maps_lock(m, LOCK_EX);
 	err = weir_config_read(m, &cfg);
 	lim = cfg.limit; /* a new override starts from the defaults */
 	if (!err && c) {
@@ -146,7 +146,7 @@ int weir_limit_update(const struct weir_maps *m, const struct weir_cidr *c,
 		err = change(&lim, ctx);
 	if (!err)
 		err = limit_write(m, c, &lim);
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 
@@ -157,13 +157,13 @@ int weir_limit_del(const struct weir_maps *m, const struct weir_cidr *c)
 	int err = 0;
 
 	limit_parts(m, p);
-	part_key(&p[c->family == 6], c, key);
-	maps_lock(m, LOCK_EX);
+	weir__part_key(&p[c->family == 6], c, key);
+	weir__maps_lock(m, LOCK_EX);
 	if (bpf_map_delete_elem(p[c->family == 6].fd, key))
 		err = -errno;
 	else
 		err = limit_feature_sync(m);
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 
@@ -178,7 +178,7 @@ int weir_limit_walk(const struct weir_maps *m,
 	limit_parts(m, p);
 	for (int f = 0; f < 2; f++) {
 		void *keys;
-		long n = map_keys(p[f].fd, p[f].ksz, &keys);
+		long n = weir__map_keys(p[f].fd, p[f].ksz, &keys);
 
 		if (n < 0)
 			return (int)n;
@@ -190,7 +190,7 @@ int weir_limit_walk(const struct weir_maps *m,
 
 			if (bpf_map_lookup_elem(p[f].fd, key, &lim))
 				continue;
-			part_cidr(&p[f], key, &c);
+			weir__part_cidr(&p[f], key, &c);
 			n_all++;
 			if ((ret = fn(&c, &lim, ctx)) != 0) {
 				free(keys);
@@ -235,7 +235,7 @@ int weir_maps_seed(const struct weir_maps *m)
 	uint32_t seed = 0;
 	int err;
 
-	maps_lock(m, LOCK_EX);
+	weir__maps_lock(m, LOCK_EX);
 	err = weir_config_read(m, &cfg);
 	/* Never re-seed tables that hold entries: they would become unreachable.
 	 * (The tries do not hash.) */
@@ -254,7 +254,7 @@ int weir_maps_seed(const struct weir_maps *m)
 		if (!err)
 			err = weir_config_write(m, &cfg);
 	}
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 

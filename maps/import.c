@@ -124,7 +124,7 @@ static int import_table(const struct weir_maps *m, const struct list_part *part,
 	uint64_t mono = weir_mono_ns();
 	size_t ksz = part->ksz, n_new = 0;
 	struct weir_tab t;
-	int err = part_tab(m, part, &t);
+	int err = weir__part_tab(m, part, &t);
 
 	*added = 0;
 	if (err)
@@ -180,7 +180,7 @@ static int import_part(const struct list_part *part, char *keys, size_t n,
 	int err = 0;
 
 	*added = 0;
-	n_have = map_keys(part->fd, ksz, &have);
+	n_have = weir__map_keys(part->fd, ksz, &have);
 	if (n_have < 0)
 		return (int)n_have;
 	if (n_have > 0) {
@@ -204,7 +204,7 @@ static int import_part(const struct list_part *part, char *keys, size_t n,
 	if (!vals)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_new; i++) {
-		part_cidr(part, keys + i * ksz, &c);
+		weir__part_cidr(part, keys + i * ksz, &c);
 		vals[i].added_ns = now;
 		vals[i].prefixlen = c.prefixlen;
 	}
@@ -229,19 +229,19 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 	size_t cnt[N_PARTS] = {}, added[N_PARTS] = {}, done = 0;
 	int err = -ENOMEM, i;
 
-	list_parts(m, l, p);
+	weir__list_parts(m, l, p);
 	for (i = 0; i < N_PARTS; i++)
 		if (!(keys[i] = malloc((n ? n : 1) * p[i].ksz)))
 			goto out;
 	for (size_t k = 0; k < n; k++) {
-		int pi = part_of(&v[k]);
+		int pi = weir__part_of(&v[k]);
 
-		part_key(&p[pi], &v[k], keys[pi] + cnt[pi]++ * p[pi].ksz);
+		weir__part_key(&p[pi], &v[k], keys[pi] + cnt[pi]++ * p[pi].ksz);
 	}
-	maps_lock(m, LOCK_EX);
+	weir__maps_lock(m, LOCK_EX);
 	for (i = 0, err = 0; i < N_PARTS && !err; i++)
 		if (!p[i].host)
-			err = summary_add(&p[i], keys[i], cnt[i]);
+			err = weir__summary_add(&p[i], keys[i], cnt[i]);
 	for (i = 0; i < N_PARTS && !err; i++)
 		err = p[i].host ? import_table(m, &p[i], keys[i], cnt[i], &added[i],
 					       &done, n, progress, ctx)
@@ -250,14 +250,14 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 	if (err) { /* the failed part undid itself; undo the ones before it */
 		for (int j = 0; j < i - 1; j++)
 			for (size_t k = 0; k < added[j]; k++)
-				part_del(m, &p[j], keys[j] + k * p[j].ksz);
+				weir__part_del(m, &p[j], keys[j] + k * p[j].ksz);
 		for (int j = 0; j < N_PARTS; j++)
 			if (!p[j].host)
-				summary_rebuild(&p[j]);
+				weir__summary_rebuild(&p[j]);
 	} else {
-		err = list_bits_sync(m, l);
+		err = weir__list_bits_sync(m, l);
 	}
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 out:
 	for (i = 0; i < N_PARTS; i++)
 		free(keys[i]);

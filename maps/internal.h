@@ -1,7 +1,8 @@
 /* internal.h - what the maps library's files share and nobody else sees:
  * the parts a list is made of (weir_maps.c), and the helpers that import.c
- * needs from weir_maps.c. Not installed, not included outside maps/.
- */
+ * needs from weir_maps.c. Not installed, not included outside maps/; the
+ * weir__ prefix keeps these names out of the way of code that links the
+ * library. */
 #ifndef WEIR_MAPS_INTERNAL_H
 #define WEIR_MAPS_INTERNAL_H
 
@@ -28,20 +29,20 @@ struct list_part {
 
 #define WEIR_KEY_MAX sizeof(struct weir_lpm6)
 
-void list_parts(const struct weir_maps *m, enum weir_list l,
+void weir__list_parts(const struct weir_maps *m, enum weir_list l,
 		struct list_part p[N_PARTS]);
-int part_of(const struct weir_cidr *c);
-void part_key(const struct list_part *p, const struct weir_cidr *c, void *key);
-void part_cidr(const struct list_part *p, const void *key, struct weir_cidr *c);
-int part_tab(const struct weir_maps *m, const struct list_part *part,
+int weir__part_of(const struct weir_cidr *c);
+void weir__part_key(const struct list_part *p, const struct weir_cidr *c, void *key);
+void weir__part_cidr(const struct list_part *p, const void *key, struct weir_cidr *c);
+int weir__part_tab(const struct weir_maps *m, const struct list_part *part,
 	     struct weir_tab *t);
-int part_del(const struct weir_maps *m, const struct list_part *part,
+int weir__part_del(const struct weir_maps *m, const struct list_part *part,
 	     const void *key);
 /* Collects every key of a map; the caller frees *keys. */
-long map_keys(int fd, size_t ksz, void **keys);
-void maps_lock(const struct weir_maps *m, int op);
-int summary_add(const struct list_part *part, const char *keys, size_t n);
-int summary_rebuild(const struct list_part *part);
-int list_bits_sync(const struct weir_maps *m, enum weir_list l);
+long weir__map_keys(int fd, size_t ksz, void **keys);
+void weir__maps_lock(const struct weir_maps *m, int op);
+int weir__summary_add(const struct list_part *part, const char *keys, size_t n);
+int weir__summary_rebuild(const struct list_part *part);
+int weir__list_bits_sync(const struct weir_maps *m, enum weir_list l);
 
 #endif /* WEIR_MAPS_INTERNAL_H */

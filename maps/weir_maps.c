@@ -230,7 +230,7 @@ uint64_t weir_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 /* ---- keys ---- */
 
-void list_parts(const struct weir_maps *m, enum weir_list l,
+void weir__list_parts(const struct weir_maps *m, enum weir_list l,
 		       struct list_part p[N_PARTS])
 {
 	bool b = l == WEIR_LIST_BLOCK;
@@ -249,14 +249,14 @@ void list_parts(const struct weir_maps *m, enum weir_list l,
 					    16, host, -1, b ? m->block6e : m->allow6e };
 }
 
-int part_of(const struct weir_cidr *c)
+int weir__part_of(const struct weir_cidr *c)
 {
 	if (c->family == 4)
 		return c->prefixlen == 32 ? WEIR_PART_HOST4 : WEIR_PART_NET4;
 	return c->prefixlen == 128 ? WEIR_PART_HOST6 : WEIR_PART_NET6;
 }
 
-void part_key(const struct list_part *p, const struct weir_cidr *c,
+void weir__part_key(const struct list_part *p, const struct weir_cidr *c,
 		     void *key)
 {
 	size_t alen = p->family == 4 ? 4 : 16;
@@ -272,7 +272,7 @@ void part_key(const struct list_part *p, const struct weir_cidr *c,
 	}
 }
 
-void part_cidr(const struct list_part *p, const void *key,
+void weir__part_cidr(const struct list_part *p, const void *key,
 		      struct weir_cidr *c)
 {
 	size_t alen = p->family == 4 ? 4 : 16;
@@ -334,7 +334,7 @@ static uint64_t *summary_map(int fd)
 
 /* Marks n prefixes (keys of part) before they are inserted, so that the
  * program never skips a trie that holds a prefix for the source. */
-int summary_add(const struct list_part *part, const char *keys, size_t n)
+int weir__summary_add(const struct list_part *part, const char *keys, size_t n)
 {
 	uint64_t *w;
 	struct weir_cidr c;
@@ -345,7 +345,7 @@ int summary_add(const struct list_part *part, const char *keys, size_t n)
 	if (!w)
 		return -errno;
 	for (size_t i = 0; i < n; i++) {
-		part_cidr(part, keys + i * part->ksz, &c);
+		weir__part_cidr(part, keys + i * part->ksz, &c);
 		summary_mark(w, &c);
 	}
 	munmap(w, SUMMARY_BYTES);
@@ -354,7 +354,7 @@ int summary_add(const struct list_part *part, const char *keys, size_t n)
 
 /* Recomputes the summary from the prefixes in the trie, after deletes. Words
  * are replaced one by one; a bit that stays set is never cleared on the way. */
-int summary_rebuild(const struct list_part *part)
+int weir__summary_rebuild(const struct list_part *part)
 {
 	uint64_t *fresh = calloc(WEIR_SUMMARY_WORDS, sizeof(uint64_t)), *w;
 	struct weir_cidr c;
@@ -363,13 +363,13 @@ int summary_rebuild(const struct list_part *part)
 
 	if (!fresh)
 		return -ENOMEM;
-	n = map_keys(part->fd, part->ksz, &keys);
+	n = weir__map_keys(part->fd, part->ksz, &keys);
 	if (n < 0) {
 		free(fresh);
 		return (int)n;
 	}
 	for (long i = 0; i < n; i++) {
-		part_cidr(part, (char *)keys + i * part->ksz, &c);
+		weir__part_cidr(part, (char *)keys + i * part->ksz, &c);
 		summary_mark(fresh, &c);
 	}
 	free(keys);
@@ -389,7 +389,7 @@ int summary_rebuild(const struct list_part *part)
 /* Serializes the changes of concurrent writers (weirctl, weir) that touch
  * the feature bits, with flock on the pin directory. Maps taken from an
  * object (tests) have no directory and need no lock. */
-void maps_lock(const struct weir_maps *m, int op)
+void weir__maps_lock(const struct weir_maps *m, int op)
 {
 	if (m->dir >= 0)
 		while (flock(m->dir, op) && errno == EINTR)
@@ -397,7 +397,7 @@ void maps_lock(const struct weir_maps *m, int op)
 }
 
 /* Maps a part's table; the seed is the config's (weir_abi.h). */
-int part_tab(const struct weir_maps *m, const struct list_part *part,
+int weir__part_tab(const struct weir_maps *m, const struct list_part *part,
 		    struct weir_tab *t)
 {
 	struct weir_config cfg;
@@ -416,7 +416,7 @@ static bool part_empty(const struct weir_maps *m, const struct list_part *part)
 
 	if (!part->host)
 		return bpf_map_get_next_key(part->fd, NULL, key) && errno == ENOENT;
-	if (part_tab(m, part, &t))
+	if (weir__part_tab(m, part, &t))
 		return false; /* unknown: keep the bit, a lookup is harmless */
 	for (uint32_t i = 0; i < weir_tab_size(&t) && empty; i++)
 		empty = weir_tab_state(&t, i) != WEIR_SLOT_LIVE;
@@ -425,12 +425,12 @@ static bool part_empty(const struct weir_maps *m, const struct list_part *part)
 }
 
 /* Sets each part's feature bit exactly when its map has entries. */
-int list_bits_sync(const struct weir_maps *m, enum weir_list l)
+int weir__list_bits_sync(const struct weir_maps *m, enum weir_list l)
 {
 	struct list_part p[N_PARTS];
 	uint32_t set = 0, clear = 0;
 
-	list_parts(m, l, p);
+	weir__list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS; i++)
 		if (!part_empty(m, &p[i]))
 			set |= p[i].bit;
@@ -453,16 +453,16 @@ static int notes_sweep(const struct weir_maps *m)
 	int swept = 0, err = 0;
 	long n;
 
-	n = map_keys(m->note, sizeof(*keys), (void **)&keys);
+	n = weir__map_keys(m->note, sizeof(*keys), (void **)&keys);
 	if (n <= 0) {
 		if (!n)
 			free(keys);
 		return (int)n;
 	}
-	list_parts(m, WEIR_LIST_BLOCK, p);
+	weir__list_parts(m, WEIR_LIST_BLOCK, p);
 	for (int i = 0; i < N_PARTS && !err; i++)
 		if (p[i].host)
-			err = part_tab(m, &p[i], &tab[i]);
+			err = weir__part_tab(m, &p[i], &tab[i]);
 	for (long k = 0; k < n && !err; k++) {
 		struct weir_cidr c = { .family = keys[k].family,
 				       .prefixlen = keys[k].prefixlen };
@@ -472,8 +472,8 @@ static int notes_sweep(const struct weir_maps *m)
 		bool present;
 
 		memcpy(c.addr, keys[k].addr, 16);
-		pi = part_of(&c);
-		part_key(&p[pi], &c, key);
+		pi = weir__part_of(&c);
+		weir__part_key(&p[pi], &c, key);
 		if (p[pi].host)
 			present = weir_tab_find(&tab[pi], key) >= 0;
 		else
@@ -498,7 +498,7 @@ static int part_put(const struct weir_maps *m, const struct list_part *part,
 
 	if (!part->host)
 		return bpf_map_update_elem(part->fd, key, e, BPF_ANY) ? -errno : 0;
-	err = part_tab(m, part, &t);
+	err = weir__part_tab(m, part, &t);
 	if (err)
 		return err;
 	err = weir_tab_put(&t, key, e, false, NULL);
@@ -506,7 +506,7 @@ static int part_put(const struct weir_maps *m, const struct list_part *part,
 	return err < 0 ? err : 0;
 }
 
-int part_del(const struct weir_maps *m, const struct list_part *part,
+int weir__part_del(const struct weir_maps *m, const struct list_part *part,
 		    const void *key)
 {
 	struct weir_tab t;
@@ -515,7 +515,7 @@ int part_del(const struct weir_maps *m, const struct list_part *part,
 
 	if (!part->host)
 		return bpf_map_delete_elem(part->fd, key) ? -errno : 0;
-	err = part_tab(m, part, &t);
+	err = weir__part_tab(m, part, &t);
 	if (err)
 		return err;
 	i = weir_tab_find(&t, key);
@@ -538,20 +538,23 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 	char key[WEIR_KEY_MAX];
 	int err = 0;
 
-	list_parts(m, l, p);
-	part = &p[part_of(c)];
-	part_key(part, c, key);
+	weir__list_parts(m, l, p);
+	part = &p[weir__part_of(c)];
+	weir__part_key(part, c, key);
 	note_key(c, &nk);
-	maps_lock(m, LOCK_EX);
-	if (!part->host && (err = summary_add(part, key, 1)))
+	weir__maps_lock(m, LOCK_EX);
+	if (!part->host && (err = weir__summary_add(part, key, 1)))
 		goto out;
 	if (l == WEIR_LIST_BLOCK && note && *note) {
 		snprintf(n.text, sizeof(n.text), "%s", note);
-		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY) &&
-		    (errno != E2BIG || notes_sweep(m) <= 0 ||
-		     bpf_map_update_elem(m->note, &nk, &n, BPF_ANY))) {
-			err = errno == E2BIG ? -EMLINK : -errno;
-			goto out;
+		if (bpf_map_update_elem(m->note, &nk, &n, BPF_ANY)) {
+			err = -errno;
+			if (err == -E2BIG)
+				err = notes_sweep(m) > 0 &&
+				      !bpf_map_update_elem(m->note, &nk, &n, BPF_ANY)
+					      ? 0 : -EMLINK;
+			if (err)
+				goto out;
 		}
 	} else if (l == WEIR_LIST_BLOCK) {
 		bpf_map_delete_elem(m->note, &nk);
@@ -564,7 +567,7 @@ int weir_list_add(const struct weir_maps *m, enum weir_list l,
 	}
 	err = weir_features_update(m, part->bit, 0);
 out:
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 
@@ -576,26 +579,26 @@ int weir_list_del(const struct weir_maps *m, enum weir_list l,
 	char key[WEIR_KEY_MAX];
 	int err;
 
-	list_parts(m, l, p);
-	part = &p[part_of(c)];
-	part_key(part, c, key);
-	maps_lock(m, LOCK_EX);
-	if ((err = part_del(m, part, key)))
+	weir__list_parts(m, l, p);
+	part = &p[weir__part_of(c)];
+	weir__part_key(part, c, key);
+	weir__maps_lock(m, LOCK_EX);
+	if ((err = weir__part_del(m, part, key)))
 		goto out;
 	if (l == WEIR_LIST_BLOCK) {
 		note_key(c, &nk);
 		bpf_map_delete_elem(m->note, &nk);
 	}
-	if (!part->host && (err = summary_rebuild(part)))
+	if (!part->host && (err = weir__summary_rebuild(part)))
 		goto out;
-	err = list_bits_sync(m, l);
+	err = weir__list_bits_sync(m, l);
 out:
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return err;
 }
 
 /* Collects every key of a map; the caller frees *keys. */
-long map_keys(int fd, size_t ksz, void **keys)
+long weir__map_keys(int fd, size_t ksz, void **keys)
 {
 	size_t cap = 1024, n = 0;
 	char *buf = malloc(cap * ksz), *prev = NULL;
@@ -637,7 +640,7 @@ static long part_items(const struct weir_maps *m, const struct list_part *part,
 	int err;
 
 	if (!part->host) {
-		n = map_keys(part->fd, part->ksz, (void **)&keys);
+		n = weir__map_keys(part->fd, part->ksz, (void **)&keys);
 		if (n < 0)
 			return n;
 		ents = calloc(n ? (size_t)n : 1, sizeof(*ents));
@@ -652,7 +655,7 @@ static long part_items(const struct weir_maps *m, const struct list_part *part,
 		*ents_out = ents;
 		return n;
 	}
-	err = part_tab(m, part, &t);
+	err = weir__part_tab(m, part, &t);
 	if (err)
 		return err;
 	keys = malloc((size_t)weir_tab_size(&t) / 4 * part->ksz + part->ksz);
@@ -705,7 +708,7 @@ static bool part_reap(const struct weir_maps *m, const struct list_part *part,
 	if (!part->host)
 		return !bpf_map_lookup_elem(part->fd, key, &e) && e.expires_ns &&
 		       e.expires_ns <= now && !bpf_map_delete_elem(part->fd, key);
-	if (part_tab(m, part, &t))
+	if (weir__part_tab(m, part, &t))
 		return false;
 	i = weir_tab_find(&t, key);
 	if (i >= 0 && t.ents[i].expires_ns && t.ents[i].expires_ns <= now)
@@ -714,9 +717,9 @@ static bool part_reap(const struct weir_maps *m, const struct list_part *part,
 	return reaped;
 }
 
-int weir_list_walk(const struct weir_maps *m, enum weir_list l,
-		   int (*fn)(const struct weir_list_item *it, void *ctx),
-		   void *ctx)
+static int list_walk(const struct weir_maps *m, enum weir_list l,
+		     int (*fn)(const struct weir_list_item *it, void *ctx),
+		     void *ctx, int *reaped_out)
 {
 	static const int order[N_PARTS] = { WEIR_PART_NET4, WEIR_PART_HOST4, WEIR_PART_NET6,
 					    WEIR_PART_HOST6 };
@@ -725,7 +728,7 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 	int live = 0, reaped = 0, ret = 0;
 	bool reaped_net[N_PARTS] = {};
 
-	list_parts(m, l, p);
+	weir__list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS && !ret; i++) {
 		const struct list_part *part = &p[order[i]];
 		struct weir_entry *ents = NULL;
@@ -742,17 +745,17 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 
 			if (it.entry.prefixlen == UINT32_MAX)
 				continue; /* deleted meanwhile */
-			part_cidr(part, key, &it.cidr);
+			weir__part_cidr(part, key, &it.cidr);
 			note_key(&it.cidr, &nk);
 			if (it.entry.expires_ns && it.entry.expires_ns <= now) {
-				maps_lock(m, LOCK_EX);
+				weir__maps_lock(m, LOCK_EX);
 				if (part_reap(m, part, key, now)) {
 					if (l == WEIR_LIST_BLOCK)
 						bpf_map_delete_elem(m->note, &nk);
 					reaped++;
 					reaped_net[order[i]] |= !part->host;
 				}
-				maps_lock(m, LOCK_UN);
+				weir__maps_lock(m, LOCK_UN);
 				continue;
 			}
 			if (l == WEIR_LIST_BLOCK &&
@@ -767,19 +770,39 @@ int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 		free(ents);
 	}
 	if (reaped) {
-		maps_lock(m, LOCK_EX);
+		weir__maps_lock(m, LOCK_EX);
 		for (int i = 0; i < N_PARTS; i++)
 			if (reaped_net[i])
-				summary_rebuild(&p[i]);
-		list_bits_sync(m, l);
-		maps_lock(m, LOCK_UN);
+				weir__summary_rebuild(&p[i]);
+		weir__list_bits_sync(m, l);
+		weir__maps_lock(m, LOCK_UN);
 	}
-	/* Comments of entries the program retired on its own go too. */
-	if (l == WEIR_LIST_BLOCK)
+	/* Comments of entries the program retired on its own go too (under the
+	 * lock: an add writes its comment just before its entry). */
+	if (l == WEIR_LIST_BLOCK) {
+		weir__maps_lock(m, LOCK_EX);
 		notes_sweep(m);
+		weir__maps_lock(m, LOCK_UN);
+	}
+	if (reaped_out)
+		*reaped_out = reaped;
 	if (ret)
 		return ret < 0 ? ret : live;
 	return live;
+}
+
+int weir_list_walk(const struct weir_maps *m, enum weir_list l,
+		   int (*fn)(const struct weir_list_item *it, void *ctx),
+		   void *ctx)
+{
+	return list_walk(m, l, fn, ctx, NULL);
+}
+
+int weir_list_reap(const struct weir_maps *m, enum weir_list l)
+{
+	int reaped = 0, live = list_walk(m, l, NULL, NULL, &reaped);
+
+	return live < 0 ? live : reaped;
 }
 
 int weir_list_flush(const struct weir_maps *m, enum weir_list l)
@@ -787,15 +810,15 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 	struct list_part p[N_PARTS];
 	int deleted = 0, err;
 
-	list_parts(m, l, p);
-	maps_lock(m, LOCK_EX);
+	weir__list_parts(m, l, p);
+	weir__maps_lock(m, LOCK_EX);
 	for (int i = 0; i < N_PARTS; i++) {
 		struct weir_tab t;
 		void *keys;
 		long n;
 
 		if (p[i].host) {
-			if ((err = part_tab(m, &p[i], &t))) {
+			if ((err = weir__part_tab(m, &p[i], &t))) {
 				deleted = err;
 				goto out;
 			}
@@ -804,7 +827,7 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 			weir_tab_close(&t);
 			continue;
 		}
-		n = map_keys(p[i].fd, p[i].ksz, &keys);
+		n = weir__map_keys(p[i].fd, p[i].ksz, &keys);
 		if (n < 0) {
 			deleted = (int)n;
 			goto out;
@@ -821,15 +844,15 @@ int weir_list_flush(const struct weir_maps *m, enum weir_list l)
 			bpf_map_delete_elem(m->note, &nk);
 	}
 	for (int i = 0; i < N_PARTS; i++)
-		if (!p[i].host && (err = summary_rebuild(&p[i]))) {
+		if (!p[i].host && (err = weir__summary_rebuild(&p[i]))) {
 			deleted = err;
 			goto out;
 		}
-	err = list_bits_sync(m, l);
+	err = weir__list_bits_sync(m, l);
 	if (err)
 		deleted = err;
 out:
-	maps_lock(m, LOCK_UN);
+	weir__maps_lock(m, LOCK_UN);
 	return deleted;
 }
 
@@ -839,13 +862,13 @@ long weir_list_count(const struct weir_maps *m, enum weir_list l,
 	struct list_part p[N_PARTS];
 	long total = 0;
 
-	list_parts(m, l, p);
+	weir__list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS; i++) {
 		struct weir_tab t;
 		long n;
 
 		if (p[i].host) {
-			if ((n = part_tab(m, &p[i], &t)))
+			if ((n = weir__part_tab(m, &p[i], &t)))
 				return n;
 			n = (long)weir_tab_count(&t);
 			weir_tab_close(&t);
@@ -870,16 +893,16 @@ int weir_list_get(const struct weir_maps *m, enum weir_list l,
 	long i;
 	int err;
 
-	list_parts(m, l, p);
-	part = &p[part_of(c)];
-	part_key(part, c, key);
+	weir__list_parts(m, l, p);
+	part = &p[weir__part_of(c)];
+	weir__part_key(part, c, key);
 	if (!part->host) {
 		if (bpf_map_lookup_elem(part->fd, key, e))
 			return -errno;
 		/* the trie answers the longest match: is it this prefix? */
 		return e->prefixlen == c->prefixlen ? 0 : -ENOENT;
 	}
-	if ((err = part_tab(m, part, &t)))
+	if ((err = weir__part_tab(m, part, &t)))
 		return err;
 	i = weir_tab_find(&t, key);
 	if (i >= 0)

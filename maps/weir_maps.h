@@ -89,6 +89,8 @@ int weir_list_del(const struct weir_maps *m, enum weir_list l,
 int weir_list_walk(const struct weir_maps *m, enum weir_list l,
 		   int (*fn)(const struct weir_list_item *it, void *ctx),
 		   void *ctx);
+/* Removes the expired entries now; returns how many. */
+int weir_list_reap(const struct weir_maps *m, enum weir_list l);
 /* Deletes every entry; returns how many were deleted. */
 int weir_list_flush(const struct weir_maps *m, enum weir_list l);
 /* Adds n prefixes with batched updates; progress(done, n, ctx) is called

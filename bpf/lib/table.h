@@ -26,6 +26,7 @@ static __always_inline int weir_tab_find4(void *slots, __u32 mask,
 		if (!s)
 			return -1;
 		st = *(volatile __u32 *)&s->state;
+		asm volatile("" ::: "memory"); /* the state before the address */
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
 		__builtin_memcpy(&sw, s->addr, 4);
@@ -53,6 +54,7 @@ static __always_inline int weir_tab_find6(void *slots, __u32 mask,
 		if (!s)
 			return -1;
 		st = *(volatile __u32 *)&s->state;
+		asm volatile("" ::: "memory"); /* the state before the address */
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
 		__builtin_memcpy(b, s->addr, 16);

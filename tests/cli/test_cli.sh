@@ -134,7 +134,7 @@ check "block list json has the comment" bash -c \
 check "block add with a 1 s TTL" W block add 10.200.0.0/16 --ttl 1s
 sleep 1.2 # let the TTL lapse: the check below is about what reap does, not speed
 check_eq "block reap removes the expired entry, keeps the live ones" \
-	"removed 1 expired entries from the blocklist; 4 live" "$(W block reap)"
+	"removed 1 expired entries from the blocklist; 4 left" "$(W block reap)"
 check_eq "block flush removes all" "removed 4 entries from the blocklist" "$(W block flush)"
 check "stats --json parses" bash -c "'$WEIRCTL' --pin-dir '$PIN' stats --json | python3 -m json.tool >/dev/null"
 check "stats --watch --count 2 --json: two lines of per-reason rates, then exits" bash -c \
