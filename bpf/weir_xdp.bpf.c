@@ -109,9 +109,9 @@ static __always_inline int weir_tab_hit(void *slots, void *ents, int i, __u32 wo
 {
 	__u32 idx = (__u32)i;
 	struct weir_entry *e = bpf_map_lookup_elem(ents, &idx);
-	__u32 *state = bpf_map_lookup_elem(slots, &idx); /* the slot's first word */
+	__u32 *state;
 
-	if (!e || !state)
+	if (!e)
 		return 0;
 	/* A rewrite of this address's entry (a re-add, a new TTL) moves the
 	 * word but keeps the address: the entry read is still the one to judge
@@ -119,8 +119,10 @@ static __always_inline int weir_tab_hit(void *slots, void *ents, int i, __u32 wo
 	 * could lend this packet another entry's verdict; one packet, once. */
 	if (weir_entry_live(e))
 		return 1;
-	__sync_val_compare_and_swap(state, word,
-				    (word & ~WEIR_SLOT_STATE) | WEIR_SLOT_DEAD);
+	state = bpf_map_lookup_elem(slots, &idx); /* the slot's first word */
+	if (state)
+		__sync_val_compare_and_swap(state, word,
+					    (word & ~WEIR_SLOT_STATE) | WEIR_SLOT_DEAD);
 	return 0;
 }
 

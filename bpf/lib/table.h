@@ -25,11 +25,11 @@ static __always_inline int weir_tab_find4(void *slots, __u32 mask,
 
 		if (!s)
 			return -1;
+		/* volatile loads keep their order: the state before the address */
 		st = *(volatile __u32 *)&s->state;
-		asm volatile("" ::: "memory"); /* the state before the address */
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
-		__builtin_memcpy(&sw, s->addr, 4);
+		sw = *(volatile __u32 *)s->addr;
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_LIVE && sw == w) {
 			*word = st;
 			return (int)i;
@@ -54,10 +54,10 @@ static __always_inline int weir_tab_find6(void *slots, __u32 mask,
 		if (!s)
 			return -1;
 		st = *(volatile __u32 *)&s->state;
-		asm volatile("" ::: "memory"); /* the state before the address */
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_EMPTY)
 			return -1;
-		__builtin_memcpy(b, s->addr, 16);
+		b[0] = ((volatile __u64 *)s->addr)[0];
+		b[1] = ((volatile __u64 *)s->addr)[1];
 		if ((st & WEIR_SLOT_STATE) == WEIR_SLOT_LIVE && b[0] == a[0] &&
 		    b[1] == a[1]) {
 			*word = st;
