@@ -106,10 +106,7 @@ static bool entry_live(int fd, const void *key, uint64_t mono)
 {
 	struct weir_entry e;
 
-	/* A trie answers the longest match: it must be this very prefix. */
-	return !bpf_map_lookup_elem(fd, key, &e) &&
-	       e.prefixlen == *(const __u32 *)key &&
-	       (!e.expires_ns || e.expires_ns > mono);
+	return !weir__trie_get(fd, key, &e) && (!e.expires_ns || e.expires_ns > mono);
 }
 
 /* Adds the addresses keys[0..n) to a table, as import_part() does for a

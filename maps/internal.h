@@ -38,6 +38,10 @@ int weir__part_tab(const struct weir_maps *m, const struct list_part *part,
 	     struct weir_tab *t);
 int weir__part_del(const struct weir_maps *m, const struct list_part *part,
 	     const void *key);
+/* The entry of exactly the prefix `key` (struct weir_lpm4/6) in a trie:
+ * a lookup answers the longest match, which may be a shorter prefix.
+ * 0, or -ENOENT when the trie does not hold that very prefix. */
+int weir__trie_get(int fd, const void *key, struct weir_entry *e);
 /* Collects every key of a map; the caller frees *keys. */
 long weir__map_keys(int fd, size_t ksz, void **keys);
 void weir__maps_lock(const struct weir_maps *m, int op);

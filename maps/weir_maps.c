@@ -299,6 +299,13 @@ static void note_key(const struct weir_cidr *c, struct weir_note_key *k)
 	memcpy(k->addr, c->addr, 16);
 }
 
+int weir__trie_get(int fd, const void *key, struct weir_entry *e)
+{
+	if (bpf_map_lookup_elem(fd, key, e))
+		return -errno;
+	return e->prefixlen == *(const __u32 *)key ? 0 : -ENOENT;
+}
+
 /* ---- trie summaries ---- */
 
 #define SUMMARY_BYTES ((size_t)WEIR_SUMMARY_WORDS * sizeof(uint64_t))
@@ -477,8 +484,7 @@ static int notes_sweep(const struct weir_maps *m)
 		if (p[pi].host)
 			present = weir_tab_find(&tab[pi], key) >= 0;
 		else
-			present = !bpf_map_lookup_elem(p[pi].fd, key, &e) &&
-				  e.prefixlen == c.prefixlen;
+			present = !weir__trie_get(p[pi].fd, key, &e);
 		if (!present && !bpf_map_delete_elem(m->note, &keys[k]))
 			swept++;
 	}
@@ -649,7 +655,7 @@ static long part_items(const struct weir_maps *m, const struct list_part *part,
 			return -ENOMEM;
 		}
 		for (long i = 0; i < n; i++)
-			if (bpf_map_lookup_elem(part->fd, keys + i * part->ksz, &ents[i]))
+			if (weir__trie_get(part->fd, keys + i * part->ksz, &ents[i]))
 				ents[i].prefixlen = UINT32_MAX; /* deleted meanwhile */
 		*keys_out = keys;
 		*ents_out = ents;
@@ -695,25 +701,53 @@ static long part_items(const struct weir_maps *m, const struct list_part *part,
 	return n;
 }
 
-/* Deletes key from its part if its entry is still expired at `now` (it may
- * have been re-added since it was read). Call with the lock held. */
-static bool part_reap(const struct weir_maps *m, const struct list_part *part,
-		      const void *key, uint64_t now)
+/* Removes keys[0..n) of a part whose entries are still expired at `now`
+ * (each may have been re-added since it was read), under one lock and one
+ * mapping of the table; deletes their comments. Returns how many went. */
+static int part_reap(const struct weir_maps *m, const struct list_part *part,
+		     enum weir_list l, const char *keys, size_t n, uint64_t now)
 {
 	struct weir_entry e;
 	struct weir_tab t;
-	bool reaped = false;
-	long i;
+	int reaped = 0;
 
-	if (!part->host)
-		return !bpf_map_lookup_elem(part->fd, key, &e) && e.expires_ns &&
-		       e.expires_ns <= now && !bpf_map_delete_elem(part->fd, key);
-	if (weir__part_tab(m, part, &t))
-		return false;
-	i = weir_tab_find(&t, key);
-	if (i >= 0 && t.ents[i].expires_ns && t.ents[i].expires_ns <= now)
-		reaped = weir_tab_retire(&t, (uint32_t)i);
-	weir_tab_close(&t);
+	if (!n)
+		return 0;
+	weir__maps_lock(m, LOCK_EX);
+	if (part->host && weir__part_tab(m, part, &t)) {
+		weir__maps_lock(m, LOCK_UN);
+		return 0;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *key = keys + k * part->ksz;
+		struct weir_note_key nk;
+		struct weir_cidr c;
+		bool gone;
+
+		if (part->host) {
+			long i = weir_tab_find(&t, key);
+
+			gone = i >= 0 && t.ents[i].expires_ns &&
+			       t.ents[i].expires_ns <= now &&
+			       weir_tab_retire(&t, (uint32_t)i);
+		} else {
+			gone = !weir__trie_get(part->fd, key, &e) && e.expires_ns &&
+			       e.expires_ns <= now && !bpf_map_delete_elem(part->fd, key);
+		}
+		if (!gone)
+			continue;
+		reaped++;
+		if (l == WEIR_LIST_BLOCK) {
+			weir__part_cidr(part, key, &c);
+			note_key(&c, &nk);
+			bpf_map_delete_elem(m->note, &nk);
+		}
+	}
+	if (part->host)
+		weir_tab_close(&t);
+	if (reaped && !part->host)
+		weir__summary_rebuild(part);
+	weir__maps_lock(m, LOCK_UN);
 	return reaped;
 }
 
@@ -726,7 +760,6 @@ static int list_walk(const struct weir_maps *m, enum weir_list l,
 	struct list_part p[N_PARTS];
 	uint64_t now = weir_mono_ns();
 	int live = 0, reaped = 0, ret = 0;
-	bool reaped_net[N_PARTS] = {};
 
 	weir__list_parts(m, l, p);
 	for (int i = 0; i < N_PARTS && !ret; i++) {
@@ -734,6 +767,7 @@ static int list_walk(const struct weir_maps *m, enum weir_list l,
 		struct weir_entry *ents = NULL;
 		char *keys = NULL;
 		long n = part_items(m, part, &keys, &ents);
+		size_t n_expired = 0;
 
 		if (n < 0)
 			return (int)n;
@@ -748,14 +782,8 @@ static int list_walk(const struct weir_maps *m, enum weir_list l,
 			weir__part_cidr(part, key, &it.cidr);
 			note_key(&it.cidr, &nk);
 			if (it.entry.expires_ns && it.entry.expires_ns <= now) {
-				weir__maps_lock(m, LOCK_EX);
-				if (part_reap(m, part, key, now)) {
-					if (l == WEIR_LIST_BLOCK)
-						bpf_map_delete_elem(m->note, &nk);
-					reaped++;
-					reaped_net[order[i]] |= !part->host;
-				}
-				weir__maps_lock(m, LOCK_UN);
+				/* gather in place: keys[0..n_expired), k >= n_expired */
+				memmove(keys + n_expired++ * part->ksz, key, part->ksz);
 				continue;
 			}
 			if (l == WEIR_LIST_BLOCK &&
@@ -766,14 +794,12 @@ static int list_walk(const struct weir_maps *m, enum weir_list l,
 			if (fn)
 				ret = fn(&it, ctx);
 		}
+		reaped += part_reap(m, part, l, keys, n_expired, now);
 		free(keys);
 		free(ents);
 	}
 	if (reaped) {
 		weir__maps_lock(m, LOCK_EX);
-		for (int i = 0; i < N_PARTS; i++)
-			if (reaped_net[i])
-				weir__summary_rebuild(&p[i]);
 		weir__list_bits_sync(m, l);
 		weir__maps_lock(m, LOCK_UN);
 	}
@@ -896,12 +922,8 @@ int weir_list_get(const struct weir_maps *m, enum weir_list l,
 	weir__list_parts(m, l, p);
 	part = &p[weir__part_of(c)];
 	weir__part_key(part, c, key);
-	if (!part->host) {
-		if (bpf_map_lookup_elem(part->fd, key, e))
-			return -errno;
-		/* the trie answers the longest match: is it this prefix? */
-		return e->prefixlen == c->prefixlen ? 0 : -ENOENT;
-	}
+	if (!part->host)
+		return weir__trie_get(part->fd, key, e);
 	if ((err = weir__part_tab(m, part, &t)))
 		return err;
 	i = weir_tab_find(&t, key);
