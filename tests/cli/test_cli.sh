@@ -136,6 +136,8 @@ sleep 1.2 # let the TTL lapse: the check below is about what reap does, not spee
 check_eq "block reap removes the expired entry, keeps the live ones" \
 	"removed 1 expired entries from the blocklist; 4 left" "$(W block reap)"
 check_eq "block flush removes all" "removed 4 entries from the blocklist" "$(W block flush)"
+check "--pin-dir=DIR is the same as --pin-dir DIR" bash -c \
+	"'$WEIRCTL' --pin-dir='$PIN' status --json | grep -q '\"pin_dir\":\"$PIN\",\"maps\":{'"
 check "stats --json parses" bash -c "'$WEIRCTL' --pin-dir '$PIN' stats --json | python3 -m json.tool >/dev/null"
 check "stats --watch --count 2 --json: two lines of per-reason rates, then exits" bash -c \
 	"'$WEIRCTL' --pin-dir '$PIN' stats --watch --count 2 --json | python3 -c '
