@@ -31,8 +31,9 @@ BPFTOOL ?= bpftool
 DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
 	libcmocka-dev pkg-config iproute2 ethtool nftables ipset python3 \
-	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux
-BENCH_PKGS := wrk
+	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
+	curl wrk nginx-light
+BENCH_PKGS := wrk nginx-light haproxy
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 	-Wno-unused-parameter -I/usr/include/$(ARCH)-linux-gnu
@@ -40,6 +41,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-D_GNU_SOURCE -I$(BUILD) -I.
 LDLIBS := -lxdp -lbpf -lmnl -ljansson -lelf -lz -lm
+WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lelf -lz -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h
@@ -48,14 +50,28 @@ SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
 MAPS_SRCS := $(wildcard maps/*.c)
 LOADER_SRCS := $(wildcard loader/*.c)
-USER_HDRS := $(wildcard maps/*.h loader/*.h tests/bpf/*.h) $(SKELS)
+MAPS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(MAPS_SRCS))
+LOADER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LOADER_SRCS))
+USER_HDRS := $(wildcard maps/*.h loader/*.h tests/bpf/*.h userspace/*.h) $(SKELS)
+
+# The daemon: userspace/*.c, llhttp compiled from Debian's node-llhttp sources
+# (never copied into the repository), and the maps library for L7 -> XDP.
+LLHTTP_DIR := /usr/share/llhttp
+LLHTTP_INC := /usr/share/include/llhttp
+USPACE_SRCS := $(wildcard userspace/*.c)
+USPACE_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out userspace/main.c,$(USPACE_SRCS)))
+LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,api http llhttp)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 
 WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp
-BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o
+WEIR := $(BUILD)/weir
+BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o \
+	$(BUILD)/bench_router
 
 .PHONY: all deps test test-only asan fuzz run bench clean
-all: $(WEIRCTL) $(TEST_BPF)
+all: $(WEIRCTL) $(TEST_BPF) $(WEIR) $(UNIT_BINS)
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -80,10 +96,24 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 $(BUILD)/%.o: %.c $(USER_HDRS) | $(BUILD)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -I$(LLHTTP_INC) -c $< -o $@
 
-MAPS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(MAPS_SRCS))
-LOADER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LOADER_SRCS))
+# llhttp is generated C; it is built with its own flags, not ours.
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(filter -O% -g -f%,$(CFLAGS)) -I$(LLHTTP_INC) -c $< -o $@
+
+$(WEIR): $(BUILD)/userspace/main.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS)
+
+# Unit tests: tests/unit/test_NAME.c (cmocka, TAP output) against the daemon's
+# objects.
+$(UNIT_BINS): $(BUILD)/%: $(BUILD)/tests/unit/%.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS) -lcmocka
+
 
 $(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS)
 	$(call msg,LINK,$@)
@@ -96,6 +126,10 @@ $(TEST_BPF): $(BUILD)/tests/bpf/test_xdp.o $(MAPS_OBJS)
 $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(MAPS_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bench_router: $(BUILD)/bench/bench_router.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS)
 
 $(BUILD)/livegen: $(BUILD)/bench/livegen.o
 	$(call msg,LINK,$@)

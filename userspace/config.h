@@ -1,0 +1,183 @@
+/* userspace/config.h - the parsed configuration of weir: plain data, read
+ * from a YAML file (or built by quick mode, later by the admin API) and
+ * validated whole before anything is built from it.
+ *
+ * A struct weir_config owns every string and array it points to; one
+ * weir_config_free() releases it all. Durations are in milliseconds, sizes in
+ * bytes. Nothing here is used on the request path: snapshot.c builds the
+ * router, the upstreams and the plugin chains from it.
+ */
+#ifndef WEIR_CONFIG_H
+#define WEIR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <jansson.h>
+
+/* Methods as bits, for route matching. */
+enum weir_method_bit {
+	WEIR_M_GET = 1u << 0,
+	WEIR_M_HEAD = 1u << 1,
+	WEIR_M_POST = 1u << 2,
+	WEIR_M_PUT = 1u << 3,
+	WEIR_M_DELETE = 1u << 4,
+	WEIR_M_PATCH = 1u << 5,
+	WEIR_M_OPTIONS = 1u << 6,
+	WEIR_M_CONNECT = 1u << 7,
+	WEIR_M_TRACE = 1u << 8,
+	WEIR_M_OTHER = 1u << 9,
+};
+
+enum weir_lb_kind {
+	WEIR_LB_ROUNDROBIN,	/* smooth weighted round robin */
+	WEIR_LB_LEASTCONN,	/* least active connections, weighted */
+	WEIR_LB_CHASH,		/* consistent hash on a key */
+};
+
+enum weir_hash_on {
+	WEIR_HASH_IP,		/* client address */
+	WEIR_HASH_HEADER,	/* hash_key names a request header */
+	WEIR_HASH_COOKIE,	/* hash_key names a cookie */
+	WEIR_HASH_PARAM,	/* hash_key names a route parameter */
+};
+
+enum weir_log_format {
+	WEIR_LOG_OFF,
+	WEIR_LOG_JSON,		/* one JSON object per line */
+	WEIR_LOG_COMBINED,	/* Apache/nginx combined */
+};
+
+struct weir_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char text[64];		/* as written: "127.0.0.1:8080", "[::1]:80" */
+};
+
+struct weir_listener_conf {
+	struct weir_addr addr;
+	int backlog;			/* default 4096 */
+};
+
+struct weir_node_conf {
+	struct weir_addr addr;
+	uint32_t weight;		/* 1..1000000, default 1; 0 = drained */
+};
+
+struct weir_upstream_conf {
+	char *name;
+	struct weir_node_conf *nodes;
+	size_t n_nodes;
+	enum weir_lb_kind lb;
+	enum weir_hash_on hash_on;	/* WEIR_LB_CHASH only */
+	char *hash_key;			/* header/cookie/param name, or NULL */
+	/* keepalive pool, per worker */
+	uint32_t keepalive;		/* idle connections kept per node; default 64 */
+	uint32_t keepalive_timeout_ms;	/* default 60000 */
+	uint32_t keepalive_requests;	/* per connection; default 10000 */
+	/* timeouts */
+	uint32_t connect_timeout_ms;	/* default 5000 */
+	uint32_t send_timeout_ms;	/* default 60000 */
+	uint32_t read_timeout_ms;	/* default 60000 */
+	/* passive health and retries */
+	uint32_t max_fails;		/* failures in fail_window that eject; default 3; 0 = never */
+	uint32_t fail_window_ms;	/* default 10000 */
+	uint32_t eject_ms;		/* cooldown; default 10000 */
+	uint32_t retries;		/* other nodes tried; default 1 */
+	uint32_t retry_timeout_ms;	/* total time for tries; default 0 = no limit */
+	unsigned line;			/* where it was defined, 0 if not from a file */
+};
+
+struct weir_header_match_conf {
+	char *name;			/* lower case */
+	char **values;			/* any of: exact, case-sensitive */
+	size_t n_values;
+};
+
+enum weir_rewrite_kind {
+	WEIR_REWRITE_NONE,
+	WEIR_REWRITE_STRIP,		/* strip `value` from the front of the path */
+	WEIR_REWRITE_TEMPLATE,		/* `value` with :param substituted */
+};
+
+struct weir_plugin_conf {
+	char *name;
+	json_t *conf;			/* the plugin's own settings (owned) */
+	unsigned line;
+};
+
+struct weir_route_conf {
+	char *id;
+	char **hosts;			/* exact or "*.suffix"; none = any host */
+	size_t n_hosts;
+	char **paths;			/* "/exact", "/prefix/*", "/users/:id" */
+	size_t n_paths;
+	uint32_t methods;		/* WEIR_M_* bits; 0 = any */
+	struct weir_header_match_conf *headers;
+	size_t n_headers;
+	int32_t priority;		/* higher wins among equals; default 0 */
+	char *upstream;			/* name of an upstream */
+	enum weir_rewrite_kind rewrite;
+	char *rewrite_value;
+	/* per-route overrides of the upstream's timeouts, 0 = inherit */
+	uint32_t connect_timeout_ms;
+	uint32_t send_timeout_ms;
+	uint32_t read_timeout_ms;
+	struct weir_plugin_conf *plugins;
+	size_t n_plugins;
+	unsigned line;
+};
+
+struct weir_config {
+	char *file;			/* path it was read from, or NULL */
+	struct weir_listener_conf *listeners;
+	size_t n_listeners;
+	struct weir_upstream_conf *upstreams;
+	size_t n_upstreams;
+	struct weir_route_conf *routes;
+	size_t n_routes;
+	/* server */
+	uint32_t workers;		/* 0 = one per online CPU */
+	uint32_t max_header_size;	/* request line + headers; default 16384 -> 431 */
+	uint32_t max_headers;		/* count; default 100 -> 431 */
+	uint32_t max_uri;		/* default 8192 -> 414 */
+	uint64_t max_body;		/* default 16 MiB -> 413; 0 = unlimited */
+	uint32_t client_header_timeout_ms;	/* default 10000 -> 408 */
+	uint32_t client_body_timeout_ms;	/* between body reads; default 60000 -> 408 */
+	uint32_t keepalive_timeout_ms;		/* idle client connection; default 75000 */
+	uint32_t send_timeout_ms;		/* to the client; default 60000 */
+	uint32_t shutdown_timeout_ms;		/* graceful stop deadline; default 10000 */
+	uint32_t max_connections;		/* per worker; default 65536 */
+	/* access log */
+	enum weir_log_format log_format;
+	char *log_path;			/* file, or "-" for stdout */
+	/* global plugin settings, by plugin name */
+	struct weir_plugin_conf *plugins;
+	size_t n_plugins;
+};
+
+/* Reads and validates FILE. On success returns 0 and a config in *out. On
+ * failure returns -1 with one line in err: "FILE:LINE: FIELD: REASON", e.g.
+ * "weir.yaml:12: routes[2].upstream: no upstream named 'api'". */
+int weir_config_load(const char *file, struct weir_config **out, char *err, size_t errlen);
+
+/* The same from YAML text in memory; `name` is used in messages. */
+int weir_config_parse(const char *name, const char *text, size_t len,
+		      struct weir_config **out, char *err, size_t errlen);
+
+/* Quick mode: one listener, one upstream of one node, one catch-all route. */
+int weir_config_quick(const char *from, const char *to, uint32_t workers,
+		      struct weir_config **out, char *err, size_t errlen);
+
+/* Parses "ADDR:PORT", "[V6]:PORT", "*:PORT" or "PORT" (listen only). */
+int weir_addr_parse(const char *text, bool listen, struct weir_addr *out,
+		    char *err, size_t errlen);
+
+/* Fills the defaults documented above into a zeroed struct. */
+void weir_config_defaults(struct weir_config *c);
+void weir_upstream_defaults(struct weir_upstream_conf *u);
+
+void weir_config_free(struct weir_config *c);
+
+#endif
