@@ -111,7 +111,7 @@ struct weir_route_conf {
 	char *id;
 	char **hosts;			/* exact or "*.suffix"; none = any host */
 	size_t n_hosts;
-	char **paths;			/* "/exact", "/prefix/*", "/users/:id" */
+	char **paths;			/* "/exact", "/prefix*", "/users/:id" */
 	size_t n_paths;
 	uint32_t methods;		/* WEIR_M_* bits; 0 = any */
 	struct weir_header_match_conf *headers;

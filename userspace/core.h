@@ -1,0 +1,321 @@
+/* userspace/core.h - the types of weir's event loop: buffers, timers,
+ * connections, requests and workers, shared by worker.c, http.c and proxy.c.
+ *
+ * Ownership, in short: a worker owns everything reachable from it and is
+ * the only thread that touches it. A client connection owns at most one
+ * request at a time (HTTP/1.1 answers in order, so pipelined requests wait in
+ * the connection's input buffer, unparsed); a request owns at most one
+ * upstream connection while it is in flight, which goes back to the worker's
+ * keepalive pool when the response ends cleanly. Buffers, requests and
+ * connections come from per-worker free lists, so the request path does not
+ * allocate once the lists are warm, and an idle client connection holds no
+ * buffer at all.
+ */
+#ifndef WEIR_CORE_H
+#define WEIR_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <netinet/in.h>
+#include <llhttp.h>
+
+#include "config.h"
+#include "router.h"
+
+struct weir_snapshot;
+struct weir_route;
+struct weir_upstream;
+struct weir_worker;
+
+/* ---- buffers ---------------------------------------------------------- */
+
+/* A fixed-size byte buffer: data in [start, end), free space [end, cap). */
+struct weir_buf {
+	struct weir_buf *next;		/* free list */
+	uint32_t start, end, cap;
+	char data[];
+};
+
+struct weir_buf *weir_buf_get(struct weir_worker *w);
+void weir_buf_put(struct weir_worker *w, struct weir_buf *b);
+/* Moves the data to the front; returns the distance moved. */
+uint32_t weir_buf_compact(struct weir_buf *b);
+int weir_buf_append(struct weir_buf *b, const void *p, size_t n);
+int weir_buf_printf(struct weir_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- timers ----------------------------------------------------------- */
+
+/* One deadline per object, kept in the worker's binary heap. Moving a
+ * deadline later only stores it (the heap entry is re-filed lazily when it
+ * comes due), which is what the request path does most. */
+struct weir_timer {
+	uint64_t due;			/* ms; 0 = not armed */
+	uint64_t key;			/* the key the heap holds */
+	uint32_t slot;			/* index in the heap + 1; 0 = not in it */
+	void (*fire)(struct weir_worker *w, struct weir_timer *t);
+};
+
+void weir_timer_set(struct weir_worker *w, struct weir_timer *t, uint64_t due);
+void weir_timer_stop(struct weir_worker *w, struct weir_timer *t);
+/* Fires what is due; returns ms to the next deadline, or -1. */
+int weir_timers_run(struct weir_worker *w);
+
+/* ---- connections ------------------------------------------------------ */
+
+enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT };
+
+/* What epoll's data pointer points at: the first member of every kind. */
+struct weir_io {
+	uint8_t kind;
+	uint8_t readable;		/* edge seen, not yet drained to EAGAIN */
+	uint8_t writable;
+	uint8_t eof;			/* read returned 0 */
+	int fd;
+};
+
+/* Header spans are offsets into the input buffer of the side that parsed
+ * them, so compacting the buffer moves them by one subtraction. */
+struct weir_span {
+	uint32_t off, len;
+};
+
+struct weir_field {
+	struct weir_span name, value;
+};
+
+/* A message head being parsed (a request from a client, a response from an
+ * upstream). */
+struct weir_head {
+	struct weir_span url;		/* request target, or reason phrase */
+	struct weir_field *fields;
+	uint32_t n_fields, cap_fields;
+	uint32_t size;			/* bytes of the head so far */
+	uint8_t in_field;		/* a name or value span is open */
+	uint8_t too_many;		/* more fields than cap_fields */
+};
+
+enum weir_client_state {
+	WEIR_CLIENT_IDLE,		/* between requests (keepalive) */
+	WEIR_CLIENT_HEAD,		/* reading a request head */
+	WEIR_CLIENT_BUSY,		/* a request is in flight */
+	WEIR_CLIENT_TUNNEL,		/* upgraded: bytes both ways */
+	WEIR_CLIENT_CLOSING,		/* flushing a final answer, then close */
+};
+
+struct weir_client {
+	struct weir_io io;
+	uint8_t state;
+	uint8_t keepalive;		/* may read another request after this one */
+	uint8_t draining;		/* worker is stopping: close when idle */
+	uint8_t listener;		/* index of the listener it came from */
+	uint8_t lingering;		/* half-closed, draining the client's bytes */
+	struct weir_worker *w;
+	struct weir_client *prev, *next;	/* worker's list */
+	struct weir_buf *in;		/* request bytes; NULL while idle */
+	struct weir_buf *out;		/* our own bytes for the client: heads, errors */
+	uint32_t parsed;		/* offset in `in` up to which llhttp has run */
+	struct weir_req *req;
+	struct weir_timer timer;
+	struct sockaddr_in6 peer;	/* IPv4 as mapped */
+	llhttp_t parser;
+	uint32_t nreq;
+};
+
+enum weir_up_state {
+	WEIR_UP_CONNECTING,
+	WEIR_UP_ACTIVE,			/* carrying a request */
+	WEIR_UP_IDLE,			/* in the keepalive pool */
+};
+
+struct weir_upconn {
+	struct weir_io io;
+	uint8_t state;
+	uint8_t reused;			/* came from the pool */
+	uint16_t node;			/* index of the node in its upstream */
+	uint32_t pool;			/* the worker's pool it returns to */
+	uint32_t nreq;
+	struct weir_worker *w;
+	struct weir_upconn *prev, *next;	/* pool's idle list */
+	struct weir_req *req;
+	struct weir_buf *in;		/* response bytes */
+	uint32_t parsed;
+	struct weir_timer timer;
+	llhttp_t parser;
+};
+
+/* ---- requests --------------------------------------------------------- */
+
+enum weir_req_phase {
+	WEIR_REQ_UPSTREAM,		/* choosing / connecting to a node */
+	WEIR_REQ_SENDING,		/* request head and body to the upstream */
+	WEIR_REQ_WAITING,		/* all sent, response not yet in */
+	WEIR_REQ_RESPONSE,		/* response head sent on, body streaming */
+};
+
+#define WEIR_MAX_TRIES 17
+#define WEIR_MAX_CONN_NAMES 8
+#define WEIR_MAX_PLUGINS 16
+
+/* One request/response exchange. Offsets named fwd/parsed/msg_end are into
+ * client->in; ufwd/umsg_end into up->in. */
+struct weir_req {
+	struct weir_req *next;		/* free list */
+	struct weir_client *client;
+	struct weir_snapshot *snap;	/* held until the exchange ends */
+	const struct weir_route *route;
+	struct weir_route_match match;
+
+	/* the request, as parsed */
+	struct weir_head head;		/* spans in client->in */
+	struct weir_hdr *hdrs;		/* the same fields as pointers, names lower case */
+	uint32_t head_start;		/* offset of the request line */
+	struct weir_span path;		/* origin-form target, query included */
+	uint32_t path_len;		/* ... without the query */
+	char host[256];			/* lower case, no port */
+	uint8_t host_len;
+	int16_t host_field;
+	uint8_t method;			/* llhttp_method_t */
+	uint8_t method_bit;		/* WEIR_M_* */
+	uint8_t http_minor;
+	uint8_t stop;			/* why a callback stopped llhttp */
+	uint8_t chunked, upgrade, conn_upgrade, conn_close, conn_keepalive;
+	uint8_t expect_continue, idempotent, head_only, has_request_id;
+	uint8_t n_conn_names;
+	struct weir_span conn_names[WEIR_MAX_CONN_NAMES];	/* listed in Connection */
+	uint64_t content_length;
+	uint64_t body_len;		/* decoded body bytes so far */
+	uint32_t body_start, msg_end, fwd;
+	uint8_t req_done;		/* the whole request has been parsed */
+	uint8_t sent_all;		/* ... and written to the upstream */
+	uint8_t body_rewound;		/* body bytes were dropped after sending */
+
+	/* the upstream exchange */
+	uint8_t phase;
+	uint8_t n_tried, stale_retries;
+	uint16_t tried[WEIR_MAX_TRIES];
+	int16_t node;
+	uint32_t t_connect, t_send, t_read;
+	struct weir_buf *up_head;	/* the rebuilt request head */
+	uint32_t up_head_sent;
+	struct weir_upconn *up;
+	struct weir_head rhead;		/* the response head, spans in up->in */
+	uint32_t ufwd, umsg_end;
+	uint8_t resp_seen;		/* a response head arrived */
+	uint8_t interim;		/* the current response is a 1xx */
+	uint8_t body_phase;		/* response body bytes are being forwarded */
+	uint8_t resp_done;
+	uint8_t resp_started;		/* a response byte went to the client */
+	uint8_t tunnel;
+	uint8_t close_after;		/* close the client once answered */
+	uint8_t close_upstream;
+	uint8_t cprog, uprog;		/* progress on each side in this pump */
+	uint8_t local;			/* answered by weir itself */
+	uint8_t logged;
+	const char *local_why;		/* set by a plugin that answers */
+	uint16_t status;
+
+	uint64_t start_ms;
+	uint64_t bytes_in, bytes_out;
+	char id[33];			/* X-Request-Id we generated, or "" */
+	void *plugin_ctx[WEIR_MAX_PLUGINS];
+};
+
+/* ---- workers ---------------------------------------------------------- */
+
+/* Idle keepalive connections to one node address, in one worker. */
+struct weir_pool {
+	struct weir_upconn *idle;	/* most recently used first */
+	uint32_t n_idle;
+};
+
+struct weir_snap_ref {
+	struct weir_snapshot *snap;
+	uint32_t inflight;
+};
+
+struct weir_listen_fd {
+	struct weir_io io;
+	uint32_t index;
+};
+
+struct weir_worker {
+	uint32_t id;
+	int epfd;
+	struct weir_io event;		/* eventfd: reload and stop */
+	pthread_t thread;
+	uint64_t now;			/* ms, CLOCK_MONOTONIC, per loop turn */
+	uint64_t seen_version;
+	_Atomic uint64_t acked_version;	/* read by the main thread */
+	struct weir_snapshot *snap;	/* current */
+	struct weir_snap_ref refs[8];	/* snapshots still used by requests */
+	uint32_t n_refs;
+	struct weir_listen_fd *listen;	/* registered listener fds */
+	uint32_t n_listen;
+	struct weir_client *clients;	/* all client connections */
+	uint32_t n_clients;
+	struct weir_pool *pools;
+	uint32_t n_pools;
+	struct weir_buf *free_bufs;
+	uint32_t n_free_bufs;
+	uint32_t buf_size;
+	struct weir_req *free_reqs;
+	struct weir_client *free_clients;
+	struct weir_client *dead_clients;	/* closed in this batch of events */
+	struct weir_upconn *dead_ups;
+	_Atomic bool accept_stopped;
+	struct weir_timer **heap;
+	uint32_t heap_len, heap_cap;
+	uint64_t rng;
+	bool stopping;
+	uint64_t stop_deadline;
+	struct weir_log *log;
+	/* counters */
+	uint64_t n_requests;
+};
+
+uint64_t weir_now_ms(void);
+
+/* worker.c */
+void weir_worker_reap(struct weir_worker *w);
+int weir_io_add(struct weir_worker *w, struct weir_io *io, uint32_t events);
+void weir_io_del(struct weir_worker *w, struct weir_io *io);
+void weir_worker_snap_hold(struct weir_worker *w, struct weir_snapshot *s);
+void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s);
+
+/* request.c */
+struct weir_req *weir_req_new(struct weir_client *c);
+void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c);
+void weir_request_id(struct weir_worker *w, char out[33]);
+
+/* http.c: the client side */
+void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa,
+			uint32_t listener);
+void weir_client_event(struct weir_client *c, uint32_t events);
+void weir_client_close(struct weir_client *c);
+void weir_client_error(struct weir_client *c, int status, const char *why);
+/* Answers with a short text body; `keep` lets the connection carry another
+ * request, which is safe only when this one was read whole. */
+void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep);
+/* Runs llhttp over unparsed input: 1 paused (head or message end), 0 needs
+ * bytes, -1 error (answered). */
+int weir_client_parse(struct weir_client *c);
+/* Writes c->out: 1 empty, 0 socket full, -1 error. */
+int weir_client_flush(struct weir_client *c);
+/* The request's response is complete: log, release, read the next. */
+void weir_client_req_done(struct weir_client *c);
+const char *weir_status_text(int status);
+
+/* proxy.c: the upstream side */
+void weir_proxy_start(struct weir_req *r);
+void weir_upconn_event(struct weir_upconn *u, uint32_t events);
+void weir_proxy_pump(struct weir_req *r);
+void weir_proxy_abort(struct weir_req *r);
+void weir_proxy_finish(struct weir_req *r);
+void weir_pools_close(struct weir_worker *w);
+
+#endif

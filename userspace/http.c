@@ -1,0 +1,915 @@
+/* userspace/http.c - the client side of a connection: reading and judging
+ * request heads with llhttp, answering locally (errors, no route, plugins),
+ * and handing a good request to proxy.c.
+ *
+ * llhttp parses incrementally over the connection's input buffer. Its span
+ * callbacks record offsets into that buffer (struct weir_span), which stay
+ * valid while the head is parsed because the buffer is only compacted
+ * between messages or with the spans moved along. The parser pauses itself
+ * at the end of the head (so the request is judged before one body byte is
+ * read) and at the end of the message (so a pipelined request stays unparsed
+ * in the buffer until this one is answered).
+ *
+ * Strictness: llhttp rejects most malformed input itself; what it accepts
+ * but a proxy must not forward is refused here — whitespace before a colon,
+ * obs-fold, a transfer coding other than "chunked", a missing or repeated
+ * Host, HTTP versions other than 1.x. A refused request is answered and the
+ * connection closed; nothing of it reaches an upstream.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core.h"
+#include "snapshot.h"
+#include "plugin.h"
+#include "accesslog.h"
+
+#define LINGER_MS 2000
+
+static int on_message_begin(llhttp_t *p);
+static int on_url(llhttp_t *p, const char *at, size_t len);
+static int on_header_field(llhttp_t *p, const char *at, size_t len);
+static int on_header_value(llhttp_t *p, const char *at, size_t len);
+static int on_headers_complete(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t len);
+static int on_message_complete(llhttp_t *p);
+
+static llhttp_settings_t req_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* Reasons for answering a request ourselves, set by a callback that stops
+ * llhttp with HPE_USER. */
+enum { STOP_URI_TOO_LONG = 1, STOP_OBS_FOLD, STOP_BODY_TOO_LARGE };
+
+const char *weir_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/* ---- spans -------------------------------------------------------------- */
+
+static inline struct weir_client *client_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+/* Extends a span by a callback's piece. Pieces of one span arrive
+ * contiguous (llhttp is called on consecutive bytes of one buffer); a piece
+ * that does not continue the span is a folded line. */
+static inline int span_add(struct weir_span *s, const struct weir_buf *b,
+			   const char *at, size_t len)
+{
+	uint32_t off = (uint32_t)(at - b->data);
+
+	if (s->off == UINT32_MAX) {
+		s->off = off;
+		s->len = (uint32_t)len;
+		return 0;
+	}
+	if (off != s->off + s->len)
+		return -1;
+	s->len += (uint32_t)len;
+	return 0;
+}
+
+static const struct weir_span no_span = { UINT32_MAX, 0 };
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct weir_client *c = client_of(p);
+	struct weir_req *r = weir_req_new(c);
+
+	if (!r)
+		return HPE_USER;
+	c->req = r;
+	c->state = WEIR_CLIENT_HEAD;
+	r->head_start = c->parsed;
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct weir_client *c = client_of(p);
+	struct weir_req *r = c->req;
+
+	span_add(&r->head.url, c->in, at, len);
+	if (r->head.url.len > r->snap->conf->max_uri) {
+		r->stop = STOP_URI_TOO_LONG;
+		return HPE_USER;
+	}
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct weir_client *c = client_of(p);
+	struct weir_head *h = &c->req->head;
+
+	if (h->in_field != 1) {
+		h->in_field = 1;
+		if (h->n_fields == h->cap_fields) {
+			h->too_many = 1;
+			h->n_fields = 0;	/* keep parsing, answer 431 at the end */
+		}
+		h->fields[h->n_fields].name = no_span;
+		h->fields[h->n_fields].value = no_span;
+		h->n_fields++;
+	}
+	span_add(&h->fields[h->n_fields - 1].name, c->in, at, len);
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct weir_client *c = client_of(p);
+	struct weir_req *r = c->req;
+	struct weir_head *h = &r->head;
+
+	h->in_field = 2;
+	if (span_add(&h->fields[h->n_fields - 1].value, c->in, at, len) < 0) {
+		r->stop = STOP_OBS_FOLD;
+		return HPE_USER;
+	}
+	return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct weir_client *c = client_of(p);
+	struct weir_req *r = c->req;
+	uint64_t max = r->snap->conf->max_body;
+
+	r->body_len += len;
+	if (max && r->body_len > max) {
+		r->stop = STOP_BODY_TOO_LARGE;
+		return HPE_USER;
+	}
+	return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	client_of(p)->req->req_done = 1;
+	return HPE_PAUSED;
+}
+
+/* ---- local answers ------------------------------------------------------ */
+
+static int client_flush(struct weir_client *c);
+
+void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep)
+{
+	struct weir_req *r = c->req;
+	const char *text = weir_status_text(status);
+	int blen = (int)strlen(text) + 5 + (why ? (int)strlen(why) + 2 : 0);
+
+	if (!c->out)
+		c->out = weir_buf_get(c->w);
+	if (!c->out) {
+		weir_client_close(c);
+		return;
+	}
+	if (!keep || !c->keepalive || c->draining)
+		keep = false;
+	weir_buf_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+			"Content-Length: %d\r\n%s%s%s%s\r\n%d %s%s%s\n",
+			status, text, blen, keep ? "" : "Connection: close\r\n",
+			r && r->id[0] ? "X-Request-Id: " : "", r && r->id[0] ? r->id : "",
+			r && r->id[0] ? "\r\n" : "",
+			status, text, why ? ": " : "", why ? why : "");
+	if (r) {
+		r->status = (uint16_t)status;
+		r->bytes_out += c->out->end - c->out->start;
+		r->local = 1;
+		if (!keep)
+			r->close_after = 1;
+	}
+	if (!keep) {
+		c->keepalive = 0;
+		c->state = WEIR_CLIENT_CLOSING;
+	}
+	if (r && keep) {
+		if (client_flush(c) < 0) {
+			weir_client_close(c);
+			return;
+		}
+		weir_client_req_done(c);
+		return;
+	}
+	if (r)
+		weir_req_finish(c->w, r, c);
+	c->req = NULL;
+	weir_client_event(c, 0);
+}
+
+void weir_client_error(struct weir_client *c, int status, const char *why)
+{
+	if (c->req && c->req->up)
+		weir_proxy_abort(c->req);
+	if (c->req && c->req->resp_started) {
+		/* The client has part of a response: all we can do is close. */
+		weir_req_finish(c->w, c->req, c);
+		c->req = NULL;
+		weir_client_close(c);
+		return;
+	}
+	weir_client_answer(c, status, why, false);
+}
+
+/* ---- judging a request head -------------------------------------------- */
+
+static inline bool span_ieq(const struct weir_buf *b, struct weir_span s, const char *lit,
+			    size_t n)
+{
+	return s.len == n && strncasecmp(b->data + s.off, lit, n) == 0;
+}
+
+/* Walks the comma-separated tokens of a Connection value. */
+static void connection_tokens(struct weir_req *r, const char *v, uint32_t len)
+{
+	uint32_t i = 0;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		uint32_t s = i;
+		while (i < len && v[i] != ',')
+			i++;
+		uint32_t e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - s == 5 && !strncasecmp(v + s, "close", 5))
+			r->conn_close = 1;
+		else if (e - s == 10 && !strncasecmp(v + s, "keep-alive", 10))
+			r->conn_keepalive = 1;
+		else if (e - s == 7 && !strncasecmp(v + s, "upgrade", 7))
+			r->conn_upgrade = 1;
+		else if (e > s && r->n_conn_names < WEIR_MAX_CONN_NAMES) {
+			r->conn_names[r->n_conn_names].off = (uint32_t)(v + s - r->client->in->data);
+			r->conn_names[r->n_conn_names].len = e - s;
+			r->n_conn_names++;
+		}
+	}
+}
+
+/* Lower-cases the host, drops the port; 0 or -1 when it is not a host. */
+static int host_set(struct weir_req *r, const char *v, size_t len)
+{
+	size_t end = len;
+
+	if (len && v[0] == '[') {
+		const char *rb = memchr(v, ']', len);
+		if (!rb)
+			return -1;
+		end = (size_t)(rb - v) + 1;
+	} else {
+		const char *colon = memchr(v, ':', len);
+		if (colon)
+			end = (size_t)(colon - v);
+	}
+	if (end >= sizeof(r->host) || end == 0)
+		return -1;
+	for (size_t i = 0; i < end; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (ch <= ' ' || ch == '/' || ch == '?' || ch == '#' || ch == '@')
+			return -1;
+		r->host[i] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+	}
+	r->host[end] = 0;
+	r->host_len = (uint8_t)end;
+	return 0;
+}
+
+static uint32_t method_bit(uint8_t m)
+{
+	switch (m) {
+	case HTTP_GET: return WEIR_M_GET;
+	case HTTP_HEAD: return WEIR_M_HEAD;
+	case HTTP_POST: return WEIR_M_POST;
+	case HTTP_PUT: return WEIR_M_PUT;
+	case HTTP_DELETE: return WEIR_M_DELETE;
+	case HTTP_PATCH: return WEIR_M_PATCH;
+	case HTTP_OPTIONS: return WEIR_M_OPTIONS;
+	case HTTP_CONNECT: return WEIR_M_CONNECT;
+	case HTTP_TRACE: return WEIR_M_TRACE;
+	default: return WEIR_M_OTHER;
+	}
+}
+
+/* Checks the head and fills the request's view of it. Returns 0, or the
+ * status to answer with its reason in *why. */
+static int head_judge(struct weir_client *c, struct weir_req *r, const char **why)
+{
+	struct weir_buf *b = c->in;
+	struct weir_head *h = &r->head;
+	unsigned n_host = 0, n_te = 0;
+	llhttp_t *p = &c->parser;
+
+	if (h->too_many) {
+		*why = "too many header fields";
+		return 431;
+	}
+	if (p->http_major != 1) {
+		*why = "only HTTP/1.x is served here";
+		return 505;
+	}
+	r->http_minor = p->http_minor;
+	r->method = p->method;
+	r->method_bit = method_bit(p->method);
+	if (p->method == HTTP_CONNECT) {
+		*why = "CONNECT is not supported";
+		return 501;
+	}
+	for (uint32_t i = 0; i < h->n_fields; i++) {
+		struct weir_field *f = &h->fields[i];
+		char *name = b->data + f->name.off;
+		char *val = b->data + f->value.off;
+
+		if (f->value.off == UINT32_MAX)
+			f->value = (struct weir_span){ f->name.off + f->name.len, 0 };
+		if (f->name.len == 0 || name[f->name.len - 1] == ' ' ||
+		    name[f->name.len - 1] == '\t') {
+			*why = "whitespace before a colon";
+			return 400;
+		}
+		while (f->value.len && (val[f->value.len - 1] == ' ' ||
+					val[f->value.len - 1] == '\t'))
+			f->value.len--;
+		for (uint32_t k = 0; k < f->name.len; k++)
+			if (name[k] >= 'A' && name[k] <= 'Z')
+				name[k] += 32;
+		r->hdrs[i] = (struct weir_hdr){ name, f->name.len, val, f->value.len };
+
+		switch (f->name.len) {
+		case 4:
+			if (!memcmp(name, "host", 4)) {
+				n_host++;
+				r->host_field = (int16_t)i;
+			}
+			break;
+		case 6:
+			if (!memcmp(name, "expect", 6)) {
+				if (f->value.len == 12 && !strncasecmp(val, "100-continue", 12))
+					r->expect_continue = 1;
+				else {
+					*why = "unknown expectation";
+					return 417;
+				}
+			}
+			break;
+		case 10:
+			if (!memcmp(name, "connection", 10))
+				connection_tokens(r, val, f->value.len);
+			break;
+		case 12:
+			if (!memcmp(name, "x-request-id", 12))
+				r->has_request_id = 1;
+			break;
+		case 17:
+			if (!memcmp(name, "transfer-encoding", 17)) {
+				n_te++;
+				if (f->value.len != 7 || strncasecmp(val, "chunked", 7)) {
+					*why = "only the chunked transfer coding is supported";
+					return 501;
+				}
+			}
+			break;
+		}
+	}
+	if (n_te) {
+		if (r->http_minor == 0) {
+			*why = "Transfer-Encoding in an HTTP/1.0 request";
+			return 400;
+		}
+		if (n_te > 1) {
+			*why = "repeated Transfer-Encoding";
+			return 400;
+		}
+		r->chunked = 1;
+	}
+	if (n_host > 1) {
+		*why = "repeated Host";
+		return 400;
+	}
+	if (n_host == 0 && r->http_minor >= 1) {
+		*why = "missing Host";
+		return 400;
+	}
+	if (n_host) {
+		struct weir_field *f = &h->fields[r->host_field];
+		if (host_set(r, b->data + f->value.off, f->value.len) < 0) {
+			*why = "bad Host";
+			return 400;
+		}
+	}
+
+	/* The target: origin-form, or absolute-form whose authority wins. */
+	const char *u = b->data + h->url.off;
+	uint32_t ulen = h->url.len;
+	if (ulen > 7 && (!strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8))) {
+		uint32_t s = u[4] == ':' ? 7 : 8;
+		uint32_t e = s;
+		while (e < ulen && u[e] != '/' && u[e] != '?')
+			e++;
+		if (host_set(r, u + s, e - s) < 0) {
+			*why = "bad authority in the request target";
+			return 400;
+		}
+		r->path = (struct weir_span){ h->url.off + e, ulen - e };
+		if (r->path.len == 0 || u[e] != '/') {
+			*why = "absolute target without a path";
+			return 400;
+		}
+	} else if (ulen && u[0] == '/') {
+		r->path = h->url;
+	} else {
+		*why = "bad request target";
+		return 400;
+	}
+	const char *q = memchr(b->data + r->path.off, '?', r->path.len);
+	r->path_len = q ? (uint32_t)(q - (b->data + r->path.off)) : r->path.len;
+
+	if (!r->chunked && (p->flags & F_CONTENT_LENGTH))
+		r->content_length = p->content_length;
+	if (r->snap->conf->max_body && r->content_length > r->snap->conf->max_body) {
+		*why = "body larger than the limit";
+		return 413;
+	}
+	r->upgrade = r->conn_upgrade && p->upgrade;
+	r->head_only = p->method == HTTP_HEAD;
+	r->idempotent = p->method == HTTP_GET || p->method == HTTP_HEAD ||
+			p->method == HTTP_PUT || p->method == HTTP_DELETE ||
+			p->method == HTTP_OPTIONS || p->method == HTTP_TRACE;
+	if (r->conn_close || (r->http_minor == 0 && !r->conn_keepalive))
+		c->keepalive = 0;
+	return 0;
+}
+
+/* Maps an llhttp error (or our own stop) to a status. */
+static int parse_error_status(struct weir_req *r, llhttp_errno_t e, const char **why)
+{
+	if (r && r->stop == STOP_URI_TOO_LONG) {
+		*why = "request target longer than the limit";
+		return 414;
+	}
+	if (r && r->stop == STOP_OBS_FOLD) {
+		*why = "obs-fold in a header field";
+		return 400;
+	}
+	if (r && r->stop == STOP_BODY_TOO_LARGE) {
+		*why = "body larger than the limit";
+		return 413;
+	}
+	switch (e) {
+	case HPE_INVALID_VERSION:
+		*why = "bad HTTP version";
+		return 505;
+	case HPE_INVALID_TRANSFER_ENCODING:
+		*why = "bad Transfer-Encoding";
+		return 501;
+	case HPE_INVALID_METHOD:
+		*why = "unknown method";
+		return 400;
+	default:
+		*why = llhttp_errno_name(e);
+		return 400;
+	}
+}
+
+/* The head is complete and good: route it and start the proxying. */
+static void head_done(struct weir_client *c, struct weir_req *r)
+{
+	const char *why = NULL;
+	int status = head_judge(c, r, &why);
+
+	if (status) {
+		weir_client_answer(c, status, why, false);
+		return;
+	}
+	weir_timer_stop(c->w, &c->timer);
+	c->state = WEIR_CLIENT_BUSY;
+	r->body_start = c->parsed;
+	r->fwd = c->parsed;
+	if (!r->has_request_id)
+		weir_request_id(c->w, r->id);
+
+	struct weir_route_req rq = {
+		.host = r->host, .host_len = r->host_len,
+		.path = c->in->data + r->path.off, .path_len = r->path_len,
+		.method = r->method_bit,
+		.headers = r->hdrs, .n_headers = r->head.n_fields,
+	};
+	if (!weir_router_match(r->snap->router, &rq, &r->match)) {
+		bool whole = !r->chunked && r->content_length == 0;
+		weir_client_answer(c, 404, "no route", whole);
+		return;
+	}
+	r->route = r->match.route;
+	status = weir_plugins_access(r);
+	if (status) {
+		bool whole = !r->chunked && r->content_length == 0;
+		weir_client_answer(c, status, r->local_why, whole);
+		return;
+	}
+	llhttp_resume(&c->parser);
+	if (weir_client_parse(c) < 0)
+		return;
+	weir_proxy_start(r);
+}
+
+/* Runs llhttp over the unparsed bytes of the input buffer. Returns 1 when it
+ * paused (end of head or of message), 0 when it needs more bytes, -1 on an
+ * error (already answered). */
+int weir_client_parse(struct weir_client *c)
+{
+	struct weir_buf *b = c->in;
+	llhttp_errno_t e;
+
+	/* A body-less request completes on an empty run after its head. */
+	if (c->parsed == b->end && c->state != WEIR_CLIENT_BUSY)
+		return 0;
+	e = llhttp_execute(&c->parser, b->data + c->parsed, b->end - c->parsed);
+	if (e == HPE_OK) {
+		c->parsed = b->end;
+		return 0;
+	}
+	if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+		c->parsed = (uint32_t)(llhttp_get_error_pos(&c->parser) - b->data);
+		if (c->req && c->req->req_done && c->state == WEIR_CLIENT_BUSY)
+			c->req->msg_end = c->parsed;
+		return 1;
+	}
+	const char *why;
+	int status = parse_error_status(c->req, e, &why);
+	weir_client_error(c, status, why);
+	return -1;
+}
+
+/* Moves the buffer's data to the front, and the spans with it. */
+static void client_compact(struct weir_client *c)
+{
+	struct weir_req *r = c->req;
+	uint32_t d = weir_buf_compact(c->in);
+
+	if (!d)
+		return;
+	c->parsed -= d;
+	if (!r)
+		return;
+	r->head_start -= d;
+	if (r->head.url.off != UINT32_MAX)
+		r->head.url.off -= d;
+	for (uint32_t i = 0; i < r->head.n_fields; i++) {
+		if (r->head.fields[i].name.off != UINT32_MAX)
+			r->head.fields[i].name.off -= d;
+		if (r->head.fields[i].value.off != UINT32_MAX)
+			r->head.fields[i].value.off -= d;
+	}
+}
+
+/* Reads and parses until a head is complete, the socket is drained, or the
+ * connection ends. */
+static void client_read_head(struct weir_client *c)
+{
+	struct weir_worker *w = c->w;
+
+	for (;;) {
+		if (!c->in) {
+			c->in = weir_buf_get(w);
+			if (!c->in) {
+				weir_client_close(c);
+				return;
+			}
+			c->parsed = 0;
+		}
+		if (c->parsed < c->in->end) {
+			if (c->state == WEIR_CLIENT_IDLE)
+				weir_timer_set(w, &c->timer, w->now + w->snap->conf->client_header_timeout_ms);
+			int rc = weir_client_parse(c);
+			if (rc < 0)
+				return;
+			if (rc > 0) {
+				head_done(c, c->req);
+				return;
+			}
+			if (c->req && c->in->end - c->req->head_start >
+				      c->req->snap->conf->max_header_size) {
+				weir_client_answer(c, 431, "request head larger than the limit", false);
+				return;
+			}
+		}
+		if (c->in->end == c->in->cap) {
+			if (c->in->start == 0 && (!c->req || c->req->head_start == 0)) {
+				weir_client_answer(c, 431, "request head larger than the buffer", false);
+				return;
+			}
+			c->in->start = c->req ? c->req->head_start : c->parsed;
+			client_compact(c);
+		}
+		if (!c->io.readable)
+			break;
+		ssize_t n = read(c->io.fd, c->in->data + c->in->end, c->in->cap - c->in->end);
+		if (n > 0) {
+			c->in->end += (uint32_t)n;
+			continue;
+		}
+		if (n == 0) {
+			c->io.eof = 1;
+			weir_client_close(c);
+			return;
+		}
+		if (errno == EAGAIN)
+			c->io.readable = 0;
+		else if (errno != EINTR) {
+			weir_client_close(c);
+			return;
+		}
+	}
+	/* Waiting for bytes: an idle connection gives its buffer back. */
+	if (c->state == WEIR_CLIENT_IDLE && c->in && c->in->end == c->in->start) {
+		weir_buf_put(w, c->in);
+		c->in = NULL;
+		c->parsed = 0;
+	}
+}
+
+/* Writes c->out. Returns 1 when empty, 0 when the socket is full, -1 on an
+ * error. */
+static int client_flush(struct weir_client *c)
+{
+	struct weir_buf *o = c->out;
+
+	while (o && o->start < o->end) {
+		ssize_t n = write(c->io.fd, o->data + o->start, o->end - o->start);
+		if (n > 0) {
+			o->start += (uint32_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN) {
+			c->io.writable = 0;
+			return 0;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return -1;
+	}
+	if (o) {
+		weir_buf_put(c->w, o);
+		c->out = NULL;
+	}
+	return 1;
+}
+
+static void client_linger_fire(struct weir_worker *w, struct weir_timer *t)
+{
+	weir_client_close((struct weir_client *)((char *)t - offsetof(struct weir_client, timer)));
+}
+
+/* A final answer is on its way: flush it, half-close, read and drop what the
+ * client still sends (so our answer is not destroyed by a reset), close. */
+static void client_closing(struct weir_client *c)
+{
+	int rc = client_flush(c);
+
+	if (rc < 0) {
+		weir_client_close(c);
+		return;
+	}
+	if (rc == 0) {
+		weir_timer_set(c->w, &c->timer, c->w->now + c->w->snap->conf->send_timeout_ms);
+		return;
+	}
+	if (!c->lingering) {
+		c->lingering = 1;
+		shutdown(c->io.fd, SHUT_WR);
+		c->timer.fire = client_linger_fire;
+		weir_timer_set(c->w, &c->timer, c->w->now + LINGER_MS);
+	}
+	char sink[4096];
+	while (c->io.readable) {
+		ssize_t n = read(c->io.fd, sink, sizeof(sink));
+		if (n > 0)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			weir_client_close(c);
+			return;
+		}
+		if (errno == EAGAIN)
+			c->io.readable = 0;
+	}
+}
+
+/* Flushes our own bytes (a response head) ahead of body bytes; see proxy.c. */
+int weir_client_flush(struct weir_client *c)
+{
+	return client_flush(c);
+}
+
+void weir_client_event(struct weir_client *c, uint32_t events)
+{
+	if (c->out && (c->state == WEIR_CLIENT_IDLE || c->state == WEIR_CLIENT_HEAD) &&
+	    client_flush(c) < 0) {
+		weir_client_close(c);
+		return;
+	}
+	switch (c->state) {
+	case WEIR_CLIENT_IDLE:
+	case WEIR_CLIENT_HEAD:
+		client_read_head(c);
+		break;
+	case WEIR_CLIENT_BUSY:
+	case WEIR_CLIENT_TUNNEL:
+		if (c->req)
+			weir_proxy_pump(c->req);
+		break;
+	case WEIR_CLIENT_CLOSING:
+		client_closing(c);
+		break;
+	}
+}
+
+static void client_timer_fire(struct weir_worker *w, struct weir_timer *t)
+{
+	struct weir_client *c = (struct weir_client *)((char *)t - offsetof(struct weir_client, timer));
+
+	switch (c->state) {
+	case WEIR_CLIENT_HEAD:
+		weir_client_answer(c, 408, "request head not received in time", false);
+		break;
+	case WEIR_CLIENT_BUSY:
+		if (c->req && !c->req->req_done && !c->req->resp_started) {
+			weir_client_error(c, 408, "request body not received in time");
+			break;
+		}
+		/* the client does not read its response */
+		__attribute__((fallthrough));
+	default:
+		if (c->req) {
+			if (c->req->up)
+				weir_proxy_abort(c->req);
+			weir_req_finish(w, c->req, c);
+			c->req = NULL;
+		}
+		weir_client_close(c);
+	}
+}
+
+void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa,
+			uint32_t listener)
+{
+	struct weir_client *c = w->free_clients;
+	int one = 1;
+
+	if (c)
+		w->free_clients = c->next;
+	else if (!(c = malloc(sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->io.kind = WEIR_IO_CLIENT;
+	c->io.fd = fd;
+	c->w = w;
+	c->keepalive = 1;
+	c->listener = (uint8_t)listener;
+	c->timer.fire = client_timer_fire;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		c->peer.sin6_family = AF_INET6;
+		c->peer.sin6_port = s4->sin_port;
+		c->peer.sin6_addr.s6_addr[10] = 0xff;
+		c->peer.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&c->peer.sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	} else {
+		memcpy(&c->peer, sa, sizeof(c->peer));
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
+	c->parser.data = c;
+	c->next = w->clients;
+	if (w->clients)
+		w->clients->prev = c;
+	w->clients = c;
+	w->n_clients++;
+	if (weir_io_add(w, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+		weir_client_close(c);
+		return;
+	}
+	/* Data often arrives with the handshake's last ACK: try at once. */
+	c->io.readable = 1;
+	c->io.writable = 1;
+	weir_timer_set(w, &c->timer, w->now + w->snap->conf->client_header_timeout_ms);
+	client_read_head(c);
+}
+
+void weir_client_close(struct weir_client *c)
+{
+	struct weir_worker *w = c->w;
+
+	if (c->io.fd < 0)
+		return;
+	if (c->req) {
+		if (c->req->up)
+			weir_proxy_abort(c->req);
+		weir_req_finish(w, c->req, c);
+		c->req = NULL;
+	}
+	weir_timer_stop(w, &c->timer);
+	weir_io_del(w, &c->io);
+	close(c->io.fd);
+	c->io.fd = -1;
+	if (c->in)
+		weir_buf_put(w, c->in);
+	if (c->out)
+		weir_buf_put(w, c->out);
+	c->in = c->out = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_clients--;
+	c->next = w->dead_clients;
+	w->dead_clients = c;
+}
+
+/* The exchange is over: log it, and read the next request, which may be
+ * waiting in the buffer already (pipelining). */
+void weir_client_req_done(struct weir_client *c)
+{
+	struct weir_worker *w = c->w;
+	struct weir_req *r = c->req;
+	uint32_t next = r ? r->msg_end : c->parsed;
+
+	if (r) {
+		if (r->close_after)
+			c->keepalive = 0;
+		weir_req_finish(w, r, c);
+		c->req = NULL;
+	}
+	c->nreq++;
+	if (!c->keepalive || c->draining || w->stopping) {
+		c->state = WEIR_CLIENT_CLOSING;
+		client_closing(c);
+		return;
+	}
+	c->state = WEIR_CLIENT_IDLE;
+	if (c->in) {
+		c->in->start = next;
+		c->parsed = next;
+		client_compact(c);
+	}
+	llhttp_resume(&c->parser);
+	weir_timer_set(w, &c->timer, w->now + w->snap->conf->keepalive_timeout_ms);
+	client_read_head(c);
+	if (c->state == WEIR_CLIENT_IDLE && c->io.eof)
+		weir_client_close(c);
+}

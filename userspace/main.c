@@ -1,0 +1,364 @@
+/* userspace/main.c - the weir daemon's entry point: the command line, the
+ * listener table, and the main thread's signal loop (reload on SIGHUP,
+ * graceful stop on SIGTERM/SIGINT/SIGQUIT, log reopen on SIGUSR1).
+ *
+ *   weir -c FILE [--workers N]     serve with a configuration file
+ *   weir --check FILE              validate a configuration, start nothing
+ *   weir proxy --from ADDR:PORT --to ADDR:PORT [--workers N] [--access-log PATH]
+ *
+ * Reload is the same path as start: read the file, validate it, build a
+ * snapshot, bind any new listeners; only when all of that worked is the
+ * snapshot published. A failure leaves the running configuration in place
+ * and says why on stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "core.h"
+#include "server.h"
+#include "snapshot.h"
+#include "accesslog.h"
+
+#define MAX_LISTENERS 64
+
+/* Listening sockets by address, one per worker, kept across reloads so a
+ * listener that stays never stops accepting. */
+struct listener {
+	struct weir_addr addr;
+	int *fds;
+	bool used;			/* by the snapshot being prepared */
+};
+
+static struct listener listeners[MAX_LISTENERS];
+static uint32_t n_listeners;
+static uint32_t n_workers;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weir -c FILE [--workers N]\n"
+		"       weir --check FILE\n"
+		"       weir proxy --from ADDR:PORT --to ADDR:PORT [--workers N] [--access-log PATH|-]\n"
+		"\n"
+		"  -c, --config FILE    serve with this configuration (YAML)\n"
+		"      --check FILE     validate FILE and exit: 0 when good\n"
+		"  -w, --workers N      worker threads (default: the config's, else one per CPU)\n"
+		"\n"
+		"Signals: HUP reloads FILE, TERM/INT/QUIT stop gracefully, USR1 reopens the log.\n");
+}
+
+static int listener_open(const struct weir_addr *a, int backlog, int *fds, char *err,
+			 size_t errlen)
+{
+	int one = 1;
+
+	for (uint32_t k = 0; k < n_workers; k++) {
+		int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto fail;
+		fds[k] = fd;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+			goto fail;
+		if (a->sa.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0 ||
+		    listen(fd, backlog) < 0)
+			goto fail;
+		continue;
+fail:
+		snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
+		for (uint32_t j = 0; j <= k; j++)
+			if (fds[j] > 0)
+				close(fds[j]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Gives the snapshot its listening sockets, opening those it adds. On
+ * failure the sockets opened here are closed and nothing else changes. */
+static int listeners_prepare(struct weir_snapshot *s, char *err, size_t errlen)
+{
+	const struct weir_config *c = s->conf;
+	uint32_t first_new = n_listeners;
+
+	if (c->n_listeners > MAX_LISTENERS) {
+		snprintf(err, errlen, "at most %d listeners", MAX_LISTENERS);
+		return -1;
+	}
+	s->listen_fds = calloc(c->n_listeners * n_workers + 1, sizeof(int));
+	if (!s->listen_fds) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->n_listen = (uint32_t)c->n_listeners;
+	for (uint32_t i = 0; i < n_listeners; i++)
+		listeners[i].used = false;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct weir_addr *a = &c->listeners[i].addr;
+		struct listener *l = NULL;
+		for (uint32_t k = 0; k < n_listeners; k++)
+			if (listeners[k].addr.len == a->len &&
+			    !memcmp(&listeners[k].addr.sa, &a->sa, a->len))
+				l = &listeners[k];
+		if (!l) {
+			if (n_listeners == MAX_LISTENERS) {
+				snprintf(err, errlen, "at most %d listeners", MAX_LISTENERS);
+				goto fail;
+			}
+			l = &listeners[n_listeners];
+			l->fds = calloc(n_workers, sizeof(int));
+			if (!l->fds) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			if (listener_open(a, c->listeners[i].backlog, l->fds, err, errlen) < 0) {
+				free(l->fds);
+				l->fds = NULL;
+				goto fail;
+			}
+			l->addr = *a;
+			n_listeners++;
+		}
+		l->used = true;
+		memcpy(&s->listen_fds[i * n_workers], l->fds, n_workers * sizeof(int));
+	}
+	return 0;
+fail:
+	while (n_listeners > first_new) {
+		struct listener *l = &listeners[--n_listeners];
+		for (uint32_t k = 0; k < n_workers; k++)
+			close(l->fds[k]);
+		free(l->fds);
+	}
+	return -1;
+}
+
+/* Closes the listeners the published snapshot no longer has (the workers
+ * have dropped them from their epoll sets by now). */
+static void listeners_retire(bool all)
+{
+	uint32_t keep = 0;
+
+	for (uint32_t i = 0; i < n_listeners; i++) {
+		if (listeners[i].used && !all) {
+			listeners[keep++] = listeners[i];
+			continue;
+		}
+		for (uint32_t k = 0; k < n_workers; k++)
+			close(listeners[i].fds[k]);
+		free(listeners[i].fds);
+	}
+	n_listeners = keep;
+}
+
+static int load(const char *file, const char *from, const char *to, uint32_t workers,
+		struct weir_config **out, char *err, size_t errlen)
+{
+	if (file)
+		return weir_config_load(file, out, err, errlen);
+	return weir_config_quick(from, to, workers, out, err, errlen);
+}
+
+static uint32_t buf_size_for(const struct weir_config *c)
+{
+	uint32_t need = c->max_header_size + 4096;
+
+	if (need < 16384)
+		need = 16384;
+	return (need + 4095) & ~4095u;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int reload(const char *file, const char *from, const char *to, uint32_t workers_opt)
+{
+	struct weir_config *conf;
+	struct weir_snapshot *s;
+	char err[512];
+
+	if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0 ||
+	    weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
+		return -1;
+	}
+	if (buf_size_for(s->conf) > weir_server.buf_size)
+		fprintf(stderr, "weir: limits.max_header_size above %u takes effect at restart\n",
+			weir_server.buf_size - 4096);
+	if (listeners_prepare(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
+		weir_snapshot_put(s);
+		return -1;
+	}
+	if (weir_log_configure(s->conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", err);
+	}
+	struct weir_snapshot *old = weir_workers_publish(s);
+	listeners_retire(false);
+	weir_snapshot_put(old);
+	fprintf(stderr, "weir: reloaded %s: %zu routes, %zu upstreams, %zu listeners\n",
+		file ? file : "(quick mode)", s->n_routes, s->n_upstreams, s->conf->n_listeners);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", required_argument, NULL, 'C' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "access-log", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *file = NULL, *check = NULL, *from = NULL, *to = NULL, *log_path = NULL;
+	uint32_t workers_opt = 0;
+	bool quick = false;
+	int opt;
+
+	if (argc > 1 && !strcmp(argv[1], "proxy")) {
+		quick = true;
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	while ((opt = getopt_long(argc, argv, "c:w:h", opts, NULL)) != -1) {
+		char *end;
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'C': check = optarg; break;
+		case 'f': from = optarg; break;
+		case 't': to = optarg; break;
+		case 'l': log_path = optarg; break;
+		case 'w':
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 256) {
+				fprintf(stderr, "weir: --workers: expected 1..256, got '%s'\n", optarg);
+				return 2;
+			}
+			workers_opt = (uint32_t)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "weir: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+
+	struct weir_config *conf;
+	struct weir_snapshot *s;
+	char err[512];
+
+	if (check) {
+		if (weir_config_load(check, &conf, err, sizeof(err)) < 0 ||
+		    weir_snapshot_build(conf, 1, &s, err, sizeof(err)) < 0) {
+			fprintf(stderr, "weir: %s\n", err);
+			return 1;
+		}
+		printf("%s: ok (%zu routes, %zu upstreams, %zu listeners)\n", check,
+		       s->n_routes, s->n_upstreams, s->conf->n_listeners);
+		weir_snapshot_put(s);
+		return 0;
+	}
+	if (quick ? (!from || !to || file) : (!file || from || to)) {
+		fprintf(stderr, quick ? "weir proxy: --from and --to are required\n"
+				      : "weir: -c FILE is required (or `weir proxy --from --to`)\n");
+		usage(stderr);
+		return 2;
+	}
+	if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		return 1;
+	}
+	if (log_path) {
+		free(conf->log_path);
+		conf->log_path = strdup(log_path);
+		conf->log_format = WEIR_LOG_JSON;
+	}
+	n_workers = workers_opt ? workers_opt : conf->workers;
+	if (!n_workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		n_workers = n > 0 ? (uint32_t)n : 1;
+	}
+	uint32_t bufsz = buf_size_for(conf);
+	if (weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		return 1;
+	}
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (listeners_prepare(s, err, sizeof(err)) < 0 ||
+	    weir_log_configure(s->conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		weir_snapshot_put(s);
+		return 1;
+	}
+	int rc = weir_workers_start(n_workers, s, bufsz);
+	if (rc < 0) {
+		fprintf(stderr, "weir: starting workers: %s\n", strerror(-rc));
+		return 1;
+	}
+	for (size_t i = 0; i < s->conf->n_listeners; i++)
+		fprintf(stderr, "weir: listening on %s\n", s->conf->listeners[i].addr.text);
+	fprintf(stderr, "weir: %u workers, %zu routes, %zu upstreams\n", n_workers,
+		s->n_routes, s->n_upstreams);
+
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGHUP) {
+			reload(file, from, to, workers_opt);
+		} else if (sig == SIGUSR1) {
+			weir_log_reopen();
+		} else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+			fprintf(stderr, "weir: stopping: finishing requests in flight\n");
+			break;
+		}
+	}
+	struct weir_snapshot *cur = atomic_load(&weir_server.snap);
+	weir_workers_stop(cur->conf->shutdown_timeout_ms);
+	for (uint32_t i = 0; i < n_workers; i++)
+		while (!atomic_load(&weir_server.workers[i].accept_stopped))
+			usleep(1000);
+	listeners_retire(true);
+	weir_workers_join();
+	weir_snapshot_put(cur);
+	weir_log_shutdown();
+	fprintf(stderr, "weir: stopped\n");
+	return 0;
+}

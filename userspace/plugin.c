@@ -1,0 +1,281 @@
+/* userspace/plugin.c - the plugin registry, chains, the phase runners, and
+ * the one plugin built into the core: `headers`, which adds header lines to
+ * the request going upstream and to the response going out:
+ *
+ *   plugins:
+ *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
+ *
+ * Later plugins (auth, limits, cache) register themselves the same way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "plugin.h"
+#include "snapshot.h"
+
+#define MAX_REGISTERED 64
+
+static const struct weir_plugin *registry[MAX_REGISTERED];
+static size_t n_registered;
+
+int weir_plugin_register(const struct weir_plugin *p)
+{
+	if (n_registered == MAX_REGISTERED || weir_plugin_find(p->name))
+		return -1;
+	registry[n_registered++] = p;
+	return 0;
+}
+
+const struct weir_plugin *weir_plugin_find(const char *name)
+{
+	for (size_t i = 0; i < n_registered; i++)
+		if (!strcmp(registry[i]->name, name))
+			return registry[i];
+	return NULL;
+}
+
+static int inst_cmp(const void *a, const void *b)
+{
+	const struct weir_plugin_inst *x = a, *y = b;
+
+	return (y->plugin->priority > x->plugin->priority) -
+	       (y->plugin->priority < x->plugin->priority);
+}
+
+int weir_plugin_chain(const struct weir_plugin_conf *confs, size_t n,
+		      const struct weir_plugin_conf *globals, size_t n_globals,
+		      struct weir_plugin_inst **out, size_t *n_out, char *err, size_t errlen)
+{
+	struct weir_plugin_inst *chain;
+
+	*out = NULL;
+	*n_out = 0;
+	if (n == 0)
+		return 0;
+	if (n > WEIR_MAX_PLUGINS) {
+		snprintf(err, errlen, "at most %d plugins per route", WEIR_MAX_PLUGINS);
+		return -1;
+	}
+	chain = calloc(n, sizeof(*chain));
+	if (!chain) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct weir_plugin *p = weir_plugin_find(confs[i].name);
+		const json_t *global = NULL;
+		char why[200] = "";
+
+		if (!p) {
+			snprintf(err, errlen, "%s: no such plugin", confs[i].name);
+			goto fail;
+		}
+		for (size_t g = 0; g < n_globals; g++)
+			if (!strcmp(globals[g].name, confs[i].name))
+				global = globals[g].conf;
+		chain[i].plugin = p;
+		if (p->configure && p->configure(confs[i].conf, global, &chain[i].inst,
+						 why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: %s", confs[i].name, why);
+			chain[i].plugin = NULL;
+			goto fail;
+		}
+		*n_out = i + 1;
+	}
+	qsort(chain, n, sizeof(*chain), inst_cmp);
+	*out = chain;
+	return 0;
+fail:
+	weir_plugin_chain_free(chain, n);
+	*n_out = 0;
+	return -1;
+}
+
+void weir_plugin_chain_free(struct weir_plugin_inst *chain, size_t n)
+{
+	for (size_t i = 0; chain && i < n; i++)
+		if (chain[i].plugin && chain[i].plugin->destroy)
+			chain[i].plugin->destroy(chain[i].inst);
+	free(chain);
+}
+
+int weir_plugins_access(struct weir_req *r)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++) {
+		const struct weir_plugin_inst *pi = &rt->plugins[i];
+		if (pi->plugin->access) {
+			int status = pi->plugin->access(r, pi->inst);
+			if (status)
+				return status;
+		}
+	}
+	return 0;
+}
+
+void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++)
+		if (rt->plugins[i].plugin->before_upstream)
+			rt->plugins[i].plugin->before_upstream(r, rt->plugins[i].inst, head);
+}
+
+void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; rt && i < rt->n_plugins; i++)
+		if (rt->plugins[i].plugin->response_headers)
+			rt->plugins[i].plugin->response_headers(r, rt->plugins[i].inst, head);
+}
+
+void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; rt && i < rt->n_plugins; i++)
+		if (rt->plugins[i].plugin->response_body)
+			rt->plugins[i].plugin->response_body(r, rt->plugins[i].inst, data, len);
+}
+
+void weir_plugins_log(struct weir_req *r)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; rt && i < rt->n_plugins; i++)
+		if (rt->plugins[i].plugin->log)
+			rt->plugins[i].plugin->log(r, rt->plugins[i].inst);
+}
+
+/* ---- headers ------------------------------------------------------------- */
+
+/* Header lines, preformatted "name: value\r\n", for each direction. */
+struct headers_inst {
+	char *request, *response;
+	size_t request_len, response_len;
+};
+
+static int header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
+			char *err, size_t errlen)
+{
+	const char *name;
+	json_t *val;
+	char *buf;
+	size_t size;
+	FILE *f;
+
+	*out = NULL;
+	*len = 0;
+	if (!obj)
+		return 0;
+	if (!json_is_object(obj)) {
+		snprintf(err, errlen, "%s: must be a map of header names to values", dir);
+		return -1;
+	}
+	f = open_memstream(&buf, &size);
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	json_object_foreach((json_t *)obj, name, val) {
+		const char *v = json_string_value(val);
+		bool ok = *name && v;
+		for (const char *p = name; ok && *p; p++)
+			ok = *p > ' ' && *p < 127 && !strchr("()<>@,;:\\\"/[]?={}", *p);
+		for (const char *p = v; ok && *p; p++)
+			ok = (unsigned char)*p >= ' ' || *p == '\t';
+		if (!ok) {
+			fclose(f);
+			free(buf);
+			snprintf(err, errlen, "%s.%s: a header needs a token name and a string "
+				 "value without control characters", dir, name);
+			return -1;
+		}
+		fprintf(f, "%s: %s\r\n", name, v);
+	}
+	fclose(f);
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+static void headers_destroy(void *p)
+{
+	struct headers_inst *h = p;
+
+	if (!h)
+		return;
+	free(h->request);
+	free(h->response);
+	free(h);
+}
+
+static int headers_configure(const json_t *conf, const json_t *global, void **inst,
+			     char *err, size_t errlen)
+{
+	struct headers_inst *h;
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(conf)) {
+		snprintf(err, errlen, "settings must be a map with `request` and/or `response`");
+		return -1;
+	}
+	json_object_foreach((json_t *)conf, key, val) {
+		if (strcmp(key, "request") && strcmp(key, "response")) {
+			snprintf(err, errlen, "%s: unknown field", key);
+			return -1;
+		}
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (header_lines(json_object_get(conf, "request"), "request", &h->request,
+			 &h->request_len, err, errlen) < 0 ||
+	    header_lines(json_object_get(conf, "response"), "response", &h->response,
+			 &h->response_len, err, errlen) < 0) {
+		headers_destroy(h);
+		return -1;
+	}
+	*inst = h;
+	return 0;
+}
+
+static void headers_request(struct weir_req *r, void *inst, struct weir_buf *head)
+{
+	const struct headers_inst *h = inst;
+
+	if (h->request_len)
+		weir_buf_append(head, h->request, h->request_len);
+}
+
+static void headers_response(struct weir_req *r, void *inst, struct weir_buf *head)
+{
+	const struct headers_inst *h = inst;
+
+	if (h->response_len)
+		weir_buf_append(head, h->response, h->response_len);
+}
+
+static const struct weir_plugin headers_plugin = {
+	.name = "headers",
+	.priority = 0,
+	.configure = headers_configure,
+	.destroy = headers_destroy,
+	.before_upstream = headers_request,
+	.response_headers = headers_response,
+};
+
+void weir_plugins_builtin(void)
+{
+	if (!weir_plugin_find(headers_plugin.name))
+		weir_plugin_register(&headers_plugin);
+}

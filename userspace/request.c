@@ -1,0 +1,113 @@
+/* userspace/request.c - request objects: taken from the worker's free list
+ * when a request begins, returned when its exchange ends, so the request path
+ * allocates only while the list warms up (or when a reload raises
+ * max_headers above what a recycled object can hold).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core.h"
+#include "snapshot.h"
+#include "plugin.h"
+#include "accesslog.h"
+
+static int ensure_fields(struct weir_req *r, uint32_t need)
+{
+	struct weir_field *f, *rf;
+	struct weir_hdr *h;
+
+	if (r->head.cap_fields >= need)
+		return 0;
+	f = realloc(r->head.fields, need * sizeof(*f));
+	if (f)
+		r->head.fields = f;
+	h = realloc(r->hdrs, need * sizeof(*h));
+	if (h)
+		r->hdrs = h;
+	rf = realloc(r->rhead.fields, need * sizeof(*rf));
+	if (rf)
+		r->rhead.fields = rf;
+	if (!f || !h || !rf)
+		return -1;
+	r->head.cap_fields = r->rhead.cap_fields = need;
+	return 0;
+}
+
+struct weir_req *weir_req_new(struct weir_client *c)
+{
+	struct weir_worker *w = c->w;
+	struct weir_req *r = w->free_reqs;
+	struct weir_field *f = NULL, *rf = NULL;
+	struct weir_hdr *h = NULL;
+	uint32_t cap = 0;
+
+	if (r) {
+		w->free_reqs = r->next;
+		f = r->head.fields;
+		rf = r->rhead.fields;
+		h = r->hdrs;
+		cap = r->head.cap_fields;
+	} else if (!(r = malloc(sizeof(*r)))) {
+		return NULL;
+	}
+	/* Everything up to the plugin slots starts from zero. */
+	memset(r, 0, offsetof(struct weir_req, plugin_ctx));
+	r->head.fields = f;
+	r->rhead.fields = rf;
+	r->hdrs = h;
+	r->head.cap_fields = r->rhead.cap_fields = cap;
+	if (ensure_fields(r, w->snap->conf->max_headers) < 0) {
+		free(r->head.fields);
+		free(r->rhead.fields);
+		free(r->hdrs);
+		free(r);
+		return NULL;
+	}
+	memset(r->plugin_ctx, 0, sizeof(r->plugin_ctx));
+	r->client = c;
+	r->snap = w->snap;
+	weir_worker_snap_hold(w, r->snap);
+	r->head.url = (struct weir_span){ UINT32_MAX, 0 };
+	r->node = -1;
+	r->host_field = -1;
+	r->start_ms = w->now;
+	return r;
+}
+
+void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c)
+{
+	if (!r->logged)
+		weir_log_request(w, r, c);
+	if (r->route)
+		weir_plugins_log(r);
+	if (r->up_head) {
+		weir_buf_put(w, r->up_head);
+		r->up_head = NULL;
+	}
+	weir_worker_snap_release(w, r->snap);
+	r->snap = NULL;
+	r->next = w->free_reqs;
+	w->free_reqs = r;
+	w->n_requests++;
+}
+
+/* 128 random bits as 32 hex digits, from the worker's xorshift generator
+ * (seeded from getrandom): unique enough to trace, cheap enough per request. */
+void weir_request_id(struct weir_worker *w, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (!w->rng && getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng))
+		w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)w;
+	for (int half = 0; half < 2; half++) {
+		uint64_t x = w->rng;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		w->rng = x;
+		for (int i = 0; i < 16; i++)
+			out[half * 16 + i] = hex[(x >> (i * 4)) & 15];
+	}
+	out[32] = 0;
+}

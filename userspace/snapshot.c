@@ -1,0 +1,221 @@
+/* userspace/snapshot.c - builds the immutable snapshot the workers serve
+ * from (see snapshot.h), and keeps the table of stable pool ids.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+#include "plugin.h"
+
+/* ---- pool ids -------------------------------------------------------------- */
+
+/* Addresses seen by any snapshot, in order; an address's index is its pool
+ * id for as long as the process runs. Snapshots are built by one thread at a
+ * time, but the lock keeps that an implementation detail. */
+static struct weir_addr *pool_addrs;
+static uint32_t n_pool_addrs, cap_pool_addrs;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+uint32_t weir_pool_id(const struct weir_addr *a)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&pool_lock);
+	for (id = 0; id < n_pool_addrs; id++)
+		if (pool_addrs[id].len == a->len && !memcmp(&pool_addrs[id].sa, &a->sa, a->len))
+			goto out;
+	if (n_pool_addrs == cap_pool_addrs) {
+		uint32_t cap = cap_pool_addrs ? cap_pool_addrs * 2 : 64;
+		struct weir_addr *p = realloc(pool_addrs, cap * sizeof(*p));
+		if (!p) {
+			id = 0;
+			goto out;
+		}
+		pool_addrs = p;
+		cap_pool_addrs = cap;
+	}
+	pool_addrs[n_pool_addrs] = *a;
+	id = n_pool_addrs++;
+out:
+	pthread_mutex_unlock(&pool_lock);
+	return id;
+}
+
+/* ---- building -------------------------------------------------------------- */
+
+static void snapshot_free(struct weir_snapshot *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; s->upstreams && i < s->n_upstreams; i++) {
+		struct weir_upstream *u = &s->upstreams[i];
+		for (uint32_t k = 0; u->states && k < s->n_workers; k++)
+			weir_lb_state_free(u->states[k]);
+		free(u->states);
+		weir_lb_free(u->lb);
+		free(u->nodes);
+	}
+	free(s->upstreams);
+	for (size_t i = 0; s->routes && i < s->n_routes; i++)
+		weir_plugin_chain_free(s->routes[i].plugins, s->routes[i].n_plugins);
+	free(s->routes);
+	free(s->listen_fds);
+	if (s->router)
+		weir_router_free(s->router);
+	weir_config_free(s->conf);
+	free(s);
+}
+
+static const char *file_of(const struct weir_config *c)
+{
+	return c->file ? c->file : "config";
+}
+
+static int build_upstream(struct weir_snapshot *s, struct weir_upstream *u,
+			  const struct weir_upstream_conf *uc, char *err, size_t errlen)
+{
+	uint32_t weights[WEIR_LB_MAX_NODES];
+	uint64_t ids[WEIR_LB_MAX_NODES];
+	char why[200];
+
+	u->conf = uc;
+	u->n_nodes = uc->n_nodes;
+	if (uc->n_nodes > WEIR_LB_MAX_NODES) {
+		snprintf(err, errlen, "%s:%u: upstreams.%s.nodes: at most %u nodes",
+			 file_of(s->conf), uc->line, uc->name, WEIR_LB_MAX_NODES);
+		return -1;
+	}
+	u->nodes = calloc(uc->n_nodes, sizeof(*u->nodes));
+	u->states = calloc(s->n_workers, sizeof(*u->states));
+	if (!u->nodes || !u->states)
+		goto oom;
+	for (size_t i = 0; i < uc->n_nodes; i++) {
+		u->nodes[i].addr = uc->nodes[i].addr;
+		u->nodes[i].weight = uc->nodes[i].weight;
+		u->nodes[i].pool = weir_pool_id(&uc->nodes[i].addr);
+		weights[i] = uc->nodes[i].weight;
+		ids[i] = weir_hash64(uc->nodes[i].addr.text, strlen(uc->nodes[i].addr.text), 0);
+	}
+	u->lb = weir_lb_new(uc->lb, weights, ids, uc->n_nodes, why, sizeof(why));
+	if (!u->lb) {
+		snprintf(err, errlen, "%s:%u: upstreams.%s: %s", file_of(s->conf), uc->line,
+			 uc->name, why);
+		return -1;
+	}
+	for (uint32_t k = 0; k < s->n_workers; k++)
+		if (!(u->states[k] = weir_lb_state_new(u->lb)))
+			goto oom;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static struct weir_upstream *find_upstream(struct weir_snapshot *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_upstreams; i++)
+		if (!strcmp(s->upstreams[i].conf->name, name))
+			return &s->upstreams[i];
+	return NULL;
+}
+
+static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t index,
+		       char *err, size_t errlen)
+{
+	const struct weir_route_conf *rc = &s->conf->routes[index];
+	const struct weir_config *c = s->conf;
+	char why[256];
+
+	rt->conf = rc;
+	rt->id = rc->id;
+	rt->index = index;
+	rt->upstream = find_upstream(s, rc->upstream);
+	if (!rt->upstream) {
+		snprintf(err, errlen, "%s:%u: routes[%u].upstream: no upstream named '%s'",
+			 file_of(c), rc->line, index, rc->upstream ? rc->upstream : "");
+		return -1;
+	}
+	rt->rewrite = rc->rewrite;
+	rt->rewrite_value = rc->rewrite_value;
+	rt->rewrite_len = rc->rewrite_value ? strlen(rc->rewrite_value) : 0;
+	rt->connect_timeout_ms = rc->connect_timeout_ms;
+	rt->send_timeout_ms = rc->send_timeout_ms;
+	rt->read_timeout_ms = rc->read_timeout_ms;
+	if (weir_plugin_chain(rc->plugins, rc->n_plugins, c->plugins, c->n_plugins,
+			      &rt->plugins, &rt->n_plugins, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s:%u: routes[%u].plugins.%s", file_of(c),
+			 rc->n_plugins ? rc->plugins[0].line : rc->line, index, why);
+		return -1;
+	}
+	for (size_t h = 0; h < (rc->n_hosts ? rc->n_hosts : 1); h++)
+		for (size_t p = 0; p < rc->n_paths; p++) {
+			const char *host = rc->n_hosts ? rc->hosts[h] : NULL;
+			if (weir_router_add(s->router, rc->id, host, rc->paths[p], rc->methods,
+					    rc->headers, rc->n_headers, rc->priority, rt,
+					    why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "%s:%u: routes[%u]: %s", file_of(c),
+					 rc->line, index, why);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
+			struct weir_snapshot **out, char *err, size_t errlen)
+{
+	static _Atomic uint64_t versions;
+	struct weir_snapshot *s = calloc(1, sizeof(*s));
+	char why[256];
+
+	*out = NULL;
+	weir_plugins_builtin();
+	if (!s) {
+		weir_config_free(conf);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->conf = conf;
+	s->n_workers = n_workers ? n_workers : 1;
+	s->refs = 1;
+	s->version = ++versions;
+	s->upstreams = calloc(conf->n_upstreams ? conf->n_upstreams : 1, sizeof(*s->upstreams));
+	s->routes = calloc(conf->n_routes ? conf->n_routes : 1, sizeof(*s->routes));
+	s->router = weir_router_new();
+	if (!s->upstreams || !s->routes || !s->router) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < conf->n_upstreams; i++) {
+		s->n_upstreams = i + 1;
+		if (build_upstream(s, &s->upstreams[i], &conf->upstreams[i], err, errlen) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < conf->n_routes; i++) {
+		s->n_routes = i + 1;
+		if (build_route(s, &s->routes[i], (uint32_t)i, err, errlen) < 0)
+			goto fail;
+	}
+	if (weir_router_build(s->router, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: routes: %s", file_of(conf), why);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	snapshot_free(s);
+	return -1;
+}
+
+void weir_snapshot_hold(struct weir_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void weir_snapshot_put(struct weir_snapshot *s)
+{
+	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+		snapshot_free(s);
+}
