@@ -291,6 +291,21 @@ static void listeners_sync(struct weir_worker *w, bool none)
 	w->n_listen = n;
 }
 
+/* Passive health outlives a reload: each worker copies its own state of an
+ * upstream that keeps its name, matching nodes by address. */
+static void health_carry(struct weir_worker *w, struct weir_snapshot *to,
+			 const struct weir_snapshot *from)
+{
+	for (size_t i = 0; i < to->n_upstreams; i++)
+		for (size_t k = 0; k < from->n_upstreams; k++) {
+			const struct weir_upstream *a = &to->upstreams[i], *b = &from->upstreams[k];
+			if (strcmp(a->conf->name, b->conf->name))
+				continue;
+			weir_lb_state_carry(a->lb, a->states[w->id], b->lb, b->states[w->id]);
+			break;
+		}
+}
+
 static void snapshot_switch(struct weir_worker *w)
 {
 	uint64_t v = atomic_load_explicit(&weir_server.version, memory_order_acquire);
@@ -300,6 +315,8 @@ static void snapshot_switch(struct weir_worker *w)
 	struct weir_snapshot *s = atomic_load_explicit(&weir_server.snap, memory_order_acquire);
 	if (s != w->snap) {
 		struct weir_snapshot *old = w->snap;
+		if (old)
+			health_carry(w, s, old);
 		weir_worker_snap_hold(w, s);
 		w->snap = s;
 		if (old)
