@@ -150,19 +150,32 @@ asan:
 
 # libFuzzer targets (tests/run.sh runs them over tests/fuzz/corpus): each is
 # one tests/fuzz/fuzz_NAME.c built with the maps library under ASan + UBSan.
-FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(filter-out request,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
-fuzz: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request
 
 $(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
 		$(wildcard maps/*.h) | $(BUILD)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRCS) -o $@ -lbpf -lelf -lz
+
+# The request path target: the daemon's sources, and llhttp instrumented too
+# (built with its own flags: it is generated code, not ours).
+FUZZ_LLHTTP_OBJS := $(patsubst %,$(BUILD)/fuzz-llhttp/%.o,api http llhttp)
+$(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
+$(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
+		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) | $(BUILD)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(LLHTTP_INC) $< $(filter-out userspace/main.c,$(USPACE_SRCS)) \
+		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) -o $@ $(WEIR_LDLIBS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -131,7 +131,7 @@ static __always_inline int weir_tab_hit(void *slots, void *ents, int i, __u32 wo
  * prefix may cover the source; each only while its feature bit says it has
  * entries. Returns 1 on a live match. The maps and the mask are constants at
  * each call site. */
-static __always_inline int weir_match4(const __u8 *addr, const struct weir_config *cfg,
+static __always_inline int weir_match4(const __u8 *addr, const struct weir_xdp_config *cfg,
 				       __u32 host_bit, __u32 net_bit, void *slots,
 				       void *ents, __u32 mask, void *trie, void *sum)
 {
@@ -150,7 +150,7 @@ static __always_inline int weir_match4(const __u8 *addr, const struct weir_confi
 	return weir_net_match(trie, &k, &k.prefixlen);
 }
 
-static __always_inline int weir_match6(const __u8 *addr, const struct weir_config *cfg,
+static __always_inline int weir_match6(const __u8 *addr, const struct weir_xdp_config *cfg,
 				       __u32 host_bit, __u32 net_bit, void *slots,
 				       void *ents, __u32 mask, void *trie, void *sum)
 {
@@ -170,7 +170,7 @@ static __always_inline int weir_match6(const __u8 *addr, const struct weir_confi
 }
 
 static __always_inline int weir_allowed(const struct weir_pkt *p,
-					const struct weir_config *cfg)
+					const struct weir_xdp_config *cfg)
 {
 	if (p->family == 4)
 		return weir_match4(p->saddr, cfg, WEIR_F_ALLOW_HOST, WEIR_F_ALLOW_NET,
@@ -182,7 +182,7 @@ static __always_inline int weir_allowed(const struct weir_pkt *p,
 }
 
 static __always_inline int weir_blocked(const struct weir_pkt *p,
-					const struct weir_config *cfg)
+					const struct weir_xdp_config *cfg)
 {
 	if (p->family == 4)
 		return weir_match4(p->saddr, cfg, WEIR_F_BLOCK_HOST, WEIR_F_BLOCK_NET,
@@ -194,7 +194,7 @@ static __always_inline int weir_blocked(const struct weir_pkt *p,
 }
 
 static __always_inline struct weir_limit *
-weir_limit_for(const struct weir_pkt *p, struct weir_config *cfg)
+weir_limit_for(const struct weir_pkt *p, struct weir_xdp_config *cfg)
 {
 	struct weir_limit *l;
 
@@ -217,7 +217,7 @@ weir_limit_for(const struct weir_pkt *p, struct weir_config *cfg)
 /* Returns WEIR_R_PASS when the packet is within its source's limits, or the
  * reason it is over them. */
 static __always_inline __u32 weir_rate_check(const struct weir_pkt *p,
-					     struct weir_config *cfg)
+					     struct weir_xdp_config *cfg)
 {
 	struct weir_limit *l = weir_limit_for(p, cfg);
 	struct weir_src_key k = { .family = p->family };
@@ -254,7 +254,7 @@ int weir_xdp(struct xdp_md *ctx)
 		.end = (void *)(long)ctx->data_end,
 	};
 	struct weir_pkt p = {};
-	struct weir_config *cfg;
+	struct weir_xdp_config *cfg;
 	__u32 k = 0, reason, feats;
 	int proto, ret;
 

@@ -407,13 +407,13 @@ static int show_override(const struct weir_cidr *c, const struct weir_limit *l,
 int weirctl_limit_show(struct weirctl_ctx *ctx)
 {
 	json_t *arr = weirctl_flag(ctx, "json") ? json_array() : NULL;
-	struct weir_config cfg;
+	struct weir_xdp_config cfg;
 	struct weir_maps m;
 	int err;
 
 	if (weirctl_open_maps(ctx, &m))
 		return 1;
-	err = weir_config_read(&m, &cfg);
+	err = weir_xdp_config_read(&m, &cfg);
 	if (!err) {
 		if (arr)
 			json_array_append_new(arr, limit_json("default", &cfg.limit));

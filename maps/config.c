@@ -13,14 +13,14 @@
 
 /* ---- config, limits, stats ---- */
 
-int weir_config_read(const struct weir_maps *m, struct weir_config *cfg)
+int weir_xdp_config_read(const struct weir_maps *m, struct weir_xdp_config *cfg)
 {
 	__u32 k = 0;
 
 	return bpf_map_lookup_elem(m->config, &k, cfg) ? -errno : 0;
 }
 
-int weir_config_write(const struct weir_maps *m, const struct weir_config *cfg)
+int weir_xdp_config_write(const struct weir_maps *m, const struct weir_xdp_config *cfg)
 {
 	__u32 k = 0;
 
@@ -29,13 +29,13 @@ int weir_config_write(const struct weir_maps *m, const struct weir_config *cfg)
 
 int weir_features_update(const struct weir_maps *m, uint32_t set, uint32_t clear)
 {
-	struct weir_config cfg;
-	int err = weir_config_read(m, &cfg);
+	struct weir_xdp_config cfg;
+	int err = weir_xdp_config_read(m, &cfg);
 
 	if (err)
 		return err;
 	cfg.features = (cfg.features | set) & ~clear;
-	return weir_config_write(m, &cfg);
+	return weir_xdp_config_write(m, &cfg);
 }
 
 static bool limit_on(const struct weir_limit *l)
@@ -53,8 +53,8 @@ static int count_limit(const struct weir_cidr *c, const struct weir_limit *l,
 /* Keeps WEIR_F_LIMIT set exactly when some limit can apply. */
 static int limit_feature_sync(const struct weir_maps *m)
 {
-	struct weir_config cfg;
-	int overrides = 0, err = weir_config_read(m, &cfg);
+	struct weir_xdp_config cfg;
+	int overrides = 0, err = weir_xdp_config_read(m, &cfg);
 
 	if (err)
 		return err;
@@ -83,12 +83,12 @@ static int limit_write(const struct weir_maps *m, const struct weir_cidr *c,
 	int err;
 
 	if (!c) {
-		struct weir_config cfg;
+		struct weir_xdp_config cfg;
 
-		err = weir_config_read(m, &cfg);
+		err = weir_xdp_config_read(m, &cfg);
 		if (!err) {
 			cfg.limit = *lim;
-			err = weir_config_write(m, &cfg);
+			err = weir_xdp_config_write(m, &cfg);
 		}
 	} else {
 		limit_parts(m, p);
@@ -130,13 +130,13 @@ static int limit_find_exact(const struct weir_cidr *c, const struct weir_limit *
 int weir_limit_update(const struct weir_maps *m, const struct weir_cidr *c,
 		      int (*change)(struct weir_limit *lim, void *ctx), void *ctx)
 {
-	struct weir_config cfg;
+	struct weir_xdp_config cfg;
 	struct weir_limit lim;
 	struct limit_find f = { c, &lim };
 	int err;
 
 	weir__maps_lock(m, LOCK_EX);
-	err = weir_config_read(m, &cfg);
+	err = weir_xdp_config_read(m, &cfg);
 	lim = cfg.limit; /* a new override starts from the defaults */
 	if (!err && c) {
 		err = weir_limit_walk(m, limit_find_exact, &f);
@@ -231,12 +231,12 @@ int weir_stats_read(const struct weir_maps *m, struct weir_stat out[WEIR_R_MAX])
 
 int weir_maps_seed(const struct weir_maps *m)
 {
-	struct weir_config cfg;
+	struct weir_xdp_config cfg;
 	uint32_t seed = 0;
 	int err;
 
 	weir__maps_lock(m, LOCK_EX);
-	err = weir_config_read(m, &cfg);
+	err = weir_xdp_config_read(m, &cfg);
 	/* Never re-seed tables that hold entries: they would become unreachable.
 	 * (The tries do not hash.) */
 	long b[WEIR_LIST_PARTS], a[WEIR_LIST_PARTS];
@@ -252,7 +252,7 @@ int weir_maps_seed(const struct weir_maps *m)
 			}
 		cfg.seed = seed;
 		if (!err)
-			err = weir_config_write(m, &cfg);
+			err = weir_xdp_config_write(m, &cfg);
 	}
 	weir__maps_lock(m, LOCK_UN);
 	return err;

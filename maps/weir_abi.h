@@ -113,12 +113,12 @@ struct weir_limit {
 _Static_assert(sizeof(struct weir_limit) == 16, "weir_limit ABI");
 
 /* Single entry (key 0) of the weir_config array. */
-struct weir_config {
+struct weir_xdp_config {
 	__u32 features;
 	__u32 seed; /* of the single-address tables' hash; set once, at creation */
 	struct weir_limit limit; /* defaults for sources with no override */
 };
-_Static_assert(sizeof(struct weir_config) == 24, "weir_config ABI");
+_Static_assert(sizeof(struct weir_xdp_config) == 24, "weir_xdp_config ABI");
 
 /* LPM trie keys: prefixlen first, address in network byte order. */
 struct weir_lpm4 {

@@ -407,8 +407,8 @@ void weir__maps_lock(const struct weir_maps *m, int op)
 int weir__part_tab(const struct weir_maps *m, const struct list_part *part,
 		    struct weir_tab *t)
 {
-	struct weir_config cfg;
-	int err = weir_config_read(m, &cfg);
+	struct weir_xdp_config cfg;
+	int err = weir_xdp_config_read(m, &cfg);
 
 	if (err)
 		return err;

@@ -100,8 +100,8 @@ int weir_list_import(const struct weir_maps *m, enum weir_list l,
 		     void (*progress)(size_t done, size_t total, void *ctx),
 		     void *ctx);
 
-int weir_config_read(const struct weir_maps *m, struct weir_config *cfg);
-int weir_config_write(const struct weir_maps *m, const struct weir_config *cfg);
+int weir_xdp_config_read(const struct weir_maps *m, struct weir_xdp_config *cfg);
+int weir_xdp_config_write(const struct weir_maps *m, const struct weir_xdp_config *cfg);
 /* Sets or clears feature bits in one read-modify-write. */
 int weir_features_update(const struct weir_maps *m, uint32_t set, uint32_t clear);
 

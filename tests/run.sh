@@ -27,10 +27,18 @@ run_suite() {
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+for t in build/test_*; do
+	case $t in build/test_xdp) continue ;; esac
+	name=${t#build/test_}
+	run_suite "unit: $name" "$t"
+	run_suite "unit: $name (asan)" "build/asan/test_$name"
+done
 run_suite "bpf fixtures" build/test_xdp
 run_suite "bpf fixtures (asan)" build/asan/test_xdp
 run_suite "cli" tests/cli/test_cli.sh
 WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
+run_suite "proxy" tests/proxy/test_proxy.sh
+WEIR=build/asan/weir run_suite "proxy (asan)" tests/proxy/test_proxy.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh
 run_suite "e2e namespaces" tests/e2e/test_e2e.sh
 WEIRCTL=build/asan/weirctl run_suite "e2e namespaces (asan)" tests/e2e/test_e2e.sh

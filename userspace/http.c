@@ -265,12 +265,6 @@ void weir_client_error(struct weir_client *c, int status, const char *why)
 
 /* ---- judging a request head -------------------------------------------- */
 
-static inline bool span_ieq(const struct weir_buf *b, struct weir_span s, const char *lit,
-			    size_t n)
-{
-	return s.len == n && strncasecmp(b->data + s.off, lit, n) == 0;
-}
-
 /* Walks the comma-separated tokens of a Connection value. */
 static void connection_tokens(struct weir_req *r, const char *v, uint32_t len)
 {

@@ -16,7 +16,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct weir_config);
+	__type(value, struct weir_xdp_config);
 } weir_config SEC(".maps");
 
 struct {

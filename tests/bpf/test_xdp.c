@@ -247,11 +247,11 @@ static bool list_find(enum weir_list l, const char *s, struct weir_list_item *ou
 
 static uint32_t features(void)
 {
-	struct weir_config cfg;
-	int err = weir_config_read(&M, &cfg);
+	struct weir_xdp_config cfg;
+	int err = weir_xdp_config_read(&M, &cfg);
 
 	if (err)
-		die("weir_config_read", err);
+		die("weir_xdp_config_read", err);
 	return cfg.features;
 }
 

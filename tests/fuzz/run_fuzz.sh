@@ -7,6 +7,7 @@
 # the failure names; replay it with `$BUILD/fuzz_NAME FILE`.
 #
 #   FUZZ_RUNS  runs per target (200000: a few seconds)
+#   FUZZ_REQUEST_RUNS  runs of the request path target (100000)
 #   BUILD      where the targets are (build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,12 @@ for src in tests/fuzz/fuzz_*.c; do
 	mkdir "$tmp/corpus"
 	cp "tests/fuzz/corpus/$t"/* "$tmp/corpus/"
 	rc=0
-	"$bin" -runs="$RUNS" -seed=1 -max_len=128 -dict=tests/fuzz/cidr.dict \
+	dict=tests/fuzz/$t.dict
+	[ -f "$dict" ] || dict=tests/fuzz/cidr.dict
+	runs=$RUNS max_len=128
+	# The request path is a whole exchange per run: fewer, longer inputs.
+	[ "$t" = request ] && runs=${FUZZ_REQUEST_RUNS:-100000} max_len=4096
+	"$bin" -runs="$runs" -seed=1 -max_len="$max_len" -dict="$dict" \
 		-artifact_prefix="$tmp/" -print_final_stats=1 "$tmp/corpus" \
 		>"$tmp/log" 2>&1 || rc=$?
 	n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/log")
