@@ -75,6 +75,7 @@ struct weir_io {
 	uint8_t readable;		/* edge seen, not yet drained to EAGAIN */
 	uint8_t writable;
 	uint8_t eof;			/* read returned 0 */
+	uint8_t rdhup;			/* the peer's FIN was reported */
 	int fd;
 };
 

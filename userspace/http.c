@@ -649,8 +649,12 @@ static void client_read_head(struct weir_client *c)
 		}
 		if (!c->io.readable)
 			break;
-		ssize_t n = read(c->io.fd, c->in->data + c->in->end, c->in->cap - c->in->end);
+		uint32_t room = c->in->cap - c->in->end;
+		ssize_t n = read(c->io.fd, c->in->data + c->in->end, room);
 		if (n > 0) {
+			/* A short read drained the socket (see io_read in proxy.c). */
+			if ((uint32_t)n < room && !c->io.rdhup)
+				c->io.readable = 0;
 			c->in->end += (uint32_t)n;
 			continue;
 		}

@@ -178,15 +178,24 @@ static int build_upstream_head(struct weir_req *r)
 		weir_buf_append(o, "\r\n", 2);
 	}
 	client_addr_text(c, addr, sizeof(addr));
-	if (xff)
-		weir_buf_printf(o, "x-forwarded-for: %.*s, %s\r\n", (int)xff_len, xff, addr);
-	else
-		weir_buf_printf(o, "x-forwarded-for: %s\r\n", addr);
-	weir_buf_append(o, "x-forwarded-proto: http\r\n", 25);
-	if (xfh)
-		weir_buf_printf(o, "x-forwarded-host: %.*s\r\n", (int)xfh_len, xfh);
-	if (r->id[0])
-		weir_buf_printf(o, "x-request-id: %s\r\n", r->id);
+	/* Plain appends, not printf: this runs for every request. */
+	weir_buf_append(o, "x-forwarded-for: ", 17);
+	if (xff) {
+		weir_buf_append(o, xff, xff_len);
+		weir_buf_append(o, ", ", 2);
+	}
+	weir_buf_append(o, addr, strlen(addr));
+	weir_buf_append(o, "\r\nx-forwarded-proto: http\r\n", 27);
+	if (xfh) {
+		weir_buf_append(o, "x-forwarded-host: ", 18);
+		weir_buf_append(o, xfh, xfh_len);
+		weir_buf_append(o, "\r\n", 2);
+	}
+	if (r->id[0]) {
+		weir_buf_append(o, "x-request-id: ", 14);
+		weir_buf_append(o, r->id, 32);
+		weir_buf_append(o, "\r\n", 2);
+	}
 	if (r->upgrade)
 		weir_buf_append(o, "connection: upgrade\r\n", 21);
 	else if (!r->http_minor)
@@ -486,7 +495,11 @@ static int on_resp_headers_complete(llhttp_t *p)
 		return HPE_PAUSED;
 	}
 	r->status = (uint16_t)status;
-	weir_buf_printf(o, "HTTP/1.1 %d ", status);
+	char line[13] = "HTTP/1.1 000 ";
+	line[9] = (char)('0' + status / 100 % 10);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	weir_buf_append(o, line, 13);
 	if (r->rhead.url.off != UINT32_MAX)
 		weir_buf_append(o, b->data + r->rhead.url.off, r->rhead.url.len);
 	weir_buf_append(o, "\r\n", 2);
@@ -506,7 +519,11 @@ static int on_resp_headers_complete(llhttp_t *p)
 		weir_buf_append(o, "\r\n", 2);
 	}
 	if (r->id[0])
-		weir_buf_printf(o, "X-Request-Id: %s\r\n", r->id);
+	{
+		weir_buf_append(o, "X-Request-Id: ", 14);
+		weir_buf_append(o, r->id, 32);
+		weir_buf_append(o, "\r\n", 2);
+	}
 	weir_plugins_response_headers(r, o);
 
 	bool bodyless = r->head_only || status == 204 || status == 304;
@@ -554,6 +571,10 @@ static ssize_t io_read(struct weir_io *io, struct weir_buf *b)
 	for (;;) {
 		ssize_t n = read(io->fd, b->data + b->end, b->cap - b->end);
 		if (n > 0) {
+			/* A short read drained the socket: the next byte brings a
+			 * new edge. Not after a peer's FIN, whose 0 must be read. */
+			if ((uint32_t)n < b->cap - b->end && !io->rdhup)
+				io->readable = 0;
 			b->end += (uint32_t)n;
 			return n;
 		}
@@ -592,6 +613,27 @@ static ssize_t io_write(struct weir_io *io, const char *p, size_t len)
 	}
 }
 
+/* writev of `total` bytes. Returns bytes written (maybe 0 when full), -2
+ * on an error. */
+static ssize_t io_writev(struct weir_io *io, struct iovec *iov, int n_iov, size_t total)
+{
+	for (;;) {
+		ssize_t n = writev(io->fd, iov, n_iov);
+		if (n >= 0) {
+			if ((size_t)n < total)
+				io->writable = 0;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			io->writable = 0;
+			return 0;
+		}
+		return -2;
+	}
+}
+
 /* Request bytes to the upstream: the rebuilt head, then the body as the
  * client's parser accepts it. Returns 1 if anything moved, 0 if blocked, -1
  * if the request is over (answered or failed). */
@@ -605,13 +647,23 @@ static int send_request(struct weir_req *r)
 	while (r->up_head_sent < r->up_head->end) {
 		if (!u->io.writable)
 			return moved;
-		ssize_t n = io_write(&u->io, r->up_head->data + r->up_head_sent,
-				     r->up_head->end - r->up_head_sent);
+		/* The head and whatever body is already parsed, in one call. */
+		uint32_t limit = r->req_done ? r->msg_end : c->parsed;
+		size_t head_n = r->up_head->end - r->up_head_sent;
+		size_t body_n = r->fwd < limit ? limit - r->fwd : 0;
+		struct iovec iov[2] = {
+			{ r->up_head->data + r->up_head_sent, head_n },
+			{ b->data + r->fwd, body_n },
+		};
+		ssize_t n = io_writev(&u->io, iov, body_n ? 2 : 1, head_n + body_n);
 		if (n < 0) {
 			upstream_fail(r, FAIL_RESET, "upstream closed while sending");
 			return -1;
 		}
-		r->up_head_sent += (uint32_t)n;
+		size_t from_head = (size_t)n < head_n ? (size_t)n : head_n;
+		r->up_head_sent += (uint32_t)from_head;
+		r->fwd += (uint32_t)((size_t)n - from_head);
+		r->bytes_in += (uint64_t)n - from_head;
 		r->uprog |= n > 0;
 		moved |= n > 0;
 	}
@@ -663,8 +715,43 @@ static int send_request(struct weir_req *r)
 	}
 }
 
-/* Response bytes to the client. Returns 1 if anything moved, 0 if blocked,
- * -1 if the request is over. */
+/* Writes our own head bytes (c->out) and the response body bytes parsed so
+ * far in one writev. Returns bytes written, or -2 when the client is gone. */
+static ssize_t write_client(struct weir_req *r, uint32_t limit)
+{
+	struct weir_client *c = r->client;
+	struct weir_buf *o = c->out, *b = r->up->in;
+	struct iovec iov[2];
+	int n_iov = 0;
+	size_t head_n = o ? o->end - o->start : 0;
+	size_t body_n = r->body_phase && r->ufwd < limit ? limit - r->ufwd : 0;
+
+	if (head_n)
+		iov[n_iov++] = (struct iovec){ o->data + o->start, head_n };
+	if (body_n)
+		iov[n_iov++] = (struct iovec){ b->data + r->ufwd, body_n };
+	ssize_t n = io_writev(&c->io, iov, n_iov, head_n + body_n);
+	if (n <= 0)
+		return n;
+	r->resp_started = 1;
+	r->cprog = 1;
+	r->bytes_out += (uint64_t)n;
+	size_t from_head = (size_t)n < head_n ? (size_t)n : head_n;
+	if (body_n && (size_t)n > head_n)
+		weir_plugins_response_body(r, b->data + r->ufwd, (size_t)n - head_n);
+	if (o)
+		o->start += (uint32_t)from_head;
+	r->ufwd += (uint32_t)((size_t)n - from_head);
+	if (o && o->start == o->end) {
+		weir_buf_put(c->w, o);
+		c->out = NULL;
+	}
+	return n;
+}
+
+/* Response bytes to the client: parse what the upstream sent, write heads
+ * and body on, read more as the client drains. Returns 1 if anything
+ * moved, 0 if blocked, -1 if the request is over. */
 static int recv_response(struct weir_req *r)
 {
 	struct weir_client *c = r->client;
@@ -678,21 +765,54 @@ static int recv_response(struct weir_req *r)
 	}
 	struct weir_buf *b = u->in;
 	for (;;) {
-		if (c->out) {
+		while (!r->resp_done && u->parsed < b->end) {
+			bool was_body = r->body_phase;
+			llhttp_errno_t e = llhttp_execute(&u->parser, b->data + u->parsed,
+							  b->end - u->parsed);
+			if (e == HPE_OK) {
+				u->parsed = b->end;
+			} else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+				u->parsed = (uint32_t)(llhttp_get_error_pos(&u->parser) - b->data);
+				if (e == HPE_PAUSED)
+					llhttp_resume(&u->parser);
+				/* A message without a body (1xx, 101, 204, 304,
+				 * Content-Length: 0) ends only when llhttp runs
+				 * again, and no byte may ever come: run it on none. */
+				if (e == HPE_PAUSED && !was_body && !r->resp_done &&
+				    u->parsed == b->end) {
+					e = llhttp_execute(&u->parser, b->data + u->parsed, 0);
+					if (e == HPE_PAUSED) {
+						llhttp_resume(&u->parser);
+					} else if (e != HPE_OK && e != HPE_PAUSED_UPGRADE) {
+						upstream_fail(r, FAIL_PROTOCOL, "bad response from upstream");
+						return -1;
+					}
+				}
+				if (r->resp_done)
+					r->umsg_end = u->parsed;
+			} else {
+				upstream_fail(r, FAIL_PROTOCOL, "bad response from upstream");
+				return -1;
+			}
+			/* Head bytes are consumed (rebuilt into c->out), body bytes
+			 * are forwarded from where the head ended. */
+			if (!was_body)
+				r->ufwd = u->parsed;
+			r->uprog = 1;
+		}
+		uint32_t limit = r->resp_done ? r->umsg_end : u->parsed;
+		bool pending = c->out || (r->body_phase && r->ufwd < limit);
+		if (pending) {
 			if (!c->io.writable)
 				return moved;
-			uint32_t before = c->out->end - c->out->start;
-			int rc = weir_client_flush(c);
-			if (rc < 0) {
+			ssize_t n = write_client(r, limit);
+			if (n < 0) {
 				weir_client_close(c);
 				return -1;
 			}
-			r->resp_started = 1;
-			r->cprog = 1;
-			r->bytes_out += before - (c->out ? c->out->end - c->out->start : 0);
-			if (rc == 0)
-				return 1;
-			moved = 1;
+			moved |= n > 0;
+			if (c->out || (r->body_phase && r->ufwd < limit))
+				return moved;
 		}
 		if (r->tunnel && r->resp_done) {
 			/* The 101 head is out: every byte after the two heads is the
@@ -707,52 +827,13 @@ static int recv_response(struct weir_req *r)
 			weir_timer_stop(w, &c->timer);
 			return 1;
 		}
-		uint32_t limit = r->resp_done ? r->umsg_end : u->parsed;
-		if (r->body_phase && r->ufwd < limit) {
-			if (!c->io.writable)
-				return moved;
-			ssize_t n = io_write(&c->io, b->data + r->ufwd, limit - r->ufwd);
-			if (n < 0) {
-				weir_client_close(c);
-				return -1;
-			}
-			r->ufwd += (uint32_t)n;
-			r->bytes_out += (uint64_t)n;
-			r->resp_started = 1;
-			r->cprog |= n > 0;
-			moved |= n > 0;
-			continue;
-		}
 		if (r->resp_done) {
 			weir_proxy_finish(r);
 			return -1;
 		}
+		/* Everything parsed went out: rewind the body window. */
 		if (r->body_phase && u->parsed == b->end && r->ufwd == b->end)
 			b->end = u->parsed = r->ufwd = 0;
-		if (u->parsed < b->end) {
-			bool was_body = r->body_phase;
-			llhttp_errno_t e = llhttp_execute(&u->parser, b->data + u->parsed,
-							  b->end - u->parsed);
-			if (e == HPE_OK) {
-				u->parsed = b->end;
-			} else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-				u->parsed = (uint32_t)(llhttp_get_error_pos(&u->parser) - b->data);
-				if (e == HPE_PAUSED)
-					llhttp_resume(&u->parser);
-				if (r->resp_done)
-					r->umsg_end = u->parsed;
-			} else {
-				upstream_fail(r, FAIL_PROTOCOL, "bad response from upstream");
-				return -1;
-			}
-			/* Head bytes are consumed (rebuilt into c->out), body bytes
-			 * are forwarded from where the head ended. */
-			if (!was_body)
-				r->ufwd = u->parsed;
-			r->uprog = 1;
-			moved = 1;
-			continue;
-		}
 		if (b->end == b->cap) {
 			if (!r->body_phase) {
 				upstream_fail(r, FAIL_PROTOCOL, "response head too large");

@@ -385,6 +385,8 @@ static void *worker_main(void *arg)
 				continue;
 			if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				io->readable = 1;
+			if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				io->rdhup = 1;
 			if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 				io->writable = 1;
 			switch (io->kind) {
