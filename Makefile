@@ -186,7 +186,7 @@ test: deps
 test-only:
 	$(Q)tests/run.sh
 
-run: deps $(WEIRCTL)
+run: deps $(WEIRCTL) $(WEIR)
 	$(Q)examples/demo.sh
 
 bench: deps all $(BENCH_BINS)

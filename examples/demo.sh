@@ -1,25 +1,30 @@
 #!/bin/bash
-# examples/demo.sh - `make run`: weir's kernel layer on an embedded default.
+# examples/demo.sh - `make run`: the whole gateway on an embedded default.
 #
 # Builds a demo network: a client namespace "weir-demo" (10.77.0.2, fd77::2)
 # joined by a veth pair to the root namespace (weir-demo0: 10.77.0.1,
-# fd77::1), attaches weir's XDP program natively to weir-demo0, starts a
-# small TCP and UDP echo service on 10.77.0.1, and prints what to try. Ctrl-C
-# (or WEIR_DEMO_SECONDS elapsing) detaches weir and removes the demo network;
-# the pinned maps under /sys/fs/bpf/weir stay, as they do in production.
+# fd77::1), attaches weir's XDP program natively to weir-demo0, starts a demo
+# upstream (examples/demo-site on 127.0.0.1:9088) and the weir proxy in front
+# of it with examples/demo.yaml (10.77.0.1:8080 and 127.0.0.1:8080), plus a
+# UDP echo service, and prints what to try. Ctrl-C (or WEIR_DEMO_SECONDS
+# elapsing) stops weir, detaches XDP and removes the demo network; the pinned
+# maps under /sys/fs/bpf/weir stay, as they do in production.
 set -eu
 cd "$(dirname "$0")/.."
 
 NS=weir-demo
 IF=weir-demo0
 W=build/weirctl
+WEIR=build/weir
 T=tests/e2e/traffic.py
 PIDS=()
 
 cleanup() {
 	trap - EXIT INT TERM
 	echo
+	pkill -TERM -f "^$WEIR -c examples/demo.yaml" 2>/dev/null || true
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	$W detach $IF 2>/dev/null || true
 	ip link del $IF 2>/dev/null || true
 	ip netns del $NS 2>/dev/null || true
@@ -47,13 +52,29 @@ ip netns exec $NS ip -6 addr add fd77::2/64 dev eth0 nodad
 ip netns exec $NS ip link set eth0 up
 
 $W attach $IF --mode native
-python3 $T tcp-server 10.77.0.1 8080 & PIDS+=($!)
+python3 -m http.server 9088 --bind 127.0.0.1 --directory examples/demo-site \
+	>/dev/null 2>&1 & PIDS+=($!)
 python3 $T udp-echo 10.77.0.1 5353 & PIDS+=($!)
+$WEIR --check examples/demo.yaml
+$WEIR -c examples/demo.yaml 2>&1 | sed -u 's/^/  [weir] /' & PIDS+=($!)
+for _ in $(seq 50); do
+	python3 -c 'import socket; socket.create_connection(("127.0.0.1", 9088), 1).close(); socket.create_connection(("10.77.0.1", 8080), 1).close()' 2>/dev/null && break
+	sleep 0.1
+done
 
 cat <<MSG
 
-weir's XDP layer is running on $IF. The client namespace '$NS' is 10.77.0.2
-and fd77::2; the gateway side is 10.77.0.1 and fd77::1. In another terminal:
+weir is running: its XDP layer on $IF, its proxy on 10.77.0.1:8080 and
+127.0.0.1:8080 in front of a demo upstream (examples/demo.yaml). The client
+namespace '$NS' is 10.77.0.2 and fd77::2; the gateway side is 10.77.0.1 and
+fd77::1. In another terminal:
+
+  ip netns exec $NS curl -i http://10.77.0.1:8080/         # through XDP and weir
+  curl -i http://127.0.0.1:8080/api/status.json             # /api/* stripped, a plugin header
+  curl http://127.0.0.1:8080/users/42                       # a :param rewritten upstream
+  curl -i -H 'Transfer-Encoding: chunked' -H 'Content-Length: 3' \
+       -d x http://127.0.0.1:8080/                          # ambiguous: 400, never forwarded
+  pkill -HUP -x weir                                        # reload examples/demo.yaml
 
   ip netns exec $NS ping -c 3 10.77.0.1            # passes
   $W block add 10.77.0.2 --ttl 5m --comment demo   # drop the client for 5 minutes
