@@ -7,11 +7,11 @@
  * bounds, its default and where it lands in the struct. The same tables fill
  * the defaults (weir_config_defaults) and drive the parsing, so a key's rules
  * live in one place; what a table cannot say (shorthands, either-or keys,
- * cross references) is written out in the handlers below them.
+ * cross references) is written out in the handlers next to it.
  *
  * The walk stops at the first error and reports it as "FILE:LINE: FIELD:
  * REASON", FIELD being the path to the offending value ("routes[2].upstream").
- * Whatever was built so far belongs to the config being built and is freed
+ * Whatever was built so far hangs off the config being built and is freed
  * with it, so no error path owns anything of its own. Routes are read after
  * everything else, since they name upstreams.
  */
@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,11 @@
 #define MAX_NAME 64			/* upstream names, route ids, plugin names */
 #define MAX_JSON_DEPTH 64		/* plugin settings nesting */
 #define MAX_FILE (64u << 20)
-#define DAY_MS 86400000LL
+#define DAY_MS ((int64_t)86400000)
 #define KiB ((int64_t)1024)
 #define MiB (1024 * KiB)
 #define GiB (1024 * MiB)
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 /* ---- the walk's state and its errors --------------------------------- */
 
@@ -52,6 +54,7 @@ struct pctx {
 	 * so it is bounded by a budget proportional to the file instead. */
 	size_t budget;
 	yaml_node_t *routes;		/* deferred: read once upstreams are known */
+	struct hsearch_data ids, ups;	/* route ids seen, upstreams by name */
 };
 
 static unsigned line_of(const yaml_node_t *n)
@@ -83,12 +86,6 @@ static const char *pjoin(char *buf, const char *parent, const char *key)
 	return buf;
 }
 
-static const char *pindex(char *buf, const char *parent, size_t i)
-{
-	snprintf(buf, PATHLEN, "%s[%zu]", parent, i);
-	return buf;
-}
-
 static yaml_node_t *node(struct pctx *x, int i)
 {
 	return yaml_document_get_node(x->doc, i);
@@ -111,13 +108,11 @@ static const char *sval(const yaml_node_t *n)
 
 static bool is_null(const yaml_node_t *n)
 {
-	const char *s;
+	const char *s = sval(n);
 
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	s = sval(n);
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-	       !strcmp(s, "NULL");
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+		!strcmp(s, "NULL"));
 }
 
 /* A scalar's text, or NULL with the error set. */
@@ -156,31 +151,37 @@ static char *dup(struct pctx *x, const yaml_node_t *n, const char *path, const c
 	return d;
 }
 
+/* Allocates n (at least one) zeroed elements; the caller counts them in as
+ * they are filled, so a half-read array frees cleanly. */
+static void *alloc(struct pctx *x, const yaml_node_t *at, const char *path, size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (!p)
+		fail(x, at, path, "out of memory");
+	return p;
+}
+
 static void lower(char *s)
 {
 	for (; *s; s++)
 		*s = tolower((unsigned char)*s);
 }
 
-/* Names that end up in URLs of the admin API, logs and metrics. */
-static bool name_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			  "0123456789._-");
-
-	return n > 0 && n <= MAX_NAME && !s[n];
-}
-
+/* Upstream names, route ids and plugin names end up in admin API URLs, logs
+ * and metrics, so they are kept to a plain alphabet. */
 static int check_name(struct pctx *x, yaml_node_t *n, const char *path, const char *s)
 {
-	if (!name_ok(s))
+	size_t len = strspn(s, ALNUM "._-");
+
+	if (len == 0 || len > MAX_NAME || s[len])
 		return fail(x, n, path, "'%s': use 1 to %d letters, digits, '.', '_' or '-'",
 			    s, MAX_NAME);
 	return 0;
 }
 
-/* Decimal, optional '-'. Values beyond int64 saturate, so that the range
- * check reports them. */
+/* Decimal with an optional '-'. Beyond int64 it saturates (errno ERANGE), so
+ * that range checks still report it. */
 static int int_of(const char *s, int64_t *v)
 {
 	char *end;
@@ -192,103 +193,71 @@ static int int_of(const char *s, int64_t *v)
 	return *end ? -1 : 0;
 }
 
-/* "500ms", "10s", "5m", "1h" or a bare 0, in milliseconds. */
-static int ms_of(const char *s, int64_t *v, const char **why)
+struct unit {
+	const char *suffix;
+	int64_t scale;
+};
+
+static const struct unit ms_units[] = {
+	{ "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 }, { NULL, 0 }
+};
+static const struct unit size_units[] = {
+	{ "g", GiB }, { "m", MiB }, { "k", KiB }, { "", 1 },
+	{ "G", GiB }, { "M", MiB }, { "K", KiB }, { NULL, 0 }
+};
+
+/* A non-negative integer with one of the units' suffixes; saturates like
+ * int_of. A bare 0 is taken whatever the units. */
+static int scaled(const char *s, const struct unit *u, int64_t *v)
 {
-	static const struct { const char *u; int64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-	};
 	uint64_t n;
 	char *end;
 
-	*why = "expected a duration such as 500ms, 10s, 5m or 1h";
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
 	n = strtoull(s, &end, 10);
 	if (errno)
 		n = UINT64_MAX;
-	if (!*end) {
-		*v = 0;
-		if (n == 0)
-			return 0;
-		*why = "a duration needs a unit: ms, s, m or h";
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].u))
-			continue;
-		*v = n > (uint64_t)INT64_MAX / units[i].ms ? INT64_MAX : (int64_t)n * units[i].ms;
+	*v = 0;
+	if (!*end && !n)
 		return 0;
-	}
+	for (; u->suffix; u++)
+		if (!strcmp(end, u->suffix)) {
+			*v = n > (uint64_t)(INT64_MAX / u->scale) ? INT64_MAX : (int64_t)n * u->scale;
+			return 0;
+		}
 	return -1;
 }
 
-/* Bytes, or a number with k, m or g (powers of 1024). */
-static int size_of(const char *s, int64_t *v)
+/* The largest unit that divides v: 86400000 -> "24h", 1048576 -> "1m". */
+static void fmt_scaled(char *b, size_t n, const struct unit *u, int64_t v)
 {
-	uint64_t n, mul = 1;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		n = UINT64_MAX;
-	if (*end && end[1])
-		return -1;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': mul = KiB; break;
-	case 'm': case 'M': mul = MiB; break;
-	case 'g': case 'G': mul = GiB; break;
-	default: return -1;
-	}
-	*v = n > (uint64_t)INT64_MAX / mul ? INT64_MAX : (int64_t)(n * mul);
-	return 0;
+	while (u && u->suffix && v % u->scale)
+		u++;
+	if (!u || !u->suffix || !v)
+		snprintf(b, n, "%" PRId64, v);
+	else
+		snprintf(b, n, "%" PRId64 "%s", v / u->scale, u->suffix);
 }
 
 /* ---- walking mappings and lists --------------------------------------- */
 
-typedef int pair_fn(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		    const char *path, void *arg);
-typedef int item_fn(struct pctx *x, yaml_node_t *it, size_t i, const char *path, void *arg);
-
-/* Calls fn for each pair of mapping n with the key's path. Keys must be
- * strings and unique: libyaml keeps both pairs of a duplicate key, and a
- * silently ignored one is how a config file lies to its reader. */
-static int each_pair(struct pctx *x, yaml_node_t *n, const char *path, pair_fn *fn, void *arg)
+/* Duplicate checks go through hash tables (glibc's hsearch_r, which keeps
+ * the key pointers, not copies): a file with 100k routes is checked in
+ * linear time. Returns the data of key's first entry (data itself if key is
+ * new), or NULL when the table is out of room or memory. */
+static void *seen(struct hsearch_data *h, const char *key, void *data, ACTION act)
 {
-	yaml_node_pair_t *p, *q;
-	char kp[PATHLEN];
+	ENTRY e = { (char *)key, data }, *found;
 
-	if (n->type != YAML_MAPPING_NODE)
-		return fail(x, n, path, "expected a mapping");
-	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
-		const char *name;
-
-		if (spend(x, k, path))
-			return -1;
-		if (k->type != YAML_SCALAR_NODE)
-			return fail(x, k, path, "keys must be strings");
-		name = text(x, k, path, "a key");
-		if (!name)
-			return -1;
-		pjoin(kp, path, name);
-		for (q = n->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *k2 = node(x, q->key);
-
-			if (k2->type == YAML_SCALAR_NODE && !strcmp(sval(k2), name))
-				return fail(x, k, kp, "duplicate key (first at line %u)",
-					    line_of(k2));
-		}
-		if (fn(x, k, name, v, kp, arg))
-			return -1;
-	}
-	return 0;
+	return hsearch_r(e, act, &found, h) ? found->data : NULL;
 }
+
+/* Called for each child of a mapping (k and name set) or a list (k NULL),
+ * i its index, path the child's path. */
+typedef int child_fn(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
+		     size_t i, const char *path, void *arg);
 
 static size_t n_pairs(const yaml_node_t *n)
 {
@@ -300,7 +269,53 @@ static size_t n_items(const yaml_node_t *n)
 	return n->data.sequence.items.top - n->data.sequence.items.start;
 }
 
-static int each_item(struct pctx *x, yaml_node_t *n, const char *path, item_fn *fn, void *arg)
+/* Keys must be strings and unique: libyaml keeps both pairs of a duplicate
+ * key, and a silently ignored one is how a config file lies to its reader. */
+static int each_pair(struct pctx *x, yaml_node_t *n, const char *path, child_fn *fn, void *arg)
+{
+	struct hsearch_data keys = { 0 };
+	yaml_node_t *k, *first;
+	const char *name;
+	char kp[PATHLEN];
+	int rc = -1;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(x, n, path, "expected a mapping");
+	if (!hcreate_r(2 * n_pairs(n) + 1, &keys))
+		return fail(x, n, path, "out of memory");
+	for (size_t i = 0; i < n_pairs(n); i++) {
+		k = node(x, n->data.mapping.pairs.start[i].key);
+		if (spend(x, k, path))
+			goto out;
+		if (k->type != YAML_SCALAR_NODE) {
+			fail(x, k, path, "keys must be strings");
+			goto out;
+		}
+		if (!(name = text(x, k, path, "a key")))
+			goto out;
+		pjoin(kp, path, name);
+		if (!strcmp(name, "<<") && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+			fail(x, k, kp, "merge keys are not supported; alias the whole value");
+			goto out;
+		}
+		if (!(first = seen(&keys, name, k, ENTER))) {
+			fail(x, k, kp, "out of memory");
+			goto out;
+		}
+		if (first != k) {
+			fail(x, k, kp, "duplicate key (first at line %u)", line_of(first));
+			goto out;
+		}
+		if (fn(x, k, name, node(x, n->data.mapping.pairs.start[i].value), i, kp, arg))
+			goto out;
+	}
+	rc = 0;
+out:
+	hdestroy_r(&keys);
+	return rc;
+}
+
+static int each_item(struct pctx *x, yaml_node_t *n, const char *path, child_fn *fn, void *arg)
 {
 	char ip[PATHLEN];
 
@@ -309,7 +324,8 @@ static int each_item(struct pctx *x, yaml_node_t *n, const char *path, item_fn *
 	for (size_t i = 0; i < n_items(n); i++) {
 		yaml_node_t *it = node(x, n->data.sequence.items.start[i]);
 
-		if (spend(x, it, path) || fn(x, it, i, pindex(ip, path, i), arg))
+		snprintf(ip, sizeof(ip), "%s[%zu]", path, i);
+		if (spend(x, it, path) || fn(x, NULL, NULL, it, i, ip, arg))
 			return -1;
 	}
 	return 0;
@@ -318,26 +334,12 @@ static int each_item(struct pctx *x, yaml_node_t *n, const char *path, item_fn *
 /* The value of key in mapping n, or NULL. */
 static yaml_node_t *map_get(struct pctx *x, yaml_node_t *n, const char *key)
 {
-	if (n->type != YAML_MAPPING_NODE)
+	if (!n || n->type != YAML_MAPPING_NODE)
 		return NULL;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(x, p->key);
-
-		if (k->type == YAML_SCALAR_NODE && !strcmp(sval(k), key))
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+		if (node(x, p->key)->type == YAML_SCALAR_NODE && !strcmp(sval(node(x, p->key)), key))
 			return node(x, p->value);
-	}
 	return NULL;
-}
-
-/* Allocates n (at least one) zeroed elements; the caller counts them in as
- * they are filled, so a half-read array frees cleanly. */
-static void *alloc(struct pctx *x, const yaml_node_t *at, const char *path, size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-
-	if (!p)
-		fail(x, at, path, "out of memory");
-	return p;
 }
 
 /* ---- key tables ------------------------------------------------------- */
@@ -355,13 +357,15 @@ enum ckind {
 	CK_FN,		/* anything else: its own handler */
 };
 
-typedef int ckey_fn(struct pctx *x, yaml_node_t *v, void *base, const char *path);
+struct ckey;
+typedef int ckey_fn(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		    const char *path);
 
 struct ckey {
 	const char *name;
 	enum ckind kind;
 	size_t off;
-	int64_t min, max, def;
+	int64_t min, max, def;		/* CK_FN: min is the handler's own */
 	const char *const *names;	/* CK_ENUM */
 	const struct ckey *keys;	/* CK_MAP */
 	ckey_fn *fn;			/* CK_FN */
@@ -370,16 +374,17 @@ struct ckey {
 
 /* A row pointing at a field of the wrong width does not compile. */
 #define FIELD(T, f, size) (offsetof(T, f) + 0 * sizeof(char[sizeof(((T *)0)->f) == (size) ? 1 : -1]))
-#define U32(n, T, f, lo, hi, d)	{ n, CK_U32, FIELD(T, f, 4), lo, hi, d, NULL, NULL, NULL, false }
-#define I32(n, T, f, lo, hi, d)	{ n, CK_I32, FIELD(T, f, 4), lo, hi, d, NULL, NULL, NULL, false }
-#define MS(n, T, f, lo, hi, d)	{ n, CK_MS, FIELD(T, f, 4), lo, hi, d, NULL, NULL, NULL, false }
-#define SZ32(n, T, f, lo, hi, d) { n, CK_SIZE32, FIELD(T, f, 4), lo, hi, d, NULL, NULL, NULL, false }
-#define SZ64(n, T, f, lo, hi, d) { n, CK_SIZE64, FIELD(T, f, 8), lo, hi, d, NULL, NULL, NULL, false }
+#define NUM(n, kind, T, f, w, lo, hi, d) { n, kind, FIELD(T, f, w), lo, hi, d, NULL, NULL, NULL, false }
+#define U32(n, T, f, lo, hi, d)	NUM(n, CK_U32, T, f, 4, lo, hi, d)
+#define I32(n, T, f, lo, hi, d)	NUM(n, CK_I32, T, f, 4, lo, hi, d)
+#define MS(n, T, f, lo, hi, d)	NUM(n, CK_MS, T, f, 4, lo, hi, d)
+#define SZ32(n, T, f, lo, hi, d) NUM(n, CK_SIZE32, T, f, 4, lo, hi, d)
+#define SZ64(n, T, f, lo, hi, d) NUM(n, CK_SIZE64, T, f, 8, lo, hi, d)
 #define STR(n, T, f, req)	{ n, CK_STR, FIELD(T, f, sizeof(char *)), 0, 0, 0, NULL, NULL, NULL, req }
 #define ENUM(n, T, f, nm, d)	{ n, CK_ENUM, FIELD(T, f, sizeof(int)), 0, 0, d, nm, NULL, NULL, false }
 #define ADDR(n, T, f, lst)	{ n, CK_ADDR, FIELD(T, f, sizeof(struct weir_addr)), lst, 0, 0, NULL, NULL, NULL, true }
 #define MAP(n, k)		{ n, CK_MAP, 0, 0, 0, 0, NULL, k, NULL, false }
-#define FN(n, h, req)		{ n, CK_FN, 0, 0, 0, 0, NULL, NULL, h, req }
+#define FN(n, h, arg, req)	{ n, CK_FN, 0, arg, 0, 0, NULL, NULL, h, req }
 #define END			{ NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, false }
 
 static void set_defaults(const struct ckey *keys, void *base)
@@ -398,52 +403,29 @@ static void set_defaults(const struct ckey *keys, void *base)
 	}
 }
 
-static void fmt_num(char *b, size_t n, enum ckind kind, int64_t v)
-{
-	if (kind == CK_MS && v && v % 3600000 == 0)
-		snprintf(b, n, "%" PRId64 "h", v / 3600000);
-	else if (kind == CK_MS && v && v % 1000 == 0)
-		snprintf(b, n, "%" PRId64 "s", v / 1000);
-	else if (kind == CK_MS && v)
-		snprintf(b, n, "%" PRId64 "ms", v);
-	else if ((kind == CK_SIZE32 || kind == CK_SIZE64) && v && v % GiB == 0)
-		snprintf(b, n, "%" PRId64 "g", v / GiB);
-	else if ((kind == CK_SIZE32 || kind == CK_SIZE64) && v && v % MiB == 0)
-		snprintf(b, n, "%" PRId64 "m", v / MiB);
-	else if ((kind == CK_SIZE32 || kind == CK_SIZE64) && v && v % KiB == 0)
-		snprintf(b, n, "%" PRId64 "k", v / KiB);
-	else
-		snprintf(b, n, "%" PRId64, v);
-}
-
 static int parse_number(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *f,
 			const char *path)
 {
-	const char *s = text(x, v, path, k->kind == CK_MS ? "a duration" :
-			     k->kind == CK_SIZE32 || k->kind == CK_SIZE64 ? "a size" :
-			     "an integer"), *why = NULL;
+	const struct unit *u = k->kind == CK_MS ? ms_units :
+			       k->kind == CK_SIZE32 || k->kind == CK_SIZE64 ? size_units : NULL;
+	const char *what = u == ms_units ? "a duration" : u ? "a size" : "an integer";
+	const char *s = text(x, v, path, what);
 	char lo[32], hi[32];
 	int64_t n;
 
 	if (!s)
 		return -1;
-	switch (k->kind) {
-	case CK_MS:
-		if (ms_of(s, &n, &why))
-			return fail(x, v, path, "%s", why);
-		break;
-	case CK_SIZE32: case CK_SIZE64:
-		if (size_of(s, &n))
-			return fail(x, v, path, "expected a size: bytes, or a number with k, m or g");
-		break;
-	default:
-		if (int_of(s, &n))
-			return fail(x, v, path, "expected an integer");
-		break;
-	}
+	if (u == ms_units && scaled(s, u, &n) && !int_of(s, &n) && n > 0)
+		return fail(x, v, path, "a duration needs a unit: ms, s, m or h");
+	if (u == ms_units && scaled(s, u, &n))
+		return fail(x, v, path, "expected a duration such as 500ms, 10s, 5m or 1h");
+	if (u == size_units && scaled(s, u, &n))
+		return fail(x, v, path, "expected a size: bytes, or a number with k, m or g");
+	if (!u && int_of(s, &n))
+		return fail(x, v, path, "expected an integer");
 	if (n < k->min || n > k->max) {
-		fmt_num(lo, sizeof(lo), k->kind, k->min);
-		fmt_num(hi, sizeof(hi), k->kind, k->max);
+		fmt_scaled(lo, sizeof(lo), u, k->min);
+		fmt_scaled(hi, sizeof(hi), u, k->max);
 		return fail(x, v, path, "%s is out of range: %s to %s", s, lo, hi);
 	}
 	if (k->kind == CK_SIZE64)
@@ -461,33 +443,26 @@ static int parse_enum(struct pctx *x, const struct ckey *k, yaml_node_t *v, int 
 	const char *s = text(x, v, path, "a string");
 	char list[128] = "";
 
-	if (!s)
-		return -1;
-	for (int i = 0; k->names[i]; i++) {
-		if (!strcmp(s, k->names[i])) {
-			*f = i;
-			return 0;
-		}
+	for (int i = 0; s && k->names[i]; i++) {
+		if (!strcmp(s, k->names[i]))
+			return *f = i, 0;
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 			 i ? ", " : "", k->names[i]);
 	}
-	return fail(x, v, path, "'%s' is not one of: %s", s, list);
+	return s ? fail(x, v, path, "'%s' is not one of: %s", s, list) : -1;
 }
 
 static int parse_addr(struct pctx *x, yaml_node_t *v, bool listen, struct weir_addr *a,
 		      const char *path)
 {
-	char why[128];
+	char why[160];
 	const char *s;
 
 	if (v->type == YAML_SEQUENCE_NODE)	/* [::1]:80 unquoted reads as a list */
 		return fail(x, v, path, "expected an address; quote IPv6 ones: \"[::1]:80\"");
-	s = str(x, v, path);
-	if (!s)
+	if (!(s = str(x, v, path)))
 		return -1;
-	if (weir_addr_parse(s, listen, a, why, sizeof(why)))
-		return fail(x, v, path, "%s", why);
-	return 0;
+	return weir_addr_parse(s, listen, a, why, sizeof(why)) ? fail(x, v, path, "%s", why) : 0;
 }
 
 /* Levenshtein distance, for "did you mean" on unknown keys. */
@@ -526,7 +501,7 @@ static int parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, vo
 		     const char *path);
 
 static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node_t *v,
-		    const char *path, void *arg)
+		    size_t i, const char *path, void *arg)
 {
 	const struct mapargs *m = arg;
 	const struct ckey *k, *near = NULL;
@@ -536,20 +511,15 @@ static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node
 	for (k = m->keys; k->name && strcmp(k->name, name); k++) {
 		size_t d = distance(name, k->name);
 
-		if (d < best && d < strlen(name)) {
-			best = d;
-			near = k;
-		}
+		if (d < best && d < strlen(name))
+			best = d, near = k;
 	}
-	if (!k->name) {
-		if (near)
-			return fail(x, kn, path, "unknown field (did you mean '%s'?)", near->name);
+	if (!k->name && near)
+		return fail(x, kn, path, "unknown field (did you mean '%s'?)", near->name);
+	if (!k->name)
 		return fail(x, kn, path, "unknown field");
-	}
 	f = (char *)m->base + k->off;
 	switch (k->kind) {
-	case CK_U32: case CK_I32: case CK_MS: case CK_SIZE32: case CK_SIZE64:
-		return parse_number(x, k, v, f, path);
 	case CK_STR: {
 		const char *s = str(x, v, path);
 
@@ -562,9 +532,10 @@ static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node
 	case CK_MAP:
 		return parse_map(x, v, k->keys, m->base, path);
 	case CK_FN:
-		return k->fn(x, v, m->base, path);
+		return k->fn(x, k, v, m->base, path);
+	default:
+		return parse_number(x, k, v, f, path);
 	}
-	return -1;
 }
 
 static int parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
@@ -586,101 +557,82 @@ static int parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, vo
 int weir_addr_parse(const char *text, bool listen, struct weir_addr *out,
 		    char *err, size_t errlen)
 {
-	char host[INET6_ADDRSTRLEN];
-	const char *port, *end;
+	char buf[64], *port, *end;
+	const char *host = buf, *why = listen ? "expected IP:PORT, [IPv6]:PORT, *:PORT or PORT" :
+						"expected IP:PORT or [IPv6]:PORT";
+	int family = AF_INET;
 	unsigned long p;
-	size_t hl;
-	bool v6 = false;
+	bool any;
 
 	memset(out, 0, sizeof(*out));
-	if (text[0] == '[') {
-		end = strchr(text, ']');
-		if (!end)
-			goto bad_bracket;
-		hl = end - text - 1;
-		memcpy(host, text + 1, hl < sizeof(host) ? hl : 0);
-		if (end[1] != ':')
-			goto no_port;
-		port = end + 2;
-		v6 = true;
-	} else if ((end = strrchr(text, ':'))) {
-		hl = end - text;
-		memcpy(host, text, hl < sizeof(host) ? hl : 0);
-		port = end + 1;
-		if (memchr(text, ':', hl)) {
-			snprintf(err, errlen, "'%s': write an IPv6 address in brackets: [ADDR]:PORT",
-				 text);
-			return -1;
+	if (strlen(text) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, text);
+	if (buf[0] == '[') {
+		if (!(end = strchr(buf, ']')) || end[1] != ':') {
+			why = end ? why : "missing ']'";
+			goto bad;
 		}
-	} else if (listen && text[0] && strspn(text, "0123456789") == strlen(text)) {
-		hl = 1;
-		host[0] = '*';
-		port = text;
+		*end = 0;
+		host = buf + 1;
+		port = end + 2;
+		family = AF_INET6;
+	} else if ((port = strrchr(buf, ':'))) {
+		*port++ = 0;
+		if (strchr(buf, ':')) {
+			why = "write an IPv6 address in brackets: [ADDR]:PORT";
+			goto bad;
+		}
+	} else if (listen && buf[0] && strspn(buf, "0123456789") == strlen(buf)) {
+		host = "*";
+		port = buf;
 	} else {
-		goto no_port;
+		goto bad;
 	}
-	if (hl >= sizeof(host) || hl == 0) {
-		snprintf(err, errlen, "'%s': bad address", text);
-		return -1;
-	}
-	host[hl] = 0;
 	p = strtoul(port, NULL, 10);
 	if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
 	    p < 1 || p > 65535) {
-		snprintf(err, errlen, "'%s': the port must be 1 to 65535", text);
-		return -1;
+		why = "the port must be 1 to 65535";
+		goto bad;
 	}
-	if (!v6 && !strcmp(host, "*")) {
-		if (!listen) {
-			snprintf(err, errlen, "'%s': '*' is only for listeners", text);
-			return -1;
-		}
-		strcpy(host, "0.0.0.0");
+	if (family == AF_INET && !strcmp(host, "*")) {
+		why = "'*' is only for listeners";
+		if (!listen)
+			goto bad;
+		host = "0.0.0.0";
 	}
-	if (v6) {
+	if (family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->sa;
 
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1) {
-			snprintf(err, errlen, "'%s' is not an IPv6 address", host);
-			return -1;
-		}
+		why = "not an IPv6 address";
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			goto bad;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(p);
 		out->len = sizeof(*s6);
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(out->text, sizeof(out->text), "[%s]:%lu", host, p);
-		if (!listen && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
-			goto unspecified;
+		inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
+		snprintf(out->text, sizeof(out->text), "[%.46s]:%lu", buf, p);
+		any = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&out->sa;
 
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
-			if (strpbrk(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-				snprintf(err, errlen, "'%s' is not an IP address "
-					 "(DNS names are not resolved)", host);
-			else
-				snprintf(err, errlen, "'%s' is not an IPv4 address", host);
-			return -1;
-		}
+		why = strpbrk(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ?
+		      "not an IP address (DNS names are not resolved)" : "not an IPv4 address";
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			goto bad;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(p);
 		out->len = sizeof(*s4);
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(out->text, sizeof(out->text), "%s:%lu", host, p);
-		if (!listen && s4->sin_addr.s_addr == htonl(INADDR_ANY))
-			goto unspecified;
+		inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
+		snprintf(out->text, sizeof(out->text), "%.15s:%lu", buf, p);
+		any = s4->sin_addr.s_addr == htonl(INADDR_ANY);
 	}
-	return 0;
-bad_bracket:
-	snprintf(err, errlen, "'%s': missing ']'", text);
-	return -1;
-no_port:
-	snprintf(err, errlen, "'%s': expected %s", text,
-		 listen ? "IP:PORT, [IPv6]:PORT, *:PORT or PORT" : "IP:PORT or [IPv6]:PORT");
-	return -1;
-unspecified:
-	snprintf(err, errlen, "'%s': an upstream needs a specific address", out->text);
+	if (!any || listen)
+		return 0;
+	why = "an upstream needs a specific address";
 	memset(out, 0, sizeof(*out));
+bad:
+	snprintf(err, errlen, "'%s': %s", text, why);
 	return -1;
 }
 
@@ -693,28 +645,17 @@ struct jsonargs {
 	int depth;
 };
 
-static int json_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		     const char *path, void *arg)
+static int json_child(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
+		      size_t i, const char *path, void *arg)
 {
 	struct jsonargs *a = arg;
 	json_t *j = to_json(x, v, path, a->depth + 1);
 
 	if (!j)
 		return -1;
-	if (json_object_set_new(a->j, name, j))
-		return fail(x, k, path, "the key is not valid UTF-8");
-	return 0;
-}
-
-static int json_item(struct pctx *x, yaml_node_t *it, size_t i, const char *path, void *arg)
-{
-	struct jsonargs *a = arg;
-	json_t *j = to_json(x, it, path, a->depth + 1);
-
-	if (!j)
-		return -1;
-	if (json_array_append_new(a->j, j))
-		return fail(x, it, path, "out of memory");
+	/* Both steal j, also when they fail. */
+	if (name ? json_object_set_new(a->j, name, j) : json_array_append_new(a->j, j))
+		return fail(x, v, path, "out of memory or not valid UTF-8");
 	return 0;
 }
 
@@ -724,7 +665,7 @@ static json_t *scalar_json(struct pctx *x, yaml_node_t *n, const char *path)
 {
 	const char *s = sval(n);
 	size_t len = n->data.scalar.length;
-	json_t *j = NULL;
+	json_t *j;
 	int64_t i;
 	double d;
 	char *end;
@@ -739,20 +680,19 @@ static json_t *scalar_json(struct pctx *x, yaml_node_t *n, const char *path)
 		j = json_false();
 	else if (!int_of(s, &i) && errno != ERANGE)
 		j = json_integer(i);
-	else if (strspn(s, "0123456789+-.eE") == len && (d = strtod(s, &end), !*end) &&
-		 isfinite(d) && strpbrk(s, "0123456789"))
+	else if (strspn(s, "0123456789+-.eE") == len && strpbrk(s, "0123456789") &&
+		 (d = strtod(s, &end), !*end) && isfinite(d))
 		j = json_real(d);
 	else
 		j = json_stringn(s, len);
 	if (!j)
-		fail(x, n, path, "not valid UTF-8");
+		fail(x, n, path, "out of memory or not valid UTF-8");
 	return j;
 }
 
 static json_t *to_json(struct pctx *x, yaml_node_t *n, const char *path, int depth)
 {
 	struct jsonargs a = { NULL, depth };
-	int rc;
 
 	if (depth > MAX_JSON_DEPTH) {
 		fail(x, n, path, "nested more than %d deep", MAX_JSON_DEPTH);
@@ -760,16 +700,12 @@ static json_t *to_json(struct pctx *x, yaml_node_t *n, const char *path, int dep
 	}
 	if (n->type == YAML_SCALAR_NODE)
 		return scalar_json(x, n, path);
-	a.j = n->type == YAML_MAPPING_NODE ? json_object() : json_array();
-	if (!a.j) {
+	if (!(a.j = n->type == YAML_MAPPING_NODE ? json_object() : json_array())) {
 		fail(x, n, path, "out of memory");
 		return NULL;
 	}
-	if (n->type == YAML_MAPPING_NODE)
-		rc = each_pair(x, n, path, json_pair, &a);
-	else
-		rc = each_item(x, n, path, json_item, &a);
-	if (rc) {
+	if (n->type == YAML_MAPPING_NODE ? each_pair(x, n, path, json_child, &a) :
+					   each_item(x, n, path, json_child, &a)) {
 		json_decref(a.j);
 		return NULL;
 	}
@@ -782,7 +718,7 @@ struct pluginargs {
 };
 
 static int plugin_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		       const char *path, void *arg)
+		       size_t i, const char *path, void *arg)
 {
 	struct pluginargs *a = arg;
 	struct weir_plugin_conf *p = &a->p[(*a->n)++];
@@ -804,13 +740,12 @@ static int parse_plugins(struct pctx *x, yaml_node_t *v, const char *path,
 {
 	if (v->type != YAML_MAPPING_NODE)
 		return fail(x, v, path, "expected a mapping of plugin names to settings");
-	*arr = alloc(x, v, path, n_pairs(v), sizeof(**arr));
-	if (!*arr)
+	if (!(*arr = alloc(x, v, path, n_pairs(v), sizeof(**arr))))
 		return -1;
 	return each_pair(x, v, path, plugin_pair, &(struct pluginargs){ *arr, n });
 }
 
-/* ---- listeners -------------------------------------------------------- */
+/* ---- listeners and nodes: an address, or a mapping with one ------------ */
 
 static const struct ckey listener_keys[] = {
 	ADDR("listen", struct weir_listener_conf, addr, 1),
@@ -818,90 +753,83 @@ static const struct ckey listener_keys[] = {
 	END
 };
 
-static int listener_item(struct pctx *x, yaml_node_t *it, size_t i, const char *path, void *arg)
-{
-	struct weir_config *c = arg;
-	struct weir_listener_conf *l = &c->listeners[c->n_listeners++];
-	yaml_node_t *at = it;
-	char lp[PATHLEN];
-
-	set_defaults(listener_keys, l);
-	if (it->type == YAML_SCALAR_NODE) {	/* "- 0.0.0.0:8080" */
-		if (parse_addr(x, it, true, &l->addr, path))
-			return -1;
-	} else {
-		if (parse_map(x, it, listener_keys, l, path))
-			return -1;
-		at = map_get(x, it, "listen");
-		path = pjoin(lp, path, "listen");
-	}
-	for (size_t j = 0; j < i; j++)
-		if (!strcmp(c->listeners[j].addr.text, l->addr.text))
-			return fail(x, at, path, "duplicate listener address %s (listeners[%zu])",
-				    l->addr.text, j);
-	return 0;
-}
-
-static int config_listeners(struct pctx *x, yaml_node_t *v, void *base, const char *path)
-{
-	struct weir_config *c = base;
-
-	if (v->type == YAML_SEQUENCE_NODE && !n_items(v))
-		return fail(x, v, path, "at least one listener is required");
-	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(x, v, path, "expected a list");
-	if (!(c->listeners = alloc(x, v, path, n_items(v), sizeof(*c->listeners))))
-		return -1;
-	return each_item(x, v, path, listener_item, c);
-}
-
-/* ---- upstreams -------------------------------------------------------- */
-
-static const char *const lb_names[] = { "roundrobin", "leastconn", "chash", NULL };
-static const char *const hash_names[] = { "ip", "header", "cookie", "param", NULL };
-
 static const struct ckey node_keys[] = {
 	ADDR("addr", struct weir_node_conf, addr, 0),
 	U32("weight", struct weir_node_conf, weight, 0, 1000000, 1),
 	END
 };
 
-static int node_item(struct pctx *x, yaml_node_t *it, size_t i, const char *path, void *arg)
-{
-	struct weir_upstream_conf *u = arg;
-	struct weir_node_conf *nd = &u->nodes[u->n_nodes++];
-	yaml_node_t *at = it;
-	char np[PATHLEN];
+_Static_assert(offsetof(struct weir_listener_conf, addr) == 0 &&
+	       offsetof(struct weir_node_conf, addr) == 0, "addr_item() relies on it");
 
-	set_defaults(node_keys, nd);
-	if (it->type == YAML_SCALAR_NODE) {	/* "- 127.0.0.1:9002", weight 1 */
-		if (parse_addr(x, it, false, &nd->addr, path))
+struct addrlist {
+	const struct ckey *keys;	/* keys[0] is the address */
+	char *arr;			/* elements of `size` bytes, address first */
+	size_t size, *n;
+	const char *what;
+};
+
+/* "- 127.0.0.1:9002" is short for the mapping with only the address; an
+ * address may appear once in its list. */
+static int addr_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *it,
+		     size_t i, const char *path, void *arg)
+{
+	struct addrlist *l = arg;
+	struct weir_addr *a = (struct weir_addr *)(l->arr + (*l->n)++ * l->size);
+	char ap[PATHLEN];
+
+	set_defaults(l->keys, a);
+	if (it->type == YAML_SCALAR_NODE) {
+		if (parse_addr(x, it, l->keys[0].min, a, path))
 			return -1;
 	} else {
-		if (parse_map(x, it, node_keys, nd, path))
+		if (parse_map(x, it, l->keys, a, path))
 			return -1;
-		at = map_get(x, it, "addr");
-		path = pjoin(np, path, "addr");
+		it = map_get(x, it, l->keys[0].name);
+		path = pjoin(ap, path, l->keys[0].name);
 	}
 	for (size_t j = 0; j < i; j++)
-		if (!strcmp(u->nodes[j].addr.text, nd->addr.text))
-			return fail(x, at, path, "duplicate node address %s (nodes[%zu])",
-				    nd->addr.text, j);
+		if (!strcmp(((struct weir_addr *)(l->arr + j * l->size))->text, a->text))
+			return fail(x, it, path, "duplicate %s address %s (%ss[%zu])",
+				    l->what, a->text, l->what, j);
 	return 0;
 }
 
-static int upstream_nodes(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int config_listeners(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path)
+{
+	struct weir_config *c = base;
+	struct addrlist l = { listener_keys, NULL, sizeof(*c->listeners), &c->n_listeners,
+			      "listener" };
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(x, v, path, "expected a list");
+	if (!n_items(v))
+		return fail(x, v, path, "at least one listener is required");
+	if (!(l.arr = (char *)(c->listeners = alloc(x, v, path, n_items(v), l.size))))
+		return -1;
+	return each_item(x, v, path, addr_item, &l);
+}
+
+static int upstream_nodes(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			  const char *path)
 {
 	struct weir_upstream_conf *u = base;
+	struct addrlist l = { node_keys, NULL, sizeof(*u->nodes), &u->n_nodes, "node" };
 
 	if (v->type != YAML_SEQUENCE_NODE)
 		return fail(x, v, path, "expected a list of nodes");
 	if (!n_items(v))
 		return fail(x, v, path, "an upstream needs at least one node");
-	if (!(u->nodes = alloc(x, v, path, n_items(v), sizeof(*u->nodes))))
+	if (!(l.arr = (char *)(u->nodes = alloc(x, v, path, n_items(v), l.size))))
 		return -1;
-	return each_item(x, v, path, node_item, u);
+	return each_item(x, v, path, addr_item, &l);
 }
+
+/* ---- upstreams -------------------------------------------------------- */
+
+static const char *const lb_names[] = { "roundrobin", "leastconn", "chash", NULL };
+static const char *const hash_names[] = { "ip", "header", "cookie", "param", NULL };
 
 #define UP struct weir_upstream_conf
 static const struct ckey up_keepalive_keys[] = {
@@ -926,7 +854,7 @@ static const struct ckey up_health_keys[] = {
 };
 
 static const struct ckey upstream_keys[] = {
-	FN("nodes", upstream_nodes, true),
+	FN("nodes", upstream_nodes, 0, true),
 	ENUM("balance", UP, lb, lb_names, WEIR_LB_ROUNDROBIN),
 	ENUM("hash_on", UP, hash_on, hash_names, WEIR_HASH_IP),
 	STR("hash_key", UP, hash_key, false),
@@ -940,7 +868,7 @@ static const struct ckey upstream_keys[] = {
 #undef UP
 
 static int upstream_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-			 const char *path, void *arg)
+			 size_t i, const char *path, void *arg)
 {
 	struct weir_config *c = arg;
 	struct weir_upstream_conf *u = &c->upstreams[c->n_upstreams++];
@@ -962,12 +890,13 @@ static int upstream_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_
 	if (key && (u->lb != WEIR_LB_CHASH || u->hash_on == WEIR_HASH_IP))
 		return fail(x, key, pjoin(fp, path, "hash_key"),
 			    "only used with hash_on: header, cookie or param");
-	if (u->hash_key && u->hash_on == WEIR_HASH_HEADER)
+	if (u->hash_on == WEIR_HASH_HEADER)
 		lower(u->hash_key);
 	return 0;
 }
 
-static int config_upstreams(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int config_upstreams(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path)
 {
 	struct weir_config *c = base;
 
@@ -980,7 +909,7 @@ static int config_upstreams(struct pctx *x, yaml_node_t *v, void *base, const ch
 
 /* ---- routes ----------------------------------------------------------- */
 
-static const char *const method_names[] = {
+static const char *const method_names[] = {	/* in WEIR_M_* bit order */
 	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", NULL
 };
 
@@ -993,23 +922,19 @@ typedef int str_check(struct pctx *x, yaml_node_t *n, char *s, const char *path)
 static int strlist(struct pctx *x, yaml_node_t *v, const char *path, int forms,
 		   char ***arr, size_t *n, str_check *check)
 {
-	yaml_node_t *one = v;
+	bool list = v->type == YAML_SEQUENCE_NODE && (forms & LIST);
+	size_t cnt = list ? n_items(v) : 1;
 	char ip[PATHLEN];
-	size_t cnt = 1;
 
-	if (v->type == YAML_SEQUENCE_NODE && (forms & LIST)) {
-		cnt = n_items(v);
-		if (!cnt)
-			return fail(x, v, path, "must not be an empty list");
-		one = NULL;
-	} else if (v->type != YAML_SCALAR_NODE || !(forms & ONE)) {
+	if (!list && (v->type != YAML_SCALAR_NODE || !(forms & ONE)))
 		return fail(x, v, path, forms & ONE ? "expected a string" : "expected a list");
-	}
+	if (!cnt)
+		return fail(x, v, path, "must not be an empty list");
 	if (!(*arr = alloc(x, v, path, cnt, sizeof(char *))))
 		return -1;
 	for (size_t i = 0; i < cnt; i++) {
-		yaml_node_t *it = one ? one : node(x, v->data.sequence.items.start[i]);
-		const char *p = one ? path : pindex(ip, path, i);
+		yaml_node_t *it = list ? node(x, v->data.sequence.items.start[i]) : v;
+		const char *p = list ? (snprintf(ip, sizeof(ip), "%s[%zu]", path, i), ip) : path;
 		const char *s = str(x, it, p);
 
 		if (spend(x, it, p) || !s || !((*arr)[(*n)++] = dup(x, it, p, s)) ||
@@ -1032,43 +957,6 @@ static int check_path(struct pctx *x, yaml_node_t *n, char *s, const char *path)
 	return s[0] == '/' ? 0 : fail(x, n, path, "'%s' must start with '/'", s);
 }
 
-/* host/hosts and path/paths fill the same array; either form, once. */
-static int route_strs(struct pctx *x, yaml_node_t *v, const char *path, int forms,
-		      char ***arr, size_t *n, str_check *check, const char *what)
-{
-	if (*arr)
-		return fail(x, v, path, "give %s or %ss, not both", what, what);
-	return strlist(x, v, path, forms, arr, n, check);
-}
-
-static int route_host(struct pctx *x, yaml_node_t *v, void *base, const char *path)
-{
-	struct weir_route_conf *r = base;
-
-	return route_strs(x, v, path, ONE, &r->hosts, &r->n_hosts, check_host, "host");
-}
-
-static int route_hosts(struct pctx *x, yaml_node_t *v, void *base, const char *path)
-{
-	struct weir_route_conf *r = base;
-
-	return route_strs(x, v, path, LIST, &r->hosts, &r->n_hosts, check_host, "host");
-}
-
-static int route_path(struct pctx *x, yaml_node_t *v, void *base, const char *path)
-{
-	struct weir_route_conf *r = base;
-
-	return route_strs(x, v, path, ONE, &r->paths, &r->n_paths, check_path, "path");
-}
-
-static int route_paths(struct pctx *x, yaml_node_t *v, void *base, const char *path)
-{
-	struct weir_route_conf *r = base;
-
-	return route_strs(x, v, path, LIST, &r->paths, &r->n_paths, check_path, "path");
-}
-
 static int check_method(struct pctx *x, yaml_node_t *n, char *s, const char *path)
 {
 	for (char *p = s; *p; p++)
@@ -1079,15 +967,37 @@ static int check_method(struct pctx *x, yaml_node_t *n, char *s, const char *pat
 	return fail(x, n, path, "unknown method '%s'", s);
 }
 
+/* host/hosts (and path/paths) fill the same array: one form, once. The
+ * row's min says which form. */
+static int route_hosts(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		       const char *path)
+{
+	struct weir_route_conf *r = base;
+
+	if (r->hosts)
+		return fail(x, v, path, "give host or hosts, not both");
+	return strlist(x, v, path, k->min, &r->hosts, &r->n_hosts, check_host);
+}
+
+static int route_paths(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		       const char *path)
+{
+	struct weir_route_conf *r = base;
+
+	if (r->paths)
+		return fail(x, v, path, "give path or paths, not both");
+	return strlist(x, v, path, k->min, &r->paths, &r->n_paths, check_path);
+}
+
 /* Checked as strings first, then folded into bits. */
-static int route_methods(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int route_methods(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
 {
 	struct weir_route_conf *r = base;
 	char **m = NULL;
 	size_t n = 0;
-	int rc;
+	int rc = strlist(x, v, path, ONE | LIST, &m, &n, check_method);
 
-	rc = strlist(x, v, path, ONE | LIST, &m, &n, check_method);
 	for (size_t j = 0; j < n; j++) {
 		for (int i = 0; !rc && method_names[i]; i++)
 			if (!strcmp(m[j], method_names[i]))
@@ -1099,25 +1009,24 @@ static int route_methods(struct pctx *x, yaml_node_t *v, void *base, const char 
 }
 
 static int header_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		       const char *path, void *arg)
+		       size_t i, const char *path, void *arg)
 {
 	struct weir_route_conf *r = arg;
 	struct weir_header_match_conf *h = &r->headers[r->n_headers++];
 
-	/* A header name is an RFC 9110 token. */
-	if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		   "0123456789!#$%&'*+-.^_`|~") != strlen(name) || !*name)
+	if (!*name || strspn(name, ALNUM "!#$%&'*+-.^_`|~") != strlen(name))	/* a token */
 		return fail(x, k, path, "'%s' is not a header name", name);
 	if (!(h->name = dup(x, k, path, name)))
 		return -1;
 	lower(h->name);
-	for (size_t i = 0; i + 1 < r->n_headers; i++)
-		if (!strcmp(r->headers[i].name, h->name))
-			return fail(x, k, path, "the same header as '%s'", r->headers[i].name);
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(r->headers[j].name, h->name))
+			return fail(x, k, path, "the same header as '%s'", r->headers[j].name);
 	return strlist(x, v, path, ONE | LIST, &h->values, &h->n_values, NULL);
 }
 
-static int route_headers(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int route_headers(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
 {
 	struct weir_route_conf *r = base;
 
@@ -1129,7 +1038,7 @@ static int route_headers(struct pctx *x, yaml_node_t *v, void *base, const char 
 }
 
 static int rewrite_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-			const char *path, void *arg)
+			size_t i, const char *path, void *arg)
 {
 	struct weir_route_conf *r = arg;
 	const char *s;
@@ -1146,18 +1055,18 @@ static int rewrite_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_n
 	return (r->rewrite_value = dup(x, v, path, s)) ? 0 : -1;
 }
 
-static int route_rewrite(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int route_rewrite(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
 {
 	struct weir_route_conf *r = base;
 
 	if (each_pair(x, v, path, rewrite_pair, r))
 		return -1;
-	if (r->rewrite == WEIR_REWRITE_NONE)
-		return fail(x, v, path, "needs strip_prefix or template");
-	return 0;
+	return r->rewrite ? 0 : fail(x, v, path, "needs strip_prefix or template");
 }
 
-static int route_plugins(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int route_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
 {
 	struct weir_route_conf *r = base;
 
@@ -1174,17 +1083,17 @@ static const struct ckey route_timeout_keys[] = {	/* 0: the upstream's */
 
 static const struct ckey route_keys[] = {
 	STR("id", RT, id, false),
-	FN("host", route_host, false),
-	FN("hosts", route_hosts, false),
-	FN("path", route_path, false),
-	FN("paths", route_paths, false),
-	FN("methods", route_methods, false),
-	FN("headers", route_headers, false),
+	FN("host", route_hosts, ONE, false),
+	FN("hosts", route_hosts, LIST, false),
+	FN("path", route_paths, ONE, false),
+	FN("paths", route_paths, LIST, false),
+	FN("methods", route_methods, 0, false),
+	FN("headers", route_headers, 0, false),
 	I32("priority", RT, priority, INT32_MIN, INT32_MAX, 0),
 	STR("upstream", RT, upstream, true),
-	FN("rewrite", route_rewrite, false),
+	FN("rewrite", route_rewrite, 0, false),
 	MAP("timeouts", route_timeout_keys),
-	FN("plugins", route_plugins, false),
+	FN("plugins", route_plugins, 0, false),
 	END
 };
 #undef RT
@@ -1203,15 +1112,10 @@ static bool has_param(const char *path, const char *name, size_t len)
 static int check_template(struct pctx *x, yaml_node_t *at, const struct weir_route_conf *r,
 			  const char *path)
 {
-	const char *t = r->rewrite_value;
+	for (const char *p = strchr(r->rewrite_value, ':'); p; p = strchr(p + 1, ':')) {
+		size_t len = strspn(p + 1, ALNUM "_");
 
-	for (const char *p = strchr(t, ':'); p; p = strchr(p + 1, ':')) {
-		size_t len = strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				    "0123456789_");
-
-		if (!len)
-			continue;
-		for (size_t i = 0; i < r->n_paths; i++)
+		for (size_t i = 0; len && i < r->n_paths; i++)
 			if (!has_param(r->paths[i], p + 1, len))
 				return fail(x, at, path, ":%.*s is not a parameter of path '%s'",
 					    (int)len, p + 1, r->paths[i]);
@@ -1219,13 +1123,13 @@ static int check_template(struct pctx *x, yaml_node_t *at, const struct weir_rou
 	return 0;
 }
 
-static int route_item(struct pctx *x, yaml_node_t *it, size_t i, const char *path, void *arg)
+static int route_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *it,
+		      size_t i, const char *path, void *arg)
 {
 	struct weir_config *c = arg;
-	struct weir_route_conf *r = &c->routes[c->n_routes++];
+	struct weir_route_conf *r = &c->routes[c->n_routes++], *first;
 	yaml_node_t *at;
 	char fp[PATHLEN];
-	size_t j;
 
 	r->line = line_of(it);
 	if (parse_map(x, it, route_keys, r, path))
@@ -1237,27 +1141,25 @@ static int route_item(struct pctx *x, yaml_node_t *it, size_t i, const char *pat
 		r->id = NULL;
 		return fail(x, it, path, "out of memory");
 	}
-	for (j = 0; j < i; j++)
-		if (!strcmp(c->routes[j].id, r->id))
-			return fail(x, at ? at : it, pjoin(fp, path, "id"),
-				    "duplicate route id '%s' (first at line %u)",
-				    r->id, c->routes[j].line);
+	if (!(first = seen(&x->ids, r->id, r, ENTER)))
+		return fail(x, it, path, "out of memory");
+	if (first != r)
+		return fail(x, at ? at : it, pjoin(fp, path, "id"),
+			    "duplicate route id '%s' (first at line %u)", r->id, first->line);
 	if (!r->n_paths)
 		return fail(x, it, pjoin(fp, path, "paths"),
 			    "a route needs at least one path (path or paths)");
-	for (j = 0; j < c->n_upstreams && strcmp(c->upstreams[j].name, r->upstream); j++)
-		;
-	if (j == c->n_upstreams)
+	if (!seen(&x->ups, r->upstream, NULL, FIND))
 		return fail(x, map_get(x, it, "upstream"), pjoin(fp, path, "upstream"),
 			    "no upstream named '%s'", r->upstream);
-	if (r->rewrite == WEIR_REWRITE_TEMPLATE) {
-		at = map_get(x, map_get(x, it, "rewrite"), "template");
-		return check_template(x, at, r, pjoin(fp, path, "rewrite.template"));
-	}
-	return 0;
+	if (r->rewrite != WEIR_REWRITE_TEMPLATE)
+		return 0;
+	at = map_get(x, map_get(x, it, "rewrite"), "template");
+	return check_template(x, at, r, pjoin(fp, path, "rewrite.template"));
 }
 
-static int config_routes(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int config_routes(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
 {
 	x->routes = v;
 	return 0;
@@ -1293,19 +1195,21 @@ static const struct ckey access_log_keys[] = {
 
 /* No access_log: no log. An access_log mapping: JSON to stdout unless it
  * says otherwise. */
-static int config_access_log(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			     const char *path)
 {
 	struct weir_config *c = base;
 
 	set_defaults(access_log_keys, c);
 	if (parse_map(x, v, access_log_keys, c, path))
 		return -1;
-	if (!c->log_path && c->log_format != WEIR_LOG_OFF)
-		c->log_path = dup(x, v, path, "-");
-	return c->log_path || c->log_format == WEIR_LOG_OFF ? 0 : -1;
+	if (!c->log_path && c->log_format != WEIR_LOG_OFF && !(c->log_path = dup(x, v, path, "-")))
+		return -1;
+	return 0;
 }
 
-static int config_plugins(struct pctx *x, yaml_node_t *v, void *base, const char *path)
+static int config_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			  const char *path)
 {
 	struct weir_config *c = base;
 
@@ -1317,11 +1221,11 @@ static const struct ckey config_keys[] = {
 	MAP("limits", limits_keys),
 	MAP("timeouts", timeout_keys),
 	U32("max_connections", CF, max_connections, 1, 1000000, 65536),
-	FN("access_log", config_access_log, false),
-	FN("listeners", config_listeners, false),
-	FN("upstreams", config_upstreams, false),
-	FN("routes", config_routes, false),
-	FN("plugins", config_plugins, false),
+	FN("access_log", config_access_log, 0, false),
+	FN("listeners", config_listeners, 0, false),
+	FN("upstreams", config_upstreams, 0, false),
+	FN("routes", config_routes, 0, false),
+	FN("plugins", config_plugins, 0, false),
 	END
 };
 #undef CF
@@ -1349,31 +1253,31 @@ static int parse_root(struct pctx *x, yaml_node_t *root)
 		return 0;
 	if (x->routes->type != YAML_SEQUENCE_NODE)
 		return fail(x, x->routes, "routes", "expected a list");
-	x->c->routes = alloc(x, x->routes, "routes", n_items(x->routes), sizeof(*x->c->routes));
-	if (!x->c->routes)
-		return -1;
+	if (!(x->c->routes = alloc(x, x->routes, "routes", n_items(x->routes),
+				   sizeof(*x->c->routes))) ||
+	    !hcreate_r(2 * n_items(x->routes) + 1, &x->ids) ||
+	    !hcreate_r(2 * x->c->n_upstreams + 1, &x->ups))
+		return fail(x, x->routes, "routes", "out of memory");
+	for (size_t i = 0; i < x->c->n_upstreams; i++)
+		if (!seen(&x->ups, x->c->upstreams[i].name, &x->c->upstreams[i], ENTER))
+			return fail(x, x->routes, "routes", "out of memory");
 	return each_item(x, x->routes, "routes", route_item, x->c);
 }
 
-static int syntax_error(struct pctx *x, yaml_parser_t *p, const char *text, size_t len)
+static void syntax_error(struct pctx *x, yaml_parser_t *p, const char *text, size_t len)
 {
 	size_t line = p->problem_mark.line + 1;
 	char ctx[96] = "";
 
-	if (p->error == YAML_MEMORY_ERROR)
-		return fail(x, NULL, "syntax", "out of memory");
-	if (p->error == YAML_READER_ERROR) {	/* has an offset, not a mark */
-		line = 1;
-		for (size_t i = 0; i < p->problem_offset && i < len; i++)
-			line += text[i] == '\n';
-	}
+	if (p->error == YAML_READER_ERROR)	/* an offset, not a mark */
+		for (size_t i = line = 1; i <= p->problem_offset && i <= len; i++)
+			line += text[i - 1] == '\n';
 	if (p->context)
 		snprintf(ctx, sizeof(ctx), " (%s at line %zu)", p->context,
 			 p->context_mark.line + 1);
 	snprintf(x->err, x->errlen, "%s:%zu: syntax: %s%s", x->file, line,
-		 p->problem ? p->problem : "malformed YAML", ctx);
+		 p->problem ? p->problem : "out of memory", ctx);
 	x->failed = true;
-	return -1;
 }
 
 int weir_config_parse(const char *name, const char *text, size_t len,
@@ -1382,7 +1286,8 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 	yaml_parser_t parser;
 	yaml_document_t doc, more;
 	yaml_node_t *root;
-	struct pctx x = { .file = name, .doc = &doc, .err = err, .errlen = errlen };
+	struct pctx x = { .file = name ? name : "config", .doc = &doc, .err = err,
+			  .errlen = errlen };
 	int rc = -1;
 
 	*out = NULL;
@@ -1393,8 +1298,7 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 		syntax_error(&x, &parser, text, len);
 		goto out_parser;
 	}
-	root = yaml_document_get_root_node(&doc);
-	if (!root) {
+	if (!(root = yaml_document_get_root_node(&doc))) {
 		fail(&x, NULL, "document", "the configuration is empty");
 		goto out_doc;
 	}
@@ -1402,26 +1306,25 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 		syntax_error(&x, &parser, text, len);
 		goto out_doc;
 	}
-	if (yaml_document_get_root_node(&more)) {
+	if (yaml_document_get_root_node(&more))
 		fail(&x, yaml_document_get_root_node(&more), "document",
 		     "only one YAML document is allowed");
-		yaml_document_delete(&more);
-		goto out_doc;
-	}
 	yaml_document_delete(&more);
+	if (x.failed)
+		goto out_doc;
 	x.budget = 1000000 + 8 * (size_t)(doc.nodes.top - doc.nodes.start);
-	x.c = calloc(1, sizeof(*x.c));
-	if (!x.c) {
+	if (!(x.c = calloc(1, sizeof(*x.c)))) {
 		fail(&x, NULL, "document", "out of memory");
 		goto out_doc;
 	}
 	weir_config_defaults(x.c);
 	rc = parse_root(&x, root);
-	if (rc) {
+	hdestroy_r(&x.ids);	/* never created is fine: the table is NULL */
+	hdestroy_r(&x.ups);
+	if (rc)
 		weir_config_free(x.c);
-		x.c = NULL;
-	}
-	*out = x.c;
+	else
+		*out = x.c;
 out_doc:
 	yaml_document_delete(&doc);
 out_parser:
@@ -1432,8 +1335,9 @@ out_parser:
 int weir_config_load(const char *file, struct weir_config **out, char *err, size_t errlen)
 {
 	FILE *f = fopen(file, "re");
-	char *buf = NULL;
+	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0, n;
+	const char *why = NULL;
 	int rc = -1;
 
 	*out = NULL;
@@ -1441,84 +1345,69 @@ int weir_config_load(const char *file, struct weir_config **out, char *err, size
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
-	do {
+	for (;;) {
 		if (len == cap) {
-			char *nb = cap < MAX_FILE ? realloc(buf, cap = cap ? 2 * cap : 65536) : NULL;
-
-			if (!nb) {
-				snprintf(err, errlen, "%s: %s", file, cap > MAX_FILE ?
-					 "larger than 64 MiB" : strerror(ENOMEM));
+			if (cap >= MAX_FILE) {
+				why = "larger than 64 MiB";
+				goto out;
+			}
+			cap = cap ? 2 * cap : 65536;
+			if (!(nb = realloc(buf, cap))) {
+				why = strerror(ENOMEM);
 				goto out;
 			}
 			buf = nb;
 		}
-		n = fread(buf + len, 1, cap - len, f);
+		if (!(n = fread(buf + len, 1, cap - len, f)))
+			break;
 		len += n;
-	} while (n > 0);
+	}
 	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error", file);
+		why = "read error";
 		goto out;
 	}
 	rc = weir_config_parse(file, buf, len, out, err, errlen);
 	if (!rc && !((*out)->file = strdup(file))) {
-		snprintf(err, errlen, "%s: %s", file, strerror(ENOMEM));
+		why = strerror(ENOMEM);
 		weir_config_free(*out);
 		*out = NULL;
 		rc = -1;
 	}
 out:
+	if (why)
+		snprintf(err, errlen, "%s: %s", file, why);
 	free(buf);
 	fclose(f);
 	return rc;
 }
 
+/* Quick mode goes through the parser like a file would: the addresses are
+ * checked first, and their canonical text cannot break the YAML around it. */
 int weir_config_quick(const char *from, const char *to, uint32_t workers,
 		      struct weir_config **out, char *err, size_t errlen)
 {
-	struct weir_config *c = calloc(1, sizeof(*c));
-	struct weir_upstream_conf *u;
-	struct weir_route_conf *r;
-	char why[128];
+	struct weir_addr l, u;
+	char why[160], yaml[512];
 
 	*out = NULL;
-	if (!c)
-		goto oom;
-	weir_config_defaults(c);
-	if (workers > 256) {
-		snprintf(err, errlen, "workers: %u is out of range: 0 to 256", workers);
-		goto fail;
-	}
-	c->workers = workers;
-	c->listeners = calloc(1, sizeof(*c->listeners));
-	c->upstreams = u = calloc(1, sizeof(*u));
-	c->routes = r = calloc(1, sizeof(*r));
-	if (!c->listeners || !u || !r)
-		goto oom;
-	c->n_listeners = c->n_upstreams = c->n_routes = 1;
-	set_defaults(listener_keys, c->listeners);
-	if (weir_addr_parse(from, true, &c->listeners->addr, why, sizeof(why))) {
+	if (weir_addr_parse(from, true, &l, why, sizeof(why))) {
 		snprintf(err, errlen, "listen address: %s", why);
-		goto fail;
+		return -1;
 	}
-	weir_upstream_defaults(u);
-	if (!(u->name = strdup("default")) || !(u->nodes = calloc(1, sizeof(*u->nodes))))
-		goto oom;
-	u->n_nodes = 1;
-	set_defaults(node_keys, u->nodes);
-	if (weir_addr_parse(to, false, &u->nodes->addr, why, sizeof(why))) {
+	if (weir_addr_parse(to, false, &u, why, sizeof(why))) {
 		snprintf(err, errlen, "upstream address: %s", why);
-		goto fail;
+		return -1;
 	}
-	if (!(r->id = strdup("default")) || !(r->upstream = strdup("default")) ||
-	    !(r->paths = calloc(1, sizeof(char *))) || !(r->paths[0] = strdup("/*")))
-		goto oom;
-	r->n_paths = 1;
-	*out = c;
-	return 0;
-oom:
-	snprintf(err, errlen, "%s", strerror(ENOMEM));
-fail:
-	weir_config_free(c);
+	snprintf(yaml, sizeof(yaml),
+		 "workers: %u\n"
+		 "listeners: [\"%s\"]\n"
+		 "upstreams: {default: {nodes: [\"%s\"]}}\n"
+		 "routes: [{id: default, path: \"/*\", upstream: default}]\n",
+		 workers, l.text, u.text);
+	if (weir_config_parse("quick", yaml, strlen(yaml), out, err, errlen) == 0)
+		return 0;
+	if (workers > 256)	/* the only other way to fail, but for memory */
+		snprintf(err, errlen, "workers: %u is out of range: 0 to 256", workers);
 	return -1;
 }
 

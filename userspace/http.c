@@ -533,6 +533,11 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	r->fwd = c->parsed;
 	if (!r->has_request_id)
 		weir_request_id(c->w, r->id);
+	/* Parse on into the body as far as it is buffered: a body-less request
+	 * completes here, so an answer of our own can keep the connection. */
+	llhttp_resume(&c->parser);
+	if (weir_client_parse(c) < 0)
+		return;
 
 	struct weir_route_req rq = {
 		.host = r->host, .host_len = r->host_len,
@@ -541,20 +546,15 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		.headers = r->hdrs, .n_headers = r->head.n_fields,
 	};
 	if (!weir_router_match(r->snap->router, &rq, &r->match)) {
-		bool whole = !r->chunked && r->content_length == 0;
-		weir_client_answer(c, 404, "no route", whole);
+		weir_client_answer(c, 404, "no route", r->req_done);
 		return;
 	}
 	r->route = r->match.route;
 	status = weir_plugins_access(r);
 	if (status) {
-		bool whole = !r->chunked && r->content_length == 0;
-		weir_client_answer(c, status, r->local_why, whole);
+		weir_client_answer(c, status, r->local_why, r->req_done);
 		return;
 	}
-	llhttp_resume(&c->parser);
-	if (weir_client_parse(c) < 0)
-		return;
 	weir_proxy_start(r);
 }
 

@@ -326,7 +326,9 @@ static void upstream_connect(struct weir_req *r)
 	for (;;) {
 		node = weir_lb_pick(up->lb, st, hash_key(r), w->now, r->tried, r->n_tried);
 		if (node < 0) {
-			weir_client_answer(c, 502, "no upstream node available", r->req_done);
+			weir_client_answer(c, 502, r->n_tried ? "upstream connect failed"
+							     : "no upstream node available",
+					   r->req_done);
 			return;
 		}
 		r->tried[r->n_tried++] = (uint16_t)node;
@@ -1105,7 +1107,7 @@ static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *w
 		weir_buf_put(w, c->out);
 		c->out = NULL;
 	}
-	weir_client_answer(c, timeout ? 504 : 502, why, r->req_done && r->sent_all);
+	weir_client_answer(c, timeout ? 504 : 502, why, r->req_done);
 }
 
 static void upconn_timer_fire(struct weir_worker *w, struct weir_timer *t)

@@ -26,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define WEIR_M_ALL ((WEIR_M_OTHER << 1) - 1)
 
@@ -99,6 +102,7 @@ struct pn {
 
 #define PN_ENT 1
 #define PN_PREFIX 2			/* some prefix entries */
+#define PN_KEYS 4			/* on a root: the static table has its paths */
 
 struct pents {
 	uint32_t n[L_KINDS], pad;
@@ -113,12 +117,28 @@ struct hn {
 	char label[];
 };
 
+/* Static patterns ending at a node with exact entries are also found
+ * through a hash table of their full path: one probe replaces the walk
+ * down the tree for the most common kind of route. The depth-first walk
+ * would reach the same node first, so the order of precedence is kept. */
+struct skey {
+	uint32_t root, node, len;
+	char key[];
+};
+
+struct slot {
+	uint32_t tag;			/* high half of the hash */
+	uint32_t off;			/* of a struct skey, 0 = empty */
+};
+
 #define ALIGN(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define KIDS_AT(hdr, len, n) ALIGN((hdr) + (len) + (n), 4)
 #define PN_KIDS(n) KIDS_AT(offsetof(struct pn, label), (n)->len, (n)->n_kids)
 #define PN_ENTS(n) ALIGN(PN_KIDS(n) + 4 * (size_t)(n)->n_kids, 8)
 #define HN_KIDS(n) KIDS_AT(offsetof(struct hn, label), (n)->len, (n)->n_kids)
 #define AT(base, off, type) ((type)((base) + (off)))
+
+#define NAMES_RECENT 32
 
 struct chunk {
 	struct chunk *next;
@@ -135,11 +155,32 @@ struct weir_router {
 	struct bnode *hroot, *aroot;	/* host tree; paths of no-host routes */
 	struct bent *bents;
 	uint32_t n_bents, cap_bents;
+	const char **recent[NAMES_RECENT];	/* see names_intern() */
+	unsigned n_recent;
 
 	char *mem;			/* the frozen records */
 	size_t mem_len, map_len;	/* used; mapped */
 	uint32_t hroot_off, aroot_off;
+	uint32_t slots_off, slot_mask;
 };
+
+/* A hash of the path, seeded with its tree's root; the same function serves
+ * the table's build and its lookups. */
+static inline uint64_t path_hash(uint32_t seed, const char *s, size_t n)
+{
+	uint64_t h = (seed + 0x9e3779b97f4a7c15ull) ^ (n * 0xff51afd7ed558ccdull), x;
+	size_t i;
+
+	for (; n >= 8; n -= 8, s += 8) {
+		memcpy(&x, s, 8);
+		h = (h ^ x) * 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 31;
+	}
+	for (x = 0, i = 0; i < n; i++)
+		x |= (uint64_t)(uint8_t)s[i] << (8 * i);
+	h = (h ^ x) * 0x94d049bb133111ebull;
+	return h ^ (h >> 29);
+}
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -539,6 +580,33 @@ nomem:
 
 /* ---- adding ---- */
 
+/* The pattern's param names as a NULL-terminated array in the arena, shared
+ * with an earlier route's when one of the last few had the same names: a
+ * match reads it, and a table of many alike routes then keeps it hot. */
+static const char **names_intern(struct weir_router *r, const struct pattern *pt)
+{
+	const char **v;
+	unsigned i, j;
+
+	for (i = 0; i < NAMES_RECENT; i++) {
+		if (!(v = r->recent[i]))
+			break;
+		for (j = 0; j < pt->n_names && v[j] && !strncmp(v[j], pt->names[j], pt->name_lens[j]) &&
+			    !v[j][pt->name_lens[j]]; j++)
+			;
+		if (j == pt->n_names && !v[j])
+			return v;
+	}
+	if (!(v = arena_alloc(r, (pt->n_names + 1) * sizeof(*v))))
+		return NULL;
+	for (j = 0; j < pt->n_names; j++)
+		if (!(v[j] = arena_strndup(r, pt->names[j], pt->name_lens[j])))
+			return NULL;
+	v[j] = NULL;
+	r->recent[r->n_recent++ % NAMES_RECENT] = v;
+	return v;
+}
+
 int weir_router_add(struct weir_router *r, const char *id, const char *host,
 		    const char *path, uint32_t methods,
 		    const struct weir_header_match_conf *headers, size_t n_headers,
@@ -597,12 +665,8 @@ int weir_router_add(struct weir_router *r, const char *id, const char *host,
 	e = &r->bents[r->n_bents];
 	*e = (struct bent){ .route = route, .hdr = hdr, .n_hdr = n_hdr, .methods = methods,
 			    .priority = priority, .seq = r->n_bents };
-	if (!(e->id = arena_strndup(r, id, strlen(id))) ||
-	    !(e->names = arena_alloc(r, (pt.n_names + 1) * sizeof(*e->names))))
+	if (!(e->id = arena_strndup(r, id, strlen(id))) || !(e->names = names_intern(r, &pt)))
 		goto nomem;
-	for (i = 0; i < pt.n_names; i++)
-		if (!(e->names[i] = arena_strndup(r, pt.names[i], pt.name_lens[i])))
-			goto nomem;
 	if (pt.bare && bvec_push(&pt.bare->lists[L_BARE], r->n_bents))
 		goto nomem;
 	if (bvec_push(list, r->n_bents)) {
@@ -679,13 +743,30 @@ static void put_label(struct buf *b, size_t at, const struct bnode *n)
 		b->p[at + n->len + k] = n->kids[k]->label[0];
 }
 
-/* Lays out the path tree of n depth first: the node, its static children's
- * subtrees in byte order, then the param's. Returns the node's offset, or 0
- * when out of memory. The depth is bounded by the longest pattern. */
-static uint32_t emit_path(struct weir_router *r, struct buf *b, struct bnode *n)
+struct emit {
+	struct weir_router *r;
+	struct buf b;
+	uint32_t root;			/* path tree being laid out */
+	char key[WEIR_ROUTER_MAX_PATH + 1];	/* static path to the node */
+	struct hkey *keys;		/* static table entries */
+	uint32_t n_keys, cap_keys;
+};
+
+struct hkey {
+	uint64_t hash;
+	uint32_t off;
+};
+
+/* Lays out the path tree of n depth first: the node, the node's key record
+ * if it ends a static pattern, its static children's subtrees in byte
+ * order, then the param's. klen is the length of the static path to n, -1
+ * below a param. Returns the node's offset, or 0 when out of memory. The
+ * depth is bounded by the longest pattern. */
+static uint32_t emit_path(struct emit *x, struct bnode *n, int klen)
 {
 	size_t total = 0, kids, ents;
 	uint32_t off, k, j, sub;
+	struct skey *sk;
 	struct pents *pe;
 	struct pn *p;
 
@@ -695,65 +776,109 @@ static uint32_t emit_path(struct weir_router *r, struct buf *b, struct bnode *n)
 		qsort(n->kids, n->n_kids, sizeof(*n->kids), kid_cmp);
 	kids = KIDS_AT(offsetof(struct pn, label), n->len, n->n_kids);
 	ents = ALIGN(kids + 4 * (size_t)n->n_kids, 8);
-	if (!(off = buf_take(b, total ? ents + sizeof(*pe) + total * sizeof(pe->e[0]) : ents)))
+	if (!(off = buf_take(&x->b, total ? ents + sizeof(*pe) + total * sizeof(pe->e[0]) : ents)))
 		return 0;
-	p = AT(b->p, off, struct pn *);
+	if (!x->root)
+		x->root = off;
+	p = AT(x->b.p, off, struct pn *);
 	p->len = n->len;
 	p->n_kids = n->n_kids;
-	put_label(b, off + offsetof(struct pn, label), n);
+	put_label(&x->b, off + offsetof(struct pn, label), n);
 	if (total) {
 		p->flags = PN_ENT | (n->lists[L_PREFIX].n ? PN_PREFIX : 0);
-		pe = AT(b->p, off + ents, struct pents *);
+		pe = AT(x->b.p, off + ents, struct pents *);
 		for (total = 0, k = 0; k < L_KINDS; k++) {
 			pe->n[k] = n->lists[k].n;
 			if (n->lists[k].n > 1)
 				qsort_r(n->lists[k].v, n->lists[k].n, sizeof(uint32_t), bent_cmp,
-					r->bents);
+					x->r->bents);
 			for (j = 0; j < n->lists[k].n; j++) {
-				const struct bent *e = &r->bents[n->lists[k].v[j]];
+				const struct bent *e = &x->r->bents[n->lists[k].v[j]];
 
 				pe->e[total++] = (struct rentry){ e->route, e->names, e->hdr,
 								  e->n_hdr, e->methods };
 			}
 		}
 	}
-	for (k = 0; k < n->n_kids; k++) {
-		if (!(sub = emit_path(r, b, n->kids[k])))
+	if (klen >= 0) {
+		memcpy(x->key + klen, n->label, n->len);
+		klen += n->len;
+	}
+	if (klen >= 0 && n->lists[L_EXACT].n) {
+		if (grow((void **)&x->keys, &x->cap_keys, x->n_keys + 1, sizeof(*x->keys)) ||
+		    !(j = buf_take(&x->b, sizeof(*sk) + klen)))
 			return 0;
-		AT(b->p, off + kids, uint32_t *)[k] = sub;
+		sk = AT(x->b.p, j, struct skey *);
+		*sk = (struct skey){ x->root, off, klen };
+		memcpy(sk->key, x->key, klen);
+		x->keys[x->n_keys++] = (struct hkey){ path_hash(x->root, x->key, klen), j };
+		AT(x->b.p, x->root, struct pn *)->flags |= PN_KEYS;
+	}
+	for (k = 0; k < n->n_kids; k++) {
+		if (!(sub = emit_path(x, n->kids[k], klen)))
+			return 0;
+		AT(x->b.p, off + kids, uint32_t *)[k] = sub;
 	}
 	if (n->param) {
-		if (!(sub = emit_path(r, b, n->param)))
+		if (!(sub = emit_path(x, n->param, -1)))
 			return 0;
-		AT(b->p, off, struct pn *)->param = sub;
+		AT(x->b.p, off, struct pn *)->param = sub;
 	}
 	return off;
 }
 
+static uint32_t emit_tree(struct emit *x, struct bnode *root)
+{
+	x->root = 0;
+	return root ? emit_path(x, root, 0) : 0;
+}
+
 /* Lays out the host tree depth first, each node followed by its path trees;
  * wnext is the nearest ancestor holding wildcard routes. */
-static uint32_t emit_host(struct weir_router *r, struct buf *b, struct bnode *n, uint32_t wnext)
+static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext)
 {
 	size_t kids = KIDS_AT(offsetof(struct hn, label), n->len, n->n_kids);
-	uint32_t off, k, sub, paths = 0, wpaths = 0;
+	uint32_t off, k, sub, paths, wpaths;
 	struct hn *h;
 
 	if (n->n_kids > 1)
 		qsort(n->kids, n->n_kids, sizeof(*n->kids), kid_cmp);
-	if (!(off = buf_take(b, kids + 4 * (size_t)n->n_kids)))
+	if (!(off = buf_take(&x->b, kids + 4 * (size_t)n->n_kids)))
 		return 0;
-	put_label(b, off + offsetof(struct hn, label), n);
-	if ((n->paths && !(paths = emit_path(r, b, n->paths))) ||
-	    (n->wpaths && !(wpaths = emit_path(r, b, n->wpaths))))
+	put_label(&x->b, off + offsetof(struct hn, label), n);
+	paths = emit_tree(x, n->paths);
+	wpaths = emit_tree(x, n->wpaths);
+	if ((n->paths && !paths) || (n->wpaths && !wpaths))
 		return 0;
-	h = AT(b->p, off, struct hn *);
+	h = AT(x->b.p, off, struct hn *);
 	*h = (struct hn){ paths, wpaths, wnext, n->len, n->n_kids };
 	for (k = 0; k < n->n_kids; k++) {
-		if (!(sub = emit_host(r, b, n->kids[k], wpaths ? off : wnext)))
+		if (!(sub = emit_host(x, n->kids[k], wpaths ? off : wnext)))
 			return 0;
-		AT(b->p, off + kids, uint32_t *)[k] = sub;
+		AT(x->b.p, off + kids, uint32_t *)[k] = sub;
 	}
 	return off;
+}
+
+/* The static table: open addressing, at most half full. */
+static int emit_table(struct emit *x)
+{
+	struct weir_router *r = x->r;
+	struct slot *t;
+	uint32_t i, n = 16, k;
+
+	while (n < 2 * x->n_keys)
+		n *= 2;
+	if (!(r->slots_off = buf_take(&x->b, n * sizeof(*t))))
+		return -1;
+	r->slot_mask = n - 1;
+	t = AT(x->b.p, r->slots_off, struct slot *);
+	for (k = 0; k < x->n_keys; k++) {
+		for (i = x->keys[k].hash & r->slot_mask; t[i].off; i = (i + 1) & r->slot_mask)
+			;
+		t[i] = (struct slot){ x->keys[k].hash >> 32, x->keys[k].off };
+	}
+	return 0;
 }
 
 /* Moves the records to their final block: mapped on 2 MiB boundaries and
@@ -768,7 +893,7 @@ static int place(struct weir_router *r, struct buf *b)
 	if (b->len < 2 * huge) {
 		r->mem = realloc(b->p, b->len);
 		r->mem_len = r->map_len = b->len;
-		b->p = NULL;
+		b->p = r->mem ? NULL : b->p;
 		return r->mem ? 0 : -1;
 	}
 	len = ALIGN(b->len, huge);
@@ -788,15 +913,19 @@ static int place(struct weir_router *r, struct buf *b)
 
 int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 {
-	struct buf b = { calloc(1, 4096), 8, 4096 };	/* offset 0 means "none" */
+	struct emit *x;
 	int ret = -1;
 
-	if (r->built) {
-		free(b.p);
+	if (r->built)
 		return fail(err, errlen, "router: already built");
-	}
-	if (!b.p || !(r->aroot_off = emit_path(r, &b, r->aroot)) ||
-	    !(r->hroot_off = emit_host(r, &b, r->hroot, 0)) || place(r, &b))
+	if (!(x = calloc(1, sizeof(*x))) || !(x->b.p = calloc(1, 4096)))
+		goto out;
+	x->r = r;
+	x->b.len = 8;			/* offset 0 means "none" */
+	x->b.cap = 4096;
+	if (!(r->aroot_off = emit_tree(x, r->aroot)) ||
+	    !(r->hroot_off = emit_host(x, r->hroot, 0)) || emit_table(x) ||
+	    !buf_take(&x->b, 16) || place(r, &x->b))
 		goto out;
 	bnode_free(r->hroot);
 	bnode_free(r->aroot);
@@ -806,31 +935,58 @@ int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 	r->built = true;
 	ret = 0;
 out:
-	free(b.p);
+	if (x) {
+		free(x->b.p);
+		free(x->keys);
+	}
+	free(x);
 	return ret ? fail(err, errlen, "router: out of memory") : 0;
 }
 
 /* ---- matching: reads only the frozen records ---- */
 
-/* The index of the child whose label starts with c, or -1. */
+/* The index of the child whose label starts with c, or -1. first[] is
+ * sorted; reading up to 15 bytes past its end is safe (records are followed
+ * by others or by the block's padding). */
 static inline int kid_find(const uint8_t *first, unsigned n, uint8_t c)
 {
-	unsigned lo = 0, hi = n, mid;
+#ifdef __SSE2__
+	const __m128i want = _mm_set1_epi8(c);
+	unsigned i, mask;
 
-	if (n <= 8) {
-		for (; lo < n; lo++)
-			if (first[lo] == c)
-				return lo;
-		return -1;
+	for (i = 0; i < n; i += 16) {
+		mask = _mm_movemask_epi8(_mm_cmpeq_epi8(
+			_mm_loadu_si128((const __m128i *)(first + i)), want));
+		if (n - i < 16)
+			mask &= (1u << (n - i)) - 1;
+		if (mask)
+			return i + __builtin_ctz(mask);
 	}
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (first[mid] < c)
-			lo = mid + 1;
-		else
-			hi = mid;
+	return -1;
+#else
+	unsigned i;
+
+	for (i = 0; i < n && first[i] < c; i++)
+		;
+	return i < n && first[i] == c ? (int)i : -1;
+#endif
+}
+
+/* Whether n bytes at a and b are equal; both are readable for n bytes. */
+static inline bool same(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
 	}
-	return lo < n && first[lo] == c ? (int)lo : -1;
+	for (; n; n--)
+		if (*a++ != *b++)
+			return false;
+	return true;
 }
 
 static bool hdr_holds(const struct rhdr *c, const struct weir_route_req *req)
@@ -901,7 +1057,9 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 			uint32_t koff = AT((const char *)n, PN_KIDS(n), const uint32_t *)[c];
 
 			k = AT(w->mem, koff, const struct pn *);
-			if (k->len <= w->end - p && !memcmp(k->label, p, k->len)) {
+			__builtin_prefetch((const char *)k + 64);
+			__builtin_prefetch((const char *)k + 128);
+			if (k->len <= w->end - p && same(k->label + 1, p + 1, k->len - 1)) {
 				if (!n->param && !(n->flags & PN_PREFIX)) {
 					off = koff;
 					p += k->len;
@@ -912,8 +1070,8 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 			}
 		}
 		if (n->param && np < WEIR_ROUTER_MAX_PARAMS) {
-			q = memchr(p, '/', w->end - p);
-			q = q ? q : w->end;
+			for (q = p; q < w->end && *q != '/'; q++)
+				;
 			if (q > p) {
 				w->params[np].value = p;
 				w->params[np].len = q - p;
@@ -937,6 +1095,39 @@ found:
 	if (e)
 		w->n_params = np;
 	return e;
+}
+
+/* The routes of one host level: the static table, then the walk. */
+static const struct rentry *level_walk(struct walk *w, const struct weir_router *r, uint32_t root)
+{
+	const char *path = w->req->path;
+	size_t len = w->req->path_len;
+	const struct pents *pe;
+	const struct rentry *e;
+	const struct skey *sk;
+	const struct slot *t;
+	const struct pn *n;
+	uint64_t h;
+	uint32_t i;
+
+	if (!(AT(r->mem, root, const struct pn *)->flags & PN_KEYS))
+		return path_walk(w, root, path, 0);
+	h = path_hash(root, path, len);
+	t = AT(r->mem, r->slots_off, const struct slot *);
+	for (i = h & r->slot_mask; t[i].off; i = (i + 1) & r->slot_mask) {
+		sk = AT(r->mem, t[i].off, const struct skey *);
+		if (t[i].tag != (uint32_t)(h >> 32) || sk->root != root || sk->len != len ||
+		    !same(sk->key, path, len))
+			continue;
+		n = AT(r->mem, sk->node, const struct pn *);
+		pe = AT((const char *)n, PN_ENTS(n), const struct pents *);
+		if ((e = pick(pe->e, pe->n[L_EXACT], w->req))) {
+			w->n_params = 0;
+			return e;
+		}
+		break;
+	}
+	return path_walk(w, root, path, 0);
 }
 
 /* Walks the host tree, the host read last byte first. Returns the exact
@@ -964,7 +1155,7 @@ static const struct hn *host_walk(const char *mem, uint32_t off, const char *h, 
 		k = AT(mem, off, const struct hn *);
 		if (k->len > hl - done)
 			return NULL;
-		for (i = 0; i < k->len; i++)
+		for (i = 1; i < k->len; i++)
 			if (k->label[i] != h[hl - 1 - done - i])
 				return NULL;
 		done += k->len;
@@ -987,12 +1178,12 @@ bool weir_router_match(const struct weir_router *r, const struct weir_route_req 
 	if (hl) {
 		h = host_walk(r->mem, r->hroot_off, req->host, hl, &wild);
 		if (h && h->paths)
-			e = path_walk(&w, h->paths, req->path, 0);
+			e = level_walk(&w, r, h->paths);
 		for (; !e && wild; wild = wild->wnext ? AT(r->mem, wild->wnext, const struct hn *) : NULL)
-			e = path_walk(&w, wild->wpaths, req->path, 0);
+			e = level_walk(&w, r, wild->wpaths);
 	}
 	if (!e)
-		e = path_walk(&w, r->aroot_off, req->path, 0);
+		e = level_walk(&w, r, r->aroot_off);
 	if (!e)
 		return false;
 	m->route = e->route;
