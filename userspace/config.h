@@ -52,7 +52,7 @@ enum weir_log_format {
 struct weir_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	char text[64];		/* as written: "127.0.0.1:8080", "[::1]:80" */
+	char text[64];		/* canonical: "127.0.0.1:8080", "[::1]:80" */
 };
 
 struct weir_listener_conf {
@@ -170,7 +170,9 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 int weir_config_quick(const char *from, const char *to, uint32_t workers,
 		      struct weir_config **out, char *err, size_t errlen);
 
-/* Parses "ADDR:PORT", "[V6]:PORT", "*:PORT" or "PORT" (listen only). */
+/* Parses "ADDR:PORT", "[V6]:PORT", "*:PORT" or "PORT" (listen only; both
+ * mean 0.0.0.0:PORT). IP literals only, never DNS names; an upstream may not
+ * be the unspecified address. Returns 0, or -1 with "'TEXT': REASON" in err. */
 int weir_addr_parse(const char *text, bool listen, struct weir_addr *out,
 		    char *err, size_t errlen);
 

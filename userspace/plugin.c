@@ -47,7 +47,8 @@ static int inst_cmp(const void *a, const void *b)
 
 int weir_plugin_chain(const struct weir_plugin_conf *confs, size_t n,
 		      const struct weir_plugin_conf *globals, size_t n_globals,
-		      struct weir_plugin_inst **out, size_t *n_out, char *err, size_t errlen)
+		      struct weir_plugin_inst **out, size_t *n_out, size_t *bad,
+		      char *err, size_t errlen)
 {
 	struct weir_plugin_inst *chain;
 
@@ -69,6 +70,7 @@ int weir_plugin_chain(const struct weir_plugin_conf *confs, size_t n,
 		const json_t *global = NULL;
 		char why[200] = "";
 
+		*bad = i;
 		if (!p) {
 			snprintf(err, errlen, "%s: no such plugin", confs[i].name);
 			goto fail;

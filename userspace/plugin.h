@@ -56,10 +56,11 @@ const struct weir_plugin *weir_plugin_find(const char *name);
 void weir_plugins_builtin(void);
 
 /* The chain of a route, sorted; settings checked by each plugin. Returns 0,
- * or -1 with the plugin's reason in err. */
+ * or -1 with the plugin's reason in err and its index in confs in *bad. */
 int weir_plugin_chain(const struct weir_plugin_conf *confs, size_t n,
 		      const struct weir_plugin_conf *globals, size_t n_globals,
-		      struct weir_plugin_inst **out, size_t *n_out, char *err, size_t errlen);
+		      struct weir_plugin_inst **out, size_t *n_out, size_t *bad,
+		      char *err, size_t errlen);
 void weir_plugin_chain_free(struct weir_plugin_inst *chain, size_t n);
 
 int weir_plugins_access(struct weir_req *r);

@@ -143,10 +143,11 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 	rt->connect_timeout_ms = rc->connect_timeout_ms;
 	rt->send_timeout_ms = rc->send_timeout_ms;
 	rt->read_timeout_ms = rc->read_timeout_ms;
+	size_t bad = 0;
 	if (weir_plugin_chain(rc->plugins, rc->n_plugins, c->plugins, c->n_plugins,
-			      &rt->plugins, &rt->n_plugins, why, sizeof(why)) < 0) {
+			      &rt->plugins, &rt->n_plugins, &bad, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s:%u: routes[%u].plugins.%s", file_of(c),
-			 rc->n_plugins ? rc->plugins[0].line : rc->line, index, why);
+			 bad < rc->n_plugins ? rc->plugins[bad].line : rc->line, index, why);
 		return -1;
 	}
 	for (size_t h = 0; h < (rc->n_hosts ? rc->n_hosts : 1); h++)
@@ -188,6 +189,12 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	for (size_t i = 0; i < conf->n_plugins; i++)
+		if (!weir_plugin_find(conf->plugins[i].name)) {
+			snprintf(err, errlen, "%s:%u: plugins.%s: no such plugin", file_of(conf),
+				 conf->plugins[i].line, conf->plugins[i].name);
+			goto fail;
+		}
 	for (size_t i = 0; i < conf->n_upstreams; i++) {
 		s->n_upstreams = i + 1;
 		if (build_upstream(s, &s->upstreams[i], &conf->upstreams[i], err, errlen) < 0)

@@ -1,0 +1,785 @@
+/* tests/unit/test_config.c - the YAML configuration loader: a full file read
+ * into exactly the expected structs, every default, the example file, the
+ * scalar forms (addresses, durations, sizes, plugin JSON), quick mode, and
+ * one case per validation error with its exact message (file, line, field).
+ *
+ * The error cases are a table (struct bad_case) run as one TAP test each, so
+ * a new rule is a new row. Only the public API of config.h is used: the
+ * Makefile links this test against the daemon's own config.o.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "userspace/config.h"
+
+static struct weir_config *parse_ok(const char *yaml)
+{
+	struct weir_config *c = NULL;
+	char err[512] = "";
+	int rc = weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err));
+
+	if (rc)
+		print_message("# unexpected error: %s\n", err);
+	assert_int_equal(rc, 0);
+	assert_non_null(c);
+	return c;
+}
+
+static const char full_yaml[] =
+	"workers: 2\n"
+	"limits: {max_header_size: 32k, max_headers: 50, max_uri: 4k, max_body: 1g}\n"
+	"timeouts: {client_header: 5s, client_body: 30s, keepalive: 1m, send: 500ms, shutdown: 1h}\n"
+	"max_connections: 1000\n"
+	"access_log: {path: /var/log/weir/access.log, format: combined}\n"
+	"listeners:\n"
+	"  - listen: 0.0.0.0:8080\n"
+	"    backlog: 128\n"
+	"  - \"[::]:8443\"\n"
+	"  - '*:9000'\n"
+	"  - 9001\n"
+	"upstreams:\n"
+	"  api:\n"
+	"    nodes:\n"
+	"      - {addr: 127.0.0.1:9001, weight: 3}\n"
+	"      - 127.0.0.1:9002\n"
+	"      - {addr: \"[::1]:9003\", weight: 0}\n"
+	"    balance: chash\n"
+	"    hash_on: header\n"
+	"    hash_key: X-User\n"
+	"    keepalive: {size: 32, timeout: 30s, requests: 500}\n"
+	"    timeouts: {connect: 2s, send: 20s, read: 40s}\n"
+	"    health: {max_fails: 5, window: 20s, eject: 30s}\n"
+	"    retries: 3\n"
+	"    retry_timeout: 2s\n"
+	"  static:\n"
+	"    nodes: [10.0.0.1:80]\n"
+	"    balance: leastconn\n"
+	"routes:\n"
+	"  - id: users\n"
+	"    hosts: [API.example.com, \"*.example.com\"]\n"
+	"    paths: [\"/users/:id\", \"/u/:id/x\"]\n"
+	"    methods: [GET, post]\n"
+	"    headers: {X-Api-Version: [\"2\", \"2.1\"], x-tenant: acme}\n"
+	"    priority: -10\n"
+	"    upstream: api\n"
+	"    rewrite: {template: \"/v2/users/:id\"}\n"
+	"    timeouts: {connect: 1s, read: 5s}\n"
+	"    plugins:\n"
+	"      limit: {count: 100, burst: 1.5, on: true, key: \"42\", tags: [a, 1, null]}\n"
+	"      cors:\n"
+	"  - host: static.example.com\n"
+	"    path: /static/*\n"
+	"    methods: HEAD\n"
+	"    upstream: static\n"
+	"    rewrite: {strip_prefix: /static}\n"
+	"plugins:\n"
+	"  limit: {count: 10, nested: {a: {b: [x, {c: ~}]}}}\n";
+
+static void test_full(void **state)
+{
+	struct weir_config *c = parse_ok(full_yaml);
+	struct weir_upstream_conf *u;
+	struct weir_route_conf *r;
+	char *s;
+
+	assert_null(c->file);
+	assert_int_equal(c->workers, 2);
+	assert_int_equal(c->max_header_size, 32768);
+	assert_int_equal(c->max_headers, 50);
+	assert_int_equal(c->max_uri, 4096);
+	assert_true(c->max_body == 1ull << 30);
+	assert_int_equal(c->client_header_timeout_ms, 5000);
+	assert_int_equal(c->client_body_timeout_ms, 30000);
+	assert_int_equal(c->keepalive_timeout_ms, 60000);
+	assert_int_equal(c->send_timeout_ms, 500);
+	assert_int_equal(c->shutdown_timeout_ms, 3600000);
+	assert_int_equal(c->max_connections, 1000);
+	assert_int_equal(c->log_format, WEIR_LOG_COMBINED);
+	assert_string_equal(c->log_path, "/var/log/weir/access.log");
+
+	assert_int_equal(c->n_listeners, 4);
+	assert_string_equal(c->listeners[0].addr.text, "0.0.0.0:8080");
+	assert_int_equal(c->listeners[0].backlog, 128);
+	assert_int_equal(c->listeners[0].addr.sa.ss_family, AF_INET);
+	assert_int_equal(c->listeners[0].addr.len, sizeof(struct sockaddr_in));
+	assert_string_equal(c->listeners[1].addr.text, "[::]:8443");
+	assert_int_equal(c->listeners[1].addr.sa.ss_family, AF_INET6);
+	assert_int_equal(c->listeners[1].backlog, 4096);
+	assert_string_equal(c->listeners[2].addr.text, "0.0.0.0:9000");
+	assert_string_equal(c->listeners[3].addr.text, "0.0.0.0:9001");
+
+	assert_int_equal(c->n_upstreams, 2);
+	u = &c->upstreams[0];
+	assert_string_equal(u->name, "api");
+	assert_int_equal(u->line, 13);
+	assert_int_equal(u->n_nodes, 3);
+	assert_string_equal(u->nodes[0].addr.text, "127.0.0.1:9001");
+	assert_int_equal(u->nodes[0].weight, 3);
+	assert_string_equal(u->nodes[1].addr.text, "127.0.0.1:9002");
+	assert_int_equal(u->nodes[1].weight, 1);
+	assert_string_equal(u->nodes[2].addr.text, "[::1]:9003");
+	assert_int_equal(u->nodes[2].weight, 0);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)&u->nodes[2].addr.sa)->sin6_port), 9003);
+	assert_int_equal(u->lb, WEIR_LB_CHASH);
+	assert_int_equal(u->hash_on, WEIR_HASH_HEADER);
+	assert_string_equal(u->hash_key, "x-user");	/* a header name: lower case */
+	assert_int_equal(u->keepalive, 32);
+	assert_int_equal(u->keepalive_timeout_ms, 30000);
+	assert_int_equal(u->keepalive_requests, 500);
+	assert_int_equal(u->connect_timeout_ms, 2000);
+	assert_int_equal(u->send_timeout_ms, 20000);
+	assert_int_equal(u->read_timeout_ms, 40000);
+	assert_int_equal(u->max_fails, 5);
+	assert_int_equal(u->fail_window_ms, 20000);
+	assert_int_equal(u->eject_ms, 30000);
+	assert_int_equal(u->retries, 3);
+	assert_int_equal(u->retry_timeout_ms, 2000);
+	u = &c->upstreams[1];
+	assert_string_equal(u->name, "static");
+	assert_int_equal(u->lb, WEIR_LB_LEASTCONN);
+	assert_null(u->hash_key);
+	assert_int_equal(u->keepalive, 64);
+	assert_int_equal(u->retries, 1);
+
+	assert_int_equal(c->n_routes, 2);
+	r = &c->routes[0];
+	assert_string_equal(r->id, "users");
+	assert_int_equal(r->line, 30);
+	assert_int_equal(r->n_hosts, 2);
+	assert_string_equal(r->hosts[0], "api.example.com");
+	assert_string_equal(r->hosts[1], "*.example.com");
+	assert_int_equal(r->n_paths, 2);
+	assert_string_equal(r->paths[0], "/users/:id");
+	assert_string_equal(r->paths[1], "/u/:id/x");
+	assert_int_equal(r->methods, WEIR_M_GET | WEIR_M_POST);
+	assert_int_equal(r->n_headers, 2);
+	assert_string_equal(r->headers[0].name, "x-api-version");
+	assert_int_equal(r->headers[0].n_values, 2);
+	assert_string_equal(r->headers[0].values[0], "2");
+	assert_string_equal(r->headers[0].values[1], "2.1");
+	assert_string_equal(r->headers[1].name, "x-tenant");
+	assert_int_equal(r->headers[1].n_values, 1);
+	assert_string_equal(r->headers[1].values[0], "acme");
+	assert_int_equal(r->priority, -10);
+	assert_string_equal(r->upstream, "api");
+	assert_int_equal(r->rewrite, WEIR_REWRITE_TEMPLATE);
+	assert_string_equal(r->rewrite_value, "/v2/users/:id");
+	assert_int_equal(r->connect_timeout_ms, 1000);
+	assert_int_equal(r->send_timeout_ms, 0);	/* inherits */
+	assert_int_equal(r->read_timeout_ms, 5000);
+	assert_int_equal(r->n_plugins, 2);
+	assert_string_equal(r->plugins[0].name, "limit");
+	assert_int_equal(r->plugins[0].line, 40);
+	s = json_dumps(r->plugins[0].conf, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"burst\":1.5,\"count\":100,\"key\":\"42\",\"on\":true,"
+			    "\"tags\":[\"a\",1,null]}");
+	free(s);
+	assert_string_equal(r->plugins[1].name, "cors");
+	assert_true(json_is_object(r->plugins[1].conf));
+	assert_int_equal(json_object_size(r->plugins[1].conf), 0);
+
+	r = &c->routes[1];
+	assert_string_equal(r->id, "route-1");
+	assert_int_equal(r->n_hosts, 1);
+	assert_string_equal(r->hosts[0], "static.example.com");
+	assert_int_equal(r->n_paths, 1);
+	assert_string_equal(r->paths[0], "/static/*");
+	assert_int_equal(r->methods, WEIR_M_HEAD);
+	assert_int_equal(r->n_headers, 0);
+	assert_int_equal(r->priority, 0);
+	assert_int_equal(r->rewrite, WEIR_REWRITE_STRIP);
+	assert_string_equal(r->rewrite_value, "/static");
+	assert_int_equal(r->n_plugins, 0);
+
+	assert_int_equal(c->n_plugins, 1);
+	assert_string_equal(c->plugins[0].name, "limit");
+	s = json_dumps(c->plugins[0].conf, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"count\":10,\"nested\":{\"a\":{\"b\":[\"x\",{\"c\":null}]}}}");
+	free(s);
+	weir_config_free(c);
+}
+
+static void test_defaults(void **state)
+{
+	struct weir_config *c = parse_ok("listeners: [127.0.0.1:80]\n"
+					 "upstreams: {u: {nodes: [127.0.0.1:81]}}\n"
+					 "routes: [{path: /, upstream: u}]\n");
+	struct weir_upstream_conf *u = &c->upstreams[0];
+	struct weir_route_conf *r = &c->routes[0];
+
+	assert_int_equal(c->workers, 0);
+	assert_int_equal(c->max_header_size, 16384);
+	assert_int_equal(c->max_headers, 100);
+	assert_int_equal(c->max_uri, 8192);
+	assert_true(c->max_body == 16ull << 20);
+	assert_int_equal(c->client_header_timeout_ms, 10000);
+	assert_int_equal(c->client_body_timeout_ms, 60000);
+	assert_int_equal(c->keepalive_timeout_ms, 75000);
+	assert_int_equal(c->send_timeout_ms, 60000);
+	assert_int_equal(c->shutdown_timeout_ms, 10000);
+	assert_int_equal(c->max_connections, 65536);
+	assert_int_equal(c->log_format, WEIR_LOG_OFF);
+	assert_null(c->log_path);
+	assert_int_equal(c->n_plugins, 0);
+	assert_int_equal(c->listeners[0].backlog, 4096);
+
+	assert_int_equal(u->lb, WEIR_LB_ROUNDROBIN);
+	assert_int_equal(u->hash_on, WEIR_HASH_IP);
+	assert_null(u->hash_key);
+	assert_int_equal(u->nodes[0].weight, 1);
+	assert_int_equal(u->keepalive, 64);
+	assert_int_equal(u->keepalive_timeout_ms, 60000);
+	assert_int_equal(u->keepalive_requests, 10000);
+	assert_int_equal(u->connect_timeout_ms, 5000);
+	assert_int_equal(u->send_timeout_ms, 60000);
+	assert_int_equal(u->read_timeout_ms, 60000);
+	assert_int_equal(u->max_fails, 3);
+	assert_int_equal(u->fail_window_ms, 10000);
+	assert_int_equal(u->eject_ms, 10000);
+	assert_int_equal(u->retries, 1);
+	assert_int_equal(u->retry_timeout_ms, 0);
+	assert_int_equal(u->line, 2);
+
+	assert_string_equal(r->id, "route-0");
+	assert_int_equal(r->line, 3);
+	assert_int_equal(r->n_hosts, 0);
+	assert_null(r->hosts);
+	assert_int_equal(r->methods, 0);
+	assert_int_equal(r->n_headers, 0);
+	assert_int_equal(r->priority, 0);
+	assert_int_equal(r->rewrite, WEIR_REWRITE_NONE);
+	assert_null(r->rewrite_value);
+	assert_int_equal(r->connect_timeout_ms, 0);
+	assert_int_equal(r->send_timeout_ms, 0);
+	assert_int_equal(r->read_timeout_ms, 0);
+	assert_int_equal(r->n_plugins, 0);
+	weir_config_free(c);
+
+	/* An access_log mapping alone means JSON to stdout. */
+	c = parse_ok("listeners: [8080]\naccess_log: {}\n");
+	assert_int_equal(c->log_format, WEIR_LOG_JSON);
+	assert_string_equal(c->log_path, "-");
+	assert_int_equal(c->n_upstreams, 0);
+	assert_int_equal(c->n_routes, 0);
+	weir_config_free(c);
+	c = parse_ok("listeners: [8080]\naccess_log: {format: off}\n");
+	assert_int_equal(c->log_format, WEIR_LOG_OFF);
+	assert_null(c->log_path);
+	weir_config_free(c);
+}
+
+/* The shipped example must load; `make run` is derived from it. */
+static void test_example(void **state)
+{
+	const char *path = getenv("WEIR_EXAMPLE") ? getenv("WEIR_EXAMPLE") : "examples/weir.yaml";
+	struct weir_config *c = NULL;
+	char err[512] = "";
+	int rc = weir_config_load(path, &c, err, sizeof(err));
+
+	if (rc)
+		print_message("# %s\n", err);
+	assert_int_equal(rc, 0);
+	assert_string_equal(c->file, path);
+	assert_string_equal(c->listeners[0].addr.text, "127.0.0.1:8080");
+	assert_true(c->n_upstreams >= 1 && c->n_routes >= 1 && c->n_plugins >= 1);
+	weir_config_free(c);
+}
+
+static void test_load_errors(void **state)
+{
+	struct weir_config *c = (void *)1;
+	char err[512], path[] = "/tmp/weir-test-config-XXXXXX";
+	FILE *f;
+	int fd;
+
+	assert_int_equal(weir_config_load("/nonexistent/weir.yaml", &c, err, sizeof(err)), -1);
+	assert_null(c);
+	assert_string_equal(err, "/nonexistent/weir.yaml: No such file or directory");
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("listeners: [8080]\n\nworkers: 300\n", f);
+	fclose(f);
+	assert_int_equal(weir_config_load(path, &c, err, sizeof(err)), -1);
+	assert_null(c);
+	assert_true(strstr(err, path) == err);
+	assert_string_equal(err + strlen(path), ":3: workers: 300 is out of range: 0 to 256");
+	unlink(path);
+
+	/* A short buffer truncates the message but never overflows. */
+	assert_int_equal(weir_config_parse("t.yaml", "workers: x", 10, &c, err, 12), -1);
+	assert_string_equal(err, "t.yaml:1: w");
+}
+
+static void test_addr(void **state)
+{
+	static const struct {
+		const char *in;
+		bool listen;
+		const char *out;	/* canonical text, or the error */
+		int family;
+	} cases[] = {
+		{ "127.0.0.1:80", false, "127.0.0.1:80", AF_INET },
+		{ "10.1.2.3:65535", false, "10.1.2.3:65535", AF_INET },
+		{ "[::1]:9000", false, "[::1]:9000", AF_INET6 },
+		{ "[2001:DB8:0:0::1]:443", false, "[2001:db8::1]:443", AF_INET6 },
+		{ "[::]:8080", true, "[::]:8080", AF_INET6 },
+		{ "*:8080", true, "0.0.0.0:8080", AF_INET },
+		{ "8080", true, "0.0.0.0:8080", AF_INET },
+		{ "0.0.0.0:80", true, "0.0.0.0:80", AF_INET },
+		{ "8080", false, "'8080': expected IP:PORT or [IPv6]:PORT", 0 },
+		{ "*:80", false, "'*:80': '*' is only for listeners", 0 },
+		{ "0.0.0.0:80", false, "'0.0.0.0:80': an upstream needs a specific address", 0 },
+		{ "[::]:80", false, "'[::]:80': an upstream needs a specific address", 0 },
+		{ "localhost:80", false, "'localhost:80': not an IP address (DNS names are not resolved)", 0 },
+		{ "1.2.3:80", false, "'1.2.3:80': not an IPv4 address", 0 },
+		{ "1.2.3.4:0", false, "'1.2.3.4:0': the port must be 1 to 65535", 0 },
+		{ "1.2.3.4:65536", false, "'1.2.3.4:65536': the port must be 1 to 65535", 0 },
+		{ "1.2.3.4:", false, "'1.2.3.4:': the port must be 1 to 65535", 0 },
+		{ "1.2.3.4:8o", false, "'1.2.3.4:8o': the port must be 1 to 65535", 0 },
+		{ "1.2.3.4", true, "'1.2.3.4': expected IP:PORT, [IPv6]:PORT, *:PORT or PORT", 0 },
+		{ "::1:80", false, "'::1:80': write an IPv6 address in brackets: [ADDR]:PORT", 0 },
+		{ "[::1:80", false, "'[::1:80': missing ']'", 0 },
+		{ "[::1]80", false, "'[::1]80': expected IP:PORT or [IPv6]:PORT", 0 },
+		{ "[1.2.3.4]:80", false, "'[1.2.3.4]:80': not an IPv6 address", 0 },
+		{ "[]:80", false, "'[]:80': not an IPv6 address", 0 },
+		{ ":80", false, "':80': not an IPv4 address", 0 },
+		{ "", true, "'': expected IP:PORT, [IPv6]:PORT, *:PORT or PORT", 0 },
+	};
+	struct weir_addr a;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = weir_addr_parse(cases[i].in, cases[i].listen, &a, err, sizeof(err));
+
+		if (cases[i].family) {
+			if (rc)
+				print_message("# %s: %s\n", cases[i].in, err);
+			assert_int_equal(rc, 0);
+			assert_string_equal(a.text, cases[i].out);
+			assert_int_equal(a.sa.ss_family, cases[i].family);
+			assert_int_equal(a.len, cases[i].family == AF_INET ?
+					 sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+		} else {
+			assert_int_equal(rc, -1);
+			assert_string_equal(err, cases[i].out);
+		}
+	}
+	assert_int_equal(weir_addr_parse("192.0.2.7:8080", false, &a, err, sizeof(err)), 0);
+	assert_int_equal(((struct sockaddr_in *)&a.sa)->sin_addr.s_addr, htonl(0xc0000207));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&a.sa)->sin_port), 8080);
+}
+
+/* Durations and sizes, through the fields that accept 0. */
+static void test_units(void **state)
+{
+	static const struct { const char *in; uint64_t ms; } durs[] = {
+		{ "0", 0 }, { "0s", 0 }, { "1ms", 1 }, { "500ms", 500 }, { "10s", 10000 },
+		{ "5m", 300000 }, { "1h", 3600000 }, { "24h", 86400000 }, { "1440m", 86400000 },
+	};
+	static const struct { const char *in; uint64_t bytes; } sizes[] = {
+		{ "0", 0 }, { "1", 1 }, { "16k", 16384 }, { "16K", 16384 }, { "2m", 2 << 20 },
+		{ "3M", 3 << 20 }, { "1g", 1ull << 30 }, { "1024g", 1ull << 40 },
+	};
+	struct weir_config *c;
+	char yaml[128];
+
+	for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+		snprintf(yaml, sizeof(yaml), "listeners: [80]\ntimeouts: {keepalive: %s}\n",
+			 durs[i].in);
+		c = parse_ok(yaml);
+		assert_int_equal(c->keepalive_timeout_ms, durs[i].ms);
+		weir_config_free(c);
+	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		snprintf(yaml, sizeof(yaml), "listeners: [80]\nlimits: {max_body: %s}\n",
+			 sizes[i].in);
+		c = parse_ok(yaml);
+		assert_true(c->max_body == sizes[i].bytes);
+		weir_config_free(c);
+	}
+	c = parse_ok("listeners: [80]\nlimits: {max_header_size: 1024, max_uri: 1m}\n");
+	assert_int_equal(c->max_header_size, 1024);
+	assert_int_equal(c->max_uri, 1 << 20);
+	weir_config_free(c);
+}
+
+/* Anchors and aliases are resolved by libyaml; both uses are read. */
+static void test_aliases(void **state)
+{
+	struct weir_config *c = parse_ok(
+		"listeners: [80]\n"
+		"upstreams:\n"
+		"  a: &up {nodes: [127.0.0.1:1], retries: 5}\n"
+		"  b: *up\n"
+		"routes:\n"
+		"  - {path: /a, upstream: a, timeouts: &t {read: 3s}, plugins: &p {x: {k: v}}}\n"
+		"  - {path: /b, upstream: b, timeouts: *t, plugins: *p}\n");
+
+	assert_int_equal(c->upstreams[1].retries, 5);
+	assert_string_equal(c->upstreams[1].nodes[0].addr.text, "127.0.0.1:1");
+	assert_int_equal(c->routes[1].read_timeout_ms, 3000);
+	assert_string_equal(json_string_value(json_object_get(c->routes[1].plugins[0].conf, "k")),
+			    "v");
+	weir_config_free(c);
+}
+
+/* libyaml lets an alias name its own enclosing node; only plugin settings
+ * are open-ended enough to follow it, and they stop at a depth. */
+static void test_recursive_alias(void **state)
+{
+	static const char yaml[] = "listeners: [80]\nplugins:\n  p: &a {x: *a}\n";
+	struct weir_config *c = (void *)1;
+	char err[1024];
+
+	assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), -1);
+	assert_null(c);
+	assert_true(!strncmp(err, "t.yaml:3: plugins.p.x.x.x.", 26));
+	assert_non_null(strstr(err, ": nested more than 64 deep"));
+}
+
+static void test_quick(void **state)
+{
+	struct weir_config *c;
+	char err[256];
+
+	assert_int_equal(weir_config_quick("127.0.0.1:8080", "127.0.0.1:9080", 3, &c,
+					   err, sizeof(err)), 0);
+	assert_int_equal(c->workers, 3);
+	assert_int_equal(c->n_listeners, 1);
+	assert_string_equal(c->listeners[0].addr.text, "127.0.0.1:8080");
+	assert_int_equal(c->listeners[0].backlog, 4096);
+	assert_int_equal(c->n_upstreams, 1);
+	assert_string_equal(c->upstreams[0].name, "default");
+	assert_int_equal(c->upstreams[0].n_nodes, 1);
+	assert_string_equal(c->upstreams[0].nodes[0].addr.text, "127.0.0.1:9080");
+	assert_int_equal(c->upstreams[0].nodes[0].weight, 1);
+	assert_int_equal(c->upstreams[0].connect_timeout_ms, 5000);
+	assert_int_equal(c->n_routes, 1);
+	assert_string_equal(c->routes[0].id, "default");
+	assert_int_equal(c->routes[0].n_paths, 1);
+	assert_string_equal(c->routes[0].paths[0], "/*");
+	assert_string_equal(c->routes[0].upstream, "default");
+	assert_int_equal(c->max_header_size, 16384);
+	assert_int_equal(c->log_format, WEIR_LOG_OFF);
+	weir_config_free(c);
+
+	assert_int_equal(weir_config_quick("8080", "[::1]:80", 0, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->listeners[0].addr.text, "0.0.0.0:8080");
+	assert_string_equal(c->upstreams[0].nodes[0].addr.text, "[::1]:80");
+	weir_config_free(c);
+
+	assert_int_equal(weir_config_quick("8080", "example.com:80", 0, &c, err, sizeof(err)), -1);
+	assert_null(c);
+	assert_string_equal(err, "upstream address: 'example.com:80': not an IP address "
+			    "(DNS names are not resolved)");
+	assert_int_equal(weir_config_quick("1.2.3.4", "1.2.3.4:80", 0, &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "listen address: '1.2.3.4': expected IP:PORT, [IPv6]:PORT, "
+			    "*:PORT or PORT");
+	assert_int_equal(weir_config_quick("80", "1.2.3.4:80", 257, &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "workers: 257 is out of range: 0 to 256");
+}
+
+/* ---- one case per validation error ------------------------------------ */
+
+struct bad_case {
+	const char *name;
+	const char *yaml;
+	const char *err;
+};
+
+/* Most cases start with a valid listener (line 1) and upstream (line 2). */
+#define L "listeners: [8080]\n"
+#define U "upstreams: {u: {nodes: [127.0.0.1:9000]}}\n"
+#define R(x) L U "routes:\n  - " x "\n"		/* the route is on line 4 */
+
+static const struct bad_case bad_cases[] = {
+	/* the document */
+	{ "syntax_error", L "workers: [1\n",
+	  "t.yaml:3: syntax: did not find expected ',' or ']' (while parsing a flow sequence at line 2)" },
+	{ "syntax_tab", L "limits:\n\tmax_uri: 1k\n",
+	  "t.yaml:3: syntax: found character that cannot start any token (while scanning for the next token at line 3)" },
+	{ "bad_utf8", L "\nworkers: \xff\n", "t.yaml:3: syntax: invalid leading UTF-8 octet" },
+	{ "undefined_alias", L "workers: *w\n",
+	  "t.yaml:2: syntax: found undefined alias" },
+	{ "two_documents", L "---\nworkers: 1\n",
+	  "t.yaml:3: document: only one YAML document is allowed" },
+	{ "empty_document", "# nothing\n", "t.yaml:1: document: the configuration is empty" },
+	{ "root_not_mapping", "- listen: 80\n",
+	  "t.yaml:1: document: expected a mapping at the top level" },
+	{ "no_listeners", U, "t.yaml:1: listeners: at least one listener is required" },
+	{ "empty_listeners", U "listeners: []\n",
+	  "t.yaml:2: listeners: at least one listener is required" },
+	{ "non_string_key", L "{a: 1}: 2\n", "t.yaml:2: : keys must be strings" },
+	{ "nul_byte", L "access_log: {path: \"a\\0b\"}\n",
+	  "t.yaml:2: access_log.path: contains a NUL byte" },
+	{ "alias_bomb",
+	  L "plugins:\n  p:\n"
+	  "    a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	  "    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	  "    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	  "    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	  "    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+	  "    f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+	  "    g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+	  "t.yaml:4: plugins.p.f[7][8][9][1][1]: too many nodes once aliases are expanded" },
+
+	/* keys */
+	{ "unknown_top", L "wrkers: 2\n", "t.yaml:2: wrkers: unknown field (did you mean 'workers'?)" },
+	{ "unknown_route", R("pth: /x"), "t.yaml:4: routes[0].pth: unknown field (did you mean 'path'?)" },
+	{ "unknown_nested", L "limits: {max_uris: 1k}\n",
+	  "t.yaml:2: limits.max_uris: unknown field (did you mean 'max_uri'?)" },
+	{ "unknown_far", L "zzzzzz: 1\n", "t.yaml:2: zzzzzz: unknown field" },
+	{ "unknown_rewrite", R("{path: /x, upstream: u, rewrite: {strip: /x}}"),
+	  "t.yaml:4: routes[0].rewrite.strip: unknown field" },
+	{ "duplicate_key", L "workers: 1\nworkers: 2\n",
+	  "t.yaml:3: workers: duplicate key (first at line 2)" },
+	{ "duplicate_upstream", L "upstreams:\n  a: {nodes: [127.0.0.1:1]}\n  a: {nodes: [127.0.0.1:2]}\n",
+	  "t.yaml:4: upstreams.a: duplicate key (first at line 3)" },
+	{ "duplicate_in_plugin", L "plugins:\n  p:\n    k: 1\n    k: 2\n",
+	  "t.yaml:5: plugins.p.k: duplicate key (first at line 4)" },
+	{ "merge_key", L "upstreams:\n  a: &a {nodes: [127.0.0.1:1]}\n  b:\n    <<: *a\n",
+	  "t.yaml:5: upstreams.b.<<: merge keys are not supported; alias the whole value" },
+	{ "duplicate_key_quoted", L "upstreams:\n  a: {nodes: [127.0.0.1:1]}\n  \"a\": {nodes: [127.0.0.1:2]}\n",
+	  "t.yaml:4: upstreams.a: duplicate key (first at line 3)" },
+	{ "required_listen", "listeners:\n  - backlog: 10\n",
+	  "t.yaml:2: listeners[0].listen: required field missing" },
+
+	/* types */
+	{ "type_mapping", L "limits: 5\n", "t.yaml:2: limits: expected a mapping" },
+	{ "type_integer_list", L "workers: [1]\n", "t.yaml:2: workers: expected an integer, not a list" },
+	{ "type_integer_text", L "workers: two\n", "t.yaml:2: workers: expected an integer" },
+	{ "type_integer_float", L "workers: 1.5\n", "t.yaml:2: workers: expected an integer" },
+	{ "type_string", R("{path: {a: 1}, upstream: u}"),
+	  "t.yaml:4: routes[0].path: expected a string" },
+	{ "type_string_map", R("{path: /, upstream: {a: 1}}"),
+	  "t.yaml:4: routes[0].upstream: expected a string, not a mapping" },
+	{ "type_list", "listeners: 8080\n", "t.yaml:1: listeners: expected a list" },
+	{ "type_routes", L "routes: {a: 1}\n", "t.yaml:2: routes: expected a list" },
+	{ "type_route", L "routes: [x]\n", "t.yaml:2: routes[0]: expected a mapping" },
+	{ "type_upstreams", L "upstreams: [a]\n",
+	  "t.yaml:2: upstreams: expected a mapping of names to upstreams" },
+	{ "type_nodes", L "upstreams: {a: {nodes: 127.0.0.1:1}}\n",
+	  "t.yaml:2: upstreams.a.nodes: expected a list of nodes" },
+	{ "type_weight", L "upstreams: {a: {nodes: [{addr: 127.0.0.1:1, weight: heavy}]}}\n",
+	  "t.yaml:2: upstreams.a.nodes[0].weight: expected an integer" },
+	{ "type_enum", L "upstreams: {a: {nodes: [127.0.0.1:1], balance: random}}\n",
+	  "t.yaml:2: upstreams.a.balance: 'random' is not one of: roundrobin, leastconn, chash" },
+	{ "type_log_format", L "access_log: {format: xml}\n",
+	  "t.yaml:2: access_log.format: 'xml' is not one of: off, json, combined" },
+	{ "type_plugins", L "plugins: [a]\n",
+	  "t.yaml:2: plugins: expected a mapping of plugin names to settings" },
+	{ "type_plugin_settings", L "plugins: {cors: 1}\n",
+	  "t.yaml:2: plugins.cors: plugin settings must be a mapping" },
+	{ "type_headers", R("{path: /, upstream: u, headers: [x-a]}"),
+	  "t.yaml:4: routes[0].headers: expected a mapping of header names to values" },
+	{ "type_hosts_scalar", R("{hosts: a.com, path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].hosts: expected a list" },
+	{ "type_host_list", R("{host: [a.com], path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].host: expected a string" },
+	{ "empty_string", R("{path: /, upstream: ''}"), "t.yaml:4: routes[0].upstream: must not be empty" },
+	{ "null_string", R("{path: /, upstream: ~}"), "t.yaml:4: routes[0].upstream: must not be empty" },
+
+	/* ranges */
+	{ "workers_max", L "workers: 257\n", "t.yaml:2: workers: 257 is out of range: 0 to 256" },
+	{ "workers_negative", L "workers: -1\n", "t.yaml:2: workers: -1 is out of range: 0 to 256" },
+	{ "weight_max",
+	  L "upstreams:\n  api:\n    nodes:\n      - 127.0.0.1:1\n      - {addr: 127.0.0.1:2, weight: 1000001}\n",
+	  "t.yaml:6: upstreams.api.nodes[1].weight: 1000001 is out of range: 0 to 1000000" },
+	{ "max_headers_min", L "limits: {max_headers: 0}\n",
+	  "t.yaml:2: limits.max_headers: 0 is out of range: 1 to 1000" },
+	{ "max_headers_max", L "limits: {max_headers: 1001}\n",
+	  "t.yaml:2: limits.max_headers: 1001 is out of range: 1 to 1000" },
+	{ "max_header_size_min", L "limits: {max_header_size: 1023}\n",
+	  "t.yaml:2: limits.max_header_size: 1023 is out of range: 1k to 1m" },
+	{ "max_header_size_max", L "limits: {max_header_size: 2m}\n",
+	  "t.yaml:2: limits.max_header_size: 2m is out of range: 1k to 1m" },
+	{ "max_uri_min", L "limits:\n  max_uri: 255\n",
+	  "t.yaml:3: limits.max_uri: 255 is out of range: 256 to 1m" },
+	{ "max_uri_max", L "limits: {max_uri: 1025k}\n",
+	  "t.yaml:2: limits.max_uri: 1025k is out of range: 256 to 1m" },
+	{ "max_body_overflow", L "limits: {max_body: 99999999999999999999g}\n",
+	  "t.yaml:2: limits.max_body: 99999999999999999999g is out of range: 0 to 1024g" },
+	{ "max_body_max", L "limits: {max_body: 1025g}\n",
+	  "t.yaml:2: limits.max_body: 1025g is out of range: 0 to 1024g" },
+	{ "backlog_min", "listeners: [{listen: 80, backlog: 0}]\n",
+	  "t.yaml:1: listeners[0].backlog: 0 is out of range: 1 to 65535" },
+	{ "backlog_max", "listeners: [{listen: 80, backlog: 65536}]\n",
+	  "t.yaml:1: listeners[0].backlog: 65536 is out of range: 1 to 65535" },
+	{ "keepalive_size", L "upstreams: {u: {nodes: [127.0.0.1:1], keepalive: {size: 10001}}}\n",
+	  "t.yaml:2: upstreams.u.keepalive.size: 10001 is out of range: 0 to 10000" },
+	{ "retries", L "upstreams: {u: {nodes: [127.0.0.1:1], retries: 17}}\n",
+	  "t.yaml:2: upstreams.u.retries: 17 is out of range: 0 to 16" },
+	{ "max_connections_min", L "max_connections: 0\n",
+	  "t.yaml:2: max_connections: 0 is out of range: 1 to 1000000" },
+	{ "max_connections_max", L "max_connections: 1000001\n",
+	  "t.yaml:2: max_connections: 1000001 is out of range: 1 to 1000000" },
+	{ "priority", R("{path: /, upstream: u, priority: 2147483648}"),
+	  "t.yaml:4: routes[0].priority: 2147483648 is out of range: -2147483648 to 2147483647" },
+	{ "duration_max", L "timeouts: {send: 25h}\n",
+	  "t.yaml:2: timeouts.send: 25h is out of range: 1ms to 24h" },
+	{ "duration_max_ms", L "upstreams: {u: {nodes: [127.0.0.1:1], retry_timeout: 86400001ms}}\n",
+	  "t.yaml:2: upstreams.u.retry_timeout: 86400001ms is out of range: 0 to 24h" },
+	{ "duration_zero", L "timeouts: {client_header: 0}\n",
+	  "t.yaml:2: timeouts.client_header: 0 is out of range: 1ms to 24h" },
+	{ "duration_no_unit", L "timeouts: {send: 10}\n",
+	  "t.yaml:2: timeouts.send: a duration needs a unit: ms, s, m or h" },
+	{ "duration_bad_unit", L "timeouts: {send: 10sec}\n",
+	  "t.yaml:2: timeouts.send: expected a duration such as 500ms, 10s, 5m or 1h" },
+	{ "duration_negative", L "timeouts: {send: -1s}\n",
+	  "t.yaml:2: timeouts.send: expected a duration such as 500ms, 10s, 5m or 1h" },
+	{ "duration_huge", L "timeouts: {send: 99999999999999999999h}\n",
+	  "t.yaml:2: timeouts.send: 99999999999999999999h is out of range: 1ms to 24h" },
+	{ "size_bad", L "limits: {max_body: 1t}\n",
+	  "t.yaml:2: limits.max_body: expected a size: bytes, or a number with k, m or g" },
+	{ "size_bad_suffix", L "limits: {max_body: 1kb}\n",
+	  "t.yaml:2: limits.max_body: expected a size: bytes, or a number with k, m or g" },
+
+	/* addresses */
+	{ "listen_dns", "listeners: [{listen: example.com:80}]\n",
+	  "t.yaml:1: listeners[0].listen: 'example.com:80': not an IP address (DNS names are not resolved)" },
+	{ "listen_port", "listeners:\n  - 0.0.0.0:0\n",
+	  "t.yaml:2: listeners[0]: '0.0.0.0:0': the port must be 1 to 65535" },
+	{ "listen_ipv6_unquoted", "listeners:\n  - listen: [::1]:80\n",
+	  "t.yaml:2: syntax: did not find expected node content (while parsing a flow node at line 2)" },
+	{ "listen_ipv6_list", "listeners:\n  - listen: [\"::1\"]\n",
+	  "t.yaml:2: listeners[0].listen: expected an address; quote IPv6 ones: \"[::1]:80\"" },
+	{ "node_port", L "upstreams: {u: {nodes: [127.0.0.1:70000]}}\n",
+	  "t.yaml:2: upstreams.u.nodes[0]: '127.0.0.1:70000': the port must be 1 to 65535" },
+	{ "node_wildcard", L "upstreams: {u: {nodes: ['*:80']}}\n",
+	  "t.yaml:2: upstreams.u.nodes[0]: '*:80': '*' is only for listeners" },
+	{ "node_dns", L "upstreams: {u: {nodes: [{addr: backend.local:80}]}}\n",
+	  "t.yaml:2: upstreams.u.nodes[0].addr: 'backend.local:80': not an IP address (DNS names are not resolved)" },
+	{ "node_no_addr", L "upstreams: {u: {nodes: [{weight: 2}]}}\n",
+	  "t.yaml:2: upstreams.u.nodes[0].addr: required field missing" },
+	{ "duplicate_listener", "listeners: [{listen: 8080}, \"*:8080\"]\n",
+	  "t.yaml:1: listeners[1]: duplicate listener address 0.0.0.0:8080 (listeners[0])" },
+	{ "duplicate_listener_map", "listeners:\n  - \"[::1]:80\"\n  - listen: \"[0::1]:80\"\n",
+	  "t.yaml:3: listeners[1].listen: duplicate listener address [::1]:80 (listeners[0])" },
+	{ "duplicate_node",
+	  L "upstreams:\n  a:\n    nodes:\n      - 127.0.0.1:1\n      - {addr: 127.0.0.1:1, weight: 2}\n",
+	  "t.yaml:6: upstreams.a.nodes[1].addr: duplicate node address 127.0.0.1:1 (nodes[0])" },
+
+	/* upstreams */
+	{ "upstream_no_nodes", L "upstreams:\n  a: {balance: leastconn}\n",
+	  "t.yaml:3: upstreams.a.nodes: required field missing" },
+	{ "upstream_empty_nodes", L "upstreams:\n  a:\n    nodes: []\n",
+	  "t.yaml:4: upstreams.a.nodes: an upstream needs at least one node" },
+	{ "upstream_name", L "upstreams:\n  a b: {nodes: [127.0.0.1:1]}\n",
+	  "t.yaml:3: upstreams.a b: 'a b': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	{ "hash_on_without_key", L "upstreams:\n  a:\n    nodes: [127.0.0.1:1]\n    balance: chash\n    hash_on: cookie\n",
+	  "t.yaml:6: upstreams.a.hash_key: required with hash_on: cookie" },
+	{ "hash_on_not_chash", L "upstreams:\n  a:\n    nodes: [127.0.0.1:1]\n    hash_on: header\n    hash_key: x\n",
+	  "t.yaml:5: upstreams.a.hash_on: only used with balance: chash" },
+	{ "hash_key_with_ip", L "upstreams:\n  a:\n    nodes: [127.0.0.1:1]\n    balance: chash\n    hash_key: x\n",
+	  "t.yaml:6: upstreams.a.hash_key: only used with hash_on: header, cookie or param" },
+
+	/* routes */
+	{ "route_no_paths", R("{upstream: u}"),
+	  "t.yaml:4: routes[0].paths: a route needs at least one path (path or paths)" },
+	{ "route_empty_paths", R("{paths: [], upstream: u}"),
+	  "t.yaml:4: routes[0].paths: must not be an empty list" },
+	{ "route_path_slash", R("{path: users, upstream: u}"),
+	  "t.yaml:4: routes[0].path: 'users' must start with '/'" },
+	{ "route_paths_slash", L U "routes:\n  - upstream: u\n    paths:\n      - /a\n      - b\n",
+	  "t.yaml:7: routes[0].paths[1]: 'b' must start with '/'" },
+	{ "route_path_and_paths", R("{path: /a, paths: [/b], upstream: u}"),
+	  "t.yaml:4: routes[0].paths: give path or paths, not both" },
+	{ "route_no_upstream", L U "routes:\n  - path: /\n    priority: 1\n",
+	  "t.yaml:4: routes[0].upstream: required field missing" },
+	{ "route_unknown_upstream", L U "routes:\n  - path: /\n    upstream: api\n",
+	  "t.yaml:5: routes[0].upstream: no upstream named 'api'" },
+	{ "route_upstream_before", L "routes: [{path: /, upstream: v}]\n" U,
+	  "t.yaml:2: routes[0].upstream: no upstream named 'v'" },
+	{ "route_duplicate_id", L U "routes:\n  - {id: a, path: /a, upstream: u}\n  - {id: a, path: /b, upstream: u}\n",
+	  "t.yaml:5: routes[1].id: duplicate route id 'a' (first at line 4)" },
+	{ "route_duplicate_generated_id", L U "routes:\n  - {path: /a, upstream: u}\n  - {id: route-0, path: /b, upstream: u}\n",
+	  "t.yaml:5: routes[1].id: duplicate route id 'route-0' (first at line 4)" },
+	{ "route_bad_id", R("{id: a/b, path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].id: 'a/b': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	{ "route_empty_hosts", R("{hosts: [], path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].hosts: must not be an empty list" },
+	{ "route_host_port", R("{hosts: [a.com, 'API.example.com:8080'], path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].hosts[1]: 'api.example.com:8080': a host is matched without its port" },
+	{ "route_host_ipv6_port", R("{host: '[::1]:80', path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].host: '[::1]:80': a host is matched without its port" },
+	{ "route_host_and_hosts", R("{host: a.com, hosts: [b.com], path: /, upstream: u}"),
+	  "t.yaml:4: routes[0].hosts: give host or hosts, not both" },
+	{ "route_unknown_method", L U "routes:\n  - path: /\n    upstream: u\n    methods: [get, FETCH]\n",
+	  "t.yaml:6: routes[0].methods[1]: unknown method 'FETCH'" },
+	{ "route_unknown_method_scalar", R("{path: /, upstream: u, methods: purge}"),
+	  "t.yaml:4: routes[0].methods: unknown method 'PURGE'" },
+	{ "route_empty_methods", R("{path: /, upstream: u, methods: []}"),
+	  "t.yaml:4: routes[0].methods: must not be an empty list" },
+	{ "route_header_name", R("{path: /, upstream: u, headers: {'x a': b}}"),
+	  "t.yaml:4: routes[0].headers.x a: 'x a' is not a header name" },
+	{ "route_header_twice", L U "routes:\n  - path: /\n    upstream: u\n    headers:\n      X-A: b\n      x-a: c\n",
+	  "t.yaml:8: routes[0].headers.x-a: the same header as 'x-a'" },
+	{ "route_header_empty_values", R("{path: /, upstream: u, headers: {x-a: []}}"),
+	  "t.yaml:4: routes[0].headers.x-a: must not be an empty list" },
+	{ "rewrite_both", L U "routes:\n  - path: /a\n    upstream: u\n    rewrite:\n      strip_prefix: /a\n      template: /b\n",
+	  "t.yaml:8: routes[0].rewrite.template: give strip_prefix or template, not both" },
+	{ "rewrite_empty_value", R("{path: /a, upstream: u, rewrite: {strip_prefix: ''}}"),
+	  "t.yaml:4: routes[0].rewrite.strip_prefix: must not be empty" },
+	{ "rewrite_empty_mapping", R("{path: /a, upstream: u, rewrite: {}}"),
+	  "t.yaml:4: routes[0].rewrite: needs strip_prefix or template" },
+	{ "rewrite_no_slash", R("{path: /a, upstream: u, rewrite: {template: v2/a}}"),
+	  "t.yaml:4: routes[0].rewrite.template: 'v2/a' must start with '/'" },
+	{ "template_unknown_param", L U "routes:\n  - paths: [/users/:id]\n    upstream: u\n    rewrite:\n      template: /v2/:user/x\n",
+	  "t.yaml:7: routes[0].rewrite.template: :user is not a parameter of path '/users/:id'" },
+	{ "template_param_one_path", L U "routes:\n  - paths: [/users/:id, /users/:idx/a, /me]\n    upstream: u\n    rewrite: {template: /v2/:id}\n",
+	  "t.yaml:6: routes[0].rewrite.template: :id is not a parameter of path '/users/:idx/a'" },
+	{ "route_plugin_name", R("{path: /, upstream: u, plugins: {'no way': {}}}"),
+	  "t.yaml:4: routes[0].plugins.no way: 'no way': use 1 to 64 letters, digits, '.', '_' or '-'" },
+};
+
+static void test_bad(void **state)
+{
+	const struct bad_case *b = *state;
+	struct weir_config *c = (void *)1;
+	char err[1024] = "";
+
+	assert_int_equal(weir_config_parse("t.yaml", b->yaml, strlen(b->yaml), &c, err,
+					   sizeof(err)), -1);
+	assert_null(c);
+	assert_string_equal(err, b->err);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_example),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_addr),
+		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_aliases),
+		cmocka_unit_test(test_recursive_alias),
+		cmocka_unit_test(test_quick),
+	};
+	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
+	size_t nb = sizeof(bad_cases) / sizeof(bad_cases[0]);
+	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) +
+				sizeof(bad_cases) / sizeof(bad_cases[0])];
+
+	/* A row of the table is a test of its own, named after the row. */
+	memcpy(tests, fixed, sizeof(fixed));
+	for (size_t i = 0; i < nb; i++)
+		tests[nf + i] = (struct CMUnitTest){
+			.name = bad_cases[i].name,
+			.test_func = test_bad,
+			.initial_state = (void *)&bad_cases[i],
+		};
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return _cmocka_run_group_tests("config", tests, nf + nb, NULL, NULL);
+}
