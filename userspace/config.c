@@ -749,7 +749,7 @@ static const char *const hash_names[] = { "ip", "header", "cookie", "param", NUL
 
 #define UP struct weir_upstream_conf
 static const struct ckey up_keepalive_keys[] = {
-	U32("size", UP, keepalive, 0, 10000, 64),		/* 0: no pool */
+	U32("size", UP, keepalive, 0, 10000, 256),		/* 0: no pool */
 	MS("timeout", UP, keepalive_timeout_ms, 1, DAY_MS, 60000),
 	U32("requests", UP, keepalive_requests, 1, 1000000000, 10000),
 	END

@@ -73,7 +73,7 @@ struct weir_upstream_conf {
 	enum weir_hash_on hash_on;	/* WEIR_LB_CHASH only */
 	char *hash_key;			/* header/cookie/param name, or NULL */
 	/* keepalive pool, per worker */
-	uint32_t keepalive;		/* idle connections kept per node; default 64 */
+	uint32_t keepalive;		/* idle connections kept per node and worker; default 256 */
 	uint32_t keepalive_timeout_ms;	/* default 60000 */
 	uint32_t keepalive_requests;	/* per connection; default 10000 */
 	/* timeouts */

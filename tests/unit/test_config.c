@@ -146,7 +146,7 @@ static void test_full(void **state)
 	assert_string_equal(u->name, "static");
 	assert_int_equal(u->lb, WEIR_LB_LEASTCONN);
 	assert_null(u->hash_key);
-	assert_int_equal(u->keepalive, 64);
+	assert_int_equal(u->keepalive, 256);
 	assert_int_equal(u->retries, 1);
 
 	assert_int_equal(c->n_routes, 2);
@@ -235,7 +235,7 @@ static void test_defaults(void **state)
 	assert_int_equal(u->hash_on, WEIR_HASH_IP);
 	assert_null(u->hash_key);
 	assert_int_equal(u->nodes[0].weight, 1);
-	assert_int_equal(u->keepalive, 64);
+	assert_int_equal(u->keepalive, 256);
 	assert_int_equal(u->keepalive_timeout_ms, 60000);
 	assert_int_equal(u->keepalive_requests, 10000);
 	assert_int_equal(u->connect_timeout_ms, 5000);
