@@ -250,6 +250,7 @@ struct weir_worker {
 	struct weir_io event;		/* eventfd: reload and stop */
 	pthread_t thread;
 	uint64_t now;			/* ms, CLOCK_MONOTONIC, per loop turn */
+	uint64_t next_shrink;		/* when the free lists shrink next */
 	uint64_t seen_version;
 	_Atomic uint64_t acked_version;	/* read by the main thread */
 	struct weir_snapshot *snap;	/* current */
@@ -265,6 +266,7 @@ struct weir_worker {
 	uint32_t n_free_bufs;
 	uint32_t buf_size;
 	struct weir_req *free_reqs;
+	uint32_t n_free_reqs;
 	struct weir_client *free_clients;
 	struct weir_client *dead_clients;	/* closed in this batch of events */
 	struct weir_upconn *dead_ups;
@@ -292,6 +294,8 @@ void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s);
 struct weir_req *weir_req_new(struct weir_client *c);
 void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c);
 void weir_request_id(struct weir_worker *w, char out[33]);
+/* Frees recycled request objects past `keep`; returns bytes freed. */
+size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep);
 
 /* http.c: the client side */
 void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa,

@@ -12,6 +12,16 @@
 #include "plugin.h"
 #include "accesslog.h"
 
+#define FREE_REQS_KEPT 256
+
+static void req_free(struct weir_req *r)
+{
+	free(r->head.fields);
+	free(r->rhead.fields);
+	free(r->hdrs);
+	free(r);
+}
+
 static int ensure_fields(struct weir_req *r, uint32_t need)
 {
 	struct weir_field *f, *rf;
@@ -44,6 +54,7 @@ struct weir_req *weir_req_new(struct weir_client *c)
 
 	if (r) {
 		w->free_reqs = r->next;
+		w->n_free_reqs--;
 		f = r->head.fields;
 		rf = r->rhead.fields;
 		h = r->hdrs;
@@ -87,9 +98,29 @@ void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_clie
 	}
 	weir_worker_snap_release(w, r->snap);
 	r->snap = NULL;
+	w->n_requests++;
+	if (w->n_free_reqs >= FREE_REQS_KEPT) {
+		req_free(r);
+		return;
+	}
 	r->next = w->free_reqs;
 	w->free_reqs = r;
-	w->n_requests++;
+	w->n_free_reqs++;
+}
+
+size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep)
+{
+	size_t freed = 0;
+
+	while (w->n_free_reqs > keep) {
+		struct weir_req *r = w->free_reqs;
+		w->free_reqs = r->next;
+		w->n_free_reqs--;
+		freed += sizeof(*r) + r->head.cap_fields * (2 * sizeof(struct weir_field) +
+							    sizeof(struct weir_hdr));
+		req_free(r);
+	}
+	return freed;
 }
 
 /* 128 random bits as 32 hex digits, from the worker's xorshift generator

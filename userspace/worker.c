@@ -11,6 +11,7 @@
  * touches freed memory.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,7 +31,11 @@
 
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_TURN 64
-#define FREE_BUFS_KEPT 1024
+/* Free lists keep what a busy moment needs again soon (up to FREE_BUFS_KEPT),
+ * and shrink to FREE_KEPT_IDLE once a second, handing the memory back to
+ * the kernel (malloc_trim), so a burst does not stay resident for good. */
+#define FREE_BUFS_KEPT 256
+#define FREE_KEPT_IDLE 16
 
 struct weir_server weir_server;
 
@@ -363,6 +368,23 @@ static void begin_stop(struct weir_worker *w, uint64_t deadline)
 	}
 }
 
+static void free_lists_shrink(struct weir_worker *w)
+{
+	size_t freed = 0;
+
+	w->next_shrink = w->now + 1000;
+	while (w->n_free_bufs > FREE_KEPT_IDLE) {
+		struct weir_buf *b = w->free_bufs;
+		w->free_bufs = b->next;
+		w->n_free_bufs--;
+		freed += b->cap;
+		free(b);
+	}
+	freed += weir_req_pool_shrink(w, FREE_KEPT_IDLE);
+	if (freed >= 1 << 20)
+		malloc_trim(0);
+}
+
 static void *worker_main(void *arg)
 {
 	struct weir_worker *w = arg;
@@ -413,6 +435,8 @@ static void *worker_main(void *arg)
 		}
 		weir_worker_reap(w);
 		weir_log_flush(w, false);
+		if (w->now >= w->next_shrink)
+			free_lists_shrink(w);
 		if (w->stopping) {
 			if (!w->n_clients)
 				break;
