@@ -6,7 +6,10 @@
  * requests for existing routes picked at random, with the request strings
  * laid out in the order they are used so that the cost measured is the
  * router's, not the benchmark's. Every answer is checked once before timing.
- * Reports the median of 5 rounds: a table on stderr, a JSON list on stdout.
+ * Rounds are timed on the thread's CPU clock, so that time spent preempted
+ * on a busy machine is not counted (its cache pollution still is). Reports
+ * the median of 5 rounds: a table on stderr, a JSON list on stdout; bytes
+ * per route are weir_router_memory() over the routes.
  *
  *   bench_router [-n MATCHES_PER_ROUND] [-k KIND] [-s ROUTES]
  */

@@ -150,4 +150,21 @@ printf '{"command": "%s", "mode": "%s", "elapsed_s": %d, "build": "%s", "git": "
 	--import "$TMP/import.json" --live "$TMP/live.json" --meta "$TMP/meta.json" \
 	--out-json "$RESULTS/xdp.json" --out-md "$RESULTS/README.md"
 "$PY" bench/plot.py "$RESULTS/xdp.json" "$RESULTS"
-say "done in $(($(date +%s) - start)) s: $RESULTS/README.md"
+say "router: match cost at 1k/10k/100k routes of each kind -> $RESULTS/router.md"
+"$BUILD/bench_router" >"$RESULTS/router.json" 2>"$TMP/router.txt"
+{
+	echo "# Route matching"
+	echo
+	echo "\`$BUILD/bench_router\` at $REV: routers of 1k, 10k and 100k routes of each kind,"
+	echo "random existing requests, ns per match (median of 5 rounds, thread CPU time) and"
+	echo "bytes per route. Goal at 100k: static <= 100 ns, prefix and param <= 250 ns."
+	echo
+	echo '\`\`\`'
+	cat "$TMP/router.txt"
+	echo '\`\`\`'
+} >"$RESULTS/router.md"
+
+say "http: wrk against weir, nginx and HAProxy -> $RESULTS/http.md"
+BUILD=$BUILD RESULTS=$RESULTS QUICK=$QUICK bench/http/run.sh
+
+say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, http.md"

@@ -1,6 +1,6 @@
 /* userspace/router.c - the L7 router: radix trees over host names and path
- * patterns, filled while a configuration is loaded, then frozen into flat
- * arrays that requests only read.
+ * patterns, filled while a configuration is loaded, then frozen into one
+ * block of memory that requests only read.
  *
  * Adding grows pointer trees of compressed edges (struct bnode): one host
  * tree keyed by the host read backwards, so that "*.example.com" and
@@ -12,11 +12,13 @@
  * routes that end there exactly, the prefix routes of "X/" that also take
  * "X" ("bare"), and the prefix routes "X" + '*'.
  *
- * weir_router_build() lays every tree out breadth first in arrays: children
- * contiguous, found by their first byte in a side array of bytes, short edge
- * labels inline in the 32-byte node, entry lists sorted by precedence. A
- * lookup then costs about one cache line per tree level. The pointer trees
- * are freed; a frozen router cannot take more routes.
+ * weir_router_build() writes every tree depth first as variable-size
+ * records (struct pn, struct hn) addressed by 32-bit offsets: children's
+ * first bytes side by side and compared 16 at a time, entries sorted by
+ * precedence inside their node, the nodes of one route's chain on adjacent
+ * cache lines, the block in huge pages once large. Static patterns are also
+ * indexed by a hash table of their full path. The pointer trees are then
+ * freed: a frozen router takes no more routes.
  */
 #include "router.h"
 
@@ -42,14 +44,13 @@ struct bvec {
 };
 
 struct bnode {
-	char *label;			/* edge from the parent, owned */
 	uint32_t len;
 	uint32_t n_kids, cap_kids;
 	struct bnode **kids;		/* static children, distinct first bytes */
 	struct bnode *param;		/* path trees: the ":name" segment */
 	struct bnode *paths, *wpaths;	/* host tree: trees of host and "*.host" */
 	struct bvec lists[L_KINDS];	/* indices in weir_router.bents */
-	uint32_t idx;			/* place in the frozen array */
+	char label[];			/* edge from the parent */
 };
 
 struct rstr {
@@ -64,48 +65,53 @@ struct rhdr {
 	const struct rstr *values;
 };
 
+/* What a match reads of a route beyond its payload; shared by alike routes. */
+struct raux {
+	const char **names;		/* the pattern's params, NULL-terminated */
+	const struct rhdr *hdr;
+	uint32_t n_hdr, methods;
+};
+
 struct bent {
 	void *route;
 	const char *id;
-	const char **names;		/* the pattern's params, in order */
+	const struct raux *aux;
 	const struct rhdr *hdr;		/* sorted by hdr_cmp */
 	uint32_t n_hdr, methods;
 	int32_t priority;
 	uint32_t seq;
 };
 
-/* ---- frozen ----
- *
- * Every node is a record in one block of memory, addressed by its offset
- * (0 = none), laid out depth first so that a route's chain of nodes is mostly
- * contiguous: a lookup in a cold table touches a few cache lines of one page
- * rather than one line per level scattered over the table.
- */
+/* ---- frozen: records in one block, addressed by offset (0 = none) ---- */
 
 struct rentry {
 	void *route;
-	const char **names;
-	const struct rhdr *hdr;
-	uint32_t n_hdr, methods;
+	const struct raux *aux;		/* NULL: takes any request */
 };
 
-/* A path node: this header, the label, the children's first bytes (sorted),
- * the children's offsets (4-aligned), then with PN_ENT its entries
- * (8-aligned): the exact ones, then the bare ones, then the prefix ones, each
- * run in precedence order. */
+/* A path node: this header; the children's first bytes, sorted, at a fixed
+ * place so that a lookup's critical path does not wait for len; the label;
+ * the children's offsets (4-aligned); the param child's offset if
+ * PN_PARAM; then, 8-aligned, its entries: the exact ones, then the bare
+ * ones, then the prefix ones, each run in precedence order. With at most
+ * one of each kind the flags tell which are there; otherwise PN_MANY, and a
+ * struct pents counts them. */
 struct pn {
-	uint32_t param;			/* the ":param" child */
 	uint16_t len, n_kids;
 	uint8_t flags;
-	char label[];
+	uint8_t first[];
 };
 
-#define PN_ENT 1
+#define PN_PARAM 1
 #define PN_PREFIX 2			/* some prefix entries */
 #define PN_KEYS 4			/* on a root: the static table has its paths */
+#define PN_MANY 8
+#define PN_E 16				/* one exact entry, without PN_MANY */
+#define PN_B 32				/* one bare entry, without PN_MANY */
+#define PN_ANY (PN_PREFIX | PN_MANY | PN_E | PN_B)
 
 struct pents {
-	uint32_t n[L_KINDS], pad;
+	uint16_t n[L_KINDS], pad;
 	struct rentry e[];
 };
 
@@ -114,7 +120,7 @@ struct hn {
 	uint32_t paths, wpaths;		/* path trees of the host and "*.host" */
 	uint32_t wnext;			/* the nearest ancestor with wpaths */
 	uint16_t len, n_kids;
-	char label[];
+	uint8_t first[];
 };
 
 /* Static patterns ending at a node with exact entries are also found
@@ -133,12 +139,14 @@ struct slot {
 
 #define ALIGN(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define KIDS_AT(hdr, len, n) ALIGN((hdr) + (len) + (n), 4)
-#define PN_KIDS(n) KIDS_AT(offsetof(struct pn, label), (n)->len, (n)->n_kids)
-#define PN_ENTS(n) ALIGN(PN_KIDS(n) + 4 * (size_t)(n)->n_kids, 8)
-#define HN_KIDS(n) KIDS_AT(offsetof(struct hn, label), (n)->len, (n)->n_kids)
+#define PN_KIDS(n) KIDS_AT(offsetof(struct pn, first), (n)->len, (n)->n_kids)
+#define PN_PARAM_AT(n) (PN_KIDS(n) + 4 * (size_t)(n)->n_kids)
+#define PN_ENTS_AT(n) ALIGN(PN_PARAM_AT(n) + ((n)->flags & PN_PARAM ? 4 : 0), 8)
+#define LABEL(n) ((const char *)(n)->first + (n)->n_kids)
+#define HN_KIDS(n) KIDS_AT(offsetof(struct hn, first), (n)->len, (n)->n_kids)
 #define AT(base, off, type) ((type)((base) + (off)))
 
-#define NAMES_RECENT 32
+#define AUX_RECENT 32
 
 struct chunk {
 	struct chunk *next;
@@ -155,11 +163,13 @@ struct weir_router {
 	struct bnode *hroot, *aroot;	/* host tree; paths of no-host routes */
 	struct bent *bents;
 	uint32_t n_bents, cap_bents;
-	const char **recent[NAMES_RECENT];	/* see names_intern() */
+	uint32_t n_static;		/* exact patterns without params */
+	struct raux *recent[AUX_RECENT];	/* see aux_intern() */
 	unsigned n_recent;
 
 	char *mem;			/* the frozen records */
-	size_t mem_len, map_len;	/* used; mapped */
+	size_t mem_len;
+	bool mapped;			/* mem from mmap(), else malloc() */
 	uint32_t hroot_off, aroot_off;
 	uint32_t slots_off, slot_mask;
 };
@@ -182,10 +192,8 @@ static inline uint64_t path_hash(uint32_t seed, const char *s, size_t n)
 	return h ^ (h >> 29);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -256,18 +264,12 @@ static int bvec_push(struct bvec *v, uint32_t x)
 
 static struct bnode *bnode_new(const char *label, size_t len)
 {
-	struct bnode *n = calloc(1, sizeof(*n));
+	struct bnode *n = calloc(1, sizeof(*n) + len + 1);
 
-	if (!n)
-		return NULL;
-	n->label = malloc(len + 1);
-	if (!n->label) {
-		free(n);
-		return NULL;
+	if (n) {
+		memcpy(n->label, label, len);
+		n->len = len;
 	}
-	memcpy(n->label, label, len);
-	n->label[len] = '\0';
-	n->len = len;
 	return n;
 }
 
@@ -296,7 +298,6 @@ static struct bnode *bnode_descend(struct bnode *n, const char *s, size_t len)
 		if (c < k->len) {
 			mid = bnode_new(s, c);
 			if (!mid || !(mid->kids = malloc(sizeof(*mid->kids)))) {
-				free(mid ? mid->label : NULL);
 				free(mid);
 				return NULL;
 			}
@@ -329,7 +330,6 @@ static void bnode_free(struct bnode *n)
 	for (i = 0; i < L_KINDS; i++)
 		free(n->lists[i].v);
 	free(n->kids);
-	free(n->label);
 	free(n);
 }
 
@@ -580,31 +580,37 @@ nomem:
 
 /* ---- adding ---- */
 
-/* The pattern's param names as a NULL-terminated array in the arena, shared
- * with an earlier route's when one of the last few had the same names: a
- * match reads it, and a table of many alike routes then keeps it hot. */
-static const char **names_intern(struct weir_router *r, const struct pattern *pt)
+/* What a match reads of a route beyond its payload, or NULL for a route
+ * with no param, method list or header condition. Routes without header
+ * conditions share it with one of the last few alike routes, so that a
+ * table of many such routes keeps a few of these hot. */
+static const struct raux *aux_intern(struct weir_router *r, const struct pattern *pt,
+				     const struct rhdr *hdr, uint32_t n_hdr, uint32_t methods)
 {
+	struct raux *a;
 	const char **v;
 	unsigned i, j;
 
-	for (i = 0; i < NAMES_RECENT; i++) {
-		if (!(v = r->recent[i]))
-			break;
-		for (j = 0; j < pt->n_names && v[j] && !strncmp(v[j], pt->names[j], pt->name_lens[j]) &&
-			    !v[j][pt->name_lens[j]]; j++)
+	if (!pt->n_names && !n_hdr && !methods)
+		return NULL;
+	for (i = 0; !n_hdr && i < AUX_RECENT && (a = r->recent[i]); i++) {
+		for (v = a->names, j = 0; j < pt->n_names && v[j] &&
+		     !strncmp(v[j], pt->names[j], pt->name_lens[j]) && !v[j][pt->name_lens[j]]; j++)
 			;
-		if (j == pt->n_names && !v[j])
-			return v;
+		if (a->methods == methods && j == pt->n_names && !v[j])
+			return a;
 	}
-	if (!(v = arena_alloc(r, (pt->n_names + 1) * sizeof(*v))))
+	if (!(a = arena_alloc(r, sizeof(*a))) ||
+	    !(v = arena_alloc(r, (pt->n_names + 1) * sizeof(*v))))
 		return NULL;
 	for (j = 0; j < pt->n_names; j++)
 		if (!(v[j] = arena_strndup(r, pt->names[j], pt->name_lens[j])))
 			return NULL;
 	v[j] = NULL;
-	r->recent[r->n_recent++ % NAMES_RECENT] = v;
-	return v;
+	*a = (struct raux){ v, hdr, n_hdr, methods };
+	if (!n_hdr)
+		r->recent[r->n_recent++ % AUX_RECENT] = a;
+	return a;
 }
 
 int weir_router_add(struct weir_router *r, const char *id, const char *host,
@@ -644,9 +650,14 @@ int weir_router_add(struct weir_router *r, const char *id, const char *host,
 	}
 	if (pattern_walk(root, path, &pt, &why))
 		goto bad;
-	if ((n_hdr = hdr_copy(r, headers, n_headers, &hdr, &why)) < 0)
-		goto bad;
+	if ((n_hdr = hdr_copy(r, headers, n_headers, &hdr, &why)) < 0) {
+		if (why)
+			return fail(err, errlen, "route %s: headers: %s", id, why);
+		goto nomem;
+	}
 	list = &pt.node->lists[pt.kind];
+	if (list->n == UINT16_MAX)
+		return fail(err, errlen, "route %s: more than 65535 routes with path '%s'", id, path);
 	for (i = 0; i < list->n; i++) {
 		o = &r->bents[list->v[i]];
 		if (o->methods == methods && o->priority == priority &&
@@ -665,7 +676,10 @@ int weir_router_add(struct weir_router *r, const char *id, const char *host,
 	e = &r->bents[r->n_bents];
 	*e = (struct bent){ .route = route, .hdr = hdr, .n_hdr = n_hdr, .methods = methods,
 			    .priority = priority, .seq = r->n_bents };
-	if (!(e->id = arena_strndup(r, id, strlen(id))) || !(e->names = names_intern(r, &pt)))
+	if (!(e->id = arena_strndup(r, id, strlen(id))))
+		goto nomem;
+	if (!(e->aux = aux_intern(r, &pt, hdr, n_hdr, methods)) &&
+	    (pt.n_names || n_hdr || methods))
 		goto nomem;
 	if (pt.bare && bvec_push(&pt.bare->lists[L_BARE], r->n_bents))
 		goto nomem;
@@ -675,6 +689,7 @@ int weir_router_add(struct weir_router *r, const char *id, const char *host,
 		goto nomem;
 	}
 	r->n_bents++;
+	r->n_static += pt.kind == L_EXACT && !pt.n_names;
 	r->count++;
 	return 0;
 bad:
@@ -691,10 +706,10 @@ struct buf {
 	size_t len, cap;
 };
 
-/* Room for n bytes at an 8-aligned offset, zeroed; 0 when out of memory. */
-static uint32_t buf_take(struct buf *b, size_t n)
+/* Room for n bytes at an offset aligned to a, zeroed; 0 when out of memory. */
+static uint32_t buf_take(struct buf *b, size_t n, size_t a)
 {
-	size_t off = ALIGN(b->len, 8), cap = b->cap;
+	size_t off = ALIGN(b->len, a), cap = b->cap;
 	char *p;
 
 	while (off + n > cap)
@@ -733,14 +748,14 @@ static int bent_cmp(const void *a, const void *b, void *arg)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Writes the label and the children's first bytes of a record at off. */
+/* Writes the children's first bytes and the label of a record at off. */
 static void put_label(struct buf *b, size_t at, const struct bnode *n)
 {
 	uint32_t k;
 
-	memcpy(b->p + at, n->label, n->len);
 	for (k = 0; k < n->n_kids; k++)
-		b->p[at + n->len + k] = n->kids[k]->label[0];
+		b->p[at + k] = n->kids[k]->label[0];
+	memcpy(b->p + at + n->n_kids, n->label, n->len);
 }
 
 struct emit {
@@ -748,13 +763,6 @@ struct emit {
 	struct buf b;
 	uint32_t root;			/* path tree being laid out */
 	char key[WEIR_ROUTER_MAX_PATH + 1];	/* static path to the node */
-	struct hkey *keys;		/* static table entries */
-	uint32_t n_keys, cap_keys;
-};
-
-struct hkey {
-	uint64_t hash;
-	uint32_t off;
 };
 
 /* Lays out the path tree of n depth first: the node, the node's key record
@@ -766,38 +774,37 @@ static uint32_t emit_path(struct emit *x, struct bnode *n, int klen)
 {
 	size_t total = 0, kids, ents;
 	uint32_t off, k, j, sub;
+	struct rentry *re;
 	struct skey *sk;
-	struct pents *pe;
-	struct pn *p;
+	bool many = false;
 
-	for (k = 0; k < L_KINDS; k++)
+	for (k = 0; k < L_KINDS; k++) {
 		total += n->lists[k].n;
+		many |= n->lists[k].n > 1;
+	}
 	if (n->n_kids > 1)
 		qsort(n->kids, n->n_kids, sizeof(*n->kids), kid_cmp);
-	kids = KIDS_AT(offsetof(struct pn, label), n->len, n->n_kids);
-	ents = ALIGN(kids + 4 * (size_t)n->n_kids, 8);
-	if (!(off = buf_take(&x->b, total ? ents + sizeof(*pe) + total * sizeof(pe->e[0]) : ents)))
+	kids = KIDS_AT(offsetof(struct pn, first), n->len, n->n_kids);
+	ents = ALIGN(kids + 4 * (size_t)n->n_kids + (n->param ? 4 : 0), 8);
+	if (!(off = buf_take(&x->b, total ? ents + many * sizeof(struct pents) +
+			     total * sizeof(*re) : ents, total ? 8 : 4)))
 		return 0;
 	if (!x->root)
 		x->root = off;
-	p = AT(x->b.p, off, struct pn *);
-	p->len = n->len;
-	p->n_kids = n->n_kids;
-	put_label(&x->b, off + offsetof(struct pn, label), n);
-	if (total) {
-		p->flags = PN_ENT | (n->lists[L_PREFIX].n ? PN_PREFIX : 0);
-		pe = AT(x->b.p, off + ents, struct pents *);
-		for (total = 0, k = 0; k < L_KINDS; k++) {
-			pe->n[k] = n->lists[k].n;
-			if (n->lists[k].n > 1)
-				qsort_r(n->lists[k].v, n->lists[k].n, sizeof(uint32_t), bent_cmp,
-					x->r->bents);
-			for (j = 0; j < n->lists[k].n; j++) {
-				const struct bent *e = &x->r->bents[n->lists[k].v[j]];
+	*AT(x->b.p, off, struct pn *) = (struct pn){ n->len, n->n_kids,
+		(n->param ? PN_PARAM : 0) | (n->lists[L_PREFIX].n ? PN_PREFIX : 0) |
+		(many ? PN_MANY : (n->lists[L_EXACT].n ? PN_E : 0) | (n->lists[L_BARE].n ? PN_B : 0)) };
+	put_label(&x->b, off + offsetof(struct pn, first), n);
+	re = AT(x->b.p, off + ents + many * sizeof(struct pents), struct rentry *);
+	for (k = 0; k < L_KINDS; k++) {
+		if (many)
+			AT(x->b.p, off + ents, struct pents *)->n[k] = n->lists[k].n;
+		if (n->lists[k].n > 1)
+			qsort_r(n->lists[k].v, n->lists[k].n, sizeof(uint32_t), bent_cmp, x->r->bents);
+		for (j = 0; j < n->lists[k].n; j++) {
+			const struct bent *e = &x->r->bents[n->lists[k].v[j]];
 
-				pe->e[total++] = (struct rentry){ e->route, e->names, e->hdr,
-								  e->n_hdr, e->methods };
-			}
+			*re++ = (struct rentry){ e->route, e->aux };
 		}
 	}
 	if (klen >= 0) {
@@ -805,13 +812,18 @@ static uint32_t emit_path(struct emit *x, struct bnode *n, int klen)
 		klen += n->len;
 	}
 	if (klen >= 0 && n->lists[L_EXACT].n) {
-		if (grow((void **)&x->keys, &x->cap_keys, x->n_keys + 1, sizeof(*x->keys)) ||
-		    !(j = buf_take(&x->b, sizeof(*sk) + klen)))
+		uint64_t h = path_hash(x->root, x->key, klen);
+		struct slot *t;
+
+		if (!(j = buf_take(&x->b, sizeof(*sk) + klen, 4)))
 			return 0;
 		sk = AT(x->b.p, j, struct skey *);
 		*sk = (struct skey){ x->root, off, klen };
 		memcpy(sk->key, x->key, klen);
-		x->keys[x->n_keys++] = (struct hkey){ path_hash(x->root, x->key, klen), j };
+		t = AT(x->b.p, x->r->slots_off, struct slot *);
+		for (k = h & x->r->slot_mask; t[k].off; k = (k + 1) & x->r->slot_mask)
+			;
+		t[k] = (struct slot){ h >> 32, j };
 		AT(x->b.p, x->root, struct pn *)->flags |= PN_KEYS;
 	}
 	for (k = 0; k < n->n_kids; k++) {
@@ -822,7 +834,7 @@ static uint32_t emit_path(struct emit *x, struct bnode *n, int klen)
 	if (n->param) {
 		if (!(sub = emit_path(x, n->param, -1)))
 			return 0;
-		AT(x->b.p, off, struct pn *)->param = sub;
+		AT(x->b.p, off + kids + 4 * (size_t)n->n_kids, uint32_t *)[0] = sub;
 	}
 	return off;
 }
@@ -837,15 +849,15 @@ static uint32_t emit_tree(struct emit *x, struct bnode *root)
  * wnext is the nearest ancestor holding wildcard routes. */
 static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext)
 {
-	size_t kids = KIDS_AT(offsetof(struct hn, label), n->len, n->n_kids);
+	size_t kids = KIDS_AT(offsetof(struct hn, first), n->len, n->n_kids);
 	uint32_t off, k, sub, paths, wpaths;
 	struct hn *h;
 
 	if (n->n_kids > 1)
 		qsort(n->kids, n->n_kids, sizeof(*n->kids), kid_cmp);
-	if (!(off = buf_take(&x->b, kids + 4 * (size_t)n->n_kids)))
+	if (!(off = buf_take(&x->b, kids + 4 * (size_t)n->n_kids, 4)))
 		return 0;
-	put_label(&x->b, off + offsetof(struct hn, label), n);
+	put_label(&x->b, off + offsetof(struct hn, first), n);
 	paths = emit_tree(x, n->paths);
 	wpaths = emit_tree(x, n->wpaths);
 	if ((n->paths && !paths) || (n->wpaths && !wpaths))
@@ -860,27 +872,6 @@ static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext)
 	return off;
 }
 
-/* The static table: open addressing, at most half full. */
-static int emit_table(struct emit *x)
-{
-	struct weir_router *r = x->r;
-	struct slot *t;
-	uint32_t i, n = 16, k;
-
-	while (n < 2 * x->n_keys)
-		n *= 2;
-	if (!(r->slots_off = buf_take(&x->b, n * sizeof(*t))))
-		return -1;
-	r->slot_mask = n - 1;
-	t = AT(x->b.p, r->slots_off, struct slot *);
-	for (k = 0; k < x->n_keys; k++) {
-		for (i = x->keys[k].hash & r->slot_mask; t[i].off; i = (i + 1) & r->slot_mask)
-			;
-		t[i] = (struct slot){ x->keys[k].hash >> 32, x->keys[k].off };
-	}
-	return 0;
-}
-
 /* Moves the records to their final block: mapped on 2 MiB boundaries and
  * advised into huge pages once large, where a lookup's cost is mostly TLB
  * and cache misses. */
@@ -892,7 +883,7 @@ static int place(struct weir_router *r, struct buf *b)
 
 	if (b->len < 2 * huge) {
 		r->mem = realloc(b->p, b->len);
-		r->mem_len = r->map_len = b->len;
+		r->mem_len = b->len;
 		b->p = r->mem ? NULL : b->p;
 		return r->mem ? 0 : -1;
 	}
@@ -906,13 +897,14 @@ static int place(struct weir_router *r, struct buf *b)
 	munmap(r->mem + len, p + huge - r->mem);
 	madvise(r->mem, len, MADV_HUGEPAGE);
 	memcpy(r->mem, b->p, b->len);
-	r->mem_len = b->len;
-	r->map_len = len;
+	r->mem_len = len;
+	r->mapped = true;
 	return 0;
 }
 
 int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 {
+	uint32_t slots = 16;
 	struct emit *x;
 	int ret = -1;
 
@@ -923,9 +915,14 @@ int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 	x->r = r;
 	x->b.len = 8;			/* offset 0 means "none" */
 	x->b.cap = 4096;
-	if (!(r->aroot_off = emit_tree(x, r->aroot)) ||
-	    !(r->hroot_off = emit_host(x, r->hroot, 0)) || emit_table(x) ||
-	    !buf_take(&x->b, 16) || place(r, &x->b))
+	/* the static table, open addressing, at most half full */
+	while (slots < 2 * r->n_static)
+		slots *= 2;
+	r->slot_mask = slots - 1;
+	if (!(r->slots_off = buf_take(&x->b, slots * sizeof(struct slot), 8)) ||
+	    !(r->aroot_off = emit_tree(x, r->aroot)) ||
+	    !(r->hroot_off = emit_host(x, r->hroot, 0)) || !buf_take(&x->b, 16, 8) ||
+	    place(r, &x->b))
 		goto out;
 	bnode_free(r->hroot);
 	bnode_free(r->aroot);
@@ -935,10 +932,8 @@ int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 	r->built = true;
 	ret = 0;
 out:
-	if (x) {
+	if (x)
 		free(x->b.p);
-		free(x->keys);
-	}
 	free(x);
 	return ret ? fail(err, errlen, "router: out of memory") : 0;
 }
@@ -953,6 +948,9 @@ static inline int kid_find(const uint8_t *first, unsigned n, uint8_t c)
 #ifdef __SSE2__
 	const __m128i want = _mm_set1_epi8(c);
 	unsigned i, mask;
+
+	if (n == 1)
+		return first[0] == c ? 0 : -1;
 
 	for (i = 0; i < n; i += 16) {
 		mask = _mm_movemask_epi8(_mm_cmpeq_epi8(
@@ -972,10 +970,20 @@ static inline int kid_find(const uint8_t *first, unsigned n, uint8_t c)
 #endif
 }
 
-/* Whether n bytes at a and b are equal; both are readable for n bytes. */
-static inline bool same(const char *a, const char *b, size_t n)
+/* Whether n bytes at a and b are equal. a is in the block, readable 8
+ * bytes on; b is readable for room >= n bytes. A short label costs one
+ * word compare and one branch. */
+static inline bool same(const char *a, const char *b, size_t n, size_t room)
 {
 	uint64_t x, y;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n < 8 && room >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		return !((x ^ y) & ((1ull << (8 * n)) - 1));
+	}
+#endif
 
 	for (; n >= 8; n -= 8, a += 8, b += 8) {
 		memcpy(&x, a, 8);
@@ -1013,12 +1021,16 @@ static const struct rentry *pick(const struct rentry *e, uint32_t n,
 {
 	uint32_t i;
 
+	const struct raux *a;
+
 	for (; n; n--, e++) {
-		if (e->methods && !(e->methods & req->method))
+		if (!(a = e->aux))
+			return e;
+		if (a->methods && !(a->methods & req->method))
 			continue;
-		for (i = 0; i < e->n_hdr && hdr_holds(&e->hdr[i], req); i++)
+		for (i = 0; i < a->n_hdr && hdr_holds(&a->hdr[i], req); i++)
 			;
-		if (i == e->n_hdr)
+		if (i == a->n_hdr)
 			return e;
 	}
 	return NULL;
@@ -1036,10 +1048,29 @@ struct walk {
  * taken: static child, then param, then the node's prefix routes. Recursion
  * happens only where a later alternative exists, and its depth is bounded by
  * the deepest pattern, not by the request. */
+/* A node's entries, their counts by kind in c. */
+static inline const struct rentry *pn_ents(const struct pn *n, unsigned c[L_KINDS])
+{
+	const char *at = (const char *)n + PN_ENTS_AT(n);
+	const struct pents *pe = (const struct pents *)at;
+
+	if (n->flags & PN_MANY) {
+		c[L_EXACT] = pe->n[L_EXACT];
+		c[L_BARE] = pe->n[L_BARE];
+		c[L_PREFIX] = pe->n[L_PREFIX];
+		return pe->e;
+	}
+	c[L_EXACT] = !!(n->flags & PN_E);
+	c[L_BARE] = !!(n->flags & PN_B);
+	c[L_PREFIX] = !!(n->flags & PN_PREFIX);
+	return (const struct rentry *)at;
+}
+
 static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *p, unsigned np)
 {
-	const struct pents *pe;
 	const struct rentry *e;
+	unsigned cnt[L_KINDS];
+	uint32_t koff;
 	const struct pn *n, *k;
 	const char *q;
 	int c;
@@ -1047,20 +1078,22 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 	for (;;) {
 		n = AT(w->mem, off, const struct pn *);
 		if (p == w->end) {
-			if (!(n->flags & PN_ENT))
+			if (!(n->flags & PN_ANY))
 				return NULL;
-			pe = AT((const char *)n, PN_ENTS(n), const struct pents *);
-			e = pick(pe->e, pe->n[L_EXACT] + pe->n[L_BARE] + pe->n[L_PREFIX], w->req);
+			e = pn_ents(n, cnt);
+			e = pick(e, cnt[L_EXACT] + cnt[L_BARE] + cnt[L_PREFIX], w->req);
 			goto found;
 		}
-		if ((c = kid_find((const uint8_t *)n->label + n->len, n->n_kids, *p)) >= 0) {
-			uint32_t koff = AT((const char *)n, PN_KIDS(n), const uint32_t *)[c];
+		if ((c = kid_find(n->first, n->n_kids, *p)) >= 0) {
+			koff = AT((const char *)n, PN_KIDS(n), const uint32_t *)[c];
 
 			k = AT(w->mem, koff, const struct pn *);
+			/* k's first subtree follows it: in a cold table, fetch
+			 * the rest of the route's chain while k is read */
 			__builtin_prefetch((const char *)k + 64);
 			__builtin_prefetch((const char *)k + 128);
-			if (k->len <= w->end - p && same(k->label + 1, p + 1, k->len - 1)) {
-				if (!n->param && !(n->flags & PN_PREFIX)) {
+			if (k->len <= w->end - p && same(LABEL(k) + 1, p + 1, k->len - 1, w->end - p - 1)) {
+				if (!(n->flags & (PN_PARAM | PN_PREFIX))) {
 					off = koff;
 					p += k->len;
 					continue;
@@ -1069,26 +1102,27 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 					return e;
 			}
 		}
-		if (n->param && np < WEIR_ROUTER_MAX_PARAMS) {
+		if ((n->flags & PN_PARAM) && np < WEIR_ROUTER_MAX_PARAMS) {
 			for (q = p; q < w->end && *q != '/'; q++)
 				;
 			if (q > p) {
 				w->params[np].value = p;
 				w->params[np].len = q - p;
+				koff = AT((const char *)n, PN_PARAM_AT(n), const uint32_t *)[0];
 				if (!(n->flags & PN_PREFIX)) {
-					off = n->param;
+					off = koff;
 					p = q;
 					np++;
 					continue;
 				}
-				if ((e = path_walk(w, n->param, q, np + 1)))
+				if ((e = path_walk(w, koff, q, np + 1)))
 					return e;
 			}
 		}
 		if (!(n->flags & PN_PREFIX))
 			return NULL;
-		pe = AT((const char *)n, PN_ENTS(n), const struct pents *);
-		e = pick(pe->e + pe->n[L_EXACT] + pe->n[L_BARE], pe->n[L_PREFIX], w->req);
+		e = pn_ents(n, cnt);
+		e = pick(e + cnt[L_EXACT] + cnt[L_BARE], cnt[L_PREFIX], w->req);
 		goto found;
 	}
 found:
@@ -1102,7 +1136,7 @@ static const struct rentry *level_walk(struct walk *w, const struct weir_router 
 {
 	const char *path = w->req->path;
 	size_t len = w->req->path_len;
-	const struct pents *pe;
+	unsigned cnt[L_KINDS];
 	const struct rentry *e;
 	const struct skey *sk;
 	const struct slot *t;
@@ -1117,11 +1151,11 @@ static const struct rentry *level_walk(struct walk *w, const struct weir_router 
 	for (i = h & r->slot_mask; t[i].off; i = (i + 1) & r->slot_mask) {
 		sk = AT(r->mem, t[i].off, const struct skey *);
 		if (t[i].tag != (uint32_t)(h >> 32) || sk->root != root || sk->len != len ||
-		    !same(sk->key, path, len))
+		    !same(sk->key, path, len, len))
 			continue;
 		n = AT(r->mem, sk->node, const struct pn *);
-		pe = AT((const char *)n, PN_ENTS(n), const struct pents *);
-		if ((e = pick(pe->e, pe->n[L_EXACT], w->req))) {
+		e = pn_ents(n, cnt);
+		if ((e = pick(e, cnt[L_EXACT], w->req))) {
 			w->n_params = 0;
 			return e;
 		}
@@ -1148,15 +1182,15 @@ static const struct hn *host_walk(const char *mem, uint32_t off, const char *h, 
 			return n;
 		if (n->wpaths)
 			*wild = n;
-		if ((c = kid_find((const uint8_t *)n->label + n->len, n->n_kids,
-				  h[hl - 1 - done])) < 0)
+		if ((c = kid_find(n->first, n->n_kids, h[hl - 1 - done])) < 0)
 			return NULL;
 		off = AT((const char *)n, HN_KIDS(n), const uint32_t *)[c];
 		k = AT(mem, off, const struct hn *);
+		__builtin_prefetch((const char *)k + 64);	/* as in path_walk() */
 		if (k->len > hl - done)
 			return NULL;
 		for (i = 1; i < k->len; i++)
-			if (k->label[i] != h[hl - 1 - done - i])
+			if (LABEL(k)[i] != h[hl - 1 - done - i])
 				return NULL;
 		done += k->len;
 	}
@@ -1189,7 +1223,7 @@ bool weir_router_match(const struct weir_router *r, const struct weir_route_req 
 	m->route = e->route;
 	m->n_params = w.n_params;
 	for (i = 0; i < w.n_params; i++)
-		m->params[i].name = e->names[i];
+		m->params[i].name = e->aux->names[i];
 	return true;
 }
 
@@ -1200,7 +1234,7 @@ size_t weir_router_count(const struct weir_router *r)
 
 size_t weir_router_memory(const struct weir_router *r)
 {
-	return sizeof(*r) + r->chunk_bytes + r->map_len;
+	return sizeof(*r) + r->chunk_bytes + r->mem_len;
 }
 
 void weir_router_free(struct weir_router *r)
@@ -1216,8 +1250,8 @@ void weir_router_free(struct weir_router *r)
 		free(c);
 	}
 	free(r->bents);
-	if (r->map_len != r->mem_len)
-		munmap(r->mem, r->map_len);
+	if (r->mapped)
+		munmap(r->mem, r->mem_len);
 	else
 		free(r->mem);
 	free(r);

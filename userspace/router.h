@@ -26,12 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* config.h line 114 holds a comment opener inside a comment, an error under
- * -Wall -Werror (-Wcomment); drop the pragmas once it is fixed there. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "config.h"
-#pragma GCC diagnostic pop
 
 #define WEIR_ROUTER_MAX_PARAMS 8
 #define WEIR_ROUTER_MAX_PATH 4096	/* bytes in a path pattern */
@@ -91,8 +86,9 @@ struct weir_router *weir_router_new(void);
  *   id:      names the route in error messages. Copied.
  * Returns 0, or -1 with one line in err (bad host or pattern, duplicate of
  * an earlier route with the same host/path/methods/headers/priority, too many
- * params, called after build, out of memory). A failed add leaves the router
- * as it was for matching purposes. */
+ * params, more than 65535 routes with one pattern, called after build, out
+ * of memory). A failed add leaves the router as it was for matching
+ * purposes. */
 int weir_router_add(struct weir_router *r, const char *id, const char *host,
 		    const char *path, uint32_t methods,
 		    const struct weir_header_match_conf *headers, size_t n_headers,

@@ -14,245 +14,36 @@ this script on CPU 0. Cases, each peer alternately, several rounds:
   - a new connection per request: wrk -t1 -c 50 -H 'Connection: close';
   - RSS per idle keepalive client connection (N connections, one request
     each, then idle), on a freshly started proxy.
-Writes http.json, http.md, http_rps.png and http_latency.png.
+Writes http.json, http.md, http_rps.png and http_latency.png (httpreport.py);
+helpers (processes, /proc, the idle-connection client) in hblib.py.
 
 Every loop is bounded (fixed rounds, fixed-length wrk runs under a timeout,
 deadlines on the idle-connection client); every process started is killed
 on the way out. Traffic stays on 127.0.0.1.
 """
 import argparse
-import datetime
-import errno
 import json
 import os
-import platform
 import resource
-import selectors
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+from hblib import (VERBOSE, Procs, busy, busy_seconds, count_open, cpu_seconds,  # noqa: E402
+                   cpu_stat, environment, git_rev, http_get, log, log_tail, open_idle,
+                   port_free, rss_bytes, versions, wait_listen, wait_quiet)
+
 BODY = b"hello world\n"  # 12 bytes
-VERBOSE = os.environ.get("V") == "1"
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def med(v):
     v = [x for x in v if x is not None]
     return statistics.median(v) if v else None
-
-
-# ---------------------------------------------------------------- processes
-
-class Procs:
-    """Every long-lived process started here, recorded in TMP/pids (one pid
-    a line, each the leader of its own process group) so that run.sh can
-    kill them if this script dies; removed from the file once reaped."""
-
-    def __init__(self, pidfile):
-        self.pidfile = pidfile
-        self.live = {}
-        self._write()
-
-    def _write(self):
-        tmp = self.pidfile + ".new"
-        with open(tmp, "w") as f:
-            for pid in self.live:
-                f.write("%d\n" % pid)
-        os.replace(tmp, self.pidfile)
-
-    def spawn(self, cmd, cpu, logpath):
-        full = ["taskset", "-c", str(cpu)] + cmd
-        if VERBOSE:
-            log("  $ " + " ".join(full))
-        with open(logpath, "ab") as lf:
-            p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=lf,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-        self.live[p.pid] = p
-        self._write()
-        return p
-
-    def stop(self, p, grace=5.0):
-        if p is None or p.pid not in self.live:
-            return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # workers of the group that outlived their parent
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        del self.live[p.pid]
-        self._write()
-
-    def stop_all(self):
-        for p in list(self.live.values()):
-            self.stop(p, grace=2.0)
-
-
-def port_free(port):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def wait_listen(port, proc, timeout=8.0):
-    """Waits until 127.0.0.1:port accepts; fails if proc exits first."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("exited with status %d before listening" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("not listening on 127.0.0.1:%d after %.0f s" % (port, timeout))
-
-
-def http_get(port, timeout=3.0):
-    """One GET over a fresh connection; returns (status, body)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        data = b""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            r = parse_response(data)
-            if r is not None:
-                break
-    finally:
-        s.close()
-    r = parse_response(data)
-    if r is None:
-        raise RuntimeError("no complete HTTP response (%d bytes: %r)" % (len(data), data[:80]))
-    return r[0], r[1]
-
-
-def parse_response(data):
-    """(status, body) if data holds one complete response, else None."""
-    h = data.find(b"\r\n\r\n")
-    if h < 0:
-        return None
-    head = data[:h].decode("latin-1").split("\r\n")
-    try:
-        status = int(head[0].split()[1])
-    except (IndexError, ValueError):
-        return (0, b"")
-    clen, chunked = None, False
-    for line in head[1:]:
-        k, _, v = line.partition(":")
-        k = k.strip().lower()
-        if k == "content-length":
-            clen = int(v.strip())
-        elif k == "transfer-encoding" and "chunked" in v.lower():
-            chunked = True
-    rest = data[h + 4:]
-    if chunked:
-        return (status, rest) if rest.endswith(b"0\r\n\r\n") else None
-    if clen is None:
-        clen = 0
-    return (status, rest[:clen]) if len(rest) >= clen else None
-
-
-# ------------------------------------------------------------ /proc readers
-
-def proc_tree(root):
-    """root and its descendants (processes, not threads)."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        ppid = int(st[st.rfind(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def rss_bytes(root):
-    total = 0
-    for pid in proc_tree(root):
-        try:
-            with open("/proc/%d/status" % pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
-def cpu_seconds(root):
-    hz = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in proc_tree(root):
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rfind(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / hz
-
-
-def cpu_stat():
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                p = line.split()
-                v = [int(x) for x in p[1:]]
-                out[int(p[0][3:])] = (sum(v), v[3] + v[4])  # total, idle+iowait
-    return out
-
-
-def busy(a, b, cpu):
-    if cpu not in a or cpu not in b:
-        return None
-    dt = b[cpu][0] - a[cpu][0]
-    di = b[cpu][1] - a[cpu][1]
-    return round(100.0 * (dt - di) / dt, 1) if dt > 0 else None
-
-
-def busy_seconds(a, b, cpu):
-    if cpu not in a or cpu not in b:
-        return None
-    return ((b[cpu][0] - a[cpu][0]) - (b[cpu][1] - a[cpu][1])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------- peers
@@ -275,7 +66,7 @@ class Peer:
         self.proc = None
         self.available = True
         self.reason = None
-        self.response_headers = None
+        self.incidents = []  # exits during the runs, with the log's tail
 
     def argv(self):
         return self.cmd_fn()
@@ -340,13 +131,9 @@ def start_peer(procs, a, peer):
     except (RuntimeError, OSError) as e:
         peer.available = False
         peer.reason = str(e)
-        tail = ""
-        logpath = os.path.join(a.tmp, "%s.log" % peer.name)
-        if os.path.exists(logpath):
-            with open(logpath, errors="replace") as f:
-                tail = " | ".join(f.read().strip().splitlines()[-3:])
+        tail = log_tail(os.path.join(a.tmp, "%s.log" % peer.name))
         if tail:
-            peer.reason += " (log: %s)" % tail[:300]
+            peer.reason += " (log: %s)" % tail
         log("   %s unavailable: %s" % (peer.name, peer.reason))
         if peer.proc is not None:
             procs.stop(peer.proc)
@@ -363,86 +150,6 @@ def stop_peer(procs, peer):
 def rotated(items, r):
     r %= max(len(items), 1)
     return items[r:] + items[:r]
-
-
-# ------------------------------------------------------- idle connections
-
-REQ_IDLE = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-
-
-def open_idle(port, n, window=200, timeout=60.0):
-    """Opens n keepalive connections to port, at most `window` in progress
-    at a time; each sends one request and reads its whole response, then
-    stays open and idle. Returns (sockets that completed, failures)."""
-    sel = selectors.DefaultSelector()
-    done, failed, started, inflight = [], 0, 0, 0
-    end = time.monotonic() + timeout
-    try:
-        while (started < n or inflight) and time.monotonic() < end:
-            while started < n and inflight < window:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setblocking(False)
-                err = s.connect_ex(("127.0.0.1", port))
-                started += 1
-                if err not in (0, errno.EINPROGRESS):
-                    s.close()
-                    failed += 1
-                    continue
-                sel.register(s, selectors.EVENT_WRITE, [b"", False])
-                inflight += 1
-            for key, ev in sel.select(timeout=0.5):
-                s, st = key.fileobj, key.data
-                try:
-                    if not st[1]:
-                        e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                        if e:
-                            raise OSError(e, os.strerror(e))
-                        s.send(REQ_IDLE)  # 35 bytes: one send on a fresh socket
-                        st[1] = True
-                        sel.modify(s, selectors.EVENT_READ, st)
-                        continue
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        raise OSError("closed before the response")
-                    st[0] += chunk
-                    r = parse_response(st[0])
-                    if r is None:
-                        continue
-                    sel.unregister(s)
-                    inflight -= 1
-                    if r[0] == 200:
-                        done.append(s)
-                    else:
-                        s.close()
-                        failed += 1
-                except OSError:
-                    sel.unregister(s)
-                    inflight -= 1
-                    s.close()
-                    failed += 1
-    finally:
-        for key in list(sel.get_map().values()):
-            key.fileobj.close()
-            failed += 1
-        sel.close()
-    failed += n - started
-    return done, failed
-
-
-def count_open(socks):
-    """How many of socks the peer has not closed (no EOF or error pending)."""
-    sel = selectors.DefaultSelector()
-    for s in socks:
-        sel.register(s, selectors.EVENT_READ)
-    closed = 0
-    for key, _ in sel.select(timeout=0):
-        try:
-            if key.fileobj.recv(1, socket.MSG_PEEK) == b"":
-                closed += 1
-        except OSError:
-            closed += 1
-    sel.close()
-    return len(socks) - closed
 
 
 def measure_idle(procs, a, peer):
@@ -495,9 +202,16 @@ def run_wrk(a, peer, conns, duration, close):
     cmd.append("http://127.0.0.1:%d/" % peer.port)
     if VERBOSE:
         log("  $ " + " ".join(cmd))
-    s0, c0 = cpu_stat(), cpu_seconds(peer.proc.pid)
+    waited, load = wait_quiet(min(5.0, a.quiet_wait - a.quiet_spent),
+                              cpus=(a.cpu_client, a.cpu_proxy))
+    a.quiet_spent += waited
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0, c0, u0, t0 = cpu_stat(), cpu_seconds(peer.proc.pid), cpu_seconds(a.up_pid), time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
-    s1, c1 = cpu_stat(), cpu_seconds(peer.proc.pid)
+    s1, c1, u1, t1 = cpu_stat(), cpu_seconds(peer.proc.pid), cpu_seconds(a.up_pid), time.monotonic()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    wall = t1 - t0
     res = None
     for line in p.stdout.splitlines():
         if line.startswith("WRKJSON "):
@@ -526,52 +240,17 @@ def run_wrk(a, peer, conns, duration, close):
         # that CPU other processes took (another tenant's load, if any)
         "cpu1_us_per_req": round(1e6 * busy_seconds(s0, s1, a.cpu_proxy) / res["requests"], 2)
         if res["requests"] else None,
-        "other_on_proxy_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_proxy) - 100.0 * (c1 - c0)
-                                            / secs), 1) if secs else None,
+        "other_on_proxy_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_proxy)
+                                            - 100.0 * (c1 - c0) / wall), 1),
+        # the client CPU's time taken by neither wrk nor the upstream
+        "other_on_client_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_client)
+                                             - 100.0 * (wrk_cpu + u1 - u0) / wall), 1),
+        "wrk_cpu_pct": round(100.0 * wrk_cpu / wall, 1),
+        "upstream_cpu_pct": round(100.0 * (u1 - u0) / wall, 1),
+        "quiet_wait_s": waited, "load_before_pct": load,
         "cpu_busy_pct": {"client": busy(s0, s1, a.cpu_client), "proxy": busy(s0, s1, a.cpu_proxy)},
         "duration_s": round(secs, 3),
     }
-
-
-# ---------------------------------------------------------------- versions
-
-def first_line(cmd):
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-        return (p.stdout + p.stderr).strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def deb(pkg):
-    try:
-        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def versions():
-    ng = first_line(["nginx", "-v"]).replace("nginx version: ", "")
-    ha = first_line(["haproxy", "-v"]).split(" - ")[0].replace("HAProxy version ", "")
-    wk = first_line(["wrk", "--version"]).split(" [")[0].replace("wrk ", "")
-    return {"nginx": ng, "nginx_deb": deb("nginx-light") if deb("nginx-light") != "unknown"
-            else deb("nginx"), "haproxy": ha.split()[0], "haproxy_deb": deb("haproxy"),
-            "wrk": wk, "wrk_deb": deb("wrk")}
-
-
-def environment():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 # -------------------------------------------------------------------- main
@@ -627,6 +306,9 @@ def main():
     ap.add_argument("--port-base", type=int, default=9080)
     ap.add_argument("--nginx-keepalive", type=int, default=256,
                     help="nginx's upstream idle pool; below the client count it reconnects")
+    ap.add_argument("--quiet-wait", type=float,
+                    help="in all, wait up to this many seconds (5 s a run at most) for the "
+                         "CPUs to be idle before runs (other tenants); default 90, quick 0")
     ap.add_argument("--cpu-proxy", type=int, default=1)
     ap.add_argument("--cpu-client", type=int, default=0)
     ap.add_argument("--command", default="bench/http/run.sh")
@@ -634,6 +316,10 @@ def main():
     a.rounds = a.rounds or (2 if a.quick else 5)
     a.duration = a.duration or (2 if a.quick else 5)
     a.mem_rounds = a.mem_rounds or (1 if a.quick else 3)
+    if a.quiet_wait is None:
+        a.quiet_wait = 0.0 if a.quick else 90.0
+    a.quiet_wait = min(a.quiet_wait, 300.0)
+    a.quiet_spent = 0.0
     a.conns = [int(x) for x in a.conns.split(",")]
     a.rounds = min(a.rounds, 20)
     a.duration = min(a.duration, 60)
@@ -674,6 +360,7 @@ def main():
         except RuntimeError as e:
             with open(os.path.join(d, "error.log"), errors="replace") as f:
                 sys.exit("httpbench.py: upstream nginx %s: %s" % (e, f.read().strip()[-500:]))
+        a.up_pid = up.pid
         st, body = http_get(up_port)
         if st != 200 or body != BODY:
             sys.exit("httpbench.py: upstream answered %d %r" % (st, body))
@@ -717,11 +404,24 @@ def main():
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         res = {"valid": False, "error": str(e)}
                     if p.proc.poll() is not None:
-                        p.available = False
-                        p.reason = "exited with status %d during %s, round %d" % (
+                        # a crash is a finding; so is being stopped by someone
+                        # else on a shared machine: recorded, then restarted
+                        # (twice at most) so that one incident costs one run
+                        what = "exited with status %d during %s, round %d" % (
                             p.proc.returncode, c["id"], r + 1)
-                        log("   %s %s" % (p.name, p.reason))
+                        tail = log_tail(os.path.join(a.tmp, "%s.log" % p.name))
+                        p.incidents.append(what + (" (log: %s)" % tail if tail else ""))
+                        log("   %s %s" % (p.name, p.incidents[-1]))
                         res["valid"] = False
+                        res["error"] = what
+                        procs.stop(p.proc)
+                        p.proc = None
+                        if len(p.incidents) > 2:
+                            p.available = False
+                            p.reason = "stopped after %d exits: %s" % (
+                                len(p.incidents), "; ".join(p.incidents))
+                        elif start_peer(procs, a, p):
+                            log("   %s restarted" % p.name)
                     res.update({"round": r + 1, "case": c["id"], "peer": p.name,
                                 "conns": c["conns"], "close": c["close"]})
                     runs.append(res)
@@ -782,11 +482,12 @@ def main():
             "request_bytes": {"keepalive": wrk_request_bytes(a.port_base + 1, False),
                               "close": wrk_request_bytes(a.port_base + 1, True)},
             "cases": cases,
-            "nginx_keepalive": a.nginx_keepalive,
+            "nginx_keepalive": a.nginx_keepalive, "quiet_wait_s": a.quiet_wait,
+            "quiet_waited_s": round(a.quiet_spent, 1),
             "valid_run": "no non-2xx/3xx responses and socket errors <= 0.1% of requests",
         },
         "peers": {p.name: {"desc": p.desc, "port": p.port, "available": p.available,
-                           "reason": p.reason, "argv": safe_argv(p),
+                           "reason": p.reason, "incidents": p.incidents, "argv": safe_argv(p),
                            "config": "bench/http/" + p.template if p.template else None}
                   for p in peers},
         "runs": runs,
@@ -810,19 +511,8 @@ def safe_argv(p):
         return None
 
 
-def git_rev():
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "userspace"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + (" + uncommitted changes in userspace/" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
 
 if __name__ == "__main__":
-    sys.path.insert(0, HERE)
     try:
         main()
     except KeyboardInterrupt as e:

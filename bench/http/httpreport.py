@@ -4,9 +4,9 @@
   httpreport.py bench/results/http.json [OUTDIR]
 
 Also called by httpbench.py at the end of a run. Writes OUTDIR/http.md,
-OUTDIR/http_rps.png (req/s against connections, keepalive clients, and the
-connection-per-request case) and OUTDIR/http_latency.png (p50 and p99
-against connections).
+OUTDIR/http_rps.png (req/s and the proxy's CPU time per request against
+connections, keepalive clients; req/s with a new connection per request)
+and OUTDIR/http_latency.png (p50 and p99 against connections).
 """
 import json
 import os
@@ -49,7 +49,8 @@ def peer_names(d):
 def write_md(d, path):
     s = d["setup"]
     env = d["environment"]
-    v = d["versions"]
+    v = dict(d["versions"])
+    v["nginx"] = v["nginx"].replace("nginx/", "")
     L = []
     L.append("# weir HTTP benchmark: the L7 reverse proxy beside nginx and HAProxy")
     L.append("")
@@ -76,6 +77,8 @@ def write_md(d, path):
             how += ", config `%s`" % p["config"]
         state = "" if p["available"] else " — **missing**: %s" % p["reason"]
         L.append("  - **%s**: %s, port %d; %s%s" % (name, p["desc"], p["port"], how, state))
+        for inc in p.get("incidents") or []:
+            L.append("    - **incident**: %s%s" % (inc, "; restarted" if p["available"] else ""))
     L.append("  - nginx's idle upstream pool is `keepalive %d`, above the largest client count: "
              "with a smaller pool (e.g. 64) nginx closes and reopens upstream connections for "
              "the requests past it, which at 200 clients costs it about a third of its req/s. "
@@ -127,13 +130,19 @@ def write_md(d, path):
              "over the run (100% = one core). Client CPU: how busy the CPU of wrk and the "
              "upstream was; near 100% the run is bounded by the client side and the req/s ratio "
              "understates the faster proxy: read CPU-us/req.")
-    other = [x.get("other_on_proxy_cpu_pct") for m in d["medians"].values() for x in m.values()
-             if x.get("other_on_proxy_cpu_pct") is not None]
-    if other:
+    runs = [r for r in d["runs"] if r.get("valid")]
+    op = sorted(r["other_on_proxy_cpu_pct"] for r in runs if "other_on_proxy_cpu_pct" in r)
+    oc = sorted(r["other_on_client_cpu_pct"] for r in runs if "other_on_client_cpu_pct" in r)
+    if op and oc:
         L.append("")
-        L.append("Other processes on the proxy's CPU during the runs (another tenant of this "
-                 "machine): median %.0f%%, worst case median %.0f%% (per run in http.json, "
-                 "`other_on_proxy_cpu_pct`)." % (sorted(other)[len(other) // 2], max(other)))
+        L.append("Other tenants of this machine: before a run the driver waits (up to 5 s a "
+                 "run, %.0f s in all; %.0f s spent) for both CPUs to be idle (under 15%%), then "
+                 "runs anyway. Busy time of a CPU not accounted to the processes under test "
+                 "(other tenants, interrupts) during the runs: on the proxy's CPU median %.0f%% "
+                 "(worst %.0f%%), on the client's CPU median %.0f%% (worst %.0f%%). Per run in "
+                 "http.json (`other_on_proxy_cpu_pct`, `other_on_client_cpu_pct`)."
+                 % (s.get("quiet_wait_s", 0), s.get("quiet_waited_s", 0), op[len(op) // 2], op[-1], oc[len(oc) // 2],
+                    oc[-1]))
     L.append("")
     L.append("### Ratios (medians of the same run)")
     L.append("")
@@ -226,7 +235,8 @@ def series(d, name, key, close=False):
 
 
 def plot_rps(d, path):
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax, cx, bx) = plt.subplots(1, 3, figsize=(14, 4.8),
+                                     gridspec_kw={"width_ratios": [3, 3, 1.3]})
     names = [n for n in peer_names(d) if any(n in m for m in d["medians"].values())]
     for n in names:
         xs, ys, err = series(d, n, "rps")
@@ -241,6 +251,19 @@ def plot_rps(d, path):
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title("keepalive clients")
+    for n in names:
+        xs, ys, err = series(d, n, "cpu_us_per_req")
+        if xs:
+            cx.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color=COLORS.get(n), label=n)
+    cx.set_xscale("log")
+    cx.set_xticks(d["setup"]["conns"])
+    cx.set_xticklabels([str(c) for c in d["setup"]["conns"]])
+    cx.set_xlabel("client connections (keepalive)")
+    cx.set_ylabel("proxy CPU time per request, us (lower is better)")
+    cx.set_ylim(bottom=0)
+    cx.grid(True, alpha=0.3)
+    cx.legend()
+    cx.set_title("cost per request (not bounded by the client)")
     vals, cols, labels = [], [], []
     for n in names:
         xs, ys, _ = series(d, n, "rps", close=True)
@@ -249,7 +272,9 @@ def plot_rps(d, path):
             cols.append(COLORS.get(n))
             labels.append(n)
     bx.bar(labels, vals, color=cols)
-    bx.set_title("new connection per request\n(%d conns)" % d["setup"]["close_conns"])
+    bx.set_title("a connection per request\n(Connection: close, %d conns)"
+                 % d["setup"]["close_conns"], fontsize="medium")
+    bx.set_ylabel("requests/s (median)")
     bx.grid(True, axis="y", alpha=0.3)
     missing = [n for n in peer_names(d) if n not in names]
     fig.suptitle("HTTP proxy, 1 worker, %d-byte body%s" % (

@@ -13,10 +13,11 @@
 # connection (5000 idle keepalive connections). Writes bench/results/http.json,
 # http.md, http_rps.png and http_latency.png (RESULTS=DIR to change).
 #
-# Full: 5 rounds x 5 s per run (~6 min with three peers); --quick: 2 rounds
-# x 2 s (~1 min). Every run is bounded; whatever the driver started is
-# killed on exit (it records the pids in the temp dir; the trap below uses
-# them if the driver itself dies). HTTP_BENCH_ARGS passes extra options to
+# Full: 5 rounds x 5 s per run, 3 memory rounds (~6-7 min with three peers,
+# up to 90 s more waiting for other tenants' load to pass); --quick: 2 rounds
+# x 2 s, 1 memory round, no waiting (~70 s). Every run is bounded; whatever
+# the driver started is killed on exit (it records the pids in the temp dir;
+# the trap below uses them if the driver itself dies). HTTP_BENCH_ARGS passes extra options to
 # bench/http/httpbench.py (see its --help), e.g. "--peers nginx,haproxy".
 set -euo pipefail
 
@@ -26,6 +27,7 @@ QUICK=${QUICK:-0}
 [ "${1:-}" = "--quick" ] && QUICK=1
 RESULTS=${RESULTS:-bench/results}
 PY=/usr/bin/python3 # Debian's, with python3-matplotlib
+export PYTHONDONTWRITEBYTECODE=1
 
 die() { printf 'bench/http/run.sh: %s\n' "$*" >&2; exit 1; }
 
