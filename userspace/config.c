@@ -1,166 +1,32 @@
 /* userspace/config.c - reads weir's YAML configuration into the plain structs
- * of config.h and validates it whole.
+ * of config.h and validates it whole: the sections of the format and the
+ * file as a whole. The generic walk of the YAML document it stands on (key
+ * tables, scalars, units, error messages) is config_yaml.c.
  *
- * libyaml loads the file as a document (a node graph with a line for every
- * node, aliases already resolved); this file only walks it. Each mapping of
- * the format is a table of keys (struct ckey): the key's name, its type, its
- * bounds, its default and where it lands in the struct. The same tables fill
- * the defaults (weir_config_defaults) and drive the parsing, so a key's rules
- * live in one place; what a table cannot say (shorthands, either-or keys,
- * cross references) is written out in the handlers next to it.
+ * Each mapping of the format is a table of keys (struct ckey): the key's
+ * name, its type, its bounds, its default and where it lands in the struct.
+ * The same tables fill the defaults (weir_config_defaults) and drive the
+ * parsing, so a key's rules live in one place; what a table cannot say
+ * (shorthands, either-or keys, cross references) is written out in the
+ * handlers next to it.
  *
- * The walk stops at the first error and reports it as "FILE:LINE: FIELD:
- * REASON", FIELD being the path to the offending value ("routes[2].upstream").
- * Whatever was built so far hangs off the config being built and is freed
- * with it, so no error path owns anything of its own. Routes are read after
- * everything else, since they name upstreams.
+ * The walk stops at the first error. Whatever was built so far hangs off
+ * the config being built and is freed with it, so no error path owns
+ * anything of its own. Routes are read after everything else, since they
+ * name upstreams.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <search.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#include "userspace/config.h"
+#include "userspace/config-int.h"
 
-#define PATHLEN 256			/* a field path in messages; longer ones are cut */
-#define MAX_NAME 64			/* upstream names, route ids, plugin names */
-#define MAX_JSON_DEPTH 64		/* plugin settings nesting */
 #define MAX_FILE (64u << 20)
-#define DAY_MS ((int64_t)86400000)
-#define KiB ((int64_t)1024)
-#define MiB (1024 * KiB)
-#define GiB (1024 * MiB)
 #define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-/* ---- the walk's state and its errors --------------------------------- */
-
-struct pctx {
-	const char *file;
-	yaml_document_t *doc;
-	struct weir_config *c;
-	char *err;
-	size_t errlen;
-	bool failed;
-	/* Nodes the walk may still visit. Aliases let a small file name the same
-	 * subtree many times over ("billion laughs"); the walk visits each use,
-	 * so it is bounded by a budget proportional to the file instead. */
-	size_t budget;
-	yaml_node_t *routes;		/* deferred: read once upstreams are known */
-	struct hsearch_data ids, ups;	/* route ids seen, upstreams by name */
-};
-
-static unsigned line_of(const yaml_node_t *n)
-{
-	return n ? (unsigned)n->start_mark.line + 1 : 1;
-}
-
-static int __attribute__((format(printf, 4, 5)))
-fail(struct pctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	if (x->failed)
-		return -1;
-	x->failed = true;
-	k = snprintf(x->err, x->errlen, "%s:%u: %s: ", x->file, line_of(n), path);
-	if (k >= 0 && (size_t)k < x->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(x->err + k, x->errlen - k, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-static const char *pjoin(char *buf, const char *parent, const char *key)
-{
-	snprintf(buf, PATHLEN, "%s%s%s", parent, *parent ? "." : "", key);
-	return buf;
-}
-
-static yaml_node_t *node(struct pctx *x, int i)
-{
-	return yaml_document_get_node(x->doc, i);
-}
-
-static int spend(struct pctx *x, const yaml_node_t *n, const char *path)
-{
-	if (x->budget == 0)
-		return fail(x, n, path, "too many nodes once aliases are expanded");
-	x->budget--;
-	return 0;
-}
-
-/* ---- scalars ---------------------------------------------------------- */
-
-static const char *sval(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	const char *s = sval(n);
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-		!strcmp(s, "NULL"));
-}
-
-/* A scalar's text, or NULL with the error set. */
-static const char *text(struct pctx *x, yaml_node_t *n, const char *path, const char *what)
-{
-	if (n->type != YAML_SCALAR_NODE) {
-		fail(x, n, path, "expected %s, not a %s", what,
-		     n->type == YAML_MAPPING_NODE ? "mapping" : "list");
-		return NULL;
-	}
-	if (strlen(sval(n)) != n->data.scalar.length) {
-		fail(x, n, path, "contains a NUL byte");
-		return NULL;
-	}
-	return sval(n);
-}
-
-/* A non-empty string. */
-static const char *str(struct pctx *x, yaml_node_t *n, const char *path)
-{
-	const char *s = text(x, n, path, "a string");
-
-	if (s && (!*s || is_null(n))) {
-		fail(x, n, path, "must not be empty");
-		return NULL;
-	}
-	return s;
-}
-
-static char *dup(struct pctx *x, const yaml_node_t *n, const char *path, const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		fail(x, n, path, "out of memory");
-	return d;
-}
-
-/* Allocates n (at least one) zeroed elements; the caller counts them in as
- * they are filled, so a half-read array frees cleanly. */
-static void *alloc(struct pctx *x, const yaml_node_t *at, const char *path, size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-
-	if (!p)
-		fail(x, at, path, "out of memory");
-	return p;
-}
+/* ---- names ------------------------------------------------------------ */
 
 static void lower(char *s)
 {
@@ -175,458 +41,13 @@ static int check_name(struct pctx *x, yaml_node_t *n, const char *path, const ch
 	size_t len = strspn(s, ALNUM "._-");
 
 	if (len == 0 || len > MAX_NAME || s[len])
-		return fail(x, n, path, "'%s': use 1 to %d letters, digits, '.', '_' or '-'",
-			    s, MAX_NAME);
+		return weir__config_fail(x, n, path,
+					 "'%s': use 1 to %d letters, digits, '.', '_' or '-'",
+					 s, MAX_NAME);
 	return 0;
 }
 
-/* Decimal with an optional '-'. Beyond int64 it saturates (errno ERANGE), so
- * that range checks still report it. */
-static int int_of(const char *s, int64_t *v)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)s[*s == '-']))
-		return -1;
-	errno = 0;
-	*v = strtoll(s, &end, 10);
-	return *end ? -1 : 0;
-}
-
-struct unit {
-	const char *suffix;
-	int64_t scale;
-};
-
-static const struct unit ms_units[] = {
-	{ "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 }, { NULL, 0 }
-};
-static const struct unit size_units[] = {
-	{ "g", GiB }, { "m", MiB }, { "k", KiB }, { "", 1 },
-	{ "G", GiB }, { "M", MiB }, { "K", KiB }, { NULL, 0 }
-};
-
-/* A non-negative integer with one of the units' suffixes; saturates like
- * int_of. A bare 0 is taken whatever the units. */
-static int scaled(const char *s, const struct unit *u, int64_t *v)
-{
-	uint64_t n;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		n = UINT64_MAX;
-	*v = 0;
-	if (!*end && !n)
-		return 0;
-	for (; u->suffix; u++)
-		if (!strcmp(end, u->suffix)) {
-			*v = n > (uint64_t)(INT64_MAX / u->scale) ? INT64_MAX : (int64_t)n * u->scale;
-			return 0;
-		}
-	return -1;
-}
-
-/* The largest unit that divides v: 86400000 -> "24h", 1048576 -> "1m". */
-static void fmt_scaled(char *b, size_t n, const struct unit *u, int64_t v)
-{
-	while (u && u->suffix && v % u->scale)
-		u++;
-	if (!u || !u->suffix || !v)
-		snprintf(b, n, "%" PRId64, v);
-	else
-		snprintf(b, n, "%" PRId64 "%s", v / u->scale, u->suffix);
-}
-
-/* ---- walking mappings and lists --------------------------------------- */
-
-/* Duplicate checks go through hash tables (glibc's hsearch_r, which keeps
- * the key pointers, not copies): a file with 100k routes is checked in
- * linear time. Returns the data of key's first entry (data itself if key is
- * new), or NULL when the table is out of room or memory. */
-static void *seen(struct hsearch_data *h, const char *key, void *data, ACTION act)
-{
-	ENTRY e = { (char *)key, data }, *found;
-
-	return hsearch_r(e, act, &found, h) ? found->data : NULL;
-}
-
-/* Called for each child of a mapping (k and name set) or a list (k NULL),
- * i its index, path the child's path. */
-typedef int child_fn(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		     size_t i, const char *path, void *arg);
-
-static size_t n_pairs(const yaml_node_t *n)
-{
-	return n->data.mapping.pairs.top - n->data.mapping.pairs.start;
-}
-
-static size_t n_items(const yaml_node_t *n)
-{
-	return n->data.sequence.items.top - n->data.sequence.items.start;
-}
-
-/* Keys must be strings and unique: libyaml keeps both pairs of a duplicate
- * key, and a silently ignored one is how a config file lies to its reader. */
-static int each_pair(struct pctx *x, yaml_node_t *n, const char *path, child_fn *fn, void *arg)
-{
-	struct hsearch_data keys = { 0 };
-	yaml_node_t *k, *first;
-	const char *name;
-	char kp[PATHLEN];
-	int rc = -1;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return fail(x, n, path, "expected a mapping");
-	if (!hcreate_r(2 * n_pairs(n) + 1, &keys))
-		return fail(x, n, path, "out of memory");
-	for (size_t i = 0; i < n_pairs(n); i++) {
-		k = node(x, n->data.mapping.pairs.start[i].key);
-		if (spend(x, k, path))
-			goto out;
-		if (k->type != YAML_SCALAR_NODE) {
-			fail(x, k, path, "keys must be strings");
-			goto out;
-		}
-		if (!(name = text(x, k, path, "a key")))
-			goto out;
-		pjoin(kp, path, name);
-		if (!strcmp(name, "<<") && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-			fail(x, k, kp, "merge keys are not supported; alias the whole value");
-			goto out;
-		}
-		if (!(first = seen(&keys, name, k, ENTER))) {
-			fail(x, k, kp, "out of memory");
-			goto out;
-		}
-		if (first != k) {
-			fail(x, k, kp, "duplicate key (first at line %u)", line_of(first));
-			goto out;
-		}
-		if (fn(x, k, name, node(x, n->data.mapping.pairs.start[i].value), i, kp, arg))
-			goto out;
-	}
-	rc = 0;
-out:
-	hdestroy_r(&keys);
-	return rc;
-}
-
-static int each_item(struct pctx *x, yaml_node_t *n, const char *path, child_fn *fn, void *arg)
-{
-	char ip[PATHLEN];
-
-	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(x, n, path, "expected a list");
-	for (size_t i = 0; i < n_items(n); i++) {
-		yaml_node_t *it = node(x, n->data.sequence.items.start[i]);
-
-		snprintf(ip, sizeof(ip), "%s[%zu]", path, i);
-		if (spend(x, it, path) || fn(x, NULL, NULL, it, i, ip, arg))
-			return -1;
-	}
-	return 0;
-}
-
-/* The value of key in mapping n, or NULL. */
-static yaml_node_t *map_get(struct pctx *x, yaml_node_t *n, const char *key)
-{
-	if (!n || n->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
-		if (node(x, p->key)->type == YAML_SCALAR_NODE && !strcmp(sval(node(x, p->key)), key))
-			return node(x, p->value);
-	return NULL;
-}
-
-/* ---- key tables ------------------------------------------------------- */
-
-enum ckind {
-	CK_U32,		/* uint32_t in [min, max] */
-	CK_I32,		/* int32_t in [min, max] */
-	CK_MS,		/* uint32_t milliseconds from a duration */
-	CK_SIZE32,	/* uint32_t bytes from a size */
-	CK_SIZE64,	/* uint64_t bytes from a size */
-	CK_STR,		/* char *, non-empty */
-	CK_ENUM,	/* int, the index of the value in names */
-	CK_ADDR,	/* struct weir_addr; min = 1 for a listening address */
-	CK_MAP,		/* a nested mapping whose keys land in the same struct */
-	CK_FN,		/* anything else: its own handler */
-};
-
-struct ckey;
-typedef int ckey_fn(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
-		    const char *path);
-
-struct ckey {
-	const char *name;
-	enum ckind kind;
-	size_t off;
-	int64_t min, max, def;		/* CK_FN: min is the handler's own */
-	const char *const *names;	/* CK_ENUM */
-	const struct ckey *keys;	/* CK_MAP */
-	ckey_fn *fn;			/* CK_FN */
-	bool req;			/* the key must be present */
-};
-
-/* A row pointing at a field of the wrong width does not compile. */
-#define FIELD(T, f, size) (offsetof(T, f) + 0 * sizeof(char[sizeof(((T *)0)->f) == (size) ? 1 : -1]))
-#define NUM(n, kind, T, f, w, lo, hi, d) { n, kind, FIELD(T, f, w), lo, hi, d, NULL, NULL, NULL, false }
-#define U32(n, T, f, lo, hi, d)	NUM(n, CK_U32, T, f, 4, lo, hi, d)
-#define I32(n, T, f, lo, hi, d)	NUM(n, CK_I32, T, f, 4, lo, hi, d)
-#define MS(n, T, f, lo, hi, d)	NUM(n, CK_MS, T, f, 4, lo, hi, d)
-#define SZ32(n, T, f, lo, hi, d) NUM(n, CK_SIZE32, T, f, 4, lo, hi, d)
-#define SZ64(n, T, f, lo, hi, d) NUM(n, CK_SIZE64, T, f, 8, lo, hi, d)
-#define STR(n, T, f, req)	{ n, CK_STR, FIELD(T, f, sizeof(char *)), 0, 0, 0, NULL, NULL, NULL, req }
-#define ENUM(n, T, f, nm, d)	{ n, CK_ENUM, FIELD(T, f, sizeof(int)), 0, 0, d, nm, NULL, NULL, false }
-#define ADDR(n, T, f, lst)	{ n, CK_ADDR, FIELD(T, f, sizeof(struct weir_addr)), lst, 0, 0, NULL, NULL, NULL, true }
-#define MAP(n, k)		{ n, CK_MAP, 0, 0, 0, 0, NULL, k, NULL, false }
-#define FN(n, h, arg, req)	{ n, CK_FN, 0, arg, 0, 0, NULL, NULL, h, req }
-#define END			{ NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, false }
-
-static void set_defaults(const struct ckey *keys, void *base)
-{
-	for (const struct ckey *k = keys; k->name; k++) {
-		void *f = (char *)base + k->off;
-
-		switch (k->kind) {
-		case CK_U32: case CK_MS: case CK_SIZE32: *(uint32_t *)f = k->def; break;
-		case CK_I32: *(int32_t *)f = k->def; break;
-		case CK_SIZE64: *(uint64_t *)f = k->def; break;
-		case CK_ENUM: *(int *)f = k->def; break;
-		case CK_MAP: set_defaults(k->keys, base); break;
-		default: break;
-		}
-	}
-}
-
-static int parse_number(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *f,
-			const char *path)
-{
-	const struct unit *u = k->kind == CK_MS ? ms_units :
-			       k->kind == CK_SIZE32 || k->kind == CK_SIZE64 ? size_units : NULL;
-	const char *what = u == ms_units ? "a duration" : u ? "a size" : "an integer";
-	const char *s = text(x, v, path, what);
-	char lo[32], hi[32];
-	int64_t n;
-
-	if (!s)
-		return -1;
-	if (u == ms_units && scaled(s, u, &n) && !int_of(s, &n) && n > 0)
-		return fail(x, v, path, "a duration needs a unit: ms, s, m or h");
-	if (u == ms_units && scaled(s, u, &n))
-		return fail(x, v, path, "expected a duration such as 500ms, 10s, 5m or 1h");
-	if (u == size_units && scaled(s, u, &n))
-		return fail(x, v, path, "expected a size: bytes, or a number with k, m or g");
-	if (!u && int_of(s, &n))
-		return fail(x, v, path, "expected an integer");
-	if (n < k->min || n > k->max) {
-		fmt_scaled(lo, sizeof(lo), u, k->min);
-		fmt_scaled(hi, sizeof(hi), u, k->max);
-		return fail(x, v, path, "%s is out of range: %s to %s", s, lo, hi);
-	}
-	if (k->kind == CK_SIZE64)
-		*(uint64_t *)f = n;
-	else if (k->kind == CK_I32)
-		*(int32_t *)f = n;
-	else
-		*(uint32_t *)f = n;
-	return 0;
-}
-
-static int parse_enum(struct pctx *x, const struct ckey *k, yaml_node_t *v, int *f,
-		      const char *path)
-{
-	const char *s = text(x, v, path, "a string");
-	char list[128] = "";
-
-	for (int i = 0; s && k->names[i]; i++) {
-		if (!strcmp(s, k->names[i]))
-			return *f = i, 0;
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i ? ", " : "", k->names[i]);
-	}
-	return s ? fail(x, v, path, "'%s' is not one of: %s", s, list) : -1;
-}
-
-static int parse_addr(struct pctx *x, yaml_node_t *v, bool listen, struct weir_addr *a,
-		      const char *path)
-{
-	char why[160];
-	const char *s;
-
-	if (v->type == YAML_SEQUENCE_NODE)	/* [::1]:80 unquoted reads as a list */
-		return fail(x, v, path, "expected an address; quote IPv6 ones: \"[::1]:80\"");
-	if (!(s = str(x, v, path)))
-		return -1;
-	return weir_addr_parse(s, listen, a, why, sizeof(why)) ? fail(x, v, path, "%s", why) : 0;
-}
-
-/* Levenshtein distance, for "did you mean" on unknown keys. */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[MAX_NAME + 1];
-
-	if (la > MAX_NAME || lb > MAX_NAME)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
-struct mapargs {
-	const struct ckey *keys;
-	void *base;
-};
-
-static int parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
-		     const char *path);
-
-static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node_t *v,
-		    size_t i, const char *path, void *arg)
-{
-	const struct mapargs *m = arg;
-	const struct ckey *k, *near = NULL;
-	size_t best = 3;
-	void *f;
-
-	for (k = m->keys; k->name && strcmp(k->name, name); k++) {
-		size_t d = distance(name, k->name);
-
-		if (d < best && d < strlen(name))
-			best = d, near = k;
-	}
-	if (!k->name && near)
-		return fail(x, kn, path, "unknown field (did you mean '%s'?)", near->name);
-	if (!k->name)
-		return fail(x, kn, path, "unknown field");
-	f = (char *)m->base + k->off;
-	switch (k->kind) {
-	case CK_STR: {
-		const char *s = str(x, v, path);
-
-		return s && (*(char **)f = dup(x, v, path, s)) ? 0 : -1;
-	}
-	case CK_ENUM:
-		return parse_enum(x, k, v, f, path);
-	case CK_ADDR:
-		return parse_addr(x, v, k->min, f, path);
-	case CK_MAP:
-		return parse_map(x, v, k->keys, m->base, path);
-	case CK_FN:
-		return k->fn(x, k, v, m->base, path);
-	default:
-		return parse_number(x, k, v, f, path);
-	}
-}
-
-static int parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
-		     const char *path)
-{
-	struct mapargs m = { keys, base };
-	char kp[PATHLEN];
-
-	if (each_pair(x, n, path, map_pair, &m))
-		return -1;
-	for (const struct ckey *k = keys; k->name; k++)
-		if (k->req && !map_get(x, n, k->name))
-			return fail(x, n, pjoin(kp, path, k->name), "required field missing");
-	return 0;
-}
-
-/* ---- plugin settings: YAML to JSON ------------------------------------ */
-
-static json_t *to_json(struct pctx *x, yaml_node_t *n, const char *path, int depth);
-
-struct jsonargs {
-	json_t *j;
-	int depth;
-};
-
-static int json_child(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
-		      size_t i, const char *path, void *arg)
-{
-	struct jsonargs *a = arg;
-	json_t *j = to_json(x, v, path, a->depth + 1);
-
-	if (!j)
-		return -1;
-	/* Both steal j, also when they fail. */
-	if (name ? json_object_set_new(a->j, name, j) : json_array_append_new(a->j, j))
-		return fail(x, v, path, "out of memory or not valid UTF-8");
-	return 0;
-}
-
-/* Plain scalars are typed the way a YAML reader expects (true, 3, 2.5, null);
- * quoted ones stay strings. */
-static json_t *scalar_json(struct pctx *x, yaml_node_t *n, const char *path)
-{
-	const char *s = sval(n);
-	size_t len = n->data.scalar.length;
-	json_t *j;
-	int64_t i;
-	double d;
-	char *end;
-
-	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		j = json_stringn(s, len);
-	else if (is_null(n))
-		j = json_null();
-	else if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-		j = json_true();
-	else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		j = json_false();
-	else if (!int_of(s, &i) && errno != ERANGE)
-		j = json_integer(i);
-	else if (strspn(s, "0123456789+-.eE") == len && strpbrk(s, "0123456789") &&
-		 (d = strtod(s, &end), !*end) && isfinite(d))
-		j = json_real(d);
-	else
-		j = json_stringn(s, len);
-	if (!j)
-		fail(x, n, path, "out of memory or not valid UTF-8");
-	return j;
-}
-
-static json_t *to_json(struct pctx *x, yaml_node_t *n, const char *path, int depth)
-{
-	struct jsonargs a = { NULL, depth };
-
-	if (depth > MAX_JSON_DEPTH) {
-		fail(x, n, path, "nested more than %d deep", MAX_JSON_DEPTH);
-		return NULL;
-	}
-	if (n->type == YAML_SCALAR_NODE)
-		return scalar_json(x, n, path);
-	if (!(a.j = n->type == YAML_MAPPING_NODE ? json_object() : json_array())) {
-		fail(x, n, path, "out of memory");
-		return NULL;
-	}
-	if (n->type == YAML_MAPPING_NODE ? each_pair(x, n, path, json_child, &a) :
-					   each_item(x, n, path, json_child, &a)) {
-		json_decref(a.j);
-		return NULL;
-	}
-	return a.j;
-}
+/* ---- plugins: their names and settings -------------------------------- */
 
 struct pluginargs {
 	struct weir_plugin_conf *p;
@@ -639,26 +60,27 @@ static int plugin_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_no
 	struct pluginargs *a = arg;
 	struct weir_plugin_conf *p = &a->p[(*a->n)++];
 
-	p->line = line_of(k);
-	if (check_name(x, k, path, name) || !(p->name = dup(x, k, path, name)))
+	p->line = weir__config_line_of(k);
+	if (check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
 		return -1;
-	if (is_null(v))			/* "cors:" alone: the plugin's defaults */
+	if (weir__config_is_null(v))	/* "cors:" alone: the plugin's defaults */
 		p->conf = json_object();
 	else if (v->type != YAML_MAPPING_NODE)
-		return fail(x, v, path, "plugin settings must be a mapping");
+		return weir__config_fail(x, v, path, "plugin settings must be a mapping");
 	else
-		p->conf = to_json(x, v, path, 0);
-	return p->conf ? 0 : fail(x, v, path, "out of memory");
+		p->conf = weir__config_to_json(x, v, path, 0);
+	return p->conf ? 0 : weir__config_fail(x, v, path, "out of memory");
 }
 
 static int parse_plugins(struct pctx *x, yaml_node_t *v, const char *path,
 			 struct weir_plugin_conf **arr, size_t *n)
 {
 	if (v->type != YAML_MAPPING_NODE)
-		return fail(x, v, path, "expected a mapping of plugin names to settings");
-	if (!(*arr = alloc(x, v, path, n_pairs(v), sizeof(**arr))))
+		return weir__config_fail(x, v, path,
+					 "expected a mapping of plugin names to settings");
+	if (!(*arr = weir__config_alloc(x, v, path, weir__config_n_pairs(v), sizeof(**arr))))
 		return -1;
-	return each_pair(x, v, path, plugin_pair, &(struct pluginargs){ *arr, n });
+	return weir__config_each_pair(x, v, path, plugin_pair, &(struct pluginargs){ *arr, n });
 }
 
 /* ---- listeners and nodes: an address, or a mapping with one ------------ */
@@ -694,20 +116,20 @@ static int addr_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node
 	struct weir_addr *a = (struct weir_addr *)(l->arr + (*l->n)++ * l->size);
 	char ap[PATHLEN];
 
-	set_defaults(l->keys, a);
+	weir__config_set_defaults(l->keys, a);
 	if (it->type == YAML_SCALAR_NODE) {
-		if (parse_addr(x, it, l->keys[0].min, a, path))
+		if (weir__config_parse_addr(x, it, l->keys[0].min, a, path))
 			return -1;
 	} else {
-		if (parse_map(x, it, l->keys, a, path))
+		if (weir__config_parse_map(x, it, l->keys, a, path))
 			return -1;
-		it = map_get(x, it, l->keys[0].name);
-		path = pjoin(ap, path, l->keys[0].name);
+		it = weir__config_map_get(x, it, l->keys[0].name);
+		path = weir__config_pjoin(ap, path, l->keys[0].name);
 	}
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(((struct weir_addr *)(l->arr + j * l->size))->text, a->text))
-			return fail(x, it, path, "duplicate %s address %s (%ss[%zu])",
-				    l->what, a->text, l->what, j);
+			return weir__config_fail(x, it, path, "duplicate %s address %s (%ss[%zu])",
+						 l->what, a->text, l->what, j);
 	return 0;
 }
 
@@ -719,12 +141,13 @@ static int config_listeners(struct pctx *x, const struct ckey *k, yaml_node_t *v
 			      "listener" };
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(x, v, path, "expected a list");
-	if (!n_items(v))
-		return fail(x, v, path, "at least one listener is required");
-	if (!(l.arr = (char *)(c->listeners = alloc(x, v, path, n_items(v), l.size))))
+		return weir__config_fail(x, v, path, "expected a list");
+	if (!weir__config_n_items(v))
+		return weir__config_fail(x, v, path, "at least one listener is required");
+	c->listeners = weir__config_alloc(x, v, path, weir__config_n_items(v), l.size);
+	if (!(l.arr = (char *)c->listeners))
 		return -1;
-	return each_item(x, v, path, addr_item, &l);
+	return weir__config_each_item(x, v, path, addr_item, &l);
 }
 
 static int upstream_nodes(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -734,12 +157,13 @@ static int upstream_nodes(struct pctx *x, const struct ckey *k, yaml_node_t *v, 
 	struct addrlist l = { node_keys, NULL, sizeof(*u->nodes), &u->n_nodes, "node" };
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(x, v, path, "expected a list of nodes");
-	if (!n_items(v))
-		return fail(x, v, path, "an upstream needs at least one node");
-	if (!(l.arr = (char *)(u->nodes = alloc(x, v, path, n_items(v), l.size))))
+		return weir__config_fail(x, v, path, "expected a list of nodes");
+	if (!weir__config_n_items(v))
+		return weir__config_fail(x, v, path, "an upstream needs at least one node");
+	u->nodes = weir__config_alloc(x, v, path, weir__config_n_items(v), l.size);
+	if (!(l.arr = (char *)u->nodes))
 		return -1;
-	return each_item(x, v, path, addr_item, &l);
+	return weir__config_each_item(x, v, path, addr_item, &l);
 }
 
 /* ---- upstreams -------------------------------------------------------- */
@@ -792,20 +216,21 @@ static int upstream_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_
 	char fp[PATHLEN];
 
 	weir_upstream_defaults(u);
-	u->line = line_of(k);
-	if (check_name(x, k, path, name) || !(u->name = dup(x, k, path, name)) ||
-	    parse_map(x, v, upstream_keys, u, path))
+	u->line = weir__config_line_of(k);
+	if (check_name(x, k, path, name) || !(u->name = weir__config_dup(x, k, path, name)) ||
+	    weir__config_parse_map(x, v, upstream_keys, u, path))
 		return -1;
-	on = map_get(x, v, "hash_on");
-	key = map_get(x, v, "hash_key");
+	on = weir__config_map_get(x, v, "hash_on");
+	key = weir__config_map_get(x, v, "hash_key");
 	if (on && u->lb != WEIR_LB_CHASH)
-		return fail(x, on, pjoin(fp, path, "hash_on"), "only used with balance: chash");
+		return weir__config_fail(x, on, weir__config_pjoin(fp, path, "hash_on"),
+					 "only used with balance: chash");
 	if (on && u->hash_on != WEIR_HASH_IP && !key)
-		return fail(x, on, pjoin(fp, path, "hash_key"), "required with hash_on: %s",
-			    hash_names[u->hash_on]);
+		return weir__config_fail(x, on, weir__config_pjoin(fp, path, "hash_key"),
+					 "required with hash_on: %s", hash_names[u->hash_on]);
 	if (key && (u->lb != WEIR_LB_CHASH || u->hash_on == WEIR_HASH_IP))
-		return fail(x, key, pjoin(fp, path, "hash_key"),
-			    "only used with hash_on: header, cookie or param");
+		return weir__config_fail(x, key, weir__config_pjoin(fp, path, "hash_key"),
+					 "only used with hash_on: header, cookie or param");
 	if (u->hash_on == WEIR_HASH_HEADER)
 		lower(u->hash_key);
 	return 0;
@@ -817,10 +242,11 @@ static int config_upstreams(struct pctx *x, const struct ckey *k, yaml_node_t *v
 	struct weir_config *c = base;
 
 	if (v->type != YAML_MAPPING_NODE)
-		return fail(x, v, path, "expected a mapping of names to upstreams");
-	if (!(c->upstreams = alloc(x, v, path, n_pairs(v), sizeof(*c->upstreams))))
+		return weir__config_fail(x, v, path, "expected a mapping of names to upstreams");
+	if (!(c->upstreams = weir__config_alloc(x, v, path, weir__config_n_pairs(v),
+						sizeof(*c->upstreams))))
 		return -1;
-	return each_pair(x, v, path, upstream_pair, c);
+	return weir__config_each_pair(x, v, path, upstream_pair, c);
 }
 
 /* ---- routes ----------------------------------------------------------- */
@@ -829,48 +255,17 @@ static const char *const method_names[] = {	/* in WEIR_M_* bit order */
 	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", NULL
 };
 
-enum { ONE = 1, LIST = 2 };
-
-typedef int str_check(struct pctx *x, yaml_node_t *n, char *s, const char *path);
-
-/* A string (ONE) or a list of strings (LIST), each copied into a new array
- * and checked (and possibly normalised in place) by check. */
-static int strlist(struct pctx *x, yaml_node_t *v, const char *path, int forms,
-		   char ***arr, size_t *n, str_check *check)
-{
-	bool list = v->type == YAML_SEQUENCE_NODE && (forms & LIST);
-	size_t cnt = list ? n_items(v) : 1;
-	char ip[PATHLEN];
-
-	if (!list && (v->type != YAML_SCALAR_NODE || !(forms & ONE)))
-		return fail(x, v, path, forms & ONE ? "expected a string" : "expected a list");
-	if (!cnt)
-		return fail(x, v, path, "must not be an empty list");
-	if (!(*arr = alloc(x, v, path, cnt, sizeof(char *))))
-		return -1;
-	for (size_t i = 0; i < cnt; i++) {
-		yaml_node_t *it = list ? node(x, v->data.sequence.items.start[i]) : v;
-		const char *p = list ? (snprintf(ip, sizeof(ip), "%s[%zu]", path, i), ip) : path;
-		const char *s = str(x, it, p);
-
-		if (spend(x, it, p) || !s || !((*arr)[(*n)++] = dup(x, it, p, s)) ||
-		    (check && check(x, it, (*arr)[*n - 1], p)))
-			return -1;
-	}
-	return 0;
-}
-
 static int check_host(struct pctx *x, yaml_node_t *n, char *s, const char *path)
 {
 	lower(s);
 	if (s[0] == '[' ? s[strlen(s) - 1] != ']' : strchr(s, ':') != NULL)
-		return fail(x, n, path, "'%s': a host is matched without its port", s);
+		return weir__config_fail(x, n, path, "'%s': a host is matched without its port", s);
 	return 0;
 }
 
 static int check_path(struct pctx *x, yaml_node_t *n, char *s, const char *path)
 {
-	return s[0] == '/' ? 0 : fail(x, n, path, "'%s' must start with '/'", s);
+	return s[0] == '/' ? 0 : weir__config_fail(x, n, path, "'%s' must start with '/'", s);
 }
 
 static int check_method(struct pctx *x, yaml_node_t *n, char *s, const char *path)
@@ -880,7 +275,7 @@ static int check_method(struct pctx *x, yaml_node_t *n, char *s, const char *pat
 	for (int i = 0; method_names[i]; i++)
 		if (!strcmp(s, method_names[i]))
 			return 0;
-	return fail(x, n, path, "unknown method '%s'", s);
+	return weir__config_fail(x, n, path, "unknown method '%s'", s);
 }
 
 /* host/hosts (and path/paths) fill the same array: one form, once. The
@@ -891,8 +286,8 @@ static int route_hosts(struct pctx *x, const struct ckey *k, yaml_node_t *v, voi
 	struct weir_route_conf *r = base;
 
 	if (r->hosts)
-		return fail(x, v, path, "give host or hosts, not both");
-	return strlist(x, v, path, k->min, &r->hosts, &r->n_hosts, check_host);
+		return weir__config_fail(x, v, path, "give host or hosts, not both");
+	return weir__config_strlist(x, v, path, k->min, &r->hosts, &r->n_hosts, check_host);
 }
 
 static int route_paths(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -901,8 +296,8 @@ static int route_paths(struct pctx *x, const struct ckey *k, yaml_node_t *v, voi
 	struct weir_route_conf *r = base;
 
 	if (r->paths)
-		return fail(x, v, path, "give path or paths, not both");
-	return strlist(x, v, path, k->min, &r->paths, &r->n_paths, check_path);
+		return weir__config_fail(x, v, path, "give path or paths, not both");
+	return weir__config_strlist(x, v, path, k->min, &r->paths, &r->n_paths, check_path);
 }
 
 /* Checked as strings first, then folded into bits. */
@@ -912,7 +307,7 @@ static int route_methods(struct pctx *x, const struct ckey *k, yaml_node_t *v, v
 	struct weir_route_conf *r = base;
 	char **m = NULL;
 	size_t n = 0;
-	int rc = strlist(x, v, path, ONE | LIST, &m, &n, check_method);
+	int rc = weir__config_strlist(x, v, path, ONE | LIST, &m, &n, check_method);
 
 	for (size_t j = 0; j < n; j++) {
 		for (int i = 0; !rc && method_names[i]; i++)
@@ -931,14 +326,15 @@ static int header_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_no
 	struct weir_header_match_conf *h = &r->headers[r->n_headers++];
 
 	if (!*name || strspn(name, ALNUM "!#$%&'*+-.^_`|~") != strlen(name))	/* a token */
-		return fail(x, k, path, "'%s' is not a header name", name);
-	if (!(h->name = dup(x, k, path, name)))
+		return weir__config_fail(x, k, path, "'%s' is not a header name", name);
+	if (!(h->name = weir__config_dup(x, k, path, name)))
 		return -1;
 	lower(h->name);
 	for (size_t j = 0; j < i; j++)
 		if (!strcmp(r->headers[j].name, h->name))
-			return fail(x, k, path, "the same header as '%s'", r->headers[j].name);
-	return strlist(x, v, path, ONE | LIST, &h->values, &h->n_values, NULL);
+			return weir__config_fail(x, k, path, "the same header as '%s'",
+						 r->headers[j].name);
+	return weir__config_strlist(x, v, path, ONE | LIST, &h->values, &h->n_values, NULL);
 }
 
 static int route_headers(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -947,10 +343,12 @@ static int route_headers(struct pctx *x, const struct ckey *k, yaml_node_t *v, v
 	struct weir_route_conf *r = base;
 
 	if (v->type != YAML_MAPPING_NODE)
-		return fail(x, v, path, "expected a mapping of header names to values");
-	if (!(r->headers = alloc(x, v, path, n_pairs(v), sizeof(*r->headers))))
+		return weir__config_fail(x, v, path,
+					 "expected a mapping of header names to values");
+	if (!(r->headers = weir__config_alloc(x, v, path, weir__config_n_pairs(v),
+					      sizeof(*r->headers))))
 		return -1;
-	return each_pair(x, v, path, header_pair, r);
+	return weir__config_each_pair(x, v, path, header_pair, r);
 }
 
 static int rewrite_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
@@ -960,15 +358,15 @@ static int rewrite_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_n
 	const char *s;
 
 	if (strcmp(name, "strip_prefix") && strcmp(name, "template"))
-		return fail(x, k, path, "unknown field");
+		return weir__config_fail(x, k, path, "unknown field");
 	if (r->rewrite != WEIR_REWRITE_NONE)
-		return fail(x, k, path, "give strip_prefix or template, not both");
+		return weir__config_fail(x, k, path, "give strip_prefix or template, not both");
 	r->rewrite = name[0] == 's' ? WEIR_REWRITE_STRIP : WEIR_REWRITE_TEMPLATE;
-	if (!(s = str(x, v, path)))
+	if (!(s = weir__config_str(x, v, path)))
 		return -1;
 	if (s[0] != '/')
-		return fail(x, v, path, "'%s' must start with '/'", s);
-	return (r->rewrite_value = dup(x, v, path, s)) ? 0 : -1;
+		return weir__config_fail(x, v, path, "'%s' must start with '/'", s);
+	return (r->rewrite_value = weir__config_dup(x, v, path, s)) ? 0 : -1;
 }
 
 static int route_rewrite(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -976,9 +374,9 @@ static int route_rewrite(struct pctx *x, const struct ckey *k, yaml_node_t *v, v
 {
 	struct weir_route_conf *r = base;
 
-	if (each_pair(x, v, path, rewrite_pair, r))
+	if (weir__config_each_pair(x, v, path, rewrite_pair, r))
 		return -1;
-	return r->rewrite ? 0 : fail(x, v, path, "needs strip_prefix or template");
+	return r->rewrite ? 0 : weir__config_fail(x, v, path, "needs strip_prefix or template");
 }
 
 static int route_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -1033,8 +431,9 @@ static int check_template(struct pctx *x, yaml_node_t *at, const struct weir_rou
 
 		for (size_t i = 0; len && i < r->n_paths; i++)
 			if (!has_param(r->paths[i], p + 1, len))
-				return fail(x, at, path, ":%.*s is not a parameter of path '%s'",
-					    (int)len, p + 1, r->paths[i]);
+				return weir__config_fail(x, at, path,
+							 ":%.*s is not a parameter of path '%s'",
+							 (int)len, p + 1, r->paths[i]);
 	}
 	return 0;
 }
@@ -1047,31 +446,33 @@ static int route_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_nod
 	yaml_node_t *at;
 	char fp[PATHLEN];
 
-	r->line = line_of(it);
-	if (parse_map(x, it, route_keys, r, path))
+	r->line = weir__config_line_of(it);
+	if (weir__config_parse_map(x, it, route_keys, r, path))
 		return -1;
-	at = map_get(x, it, "id");
-	if (r->id && check_name(x, at, pjoin(fp, path, "id"), r->id))
+	at = weir__config_map_get(x, it, "id");
+	if (r->id && check_name(x, at, weir__config_pjoin(fp, path, "id"), r->id))
 		return -1;
 	if (!r->id && asprintf(&r->id, "route-%zu", i) < 0) {
 		r->id = NULL;
-		return fail(x, it, path, "out of memory");
+		return weir__config_fail(x, it, path, "out of memory");
 	}
-	if (!(first = seen(&x->ids, r->id, r, ENTER)))
-		return fail(x, it, path, "out of memory");
+	if (!(first = weir__config_seen(&x->ids, r->id, r, ENTER)))
+		return weir__config_fail(x, it, path, "out of memory");
 	if (first != r)
-		return fail(x, at ? at : it, pjoin(fp, path, "id"),
-			    "duplicate route id '%s' (first at line %u)", r->id, first->line);
+		return weir__config_fail(x, at ? at : it, weir__config_pjoin(fp, path, "id"),
+					 "duplicate route id '%s' (first at line %u)", r->id,
+					 first->line);
 	if (!r->n_paths)
-		return fail(x, it, pjoin(fp, path, "paths"),
-			    "a route needs at least one path (path or paths)");
-	if (!seen(&x->ups, r->upstream, NULL, FIND))
-		return fail(x, map_get(x, it, "upstream"), pjoin(fp, path, "upstream"),
-			    "no upstream named '%s'", r->upstream);
+		return weir__config_fail(x, it, weir__config_pjoin(fp, path, "paths"),
+					 "a route needs at least one path (path or paths)");
+	if (!weir__config_seen(&x->ups, r->upstream, NULL, FIND))
+		return weir__config_fail(x, weir__config_map_get(x, it, "upstream"),
+					 weir__config_pjoin(fp, path, "upstream"),
+					 "no upstream named '%s'", r->upstream);
 	if (r->rewrite != WEIR_REWRITE_TEMPLATE)
 		return 0;
-	at = map_get(x, map_get(x, it, "rewrite"), "template");
-	return check_template(x, at, r, pjoin(fp, path, "rewrite.template"));
+	at = weir__config_map_get(x, weir__config_map_get(x, it, "rewrite"), "template");
+	return check_template(x, at, r, weir__config_pjoin(fp, path, "rewrite.template"));
 }
 
 static int config_routes(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
@@ -1116,10 +517,11 @@ static int config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *
 {
 	struct weir_config *c = base;
 
-	set_defaults(access_log_keys, c);
-	if (parse_map(x, v, access_log_keys, c, path))
+	weir__config_set_defaults(access_log_keys, c);
+	if (weir__config_parse_map(x, v, access_log_keys, c, path))
 		return -1;
-	if (!c->log_path && c->log_format != WEIR_LOG_OFF && !(c->log_path = dup(x, v, path, "-")))
+	if (!c->log_path && c->log_format != WEIR_LOG_OFF &&
+	    !(c->log_path = weir__config_dup(x, v, path, "-")))
 		return -1;
 	return 0;
 }
@@ -1148,36 +550,39 @@ static const struct ckey config_keys[] = {
 
 void weir_config_defaults(struct weir_config *c)
 {
-	set_defaults(config_keys, c);
+	weir__config_set_defaults(config_keys, c);
 	c->log_format = WEIR_LOG_OFF;
 }
 
 void weir_upstream_defaults(struct weir_upstream_conf *u)
 {
-	set_defaults(upstream_keys, u);
+	weir__config_set_defaults(upstream_keys, u);
 }
 
 static int parse_root(struct pctx *x, yaml_node_t *root)
 {
 	if (root->type != YAML_MAPPING_NODE)
-		return fail(x, root, "document", "expected a mapping at the top level");
-	if (parse_map(x, root, config_keys, x->c, ""))
+		return weir__config_fail(x, root, "document",
+					 "expected a mapping at the top level");
+	if (weir__config_parse_map(x, root, config_keys, x->c, ""))
 		return -1;
 	if (!x->c->n_listeners)
-		return fail(x, root, "listeners", "at least one listener is required");
+		return weir__config_fail(x, root, "listeners", "at least one listener is required");
 	if (!x->routes)
 		return 0;
 	if (x->routes->type != YAML_SEQUENCE_NODE)
-		return fail(x, x->routes, "routes", "expected a list");
-	if (!(x->c->routes = alloc(x, x->routes, "routes", n_items(x->routes),
-				   sizeof(*x->c->routes))) ||
-	    !hcreate_r(2 * n_items(x->routes) + 1, &x->ids) ||
+		return weir__config_fail(x, x->routes, "routes", "expected a list");
+	if (!(x->c->routes = weir__config_alloc(x, x->routes, "routes",
+						weir__config_n_items(x->routes),
+						sizeof(*x->c->routes))) ||
+	    !hcreate_r(2 * weir__config_n_items(x->routes) + 1, &x->ids) ||
 	    !hcreate_r(2 * x->c->n_upstreams + 1, &x->ups))
-		return fail(x, x->routes, "routes", "out of memory");
+		return weir__config_fail(x, x->routes, "routes", "out of memory");
 	for (size_t i = 0; i < x->c->n_upstreams; i++)
-		if (!seen(&x->ups, x->c->upstreams[i].name, &x->c->upstreams[i], ENTER))
-			return fail(x, x->routes, "routes", "out of memory");
-	return each_item(x, x->routes, "routes", route_item, x->c);
+		if (!weir__config_seen(&x->ups, x->c->upstreams[i].name, &x->c->upstreams[i],
+				       ENTER))
+			return weir__config_fail(x, x->routes, "routes", "out of memory");
+	return weir__config_each_item(x, x->routes, "routes", route_item, x->c);
 }
 
 static void syntax_error(struct pctx *x, yaml_parser_t *p, const char *text, size_t len)
@@ -1208,14 +613,14 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 
 	*out = NULL;
 	if (!yaml_parser_initialize(&parser))
-		return fail(&x, NULL, "syntax", "out of memory");
+		return weir__config_fail(&x, NULL, "syntax", "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		syntax_error(&x, &parser, text, len);
 		goto out_parser;
 	}
 	if (!(root = yaml_document_get_root_node(&doc))) {
-		fail(&x, NULL, "document", "the configuration is empty");
+		weir__config_fail(&x, NULL, "document", "the configuration is empty");
 		goto out_doc;
 	}
 	if (!yaml_parser_load(&parser, &more)) {
@@ -1223,14 +628,14 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 		goto out_doc;
 	}
 	if (yaml_document_get_root_node(&more))
-		fail(&x, yaml_document_get_root_node(&more), "document",
-		     "only one YAML document is allowed");
+		weir__config_fail(&x, yaml_document_get_root_node(&more), "document",
+				  "only one YAML document is allowed");
 	yaml_document_delete(&more);
 	if (x.failed)
 		goto out_doc;
 	x.budget = 1000000 + 8 * (size_t)(doc.nodes.top - doc.nodes.start);
 	if (!(x.c = calloc(1, sizeof(*x.c)))) {
-		fail(&x, NULL, "document", "out of memory");
+		weir__config_fail(&x, NULL, "document", "out of memory");
 		goto out_doc;
 	}
 	weir_config_defaults(x.c);
