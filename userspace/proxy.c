@@ -566,6 +566,35 @@ static int on_resp_message_complete(llhttp_t *p)
 
 /* ---- moving bytes ---------------------------------------------------------- */
 
+/* writev of `total` bytes. Returns bytes written (maybe 0 when full), -2
+ * on an error. */
+static ssize_t io_writev(struct weir_io *io, struct iovec *iov, int n_iov, size_t total)
+{
+	for (;;) {
+		ssize_t n = writev(io->fd, iov, n_iov);
+		if (n >= 0) {
+			if ((size_t)n < total)
+				io->writable = 0;
+			return n;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			io->writable = 0;
+			return 0;
+		}
+		return -2;
+	}
+}
+
+/* Writes [p, p+len); as io_writev. */
+static ssize_t io_write(struct weir_io *io, const char *p, size_t len)
+{
+	struct iovec iov = { (void *)p, len };
+
+	return io_writev(io, &iov, 1, len);
+}
+
 /* Reads from fd into b's free space. Returns bytes, 0 at EOF, -1 when
  * drained (io->readable cleared), -2 on an error. */
 static ssize_t io_read(struct weir_io *io, struct weir_buf *b)
@@ -589,48 +618,6 @@ static ssize_t io_read(struct weir_io *io, struct weir_buf *b)
 		if (errno == EAGAIN) {
 			io->readable = 0;
 			return -1;
-		}
-		return -2;
-	}
-}
-
-/* Writes [p, p+len). Returns bytes written (maybe 0 when full), -2 on an
- * error. */
-static ssize_t io_write(struct weir_io *io, const char *p, size_t len)
-{
-	for (;;) {
-		ssize_t n = write(io->fd, p, len);
-		if (n >= 0) {
-			if ((size_t)n < len)
-				io->writable = 0;
-			return n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			io->writable = 0;
-			return 0;
-		}
-		return -2;
-	}
-}
-
-/* writev of `total` bytes. Returns bytes written (maybe 0 when full), -2
- * on an error. */
-static ssize_t io_writev(struct weir_io *io, struct iovec *iov, int n_iov, size_t total)
-{
-	for (;;) {
-		ssize_t n = writev(io->fd, iov, n_iov);
-		if (n >= 0) {
-			if ((size_t)n < total)
-				io->writable = 0;
-			return n;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			io->writable = 0;
-			return 0;
 		}
 		return -2;
 	}

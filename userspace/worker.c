@@ -76,6 +76,21 @@ void weir_buf_put(struct weir_worker *w, struct weir_buf *b)
 	w->n_free_bufs++;
 }
 
+/* Frees recycled buffers past `keep`; returns bytes freed. */
+static size_t bufs_shrink(struct weir_worker *w, uint32_t keep)
+{
+	size_t freed = 0;
+
+	while (w->n_free_bufs > keep) {
+		struct weir_buf *b = w->free_bufs;
+		w->free_bufs = b->next;
+		w->n_free_bufs--;
+		freed += b->cap;
+		free(b);
+	}
+	return freed;
+}
+
 uint32_t weir_buf_compact(struct weir_buf *b)
 {
 	uint32_t d = b->start;
@@ -373,13 +388,7 @@ static void free_lists_shrink(struct weir_worker *w)
 	size_t freed = 0;
 
 	w->next_shrink = w->now + 1000;
-	while (w->n_free_bufs > FREE_KEPT_IDLE) {
-		struct weir_buf *b = w->free_bufs;
-		w->free_bufs = b->next;
-		w->n_free_bufs--;
-		freed += b->cap;
-		free(b);
-	}
+	freed += bufs_shrink(w, FREE_KEPT_IDLE);
 	freed += weir_req_pool_shrink(w, FREE_KEPT_IDLE);
 	if (freed >= 1 << 20)
 		malloc_trim(0);
@@ -536,19 +545,8 @@ void weir_workers_join(void)
 		pthread_join(w->thread, NULL);
 		if (w->snap)
 			weir_worker_snap_release(w, w->snap);
-		while (w->free_bufs) {
-			struct weir_buf *b = w->free_bufs;
-			w->free_bufs = b->next;
-			free(b);
-		}
-		while (w->free_reqs) {
-			struct weir_req *r = w->free_reqs;
-			w->free_reqs = r->next;
-			free(r->head.fields);
-			free(r->rhead.fields);
-			free(r->hdrs);
-			free(r);
-		}
+		bufs_shrink(w, 0);
+		weir_req_pool_shrink(w, 0);
 		while (w->free_clients) {
 			struct weir_client *c = w->free_clients;
 			w->free_clients = c->next;
