@@ -350,6 +350,12 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 		*why = "too many header fields";
 		return 431;
 	}
+	/* A head that arrived whole in one read was never measured while
+	 * incomplete (client_read_head). */
+	if (c->parsed - r->head_start > r->snap->conf->max_header_size) {
+		*why = "request head larger than the limit";
+		return 431;
+	}
 	if (p->http_major != 1) {
 		*why = "only HTTP/1.x is served here";
 		return 505;
@@ -481,7 +487,10 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 	r->idempotent = p->method == HTTP_GET || p->method == HTTP_HEAD ||
 			p->method == HTTP_PUT || p->method == HTTP_DELETE ||
 			p->method == HTTP_OPTIONS || p->method == HTTP_TRACE;
-	if (r->conn_close || (r->http_minor == 0 && !r->conn_keepalive))
+	/* timeouts.keepalive 0 means one request per connection: say so in
+	 * the answer rather than reset the client's next request. */
+	if (r->conn_close || (r->http_minor == 0 && !r->conn_keepalive) ||
+	    !r->snap->conf->keepalive_timeout_ms)
 		c->keepalive = 0;
 	return 0;
 }
@@ -570,6 +579,13 @@ int weir_client_parse(struct weir_client *c)
 	if (c->parsed == b->end && c->state != WEIR_CLIENT_BUSY)
 		return 0;
 	e = llhttp_execute(&c->parser, b->data + c->parsed, b->end - c->parsed);
+	if (e == HPE_PAUSED_UPGRADE && !c->req) {
+		/* The last request asked for an upgrade and the upstream
+		 * answered without a 101 (a 101 makes a tunnel, which parses
+		 * nothing): what follows is HTTP again. */
+		llhttp_resume_after_upgrade(&c->parser);
+		e = llhttp_execute(&c->parser, b->data + c->parsed, b->end - c->parsed);
+	}
 	if (e == HPE_OK) {
 		c->parsed = b->end;
 		return 0;

@@ -148,8 +148,8 @@ static int build_upstream_head(struct weir_req *r)
 {
 	struct weir_client *c = r->client;
 	struct weir_buf *b = c->in, *o;
-	const char *xff = NULL, *xfh = NULL;
-	uint32_t xff_len = 0, xfh_len = 0;
+	const char *xfh = NULL;
+	uint32_t n_xff = 0, first_xff = 0, xfh_len = 0;
 	char addr[INET6_ADDRSTRLEN];
 
 	if (!r->up_head && !(r->up_head = weir_buf_get(c->w)))
@@ -162,10 +162,8 @@ static int build_upstream_head(struct weir_req *r)
 	weir_buf_append(o, r->http_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
 	for (uint32_t i = 0; i < r->head.n_fields; i++) {
 		const struct weir_hdr *h = &r->hdrs[i];
-		if (h->name_len == 15 && !memcmp(h->name, "x-forwarded-for", 15)) {
-			xff = h->value;
-			xff_len = h->value_len;
-		}
+		if (h->name_len == 15 && !memcmp(h->name, "x-forwarded-for", 15) && !n_xff++)
+			first_xff = i;
 		if (h->name_len == 4 && !memcmp(h->name, "host", 4)) {
 			xfh = h->value;
 			xfh_len = h->value_len;
@@ -180,9 +178,17 @@ static int build_upstream_head(struct weir_req *r)
 	client_addr_text(c, addr, sizeof(addr));
 	/* Plain appends, not printf: this runs for every request. */
 	weir_buf_append(o, "x-forwarded-for: ", 17);
-	if (xff) {
-		weir_buf_append(o, xff, xff_len);
-		weir_buf_append(o, ", ", 2);
+	/* Every x-forwarded-for field the client sent, in order (one list may
+	 * come in several fields), then the client. */
+	for (uint32_t i = first_xff; n_xff && i < r->head.n_fields; i++) {
+		const struct weir_hdr *h = &r->hdrs[i];
+		if (h->name_len != 15 || memcmp(h->name, "x-forwarded-for", 15))
+			continue;
+		n_xff--;
+		if (h->value_len) {
+			weir_buf_append(o, h->value, h->value_len);
+			weir_buf_append(o, ", ", 2);
+		}
 	}
 	weir_buf_append(o, addr, strlen(addr));
 	weir_buf_append(o, "\r\nx-forwarded-proto: http\r\n", 27);
@@ -314,8 +320,10 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_n
 }
 
 /* Picks a node and gives the request a connection to it: an idle one from
- * the pool, or a new one. Answers 502 when no node is left. */
-static void upstream_connect(struct weir_req *r)
+ * the pool, or a new one. When no node is left, answers `status` with
+ * `why`: what made the last try fail (504 for a connect timeout), or 502
+ * "no upstream node available" on the first pick. */
+static void upstream_connect(struct weir_req *r, int status, const char *why)
 {
 	struct weir_client *c = r->client;
 	struct weir_worker *w = c->w;
@@ -326,9 +334,7 @@ static void upstream_connect(struct weir_req *r)
 	for (;;) {
 		node = weir_lb_pick(up->lb, st, hash_key(r), w->now, r->tried, r->n_tried);
 		if (node < 0) {
-			weir_client_answer(c, 502, r->n_tried ? "upstream connect failed"
-							     : "no upstream node available",
-					   r->req_done);
+			weir_client_answer(c, status, why, r->req_done);
 			return;
 		}
 		r->tried[r->n_tried++] = (uint16_t)node;
@@ -347,6 +353,8 @@ static void upstream_connect(struct weir_req *r)
 			if (!u) {
 				weir_lb_report(st, node, true, w->now, up->conf->max_fails,
 					       up->conf->fail_window_ms, up->conf->eject_ms);
+				status = 502;
+				why = "upstream connect failed";
 				if (r->n_tried <= up->conf->retries && r->n_tried < WEIR_MAX_TRIES)
 					continue;
 				weir_client_answer(c, 502, "upstream connect failed", r->req_done);
@@ -383,7 +391,7 @@ void weir_proxy_start(struct weir_req *r)
 		weir_client_answer(r->client, 500, "request head too large to rebuild", false);
 		return;
 	}
-	upstream_connect(r);
+	upstream_connect(r, 502, "no upstream node available");
 	if (r->up)
 		weir_proxy_pump(r);
 }
@@ -529,6 +537,10 @@ static int on_resp_headers_complete(llhttp_t *p)
 	weir_plugins_response_headers(r, o);
 
 	bool bodyless = r->head_only || status == 204 || status == 304;
+	/* An answer before the whole request went up leaves the rest of the
+	 * request body unread: the connection cannot carry another request. */
+	if (!r->sent_all)
+		r->close_after = 1;
 	if (upgrade) {
 		weir_buf_append(o, "Connection: upgrade\r\n", 21);
 	} else if (!bodyless && !chunked && !has_len) {
@@ -1081,7 +1093,7 @@ static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *w
 		r->fwd = r->body_start;
 		r->sent_all = 0;
 		r->phase = WEIR_REQ_UPSTREAM;
-		upstream_connect(r);
+		upstream_connect(r, timeout ? 504 : 502, why);
 		if (r->up)
 			weir_proxy_pump(r);
 		return;
@@ -1124,7 +1136,17 @@ void weir_upconn_event(struct weir_upconn *u, uint32_t events)
 	struct weir_worker *w;
 
 	if (u->state == WEIR_UP_IDLE) {
-		/* An idle connection has nothing to say: it closed, or is broken. */
+		/* An idle connection has nothing to say: it closed, or is
+		 * broken. But an edge queued while its last response was
+		 * being read (the body's segment after the head's) can come
+		 * after the response went back to the pool: nothing to read
+		 * then, and the connection is good. */
+		char ch;
+		if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+		    recv(u->io.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+			u->io.readable = 0;
+			return;
+		}
 		w = u->w;
 		pool_unlink(&w->pools[u->pool], u);
 		upconn_close(w, u);

@@ -1,0 +1,639 @@
+#!/bin/bash
+# tests/proxy/test_proxy.sh - the L7 proxy end to end: the real weir daemon
+# between real clients (curl, wrk, raw sockets from tests/proxy/client.py)
+# and real upstreams (tests/proxy/upstream.py, nginx), all on 127.0.0.1.
+#
+#   WEIR=build/asan/weir tests/proxy/test_proxy.sh    the same with the sanitizers
+#
+# Upstreams log every connection and request head before answering
+# (upstream.py), so "the upstream never saw it" and "one connection carried
+# them all" are read from their logs. Nothing depends on timing for
+# correctness: timeouts under test are short (0.5-1 s), everything else is
+# generous, and waits are bounded polls.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+
+WEIR=${WEIR:-build/weir}
+TMP=$(mktemp -d /tmp/weir-proxy.XXXXXX)
+# The interpreter itself, not a wrapper (pyenv's shims fork): $! must be
+# the process that serves, for cleanup to stop it.
+PY=$(python3 -c 'import sys; print(sys.executable)')
+UP=tests/proxy/upstream.py
+CL=tests/proxy/client.py
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$TMP" /tmp/weir-check.$$.out /tmp/weir-check.$$.err
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+die() { echo "not ok - $*"; exit 1; }
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+	local end=$((SECONDS + $1)); shift
+	until "$@" 2>/dev/null; do
+		[ $SECONDS -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+
+start_upstream() { # NAME PORT
+	$PY $UP --port "$2" --name "$1" --log "$TMP/$1.log" --ready "$TMP/$1.ready" \
+		2>"$TMP/$1.err" &
+	PIDS+=($!)
+	wait_for 10 test -s "$TMP/$1.ready" || die "upstream $1 did not start: $(cat "$TMP/$1.err")"
+}
+
+# start_weir NAME ARGS...: starts weir, sets WPID, waits for "listening on".
+start_weir() {
+	local name=$1; shift
+	"$WEIR" "$@" 2>"$TMP/$name.err" &
+	WPID=$!
+	PIDS+=($WPID)
+	wait_for 10 grep -q 'listening on' "$TMP/$name.err" ||
+		die "weir $name did not start: $(cat "$TMP/$name.err")"
+}
+
+conns() { grep -c '"ev": "conn"' "$TMP/$1.log"; }
+# seen UPSTREAM TEXT: how many request heads the upstream got with TEXT in them.
+seen() { grep '"ev": "req"' "$TMP/$1.log" | grep -cF -- "$2"; }
+# jf FIELD: a field of the JSON on stdin (headers as a {name: value} map).
+jf() {
+	python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+if sys.argv[1].startswith("h:"):
+    want = sys.argv[1][2:]
+    print(" | ".join(v for k, v in j["headers"] if k == want) or "-")
+else:
+    print(j[sys.argv[1]])' "$1"
+}
+C() { curl -s --max-time 30 "$@"; }
+code() { C -o /dev/null -w '%{http_code}' "$@"; }
+# multi FORMAT URL...: the URLs in order on one client connection (curl reuses
+# it), bodies dropped, FORMAT written after each.
+multi() {
+	local fmt=$1 a=(); shift
+	for u; do a+=(-o /dev/null "$u"); done
+	C -w "$fmt" "${a[@]}"
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Ten ports in a row, somewhere in 18000-18999, none of them in use.
+in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
+for try in $(seq 0 30); do
+	BASE=$((18000 + (($$ + try * 37) % 100) * 10))
+	free=1
+	for p in $(seq $BASE $((BASE + 9))); do in_use $p && free=0 && break; done
+	[ $free = 1 ] && break
+done
+[ $free = 1 ] || die "no ten free ports in 18000-18999"
+P_MAIN=$BASE P_STRICT=$((BASE + 1)) P_RELOAD=$((BASE + 2)) P_X=$((BASE + 3))
+P_A=$((BASE + 4)) P_B=$((BASE + 5)) P_C=$((BASE + 6)) P_DEAD=$((BASE + 7)) P_NGX=$((BASE + 8))
+P_BH=$((BASE + 9))
+
+# ---- upstreams -------------------------------------------------------------
+start_upstream A $P_A
+start_upstream B $P_B
+start_upstream C $P_C
+$PY $UP --port $P_BH --blackhole --ready "$TMP/BH.ready" 2>"$TMP/BH.err" &
+PIDS+=($!)
+wait_for 10 test -s "$TMP/BH.ready" || die "the blackhole did not start: $(cat "$TMP/BH.err")"
+
+mkdir -p "$TMP/ngx"/{body,proxy,fastcgi,uwsgi,scgi,www}
+cat >"$TMP/ngx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+user root;
+pid $TMP/ngx/nginx.pid;
+error_log $TMP/ngx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/ngx/body;
+    proxy_temp_path $TMP/ngx/proxy;
+    fastcgi_temp_path $TMP/ngx/fastcgi;
+    uwsgi_temp_path $TMP/ngx/uwsgi;
+    scgi_temp_path $TMP/ngx/scgi;
+    server {
+        listen 127.0.0.1:$P_NGX;
+        root $TMP/ngx/www;
+    }
+}
+EOF
+head -c $((50 * 1024 * 1024)) /dev/urandom >"$TMP/ngx/www/big.bin"
+head -c $((50 * 1024 * 1024)) /dev/urandom >"$TMP/up50.bin"
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/up8.bin"
+nginx -p "$TMP/ngx" -c "$TMP/ngx/nginx.conf" -e "$TMP/ngx/error.log" &
+PIDS+=($!)
+wait_for 10 in_use $P_NGX || die "nginx did not start: $(cat "$TMP/ngx/error.log")"
+
+# ---- the main weir ---------------------------------------------------------
+cat >"$TMP/main.yaml" <<EOF
+workers: 2
+limits: {max_body: 64m}
+timeouts: {client_header: 30s, client_body: 30s, keepalive: 60s, send: 30s, shutdown: 10s}
+access_log: {path: $TMP/access.log, format: json}
+listeners: [127.0.0.1:$P_MAIN]
+upstreams:
+  a: {nodes: [127.0.0.1:$P_A]}
+  b: {nodes: [127.0.0.1:$P_B]}
+  c: {nodes: [127.0.0.1:$P_C]}
+  ngx: {nodes: [127.0.0.1:$P_NGX]}
+  dead: {nodes: [127.0.0.1:$P_DEAD]}
+  slow: {nodes: [127.0.0.1:$P_A], timeouts: {read: 1s}}
+  bh: {nodes: [127.0.0.1:$P_BH], timeouts: {connect: 500ms}}
+  bh_a:
+    nodes: [127.0.0.1:$P_BH, 127.0.0.1:$P_A]
+    timeouts: {connect: 500ms}
+    health: {max_fails: 0}
+    retries: 1
+  ab:
+    nodes: [127.0.0.1:$P_A, 127.0.0.1:$P_B]
+    health: {max_fails: 2, window: 1h, eject: 1h}
+    retries: 0
+  ab_short:
+    nodes: [127.0.0.1:$P_A, 127.0.0.1:$P_B]
+    health: {max_fails: 1, window: 1h, eject: 1s}
+    retries: 0
+  dead_a:
+    nodes: [127.0.0.1:$P_DEAD, 127.0.0.1:$P_A]
+    health: {max_fails: 2, window: 1h, eject: 1h}
+    retries: 0
+  retry:
+    nodes: [127.0.0.1:$P_DEAD, 127.0.0.1:$P_A]
+    health: {max_fails: 0}
+    retries: 1
+routes:
+  - {id: default, path: /*, upstream: a}
+  - {id: host-b, host: b.test, path: /*, upstream: b}
+  - {id: wild-b, hosts: ["*.wild.test"], path: /*, upstream: b}
+  - {id: api, path: /api/*, upstream: b, rewrite: {strip_prefix: /api}}
+  - {id: items, path: "/users/:id/items/:item", upstream: a,
+     rewrite: {template: "/v2/items/:item/of/:id"}}
+  - {id: items-me, path: "/users/me/items/:item", upstream: b}
+  - {id: m-post, path: /m, methods: [POST], upstream: b}
+  - {id: m-any, path: /m, upstream: a}
+  - {id: h-b, path: /h, headers: {x-pick: b}, upstream: b}
+  - {id: h-any, path: /h, upstream: a}
+  - {id: prio-lo, path: /p, upstream: a, priority: 1}
+  - {id: prio-hi, path: /p, upstream: b, priority: 5}
+  - {id: reuse, path: /reuse/*, upstream: c, rewrite: {strip_prefix: /reuse}}
+  - {id: ngx, path: /ngx/*, upstream: ngx, rewrite: {strip_prefix: /ngx}}
+  - {id: bh, path: /bh/*, upstream: bh, rewrite: {strip_prefix: /bh}}
+  - {id: bh-a, path: /bh-a/*, upstream: bh_a, rewrite: {strip_prefix: /bh-a}}
+  - {id: dead, path: /dead/*, upstream: dead, rewrite: {strip_prefix: /dead}}
+  - {id: slow, path: /slow/*, upstream: slow, rewrite: {strip_prefix: /slow}}
+  - {id: rt-slow, path: /rt-slow/*, upstream: a, rewrite: {strip_prefix: /rt-slow},
+     timeouts: {read: 1s}}
+  - {id: eject, path: /eject/*, upstream: ab, rewrite: {strip_prefix: /eject}}
+  - {id: eject-short, path: /eject-short/*, upstream: ab_short,
+     rewrite: {strip_prefix: /eject-short}}
+  - {id: dead-a, path: /dead-a/*, upstream: dead_a, rewrite: {strip_prefix: /dead-a}}
+  - {id: retry, path: /retry/*, upstream: retry, rewrite: {strip_prefix: /retry}}
+  - id: plug
+    path: /plug/*
+    upstream: a
+    rewrite: {strip_prefix: /plug}
+    plugins:
+      headers: {request: {x-a: b}, response: {x-c: d}}
+EOF
+check "weir --check accepts a good file" bash -c \
+	"'$WEIR' --check '$TMP/main.yaml' | grep -q ': ok'"
+printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\nroutes:\n  - path: /*\n    upstream: nosuch\n' \
+	$P_MAIN $P_A >"$TMP/bad.yaml"
+check_fails "weir --check rejects a bad file with FILE:LINE: FIELD: REASON" \
+	"$TMP/bad.yaml:6: routes\\[0\\]\\.upstream: no upstream named 'nosuch'" \
+	"$WEIR" --check "$TMP/bad.yaml"
+
+start_weir main -c "$TMP/main.yaml"
+MAIN=$WPID
+M=http://127.0.0.1:$P_MAIN
+
+# ---- plain forwarding ------------------------------------------------------
+check_eq "GET through weir" "200 A" "$(C -o /dev/null -w '%{http_code} %header{x-name}' $M/echo)"
+C -D "$TMP/h" -H 'X-Forwarded-For: 10.1.2.3' -H 'Host: Example.COM:8080' $M/echo >"$TMP/j"
+check_eq "x-forwarded-for appends the client" "10.1.2.3, 127.0.0.1" "$(jf h:x-forwarded-for <"$TMP/j")"
+check_eq "x-forwarded-for keeps every field the client sent, in order" \
+	"10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1" \
+	"$(C -H 'X-Forwarded-For: 10.0.0.1, 10.0.0.2' -H 'X-Other: 1' -H 'X-Forwarded-For: 10.0.0.3' \
+		$M/echo | jf h:x-forwarded-for)"
+check_eq "x-forwarded-proto is set" "http" "$(jf h:x-forwarded-proto <"$TMP/j")"
+check_eq "x-forwarded-host is the client's Host" "Example.COM:8080" "$(jf h:x-forwarded-host <"$TMP/j")"
+RID=$(jf h:x-request-id <"$TMP/j")
+check "x-request-id is generated (32 hex digits)" grep -Eqx '[0-9a-f]{32}' <<<"$RID"
+check_eq "the client gets the same X-Request-Id" "$RID" \
+	"$(awk -F': ' 'tolower($1) == "x-request-id" {print $2}' "$TMP/h" | tr -d '\r')"
+check_eq "a client's x-request-id is kept" "my-id-1" \
+	"$(C -H 'X-Request-Id: my-id-1' $M/echo | jf h:x-request-id)"
+C -H 'Connection: keep-alive, X-Drop-Me' -H 'X-Drop-Me: 1' -H 'Keep-Alive: timeout=5' \
+	-H 'TE: trailers' -H 'Proxy-Connection: keep-alive' -H 'Upgrade: h2c' \
+	-H 'X-Keep-Me: yes' $M/echo >"$TMP/j"
+check_eq "hop-by-hop headers are removed, end-to-end ones kept" \
+	"- - - - - - yes" "$(for h in connection x-drop-me keep-alive te proxy-connection upgrade x-keep-me; do
+		jf h:$h <"$TMP/j"; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "header names are lower-cased toward the upstream" "1" \
+	"$(C -H 'X-MiXeD-Case: v' $M/echo | python3 -c 'import json,sys
+print(sum(1 for k, v in json.load(sys.stdin)["headers"] if k == "x-mixed-case"))')"
+check_eq "upstream status and body pass through (404)" "status 404 404" \
+	"$(C -w ' %{http_code}' $M/status/404 | tr -d '\n')"
+check_eq "204 from the upstream ends the exchange" "204 204" \
+	"$(multi '%{http_code} ' $M/status/204 $M/status/204 | sed 's/ $//')"
+check_eq "304 from the upstream ends the exchange" "304 200" \
+	"$(multi '%{http_code} ' $M/status/304 $M/echo | sed 's/ $//')"
+
+# ---- bodies ----------------------------------------------------------------
+SHA50=$(sha256sum <"$TMP/up50.bin" | cut -c1-64)
+( while kill -0 $MAIN 2>/dev/null; do rss_kb $MAIN; sleep 0.05; done ) >"$TMP/rss" 2>/dev/null &
+RSSP=$!
+C -H 'Expect:' --data-binary @"$TMP/up50.bin" $M/echo >"$TMP/j"
+check_eq "50 MB upload arrives whole (sha256)" "52428800 $SHA50" \
+	"$(jf body_len <"$TMP/j") $(jf body_sha256 <"$TMP/j")"
+C -D "$TMP/h" -o "$TMP/down" "$M/big?n=52428800"
+check_eq "50 MB download arrives whole (sha256)" \
+	"$(awk -F': ' 'tolower($1) == "x-body-sha256" {print $2}' "$TMP/h" | tr -d '\r')" \
+	"$(sha256sum <"$TMP/down" | cut -c1-64)"
+C -o "$TMP/down" $M/ngx/big.bin
+check_eq "50 MB from nginx arrives whole (sha256)" \
+	"$(sha256sum <"$TMP/ngx/www/big.bin" | cut -c1-64)" "$(sha256sum <"$TMP/down" | cut -c1-64)"
+kill $RSSP 2>/dev/null; wait $RSSP 2>/dev/null
+PEAK=$(sort -n "$TMP/rss" | tail -1)
+check "weir's RSS stays under 64 MB while 150 MB go through (peak ${PEAK} kB)" \
+	test "${PEAK:-999999}" -lt 65536
+read -r SHAOK PEAK < <($PY $CL slow-reader $P_MAIN $MAIN 52428800)
+check_eq "a client that stops reading gets the download whole" "sha-ok" "$SHAOK"
+check "backpressure: RSS stays under 64 MB behind a stalled client (peak ${PEAK} kB)" \
+	test "${PEAK:-999999}" -lt 65536
+rm -f "$TMP/down"
+
+SHA8=$(sha256sum <"$TMP/up8.bin" | cut -c1-64)
+C -H 'Transfer-Encoding: chunked' -H 'Expect:' --data-binary @"$TMP/up8.bin" $M/echo >"$TMP/j"
+check_eq "chunked 8 MB upload arrives whole" "8388608 $SHA8 chunked" \
+	"$(jf body_len <"$TMP/j") $(jf body_sha256 <"$TMP/j") $(jf h:transfer-encoding <"$TMP/j")"
+C -D "$TMP/h" -o "$TMP/down" "$M/chunked?n=3000000&chunk=7000"
+check "a chunked response stays chunked" grep -qi '^transfer-encoding: chunked' "$TMP/h"
+check_eq "a chunked response arrives whole" \
+	"$(awk -F': ' 'tolower($1) == "x-body-sha256" {print $2}' "$TMP/h" | tr -d '\r')" \
+	"$(sha256sum <"$TMP/down" | cut -c1-64)"
+C -D "$TMP/h" -o "$TMP/down" "$M/slow-body?n=200000&ms=300"
+check_eq "a response body that pauses half-way arrives whole" \
+	"$(awk -F': ' 'tolower($1) == "x-body-sha256" {print $2}' "$TMP/h" | tr -d '\r')" \
+	"$(sha256sum <"$TMP/down" | cut -c1-64)"
+: >"$TMP/ngx/www/empty.txt"
+check_eq "Content-Length: 0 responses (nginx) end the exchange" "200:0 200:0 200:0" \
+	"$(multi '%{http_code}:%{size_download} ' $M/ngx/empty.txt $M/ngx/empty.txt $M/ngx/empty.txt | sed 's/ $//')"
+C -D "$TMP/h" -o "$TMP/down" "$M/eof-body?n=2000000"
+check_eq "a close-delimited response arrives whole" \
+	"$(awk -F': ' 'tolower($1) == "x-body-sha256" {print $2}' "$TMP/h" | tr -d '\r')" \
+	"$(sha256sum <"$TMP/down" | cut -c1-64)"
+check "a close-delimited response is sent with Connection: close" \
+	grep -qi '^connection: close' "$TMP/h"
+check_eq "Expect: 100-continue: the upstream's 100 comes before the body is sent" \
+	"100 200 100000 sha-ok" "$($PY $CL expect $P_MAIN)"
+check_eq "HEAD: Content-Length kept, no body, the connection goes on" "200 5000 200 10" \
+	"$($PY $CL head-get $P_MAIN)"
+check_eq "pipelining: six requests in one write, answered in order" \
+	"200:/echo?i=1:0 200:/echo?i=2:5 200:/echo?i=3:3 204:None 200:777 200:/echo?i=6:0 closed" \
+	"$($PY $CL pipeline $P_MAIN)"
+check_eq "pipelining behind a 300 kB body (Content-Length)" "300000 sha-ok /echo?i=2 closed" \
+	"$($PY $CL big-pipeline $P_MAIN 0)"
+check_eq "pipelining behind a 300 kB body (chunked)" "300000 sha-ok /echo?i=2 closed" \
+	"$($PY $CL big-pipeline $P_MAIN 1)"
+check_eq "400 pipelined requests (40 kB) in one write, all answered" "400x200 closed" \
+	"$($PY $CL statuses $P_MAIN "$(for i in $(seq 399); do
+		printf 'GET /echo?i=%d HTTP/1.1\\r\\nHost: p\\r\\nX-Pad: %064d\\r\\n\\r\\n' $i 0; done
+		printf 'GET /echo HTTP/1.1\\r\\nHost: p\\r\\nConnection: close\\r\\n\\r\\n')" |
+		tr ' ' '\n' | uniq -c | awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($1 > 1 ? $1 "x" : "") $2 }')"
+check_eq "WebSocket: 101, frames echoed through the tunnel, close" \
+	"101 accept-ok ok ok ok close closed" "$($PY $CL ws $P_MAIN)"
+check_eq "WebSocket: a frame sent with the handshake is not lost" \
+	"101 accept-ok ok ok ok close closed" "$($PY $CL ws $P_MAIN 1)"
+check_eq "HEAD of a chunked response, then a GET on the connection" "200 200 closed" \
+	"$($PY $CL statuses $P_MAIN "HEAD /chunked?n=100 HTTP/1.1\r\nHost: h\r\n\r\nGET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" HEAD,GET)"
+check_eq "an upgrade the upstream declines: HTTP goes on on the connection" "200 200 closed" \
+	"$($PY $CL statuses $P_MAIN "GET /echo HTTP/1.1\r\nHost: u\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\nGET /echo HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n")"
+check_eq "HTTP/1.0 without Host: answered, then closed" "200 closed" \
+	"$($PY $CL statuses $P_MAIN "GET /echo?v=http10 HTTP/1.0\r\n\r\n")"
+check_eq "... and the upstream got HTTP/1.0 with connection: close" "1" \
+	"$(grep '"ev": "req"' "$TMP/A.log" | grep -F 'v=http10' | grep -F '"HTTP/1.0"' | grep -cF '["connection", "close"]')"
+check_eq "HTTP/1.0 with Connection: keep-alive keeps the connection" "200 200 closed" \
+	"$($PY $CL statuses $P_MAIN "GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /echo HTTP/1.0\r\n\r\n")"
+check_eq "a client that half-closes after its GET gets the answer" "200 0 closed" \
+	"$($PY $CL half-close $P_MAIN GET)"
+check_eq "a client that half-closes after its POST body gets the answer" "200 200000 closed" \
+	"$($PY $CL half-close $P_MAIN POST)"
+
+check_eq "a client that goes away half-way through a download" "aborted 200" \
+	"$($PY $CL abort $P_MAIN down) $(code $M/echo)"
+check_eq "a client that goes away half-way through an upload" "aborted 200" \
+	"$($PY $CL abort $P_MAIN up) $(code $M/echo)"
+
+# ---- upstream connections --------------------------------------------------
+N0=$(conns C)
+URLS=(); for i in $(seq 20); do URLS+=("$M/reuse/echo?i=$i"); done
+check_eq "20 requests on one client connection" "$(printf '200%.0s' $(seq 20))" \
+	"$(multi '%{http_code}' "${URLS[@]}")"
+check_eq "... reached the upstream over one keepalive connection" 1 $(($(conns C) - N0))
+N0=$(conns C)
+OK=0; for i in $(seq 20); do [ "$(code $M/reuse/echo?j=$i)" = 200 ] && OK=$((OK + 1)); done
+check_eq "20 requests on 20 client connections" 20 $OK
+check "... reached the upstream over at most one connection per worker" \
+	test $(($(conns C) - N0)) -le 2
+OK=0
+for i in $(seq 10); do
+	[ "$(multi '%{http_code}' "$M/reuse/echo?close=1" "$M/reuse/echo")" = 200200 ] &&
+		OK=$((OK + 1))
+done
+check_eq "the upstream closing a pooled connection costs no request" 10 $OK
+
+# ---- routing ---------------------------------------------------------------
+route() { C -o /dev/null -w '%{http_code} %header{x-name}' "$@"; }
+check_eq "route by host" "200 B" "$(route -H 'Host: b.test' $M/echo)"
+check_eq "an absolute-form target's authority wins over Host" "200 B /echo?abs=1" \
+	"$(route --request-target 'http://b.test/echo?abs=1' -H 'Host: a.test' $M/) $(C --request-target 'http://b.test/echo?abs=1' -H 'Host: a.test' $M/ | jf target)"
+check_eq "route by wildcard host" "200 B" "$(route -H 'Host: x.y.wild.test' $M/echo)"
+check_eq "the host is matched case-insensitively, port ignored" "200 B" \
+	"$(route -H 'Host: B.Test:99' $M/echo)"
+check_eq "other hosts fall to the catch-all" "200 A" "$(route -H 'Host: c.test' $M/echo)"
+check_eq "route by path prefix, prefix stripped" "/echo?q=1 200 B" \
+	"$(C $M/api/echo?q=1 | jf target) $(route $M/api/echo)"
+check_eq "a static segment beats a :param" "200 B /users/me/items/7" \
+	"$(route $M/users/me/items/7) $(C $M/users/me/items/7 | jf target)"
+check_eq "template rewrite with :params" "/v2/items/7/of/42?x=y" \
+	"$(C "$M/users/42/items/7?x=y" | jf target)"
+check_eq "route by method" "200 B 200 A" "$(route -X POST -d x $M/m) $(route $M/m)"
+check_eq "route by header" "200 B 200 A 200 A" \
+	"$(route -H 'X-Pick: b' $M/h) $(route $M/h) $(route -H 'X-Pick: c' $M/h)"
+check_eq "higher priority wins" "200 B" "$(route $M/p)"
+C -D "$TMP/h" $M/plug/echo >"$TMP/j"
+check_eq "headers plugin adds a request header" "b" "$(jf h:x-a <"$TMP/j")"
+check "headers plugin adds a response header" grep -qi '^x-c: d' "$TMP/h"
+
+last6() { awk '{ for (i = NF - 5; i <= NF; i++) printf "%s ", $i }' <<<"$1"; }
+
+# ---- failures --------------------------------------------------------------
+check_eq "upstream refuses: 502" "502" "$(code $M/dead/echo)"
+check "... with a short text body" bash -c "curl -s $M/dead/echo | grep -qx '502 Bad Gateway: .*'"
+check_eq "... and the client connection stays open (502, then 200 on it)" "502:1 200:0" \
+	"$(multi '%{http_code}:%{num_connects} ' $M/dead/echo $M/echo | sed 's/ $//')"
+check_eq "upstream closes without answering: 502" "502" "$(code $M/close)"
+check_eq "upstream connect timeout: 504" "504" "$(code $M/bh/echo)"
+OK=0; for i in 1 2 3 4; do [ "$(code $M/bh-a/echo?i=$i)" = 200 ] && OK=$((OK + 1)); done
+check_eq "retry: a node that times out connecting, the other serves" 4 $OK
+check_eq "upstream slower than the read timeout: 504" "504" "$(code "$M/slow/slow-head?ms=3000")"
+check_eq "a route's read timeout overrides the upstream's: 504" "504" \
+	"$(code "$M/rt-slow/slow-head?ms=3000")"
+check_eq "a request within the read timeout: 200" "200" "$(code "$M/slow/slow-head?ms=10")"
+OUT=$(multi '%{http_code}:%header{x-name} ' $(for i in $(seq 10); do
+	echo "$M/retry/echo?i=$i"; done))
+check_eq "retry: with one node refusing, every GET succeeds on the other" \
+	"$(printf '200:A %.0s' $(seq 10))" "$OUT"
+head -c 300000 /dev/urandom >"$TMP/up300k.bin"
+SHA300=$(sha256sum <"$TMP/up300k.bin" | cut -c1-64)
+OK=0
+for i in 1 2 3 4; do
+	C -H 'Expect:' --data-binary @"$TMP/up300k.bin" "$M/retry/echo?p=$i" >"$TMP/j"
+	[ "$(jf body_sha256 <"$TMP/j") $(jf name <"$TMP/j")" = "$SHA300 A" ] && OK=$((OK + 1))
+	C -H 'Expect:' -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/up300k.bin" \
+		"$M/retry/echo?c=$i" >"$TMP/j"
+	[ "$(jf body_sha256 <"$TMP/j") $(jf name <"$TMP/j")" = "$SHA300 A" ] && OK=$((OK + 1))
+done
+check_eq "retry: a 300 kB POST (length and chunked) goes whole to the other node" 8 $OK
+# One client connection: one worker, whose passive health state is under test.
+OUT=$(multi '%{http_code}:%header{x-name} ' $(for i in $(seq 12); do
+	echo "$M/eject/fail-on/B?i=$i"; done))
+check_eq "ejection: a node answering 502 is ejected after max_fails (2)" 2 \
+	"$(grep -o '502:B' <<<"$OUT" | wc -l)"
+check_eq "... and the rest go to the healthy node" "$(printf '200:A %.0s' $(seq 6))" \
+	"$(last6 "$OUT")"
+check_eq "ejection ends after its time: the node serves (and fails) again" \
+	"B502 A200,A200,A200,A200 B502" "$($PY $CL eject-return $P_MAIN /eject-short/fail-on/B)"
+OUT=$(multi '%{http_code} ' $(for i in $(seq 12); do
+	echo "$M/dead-a/echo?i=$i"; done))
+check_eq "ejection: a refusing node is ejected after max_fails (2)" 2 \
+	"$(grep -o '502' <<<"$OUT" | wc -l)"
+check_eq "... and the rest go to the healthy node" "$(printf '200 %.0s' $(seq 6))" \
+	"$(last6 "$OUT")"
+
+# ---- strictness: answered, never forwarded ---------------------------------
+bad() { # DESC STATUS REQUEST
+	check_eq "$1: $2" "$2 closed" "$($PY $CL send $P_MAIN "$3")"
+}
+H='Host: s\r\n'
+bad "Content-Length with Transfer-Encoding" 400 \
+	"POST /strict-1 HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+bad "conflicting Content-Length" 400 \
+	"POST /strict-2 HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"
+bad "Content-Length that is not a number" 400 \
+	"POST /strict-3 HTTP/1.1\r\n${H}Content-Length: 5x\r\n\r\nhello"
+bad "Transfer-Encoding other than chunked" 501 \
+	"POST /strict-4 HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\nxx"
+bad "Transfer-Encoding: gzip, chunked" 501 \
+	"POST /strict-5 HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+bad "repeated Transfer-Encoding" 501 \
+	"POST /strict-6 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+bad "bad chunk size" 400 \
+	"POST /strict-7 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+bad "whitespace before a colon" 400 "GET /strict-8 HTTP/1.1\r\n${H}X-A : b\r\n\r\n"
+bad "whitespace before the Host colon" 400 "GET /strict-9 HTTP/1.1\r\nHost : s\r\n\r\n"
+bad "obs-fold" 400 "GET /strict-10 HTTP/1.1\r\n${H}X-A: b\r\n  c\r\n\r\n"
+bad "a control character in a value" 400 "GET /strict-11 HTTP/1.1\r\n${H}X-A: b\x01c\r\n\r\n"
+bad "NUL in a value" 400 "GET /strict-12 HTTP/1.1\r\n${H}X-A: b\x00c\r\n\r\n"
+bad "missing Host" 400 "GET /strict-13 HTTP/1.1\r\nX-A: b\r\n\r\n"
+bad "repeated Host" 400 "GET /strict-14 HTTP/1.1\r\n${H}Host: t\r\n\r\n"
+bad "HTTP/2.0 request line" 505 "GET /strict-15 HTTP/2.0\r\n${H}\r\n"
+bad "HTTP/3.1 request line" 505 "GET /strict-16 HTTP/3.1\r\n${H}\r\n"
+bad "unknown expectation" 417 "GET /strict-17 HTTP/1.1\r\n${H}Expect: teapot\r\n\r\n"
+bad "CONNECT" 501 "CONNECT strict-18:443 HTTP/1.1\r\nHost: strict-18:443\r\n\r\n"
+bad "a target that is not a path" 400 "GET strict-19 HTTP/1.1\r\n${H}\r\n"
+bad "a chunk size line ended by a bare LF" 400 \
+	"POST /strict-20 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n"
+bad "a chunk not followed by CRLF" 400 \
+	"POST /strict-22 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n"
+bad "a space in the target" 400 "GET /strict-21 x HTTP/1.1\r\n${H}\r\n"
+check_eq "an upstream's early answer: the unread body is never parsed as requests" "413 closed" \
+	"$($PY $CL early $P_MAIN)"
+check_eq "... none of them reached an upstream" 0 "$(seen A smuggled=1)"
+check_eq "none of the refused requests reached an upstream" "0 0" \
+	"$(seen A strict-) $(seen B strict-)"
+
+# ---- the access log ------------------------------------------------------------
+C -o /dev/null -H 'X-Request-Id: log-check-1' "$M/echo?log=1"
+logline() { grep -F '"request_id":"log-check-1"' "$TMP/access.log"; }
+check "the access log gets a JSON line for the request" wait_for 5 logline
+check_eq "... with its fields" "GET /echo?log=1 200 default 127.0.0.1:$P_A 127.0.0.1" \
+	"$(logline | python3 -c 'import json, sys
+j = json.loads(sys.stdin.readline())
+print(j["method"], j["uri"], j["status"], j["route"], j["upstream"], j["client"])')"
+errline() { grep -F '"uri":"/strict-14"' "$TMP/access.log"; }
+check "... and a line for a refused request" wait_for 5 errline
+
+# ---- limits and client timeouts: a strict weir -------------------------------
+cat >"$TMP/strict.yaml" <<EOF
+workers: 1
+limits: {max_header_size: 1k, max_headers: 10, max_uri: 256, max_body: 1k}
+timeouts: {client_header: 500ms, client_body: 500ms, keepalive: 500ms, send: 1s, shutdown: 5s}
+listeners: [127.0.0.1:$P_STRICT]
+upstreams:
+  a: {nodes: [127.0.0.1:$P_A]}
+routes:
+  - {path: /*, upstream: a}
+EOF
+start_weir strict -c "$TMP/strict.yaml"
+STRICT=$WPID
+lim() { check_eq "$1: $2" "$2 closed" "$($PY $CL send $P_STRICT "$3")"; }
+lim "a target longer than max_uri" 414 "GET /limit-1/$(printf 'u%.0s' $(seq 300)) HTTP/1.1\r\n${H}\r\n"
+lim "more header fields than max_headers" 431 \
+	"GET /limit-2 HTTP/1.1\r\n${H}$(for i in $(seq 10); do printf 'X-H%d: v\\r\\n' $i; done)\r\n"
+lim "a head larger than max_header_size" 431 \
+	"GET /limit-3 HTTP/1.1\r\n${H}X-Big: $(printf 'v%.0s' $(seq 1500))\r\n\r\n"
+lim "a Content-Length above max_body" 413 \
+	"POST /limit-4 HTTP/1.1\r\n${H}Content-Length: 2000\r\n\r\n"
+lim "a chunked body above max_body" 413 \
+	"POST /limit-5 HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5dc\r\n$(printf 'b%.0s' $(seq 1500))\r\n0\r\n\r\n"
+check_eq "a head still growing past max_header_size: 431" "431 closed" \
+	"$($PY $CL send $P_STRICT "GET /limit-6 HTTP/1.1\r\n${H}X-Big: $(printf 'v%.0s' $(seq 1500))" 10)"
+check_eq "a request within the limits passes" "200" \
+	"$(code -X POST -d "$(printf 'b%.0s' $(seq 1000))" http://127.0.0.1:$P_STRICT/echo)"
+check_eq "none of them reached the upstream" 0 "$(seen A /limit-)"
+check_eq "a head that stalls: 408" "408 closed" \
+	"$($PY $CL send $P_STRICT "GET /stall-1 HTTP/1.1\r\n${H}" 10)"
+check_eq "a body that stalls: 408" "408 closed" \
+	"$($PY $CL send $P_STRICT "POST /stall-2 HTTP/1.1\r\n${H}Content-Length: 100\r\n\r\n0123456789" 10)"
+check_eq "an idle keepalive connection is closed" "200 closed" \
+	"$($PY $CL idle $P_STRICT 10 | cut -d' ' -f1-2)"
+check_eq "a connection that never sends is closed" "closed" "$($PY $CL hold $P_STRICT 10)"
+check_eq "a client that stops reading is cut off after the send timeout" "cut" \
+	"$($PY $CL stall-read $P_STRICT 52428800 3)"
+check_eq "... and the upstream connection is not reused half-read" "200 A" \
+	"$(C -o /dev/null -w '%{http_code} %header{x-name}' http://127.0.0.1:$P_STRICT/echo)"
+check_eq "a client that goes away half-way through a download (one worker)" "aborted 200 A" \
+	"$($PY $CL abort $P_STRICT down) $(C -o /dev/null -w '%{http_code} %header{x-name}' http://127.0.0.1:$P_STRICT/echo)"
+
+# ---- graceful stop ---------------------------------------------------------------
+# timeouts.shutdown is 5 s: a 2 s request finishes, a WebSocket is cut.
+$PY $CL ws-hold $P_STRICT 30 >"$TMP/ws.out" &
+WSP=$!
+C -o "$TMP/slow.out" -w '%{http_code}' "http://127.0.0.1:$P_STRICT/slow-head?ms=2000&graceful=1" \
+	>"$TMP/slow.code" &
+CURLP=$!
+in_flight() { [ "$(seen A graceful=1)" -ge 1 ] && [ "$(seen A /ws?hold=1)" -ge 1 ]; }
+wait_for 10 in_flight || fail "the slow request or the WebSocket did not reach the upstream"
+kill -TERM $STRICT
+refused() { ! in_use $P_STRICT; }
+check "after SIGTERM new connections are refused" wait_for 2 refused
+wait $CURLP
+check_eq "the request in flight at SIGTERM completes" "200 slow-head?ms=2000&graceful=1" \
+	"$(cat "$TMP/slow.code") $(jf target <"$TMP/slow.out" | cut -d/ -f2)"
+gone() { ! kill -0 $STRICT; }
+check "weir stops by the shutdown deadline with a WebSocket still open" wait_for 15 gone
+kill -9 $STRICT 2>/dev/null
+RC=0; wait $STRICT || RC=$?
+check_eq "weir exits 0 after a graceful stop" 0 $RC
+wait $WSP
+check_eq "the WebSocket was closed at the deadline" "101 closed" "$(cat "$TMP/ws.out")"
+check "weir says it stopped" grep -q 'weir: stopped' "$TMP/strict.err"
+
+# ---- reloads -----------------------------------------------------------------------
+reload_conf() { # UPSTREAM [MORE LISTENERS]
+	local up=$1; shift
+	cat >"$TMP/reload.yaml.new" <<EOF
+workers: 2
+listeners: [$(for l in 127.0.0.1:$P_RELOAD "$@"; do printf '%s, ' $l; done | sed 's/, $//')]
+upstreams:
+  a: {nodes: [127.0.0.1:$P_A]}
+  b: {nodes: [127.0.0.1:$P_B]}
+routes:
+  - {id: all, path: /*, upstream: $up}
+EOF
+	mv "$TMP/reload.yaml.new" "$TMP/reload.yaml"
+}
+reload_conf a
+start_weir reload -c "$TMP/reload.yaml"
+RELOAD=$WPID
+R=http://127.0.0.1:$P_RELOAD
+name_is() { [ "$(C -o /dev/null -w '%header{x-name}' $R/echo)" = "$1" ]; }
+check "before the reload: upstream A" name_is A
+C -o /dev/null -w '%{http_code} %header{x-name}' "$R/slow-head?ms=1500&inflight=1" \
+	>"$TMP/inflight.code" &
+IFP=$!
+inflight() { [ "$(seen A inflight=1)" -ge 1 ]; }
+wait_for 10 inflight || fail "the slow request did not reach the upstream"
+cat >"$TMP/reload.yaml" <<EOF
+workers: 2
+listeners: [127.0.0.1:$P_RELOAD]
+upstreams:
+  b: {nodes: [127.0.0.1:$P_B]}
+routes:
+  - {id: all, path: /*, upstream: b}
+EOF
+kill -HUP $RELOAD
+check "SIGHUP with a changed route: the new route serves" wait_for 5 name_is B
+wait $IFP
+check_eq "a request in flight across the reload ends on its old upstream (since removed)" \
+	"200 A" "$(cat "$TMP/inflight.code")"
+printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\nroutes:\n  - path: /*\n    upstream: a\n    retries: 3\n' \
+	$P_RELOAD $P_A >"$TMP/reload.yaml"
+kill -HUP $RELOAD
+reload_failed() { grep -q "reload failed, configuration unchanged: $TMP/reload.yaml:7: routes\\[0\\]\\.retries" "$TMP/reload.err"; }
+check "SIGHUP with a bad file: stderr names the file, line and field" wait_for 5 reload_failed
+check "... and the running configuration stays" name_is B
+check "... and weir still runs" kill -0 $RELOAD
+reload_conf b 127.0.0.1:$P_X
+kill -HUP $RELOAD
+x_is() { [ "$(C -o /dev/null -w '%header{x-name}' http://127.0.0.1:$P_X/echo)" = "$1" ]; }
+check "SIGHUP adding a listener: it serves" wait_for 5 x_is B
+reload_conf b
+kill -HUP $RELOAD
+x_refused() { ! in_use $P_X; }
+check "SIGHUP removing it: its port refuses" wait_for 5 x_refused
+check "... and the others still serve" name_is B
+
+reload_conf a
+HUPS0=$(grep -c 'weir: reloaded' "$TMP/reload.err")
+wrk -t1 -c20 -d3s $R/echo >"$TMP/wrk.out" 2>&1 &
+WRKP=$!
+for i in 1 2 3 4 5; do
+	sleep 0.4
+	if [ $((i % 2)) = 1 ]; then reload_conf b; else reload_conf a; fi
+	kill -HUP $RELOAD
+done
+wait $WRKP
+check "wrk ran requests through the reloads" \
+	grep -Eq '^ +[0-9]+ requests in' "$TMP/wrk.out"
+check "5 SIGHUPs under wrk load: no non-2xx answer" bash -c "! grep -q 'Non-2xx' '$TMP/wrk.out'"
+check "5 SIGHUPs under wrk load: no socket error" bash -c "! grep -q 'Socket errors' '$TMP/wrk.out'"
+five_reloads() { [ $(($(grep -c 'weir: reloaded' "$TMP/reload.err") - HUPS0)) -eq 5 ]; }
+check "... and all 5 reloads were applied" wait_for 5 five_reloads
+grep -E 'requests in|Non-2xx|Socket errors' "$TMP/wrk.out" | sed 's/^/# wrk: /'
+cat >"$TMP/reload.yaml" <<EOF
+timeouts: {keepalive: 0}
+listeners: [127.0.0.1:$P_RELOAD]
+upstreams:
+  a: {nodes: [127.0.0.1:$P_A]}
+routes:
+  - {path: /*, upstream: a}
+EOF
+kill -HUP $RELOAD
+says_close() { C -D - -o /dev/null $R/echo | grep -qi '^connection: close'; }
+check "keepalive 0: answers say Connection: close" wait_for 5 says_close
+check_eq "... and each request gets a fresh connection, none reset" "200:1 200:1 200:1" \
+	"$(C -v -w '%{http_code}:%{num_connects} ' -o /dev/null $R/echo -o /dev/null $R/echo \
+		-o /dev/null $R/echo 2>"$TMP/curl.err" | sed 's/ $//')$(grep -o 'reset by peer' "$TMP/curl.err")"
+check "weir (main) is still running" kill -0 $MAIN
+
+kill -TERM $MAIN $RELOAD
+RC=0; wait $MAIN || RC=$?
+RC2=0; wait $RELOAD || RC2=$?
+check_eq "both weirs exit 0 on SIGTERM" "0 0" "$RC $RC2"
+if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$TMP"/*.err; then
+	fail "sanitizer reports"; grep -h -A20 'Sanitizer\|runtime error' "$TMP"/*.err | head -60
+else
+	ok "no sanitizer report"
+fi
+finish
