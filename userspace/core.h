@@ -100,6 +100,24 @@ struct weir_head {
 	uint8_t too_many;		/* more fields than cap_fields */
 };
 
+/* The field a name piece belongs to: the current one while its name is
+ * open, else a new one. Past cap_fields it marks the head too_many and
+ * reuses slot 0, so parsing goes on to the end of the head (431 then). */
+static inline struct weir_field *weir_head_field(struct weir_head *h)
+{
+	if (h->in_field != 1) {
+		h->in_field = 1;
+		if (h->n_fields == h->cap_fields) {
+			h->too_many = 1;
+			h->n_fields = 0;
+		}
+		h->fields[h->n_fields].name = (struct weir_span){ UINT32_MAX, 0 };
+		h->fields[h->n_fields].value = (struct weir_span){ UINT32_MAX, 0 };
+		h->n_fields++;
+	}
+	return &h->fields[h->n_fields - 1];
+}
+
 enum weir_client_state {
 	WEIR_CLIENT_IDLE,		/* between requests (keepalive) */
 	WEIR_CLIENT_HEAD,		/* reading a request head */

@@ -114,7 +114,6 @@ static inline int span_add(struct weir_span *s, const struct weir_buf *b,
 	return 0;
 }
 
-static const struct weir_span no_span = { UINT32_MAX, 0 };
 
 static int on_message_begin(llhttp_t *p)
 {
@@ -145,19 +144,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct weir_client *c = client_of(p);
-	struct weir_head *h = &c->req->head;
 
-	if (h->in_field != 1) {
-		h->in_field = 1;
-		if (h->n_fields == h->cap_fields) {
-			h->too_many = 1;
-			h->n_fields = 0;	/* keep parsing, answer 431 at the end */
-		}
-		h->fields[h->n_fields].name = no_span;
-		h->fields[h->n_fields].value = no_span;
-		h->n_fields++;
-	}
-	span_add(&h->fields[h->n_fields - 1].name, c->in, at, len);
+	span_add(&weir_head_field(&c->req->head)->name, c->in, at, len);
 	return 0;
 }
 

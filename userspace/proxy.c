@@ -435,19 +435,8 @@ static int on_resp_status(llhttp_t *p, const char *at, size_t len)
 static int on_resp_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct weir_upconn *u = upconn_of(p);
-	struct weir_head *h = &u->req->rhead;
 
-	if (h->in_field != 1) {
-		h->in_field = 1;
-		if (h->n_fields == h->cap_fields) {
-			h->too_many = 1;
-			h->n_fields = 0;
-		}
-		h->fields[h->n_fields].name = (struct weir_span){ UINT32_MAX, 0 };
-		h->fields[h->n_fields].value = (struct weir_span){ UINT32_MAX, 0 };
-		h->n_fields++;
-	}
-	uspan_add(&h->fields[h->n_fields - 1].name, u->in, at, len);
+	uspan_add(&weir_head_field(&u->req->rhead)->name, u->in, at, len);
 	return 0;
 }
 
