@@ -133,6 +133,9 @@ struct weir_client {
 	uint8_t draining;		/* worker is stopping: close when idle */
 	uint8_t listener;		/* index of the listener it came from */
 	uint8_t lingering;		/* half-closed, draining the client's bytes */
+	uint8_t reading;		/* inside client_read_head */
+	uint8_t again;			/* on the worker's again list */
+	struct weir_client *again_next;
 	struct weir_worker *w;
 	struct weir_client *prev, *next;	/* worker's list */
 	struct weir_buf *in;		/* request bytes; NULL while idle */
@@ -275,6 +278,7 @@ struct weir_worker {
 	struct weir_snap_ref refs[8];	/* snapshots still used by requests */
 	uint32_t n_refs;
 	struct weir_listen_fd *listen;	/* registered listener fds */
+	struct weir_listen_fd *old_listen;	/* replaced in this batch of events */
 	uint32_t n_listen;
 	struct weir_client *clients;	/* all client connections */
 	uint32_t n_clients;
@@ -287,6 +291,7 @@ struct weir_worker {
 	uint32_t n_free_reqs;
 	struct weir_client *free_clients;
 	struct weir_client *dead_clients;	/* closed in this batch of events */
+	struct weir_client *again;		/* to run again before waiting */
 	struct weir_upconn *dead_ups;
 	_Atomic bool accept_stopped;
 	struct weir_timer **heap;
@@ -319,6 +324,7 @@ size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep);
 void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa,
 			uint32_t listener);
 void weir_client_event(struct weir_client *c, uint32_t events);
+void weir_client_again(struct weir_client *c);
 void weir_client_close(struct weir_client *c);
 void weir_client_error(struct weir_client *c, int status, const char *why);
 /* Answers with a short text body; `keep` lets the connection carry another

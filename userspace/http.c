@@ -33,6 +33,8 @@
 #include "accesslog.h"
 
 #define LINGER_MS 2000
+#define REQS_PER_TURN 32		/* pipelined requests answered per event */
+#define LINGER_READS 16			/* reads of a closing client per event */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t len);
@@ -612,13 +614,37 @@ static void client_compact(struct weir_client *c)
 	}
 }
 
-/* Reads and parses until a head is complete, the socket is drained, or the
- * connection ends. */
+/* Reads and parses heads until one goes to an upstream, the socket is
+ * drained, or the connection ends. Requests answered at once (errors, no
+ * route, a plugin's answer, a response that was quick) are followed by the
+ * next pipelined one in this same loop, never by recursion, and at most
+ * REQS_PER_TURN of them before the worker serves others (weir_client_again).
+ * A new head is read only once the answers before it are written
+ * (backpressure). */
 static void client_read_head(struct weir_client *c)
 {
 	struct weir_worker *w = c->w;
+	unsigned budget = REQS_PER_TURN;
 
+	if (c->reading)
+		return;		/* the loop below goes on */
+	c->reading = 1;
 	for (;;) {
+		if (c->io.fd < 0)
+			return;
+		if (c->state != WEIR_CLIENT_IDLE && c->state != WEIR_CLIENT_HEAD)
+			break;
+		if (c->out) {
+			int rc = client_flush(c);
+			if (rc < 0) {
+				weir_client_close(c);
+				return;
+			}
+			if (rc == 0) {
+				weir_timer_set(w, &c->timer, w->now + w->snap->conf->send_timeout_ms);
+				break;
+			}
+		}
 		if (!c->in) {
 			c->in = weir_buf_get(w);
 			if (!c->in) {
@@ -632,21 +658,25 @@ static void client_read_head(struct weir_client *c)
 				weir_timer_set(w, &c->timer, w->now + w->snap->conf->client_header_timeout_ms);
 			int rc = weir_client_parse(c);
 			if (rc < 0)
-				return;
+				continue;
 			if (rc > 0) {
 				head_done(c, c->req);
-				return;
+				if (c->io.fd >= 0 && c->state == WEIR_CLIENT_IDLE && !--budget) {
+					weir_client_again(c);
+					break;
+				}
+				continue;
 			}
 			if (c->req && c->in->end - c->req->head_start >
 				      c->req->snap->conf->max_header_size) {
 				weir_client_answer(c, 431, "request head larger than the limit", false);
-				return;
+				continue;
 			}
 		}
 		if (c->in->end == c->in->cap) {
 			if (c->in->start == 0 && (!c->req || c->req->head_start == 0)) {
 				weir_client_answer(c, 431, "request head larger than the buffer", false);
-				return;
+				continue;
 			}
 			c->in->start = c->req ? c->req->head_start : c->parsed;
 			client_compact(c);
@@ -674,6 +704,7 @@ static void client_read_head(struct weir_client *c)
 			return;
 		}
 	}
+	c->reading = 0;
 	/* Waiting for bytes: an idle connection gives its buffer back. */
 	if (c->state == WEIR_CLIENT_IDLE && c->in && c->in->end == c->in->start) {
 		weir_buf_put(w, c->in);
@@ -735,7 +766,11 @@ static void client_closing(struct weir_client *c)
 		weir_timer_set(c->w, &c->timer, c->w->now + LINGER_MS);
 	}
 	char sink[4096];
-	while (c->io.readable) {
+	for (int reads = 0; c->io.readable; reads++) {
+		if (reads == LINGER_READS) {
+			weir_client_again(c);
+			return;
+		}
 		ssize_t n = read(c->io.fd, sink, sizeof(sink));
 		if (n > 0)
 			continue;
@@ -752,6 +787,19 @@ static void client_closing(struct weir_client *c)
 int weir_client_flush(struct weir_client *c)
 {
 	return client_flush(c);
+}
+
+/* Comes back to a client that still has work after its share of a turn:
+ * the worker runs it again before it next waits for events. */
+void weir_client_again(struct weir_client *c)
+{
+	struct weir_worker *w = c->w;
+
+	if (c->again)
+		return;
+	c->again = 1;
+	c->again_next = w->again;
+	w->again = c;
 }
 
 void weir_client_event(struct weir_client *c, uint32_t events)

@@ -172,7 +172,9 @@ static int load(const char *file, const char *from, const char *to, uint32_t wor
 
 static uint32_t buf_size_for(const struct weir_config *c)
 {
-	uint32_t need = c->max_header_size;
+	/* The head, and room behind it for a body window: a head that filled
+	 * the buffer would leave the body nowhere to go. */
+	uint32_t need = c->max_header_size + 4096;
 
 	if (need < 16384)
 		need = 16384;
@@ -202,7 +204,7 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	}
 	if (buf_size_for(s->conf) > weir_server.buf_size)
 		fprintf(stderr, "weir: limits.max_header_size above %u takes effect at restart\n",
-			weir_server.buf_size);
+			weir_server.buf_size - 4096);
 	if (listeners_prepare(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
 		weir_snapshot_put(s);

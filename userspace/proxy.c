@@ -323,7 +323,7 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_n
  * the pool, or a new one. When no node is left, answers `status` with
  * `why`: what made the last try fail (504 for a connect timeout), or 502
  * "no upstream node available" on the first pick. */
-static void upstream_connect(struct weir_req *r, int status, const char *why)
+static bool upstream_connect(struct weir_req *r, int status, const char *why)
 {
 	struct weir_client *c = r->client;
 	struct weir_worker *w = c->w;
@@ -335,7 +335,7 @@ static void upstream_connect(struct weir_req *r, int status, const char *why)
 		node = weir_lb_pick(up->lb, st, hash_key(r), w->now, r->tried, r->n_tried);
 		if (node < 0) {
 			weir_client_answer(c, status, why, r->req_done);
-			return;
+			return false;
 		}
 		r->tried[r->n_tried++] = (uint16_t)node;
 		r->node = (int16_t)node;
@@ -358,7 +358,7 @@ static void upstream_connect(struct weir_req *r, int status, const char *why)
 				if (r->n_tried <= up->conf->retries && r->n_tried < WEIR_MAX_TRIES)
 					continue;
 				weir_client_answer(c, 502, "upstream connect failed", r->req_done);
-				return;
+				return false;
 			}
 			u->pool = n->pool;
 			weir_timer_set(w, &u->timer, w->now + r->t_connect);
@@ -374,7 +374,7 @@ static void upstream_connect(struct weir_req *r, int status, const char *why)
 		r->up = u;
 		weir_lb_conn_start(st, node);
 		r->phase = WEIR_REQ_SENDING;
-		return;
+		return true;
 	}
 }
 
@@ -391,8 +391,7 @@ void weir_proxy_start(struct weir_req *r)
 		weir_client_answer(r->client, 500, "request head too large to rebuild", false);
 		return;
 	}
-	upstream_connect(r, 502, "no upstream node available");
-	if (r->up)
+	if (upstream_connect(r, 502, "no upstream node available"))
 		weir_proxy_pump(r);
 }
 
@@ -483,14 +482,18 @@ static int on_resp_headers_complete(llhttp_t *p)
 		return HPE_USER;
 	if (upgrade && !r->upgrade)
 		return HPE_USER;
+	if (interim) {
+		/* 1xx: passed on as they are (HTTP/1.0 clients know none), then
+		 * the final response follows. */
+		r->interim = 1;
+		if (!r->http_minor)
+			return HPE_PAUSED;
+	}
 	if (!c->out && !(c->out = weir_buf_get(c->w)))
 		return HPE_USER;
 	o = c->out;
 	if (interim) {
-		/* 1xx: passed on as they are, then the final response follows. */
-		if (r->http_minor)
-			weir_buf_printf(o, "HTTP/1.1 %d %s\r\n\r\n", status, weir_status_text(status));
-		r->interim = 1;
+		weir_buf_printf(o, "HTTP/1.1 %d %s\r\n\r\n", status, weir_status_text(status));
 		return HPE_PAUSED;
 	}
 	r->status = (uint16_t)status;
@@ -503,14 +506,12 @@ static int on_resp_headers_complete(llhttp_t *p)
 		weir_buf_append(o, b->data + r->rhead.url.off, r->rhead.url.len);
 	weir_buf_append(o, "\r\n", 2);
 
-	bool chunked = false, has_len = (p->flags & F_CONTENT_LENGTH) != 0;
+	bool chunked = (p->flags & F_CHUNKED) != 0, has_len = (p->flags & F_CONTENT_LENGTH) != 0;
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
 		const struct weir_field *f = &r->rhead.fields[i];
 		const char *n = b->data + f->name.off;
 		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade))
 			continue;
-		if (f->name.len == 17 && !strncasecmp(n, "transfer-encoding", 17))
-			chunked = true;
 		weir_buf_append(o, n, f->name.len);
 		weir_buf_append(o, ": ", 2);
 		if (f->value.off != UINT32_MAX)
@@ -532,7 +533,7 @@ static int on_resp_headers_complete(llhttp_t *p)
 		r->close_after = 1;
 	if (upgrade) {
 		weir_buf_append(o, "Connection: upgrade\r\n", 21);
-	} else if (!bodyless && !chunked && !has_len) {
+	} else if (!bodyless && ((!chunked && !has_len) || llhttp_message_needs_eof(p))) {
 		/* Delimited by the upstream closing: so is ours. */
 		r->close_after = 1;
 	} else if (!bodyless && chunked && !r->http_minor) {
@@ -808,7 +809,7 @@ static int recv_response(struct weir_req *r)
 			/* The 101 head is out: every byte after the two heads is the
 			 * tunnel's. */
 			c->state = WEIR_CLIENT_TUNNEL;
-			c->in->start = r->msg_end;
+			c->in->start = r->fwd;
 			weir_buf_compact(c->in);
 			r->fwd = 0;
 			b->start = r->ufwd;
@@ -928,7 +929,7 @@ static void set_timers(struct weir_req *r)
 		weir_timer_stop(w, &c->timer);
 	}
 	if (!u || u->state == WEIR_UP_CONNECTING)
-		return;
+		goto check;
 	if (out_pending && !c->io.writable) {
 		weir_timer_stop(w, &u->timer);
 	} else if (!r->sent_all && !u->io.writable) {
@@ -940,6 +941,11 @@ static void set_timers(struct weir_req *r)
 	} else {
 		weir_timer_stop(w, &u->timer);
 	}
+check:
+	/* Every wait above has a deadline; should a state have been missed,
+	 * the exchange still ends rather than hold its connections forever. */
+	if (!c->timer.due && (!u || !u->timer.due))
+		weir_timer_set(w, &c->timer, w->now + conf->client_body_timeout_ms);
 }
 
 void weir_proxy_pump(struct weir_req *r)
@@ -1082,8 +1088,7 @@ static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *w
 		r->fwd = r->body_start;
 		r->sent_all = 0;
 		r->phase = WEIR_REQ_UPSTREAM;
-		upstream_connect(r, timeout ? 504 : 502, why);
-		if (r->up)
+		if (upstream_connect(r, timeout ? 504 : 502, why))
 			weir_proxy_pump(r);
 		return;
 	}

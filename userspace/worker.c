@@ -279,7 +279,9 @@ void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s)
 }
 
 /* Registers the listening sockets of w->snap that are not yet in epoll, and
- * drops those it no longer has (the main thread closes them later). */
+ * drops those it no longer has (the main thread closes them later). Events
+ * of this batch may still point at the old entries: they are marked dead
+ * (fd -1) and the old array is freed after the batch (weir_worker_reap). */
 static void listeners_sync(struct weir_worker *w, bool none)
 {
 	struct weir_snapshot *s = w->snap;
@@ -288,25 +290,19 @@ static void listeners_sync(struct weir_worker *w, bool none)
 
 	if (!keep)
 		return;
-	for (uint32_t i = 0; i < n; i++) {
-		int fd = s->listen_fds[i * s->n_workers + w->id];
-		bool found = false;
-		for (uint32_t k = 0; k < w->n_listen; k++)
-			if (w->listen[k].io.fd == fd) {
-				found = true;
-				w->listen[k].io.fd = -1;	/* kept */
-			}
-		keep[i].io.kind = WEIR_IO_LISTENER;
-		keep[i].io.fd = fd;
-		keep[i].index = i;
-		if (found)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-		weir_io_add(w, &keep[i].io, EPOLLIN);
-	}
-	for (uint32_t k = 0; k < w->n_listen; k++)
+	for (uint32_t k = 0; k < w->n_listen; k++) {
 		if (w->listen[k].io.fd >= 0)
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen[k].io.fd, NULL);
-	free(w->listen);
+		w->listen[k].io.fd = -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		keep[i].io.kind = WEIR_IO_LISTENER;
+		keep[i].io.fd = s->listen_fds[i * s->n_workers + w->id];
+		keep[i].index = i;
+		weir_io_add(w, &keep[i].io, EPOLLIN);
+	}
+	free(w->old_listen);
+	w->old_listen = w->listen;
 	w->listen = keep;
 	w->n_listen = n;
 }
@@ -406,7 +402,7 @@ static void *worker_main(void *arg)
 	snapshot_switch(w);
 	for (;;) {
 		int timeout = weir_timers_run(w);
-		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, w->again ? 0 : timeout);
 		w->now = weir_now_ms();
 		for (int i = 0; i < n; i++) {
 			struct weir_io *io = evs[i].data.ptr;
@@ -442,6 +438,16 @@ static void *worker_main(void *arg)
 			}
 			}
 		}
+		/* Clients that used up their share last turn (before the reap:
+		 * one closed since is parked, fd -1, not yet reused). */
+		struct weir_client *again = w->again;
+		w->again = NULL;
+		for (struct weir_client *c = again, *next; c; c = next) {
+			next = c->again_next;
+			c->again = 0;
+			if (c->io.fd >= 0)
+				weir_client_event(c, 0);
+		}
 		weir_worker_reap(w);
 		weir_log_flush(w, false);
 		if (w->now >= w->next_shrink)
@@ -466,6 +472,8 @@ static void *worker_main(void *arg)
 /* Frees what was closed during the last batch of events. */
 void weir_worker_reap(struct weir_worker *w)
 {
+	free(w->old_listen);
+	w->old_listen = NULL;
 	while (w->dead_ups) {
 		struct weir_upconn *u = w->dead_ups;
 		w->dead_ups = u->next;
