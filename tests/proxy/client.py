@@ -443,6 +443,47 @@ def cmd_early(port):
     print(" ".join(out))
 
 
+def cmd_flood(port, n, path):
+    """Pipelines n GETs of path without reading for a second, then reads:
+    every request must be answered 502 (a local answer), in full, in order."""
+    n = int(n)
+    s = connect(port, timeout=10)
+    req = ("GET %s HTTP/1.1\r\nHost: f\r\n\r\n" % path).encode() * n
+    s.setblocking(False)
+    sent, start = 0, time.time()
+    while sent < len(req) and time.time() - start < 20:
+        try:
+            sent += s.send(req[sent:])
+        except BlockingIOError:
+            time.sleep(0.01)
+    time.sleep(1)
+    s.setblocking(True)
+    s.settimeout(10)
+    rd = Reader(s)
+    got = 0
+    try:
+        while got < n and read_resp(rd).status == 502:
+            got += 1
+    except (Closed, socket.timeout):
+        pass
+    print("%d/%d" % (got, n))
+
+
+def cmd_churn(port, secs):
+    """Opens, uses and closes connections in a loop for secs seconds."""
+    end, ok = time.time() + float(secs), 0
+    while time.time() < end:
+        try:
+            s = connect(port, timeout=2)
+            s.sendall(b"GET /echo HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n")
+            if s.recv(12).startswith(b"HTTP/1.1"):
+                ok += 1
+            s.close()
+        except OSError:
+            pass
+    print("ok" if ok else "none")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     try:

@@ -309,6 +309,8 @@ check_eq "400 pipelined requests (40 kB) in one write, all answered" "400x200 cl
 		printf 'GET /echo?i=%d HTTP/1.1\\r\\nHost: p\\r\\nX-Pad: %064d\\r\\n\\r\\n' $i 0; done
 		printf 'GET /echo HTTP/1.1\\r\\nHost: p\\r\\nConnection: close\\r\\n\\r\\n')" |
 		tr ' ' '\n' | uniq -c | awk '{ printf "%s%s", (NR > 1 ? " " : ""), ($1 > 1 ? $1 "x" : "") $2 }')"
+check_eq "20000 pipelined requests weir answers itself (502), not read for a second: all answered" \
+	"20000/20000" "$($PY $CL flood $P_MAIN 20000 /dead/x)"
 check_eq "WebSocket: 101, frames echoed through the tunnel, close" \
 	"101 accept-ok ok ok ok close closed" "$($PY $CL ws $P_MAIN)"
 check_eq "WebSocket: a frame sent with the handshake is not lost" \
@@ -611,6 +613,13 @@ check "5 SIGHUPs under wrk load: no socket error" bash -c "! grep -q 'Socket err
 five_reloads() { [ $(($(grep -c 'weir: reloaded' "$TMP/reload.err") - HUPS0)) -eq 5 ]; }
 check "... and all 5 reloads were applied" wait_for 5 five_reloads
 grep -E 'requests in|Non-2xx|Socket errors' "$TMP/wrk.out" | sed 's/^/# wrk: /'
+# Reloads while connections come and go: listeners are swapped in the same
+# batches of events that accept on them (the sanitizer run checks memory).
+$PY $CL churn $P_RELOAD 3 >"$TMP/churn.out" &
+CHURNP=$!
+for i in $(seq 60); do kill -HUP $RELOAD; sleep 0.03; done
+wait $CHURNP
+check_eq "60 SIGHUPs while connections churn: weir serves on" "200" "$(code $R/echo)"
 cat >"$TMP/reload.yaml" <<EOF
 timeouts: {keepalive: 0}
 listeners: [127.0.0.1:$P_RELOAD]
