@@ -132,6 +132,7 @@ struct weir_client {
 	uint8_t keepalive;		/* may read another request after this one */
 	uint8_t draining;		/* worker is stopping: close when idle */
 	uint8_t listener;		/* index of the listener it came from */
+	uint8_t linger;			/* close with a lingering close */
 	uint8_t lingering;		/* half-closed, draining the client's bytes */
 	uint8_t reading;		/* inside client_read_head */
 	uint8_t again;			/* on the worker's again list */
@@ -309,7 +310,6 @@ uint64_t weir_now_ms(void);
 /* worker.c */
 void weir_worker_reap(struct weir_worker *w);
 int weir_io_add(struct weir_worker *w, struct weir_io *io, uint32_t events);
-void weir_io_del(struct weir_worker *w, struct weir_io *io);
 void weir_worker_snap_hold(struct weir_worker *w, struct weir_snapshot *s);
 void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s);
 

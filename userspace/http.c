@@ -223,6 +223,7 @@ void weir_client_answer(struct weir_client *c, int status, const char *why, bool
 	}
 	if (!keep) {
 		c->keepalive = 0;
+		c->linger = 1;
 		c->state = WEIR_CLIENT_CLOSING;
 	}
 	if (r && keep) {
@@ -759,6 +760,13 @@ static void client_closing(struct weir_client *c)
 		weir_timer_set(c->w, &c->timer, c->w->now + c->w->snap->conf->send_timeout_ms);
 		return;
 	}
+	/* A client whose request was read whole has nothing more to say: close
+	 * now, as nginx does. Only one that may still be sending (an answer
+	 * before its body was read) gets the lingering close. */
+	if (!c->linger) {
+		weir_client_close(c);
+		return;
+	}
 	if (!c->lingering) {
 		c->lingering = 1;
 		shutdown(c->io.fd, SHUT_WR);
@@ -912,8 +920,7 @@ void weir_client_close(struct weir_client *c)
 		c->req = NULL;
 	}
 	weir_timer_stop(w, &c->timer);
-	weir_io_del(w, &c->io);
-	close(c->io.fd);
+	close(c->io.fd);		/* which also takes it out of epoll */
 	c->io.fd = -1;
 	if (c->in)
 		weir_buf_put(w, c->in);
@@ -942,6 +949,8 @@ void weir_client_req_done(struct weir_client *c)
 	if (r) {
 		if (r->close_after)
 			c->keepalive = 0;
+		if (!r->req_done || (c->in && next < c->in->end))
+			c->linger = 1;	/* the client may still be sending */
 		weir_req_finish(w, r, c);
 		c->req = NULL;
 	}

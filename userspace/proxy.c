@@ -988,8 +988,7 @@ void weir_proxy_pump(struct weir_req *r)
 static void upconn_close(struct weir_worker *w, struct weir_upconn *u)
 {
 	weir_timer_stop(w, &u->timer);
-	weir_io_del(w, &u->io);
-	close(u->io.fd);
+	close(u->io.fd);		/* which also takes it out of epoll */
 	u->io.fd = -1;
 	if (u->in)
 		weir_buf_put(w, u->in);

@@ -242,11 +242,6 @@ int weir_io_add(struct weir_worker *w, struct weir_io *io, uint32_t events)
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, io->fd, &ev);
 }
 
-void weir_io_del(struct weir_worker *w, struct weir_io *io)
-{
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, io->fd, NULL);
-}
-
 /* ---- snapshots ---------------------------------------------------------------- */
 
 void weir_worker_snap_hold(struct weir_worker *w, struct weir_snapshot *s)
