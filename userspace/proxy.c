@@ -15,6 +15,7 @@
  * on_headers_complete, where all its fields are known; the parser then pauses
  * so the body is forwarded in step with the client.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,9 +116,12 @@ static int head_target(struct weir_buf *o, const struct weir_req *r, const char 
 				break;
 			}
 			weir_buf_append(o, t, (size_t)(colon - t));
+			/* a name is letters, digits and '_', as the router has them */
 			const char *ne = colon + 1;
-			while (ne < end && *ne != '/')
+			while (ne < end && (isalnum((unsigned char)*ne) || *ne == '_'))
 				ne++;
+			if (ne == colon + 1)
+				weir_buf_append(o, ":", 1);	/* no name: a literal colon */
 			for (unsigned i = 0; i < r->match.n_params; i++) {
 				const struct weir_route_param *pa = &r->match.params[i];
 				if (strlen(pa->name) == (size_t)(ne - colon - 1) &&

@@ -175,7 +175,7 @@ routes:
   - {id: wild-b, hosts: ["*.wild.test"], path: /*, upstream: b}
   - {id: api, path: /api/*, upstream: b, rewrite: {strip_prefix: /api}}
   - {id: items, path: "/users/:id/items/:item", upstream: a,
-     rewrite: {template: "/v2/items/:item/of/:id"}}
+     rewrite: {template: "/v2/items/:item/of/u-:id.json"}}
   - {id: items-me, path: "/users/me/items/:item", upstream: b}
   - {id: m-post, path: /m, methods: [POST], upstream: b}
   - {id: m-any, path: /m, upstream: a}
@@ -366,7 +366,7 @@ check_eq "route by path prefix, prefix stripped" "/echo?q=1 200 B" \
 	"$(C $M/api/echo?q=1 | jf target) $(route $M/api/echo)"
 check_eq "a static segment beats a :param" "200 B /users/me/items/7" \
 	"$(route $M/users/me/items/7) $(C $M/users/me/items/7 | jf target)"
-check_eq "template rewrite with :params" "/v2/items/7/of/42?x=y" \
+check_eq "template rewrite with :params (text right after a name)" "/v2/items/7/of/u-42.json?x=y" \
 	"$(C "$M/users/42/items/7?x=y" | jf target)"
 check_eq "route by method" "200 B 200 A" "$(route -X POST -d x $M/m) $(route $M/m)"
 check_eq "route by header" "200 B 200 A 200 A" \
