@@ -40,55 +40,7 @@ import sys
 import threading
 import time
 
-
-class Closed(Exception):
-    pass
-
-
-class Reader:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def fill(self):
-        d = self.sock.recv(262144)
-        if not d:
-            raise Closed()
-        self.buf += d
-
-    def line(self):
-        while b"\n" not in self.buf:
-            self.fill()
-        i = self.buf.index(b"\n")
-        out, self.buf = self.buf[:i + 1], self.buf[i + 1:]
-        return out
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def rest(self):
-        try:
-            while True:
-                self.fill()
-        except (Closed, ConnectionError):
-            pass
-        out, self.buf = self.buf, b""
-        return out
-
-    def closed(self, timeout):
-        """True when the peer closes within timeout with nothing more sent."""
-        self.sock.settimeout(timeout)
-        try:
-            if self.buf:
-                return False
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
+from sockreader import Closed, Reader
 
 
 class Resp:

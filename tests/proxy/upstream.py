@@ -51,6 +51,8 @@ import threading
 import time
 import urllib.parse
 
+from sockreader import Closed, Reader
+
 BLOCK = random.Random(1234).randbytes(65536)
 _sha_cache = {}
 _sha_lock = threading.Lock()
@@ -77,46 +79,6 @@ def pattern_chunks(n, size=len(BLOCK)):
         k = min(n - pos, size, len(BLOCK) - off)
         yield BLOCK[off:off + k]
         pos += k
-
-
-class Closed(Exception):
-    pass
-
-
-class Reader:
-    """Buffered reads over a socket: lines, exact counts, what is there."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def fill(self):
-        data = self.sock.recv(262144)
-        if not data:
-            raise Closed()
-        self.buf += data
-
-    def line(self, limit=65536):
-        while True:
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                out, self.buf = self.buf[:i + 1], self.buf[i + 1:]
-                return out
-            if len(self.buf) > limit:
-                raise Closed()
-            self.fill()
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def some(self, n):
-        if not self.buf:
-            self.fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
 
 
 class Log:
