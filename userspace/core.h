@@ -146,7 +146,6 @@ struct weir_client {
 	struct weir_timer timer;
 	struct sockaddr_in6 peer;	/* IPv4 as mapped */
 	llhttp_t parser;
-	uint32_t nreq;
 };
 
 enum weir_up_state {
@@ -207,7 +206,7 @@ struct weir_req {
 	uint8_t http_minor;
 	uint8_t stop;			/* why a callback stopped llhttp */
 	uint8_t chunked, upgrade, conn_upgrade, conn_close, conn_keepalive;
-	uint8_t expect_continue, idempotent, head_only, has_request_id;
+	uint8_t idempotent, head_only, has_request_id;
 	uint8_t n_conn_names;
 	struct weir_span conn_names[WEIR_MAX_CONN_NAMES];	/* listed in Connection */
 	uint64_t content_length;
@@ -237,7 +236,6 @@ struct weir_req {
 	uint8_t close_after;		/* close the client once answered */
 	uint8_t close_upstream;
 	uint8_t cprog, uprog;		/* progress on each side in this pump */
-	uint8_t local;			/* answered by weir itself */
 	uint8_t logged;
 	const char *local_why;		/* set by a plugin that answers */
 	uint16_t status;
@@ -301,8 +299,6 @@ struct weir_worker {
 	bool stopping;
 	uint64_t stop_deadline;
 	struct weir_log *log;
-	/* counters */
-	uint64_t n_requests;
 };
 
 uint64_t weir_now_ms(void);

@@ -217,7 +217,6 @@ void weir_client_answer(struct weir_client *c, int status, const char *why, bool
 	if (r) {
 		r->status = (uint16_t)status;
 		r->bytes_out += c->out->end - c->out->start;
-		r->local = 1;
 		if (!keep)
 			r->close_after = 1;
 	}
@@ -386,13 +385,11 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 			}
 			break;
 		case 6:
-			if (!memcmp(name, "expect", 6)) {
-				if (f->value.len == 12 && !strncasecmp(val, "100-continue", 12))
-					r->expect_continue = 1;
-				else {
-					*why = "unknown expectation";
-					return 417;
-				}
+			/* 100-continue goes on to the upstream, whose 100 comes back. */
+			if (!memcmp(name, "expect", 6) &&
+			    (f->value.len != 12 || strncasecmp(val, "100-continue", 12))) {
+				*why = "unknown expectation";
+				return 417;
 			}
 			break;
 		case 10:
@@ -954,7 +951,6 @@ void weir_client_req_done(struct weir_client *c)
 		weir_req_finish(w, r, c);
 		c->req = NULL;
 	}
-	c->nreq++;
 	if (!c->keepalive || c->draining || w->stopping) {
 		c->state = WEIR_CLIENT_CLOSING;
 		client_closing(c);
@@ -969,6 +965,4 @@ void weir_client_req_done(struct weir_client *c)
 	llhttp_resume(&c->parser);
 	weir_timer_set(w, &c->timer, w->now + w->snap->conf->keepalive_timeout_ms);
 	client_read_head(c);
-	if (c->state == WEIR_CLIENT_IDLE && c->io.eof)
-		weir_client_close(c);
 }

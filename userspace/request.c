@@ -98,7 +98,6 @@ void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_clie
 	}
 	weir_worker_snap_release(w, r->snap);
 	r->snap = NULL;
-	w->n_requests++;
 	if (w->n_free_reqs >= FREE_REQS_KEPT) {
 		req_free(r);
 		return;
