@@ -252,7 +252,7 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 {
 	const struct weir_config *conf = r->snap->conf;
 	struct weir_log *l = w->log;
-	char addr[INET6_ADDRSTRLEN], line[LINE_MAX_BYTES];
+	char line[LINE_MAX_BYTES];
 	const char *url, *ref, *ua;
 	size_t url_n, ref_n, ua_n, k = 0;
 	struct timespec ts;
@@ -274,10 +274,7 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 		strftime(l->iso, sizeof(l->iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		strftime(l->clf, sizeof(l->clf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
 	}
-	if (IN6_IS_ADDR_V4MAPPED(&c->peer.sin6_addr))
-		inet_ntop(AF_INET, &c->peer.sin6_addr.s6_addr[12], addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET6, &c->peer.sin6_addr, addr, sizeof(addr));
+	const char *addr = weir_req_client_addr(r);
 	span_text(c, r->head.url, &url, &url_n);
 	const char *method = r->head.url.off == UINT32_MAX ? "-" : llhttp_method_name(r->method);
 

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <llhttp.h>
 
 #include "config.h"
@@ -243,6 +244,7 @@ struct weir_req {
 	uint64_t start_ms;
 	uint64_t bytes_in, bytes_out;
 	char id[33];			/* X-Request-Id we generated, or "" */
+	char addr[INET6_ADDRSTRLEN];	/* the client's address as text, once asked */
 	void *plugin_ctx[WEIR_MAX_PLUGINS];
 };
 
@@ -313,6 +315,9 @@ void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s);
 struct weir_req *weir_req_new(struct weir_client *c);
 void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c);
 void weir_request_id(struct weir_worker *w, char out[33]);
+/* The client's address as text (IPv4 without its mapping), formatted once
+ * per request for X-Forwarded-For and the access log. */
+const char *weir_req_client_addr(struct weir_req *r);
 /* Frees recycled request objects past `keep`; returns bytes freed. */
 size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep);
 

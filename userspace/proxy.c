@@ -138,23 +138,12 @@ static int head_target(struct weir_buf *o, const struct weir_req *r, const char 
 	return weir_buf_append(o, path, r->path.len);
 }
 
-static void client_addr_text(const struct weir_client *c, char *out, size_t len)
-{
-	const struct in6_addr *a = &c->peer.sin6_addr;
-
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, out, (socklen_t)len);
-}
-
 static int build_upstream_head(struct weir_req *r)
 {
 	struct weir_client *c = r->client;
 	struct weir_buf *b = c->in, *o;
 	const char *xfh = NULL;
 	uint32_t n_xff = 0, first_xff = 0, xfh_len = 0;
-	char addr[INET6_ADDRSTRLEN];
 
 	if (!r->up_head && !(r->up_head = weir_buf_get(c->w)))
 		return -1;
@@ -179,7 +168,7 @@ static int build_upstream_head(struct weir_req *r)
 		weir_buf_append(o, h->value, h->value_len);
 		weir_buf_append(o, "\r\n", 2);
 	}
-	client_addr_text(c, addr, sizeof(addr));
+	const char *addr = weir_req_client_addr(r);
 	/* Plain appends, not printf: this runs for every request. */
 	weir_buf_append(o, "x-forwarded-for: ", 17);
 	/* Every x-forwarded-for field the client sent, in order (one list may

@@ -122,6 +122,19 @@ size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep)
 	return freed;
 }
 
+const char *weir_req_client_addr(struct weir_req *r)
+{
+	const struct in6_addr *a = &r->client->peer.sin6_addr;
+
+	if (!r->addr[0]) {
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], r->addr, sizeof(r->addr));
+		else
+			inet_ntop(AF_INET6, a, r->addr, sizeof(r->addr));
+	}
+	return r->addr;
+}
+
 /* 128 random bits as 32 hex digits, from the worker's xorshift generator
  * (seeded from getrandom): unique enough to trace, cheap enough per request. */
 void weir_request_id(struct weir_worker *w, char out[33])
