@@ -210,6 +210,29 @@ printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\nrou
 check_fails "weir --check rejects a bad file with FILE:LINE: FIELD: REASON" \
 	"$TMP/bad.yaml:6: routes\\[0\\]\\.upstream: no upstream named 'nosuch'" \
 	"$WEIR" --check "$TMP/bad.yaml"
+# Errors found when the snapshot is built (plugins, router) name their line too.
+bad_route() { # NAME ROUTE-LINES...: a file whose one route is the given lines
+	local name=$1; shift
+	{ printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\n' $P_MAIN $P_A
+	  printf '%s\n' "$@"; } >"$TMP/$name.yaml"
+}
+bad_route plugin 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '      headers: {}' '      nosuch: {}'
+check_fails "weir --check: a plugin that does not exist, at its line" \
+	"plugin.yaml:9: routes\\[0\\]\\.plugins\\.nosuch: no such plugin" "$WEIR" --check "$TMP/plugin.yaml"
+bad_route plugconf 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '      headers: {request: {x-a: 1}}'
+check_fails "weir --check: a plugin's own setting error" \
+	"plugconf.yaml:8: routes\\[0\\]\\.plugins\\.headers: request\\.x-a: a header needs" \
+	"$WEIR" --check "$TMP/plugconf.yaml"
+bad_route global 'plugins: {nosuch: {}}' 'routes: [{path: /*, upstream: a}]'
+check_fails "weir --check: global settings for a plugin that does not exist" \
+	"global.yaml:4: plugins\\.nosuch: no such plugin" "$WEIR" --check "$TMP/global.yaml"
+bad_route dup 'routes:' '  - {id: one, path: /x, upstream: a}' '  - {id: two, path: /x, upstream: a}'
+check_fails "weir --check: two routes that can never both be chosen" \
+	"routes\\[1\\]: route two: duplicate of route one" "$WEIR" --check "$TMP/dup.yaml"
+bad_route pattern 'routes: [{path: /a/*/b, upstream: a}]'
+check_fails "weir --check: a bad path pattern" \
+	"pattern.yaml:4: routes\\[0\\]: .*'\\*' is only allowed as the last character" \
+	"$WEIR" --check "$TMP/pattern.yaml"
 
 start_weir main -c "$TMP/main.yaml"
 MAIN=$WPID
@@ -474,6 +497,13 @@ j = json.loads(sys.stdin.readline())
 print(j["method"], j["uri"], j["status"], j["route"], j["upstream"], j["client"])')"
 errline() { grep -F '"uri":"/strict-14"' "$TMP/access.log"; }
 check "... and a line for a refused request" wait_for 5 errline
+mv "$TMP/access.log" "$TMP/access.log.1"
+kill -USR1 $MAIN
+reopened() { [ -f "$TMP/access.log" ]; }
+check "SIGUSR1 reopens the access log after rotation" wait_for 5 reopened
+C -o /dev/null -H 'X-Request-Id: log-check-2' "$M/echo?log=2"
+rotated() { grep -qF '"request_id":"log-check-2"' "$TMP/access.log"; }
+check "... and the next lines go to the new file" wait_for 5 rotated
 
 # ---- limits and client timeouts: a strict weir -------------------------------
 cat >"$TMP/strict.yaml" <<EOF
