@@ -210,6 +210,13 @@ printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\nrou
 check_fails "weir --check rejects a bad file with FILE:LINE: FIELD: REASON" \
 	"$TMP/bad.yaml:6: routes\\[0\\]\\.upstream: no upstream named 'nosuch'" \
 	"$WEIR" --check "$TMP/bad.yaml"
+check_fails "weir proxy: a bad --from address, named" "listen address: 'nope': expected IP:PORT" \
+	"$WEIR" proxy --from nope --to 127.0.0.1:$P_A
+check_fails "weir proxy: --workers out of range" "--workers: expected 1\\.\\.256, got '0'" \
+	"$WEIR" proxy --from 127.0.0.1:$P_MAIN --to 127.0.0.1:$P_A --workers 0
+check_fails "weir -c: a missing file" "/nonexistent/weir\\.yaml: No such file" \
+	"$WEIR" -c /nonexistent/weir.yaml
+
 # Errors found when the snapshot is built (plugins, router) name their line too.
 bad_route() { # NAME ROUTE-LINES...: a file whose one route is the given lines
 	local name=$1; shift
