@@ -30,7 +30,7 @@ BPFTOOL ?= bpftool
 
 DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
-	libcmocka-dev pkg-config iproute2 ethtool nftables ipset python3 \
+	libcmocka-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
 	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
 	curl wrk nginx-light
 BENCH_PKGS := wrk nginx-light haproxy
@@ -40,11 +40,11 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-D_GNU_SOURCE -I$(BUILD) -I.
-LDLIBS := -lxdp -lbpf -lmnl -ljansson -lelf -lz -lm
+LDLIBS := -lxdp -lbpf -lmnl -lnftables -ljansson -lelf -lz -lm
 WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lelf -lz -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
-BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h
+BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h maps/weir_steer.h
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 
@@ -119,6 +119,8 @@ $(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# test_xdp.c includes the other tests/bpf/*.c, one per area.
+$(BUILD)/tests/bpf/test_xdp.o: $(filter-out tests/bpf/test_xdp.c,$(wildcard tests/bpf/*.c))
 $(TEST_BPF): $(BUILD)/tests/bpf/test_xdp.o $(MAPS_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -172,9 +174,10 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
 $(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
-		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) | $(BUILD)
+		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
+		$(BUILD)/weir_steer.skel.h | $(BUILD)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(LLHTTP_INC) $< $(filter-out userspace/main.c,$(USPACE_SRCS)) \
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(BUILD) -I$(LLHTTP_INC) $< $(filter-out userspace/main.c,$(USPACE_SRCS)) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) -o $@ $(WEIR_LDLIBS)
 
 test: deps

@@ -39,4 +39,63 @@ check_ge() {
 	if [ "$3" -ge "$2" ] 2>/dev/null; then ok "$1"; else fail "$1: expected >= $2, got '$3'"; fi
 }
 
+# die MSG: a failure after which the rest of the test would mean nothing.
+die() { echo "not ok - $*"; exit 1; }
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+	local end=$((SECONDS + $1)); shift
+	until "$@" 2>/dev/null; do
+		[ $SECONDS -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
+
+# The background processes a test starts, for stop_pids: PIDS+=($!).
+PIDS=()
+
+# stop_pids: for a test's EXIT trap; kills the processes in PIDS and reaps
+# them. SIGCONT first: a test may have left one stopped.
+stop_pids() {
+	local p
+	for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+}
+
+# cleanup_at_exit PATH...: at exit, passed, failed or interrupted, stop_pids
+# and remove the PATHs and check's files. For a test with nothing else to
+# undo; one with more calls stop_pids from its own EXIT trap.
+cleanup_at_exit() {
+	CLEANUP_PATHS=("$@" /tmp/weir-check.$$.out /tmp/weir-check.$$.err)
+	trap 'stop_pids; rm -rf "${CLEANUP_PATHS[@]}"' EXIT
+	trap "exit 1" INT TERM
+}
+
+# veth_ns NS GW "ADDR/LEN..." PEER "ADDR/LEN...": a network namespace NS with
+# its loopback up, joined to this one by a veth pair: GW here and PEER in NS,
+# each up with its addresses (IPv6 ones without DAD, usable at once).
+# veth_ns_del NS GW undoes it.
+veth_ns() {
+	local ns=$1 gw=$2 peer=$4
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip link add "$gw" type veth peer name "$peer" netns "$ns"
+	link_up "" "$gw" $3
+	link_up "$ns" "$peer" $5
+}
+veth_ns_del() { ip link del "$2" 2>/dev/null; ip netns del "$1" 2>/dev/null; }
+
+# link_up NS DEV ADDR/LEN...: DEV in network namespace NS ("" for this one)
+# gets the addresses and is set up.
+link_up() {
+	local ns=$1 dev=$2 a; shift 2
+	for a; do
+		case $a in
+		*:*) ip ${ns:+-n "$ns"} -6 addr add "$a" dev "$dev" nodad ;;
+		*) ip ${ns:+-n "$ns"} addr add "$a" dev "$dev" ;;
+		esac
+	done
+	ip ${ns:+-n "$ns"} link set "$dev" up
+}
+
 finish() { rm -f /tmp/weir-check.$$.out /tmp/weir-check.$$.err; exit $(( FAILED > 0 )); }

@@ -296,11 +296,12 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 		k += json_str(line + k, sizeof(line) - k - 512, url, url_n);
 		k += (size_t)snprintf(line + k, sizeof(line) - k, "\",\"host\":\"%s\",\"status\":%u,"
 				      "\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
-				      "\"route\":\"%s\",\"upstream\":\"%s\",\"request_id\":\"",
+				      "\"route\":\"%s\",\"upstream\":\"%s\",\"worker\":%u,"
+				      "\"request_id\":\"",
 				      r->host, r->status, (unsigned long long)r->bytes_in,
 				      (unsigned long long)r->bytes_out,
 				      (unsigned long long)(w->now - r->start_ms),
-				      r->route ? r->route->id : "", up);
+				      r->route ? r->route->id : "", up, w->id);
 		if (r->id[0]) {
 			k += (size_t)snprintf(line + k, sizeof(line) - k, "%s", r->id);
 		} else {

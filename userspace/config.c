@@ -485,6 +485,7 @@ static int config_routes(struct pctx *x, const struct ckey *k, yaml_node_t *v, v
 /* ---- the whole file --------------------------------------------------- */
 
 static const char *const log_formats[] = { "off", "json", "combined", NULL };
+static const char *const steering_names[] = { "bpf", "kernel", NULL };	/* enum weir_steering */
 
 #define CF struct weir_config
 static const struct ckey limits_keys[] = {
@@ -539,6 +540,7 @@ static const struct ckey config_keys[] = {
 	MAP("limits", limits_keys),
 	MAP("timeouts", timeout_keys),
 	U32("max_connections", CF, max_connections, 1, 1000000, 65536),
+	ENUM("steering", CF, steering, steering_names, WEIR_STEERING_BPF),
 	FN("access_log", config_access_log, 0, false),
 	FN("listeners", config_listeners, 0, false),
 	FN("upstreams", config_upstreams, 0, false),

@@ -43,6 +43,12 @@ enum weir_hash_on {
 	WEIR_HASH_PARAM,	/* hash_key names a route parameter */
 };
 
+/* Who picks the worker of a new connection (README: Worker steering). */
+enum weir_steering {
+	WEIR_STEERING_BPF,	/* weir's SO_REUSEPORT program (bpf/weir_steer.bpf.c) */
+	WEIR_STEERING_KERNEL,	/* the kernel's hash over the listening sockets */
+};
+
 enum weir_log_format {
 	WEIR_LOG_OFF,
 	WEIR_LOG_JSON,		/* one JSON object per line */
@@ -149,6 +155,7 @@ struct weir_config {
 	uint32_t send_timeout_ms;		/* to the client; default 60000 */
 	uint32_t shutdown_timeout_ms;		/* graceful stop deadline; default 10000 */
 	uint32_t max_connections;		/* per worker; default 65536 */
+	enum weir_steering steering;		/* default WEIR_STEERING_BPF; read at start */
 	/* access log */
 	enum weir_log_format log_format;
 	char *log_path;			/* file, or "-" for stdout */

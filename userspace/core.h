@@ -137,6 +137,7 @@ struct weir_client {
 	uint8_t lingering;		/* half-closed, draining the client's bytes */
 	uint8_t reading;		/* inside client_read_head */
 	uint8_t again;			/* on the worker's again list */
+	uint8_t fresh;			/* accepted, no request answered yet */
 	struct weir_client *again_next;
 	struct weir_worker *w;
 	struct weir_client *prev, *next;	/* worker's list */
@@ -299,6 +300,7 @@ struct weir_worker {
 	uint32_t heap_len, heap_cap;
 	uint64_t rng;
 	bool stopping;
+	uint8_t steer;			/* enum weir_steer_state last written */
 	uint64_t stop_deadline;
 	struct weir_log *log;
 };

@@ -873,6 +873,7 @@ void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa
 	c->io.fd = fd;
 	c->w = w;
 	c->keepalive = 1;
+	c->fresh = 1;
 	c->listener = (uint8_t)listener;
 	c->timer.fire = client_timer_fire;
 	if (sa->sa_family == AF_INET) {
@@ -943,6 +944,7 @@ void weir_client_req_done(struct weir_client *c)
 	struct weir_req *r = c->req;
 	uint32_t next = r ? r->msg_end : c->parsed;
 
+	c->fresh = 0;
 	if (r) {
 		if (r->close_after)
 			c->keepalive = 0;

@@ -26,21 +26,25 @@
 #include "core.h"
 #include "server.h"
 #include "snapshot.h"
+#include "steer.h"
 #include "accesslog.h"
 
 #define MAX_LISTENERS 64
+_Static_assert(MAX_LISTENERS <= WEIR_STEER_MAX_LISTENERS, "a steering slot per listener");
 
 /* Listening sockets by address, one per worker, kept across reloads so a
  * listener that stays never stops accepting. */
 struct listener {
 	struct weir_addr addr;
 	int *fds;
+	int steer_slot;			/* in the steering program, or -1 */
 	bool used;			/* by the snapshot being prepared */
 };
 
 static struct listener listeners[MAX_LISTENERS];
 static uint32_t n_listeners;
 static uint32_t n_workers;
+static enum weir_steering steering;	/* as started: a reload does not change it */
 
 static void usage(FILE *f)
 {
@@ -128,6 +132,7 @@ static int listeners_prepare(struct weir_snapshot *s, char *err, size_t errlen)
 				goto fail;
 			}
 			l->addr = *a;
+			l->steer_slot = weir_steer_listener_add(a, l->fds);
 			n_listeners++;
 		}
 		l->used = true;
@@ -139,6 +144,7 @@ fail:
 		struct listener *l = &listeners[--n_listeners];
 		for (uint32_t k = 0; k < n_workers; k++)
 			close(l->fds[k]);
+		weir_steer_listener_del(l->steer_slot);
 		free(l->fds);
 	}
 	return -1;
@@ -157,6 +163,7 @@ static void listeners_retire(bool all)
 		}
 		for (uint32_t k = 0; k < n_workers; k++)
 			close(listeners[i].fds[k]);
+		weir_steer_listener_del(listeners[i].steer_slot);
 		free(listeners[i].fds);
 	}
 	n_listeners = keep;
@@ -205,6 +212,8 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	if (buf_size_for(s->conf) > weir_server.buf_size)
 		fprintf(stderr, "weir: limits.max_header_size above %u takes effect at restart\n",
 			weir_server.buf_size - 4096);
+	if (s->conf->steering != steering)
+		fprintf(stderr, "weir: steering takes effect at restart\n");
 	if (listeners_prepare(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
 		weir_snapshot_put(s);
@@ -325,6 +334,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	steering = s->conf->steering;
+	weir_steer_init(steering, n_workers);
 	if (listeners_prepare(s, err, sizeof(err)) < 0 ||
 	    weir_log_configure(s->conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
@@ -359,6 +370,7 @@ int main(int argc, char **argv)
 			usleep(1000);
 	listeners_retire(true);
 	weir_workers_join();
+	weir_steer_fini();
 	weir_snapshot_put(cur);
 	weir_log_shutdown();
 	fprintf(stderr, "weir: stopped\n");

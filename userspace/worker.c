@@ -4,7 +4,8 @@
  * Workers share nothing on the request path. They meet the main thread in
  * three places only: the current snapshot (an atomic pointer read when the
  * eventfd says it changed), the acknowledged version (so the main thread
- * knows when an old snapshot's listeners may close), and the stop flag.
+ * knows when an old snapshot's listeners may close), and the stop flag. Each
+ * also tells the steering program (steer.c) when it drains or is overloaded.
  *
  * Objects closed while a batch of epoll events is being handled are parked
  * (fd -1) until the batch ends, so a later event in the same batch never
@@ -27,6 +28,7 @@
 #include "core.h"
 #include "server.h"
 #include "snapshot.h"
+#include "steer.h"
 #include "accesslog.h"
 
 #define MAX_EVENTS 256
@@ -339,6 +341,32 @@ static void snapshot_switch(struct weir_worker *w)
 	atomic_store_explicit(&w->acked_version, v, memory_order_release);
 }
 
+/* ---- steering ---------------------------------------------------------------- */
+
+/* A worker is overloaded from 7/8 of max_connections on: the steering
+ * program then gives new connections to workers with room, before this one
+ * reaches the limit where it would have to refuse them. It is ready again
+ * under 3/4, so a worker near the line does not write the map (a cache line
+ * it shares with other workers' states) at each accept and close. `clients`
+ * counts the connection being accepted, so the state is in the map before
+ * that connection can be answered. */
+static void steer_update(struct weir_worker *w, uint32_t clients)
+{
+	uint32_t max = w->snap->conf->max_connections;
+	uint8_t s;
+
+	if (w->stopping)
+		return;		/* draining is for good */
+	if (w->steer == WEIR_STEER_OVERLOADED)
+		s = clients < max - max / 4 ? WEIR_STEER_READY : WEIR_STEER_OVERLOADED;
+	else
+		s = clients >= max - max / 8 ? WEIR_STEER_OVERLOADED : WEIR_STEER_READY;
+	if (s != w->steer) {
+		w->steer = s;
+		weir_steer_worker_set(w->id, s);
+	}
+}
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 static void accept_some(struct weir_worker *w, struct weir_listen_fd *l)
@@ -354,22 +382,32 @@ static void accept_some(struct weir_worker *w, struct weir_listen_fd *l)
 			close(fd);
 			continue;
 		}
+		steer_update(w, w->n_clients + 1);
 		weir_client_accept(w, fd, (struct sockaddr *)&ss, l->index);
 	}
 }
 
+/* The steering program stops picking this worker first; connections already
+ * in its accept queue are moved to the listeners that stay when the main
+ * thread closes the sockets (see bpf/weir_steer.bpf.c). A connection
+ * accepted but not yet answered is served (with Connection: close): its
+ * client has sent, or is about to send, a request it expects an answer to. */
 static void begin_stop(struct weir_worker *w, uint64_t deadline)
 {
 	w->stopping = true;
 	w->stop_deadline = deadline;
+	w->steer = WEIR_STEER_DRAINING;
+	weir_steer_worker_set(w->id, WEIR_STEER_DRAINING);
 	listeners_sync(w, true);
 	atomic_store(&w->accept_stopped, true);
 	weir_pools_close(w);
-	/* Idle keepalive connections go now; busy ones after their answer. */
+	/* Idle keepalive connections go now; busy and fresh ones after their
+	 * answer (a fresh one that never sends is closed by client_header). */
 	for (struct weir_client *c = w->clients, *next; c; c = next) {
 		next = c->next;
 		c->draining = 1;
-		if (c->state == WEIR_CLIENT_IDLE && (!c->in || c->in->end == c->in->start))
+		if (c->state == WEIR_CLIENT_IDLE && !c->fresh &&
+		    (!c->in || c->in->end == c->in->start))
 			weir_client_close(c);
 	}
 }
@@ -444,6 +482,8 @@ static void *worker_main(void *arg)
 				weir_client_event(c, 0);
 		}
 		weir_worker_reap(w);
+		if (w->steer == WEIR_STEER_OVERLOADED)
+			steer_update(w, w->n_clients);
 		weir_log_flush(w, false);
 		if (w->now >= w->next_shrink)
 			free_lists_shrink(w);

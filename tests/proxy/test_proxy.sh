@@ -21,26 +21,7 @@ TMP=$(mktemp -d /tmp/weir-proxy.XXXXXX)
 PY=$(python3 -c 'import sys; print(sys.executable)')
 UP=tests/proxy/upstream.py
 CL=tests/proxy/client.py
-PIDS=()
-
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP" /tmp/weir-check.$$.out /tmp/weir-check.$$.err
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
-
-die() { echo "not ok - $*"; exit 1; }
-
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
-wait_for() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" 2>/dev/null; do
-		[ $SECONDS -ge "$end" ] && return 1
-		sleep 0.05
-	done
-}
+cleanup_at_exit "$TMP"
 
 start_upstream() { # NAME PORT
 	$PY $UP --port "$2" --name "$1" --log "$TMP/$1.log" --ready "$TMP/$1.ready" \

@@ -38,6 +38,7 @@ static const char full_yaml[] =
 	"limits: {max_header_size: 32k, max_headers: 50, max_uri: 4k, max_body: 1g}\n"
 	"timeouts: {client_header: 5s, client_body: 30s, keepalive: 1m, send: 500ms, shutdown: 1h}\n"
 	"max_connections: 1000\n"
+	"steering: kernel\n"
 	"access_log: {path: /var/log/weir/access.log, format: combined}\n"
 	"listeners:\n"
 	"  - listen: 0.0.0.0:8080\n"
@@ -102,6 +103,7 @@ static void test_full(void **state)
 	assert_int_equal(c->send_timeout_ms, 500);
 	assert_int_equal(c->shutdown_timeout_ms, 3600000);
 	assert_int_equal(c->max_connections, 1000);
+	assert_int_equal(c->steering, WEIR_STEERING_KERNEL);
 	assert_int_equal(c->log_format, WEIR_LOG_COMBINED);
 	assert_string_equal(c->log_path, "/var/log/weir/access.log");
 
@@ -119,7 +121,7 @@ static void test_full(void **state)
 	assert_int_equal(c->n_upstreams, 2);
 	u = &c->upstreams[0];
 	assert_string_equal(u->name, "api");
-	assert_int_equal(u->line, 13);
+	assert_int_equal(u->line, 14);
 	assert_int_equal(u->n_nodes, 3);
 	assert_string_equal(u->nodes[0].addr.text, "127.0.0.1:9001");
 	assert_int_equal(u->nodes[0].weight, 3);
@@ -152,7 +154,7 @@ static void test_full(void **state)
 	assert_int_equal(c->n_routes, 2);
 	r = &c->routes[0];
 	assert_string_equal(r->id, "users");
-	assert_int_equal(r->line, 30);
+	assert_int_equal(r->line, 31);
 	assert_int_equal(r->n_hosts, 2);
 	assert_string_equal(r->hosts[0], "api.example.com");
 	assert_string_equal(r->hosts[1], "*.example.com");
@@ -177,7 +179,7 @@ static void test_full(void **state)
 	assert_int_equal(r->read_timeout_ms, 5000);
 	assert_int_equal(r->n_plugins, 2);
 	assert_string_equal(r->plugins[0].name, "limit");
-	assert_int_equal(r->plugins[0].line, 40);
+	assert_int_equal(r->plugins[0].line, 41);
 	s = json_dumps(r->plugins[0].conf, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s, "{\"burst\":1.5,\"count\":100,\"key\":\"42\",\"on\":true,"
 			    "\"tags\":[\"a\",1,null]}");
@@ -226,6 +228,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->send_timeout_ms, 60000);
 	assert_int_equal(c->shutdown_timeout_ms, 10000);
 	assert_int_equal(c->max_connections, 65536);
+	assert_int_equal(c->steering, WEIR_STEERING_BPF);
 	assert_int_equal(c->log_format, WEIR_LOG_OFF);
 	assert_null(c->log_path);
 	assert_int_equal(c->n_plugins, 0);
@@ -576,6 +579,14 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:2: upstreams.a.balance: 'random' is not one of: roundrobin, leastconn, chash" },
 	{ "type_log_format", L "access_log: {format: xml}\n",
 	  "t.yaml:2: access_log.format: 'xml' is not one of: off, json, combined" },
+	{ "steering_unknown", L "steering: ebpf\n",
+	  "t.yaml:2: steering: 'ebpf' is not one of: bpf, kernel" },
+	{ "steering_case", L "steering: BPF\n",
+	  "t.yaml:2: steering: 'BPF' is not one of: bpf, kernel" },
+	{ "steering_empty", L "steering:\n",
+	  "t.yaml:2: steering: '' is not one of: bpf, kernel" },
+	{ "steering_list", L "steering: [bpf, kernel]\n",
+	  "t.yaml:2: steering: expected a string, not a list" },
 	{ "type_plugins", L "plugins: [a]\n",
 	  "t.yaml:2: plugins: expected a mapping of plugin names to settings" },
 	{ "type_plugin_settings", L "plugins: {cors: 1}\n",
