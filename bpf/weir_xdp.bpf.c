@@ -5,7 +5,14 @@
  *   allowlist (LPM)                             -> pass, skipping the rest
  *   blocklist (LPM, expiry)                     -> drop
  *   per-source rate limits (GCRA)               -> drop
+ *   service table (destination, port, protocol):
+ *     l7    SYN cookies above a SYN rate, else  -> pass to the local proxy
+ *     l4    Maglev + flow tracking              -> encapsulate, TX / redirect
+ *     drop                                      -> drop
  *   pass
+ *
+ * An allowlisted source skips the blocklist and the limits, not the service
+ * table: its packets to an l4 service are still forwarded.
  *
  * Every path ends in weir_verdict(), which counts the packet and its bytes
  * under exactly one reason in the per-CPU stats map. Features whose bit in
@@ -15,6 +22,8 @@
 #include "lib/maps.h"
 #include "lib/ratelimit.h"
 #include "lib/table.h"
+#include "lib/l4.h"
+#include "lib/syncookie.h"
 #include <xdp/xdp_helpers.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -246,6 +255,31 @@ static __always_inline __u32 weir_rate_check(const struct weir_pkt *p,
 	return WEIR_R_PASS;
 }
 
+/* The verdict for a packet to service svc. An allowlisted source is not
+ * subject to the SYN-cookie defence. */
+static __always_inline int weir_steer(struct xdp_md *ctx, const struct weir_pkt *p,
+				      const struct weir_svc *svc,
+				      const struct weir_xdp_config *cfg, int allowed)
+{
+	__u32 reason;
+	int act;
+
+	switch (svc->mode) {
+	case WEIR_SVC_L7:
+		if ((svc->flags & WEIR_SVC_F_SYNCOOKIE) && !allowed) {
+			act = weir_syncookie(ctx, p, svc, weir_now(), &reason);
+			if (act != WEIR_SYNCOOKIE_PASS)
+				return weir_verdict(ctx, reason, act);
+		}
+		return weir_verdict(ctx, WEIR_R_SVC_L7, XDP_PASS);
+	case WEIR_SVC_L4:
+		act = weir_l4_forward(ctx, p, svc, cfg, weir_now(), &reason);
+		return weir_verdict(ctx, reason, act);
+	default:
+		return weir_verdict(ctx, WEIR_R_SVC_DROP, XDP_DROP);
+	}
+}
+
 SEC("xdp")
 int weir_xdp(struct xdp_md *ctx)
 {
@@ -262,9 +296,9 @@ int weir_xdp(struct xdp_md *ctx)
 	if (proto < 0)
 		return weir_verdict(ctx, WEIR_R_MALFORMED, XDP_DROP);
 	if (proto == ETH_P_IP)
-		ret = weir_parse_ipv4(&c, &p);
+		ret = weir_parse_ipv4(&c, &p, (void *)(long)ctx->data);
 	else if (proto == ETH_P_IPV6)
-		ret = weir_parse_ipv6(&c, &p);
+		ret = weir_parse_ipv6(&c, &p, (void *)(long)ctx->data);
 	else
 		return weir_verdict(ctx, WEIR_R_PASS_NONIP, XDP_PASS);
 	if (ret < 0)
@@ -275,14 +309,23 @@ int weir_xdp(struct xdp_md *ctx)
 		return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
 
 	feats = cfg->features;
-	if ((feats & WEIR_F_ALLOW) && weir_allowed(&p, cfg))
-		return weir_verdict(ctx, WEIR_R_ALLOW, XDP_PASS);
-	if ((feats & WEIR_F_BLOCK) && weir_blocked(&p, cfg))
-		return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
-	if (feats & WEIR_F_LIMIT) {
-		reason = weir_rate_check(&p, cfg);
-		if (reason != WEIR_R_PASS)
-			return weir_verdict(ctx, reason, XDP_DROP);
+	reason = WEIR_R_PASS;
+	if ((feats & WEIR_F_ALLOW) && weir_allowed(&p, cfg)) {
+		reason = WEIR_R_ALLOW;
+	} else {
+		if ((feats & WEIR_F_BLOCK) && weir_blocked(&p, cfg))
+			return weir_verdict(ctx, WEIR_R_BLOCK, XDP_DROP);
+		if (feats & WEIR_F_LIMIT) {
+			reason = weir_rate_check(&p, cfg);
+			if (reason != WEIR_R_PASS)
+				return weir_verdict(ctx, reason, XDP_DROP);
+		}
 	}
-	return weir_verdict(ctx, WEIR_R_PASS, XDP_PASS);
+	if (feats & WEIR_F_SVC) {
+		struct weir_svc *svc = weir_svc_find(&p);
+
+		if (svc)
+			return weir_steer(ctx, &p, svc, cfg, reason == WEIR_R_ALLOW);
+	}
+	return weir_verdict(ctx, reason, XDP_PASS);
 }

@@ -34,17 +34,6 @@ static int parse_cidr_arg(struct weirctl_ctx *ctx, const char *s,
 	return 0;
 }
 
-static int print_json(json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT);
-
-	json_decref(v);
-	if (!s)
-		return 1;
-	puts(s);
-	free(s);
-	return 0;
-}
 
 int weirctl_list_add(struct weirctl_ctx *ctx)
 {
@@ -162,7 +151,7 @@ int weirctl_list_show(struct weirctl_ctx *ctx)
 		json_decref(sc.arr);
 		return weirctl_err(ctx, "%s", strerror(-n));
 	}
-	return sc.arr ? print_json(sc.arr) : 0;
+	return sc.arr ? weirctl_print_json(sc.arr) : 0;
 }
 
 static void import_progress(size_t done, size_t total, void *data)
@@ -276,18 +265,12 @@ static int parse_u32(struct weirctl_ctx *ctx, const char *opt, uint32_t max,
 		     uint32_t *out)
 {
 	const char *s = weirctl_opt(ctx, opt);
-	unsigned long v;
-	char *end;
+	char what[40];
 
 	if (!s)
 		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || errno || v > max)
-		return weirctl_err(ctx, "--%s '%s': expected an integer 0..%u",
-				   opt, s, max);
-	*out = (uint32_t)v;
-	return 0;
+	snprintf(what, sizeof(what), "--%s", opt);
+	return weirctl_u32(ctx, what, s, max, out);
 }
 
 #define WEIR_RATE_MAX 100000000u /* 100M/s: GCRA's 1 ns resolution stays exact */
@@ -426,7 +409,7 @@ int weirctl_limit_show(struct weirctl_ctx *ctx)
 		json_decref(arr);
 		return weirctl_err(ctx, "%s", strerror(-err));
 	}
-	return arr ? print_json(arr) : 0;
+	return arr ? weirctl_print_json(arr) : 0;
 }
 
 /* ---- stats ---- */
@@ -440,7 +423,7 @@ static void print_stats(bool json, const struct weir_stat *s,
 	json_t *o = json ? json_object() : NULL;
 
 	if (!json)
-		printf(prev ? "%-14s %14s %14s\n" : "%-14s %14s %16s\n", "REASON",
+		printf(prev ? "%-18s %14s %14s\n" : "%-18s %14s %16s\n", "REASON",
 		       prev ? "PKT/S" : "PACKETS", prev ? "BIT/S" : "BYTES");
 	for (int r = 0; r < WEIR_R_MAX; r++) {
 		if (prev) {
@@ -452,7 +435,7 @@ static void print_stats(bool json, const struct weir_stat *s,
 						    json_pack("{s:f, s:f}", "pps", pps,
 							      "bps", bps));
 			else
-				printf("%-14s %14.0f %14.0f\n", weir_reason_names[r],
+				printf("%-18s %14.0f %14.0f\n", weir_reason_names[r],
 				       pps, bps);
 		} else if (o) {
 			json_object_set_new(o, weir_reason_names[r],
@@ -460,13 +443,13 @@ static void print_stats(bool json, const struct weir_stat *s,
 						      (json_int_t)s[r].packets, "bytes",
 						      (json_int_t)s[r].bytes));
 		} else {
-			printf("%-14s %14" PRIu64 " %16" PRIu64 "\n",
+			printf("%-18s %14" PRIu64 " %16" PRIu64 "\n",
 			       weir_reason_names[r], (uint64_t)s[r].packets,
 			       (uint64_t)s[r].bytes);
 		}
 	}
 	if (o)
-		print_json(o);
+		weirctl_print_json(o);
 	fflush(stdout);
 }
 

@@ -67,6 +67,33 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	  "remove the override for CIDR" },
 	{ "limit", "show", "", 0, 0, JSON_OPT, weirctl_limit_show,
 	  "show the default limits and the overrides" },
+	{ "service", "add", "ADDR:PORT[/tcp|/udp]", 1, 1,
+	  { { "mode", "l7|l4|drop", "pass to the local proxy, balance to "
+				    "backends in XDP, or drop" },
+	    { "dsr", NULL, "l4: rewrite MACs only (backends on this link, the "
+			   "address on their loopback) instead of IP-in-IP" },
+	    { "syn-cookies", "RATE[/BURST]", "l7 TCP: above RATE SYNs/s, XDP "
+					     "answers SYNs with SYN cookies" } },
+	  weirctl_service_add,
+	  "steer packets to ADDR:PORT ([ADDR]:PORT for IPv6; tcp by default)" },
+	{ "service", "del", "ADDR:PORT[/tcp|/udp]", 1, 1, {}, weirctl_service_del,
+	  "remove a service and its backends" },
+	{ "service", "list", "", 0, 0, JSON_OPT, weirctl_service_list,
+	  "services, their backends, ring slots and tracked flows" },
+	{ "service", "flow-limit", "RATE", 1, 1, {}, weirctl_service_track,
+	  "track at most RATE new l4 flows per second per CPU (0: all); above "
+	  "it new flows are balanced by the ring alone, and a flood cannot push "
+	  "established flows out of the flow table" },
+	{ "service backend", "add", "SERVICE ADDR", 2, 2,
+	  { { "weight", "N", "share of new flows (default 1; 0 drains)" },
+	    { "mac", "MAC", "next hop's MAC (default: from the neighbour table)" } },
+	  weirctl_backend_add,
+	  "add a backend to an l4 service; its route and next hop are resolved now" },
+	{ "service backend", "del", "SERVICE ADDR", 2, 2, {}, weirctl_backend_del,
+	  "remove a backend: its flows move to the others" },
+	{ "service backend", "set-weight", "SERVICE ADDR WEIGHT", 3, 3, {},
+	  weirctl_backend_weight,
+	  "change a backend's weight; 0 drains it (no new flows, tracked flows go on)" },
 	{ NULL, "stats", "", 0, 0,
 	  { { "json", NULL, "print JSON" },
 	    { "watch", NULL, "print per-second rates until interrupted" },
@@ -89,10 +116,16 @@ static void cmd_usage(FILE *f, const struct weirctl_cmd *c)
 static void usage(FILE *f, const char *group)
 {
 	fprintf(f, "usage: weirctl [--pin-dir DIR] COMMAND ...\n\n");
-	for (size_t i = 0; i < N_CMDS; i++)
-		if (!group || (weirctl_cmds[i].group &&
-			       !strcmp(weirctl_cmds[i].group, group)))
+	size_t glen = group ? strlen(group) : 0;
+
+	/* a group's help shows its two-word subgroups too */
+	for (size_t i = 0; i < N_CMDS; i++) {
+		const char *g = weirctl_cmds[i].group;
+
+		if (!group || (g && !strncmp(g, group, glen) &&
+			       (!g[glen] || g[glen] == ' ')))
 			cmd_usage(f, &weirctl_cmds[i]);
+	}
 	if (!group)
 		fprintf(f, "\nMaps are pinned under %s unless --pin-dir "
 			   "(or WEIR_PIN_DIR) says otherwise.\n"
@@ -126,6 +159,33 @@ int weirctl_err(const struct weirctl_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 1;
+}
+
+int weirctl_u32(struct weirctl_ctx *ctx, const char *what, const char *s,
+		uint32_t max, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || v > max)
+		return weirctl_err(ctx, "%s '%s': expected an integer 0..%u",
+				   what, s, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int weirctl_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+
+	json_decref(v);
+	if (!s)
+		return 1;
+	puts(s);
+	free(s);
+	return 0;
 }
 
 int weirctl_open_maps(struct weirctl_ctx *ctx, struct weir_maps *m)
@@ -233,6 +293,7 @@ int main(int argc, char **argv)
 {
 	struct weirctl_ctx ctx = { .pin_dir = getenv("WEIR_PIN_DIR") };
 	const char *group = NULL;
+	char group2[64];
 	bool group_known;
 	int i = 1, ret;
 
@@ -269,6 +330,14 @@ int main(int argc, char **argv)
 	}
 	if (is_group(argv[i]))
 		group = argv[i++];
+	/* two-word groups: "service backend" */
+	if (group && i < argc) {
+		snprintf(group2, sizeof(group2), "%s %s", group, argv[i]);
+		if (is_group(group2)) {
+			group = group2;
+			i++;
+		}
+	}
 	if (group && (i >= argc || !strcmp(argv[i], "--help") ||
 		      !strcmp(argv[i], "-h"))) {
 		usage(i >= argc ? stderr : stdout, group);

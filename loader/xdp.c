@@ -451,6 +451,22 @@ static int weir_users(struct weirctl_ctx *ctx, int except_ifindex, char *names,
 static int purge_pins(struct weirctl_ctx *ctx)
 {
 	char path[512];
+	struct weir_maps m;
+
+	/* The services go first, so that what they set up outside the maps
+	 * (the SYN-cookie nftables table) goes with them. */
+	if (!weir_maps_open(&m, ctx->pin_dir)) {
+		int err = weir_svc_flush(&m);
+
+		if (err < 0) {
+			weir_maps_close(&m);
+			return weirctl_err(ctx, "removing the services: %s", strerror(-err));
+		}
+		err = weirctl_synproxy_sync(ctx, &m);
+		weir_maps_close(&m);
+		if (err)
+			return 1;
+	}
 
 	for (size_t i = 0; i < weir_map_count; i++) {
 		snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir,

@@ -31,6 +31,22 @@
 #define WEIR_NOTE_MAX 65536u /* blocklist comments */
 #endif
 #define WEIR_NOTE_LEN 64
+#ifndef WEIR_SVC_MAX
+#define WEIR_SVC_MAX 1024u /* services: (address, port, protocol) */
+#endif
+#ifndef WEIR_RING_MAX
+#define WEIR_RING_MAX 64u /* services in l4 mode: each owns a Maglev ring */
+#endif
+#ifndef WEIR_BACKEND_MAX
+#define WEIR_BACKEND_MAX 4096u /* l4 backends, all services together */
+#endif
+#ifndef WEIR_FLOW_MAX
+#define WEIR_FLOW_MAX (1u << 18) /* tracked l4 flows (LRU) */
+#endif
+/* Slots of one Maglev lookup table: a prime, so that every skip of the
+ * permutations is coprime with it (Eisenbud et al., NSDI '16; Katran uses
+ * the same size). */
+#define WEIR_RING_SIZE 65537u
 
 /* Map names, as they appear in the object and under WEIR_PIN_DIR. */
 #define WEIR_MAP_CONFIG "weir_config"
@@ -56,6 +72,12 @@
 #define WEIR_MAP_LIMIT6 "weir_limit6"
 #define WEIR_MAP_SRC "weir_src"
 #define WEIR_MAP_NOTE "weir_note"
+#define WEIR_MAP_SVC "weir_svc"
+#define WEIR_MAP_RING "weir_ring"
+#define WEIR_MAP_BACKEND "weir_backend"
+#define WEIR_MAP_FLOW "weir_flow"
+#define WEIR_MAP_FLOW_RATE "weir_flow_rate"
+#define WEIR_MAP_SVC_STATE "weir_svc_state"
 
 /* Why a packet got its verdict: the index into the per-CPU stats map.
  * Every path through the XDP program counts exactly one reason. */
@@ -67,12 +89,21 @@ enum weir_reason {
 	WEIR_R_CONN_LIMIT,	/* new TCP connection over the source's rate */
 	WEIR_R_PKT_LIMIT,	/* packet over the source's rate */
 	WEIR_R_MALFORMED,	/* truncated or invalid L3/L4 header: dropped */
+	WEIR_R_SVC_L7,		/* to an l7 service: passed to the local proxy */
+	WEIR_R_SVC_DROP,	/* to a service in drop mode */
+	WEIR_R_L4_FWD,		/* to an l4 service: sent on to a backend */
+	WEIR_R_L4_NO_BACKEND,	/* to an l4 service with no backend: dropped */
+	WEIR_R_L4_ERROR,	/* could not be encapsulated or sent: dropped */
+	WEIR_R_SYNCOOKIE_SENT,	/* SYN answered by XDP with a SYN cookie */
+	WEIR_R_SYNCOOKIE_BAD,	/* ACK without a socket or a valid cookie: dropped */
 	WEIR_R_MAX,
 };
 
 #define WEIR_REASON_NAMES                                                      \
 	{ "passed", "passed_nonip", "allowlisted", "blocklisted",              \
-	  "conn_limited", "pkt_limited", "malformed" }
+	  "conn_limited", "pkt_limited", "malformed", "service_l7",           \
+	  "service_dropped", "l4_forwarded", "l4_no_backend", "l4_error",      \
+	  "syncookie_sent", "syncookie_bad_ack" }
 
 struct weir_stat {
 	__u64 packets;
@@ -96,6 +127,7 @@ _Static_assert(sizeof(struct weir_stat) == 16, "weir_stat ABI");
 #define WEIR_F_BLOCK_NET (1u << 3)
 #define WEIR_F_LIMIT (1u << 4)	    /* a default or an override is set */
 #define WEIR_F_LIMIT_CIDR (1u << 5) /* per-CIDR overrides exist */
+#define WEIR_F_SVC (1u << 6)	    /* the service table has entries */
 #define WEIR_F_ALLOW (WEIR_F_ALLOW_HOST | WEIR_F_ALLOW_NET)
 #define WEIR_F_BLOCK (WEIR_F_BLOCK_HOST | WEIR_F_BLOCK_NET)
 
@@ -117,8 +149,14 @@ struct weir_xdp_config {
 	__u32 features;
 	__u32 seed; /* of the single-address tables' hash; set once, at creation */
 	struct weir_limit limit; /* defaults for sources with no override */
+	/* New l4 flows per second per CPU above which flows are no longer
+	 * tracked (0: always tracked): a flood of new connections then costs
+	 * ring lookups, and cannot evict the established flows from weir_flow
+	 * (Katran's LRU bypass). */
+	__u32 flow_track_rate;
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct weir_xdp_config) == 24, "weir_xdp_config ABI");
+_Static_assert(sizeof(struct weir_xdp_config) == 32, "weir_xdp_config ABI");
 
 /* LPM trie keys: prefixlen first, address in network byte order. */
 struct weir_lpm4 {
@@ -185,5 +223,106 @@ struct weir_note {
 	char text[WEIR_NOTE_LEN];
 };
 _Static_assert(sizeof(struct weir_note) == WEIR_NOTE_LEN, "weir_note ABI");
+
+/* ---- services: steering by destination (l7, l4, drop) ---- */
+
+/* weir_svc key: where a packet is going. IPv4 addresses in the first 4
+ * bytes, the rest zero; the port in network byte order. */
+struct weir_svc_key {
+	__u8 family; /* 4 or 6 */
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__be16 port;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct weir_svc_key) == 20, "weir_svc_key ABI");
+
+enum weir_svc_mode {
+	WEIR_SVC_L7 = 1,   /* pass to the local proxy */
+	WEIR_SVC_L4 = 2,   /* balance to backends in XDP */
+	WEIR_SVC_DROP = 3, /* drop */
+};
+
+/* l4: forward by rewriting the MAC addresses only (L2 direct server
+ * return: every backend on the same link, the service address on its
+ * loopback) instead of IP-in-IP / IPv6-in-IPv6 encapsulation. */
+#define WEIR_SVC_F_DSR (1u << 0)
+/* Answer SYNs with SYN cookies from XDP above syn.rate (l7 services). */
+#define WEIR_SVC_F_SYNCOOKIE (1u << 1)
+
+struct weir_svc {
+	__u8 mode;   /* enum weir_svc_mode */
+	__u8 flags;  /* WEIR_SVC_F_* */
+	__u16 id;    /* index of the service's entry in weir_svc_state */
+	__u16 ring;  /* l4: index of its Maglev table in weir_ring */
+	__u16 _pad;
+	/* WEIR_SVC_F_SYNCOOKIE: the SYNs per second the kernel sees; past
+	 * them XDP answers. Unlike elsewhere, rate 0 is not "unlimited" but
+	 * "none": every SYN gets a cookie (weirctl asks for at least 1). */
+	struct weir_rate syn;
+};
+_Static_assert(sizeof(struct weir_svc) == 16, "weir_svc ABI");
+
+/* weir_svc_state, indexed by weir_svc.id: what the XDP program keeps per
+ * service. syn_tat is the GCRA state of the SYN-cookie threshold;
+ * cookies_until is when the last SYN answered with a cookie stops counting
+ * as a sign of a flood (ACKs are checked for cookies until then). */
+struct weir_svc_state {
+	__u64 syn_tat;
+	__u64 cookies_until_ns;
+};
+_Static_assert(sizeof(struct weir_svc_state) == 16, "weir_svc_state ABI");
+
+/* weir_ring: WEIR_RING_MAX Maglev tables of WEIR_RING_SIZE backend indexes
+ * each, one after the other; weirctl builds them (maps/maglev.c) and writes
+ * them through a mapping of the array. The slots are __u64: an array's
+ * elements are 8-byte aligned whatever the value's size, so a wider value
+ * costs nothing and makes the mapping a plain __u64[]. */
+#define WEIR_RING_EMPTY 0xffffffffu /* no backend: the packet is dropped */
+
+/* weir_backend, indexed by backend index. */
+enum weir_backend_state { WEIR_BE_FREE = 0, WEIR_BE_LIVE = 1 };
+
+struct weir_backend {
+	__u8 addr[16];
+	__u8 family;
+	__u8 state;	/* enum weir_backend_state */
+	__u16 svc;	/* the service's id */
+	__u32 weight;	/* 0: draining, in no ring slot; tracked flows go on */
+	__u32 gen;	/* bumped on every reuse of the index, see weir_flow */
+	__u32 ifindex;	/* where frames to it leave: XDP_TX when it is the one
+			 * they arrived on, else XDP_REDIRECT */
+	__u8 dmac[6];	/* of the next hop towards it */
+	__u8 smac[6];	/* of ifindex */
+	__u8 src[16];	/* outer source address of the encapsulation */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct weir_backend) == 64, "weir_backend ABI");
+
+/* weir_flow: the backend each l4 flow was sent to, so that established
+ * flows keep it when the backend set (and so the ring) changes. A flow whose
+ * backend was deleted (gen differs) is balanced again. */
+struct weir_flow_key {
+	__u8 family;
+	__u8 proto;
+	__be16 sport;
+	__be16 dport;
+	__u16 _pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+_Static_assert(sizeof(struct weir_flow_key) == 40, "weir_flow_key ABI");
+
+struct weir_flow {
+	__u32 backend;
+	__u32 gen;
+};
+_Static_assert(sizeof(struct weir_flow) == 8, "weir_flow ABI");
+
+/* weir_flow_rate, per CPU: new flows in the current one-second window. */
+struct weir_flow_rate {
+	__u64 window_ns;
+	__u64 count;
+};
+_Static_assert(sizeof(struct weir_flow_rate) == 16, "weir_flow_rate ABI");
 
 #endif /* WEIR_ABI_H */

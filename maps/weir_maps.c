@@ -34,6 +34,9 @@ const struct weir_map_desc weir_map_descs[] = {
 	DESC(allow4e, WEIR_MAP_ALLOW4E), DESC(allow6e, WEIR_MAP_ALLOW6E),
 	DESC(block4s, WEIR_MAP_BLOCK4S), DESC(block6s, WEIR_MAP_BLOCK6S),
 	DESC(allow4s, WEIR_MAP_ALLOW4S), DESC(allow6s, WEIR_MAP_ALLOW6S),
+	DESC(svc, WEIR_MAP_SVC), DESC(svc_state, WEIR_MAP_SVC_STATE),
+	DESC(ring, WEIR_MAP_RING), DESC(backend, WEIR_MAP_BACKEND),
+	DESC(flow, WEIR_MAP_FLOW), DESC(flow_rate, WEIR_MAP_FLOW_RATE),
 };
 #undef DESC
 const size_t weir_map_count = sizeof(weir_map_descs) / sizeof(weir_map_descs[0]);

@@ -24,6 +24,7 @@ struct weir_maps {
 	int block4h, block6h, allow4h, allow6h; /* tables: slots */
 	int block4e, block6e, allow4e, allow6e; /* tables: entries */
 	int block4s, block6s, allow4s, allow6s; /* summaries of the tries */
+	int svc, svc_state, ring, backend, flow, flow_rate; /* services */
 	int dir; /* the pin directory, for flock; -1 for maps from an object */
 };
 
@@ -137,5 +138,68 @@ int weir_list_get(const struct weir_maps *m, enum weir_list l,
 		  const struct weir_cidr *c, struct weir_entry *e);
 /* Creates the tables' hash seed if the config has none (first attach). */
 int weir_maps_seed(const struct weir_maps *m);
+
+/* ---- services (l7, l4, drop) and their backends: service.c ---- */
+
+/* Parses "ADDR:PORT[/tcp|/udp]" ("[ADDR]:PORT" for IPv6; tcp when no
+ * protocol is given) into a weir_svc key. */
+#define WEIR_SVC_STRLEN 60
+int weir_svc_key_parse(const char *s, struct weir_svc_key *k, char *err, size_t errlen);
+void weir_svc_key_format(const struct weir_svc_key *k, char *buf, size_t len);
+/* The address and protocol of a backend or service, as text. */
+void weir_ip_format(uint8_t family, const uint8_t *addr, char *buf, size_t len);
+int weir_ip_parse(const char *s, uint8_t *family, uint8_t addr[16]);
+
+/* Adds a service. v->mode and v->flags (and v->syn) are the caller's; the
+ * id and, for l4, the ring are allocated here. -EEXIST when the key is
+ * taken, -ENOSPC when no id or ring is free. */
+int weir_svc_add(const struct weir_maps *m, const struct weir_svc_key *k,
+		 struct weir_svc *v);
+/* Deletes a service and frees its backends. -ENOENT when absent. */
+int weir_svc_del(const struct weir_maps *m, const struct weir_svc_key *k);
+/* Deletes every service; returns how many there were. */
+int weir_svc_flush(const struct weir_maps *m);
+int weir_svc_get(const struct weir_maps *m, const struct weir_svc_key *k,
+		 struct weir_svc *v);
+int weir_svc_walk(const struct weir_maps *m,
+		  int (*fn)(const struct weir_svc_key *k, const struct weir_svc *v,
+			    void *ctx),
+		  void *ctx);
+
+/* Adds b (addr, family, weight and the next hop: ifindex, dmac, smac, src)
+ * to the l4 service k and rebuilds its ring. -ENOENT no such service,
+ * -EINVAL not an l4 service or another family, -EEXIST the address is
+ * already a backend of k, -ENOSPC no backend index is free. Returns the
+ * backend's index. */
+int weir_backend_add(const struct weir_maps *m, const struct weir_svc_key *k,
+		     const struct weir_backend *b);
+/* Removes a backend: its ring slots go to the others first, then its flows
+ * are balanced again (its index's generation moves on). */
+int weir_backend_del(const struct weir_maps *m, const struct weir_svc_key *k,
+		     uint8_t family, const uint8_t addr[16]);
+/* Weight 0 drains: no ring slot, tracked flows go on. */
+int weir_backend_weight(const struct weir_maps *m, const struct weir_svc_key *k,
+			uint8_t family, const uint8_t addr[16], uint32_t weight);
+/* Calls fn for each live backend of service id svc_id, in index order. */
+int weir_backend_walk(const struct weir_maps *m, uint16_t svc_id,
+		      int (*fn)(uint32_t idx, const struct weir_backend *b, void *ctx),
+		      void *ctx);
+/* Copies ring number `ring` (WEIR_RING_SIZE slots) into out. */
+int weir_ring_read(const struct weir_maps *m, uint16_t ring, uint32_t *out);
+/* Tracked flows per backend index: counts[WEIR_BACKEND_MAX]. */
+long weir_flow_counts(const struct weir_maps *m, uint32_t *counts);
+/* New l4 flows per second per CPU above which flows are not tracked. */
+int weir_flow_track_set(const struct weir_maps *m, uint32_t rate);
+
+/* maglev.c: fills ring[size] (size prime) with the values of the nodes,
+ * each taking slots in proportion to its weight; WEIR_RING_EMPTY
+ * everywhere when no node has weight. */
+struct weir_maglev_node {
+	uint8_t key[17]; /* identity: family, then the address */
+	uint32_t weight;
+	uint32_t value;
+};
+int weir_maglev_build(const struct weir_maglev_node *nodes, size_t n,
+		      uint32_t *ring, uint32_t size);
 
 #endif /* WEIR_MAPS_H */

@@ -44,6 +44,10 @@ WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh
 run_suite "e2e namespaces" tests/e2e/test_e2e.sh
 WEIRCTL=build/asan/weirctl run_suite "e2e namespaces (asan)" tests/e2e/test_e2e.sh
+run_suite "e2e syncookie" tests/e2e/test_syncookie.sh
+WEIRCTL=build/asan/weirctl run_suite "e2e syncookie (asan)" tests/e2e/test_syncookie.sh
+run_suite "e2e l4" tests/e2e/test_l4.sh
+WEIRCTL=build/asan/weirctl run_suite "e2e l4 (asan)" tests/e2e/test_l4.sh
 
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
 echo "$passed passed, $failed failed"

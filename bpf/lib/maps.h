@@ -93,6 +93,51 @@ struct {
 	__type(value, struct weir_note);
 } weir_note SEC(".maps");
 
+/* ---- services ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEIR_SVC_MAX);
+	__type(key, struct weir_svc_key);
+	__type(value, struct weir_svc);
+} weir_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WEIR_SVC_MAX);
+	__type(key, __u32);
+	__type(value, struct weir_svc_state);
+} weir_svc_state SEC(".maps");
+
+/* Written whole by weirctl through a mapping: a ring rebuilt after a change
+ * is copied over the old one in one go, and a packet that reads a slot in
+ * between gets the old backend or the new one, both live. */
+WEIR_ARRAY_MAP(weir_ring, __u64, WEIR_RING_MAX * WEIR_RING_SIZE);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WEIR_BACKEND_MAX);
+	__type(key, __u32);
+	__type(value, struct weir_backend);
+} weir_backend SEC(".maps");
+
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no lock shared between CPUs
+ * on the insert of a new flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEIR_FLOW_MAX);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct weir_flow_key);
+	__type(value, struct weir_flow);
+} weir_flow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct weir_flow_rate);
+} weir_flow_rate SEC(".maps");
+
 /* Test clock: read instead of bpf_ktime_get_ns() when the read-only
  * weir_test_clock is set before load. Never set by the loader, so the
  * verifier prunes every use of it in production. */

@@ -37,14 +37,29 @@ struct weir_cursor {
 	void *end;
 };
 
-/* What the pipeline needs to know about a packet. */
+/* What the pipeline needs to know about a packet. Offsets are from the
+ * start of the frame; ports are in network byte order and set only for TCP
+ * and UDP with has_l4, and not for a fragment (0 there). */
 struct weir_pkt {
 	__u8 family; /* 0 (not IP), 4 or 6 */
 	__u8 l4proto;
 	__u8 has_l4; /* 0 for non-first fragments and unknown protocols */
 	__u8 tcp_syn; /* SYN set, ACK clear: a new connection */
+	__u8 tcp_flags; /* byte 13 of the TCP header (FIN 0x01 ... CWR 0x80) */
+	__u8 frag; /* a fragment, first or not */
+	__u16 l3_off; /* of the IP header */
+	__u16 l4_off; /* of the L4 header */
+	__u16 l3_len; /* the IP packet's length: header(s) and payload */
+	__be16 sport;
+	__be16 dport;
 	__u8 saddr[16];
+	__u8 daddr[16];
 };
+
+#define WEIR_TCP_FIN 0x01
+#define WEIR_TCP_SYN 0x02
+#define WEIR_TCP_RST 0x04
+#define WEIR_TCP_ACK 0x10
 
 struct weir_vlan_hdr {
 	__be16 tci;
@@ -85,6 +100,11 @@ static __always_inline int weir_parse_eth(struct weir_cursor *c)
 static __always_inline int weir_parse_l4(struct weir_cursor *c,
 					 struct weir_pkt *p, __u32 len)
 {
+	/* A first fragment's ports are not the datagram's to steer by: the
+	 * other fragments have none. 0 is no service's port. Branch-free, so
+	 * that the verifier does not walk the rest of the program twice. */
+	__u16 keep = (__u16)(p->frag - 1);
+
 	switch (p->l4proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = c->pos;
@@ -96,13 +116,20 @@ static __always_inline int weir_parse_l4(struct weir_cursor *c,
 		if (c->pos + th->doff * 4 > c->end || th->doff * 4 > len)
 			return WEIR_PARSE_TRUNCATED;
 		p->tcp_syn = th->syn && !th->ack;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->sport = th->source & keep;
+		p->dport = th->dest & keep;
 		break;
 	}
-	case IPPROTO_UDP:
-		if (c->pos + sizeof(struct udphdr) > c->end ||
-		    sizeof(struct udphdr) > len)
+	case IPPROTO_UDP: {
+		struct udphdr *uh = c->pos;
+
+		if ((void *)(uh + 1) > c->end || sizeof(*uh) > len)
 			return WEIR_PARSE_TRUNCATED;
+		p->sport = uh->source & keep;
+		p->dport = uh->dest & keep;
 		break;
+	}
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
 		/* type, code, checksum and the 4-byte rest of header */
@@ -116,8 +143,15 @@ static __always_inline int weir_parse_l4(struct weir_cursor *c,
 	return 0;
 }
 
+/* Where the cursor is, as an offset from the frame's start. */
+static __always_inline __u16 weir_cursor_off(const struct weir_cursor *c,
+					     const void *start)
+{
+	return (__u16)(c->pos - start);
+}
+
 static __always_inline int weir_parse_ipv4(struct weir_cursor *c,
-					   struct weir_pkt *p)
+					   struct weir_pkt *p, const void *start)
 {
 	struct iphdr *iph = c->pos;
 	__u32 hlen, tot;
@@ -137,8 +171,13 @@ static __always_inline int weir_parse_ipv4(struct weir_cursor *c,
 
 	p->family = 4;
 	p->l4proto = iph->protocol;
+	p->l3_off = weir_cursor_off(c, start);
+	p->l3_len = (__u16)tot;
 	__builtin_memcpy(p->saddr, &iph->saddr, 4);
+	__builtin_memcpy(p->daddr, &iph->daddr, 4);
 	c->pos += hlen;
+	p->l4_off = weir_cursor_off(c, start);
+	p->frag = !!(iph->frag_off & bpf_htons(0x3fff)); /* MF or an offset */
 	/* A non-first fragment carries no L4 header: judged by address only. */
 	if (iph->frag_off & bpf_htons(0x1fff))
 		return 0;
@@ -158,7 +197,7 @@ struct weir_ipv6_frag {
 };
 
 static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
-					   struct weir_pkt *p)
+					   struct weir_pkt *p, const void *start)
 {
 	struct ipv6hdr *ip6 = c->pos;
 	__u32 plen, used = 0; /* payload_len, extension header bytes walked */
@@ -173,7 +212,10 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 		return WEIR_PARSE_TRUNCATED;
 
 	p->family = 6;
+	p->l3_off = weir_cursor_off(c, start);
+	p->l3_len = (__u16)(sizeof(*ip6) + plen);
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
 	c->pos = ip6 + 1;
 	nh = ip6->nexthdr;
 
@@ -211,6 +253,7 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 				return WEIR_PARSE_TRUNCATED;
 			c->pos = f + 1;
 			used += sizeof(*f);
+			p->frag = 1;
 			if (f->frag_off & bpf_htons(0xfff8)) {
 				p->l4proto = f->nexthdr;
 				return 0; /* non-first fragment */
@@ -222,6 +265,7 @@ static __always_inline int weir_parse_ipv6(struct weir_cursor *c,
 			p->l4proto = nh;
 			if (c->pos > c->end)
 				return WEIR_PARSE_TRUNCATED;
+			p->l4_off = weir_cursor_off(c, start);
 			return weir_parse_l4(c, p, plen - used);
 		}
 	}

@@ -1561,6 +1561,9 @@ static void test_import_rollback(void)
 
 /* ---- main ---- */
 
+#include "tests/bpf/services.c"
+#include "tests/bpf/syncookie.c"
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf does not know libxdp's .xdp_run_config section: not news */
@@ -1606,6 +1609,8 @@ int main(void)
 	test_big_import();
 	test_import_rollback();
 	test_note_sweep();
+	test_services();
+	test_syncookie();
 
 	stats(total);
 	for (int r = 0; r < WEIR_R_MAX; r++) {

@@ -147,7 +147,10 @@ assert len(lines) == 2, lines
 for l in lines:
     d = json.loads(l)
     assert set(d) == {\"passed\", \"passed_nonip\", \"allowlisted\", \"blocklisted\",
-                      \"conn_limited\", \"pkt_limited\", \"malformed\"}, d
+                      \"conn_limited\", \"pkt_limited\", \"malformed\",
+                      \"service_l7\", \"service_dropped\", \"l4_forwarded\",
+                      \"l4_no_backend\", \"l4_error\", \"syncookie_sent\",
+                      \"syncookie_bad_ack\"}, d
     assert all(set(v) == {\"pps\", \"bps\"} for v in d.values()), d
 '"
 # --purge refuses while another interface's weir uses these maps, and only then.

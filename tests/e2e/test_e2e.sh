@@ -16,30 +16,17 @@ GW=wgw$$
 PIN=/sys/fs/bpf/weir-test-e2e-$$
 TMP=$(mktemp -d)
 T=tests/e2e/traffic.py
-PIDS=()
 W() { "$WEIRCTL" --pin-dir "$PIN" "$@"; }
 C() { ip netns exec "$NS" "$@"; }
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	stop_pids
 	W detach "$GW" >/dev/null 2>&1
-	ip link del "$GW" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	veth_ns_del "$NS" "$GW"
 	rm -rf "$PIN" "$TMP"
 }
 trap cleanup EXIT
 
-ip netns add "$NS"
-ip link add "$GW" type veth peer name "${GW}c"
-ip link set "${GW}c" netns "$NS"
-ip addr add 10.99.0.1/24 dev "$GW"
-ip -6 addr add fd99::1/64 dev "$GW" nodad
-ip link set "$GW" up
-C ip link set lo up
-C ip link set "${GW}c" name wgw1
-C ip addr add 10.99.0.2/24 dev wgw1
-C ip addr add 10.99.0.3/24 dev wgw1
-C ip -6 addr add fd99::2/64 dev wgw1 nodad
-C ip link set wgw1 up
+veth_ns "$NS" "$GW" "10.99.0.1/24 fd99::1/64" wgw1 "10.99.0.2/24 10.99.0.3/24 fd99::2/64"
 
 python3 $T tcp-server 10.99.0.1 8080 & PIDS+=($!)
 python3 $T tcp-server fd99::1 8080 & PIDS+=($!)

@@ -1,0 +1,275 @@
+/* l4.h - steering by service: the service table, the backend of an l4 flow
+ * (flow tracking over a Maglev ring), and sending a packet on to it.
+ *
+ * The way Katran does it. A flow's first packet is hashed over its source
+ * (address, port, protocol) into the service's Maglev table, and the backend
+ * found there is remembered in the weir_flow LRU; later packets of the flow
+ * go to the remembered backend even after the ring changed, so adding,
+ * removing or draining a backend never moves an established flow. Above
+ * flow_track_rate new flows per second on a CPU, new flows are no longer
+ * remembered, so a flood of connection attempts costs ring lookups and
+ * cannot push the established flows out of the LRU.
+ *
+ * A packet goes on either encapsulated (IPv4 in IPv4, IPv6 in IPv6, from
+ * the backend's `src` to its address; the backend decapsulates and answers
+ * the client directly) or, for WEIR_SVC_F_DSR services, with only its MAC
+ * addresses rewritten (the backend shares the link and holds the service
+ * address on its loopback). Either way it leaves by XDP_TX when the backend
+ * is reached through the interface it came in on, else by XDP_REDIRECT.
+ */
+#ifndef WEIR_BPF_L4_H
+#define WEIR_BPF_L4_H
+
+#include "parse.h"
+#include "maps.h"
+#include "../../maps/weir_table.h"
+
+#define WEIR_L4_NO_VERDICT (-1)
+
+/* The service the packet is addressed to, or NULL. */
+static __always_inline struct weir_svc *weir_svc_find(const struct weir_pkt *p)
+{
+	struct weir_svc_key k = {
+		.family = p->family,
+		.proto = p->l4proto,
+		.port = p->dport,
+	};
+
+	/* Only the first fragment has ports: steering it alone would split a
+	 * datagram between a backend and this host. Fragments are not steered. */
+	if (!p->has_l4 ||
+	    (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP))
+		return NULL;
+	__builtin_memcpy(k.addr, p->daddr, 16);
+	return bpf_map_lookup_elem(&weir_svc, &k);
+}
+
+/* The flow's position on a ring: its source address, port and protocol.
+ * The destination is the service's, the same for every flow of the ring. */
+static __always_inline __u32 weir_flow_hash(const struct weir_pkt *p)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, p->saddr, 16);
+	return weir_mix32(weir_mix32(weir_mix32(weir_mix32(
+		w[0] ^ ((__u32)p->sport << 16 | p->l4proto)) ^ w[1]) ^ w[2]) ^ w[3]);
+}
+
+/* May this CPU remember one more new flow in the current second? */
+static __always_inline int weir_flow_budget(const struct weir_xdp_config *cfg,
+					    __u64 now)
+{
+	struct weir_flow_rate *r;
+	__u32 k = 0;
+
+	if (!cfg->flow_track_rate)
+		return 1;
+	r = bpf_map_lookup_elem(&weir_flow_rate, &k);
+	if (!r)
+		return 0;
+	if (now - r->window_ns >= 1000000000ull) {
+		r->window_ns = now;
+		r->count = 0;
+	}
+	return r->count++ < cfg->flow_track_rate;
+}
+
+static __always_inline struct weir_backend *
+weir_backend_live(__u32 idx, __u16 svc_id)
+{
+	struct weir_backend *be = bpf_map_lookup_elem(&weir_backend, &idx);
+
+	if (!be || be->state != WEIR_BE_LIVE || be->svc != svc_id)
+		return NULL;
+	return be;
+}
+
+/* The backend of the packet's flow: the remembered one while it lives,
+ * else the ring's choice (remembered, within the budget). NULL when the
+ * service has no backend. */
+static __always_inline struct weir_backend *
+weir_l4_pick(const struct weir_pkt *p, const struct weir_svc *svc,
+	     const struct weir_xdp_config *cfg, __u64 now)
+{
+	struct weir_flow_key fk = {
+		.family = p->family,
+		.proto = p->l4proto,
+		.sport = p->sport,
+		.dport = p->dport,
+	};
+	struct weir_backend *be;
+	struct weir_flow *f, nf;
+	__u64 *idx;
+	__u32 slot;
+
+	__builtin_memcpy(fk.saddr, p->saddr, 16);
+	__builtin_memcpy(fk.daddr, p->daddr, 16);
+	f = bpf_map_lookup_elem(&weir_flow, &fk);
+	if (f) {
+		be = weir_backend_live(f->backend, svc->id);
+		if (be && be->gen == f->gen)
+			return be;
+	}
+	if (svc->ring >= WEIR_RING_MAX)
+		return NULL;
+	slot = (__u32)svc->ring * WEIR_RING_SIZE + weir_flow_hash(p) % WEIR_RING_SIZE;
+	idx = bpf_map_lookup_elem(&weir_ring, &slot);
+	if (!idx || *idx == WEIR_RING_EMPTY)
+		return NULL;
+	be = weir_backend_live((__u32)*idx, svc->id);
+	if (!be)
+		return NULL;
+	/* A RST ends a flow: nothing to remember it for. */
+	if (!(p->tcp_flags & WEIR_TCP_RST) && weir_flow_budget(cfg, now)) {
+		nf.backend = (__u32)*idx;
+		nf.gen = be->gen;
+		bpf_map_update_elem(&weir_flow, &fk, &nf, BPF_ANY);
+	}
+	return be;
+}
+
+/* The one's-complement checksum of a 20-byte IPv4 header. */
+static __always_inline __u16 weir_ip_csum(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Makes room for an outer header of `grow` bytes: the frame starts `grow`
+ * bytes earlier and the L2 header (l2 is 14, 18 or 22 bytes) moves there,
+ * its MACs set anew and its EtherType and VLAN tags copied. Returns where
+ * the outer header goes, with the inner IP header (at least `grow` bytes
+ * too, as the families match) checked to follow it; NULL on failure. */
+static __always_inline void *weir_encap_room(struct xdp_md *ctx,
+					     const struct weir_backend *be,
+					     __u32 l2, __u32 grow)
+{
+	void *data, *end;
+	__u16 *dst, *src;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)grow))
+		return NULL;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + l2 + 2 * grow > end)
+		return NULL;
+	dst = data + 12;
+	src = data + grow + 12;
+	/* Ascending: each word is read before anything overwrites it. */
+#pragma unroll
+	for (__u32 i = 0; i < (l2 - 12) / 2; i++)
+		dst[i] = src[i];
+	__builtin_memcpy(data, be->dmac, 6);
+	__builtin_memcpy(data + 6, be->smac, 6);
+	return data + l2;
+}
+
+static __always_inline int weir_encap4(struct xdp_md *ctx, const struct weir_pkt *p,
+				       const struct weir_backend *be, __u32 l2)
+{
+	struct iphdr *outer = weir_encap_room(ctx, be, l2, sizeof(*outer)), *inner;
+
+	if (!outer)
+		return -1;
+	inner = outer + 1;
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = inner->tos;
+	outer->tot_len = bpf_htons(p->l3_len + sizeof(struct iphdr));
+	/* DF as the inner packet has it: id 0 is only for unfragmentable
+	 * packets (RFC 6864), and without DF nothing needs one here. */
+	outer->id = 0;
+	outer->frag_off = inner->frag_off & bpf_htons(0x4000);
+	outer->ttl = 64;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	__builtin_memcpy(&outer->saddr, be->src, 4);
+	__builtin_memcpy(&outer->daddr, be->addr, 4);
+	outer->check = weir_ip_csum(outer);
+	return 0;
+}
+
+static __always_inline int weir_encap6(struct xdp_md *ctx, const struct weir_pkt *p,
+				       const struct weir_backend *be, __u32 l2)
+{
+	struct ipv6hdr *outer = weir_encap_room(ctx, be, l2, sizeof(*outer)), *inner;
+
+	if (!outer)
+		return -1;
+	inner = outer + 1;
+	/* version, traffic class and flow label as the inner packet has them */
+	__builtin_memcpy(outer, inner, 4);
+	outer->payload_len = bpf_htons(p->l3_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = 64;
+	__builtin_memcpy(&outer->saddr, be->src, 16);
+	__builtin_memcpy(&outer->daddr, be->addr, 16);
+	return 0;
+}
+
+/* Encapsulates or rewrites the frame for be; the L2 header's length is
+ * made a constant at each call so that the verifier sees fixed offsets. */
+static __always_inline int weir_l4_rewrite(struct xdp_md *ctx, const struct weir_pkt *p,
+					   const struct weir_svc *svc,
+					   const struct weir_backend *be)
+{
+	if (svc->flags & WEIR_SVC_F_DSR) {
+		void *data = (void *)(long)ctx->data;
+
+		if (data + 12 > (void *)(long)ctx->data_end)
+			return -1;
+		__builtin_memcpy(data, be->dmac, 6);
+		__builtin_memcpy(data + 6, be->smac, 6);
+		return 0;
+	}
+	if (p->family == 4) {
+		switch (p->l3_off) {
+		case 14: return weir_encap4(ctx, p, be, 14);
+		case 18: return weir_encap4(ctx, p, be, 18);
+		case 22: return weir_encap4(ctx, p, be, 22);
+		}
+		return -1;
+	}
+	switch (p->l3_off) {
+	case 14: return weir_encap6(ctx, p, be, 14);
+	case 18: return weir_encap6(ctx, p, be, 18);
+	case 22: return weir_encap6(ctx, p, be, 22);
+	}
+	return -1;
+}
+
+/* Sends a packet of an l4 service on to its backend. Returns the XDP
+ * action and sets *reason. */
+static __always_inline int weir_l4_forward(struct xdp_md *ctx, const struct weir_pkt *p,
+					   const struct weir_svc *svc,
+					   const struct weir_xdp_config *cfg, __u64 now,
+					   __u32 *reason)
+{
+	struct weir_backend *be = weir_l4_pick(p, svc, cfg, now);
+
+	if (!be) {
+		*reason = WEIR_R_L4_NO_BACKEND;
+		return XDP_DROP;
+	}
+	if (be->family != p->family || weir_l4_rewrite(ctx, p, svc, be)) {
+		*reason = WEIR_R_L4_ERROR;
+		return XDP_DROP;
+	}
+	*reason = WEIR_R_L4_FWD;
+	if (be->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	if (bpf_redirect(be->ifindex, 0) != XDP_REDIRECT) {
+		*reason = WEIR_R_L4_ERROR;
+		return XDP_DROP;
+	}
+	return XDP_REDIRECT;
+}
+
+#endif /* WEIR_BPF_L4_H */
