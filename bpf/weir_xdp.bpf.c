@@ -255,15 +255,24 @@ static __always_inline __u32 weir_rate_check(const struct weir_pkt *p,
 	return WEIR_R_PASS;
 }
 
-/* The verdict for a packet to service svc. An allowlisted source is not
- * subject to the SYN-cookie defence. */
-static __always_inline int weir_steer(struct xdp_md *ctx, const struct weir_pkt *p,
-				      const struct weir_svc *svc,
-				      const struct weir_xdp_config *cfg, int allowed)
+#define WEIR_NO_SERVICE (-1)
+
+/* The verdict for a packet to a service, or WEIR_NO_SERVICE. An allowlisted
+ * source is not subject to the SYN-cookie defence. A global function: the
+ * verifier checks it once, apart from the paths of the pipeline before it,
+ * instead of once per path that reaches it. */
+__attribute__((noinline)) int weir_steer(struct xdp_md *ctx, const struct weir_pkt *p,
+					 __u32 track_rate, __u32 allowed)
 {
+	struct weir_svc *svc;
 	__u32 reason;
 	int act;
 
+	if (!p)
+		return WEIR_NO_SERVICE;
+	svc = weir_svc_find(p);
+	if (!svc)
+		return WEIR_NO_SERVICE;
 	switch (svc->mode) {
 	case WEIR_SVC_L7:
 		if ((svc->flags & WEIR_SVC_F_SYNCOOKIE) && !allowed) {
@@ -273,7 +282,7 @@ static __always_inline int weir_steer(struct xdp_md *ctx, const struct weir_pkt 
 		}
 		return weir_verdict(ctx, WEIR_R_SVC_L7, XDP_PASS);
 	case WEIR_SVC_L4:
-		act = weir_l4_forward(ctx, p, svc, cfg, weir_now(), &reason);
+		act = weir_l4_forward(ctx, p, svc, track_rate, weir_now(), &reason);
 		return weir_verdict(ctx, reason, act);
 	default:
 		return weir_verdict(ctx, WEIR_R_SVC_DROP, XDP_DROP);
@@ -322,10 +331,9 @@ int weir_xdp(struct xdp_md *ctx)
 		}
 	}
 	if (feats & WEIR_F_SVC) {
-		struct weir_svc *svc = weir_svc_find(&p);
-
-		if (svc)
-			return weir_steer(ctx, &p, svc, cfg, reason == WEIR_R_ALLOW);
+		ret = weir_steer(ctx, &p, cfg->flow_track_rate, reason == WEIR_R_ALLOW);
+		if (ret != WEIR_NO_SERVICE)
+			return ret;
 	}
 	return weir_verdict(ctx, reason, XDP_PASS);
 }
