@@ -5,7 +5,8 @@
 #   make test    deps, build, the sanitizer build, the fuzz targets, and every test
 #   make fuzz    libFuzzer targets of the parsers (tests/fuzz) into $(BUILD)/fuzz_*
 #   make run     the gateway on its embedded default (a demo namespace pair)
-#   make bench   benchmarks side by side with their peers (bench/results/)
+#   make bench   benchmarks side by side with their peers (bench/results/);
+#                BENCH_ARGS='--only l4' for the l4 forwarding part alone
 #   make clean
 #
 # Quiet unless V=1. Warnings are errors in both the BPF and userspace builds.
@@ -68,7 +69,7 @@ WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp
 WEIR := $(BUILD)/weir
 BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o \
-	$(BUILD)/bench_router
+	$(BUILD)/xdp_tx.bpf.o $(BUILD)/bench_router
 
 .PHONY: all deps test test-only asan fuzz run bench clean
 all: $(WEIRCTL) $(TEST_BPF) $(WEIR) $(UNIT_BINS)
@@ -137,13 +138,17 @@ $(BUILD)/livegen: $(BUILD)/bench/livegen.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-# Bench BPF objects: the generator (built into livegen as a skeleton) and the
-# trivial XDP_DROP ceiling (attached by bench/run.sh).
-BENCH_BPF_OBJS := $(BUILD)/livegen.bpf.o $(BUILD)/xdp_drop.bpf.o
+# Bench BPF objects: the generator (built into livegen as a skeleton), the
+# test-run harness that restores a frame between runs (built into bench_xdp),
+# and the trivial ceilings XDP_DROP and XDP_TX (loaded by bench_xdp,
+# attached by bench/run.sh).
+BENCH_BPF_OBJS := $(BUILD)/livegen.bpf.o $(BUILD)/reframe.bpf.o \
+	$(BUILD)/xdp_drop.bpf.o $(BUILD)/xdp_tx.bpf.o
 $(BENCH_BPF_OBJS): $(BUILD)/%.bpf.o: bench/%.bpf.c | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 $(BUILD)/bench/livegen.o: $(BUILD)/livegen.skel.h
+$(BUILD)/bench/bench_xdp.o: $(BUILD)/reframe.skel.h
 
 # The sanitizer build: the same userspace code under ASan + UBSan.
 asan:
@@ -195,7 +200,7 @@ run: deps $(WEIRCTL) $(WEIR)
 bench: deps all $(BENCH_BINS)
 	$(Q)for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null; done
-	$(Q)BUILD=$(BUILD) bench/run.sh
+	$(Q)BUILD=$(BUILD) bench/run.sh $(BENCH_ARGS)
 
 clean:
 	$(Q)rm -rf build

@@ -1,7 +1,8 @@
 /* bench_xdp.c - per-packet cost of weir's XDP program.
  *
  *   bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]
- *             [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE] [--quick]
+ *             [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE]
+ *             [--tx-obj FILE] [--only verdicts,curve,import,l4] [--quick]
  *   bench_xdp gen --family 4|6 --count N [--seed N] --out FILE
  *             [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE]
  *             [--net-hosts FILE] [--hosts-count K]
@@ -20,11 +21,23 @@
  *             of a passed source, with 0, 1, 1k, 10k, 100k and 1M prefixes
  *             loaded, IPv4 and IPv6, blocklist only;
  *   import    seconds for weir_list_import() of 1M prefixes per family into
- *             empty maps.
+ *             empty maps;
+ *   l4        ns/packet of weir's l4 path (a service with 3 backends, the
+ *             frame sent back by XDP_TX): IPv4 encapsulated as a new flow
+ *             (every run another source: flow table miss, Maglev ring, LRU
+ *             insert), the same with flow tracking off (flow-limit: miss and
+ *             ring, no insert), a tracked IPv4 flow, a tracked IPv6 flow and
+ *             a tracked IPv4 flow of an L2 DSR service; each beside a trivial
+ *             XDP_TX program (bench/xdp_tx.bpf.c) on the same frames.
  *
  * Beside every figure is the same measurement of a trivial XDP_DROP program
  * (bench/xdp_drop.bpf.c), run alternately with weir's cases in every round:
- * the floor of the harness, and the peer of each ratio. Each figure is the
+ * the floor of the harness, and the peer of each ratio; the l4 cases have
+ * the trivial XDP_TX program as their peer instead. The l4 path changes the
+ * frame (it prepends a header), and a test run with repeat never restores
+ * it, so both sides of an l4 case run under bench/reframe.bpf.c, which puts
+ * the frame back (and gives it a new source when the case asks) before it
+ * tail-calls the program under test. --only picks sections. Each figure is the
  * median of --rounds rounds; a round times `repeat` runs of one frame by the
  * thread's CPU time around the syscall, less the fixed cost of the call (with
  * repeat > 1 the kernel swaps its XDP dispatcher before and after the loop,
@@ -63,6 +76,7 @@
 #include <unistd.h>
 
 #include "maps/weir_maps.h"
+#include "reframe.skel.h"
 #include "weir_xdp.skel.h"
 
 #define FRAME_LEN 64
@@ -72,8 +86,12 @@
 static const size_t curve_sizes[] = { 0, 1, 1000, 10000, 100000, 1000000 };
 #define NSIZES (sizeof(curve_sizes) / sizeof(curve_sizes[0]))
 
+/* Sections of the output, for --only. */
+enum { S_VERDICTS = 1, S_CURVE = 2, S_IMPORT = 4, S_L4 = 8, S_ALL = 15 };
+
 struct cfg {
-	const char *out, *drop_obj;
+	const char *out, *drop_obj, *tx_obj;
+	unsigned int only;
 	int rounds, repeat, cpu, import_rounds;
 	size_t max_prefixes;
 	uint64_t seed;
@@ -99,6 +117,9 @@ static uint64_t cpu_ns(void)
 
 /* CPU time of one BPF_PROG_TEST_RUN call beyond its runs (see the top). */
 static double call_overhead_ns;
+
+/* The command line, for the output. */
+static char cmdline[1024];
 
 static void die(const char *fmt, ...)
 {
@@ -451,7 +472,8 @@ static void weir_close(struct weir *w)
 	w->skel = NULL;
 }
 
-static int drop_open(const char *path, struct bpf_object **obj)
+/* Loads the object at path and returns the fd of its program `name`. */
+static int obj_prog_open(const char *path, const char *name, struct bpf_object **obj)
 {
 	struct bpf_program *p;
 	int err;
@@ -461,9 +483,9 @@ static int drop_open(const char *path, struct bpf_object **obj)
 		die("open %s: %s", path, strerror(errno));
 	if ((err = bpf_object__load(*obj)))
 		die("load %s: %s", path, strerror(-err));
-	p = bpf_object__find_program_by_name(*obj, "xdp_drop");
+	p = bpf_object__find_program_by_name(*obj, name);
 	if (!p)
-		die("%s: no program xdp_drop", path);
+		die("%s: no program %s", path, name);
 	return bpf_program__fd(p);
 }
 
@@ -521,7 +543,8 @@ struct vcase {
 
 static const char *action_name(int a)
 {
-	return a == XDP_DROP ? "XDP_DROP" : a == XDP_PASS ? "XDP_PASS" : "?";
+	return a == XDP_DROP ? "XDP_DROP" : a == XDP_PASS ? "XDP_PASS" :
+	       a == XDP_TX ? "XDP_TX" : "?";
 }
 
 static void bench_verdicts(const struct cfg *c, int drop_fd)
@@ -899,6 +922,261 @@ static void bench_import(const struct cfg *c)
 	fprintf(out, "  ],\n");
 }
 
+/* ---- l4 forwarding ---- */
+
+#define L4_WARMUP 1000
+
+/* The harness of the l4 cases (bench/reframe.bpf.c): restores the frame
+ * before every run and tail-calls the program in its slot 0. */
+struct harness {
+	struct reframe_bpf *skel;
+	int fd, target;
+};
+
+static void harness_open(struct harness *h)
+{
+	h->skel = reframe_bpf__open_and_load();
+	if (!h->skel)
+		die("load reframe: %s", strerror(errno));
+	h->fd = bpf_program__fd(h->skel->progs.reframe);
+	h->target = bpf_map__fd(h->skel->maps.reframe_target);
+}
+
+/* Runs prog_fd under the harness from now on. */
+static void harness_target(struct harness *h, int prog_fd)
+{
+	uint32_t k = 0;
+
+	if (bpf_map_update_elem(h->target, &k, &prog_fd, BPF_ANY))
+		die("reframe: tail-call target: %s", strerror(errno));
+}
+
+/* The frame the harness restores; rotate: the offset of the last 4 bytes
+ * of the source address, to make every run a new flow (0: the same frame
+ * every run). The rotation goes on from where it was, so no source comes
+ * twice in a run of the bench. */
+static void harness_frame(struct harness *h, const struct frame *f, uint32_t rotate)
+{
+	memcpy(h->skel->bss->reframe_head, f->b, sizeof(h->skel->bss->reframe_head));
+	h->skel->bss->reframe_len = f->len;
+	h->skel->bss->reframe_rotate = rotate;
+	h->skel->bss->reframe_base = 10u << 24; /* 10.0.0.0 onwards */
+}
+
+static struct weir_svc_key l4_key(const char *spec)
+{
+	struct weir_svc_key k;
+	char err[160];
+
+	if (weir_svc_key_parse(spec, &k, err, sizeof(err)))
+		die("%s", err);
+	return k;
+}
+
+/* An l4 service at spec with the 3 backends be[], encapsulated from src,
+ * each reached through interface 1: the loopback, which is a test run's
+ * ingress, so the frame leaves by XDP_TX. */
+static void l4_service(struct weir *w, const char *spec, uint8_t flags,
+		       const char *const be[3], const char *src)
+{
+	struct weir_svc_key k = l4_key(spec);
+	struct weir_svc v = { .mode = WEIR_SVC_L4, .flags = flags };
+	int err;
+
+	if ((err = weir_svc_add(&w->m, &k, &v)))
+		die("service %s: %s", spec, strerror(-err));
+	for (int i = 0; i < 3; i++) {
+		struct weir_backend b = { .weight = 1, .ifindex = 1 };
+		uint8_t fam;
+
+		if (weir_ip_parse(be[i], &b.family, b.addr) ||
+		    weir_ip_parse(src, &fam, b.src))
+			die("backend %s: bad address", be[i]);
+		memcpy(b.dmac, "\x02\xbe\x00\x00\x00\x01", 6);
+		memcpy(b.smac, "\x02\x00\x00\x00\x00\x02", 6);
+		b.dmac[5] = (uint8_t)(i + 1);
+		if ((err = weir_backend_add(&w->m, &k, &b)) < 0)
+			die("backend %s of %s: %s", be[i], spec, strerror(-err));
+	}
+}
+
+static void set_udp_dport(struct frame *f, int family, uint16_t port)
+{
+	size_t l4 = sizeof(struct ethhdr) +
+		    (family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr));
+	struct udphdr *uh = (struct udphdr *)(f->b + l4);
+
+	uh->dest = htons(port);
+}
+
+struct l4case {
+	const char *name, *desc;
+	int family;
+	uint32_t rotate;     /* harness_frame()'s rotate */
+	uint32_t flow_limit; /* weir_flow_track_set() for the case */
+	int new_flows;	     /* the warm-up must add (1) or not add (0) flows */
+	struct frame f;
+	double ns[MAX_ROUNDS], tx[MAX_ROUNDS];
+};
+
+static uint64_t l4_forwarded(const struct weir *w)
+{
+	struct weir_stat st[WEIR_R_MAX];
+	int err;
+
+	if ((err = weir_stats_read(&w->m, st)))
+		die("stats: %s", strerror(-err));
+	return st[WEIR_R_L4_FWD].packets;
+}
+
+/* Times one side of an l4 case under the harness; checks the verdict (and,
+ * for weir, that every run was counted as l4_forwarded). */
+static double l4_run(struct harness *h, const struct weir *w, int prog_fd,
+		     const struct l4case *lc, int repeat, const char *side)
+{
+	uint64_t before = w ? l4_forwarded(w) : 0, got;
+	struct run x;
+
+	harness_target(h, prog_fd);
+	x = test_run(h->fd, &lc->f, repeat);
+	if ((int)x.retval != XDP_TX)
+		die("l4 case %s (%s): retval %u, want XDP_TX", lc->name, side, x.retval);
+	if (w && (got = l4_forwarded(w) - before) < (uint64_t)repeat * 999 / 1000)
+		die("l4 case %s: %llu of %d runs counted as l4_forwarded", lc->name,
+		    (unsigned long long)got, repeat);
+	return x.ns;
+}
+
+static void bench_l4(const struct cfg *c, int drop_fd, int tx_fd)
+{
+	static const char *const be4[3] = { "10.9.0.11", "10.9.0.12", "10.9.0.13" };
+	static const char *const be6[3] = { "2001:db8:9::11", "2001:db8:9::12",
+					    "2001:db8:9::13" };
+	static const char *const dsr4[3] = { "10.9.0.21", "10.9.0.22", "10.9.0.23" };
+	const uint8_t src4[16] = { 198, 18, 0, 1 };
+	const uint8_t src6[16] = { 0x20, 0x01, 0x00, 0x02, 0, 0, 0, 1, [15] = 1 };
+	const uint32_t rot4 = sizeof(struct ethhdr) + offsetof(struct iphdr, saddr);
+	double harness_ns[MAX_ROUNDS], direct_ns[MAX_ROUNDS];
+	struct l4case cs[5];
+	struct harness h;
+	struct frame arp;
+	struct weir w;
+	int n = 0, err;
+
+	weir_open(&w);
+	harness_open(&h);
+	l4_service(&w, "198.19.0.1:53/udp", 0, be4, "10.9.0.1");
+	l4_service(&w, "[2001:2::1]:53/udp", 0, be6, "2001:db8:9::1");
+	l4_service(&w, "198.19.0.1:54/udp", WEIR_SVC_F_DSR, dsr4, "10.9.0.1");
+
+#define CASE(nm, fam, rot, lim, nf, dsc) \
+	(cs[n] = (struct l4case){ .name = nm, .family = fam, .rotate = rot, \
+				  .flow_limit = lim, .new_flows = nf, .desc = dsc }, \
+	 &cs[n++].f)
+	build_ip(CASE("v4_encap_new", 4, rot4, 0, 1,
+		      "IPv4 UDP, every run a new source: flow table miss, Maglev ring, "
+		      "flow inserted (once the LRU is full, each insert evicts), "
+		      "IPv4-in-IPv4"), 4, src4, 0, 0);
+	build_ip(CASE("v4_encap_new_untracked", 4, rot4, 1, 0,
+		      "the same with `service flow-limit 1`: miss and ring, no insert"),
+		 4, src4, 0, 0);
+	build_ip(CASE("v4_encap_tracked", 4, 0, 0, -1,
+		      "IPv4 UDP, the same frame every run: a tracked flow, IPv4-in-IPv4"),
+		 4, src4, 0, 0);
+	build_ip(CASE("v6_encap_tracked", 6, 0, 0, -1,
+		      "IPv6 UDP, a tracked flow, IPv6-in-IPv6"), 6, src6, 0, 0);
+	build_ip(CASE("v4_dsr_tracked", 4, 0, 0, -1,
+		      "IPv4 UDP to a --dsr service, a tracked flow: MACs rewritten"),
+		 4, src4, 0, 0);
+#undef CASE
+	set_udp_dport(&cs[4].f, 4, 54);
+	build_arp(&arp);
+
+	/* Warm up every case, and check that the flow table does what the
+	 * case says: a new flow per run, or none. */
+	for (int i = 0; i < n; i++) {
+		struct l4case *lc = &cs[i];
+		long f0, f1;
+
+		if ((err = weir_flow_track_set(&w.m, lc->flow_limit)))
+			die("flow-limit: %s", strerror(-err));
+		harness_frame(&h, &lc->f, lc->rotate);
+		f0 = weir_map_fill(w.m.flow);
+		l4_run(&h, &w, w.fd, lc, L4_WARMUP, "weir");
+		f1 = weir_map_fill(w.m.flow);
+		l4_run(&h, NULL, tx_fd, lc, L4_WARMUP, "xdp_tx");
+		if ((lc->new_flows == 1 && f1 - f0 < L4_WARMUP * 99 / 100) ||
+		    (lc->new_flows == 0 && f1 - f0 > 2))
+			die("l4 case %s: %ld new flows tracked in %d runs", lc->name,
+			    f1 - f0, L4_WARMUP);
+	}
+
+	progress("l4:");
+	for (int r = 0; r < c->rounds; r++) {
+		/* The harness alone (into XDP_DROP), and XDP_TX without it. */
+		harness_frame(&h, &arp, 0);
+		harness_target(&h, drop_fd);
+		harness_ns[r] = test_run(h.fd, &arp, c->repeat).ns;
+		direct_ns[r] = test_run(tx_fd, &cs[2].f, c->repeat).ns;
+		for (int i = 0; i < n; i++) {
+			struct l4case *lc = &cs[i];
+
+			weir_flow_track_set(&w.m, lc->flow_limit);
+			harness_frame(&h, &lc->f, lc->rotate);
+			/* A B, then B A the next round. */
+			if (r % 2 == 0) {
+				lc->tx[r] = l4_run(&h, NULL, tx_fd, lc, c->repeat, "xdp_tx");
+				lc->ns[r] = l4_run(&h, &w, w.fd, lc, c->repeat, "weir");
+			} else {
+				lc->ns[r] = l4_run(&h, &w, w.fd, lc, c->repeat, "weir");
+				lc->tx[r] = l4_run(&h, NULL, tx_fd, lc, c->repeat, "xdp_tx");
+			}
+		}
+		progress(" %d", r + 1);
+	}
+	progress("\n");
+
+	fprintf(out, "  \"l4\": {\n    \"command\": \"%s\",\n    \"rounds\": %d,\n"
+		     "    \"repeat\": %d,\n    \"frame_bytes\": %d,\n    \"cpu\": %d,\n",
+		cmdline, c->rounds, c->repeat, FRAME_LEN, c->cpu);
+	fprintf(out, "    \"config\": \"services only (no lists, no limits): "
+		     "198.19.0.1:53/udp and [2001:2::1]:53/udp encapsulating, "
+		     "198.19.0.1:54/udp --dsr, each an l4 service with 3 backends of "
+		     "weight 1 reached through the test run's ingress (so XDP_TX); flow "
+		     "table %u entries, per-CPU LRU lists\",\n", WEIR_FLOW_MAX);
+	fprintf(out, "    \"method\": \"both sides run under bench/reframe.bpf.c, which "
+		     "restores the frame's start and Ethernet header before each run (and "
+		     "writes a new IPv4 source for the new-flow cases), then tail-calls "
+		     "weir or the trivial XDP_TX program; each case checks its verdict "
+		     "(XDP_TX) and, for weir, the l4_forwarded counter; the new-flow "
+		     "cases check in their warm-up that %d runs added at least %d flows "
+		     "(or none, under flow-limit); weir and XDP_TX alternated in every "
+		     "round (A B, then B A); median of rounds\",\n", L4_WARMUP,
+		L4_WARMUP * 99 / 100);
+	fprintf(out, "    \"harness\": {\"reframe_into_xdp_drop_ns\": %.3f, "
+		     "\"xdp_tx_direct_ns\": %.3f, \"desc\": \"the harness's own cost "
+		     "(bench/reframe.bpf.c tail-calling XDP_DROP) and XDP_TX run without "
+		     "it: each l4 figure includes the harness, on both sides\"},\n",
+		median(harness_ns, c->rounds), median(direct_ns, c->rounds));
+	fprintf(out, "    \"cases\": [\n");
+	for (int i = 0; i < n; i++) {
+		double m = median(cs[i].ns, c->rounds), t = median(cs[i].tx, c->rounds);
+
+		fprintf(out, "      {\"case\": \"%s\", \"family\": %d, \"desc\": \"%s\", "
+			     "\"action\": \"XDP_TX\", \"reason\": \"l4_forwarded\", "
+			     "\"ns_per_pkt\": %.3f, \"xdp_tx_ns\": %.3f, "
+			     "\"ratio_vs_xdp_tx\": %.3f, ",
+			cs[i].name, cs[i].family, cs[i].desc, m, t, m / t);
+		json_rounds("rounds", cs[i].ns, c->rounds);
+		fprintf(out, ", ");
+		json_rounds("xdp_tx_rounds", cs[i].tx, c->rounds);
+		fprintf(out, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(out, "    ]\n  },\n");
+	reframe_bpf__destroy(h.skel);
+	weir_close(&w);
+}
+
 /* ---- gen: write a prefix list for weirctl, ipset and livegen ---- */
 
 static int cmd_gen(int argc, char **argv)
@@ -1005,11 +1283,48 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* path of `name` in the directory of this binary ($(BUILD)/), into buf. */
+static const char *beside_exe(const char *name, char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 64);
+	char *slash;
+
+	if (n < 0)
+		die("readlink /proc/self/exe: %s", strerror(errno));
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	snprintf(slash ? slash + 1 : buf, 64, "%s", name);
+	return buf;
+}
+
+/* "verdicts,curve,import,l4" (any of them) into S_* bits; -1 on a bad word. */
+static int parse_only(const char *arg, unsigned int *only)
+{
+	static const char *const names[] = { "verdicts", "curve", "import", "l4" };
+	const char *p = arg;
+
+	*only = 0;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		unsigned int i;
+
+		for (i = 0; i < 4; i++)
+			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
+				break;
+		if (i == 4)
+			return -1;
+		*only |= 1u << i;
+		p += len + (p[len] == ',');
+	}
+	return *only ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bench_xdp [--out FILE] [--rounds N] [--repeat N] [--max-prefixes N]\n"
-		"                 [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE] [--quick]\n"
+		"                 [--import-rounds N] [--seed N] [--cpu N] [--drop-obj FILE]\n"
+		"                 [--tx-obj FILE] [--only verdicts,curve,import,l4] [--quick]\n"
 		"       bench_xdp gen --family 4|6 --count N [--seed N] --out FILE\n"
 		"                 [--ipset-out FILE [--ipset-name NAME]] [--hosts FILE] [--net-hosts FILE]\n"
 		"                 [--hosts-count K]\n");
@@ -1026,21 +1341,24 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "drop-obj", required_argument, NULL, 'd' },
+		{ "tx-obj", required_argument, NULL, 't' },
+		{ "only", required_argument, NULL, 'O' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct cfg c = {
 		.rounds = 7, .repeat = 1 << 20, .cpu = 0, .import_rounds = 3,
-		.max_prefixes = 1000000, .seed = 1,
+		.max_prefixes = 1000000, .seed = 1, .only = S_ALL,
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
-	char drop_path[4096];
-	struct bpf_object *drop_obj;
+	char drop_path[4096], tx_path[4096];
+	struct bpf_object *drop_obj, *tx_obj;
 	struct utsname u;
 	cpu_set_t set;
 	uint64_t t0;
-	int opt, drop_fd;
+	int opt, drop_fd, tx_fd;
+	size_t used = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "gen"))
 		return cmd_gen(argc - 1, argv + 1);
@@ -1054,6 +1372,11 @@ int main(int argc, char **argv)
 		case 's': c.seed = strtoull(optarg, NULL, 10); break;
 		case 'c': c.cpu = atoi(optarg); break;
 		case 'd': c.drop_obj = optarg; break;
+		case 't': c.tx_obj = optarg; break;
+		case 'O':
+			if (parse_only(optarg, &c.only))
+				die("--only: expected a list of verdicts, curve, import, l4");
+			break;
 		case 'q':
 			c.rounds = 3;
 			c.repeat = 1 << 18;
@@ -1070,18 +1393,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!c.drop_obj) {
-		/* beside the binary: $(BUILD)/xdp_drop.bpf.o */
-		ssize_t len = readlink("/proc/self/exe", drop_path, sizeof(drop_path) - 32);
-		char *slash;
-
-		if (len < 0)
-			die("readlink /proc/self/exe: %s", strerror(errno));
-		drop_path[len] = '\0';
-		slash = strrchr(drop_path, '/');
-		strcpy(slash ? slash + 1 : drop_path, "xdp_drop.bpf.o");
-		c.drop_obj = drop_path;
-	}
+	if (!c.drop_obj)
+		c.drop_obj = beside_exe("xdp_drop.bpf.o", drop_path, sizeof(drop_path));
+	if (!c.tx_obj)
+		c.tx_obj = beside_exe("xdp_tx.bpf.o", tx_path, sizeof(tx_path));
 	setrlimit(RLIMIT_MEMLOCK, &rl);
 	libbpf_set_print(libbpf_print);
 	CPU_ZERO(&set);
@@ -1092,7 +1407,15 @@ int main(int argc, char **argv)
 	if (c.out && !(out = fopen(c.out, "w")))
 		die("%s: %s", c.out, strerror(errno));
 
-	drop_fd = drop_open(c.drop_obj, &drop_obj);
+	drop_fd = obj_prog_open(c.drop_obj, "xdp_drop", &drop_obj);
+	tx_fd = obj_prog_open(c.tx_obj, "xdp_tx", &tx_obj);
+	for (int i = 0; i < argc && used + 2 < sizeof(cmdline); i++) {
+		const char *a = i ? argv[i] : strrchr(argv[0], '/');
+
+		a = a && !i ? a + 1 : argv[i];
+		used += (size_t)snprintf(cmdline + used, sizeof(cmdline) - used, "%s%s",
+					 i ? " " : "", a);
+	}
 	uname(&u);
 	t0 = now_ns();
 	{
@@ -1117,23 +1440,23 @@ int main(int argc, char **argv)
 		     "call's fixed cost, / repeat; median of rounds; trivial XDP_DROP "
 		     "alternated in every round\",\n  \"call_overhead_us\": %.1f,\n",
 		call_overhead_ns / 1e3);
-	fprintf(out, "  \"command\": \"");
-	for (int i = 0; i < argc; i++) {
-		const char *base = i ? argv[i] : strrchr(argv[0], '/');
-
-		fprintf(out, "%s%s", i ? " " : "", base && !i ? base + 1 : argv[i]);
-	}
-	fprintf(out, "\",\n");
+	fprintf(out, "  \"command\": \"%s\",\n", cmdline);
 	fprintf(out, "  \"kernel\": \"%s %s\",\n  \"cpu\": %d,\n  \"rounds\": %d,\n"
 		     "  \"repeat\": %d,\n  \"frame_bytes\": %d,\n  \"seed\": %llu,\n"
 		     "  \"max_prefixes\": %zu,\n  \"prefix_mix\": \"90%% hosts (/32, /128), "
 		     "10%% networks (/16../24, /48../64), unique, seeded\",\n",
 		u.sysname, u.release, c.cpu, c.rounds, c.repeat, FRAME_LEN,
 		(unsigned long long)c.seed, c.max_prefixes);
-	bench_verdicts(&c, drop_fd);
-	bench_curve(&c, drop_fd);
-	bench_import(&c);
+	if (c.only & S_VERDICTS)
+		bench_verdicts(&c, drop_fd);
+	if (c.only & S_CURVE)
+		bench_curve(&c, drop_fd);
+	if (c.only & S_IMPORT)
+		bench_import(&c);
+	if (c.only & S_L4)
+		bench_l4(&c, drop_fd, tx_fd);
 	fprintf(out, "  \"elapsed_s\": %.1f\n}\n", (double)(now_ns() - t0) / 1e9);
+	bpf_object__close(tx_obj);
 	bpf_object__close(drop_obj);
 	if (out != stdout && fclose(out))
 		die("%s: %s", c.out, strerror(errno));

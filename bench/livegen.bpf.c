@@ -14,6 +14,13 @@
  * walk many paths of its tables instead of one cache-hot path. The IPv4
  * header checksum is not updated: none of the receivers under test looks at
  * it before its verdict (XDP programs and the netdev ingress hook run first).
+ *
+ * With livegen_restore set, the template's first 64 bytes are written into
+ * every frame before it leaves. The kernel builds each live frame in a page
+ * of the test run's page pool and reinitialises only the frame's bounds
+ * when a page comes back, not its bytes; a receiver that forwards the frame
+ * in place (XDP_TX with a rewritten or prepended header) returns a changed
+ * page, which the next frame would carry.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,6 +34,8 @@ const volatile __u32 livegen_ifindex = 0;
 const volatile __u32 livegen_nsrc = 0;	  /* 0 or 1: frames go out as built */
 const volatile __u32 livegen_src_off = 0; /* offset of the source address */
 const volatile __u32 livegen_src_len = 4; /* 4 or 16 */
+const volatile __u32 livegen_restore = 0; /* write livegen_head first */
+__u8 livegen_head[64]; /* the template's first 64 bytes, set after load */
 
 struct livegen_addr {
 	__u8 a[16];
@@ -76,9 +85,20 @@ static __always_inline void livegen_rewrite(struct xdp_md *ctx)
 	}
 }
 
+static __always_inline void livegen_restore_head(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+
+	if (data + 64 > (void *)(long)ctx->data_end)
+		return;
+	__builtin_memcpy(data, livegen_head, 64);
+}
+
 SEC("xdp")
 int livegen(struct xdp_md *ctx)
 {
+	if (livegen_restore)
+		livegen_restore_head(ctx);
 	if (livegen_nsrc > 1)
 		livegen_rewrite(ctx);
 	return bpf_redirect(livegen_ifindex, 0);

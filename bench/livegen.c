@@ -9,7 +9,7 @@
  *   livegen --dev IFACE [--netns NAME] [--cpu N] [--size BYTES]
  *           [--src ADDR | --src-file FILE [--src-count N]] [--dst ADDR]
  *           [--dst-mac MAC] [--duration SEC] [--max-frames N] [--batch N]
- *           [--rx-count FILE] [--sample-cpu N]
+ *           [--rx-count FILE] [--sample-cpu N] [--restore]
  *
  * It sends for --duration seconds or --max-frames frames, whichever comes
  * first (both bounded: a timer signal interrupts the kernel's run loop),
@@ -27,6 +27,11 @@
  * (default 64, without FCS); the family follows the source address. With
  * --src-file the sources (one address per line, '#' comments, a "/len"
  * suffix ignored) are rotated frame by frame, up to --src-count of them.
+ *
+ * --restore writes the template's first 64 bytes into every frame before it
+ * leaves: for receivers that forward frames in place (XDP_TX after
+ * rewriting or prepending a header), whose changes would otherwise come
+ * back with the page to the generator's pool and into later frames.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -66,7 +71,7 @@ struct opts {
 	const char *dev, *netns, *src_file, *rx_count;
 	struct addr src, dst;
 	uint8_t dst_mac[ETH_ALEN];
-	int cpu, sample_cpu, size, batch;
+	int cpu, sample_cpu, size, batch, restore;
 	long src_count;
 	double duration;
 	unsigned long long max_frames;
@@ -78,7 +83,7 @@ static void usage(FILE *f)
 		"usage: livegen --dev IFACE [--netns NAME] [--cpu N] [--size BYTES]\n"
 		"               [--src ADDR | --src-file FILE [--src-count N]] [--dst ADDR]\n"
 		"               [--dst-mac MAC] [--duration SEC] [--max-frames N] [--batch N]\n"
-		"               [--rx-count FILE] [--sample-cpu N]\n");
+		"               [--rx-count FILE] [--sample-cpu N] [--restore]\n");
 }
 
 static uint64_t now_ns(void)
@@ -251,6 +256,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "rx-count", required_argument, NULL, 'r' },
 		{ "sample-cpu", required_argument, NULL, 'C' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "restore", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -284,6 +290,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'r': o->rx_count = optarg; break;
 		case 'C': o->sample_cpu = atoi(optarg); break;
 		case 'b': o->batch = atoi(optarg); break;
+		case 'R': o->restore = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -479,10 +486,12 @@ int main(int argc, char **argv)
 	skel->rodata->livegen_nsrc = (uint32_t)nsrc;
 	skel->rodata->livegen_src_off = (uint32_t)src_off;
 	skel->rodata->livegen_src_len = o.src.family == AF_INET ? 4 : 16;
+	skel->rodata->livegen_restore = (uint32_t)o.restore;
 	if ((err = livegen_bpf__load(skel))) {
 		fprintf(stderr, "livegen: load: %s\n", strerror(-err));
 		goto out;
 	}
+	memcpy(skel->bss->livegen_head, pkt, sizeof(skel->bss->livegen_head));
 	for (long i = 0; i < nsrc; i++) {
 		uint32_t k = (uint32_t)i;
 
@@ -563,10 +572,11 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("{\"dev\": \"%s\", \"ifindex\": %u, \"cpu\": %d, \"size\": %d, "
-	       "\"family\": %d, \"sources\": %ld, \"interrupted\": %s, "
+	       "\"family\": %d, \"sources\": %ld, \"restore\": %s, \"interrupted\": %s, "
 	       "\"elapsed_s\": %.4f, \"tx_frames\": %llu, \"tx_pps\": %.0f",
 	       o.dev, ifindex, o.cpu, o.size, o.src.family == AF_INET ? 4 : 6,
-	       nsrc, interrupted ? "true" : "false", (double)(t1 - t0) / 1e9,
+	       nsrc, o.restore ? "true" : "false", interrupted ? "true" : "false",
+	       (double)(t1 - t0) / 1e9,
 	       (unsigned long long)(tx1 - tx0),
 	       (double)(tx1 - tx0) * 1e9 / (double)(t1 - t0));
 	if (smp)

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """plot.py - draw the XDP benchmark plots from bench/results/xdp.json.
 
-  plot.py XDP_JSON OUTDIR
+  plot.py XDP_JSON OUTDIR [l4]
 
-Writes, where the JSON has the data:
+Writes, where the JSON has the data (with l4, only l4_mpps.png):
   curve_ns.png     ns/packet against blocklist size: IPv4 and IPv6, blocked
                    and passed source, with the trivial XDP_DROP floor
   live_mpps.png    live receive rate per receiver (median bar, rounds as dots)
   import_s.png     weirctl block import beside ipset restore of 1M prefixes
+  l4_mpps.png      live l4 forwarding rate: weir beside trivial XDP_TX, per
+                   number of sources
 """
 import json
 import os
@@ -117,13 +119,65 @@ def plot_import(imp, path):
     plt.close(fig)
 
 
+def plot_l4(ll, path):
+    peers = ll["peers"]
+    sizes = sorted({p["sources"] for p in peers.values()})
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    width = 0.38
+    for j, (prefix, color, label) in enumerate((
+            ("xdp_tx_", "tab:gray", "trivial XDP_TX (the ceiling)"),
+            ("weir_l4_", "tab:orange", "weir l4 (3 backends, IPv4-in-IPv4)"))):
+        xs, ys = [], []
+        for i, n in enumerate(sizes):
+            name = [k for k, p in peers.items() if k.startswith(prefix) and p["sources"] == n]
+            if not name:
+                continue
+            p = peers[name[0]]
+            x = i + (j - 0.5) * width
+            xs.append(x)
+            ys.append(p["fwd_mpps_median"])
+            pts = [v / 1e6 for v in p["fwd_pps"]]
+            ax.scatter([x] * len(pts), pts, color="black", s=10, zorder=3)
+            txt = "%.2f" % p["fwd_mpps_median"]
+            if prefix == "weir_l4_":
+                ref = [q for k, q in peers.items()
+                       if k.startswith("xdp_tx_") and q["sources"] == n]
+                if ref:
+                    goal = 0.7 * ref[0]["fwd_mpps_median"]
+                    txt += "\n%.2fx" % (p["fwd_mpps_median"] / ref[0]["fwd_mpps_median"])
+                    ax.hlines(goal, x - width / 2, x + width / 2, colors="tab:red",
+                              linestyles="--", zorder=4,
+                              label="goal: 0.7x XDP_TX" if i == 0 else None)
+            ax.text(x, max(pts + [p["fwd_mpps_median"]]) * 1.01, txt, ha="center",
+                    va="bottom", fontsize=8)
+        ax.bar(xs, ys, width, color=color, label=label)
+    top = max(p["fwd_mpps_median"] for p in peers.values())
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_xticks(range(len(sizes)))
+    ax.set_xticklabels(["%s sources (flows)" % "{:,}".format(n) for n in sizes])
+    ax.set_ylabel("Mpps sent back by XDP_TX (median; dots: rounds)")
+    ax.set_ylim(0, top * 1.3)
+    ax.set_title("Live l4 forwarding, %d-byte UDP frames, veth, one CPU\n"
+                 "(generator + receiver + return path); goal: weir >= 0.7x XDP_TX" %
+                 ll["frame_bytes"])
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: plot.py XDP_JSON OUTDIR")
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "l4"):
+        sys.exit("usage: plot.py XDP_JSON OUTDIR [l4]")
     with open(sys.argv[1]) as f:
         doc = json.load(f)
     out = sys.argv[2]
     os.makedirs(out, exist_ok=True)
+    if "live_l4" in doc:
+        plot_l4(doc["live_l4"], os.path.join(out, "l4_mpps.png"))
+    if len(sys.argv) == 4:
+        return
     if "per_packet" in doc:
         plot_curve(doc["per_packet"], os.path.join(out, "curve_ns.png"))
     if "live" in doc:

@@ -4,9 +4,10 @@
 Driven by bench/run.sh, which creates the veth pair and the generator's
 namespace and removes them (and anything this script attached) on exit.
 
-  xdpbench.py live   ...   live packet rate: weir beside its peers, A B A B
-  xdpbench.py import ...   `weirctl block import` beside `ipset restore`
-  xdpbench.py report ...   merge the JSON parts, write README.md
+  xdpbench.py live    ...  live packet rate: weir beside its peers, A B A B
+  xdpbench.py live-l4 ...  live l4 forwarding rate: weir beside trivial XDP_TX
+  xdpbench.py import  ...  `weirctl block import` beside `ipset restore`
+  xdpbench.py report  ...  merge the JSON parts, write README.md
 
 Every loop here is bounded: a fixed number of rounds of fixed-length runs,
 and livegen stops itself after --duration seconds.
@@ -330,6 +331,178 @@ def cmd_live(a):
         json.dump(doc, f, indent=1)
 
 
+# ---- live l4 forwarding: weir's l4 path beside a trivial XDP_TX ----
+
+L4_SERVICE = "198.19.0.1:9/udp"        # livegen's default destination and port
+L4_RX_NET = "198.51.100.1/24"          # on the receiving veth: the backends' link
+L4_BACKENDS = ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
+
+
+def link_mac(dev, netns=None):
+    cmd = ["ip"] + (["-n", netns] if netns else []) + ["-j", "link", "show", "dev", dev]
+    return json.loads(run(cmd))[0]["address"]
+
+
+def weir_count(ctl, reason):
+    return json.loads(run(ctl + ["stats", "--json"]))[reason]["packets"]
+
+
+def cmd_live_l4(a):
+    """weir attached to the receiving veth with an l4 service whose three
+    backends are reached back through that veth, so every frame leaves by
+    XDP_TX towards the generator; beside it the trivial XDP_TX program
+    attached the same way. The generator's veth runs the trivial XDP_DROP:
+    frames XDP_TX'd into a veth are delivered only when its peer has an XDP
+    program (or GRO), and dropping them there at once keeps the return path
+    the same, and cheap, for both."""
+    env = environment()
+    dev = a.iface
+    ctl = [a.weirctl, "--pin-dir", a.pin_dir]
+    counter = "/sys/class/net/%s/statistics/tx_packets" % dev
+    srcfile = a.sources_file
+    with open(srcfile, "w") as f:
+        for i in range(65536):  # 198.18.0.0/16: the benchmarking range
+            f.write("198.18.%d.%d\n" % (i >> 8, i & 255))
+    sizes = [int(x) for x in a.sources.split(",")]
+
+    if os.path.exists(a.pin_dir):
+        shutil.rmtree(a.pin_dir)
+    run(["ip", "link", "set", "dev", dev, "xdpdrv", "off"], check=False)
+    run(["ip", "addr", "add", L4_RX_NET, "dev", dev])
+    run(["ip", "-n", a.gen_netns, "link", "set", "dev", a.gen_dev, "xdpdrv", "obj",
+         a.drop_obj, "sec", "xdp"])
+    gen_mac = link_mac(a.gen_dev, a.gen_netns)
+    run(ctl + ["attach", dev, "--mode", "native"])
+    run(ctl + ["service", "add", L4_SERVICE, "--mode", "l4"])
+    for b in L4_BACKENDS:
+        run(ctl + ["service", "backend", "add", L4_SERVICE, b, "--mac", gen_mac])
+    run(ctl + ["detach", dev])
+
+    def tx_up():
+        run(["ip", "link", "set", "dev", dev, "xdpdrv", "obj", a.tx_obj, "sec", "xdp"])
+
+    def tx_down():
+        run(["ip", "link", "set", "dev", dev, "xdpdrv", "off"], check=False)
+
+    def weir_up():
+        run(ctl + ["attach", dev, "--mode", "native"])
+
+    def weir_down():
+        run(ctl + ["detach", dev], check=False)
+
+    peers = []
+    for n in sizes:
+        lbl = "%dk" % (n // 1024) if n % 1024 == 0 else str(n)
+        peers.append(("xdp_tx_" + lbl, n, "trivial XDP_TX program (MACs swapped), "
+                      "attached directly: the ceiling", tx_up, tx_down, False))
+        peers.append(("weir_l4_" + lbl, n, "weir, native XDP: l4 service %s, 3 "
+                      "backends through the same veth, IPv4-in-IPv4, flows tracked"
+                      % L4_SERVICE, weir_up, weir_down, True))
+    results = {name: {"desc": desc, "sources": n, "fwd_pps": [], "gen_pps": [],
+                      "forwarded_frac": []}
+               for name, n, desc, _, _, _ in peers}
+
+    def gen_cmd(n):
+        mac = link_mac(dev)
+        return [a.livegen, "--netns", a.gen_netns, "--dev", a.gen_dev, "--cpu",
+                str(a.cpu), "--size", "64", "--dst-mac", mac, "--src-file", srcfile,
+                "--src-count", str(n), "--restore", "--duration", str(a.duration),
+                "--max-frames", str(a.max_frames), "--rx-count", counter]
+
+    try:
+        for r in range(a.rounds):
+            rnd = peers[r % len(peers):] + peers[:r % len(peers)]
+            for name, n, _, up, down, is_weir in rnd:
+                up()
+                try:
+                    rx0 = sysfs_counter(dev, "rx_packets")
+                    e0 = ethtool_stats(dev)
+                    w0 = weir_count(ctl, "l4_forwarded") if is_weir else 0
+                    g = json.loads(run(gen_cmd(n), timeout=a.duration + 60))
+                    w1 = weir_count(ctl, "l4_forwarded") if is_weir else 0
+                    e1 = ethtool_stats(dev)
+                    rx1 = sysfs_counter(dev, "rx_packets")
+                finally:
+                    down()
+                rx = max(1, rx1 - rx0)
+                tx = e1.get("rx_queue_0_xdp_tx", 0) - e0.get("rx_queue_0_xdp_tx", 0)
+                err = (e1.get("rx_queue_0_xdp_tx_errors", 0) -
+                       e0.get("rx_queue_0_xdp_tx_errors", 0))
+                frac = tx / rx
+                if frac < 0.99 or (is_weir and (w1 - w0) / rx < 0.99):
+                    raise RuntimeError(
+                        "%s: of %d frames received, %d XDP_TX'd (%d errors), %d "
+                        "counted l4_forwarded: not measuring forwarding" %
+                        (name, rx, tx, err, w1 - w0))
+                res = results[name]
+                res["fwd_pps"].append(g["rx_pps"])
+                res["gen_pps"].append(g["tx_pps"])
+                res["forwarded_frac"].append(frac)
+                log("  round %d/%d %-14s %6.2f Mpps forwarded (%.3f of received)" %
+                    (r + 1, a.rounds, name, g["rx_pps"] / 1e6, frac))
+    finally:
+        tx_down()
+        weir_down()
+        run(["ip", "-n", a.gen_netns, "link", "set", "dev", a.gen_dev, "xdpdrv", "off"],
+            check=False)
+        run(["ip", "addr", "del", L4_RX_NET, "dev", dev], check=False)
+
+    for res in results.values():
+        res["fwd_mpps_median"] = med(res["fwd_pps"]) / 1e6
+        res["gen_mpps_median"] = med(res["gen_pps"]) / 1e6
+        res["forwarded_frac_min"] = min(res["forwarded_frac"])
+    ratios, goals = {}, []
+    for n in sizes:
+        lbl = "%dk" % (n // 1024) if n % 1024 == 0 else str(n)
+        rt = (results["weir_l4_" + lbl]["fwd_mpps_median"] /
+              results["xdp_tx_" + lbl]["fwd_mpps_median"])
+        ratios["weir_l4_%s/xdp_tx_%s" % (lbl, lbl)] = rt
+        goals.append({"goal": "weir l4 forwarding >= 0.7x trivial XDP_TX (%s sources)"
+                      % "{:,}".format(n), "ratio": rt, "target": 0.7, "met": rt >= 0.7})
+    doc = {
+        "what": "live l4 forwarding rate: frames the receiver sent back by XDP_TX",
+        "method": "livegen (bench/livegen.c) sends 64-byte UDP frames to %s from veth "
+                  "%s (netns %s), rotating the source over N addresses of "
+                  "198.18.0.0/16 (one flow each), --restore (the frame's first 64 "
+                  "bytes rewritten before each send: a receiver that forwards in place "
+                  "returns changed pages to the generator's pool), generator pinned to "
+                  "CPU %d. The receiver %s (root namespace) holds %s; weir's three "
+                  "backends %s are on that link, so every frame is encapsulated "
+                  "(IPv4-in-IPv4, 84 bytes) and leaves by XDP_TX; the trivial program "
+                  "swaps the MACs and sends 64 bytes back. The generator's veth runs "
+                  "the trivial XDP_DROP, so the frames sent back are delivered to it "
+                  "and dropped at once. Forwarded rate = %s over the steady window "
+                  "(150 ms after start to the stop), sampled every 10 ms from the "
+                  "other CPU: a veth's tx_packets counts the frames its peer received, "
+                  "i.e. what the receiver's XDP_TX delivered. Every run checks that "
+                  "rx_queue_0_xdp_tx of %s (and, for weir, its l4_forwarded counter) "
+                  "is at least 0.99 of the frames received." %
+                  (L4_SERVICE, a.gen_dev, a.gen_netns, a.cpu, dev, L4_RX_NET,
+                   ", ".join(L4_BACKENDS), counter, dev),
+        "command": " ".join(shlex.quote(c) for c in gen_cmd(sizes[0])),
+        "setup": [" ".join(c) for c in (
+            ["ip", "addr", "add", L4_RX_NET, "dev", dev],
+            ["weirctl", "attach", dev, "--mode", "native"],
+            ["weirctl", "service", "add", L4_SERVICE, "--mode", "l4"],
+            ["weirctl", "service", "backend", "add", L4_SERVICE, "198.51.100.1{1,2,3}",
+             "--mac", "GEN_MAC"],
+            ["ip", "-n", a.gen_netns, "link", "set", "dev", a.gen_dev, "xdpdrv", "obj",
+             "xdp_drop.bpf.o", "sec", "xdp"],
+            ["ip", "link", "set", "dev", dev, "xdpdrv", "obj", "xdp_tx.bpf.o", "sec",
+             "xdp"])],
+        "frame_bytes": 64,
+        "duration_s": a.duration,
+        "rounds": a.rounds,
+        "order": "each round runs every peer once, rotating the start",
+        "environment": env,
+        "peers": results,
+        "ratios": ratios,
+        "goals": goals,
+    }
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=1)
+
+
 def first_line(path):
     with open(path) as f:
         for line in f:
@@ -489,15 +662,125 @@ def analysis(doc):
     return L
 
 
-def cmd_report(a):
+def load_doc(a):
+    """The parts of this run; with --base (a run of one part, bench/run.sh
+    --only l4), merged into the results of the last full run."""
     doc = {"generated_by": "make bench (bench/run.sh)"}
-    for key, path in (("per_packet", a.per_packet), ("live", a.live), ("import", a.imp)):
-        if path and os.path.exists(path):
-            with open(path) as f:
-                doc[key] = json.load(f)
+    if a.base and os.path.exists(a.base):
+        with open(a.base) as f:
+            doc = json.load(f)
+    for key, path in (("per_packet", a.per_packet), ("live", a.live), ("import", a.imp),
+                      ("live_l4", a.live_l4)):
+        if not (path and os.path.exists(path)):
+            continue
+        with open(path) as f:
+            part = json.load(f)
+        if key == "per_packet" and "verdicts" not in part and "per_packet" in doc:
+            doc["per_packet"]["l4"] = part["l4"]  # bench_xdp --only l4
+        else:
+            doc[key] = part
     if a.meta and os.path.exists(a.meta):
         with open(a.meta) as f:
-            doc["run"] = json.load(f)
+            meta = json.load(f)
+        if a.base:
+            doc["run_l4"] = meta
+        else:
+            doc["run"] = meta
+            doc.pop("run_l4", None)
+    return doc
+
+
+def report_l4(doc):
+    """The l4 section: per-packet cost and live rate beside trivial XDP_TX."""
+    L = []
+    pl, ll = (doc.get("per_packet") or {}).get("l4"), doc.get("live_l4")
+    if not pl and not ll:
+        return L
+    L.append("")
+    L.append("## l4 forwarding beside a trivial XDP_TX")
+    L.append("")
+    L.append("weir's l4 path (an l4 service, 3 backends, Maglev ring, flow tracking, "
+             "IPv4-in-IPv4 or IPv6-in-IPv6, the frame sent back by XDP_TX) beside "
+             "`bench/xdp_tx.bpf.c`, which swaps the MACs and returns XDP_TX: the least "
+             "any XDP forwarder does. Goal: >= 0.7x its rate (Katran publishes 5.2 Mpps "
+             "per core on a real NIC against 24 Mpps for plain XDP_DROP).")
+    run_l4 = doc.get("run_l4")
+    if run_l4:
+        L.append("")
+        L.append("Run: `%s` (%s), %s s; weir at %s (weir_xdp.bpf.o sha256 %s...). The "
+                 "other sections are from the run named at the top." % (
+                     run_l4.get("command", "?"), run_l4.get("mode", "?"),
+                     run_l4.get("elapsed_s", "?"), run_l4.get("git", "?"),
+                     run_l4.get("weir_xdp_bpf_o_sha256", "?")))
+    if ll:
+        L.append("")
+        L.append("### Live rate")
+        L.append("")
+        L.append(ll["method"])
+        L.append("")
+        L.append("Setup: %s. Command (per run): `%s`. %d rounds of %.1f s per peer; %s." %
+                 ("; ".join("`%s`" % c for c in ll["setup"]), ll["command"], ll["rounds"],
+                  ll["duration_s"], ll["order"]))
+        L.append("")
+        L.append("| receiver | sources | forwarded Mpps (median) | rounds (Mpps) | "
+                 "XDP_TX / received (min) | generator Mpps | weir / XDP_TX |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- |")
+        P = ll["peers"]
+        for name, p in P.items():
+            ratio = "-"
+            if name.startswith("weir_l4_"):
+                ref = P.get("xdp_tx_" + name[len("weir_l4_"):])
+                if ref:
+                    ratio = "**%.2fx**" % (p["fwd_mpps_median"] / ref["fwd_mpps_median"])
+            L.append("| **%s**: %s | %s | %.2f | %s | %.3f | %.2f | %s |" % (
+                name, p["desc"], "{:,}".format(p["sources"]), p["fwd_mpps_median"],
+                " ".join("%.2f" % (x / 1e6) for x in p["fwd_pps"]),
+                p["forwarded_frac_min"], p["gen_mpps_median"], ratio))
+        L.append("")
+        L.append("![l4 forwarding, Mpps](l4_mpps.png)")
+    if pl:
+        L.append("")
+        L.append("### Per-packet cost (BPF_PROG_TEST_RUN)")
+        L.append("")
+        L.append("`%s`: %s. Repeat %d, %d rounds, %d-byte frames, pinned to CPU %d. "
+                 "Configuration: %s." % (pl["command"], pl["method"], pl["repeat"],
+                                         pl["rounds"], pl["frame_bytes"], pl["cpu"],
+                                         pl["config"]))
+        L.append("")
+        h = pl["harness"]
+        L.append("Harness: bench/reframe.bpf.c into XDP_DROP %.1f ns; XDP_TX without the "
+                 "harness %.1f ns (both inside every figure below, on both sides)." %
+                 (h["reframe_into_xdp_drop_ns"], h["xdp_tx_direct_ns"]))
+        L.append("")
+        L.append("| case | weir ns/packet | XDP_TX ns/packet | weir / XDP_TX (time) | "
+                 "weir rounds |")
+        L.append("| --- | --- | --- | --- | --- |")
+        for c in pl["cases"]:
+            L.append("| %s: %s | %.1f | %.1f | %.1fx | %s |" % (
+                c["case"], c["desc"], c["ns_per_pkt"], c["xdp_tx_ns"],
+                c["ratio_vs_xdp_tx"], " ".join("%.1f" % x for x in c["rounds"])))
+        L.append("")
+        L.append("Here the ratio is of times: higher is slower.")
+    if ll:
+        P = ll["peers"]
+        L.append("")
+        for name in P:
+            if not name.startswith("weir_l4_"):
+                continue
+            lbl = name[len("weir_l4_"):]
+            ref = P.get("xdp_tx_" + lbl)
+            if not ref:
+                continue
+            tw, tt = 1e3 / P[name]["fwd_mpps_median"], 1e3 / ref["fwd_mpps_median"]
+            L.append("- Live, %s sources, per frame (1 / rate, generator and receiver on "
+                     "one CPU): XDP_TX %.1f ns, weir %.1f ns: weir spends %.1f ns beyond "
+                     "the ceiling; 0.7x would allow %.1f ns." %
+                     (lbl, tt, tw, tw - tt, tt / 0.7 - tt))
+    return L
+
+
+def cmd_report(a):
+    doc = load_doc(a)
     with open(a.out_json, "w") as f:
         json.dump(doc, f, indent=1)
 
@@ -523,17 +806,19 @@ def cmd_report(a):
              "alternated A B A B), not the absolute figures.")
 
     live = doc.get("live")
-    if live:
+    goals = (live or {}).get("goals", []) + (doc.get("live_l4") or {}).get("goals", [])
+    if goals:
         L.append("")
         L.append("## Goals")
         L.append("")
         L.append("| goal | measured | met |")
         L.append("| --- | --- | --- |")
-        for g in live["goals"]:
+        for g in goals:
             L.append("| %s | %.2fx | %s |" % (g["goal"], g["ratio"],
                                               "yes" if g["met"] else
                                               "**no** (%.0f%% of target)" %
                                               (100 * g["ratio"] / g["target"])))
+    if live:
         L.append("")
         L.append("## Live packet rate")
         L.append("")
@@ -643,6 +928,7 @@ def cmd_report(a):
         L.append("")
         L.append("![import time](import_s.png)")
 
+    L += report_l4(doc)
     L += analysis(doc)
     L.append("")
     L.append("## How to run")
@@ -652,6 +938,10 @@ def cmd_report(a):
              "(`build/livegen` + `bench/xdpbench.py`), then this report and the plots "
              "(`bench/plot.py`).")
     L.append("- `bench/run.sh --quick`: a smoke run (20k prefixes, 2 rounds, 1 s runs).")
+    L.append("- `bench/run.sh --only l4` (or `make bench BENCH_ARGS='--only l4'`): only "
+             "the l4 forwarding figures (`bench_xdp --only l4` and "
+             "`xdpbench.py live-l4`, ~1 minute), merged into the last full run's "
+             "xdp.json and this report.")
     L.append("- `build/bench_xdp --help`, `build/livegen --help`: each instrument alone; "
              "`build/bench_xdp gen` writes the seeded prefix lists.")
     L.append("- `bench/pktgen.sh`: the same live test driven by the kernel's pktgen, for "
@@ -691,6 +981,23 @@ def main():
     lv.add_argument("--no-extras", dest="extras", action="store_false")
     lv.add_argument("--out", required=True)
 
+    l4 = sub.add_parser("live-l4")
+    l4.add_argument("--iface", required=True)
+    l4.add_argument("--gen-netns", required=True)
+    l4.add_argument("--gen-dev", required=True)
+    l4.add_argument("--livegen", required=True)
+    l4.add_argument("--weirctl", required=True)
+    l4.add_argument("--tx-obj", required=True)
+    l4.add_argument("--drop-obj", required=True)
+    l4.add_argument("--pin-dir", required=True)
+    l4.add_argument("--sources-file", required=True)
+    l4.add_argument("--sources", default="1024,65536")
+    l4.add_argument("--rounds", type=int, default=5)
+    l4.add_argument("--duration", type=float, default=2.0)
+    l4.add_argument("--max-frames", type=int, default=200000000)
+    l4.add_argument("--cpu", type=int, default=1)
+    l4.add_argument("--out", required=True)
+
     im = sub.add_parser("import")
     im.add_argument("--iface", required=True)
     im.add_argument("--weirctl", required=True)
@@ -707,16 +1014,23 @@ def main():
     rp.add_argument("--per-packet")
     rp.add_argument("--live")
     rp.add_argument("--import", dest="imp")
+    rp.add_argument("--live-l4")
+    rp.add_argument("--base", help="xdp.json of the last full run, to merge into")
     rp.add_argument("--meta")
     rp.add_argument("--notes")
     rp.add_argument("--out-json", required=True)
     rp.add_argument("--out-md", required=True)
 
     a = ap.parse_args()
-    if a.cmd == "live":
+    if a.cmd in ("live", "live-l4"):
         if not 1 <= a.rounds <= 50 or not 0.5 <= a.duration <= 30:
             ap.error("--rounds 1..50, --duration 0.5..30")
-        cmd_live(a)
+        if a.cmd == "live":
+            cmd_live(a)
+        else:
+            if not all(1 <= int(x) <= 65536 for x in a.sources.split(",")):
+                ap.error("--sources: a list of counts 1..65536")
+            cmd_live_l4(a)
     elif a.cmd == "import":
         if not 1 <= a.rounds <= 50:
             ap.error("--rounds 1..50")
