@@ -19,6 +19,7 @@
  * weir_config.features is clear are skipped without touching their maps.
  */
 #include "lib/parse.h"
+#include "lib/clock.h"
 #include "lib/maps.h"
 #include "lib/ratelimit.h"
 #include "lib/table.h"
@@ -28,25 +29,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set by tests before load: read time from weir_clock instead of the kernel. */
-const volatile __u8 weir_test_clock = 0;
-
 /* Run early in libxdp's dispatcher; let the next program see what we pass. */
 struct {
 	__uint(priority, 10);
 	__uint(XDP_PASS, 1);
 } XDP_RUN_CONFIG(weir_xdp);
-
-static __always_inline __u64 weir_now(void)
-{
-	if (weir_test_clock) {
-		__u32 k = 0;
-		__u64 *t = bpf_map_lookup_elem(&weir_clock, &k);
-
-		return t ? *t : 0;
-	}
-	return bpf_ktime_get_ns();
-}
 
 static __always_inline int weir_verdict(struct xdp_md *ctx, __u32 reason,
 					int action)
@@ -282,7 +269,7 @@ __attribute__((noinline)) int weir_steer(struct xdp_md *ctx, const struct weir_p
 		}
 		return weir_verdict(ctx, WEIR_R_SVC_L7, XDP_PASS);
 	case WEIR_SVC_L4:
-		act = weir_l4_forward(ctx, p, svc, track_rate, weir_now(), &reason);
+		act = weir_l4_forward(ctx, p, svc, track_rate, &reason);
 		return weir_verdict(ctx, reason, act);
 	default:
 		return weir_verdict(ctx, WEIR_R_SVC_DROP, XDP_DROP);

@@ -22,6 +22,7 @@
 
 #include "parse.h"
 #include "maps.h"
+#include "clock.h"
 #include "../../maps/weir_table.h"
 
 #define WEIR_L4_NO_VERDICT (-1)
@@ -56,13 +57,15 @@ static __always_inline __u32 weir_flow_hash(const struct weir_pkt *p)
 }
 
 /* May this CPU remember one more new flow in the current second? */
-static __always_inline int weir_flow_budget(__u32 track_rate, __u64 now)
+static __always_inline int weir_flow_budget(__u32 track_rate)
 {
 	struct weir_flow_rate *r;
 	__u32 k = 0;
+	__u64 now;
 
 	if (!track_rate)
 		return 1;
+	now = weir_now(); /* only here: a clock read costs 5-10% of a packet */
 	r = bpf_map_lookup_elem(&weir_flow_rate, &k);
 	if (!r)
 		return 0;
@@ -88,7 +91,7 @@ weir_backend_live(__u32 idx, __u16 svc_id)
  * service has no backend. */
 static __always_inline struct weir_backend *
 weir_l4_pick(const struct weir_pkt *p, const struct weir_svc *svc,
-	     __u32 track_rate, __u64 now)
+	     __u32 track_rate)
 {
 	struct weir_flow_key fk = {
 		.family = p->family,
@@ -119,7 +122,7 @@ weir_l4_pick(const struct weir_pkt *p, const struct weir_svc *svc,
 	if (!be)
 		return NULL;
 	/* A RST ends a flow: nothing to remember it for. */
-	if (!(p->tcp_flags & WEIR_TCP_RST) && weir_flow_budget(track_rate, now)) {
+	if (!(p->tcp_flags & WEIR_TCP_RST) && weir_flow_budget(track_rate)) {
 		nf.backend = (__u32)*idx;
 		nf.gen = be->gen;
 		bpf_map_update_elem(&weir_flow, &fk, &nf, BPF_ANY);
@@ -248,10 +251,10 @@ static __always_inline int weir_l4_rewrite(struct xdp_md *ctx, const struct weir
  * action and sets *reason. */
 static __always_inline int weir_l4_forward(struct xdp_md *ctx, const struct weir_pkt *p,
 					   const struct weir_svc *svc,
-					   __u32 track_rate, __u64 now,
+					   __u32 track_rate,
 					   __u32 *reason)
 {
-	struct weir_backend *be = weir_l4_pick(p, svc, track_rate, now);
+	struct weir_backend *be = weir_l4_pick(p, svc, track_rate);
 
 	if (!be) {
 		*reason = WEIR_R_L4_NO_BACKEND;
