@@ -81,7 +81,8 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	{ "service", "list", "", 0, 0, JSON_OPT, weirctl_service_list,
 	  "services, their backends, ring slots and tracked flows" },
 	{ "service", "flow-limit", "RATE", 1, 1, {}, weirctl_service_track,
-	  "track at most RATE new l4 flows per second per CPU (0: all); above "
+	  "track at most RATE new l4 flows per second per CPU (0: all; 65536 "
+	  "after the first attach); above "
 	  "it new flows are balanced by the ring alone, and a flood cannot push "
 	  "established flows out of the flow table" },
 	{ "service backend", "add", "SERVICE ADDR", 2, 2,

@@ -251,6 +251,8 @@ int weir_maps_seed(const struct weir_maps *m)
 				break;
 			}
 		cfg.seed = seed;
+		/* First attach: the settings that have a default get it. */
+		cfg.flow_track_rate = WEIR_FLOW_TRACK_DEFAULT;
 		if (!err)
 			err = weir_xdp_config_write(m, &cfg);
 	}

@@ -156,6 +156,9 @@ struct weir_xdp_config {
 	__u32 flow_track_rate;
 	__u32 _pad;
 };
+/* Set at the first attach: a quarter of the flow table per CPU and second,
+ * so that a flood cannot cycle the table in under a second per CPU. */
+#define WEIR_FLOW_TRACK_DEFAULT (WEIR_FLOW_MAX / 4)
 _Static_assert(sizeof(struct weir_xdp_config) == 32, "weir_xdp_config ABI");
 
 /* LPM trie keys: prefixlen first, address in network byte order. */

@@ -85,6 +85,8 @@ list() { W service list --json; }
 
 check "attach natively to the client-facing veth" W attach c0 --mode native
 check "add an l4 service" W service add $VIP:80/tcp --mode l4
+check_eq "the flow budget starts at a quarter of the flow table per CPU" 65536 \
+	"$(list | field flow_track_rate)"
 for n in 1 2 3; do
 	check "add backend b$n (next hop resolved over netlink)" \
 		W service backend add $VIP:80 10.98.1$n.2
