@@ -84,6 +84,10 @@ fd77::1. In another terminal:
   $W limit set 10.77.0.2 --pkt 2 --pkt-burst 2     # 2 packets/s for the client
   $W block del 10.77.0.2
   ip netns exec $NS ping -i 0.2 -c 10 10.77.0.1    # 2/s get through
+  $W service add 10.77.0.1:5353/udp --mode drop   # a service XDP drops:
+  ip netns exec $NS python3 $T udp-ask 10.77.0.1 5353 1; echo \$?  # 1: no echo
+  $W service list                                  # services (l4: backends, flows)
+  $W service del 10.77.0.1:5353/udp
   $W status                                        # attachment and map fill
   $W --help                                        # everything else
 

@@ -156,6 +156,95 @@ static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
 	return 0;
 }
 
+/* Is the pinned map at fd what the object defines for map? */
+static bool pin_matches(int fd, const struct bpf_map *map)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	       info.value_size == bpf_map__value_size(map) &&
+	       info.max_entries == bpf_map__max_entries(map) &&
+	       info.map_flags == bpf_map__map_flags(map);
+}
+
+/* A build whose settings or counters changed shape upgrades in place: the
+ * pinned config (whose seed the tables' entries depend on) is copied into a
+ * map of the new shape, field for field as far as both go (the ABI only
+ * appends), and pinned in its place; the per-CPU counters start again.
+ * Lists and the rest must match: their entries cannot be converted here,
+ * and attach then refuses as before. 0, or 1 after saying why. */
+static int upgrade_pins(struct weirctl_ctx *ctx, struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	char path[512];
+
+	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
+		bool config = !strcmp(name, WEIR_MAP_CONFIG);
+		int fd, nfd, err = 0;
+
+		if (!config && strcmp(name, WEIR_MAP_STATS))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir, name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (pin_matches(fd, map)) {
+			close(fd);
+			continue;
+		}
+		if (!config) {
+			close(fd);
+			if (unlink(path))
+				return weirctl_err(ctx, "%s: %s", path, strerror(errno));
+			printf("the counters changed shape in this build: they start "
+			       "again from 0\n");
+			continue;
+		}
+		{
+			struct bpf_map_info info = {};
+			__u32 len = sizeof(info), k = 0;
+			char oldv[256] = "", newv[256] = "";
+
+			if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
+			    info.value_size > sizeof(oldv) || bpf_map__value_size(map) > sizeof(newv) ||
+			    info.type != BPF_MAP_TYPE_ARRAY || bpf_map_lookup_elem(fd, &k, oldv)) {
+				close(fd);
+				return weirctl_err(ctx, "%s: cannot read the old settings to "
+						   "upgrade them", path);
+			}
+			close(fd);
+			/* fields the old build did not have get their defaults */
+			_Static_assert(sizeof(struct weir_xdp_config) <= sizeof(newv),
+				       "config fits the buffer");
+			memcpy(newv, &(struct weir_xdp_config){
+					     .flow_track_rate = WEIR_FLOW_TRACK_DEFAULT },
+			       sizeof(struct weir_xdp_config));
+			memcpy(newv, oldv, info.value_size < bpf_map__value_size(map)
+						   ? info.value_size : bpf_map__value_size(map));
+			nfd = bpf_map_create(BPF_MAP_TYPE_ARRAY, name, 4, bpf_map__value_size(map),
+					     1, NULL);
+			if (nfd < 0 || bpf_map_update_elem(nfd, &k, newv, BPF_ANY))
+				err = -errno;
+			/* From here on the new map is the one pinned; a crash in
+			 * between leaves no config, and the next attach seeds anew. */
+			if (!err && unlink(path))
+				err = -errno;
+			if (!err && bpf_obj_pin(nfd, path))
+				err = -errno;
+			if (nfd >= 0)
+				close(nfd);
+			if (err)
+				return weirctl_err(ctx, "upgrading %s: %s", path, strerror(-err));
+			printf("settings carried over to this build's layout\n");
+		}
+	}
+	return 0;
+}
+
 /* Gives a new set of maps its tables' hash seed (weir_abi.h). */
 static int seed_maps(struct weirctl_ctx *ctx)
 {
@@ -206,6 +295,8 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 		ret = weirctl_err(ctx, "opening the BPF object: %s", strerror(errno));
 		goto out_mp;
 	}
+	if (upgrade_pins(ctx, skel->obj))
+		goto out_skel;
 	bpf_object__for_each_map(map, skel->obj) {
 		for (size_t i = 0; i < weir_map_count; i++) {
 			if (strcmp(bpf_map__name(map), weir_map_descs[i].name))

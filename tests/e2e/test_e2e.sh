@@ -145,4 +145,24 @@ sleep 0.5; kill -TERM $SINK; wait $SINK 2>/dev/null
 check_ge "program replaced under traffic" 3 $UPGRADES
 check_eq "no datagram lost across $UPGRADES upgrades" $N "$(cat "$TMP/received")"
 check_eq "every datagram met a weir program" $N $(( $(hits_of allow 10.99.0.3/32) - H0 ))
+
+# Upgrade from a build whose settings and counters had another shape (the
+# first builds: a 24-byte config, 7 counters). The settings, the seed the
+# tables' entries hash with among them, carry over; the counters restart.
+check "block the client's address" W block add 10.99.0.2/32
+cfg_bytes() { bpftool map dump pinned "$PIN/weir_config" -j | python3 -c '
+import json, sys
+print(" ".join(json.load(sys.stdin)[0]["value"][:int(sys.argv[1])]))' "$1"; }
+OLD=$(cfg_bytes 24)
+W detach "$GW" >/dev/null
+rm "$PIN/weir_config" "$PIN/weir_stats"
+bpftool map create "$PIN/weir_config" type array key 4 value 24 entries 1 name weir_config
+bpftool map update pinned "$PIN/weir_config" key 0 0 0 0 value $OLD
+bpftool map create "$PIN/weir_stats" type percpu_array key 4 value 16 entries 7 name weir_stats
+check "attach over the older layout's config and counters" bash -c \
+	"'$WEIRCTL' --pin-dir '$PIN' attach '$GW' | grep -q 'settings carried over'"
+check_eq "the settings and the seed carried over" "$OLD" "$(cfg_bytes 24)"
+check "the blocked address, found through the seeded table, is still dropped" blocked tcp4
+check "unblock" W block del 10.99.0.2/32
+check "and it passes" passes tcp4
 finish
