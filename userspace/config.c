@@ -404,7 +404,7 @@ static const struct ckey route_keys[] = {
 	FN("methods", route_methods, 0, false),
 	FN("headers", route_headers, 0, false),
 	I32("priority", RT, priority, INT32_MIN, INT32_MAX, 0),
-	STR("upstream", RT, upstream, true),
+	STR("upstream", RT, upstream, false),	/* absent: a plugin answers (snapshot.c) */
 	FN("rewrite", route_rewrite, 0, false),
 	MAP("timeouts", route_timeout_keys),
 	FN("plugins", route_plugins, 0, false),
@@ -465,7 +465,7 @@ static int route_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_nod
 	if (!r->n_paths)
 		return weir__config_fail(x, it, weir__config_pjoin(fp, path, "paths"),
 					 "a route needs at least one path (path or paths)");
-	if (!weir__config_seen(&x->ups, r->upstream, NULL, FIND))
+	if (r->upstream && !weir__config_seen(&x->ups, r->upstream, NULL, FIND))
 		return weir__config_fail(x, weir__config_map_get(x, it, "upstream"),
 					 weir__config_pjoin(fp, path, "upstream"),
 					 "no upstream named '%s'", r->upstream);

@@ -181,6 +181,17 @@ enum weir_req_phase {
 	WEIR_REQ_RESPONSE,		/* response head sent on, body streaming */
 };
 
+/* A whole response of our own, prepared by a plugin when its settings are
+ * read and immutable after: `head` holds its header lines, "name: value\r\n"
+ * each, without Content-Length or Connection (weir writes those). */
+struct weir_answer {
+	uint16_t status;
+	const char *head;
+	size_t head_len;
+	const char *body;
+	size_t body_len;
+};
+
 #define WEIR_MAX_TRIES 17
 #define WEIR_MAX_CONN_NAMES 8
 #define WEIR_MAX_PLUGINS 16
@@ -240,6 +251,7 @@ struct weir_req {
 	uint8_t cprog, uprog;		/* progress on each side in this pump */
 	uint8_t logged;
 	const char *local_why;		/* set by a plugin that answers */
+	const struct weir_answer *answer;	/* ... or its whole response */
 	uint16_t status;
 
 	uint64_t start_ms;
@@ -333,6 +345,13 @@ void weir_client_error(struct weir_client *c, int status, const char *why);
 /* Answers with a short text body; `keep` lets the connection carry another
  * request, which is safe only when this one was read whole. */
 void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep);
+/* Answers with a whole response of our own (a plugin's: mock): the status
+ * line, a's header lines, those of the response_headers phase, X-Request-Id,
+ * Content-Length (none for 1xx, 204, 304), Connection as `keep` decides (as
+ * for weir_client_answer), then the body unless the request is HEAD. The
+ * answer must fit in one buffer with room to spare; one that does not
+ * closes the connection. */
+void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a, bool keep);
 /* Runs llhttp over unparsed input: 1 paused (head or message end), 0 needs
  * bytes, -1 error (answered). */
 int weir_client_parse(struct weir_client *c);

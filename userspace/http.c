@@ -64,6 +64,8 @@ const char *weir_status_text(int status)
 	case 100: return "Continue";
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
 	case 204: return "No Content";
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
@@ -74,10 +76,14 @@ const char *weir_status_text(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 417: return "Expectation Failed";
+	case 418: return "I'm a teapot";
+	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -194,29 +200,14 @@ static int on_message_complete(llhttp_t *p)
 
 static int client_flush(struct weir_client *c);
 
-void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep)
+/* An answer of ours is in c->out, n bytes of it: count it, then either
+ * go on to the next request or flush and close. */
+static void answer_sent(struct weir_client *c, uint32_t n, bool keep)
 {
 	struct weir_req *r = c->req;
-	const char *text = weir_status_text(status);
-	int blen = (int)strlen(text) + 5 + (why ? (int)strlen(why) + 2 : 0);
 
-	if (!c->out)
-		c->out = weir_buf_get(c->w);
-	if (!c->out) {
-		weir_client_close(c);
-		return;
-	}
-	if (!keep || !c->keepalive || c->draining)
-		keep = false;
-	weir_buf_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-			"Content-Length: %d\r\n%s%s%s%s\r\n%d %s%s%s\n",
-			status, text, blen, keep ? "" : "Connection: close\r\n",
-			r && r->id[0] ? "X-Request-Id: " : "", r && r->id[0] ? r->id : "",
-			r && r->id[0] ? "\r\n" : "",
-			status, text, why ? ": " : "", why ? why : "");
 	if (r) {
-		r->status = (uint16_t)status;
-		r->bytes_out += c->out->end - c->out->start;
+		r->bytes_out += n;
 		if (!keep)
 			r->close_after = 1;
 	}
@@ -237,6 +228,83 @@ void weir_client_answer(struct weir_client *c, int status, const char *why, bool
 		weir_req_finish(c->w, r, c);
 	c->req = NULL;
 	weir_client_event(c, 0);
+}
+
+/* An output buffer for a local answer (false: none to be had, the client
+ * is closed), and whether the connection may stay open after it. */
+static bool answer_begin(struct weir_client *c, bool *keep)
+{
+	if (!c->out)
+		c->out = weir_buf_get(c->w);
+	if (!c->out) {
+		weir_client_close(c);
+		return false;
+	}
+	if (!c->keepalive || c->draining)
+		*keep = false;
+	return true;
+}
+
+void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep)
+{
+	struct weir_req *r = c->req;
+	const char *text = weir_status_text(status);
+	int blen = (int)strlen(text) + 5 + (why ? (int)strlen(why) + 2 : 0);
+	uint32_t before;
+
+	if (!answer_begin(c, &keep))
+		return;
+	before = c->out->end;
+	weir_buf_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+			"Content-Length: %d\r\n%s%s%s%s\r\n%d %s%s%s\n",
+			status, text, blen, keep ? "" : "Connection: close\r\n",
+			r && r->id[0] ? "X-Request-Id: " : "", r && r->id[0] ? r->id : "",
+			r && r->id[0] ? "\r\n" : "",
+			status, text, why ? ": " : "", why ? why : "");
+	if (r)
+		r->status = (uint16_t)status;
+	answer_sent(c, c->out->end - before, keep);
+}
+
+void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a, bool keep)
+{
+	struct weir_req *r = c->req;
+	bool bodyless = a->status < 200 || a->status == 204 || a->status == 304;
+	struct weir_buf *o;
+	uint32_t before;
+	int rc;
+
+	if (!answer_begin(c, &keep))
+		return;
+	o = c->out;
+	weir_buf_compact(o);
+	before = o->end;
+	weir_buf_printf(o, "HTTP/1.1 %u %s\r\n", a->status, weir_status_text(a->status));
+	weir_buf_append(o, a->head, a->head_len);
+	if (r)
+		weir_plugins_response_headers(r, o);
+	if (r && r->id[0]) {
+		weir_buf_append(o, "X-Request-Id: ", 14);
+		weir_buf_append(o, r->id, 32);
+		weir_buf_append(o, "\r\n", 2);
+	}
+	if (!bodyless)
+		weir_buf_printf(o, "Content-Length: %zu\r\n", a->body_len);
+	if (!keep)
+		weir_buf_append(o, "Connection: close\r\n", 19);
+	else if (r && !r->http_minor)
+		weir_buf_append(o, "Connection: keep-alive\r\n", 24);
+	rc = weir_buf_append(o, "\r\n", 2);
+	if (!rc && !bodyless && !(r && r->head_only))
+		rc = weir_buf_append(o, a->body, a->body_len);
+	if (rc < 0) {
+		/* Too big for the buffer: nothing sensible can be sent. */
+		weir_client_close(c);
+		return;
+	}
+	if (r)
+		r->status = a->status;
+	answer_sent(c, o->end - before, keep);
 }
 
 void weir_client_error(struct weir_client *c, int status, const char *why)
@@ -549,7 +617,14 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	r->route = r->match.route;
 	status = weir_plugins_access(r);
 	if (status) {
-		weir_client_answer(c, status, r->local_why, r->req_done);
+		if (r->answer)
+			weir_client_answer_with(c, r->answer, r->req_done);
+		else
+			weir_client_answer(c, status, r->local_why, r->req_done);
+		return;
+	}
+	if (!r->route->upstream) {	/* only a route whose plugin always answers */
+		weir_client_answer(c, 502, "the route has no upstream", r->req_done);
 		return;
 	}
 	weir_proxy_start(r);

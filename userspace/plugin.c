@@ -5,7 +5,8 @@
  *   plugins:
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
- * Later plugins (auth, limits, cache) register themselves the same way.
+ * The other built-in plugins live in files of their own (plugin_mock.c,
+ * plugin_rewrite.c) and are registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,40 @@ void weir_plugin_chain_free(struct weir_plugin_inst *chain, size_t n)
 	free(chain);
 }
 
+bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (chain[i].plugin->answers)
+			return true;
+	return false;
+}
+
+int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
+			      struct weir_hdr_names **out)
+{
+	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
+	size_t total = 0, k = 0;
+	struct weir_hdr_names *m;
+
+	*out = NULL;
+	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++) {
+		sets[i] = chain[i].plugin->removes ?
+			  chain[i].plugin->removes(chain[i].inst, response) : NULL;
+		total += sets[i] ? sets[i]->n : 0;
+	}
+	if (!total)
+		return 0;
+	m = malloc(sizeof(*m) + total * sizeof(m->v[0]));
+	if (!m)
+		return -1;
+	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++)
+		for (size_t j = 0; sets[i] && j < sets[i]->n; j++)
+			m->v[k++] = sets[i]->v[j];
+	m->n = k;
+	*out = m;
+	return 0;
+}
+
 int weir_plugins_access(struct weir_req *r)
 {
 	const struct weir_route *rt = r->route;
@@ -163,8 +198,8 @@ struct headers_inst {
 	size_t request_len, response_len;
 };
 
-static int header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
-			char *err, size_t errlen)
+int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
+			     char *err, size_t errlen)
 {
 	const char *name;
 	json_t *val;
@@ -240,10 +275,10 @@ static int headers_configure(const json_t *conf, const json_t *global, void **in
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (header_lines(json_object_get(conf, "request"), "request", &h->request,
-			 &h->request_len, err, errlen) < 0 ||
-	    header_lines(json_object_get(conf, "response"), "response", &h->response,
-			 &h->response_len, err, errlen) < 0) {
+	if (weir_plugin_header_lines(json_object_get(conf, "request"), "request", &h->request,
+				     &h->request_len, err, errlen) < 0 ||
+	    weir_plugin_header_lines(json_object_get(conf, "response"), "response",
+				     &h->response, &h->response_len, err, errlen) < 0) {
 		headers_destroy(h);
 		return -1;
 	}
@@ -278,6 +313,11 @@ static const struct weir_plugin headers_plugin = {
 
 void weir_plugins_builtin(void)
 {
-	if (!weir_plugin_find(headers_plugin.name))
-		weir_plugin_register(&headers_plugin);
+	const struct weir_plugin *builtin[] = {
+		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite,
+	};
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (!weir_plugin_find(builtin[i]->name))
+			weir_plugin_register(builtin[i]);
 }

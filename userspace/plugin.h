@@ -11,18 +11,30 @@
  *
  * Phases, in the order a request meets them:
  *   access            after routing, before any upstream work; return an
- *                     HTTP status to answer the request here (auth, limits)
+ *                     HTTP status to answer the request here (auth, limits),
+ *                     with r->local_why as the short text body, or with
+ *                     r->answer set for a whole response of its own (mock)
  *   before_upstream   append header lines to the request head going upstream
  *   response_headers  append header lines to the response head going out
+ *                     (also to a plugin's own answer)
  *   response_body     see the response body bytes as they pass (raw message
  *                     bytes, framing included)
  *   log               the exchange is over (status, bytes, timings known)
  * A chain runs in descending `priority` order, as APISIX runs its plugins.
+ *
+ * Taking header fields out of a head is not a phase: a plugin says once,
+ * through `removes`, which names it takes out, the snapshot merges them per
+ * route (struct weir_route's drop_request, drop_response), and the head
+ * rebuild in proxy.c skips those fields. A route that removes nothing has
+ * NULL there and pays one pointer test per head.
  */
 #ifndef WEIR_PLUGIN_H
 #define WEIR_PLUGIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <strings.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -30,9 +42,32 @@
 struct weir_req;
 struct weir_buf;
 
+/* Header names, compared without regard to case. */
+struct weir_hdr_name {
+	const char *name;
+	uint32_t len;
+};
+
+struct weir_hdr_names {
+	size_t n;
+	struct weir_hdr_name v[];
+};
+
+static inline bool weir_hdr_names_has(const struct weir_hdr_names *s, const char *name,
+				      uint32_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].len == len && !strncasecmp(s->v[i].name, name, len))
+			return true;
+	return false;
+}
+
 struct weir_plugin {
 	const char *name;
 	int priority;
+	/* Its access phase answers every request, so a route that runs it
+	 * needs no upstream. */
+	bool answers;
 	int (*configure)(const json_t *conf, const json_t *global, void **inst,
 			 char *err, size_t errlen);
 	void (*destroy)(void *inst);
@@ -41,6 +76,10 @@ struct weir_plugin {
 	void (*response_headers)(struct weir_req *r, void *inst, struct weir_buf *head);
 	void (*response_body)(struct weir_req *r, void *inst, const char *data, size_t len);
 	void (*log)(struct weir_req *r, void *inst);
+	/* The header names this instance takes out of the request head going
+	 * upstream (response false) or the response head going out; NULL or
+	 * an empty set for none. Asked once, when the snapshot is built. */
+	const struct weir_hdr_names *(*removes)(void *inst, bool response);
 };
 
 struct weir_plugin_inst {
@@ -54,6 +93,14 @@ int weir_plugin_register(const struct weir_plugin *p);
 const struct weir_plugin *weir_plugin_find(const char *name);
 /* Registers the plugins built into weir. */
 void weir_plugins_builtin(void);
+extern const struct weir_plugin weir_plugin_mock;	/* plugin_mock.c */
+extern const struct weir_plugin weir_plugin_rewrite;	/* plugin_rewrite.c */
+
+/* Preformats a map of header names to string values as "name: value\r\n"
+ * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in
+ * the error: "DIR.NAME: reason" or "DIR: reason". Returns 0 or -1. */
+int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
+			     char *err, size_t errlen);
 
 /* The chain of a route, sorted; settings checked by each plugin. Returns 0,
  * or -1 with the plugin's reason in err and its index in confs in *bad. */
@@ -62,6 +109,14 @@ int weir_plugin_chain(const struct weir_plugin_conf *confs, size_t n,
 		      struct weir_plugin_inst **out, size_t *n_out, size_t *bad,
 		      char *err, size_t errlen);
 void weir_plugin_chain_free(struct weir_plugin_inst *chain, size_t n);
+/* Whether a chain has a plugin that answers every request itself. */
+bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n);
+/* The names a chain removes from one direction's head, merged into one set
+ * (freed with free(); it points into the instances, so it lives no longer
+ * than the chain). *out is NULL when the chain removes nothing. Returns 0,
+ * or -1 when out of memory. */
+int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
+			      struct weir_hdr_names **out);
 
 int weir_plugins_access(struct weir_req *r);
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);

@@ -142,6 +142,7 @@ static int build_upstream_head(struct weir_req *r)
 {
 	struct weir_client *c = r->client;
 	struct weir_buf *b = c->in, *o;
+	const struct weir_hdr_names *drop = r->route->drop_request;
 	const char *xfh = NULL;
 	uint32_t n_xff = 0, first_xff = 0, xfh_len = 0;
 
@@ -161,7 +162,8 @@ static int build_upstream_head(struct weir_req *r)
 			xfh = h->value;
 			xfh_len = h->value_len;
 		}
-		if (is_hop_by_hop(r, h->name, h->name_len, b))
+		if (is_hop_by_hop(r, h->name, h->name_len, b) ||
+		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)))
 			continue;
 		weir_buf_append(o, h->name, h->name_len);
 		weir_buf_append(o, ": ", 2);
@@ -500,10 +502,12 @@ static int on_resp_headers_complete(llhttp_t *p)
 	weir_buf_append(o, "\r\n", 2);
 
 	bool chunked = (p->flags & F_CHUNKED) != 0, has_len = (p->flags & F_CONTENT_LENGTH) != 0;
+	const struct weir_hdr_names *drop = r->route->drop_response;
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
 		const struct weir_field *f = &r->rhead.fields[i];
 		const char *n = b->data + f->name.off;
-		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade))
+		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade) ||
+		    (drop && weir_hdr_names_has(drop, n, f->name.len)))
 			continue;
 		weir_buf_append(o, n, f->name.len);
 		weir_buf_append(o, ": ", 2);

@@ -58,8 +58,11 @@ static void snapshot_free(struct weir_snapshot *s)
 		free(u->nodes);
 	}
 	free(s->upstreams);
-	for (size_t i = 0; s->routes && i < s->n_routes; i++)
+	for (size_t i = 0; s->routes && i < s->n_routes; i++) {
+		free(s->routes[i].drop_request);
+		free(s->routes[i].drop_response);
 		weir_plugin_chain_free(s->routes[i].plugins, s->routes[i].n_plugins);
+	}
 	free(s->routes);
 	free(s->listen_fds);
 	if (s->router)
@@ -131,8 +134,8 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 	rt->conf = rc;
 	rt->id = rc->id;
 	rt->index = index;
-	rt->upstream = find_upstream(s, rc->upstream);
-	if (!rt->upstream) {
+	rt->upstream = rc->upstream ? find_upstream(s, rc->upstream) : NULL;
+	if (!rt->upstream && rc->upstream) {
 		snprintf(err, errlen, "%s:%u: routes[%u].upstream: no upstream named '%s'",
 			 file_of(c), rc->line, index, rc->upstream ? rc->upstream : "");
 		return -1;
@@ -148,6 +151,17 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 			      &rt->plugins, &rt->n_plugins, &bad, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s:%u: routes[%u].plugins.%s", file_of(c),
 			 bad < rc->n_plugins ? rc->plugins[bad].line : rc->line, index, why);
+		return -1;
+	}
+	/* No upstream is fine for a route that never goes to one. */
+	if (!rt->upstream && !weir_plugin_chain_answers(rt->plugins, rt->n_plugins)) {
+		snprintf(err, errlen, "%s:%u: routes[%u].upstream: required unless a plugin "
+			 "answers the route (mock)", file_of(c), rc->line, index);
+		return -1;
+	}
+	if (weir_plugin_chain_removes(rt->plugins, rt->n_plugins, false, &rt->drop_request) < 0 ||
+	    weir_plugin_chain_removes(rt->plugins, rt->n_plugins, true, &rt->drop_response) < 0) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t h = 0; h < (rc->n_hosts ? rc->n_hosts : 1); h++)

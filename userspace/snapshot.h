@@ -20,6 +20,7 @@
 #include "balance.h"
 
 struct weir_plugin_inst;
+struct weir_hdr_names;
 
 struct weir_node {
 	struct weir_addr addr;
@@ -39,13 +40,15 @@ struct weir_route {
 	const struct weir_route_conf *conf;
 	const char *id;
 	uint32_t index;
-	struct weir_upstream *upstream;
+	struct weir_upstream *upstream;	/* NULL: a plugin answers every request */
 	enum weir_rewrite_kind rewrite;
 	const char *rewrite_value;
 	size_t rewrite_len;
 	uint32_t connect_timeout_ms, send_timeout_ms, read_timeout_ms;
 	struct weir_plugin_inst *plugins;	/* in phase order */
 	size_t n_plugins;
+	/* header names the plugins take out of each head; NULL: none */
+	struct weir_hdr_names *drop_request, *drop_response;
 };
 
 struct weir_snapshot {

@@ -183,6 +183,26 @@ routes:
     rewrite: {strip_prefix: /plug}
     plugins:
       headers: {request: {x-a: b}, response: {x-c: d}}
+  - id: mock
+    path: /mock/*
+    plugins:
+      mock:
+        status: 201
+        headers: {content-type: application/json, x-mock: "yes"}
+        body: '{"ok":true}'
+  - id: mock-up
+    path: /mock-up/*
+    upstream: a
+    plugins:
+      mock: {status: 503, body: down for maintenance}
+  - id: rw
+    path: /rw/*
+    upstream: a
+    rewrite: {strip_prefix: /rw}
+    plugins:
+      rewrite:
+        request_headers: {set: {x-set: new}, remove: [x-debug, X-Drop]}
+        response_headers: {set: {x-served-by: weir}, remove: [x-conn]}
 EOF
 check "weir --check accepts a good file" bash -c \
 	"'$WEIR' --check '$TMP/main.yaml' | grep -q ': ok'"
@@ -211,6 +231,14 @@ bad_route plugconf 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '  
 check_fails "weir --check: a plugin's own setting error" \
 	"plugconf.yaml:8: routes\\[0\\]\\.plugins\\.headers: request\\.x-a: a header needs" \
 	"$WEIR" --check "$TMP/plugconf.yaml"
+bad_route noup 'routes:' '  - path: /*' '    plugins: {headers: {}}'
+check_fails "weir --check: a route without an upstream and no plugin that answers" \
+	"noup.yaml:5: routes\\[0\\]\\.upstream: required unless a plugin answers the route" \
+	"$WEIR" --check "$TMP/noup.yaml"
+bad_route mockconf 'routes:' '  - path: /*' '    plugins:' '      mock: {status: 99}'
+check_fails "weir --check: a mock setting error" \
+	"mockconf.yaml:7: routes\\[0\\]\\.plugins\\.mock: status: expected an integer from 200 to 599" \
+	"$WEIR" --check "$TMP/mockconf.yaml"
 bad_route global 'plugins: {nosuch: {}}' 'routes: [{path: /*, upstream: a}]'
 check_fails "weir --check: global settings for a plugin that does not exist" \
 	"global.yaml:4: plugins\\.nosuch: no such plugin" "$WEIR" --check "$TMP/global.yaml"
@@ -386,6 +414,39 @@ check_eq "higher priority wins" "200 B" "$(route $M/p)"
 C -D "$TMP/h" $M/plug/echo >"$TMP/j"
 check_eq "headers plugin adds a request header" "b" "$(jf h:x-a <"$TMP/j")"
 check "headers plugin adds a response header" grep -qi '^x-c: d' "$TMP/h"
+
+# ---- mock and rewrite plugins ---------------------------------------------
+# The mock route has no upstream at all; mock-up has one (A) that must never
+# see a request.
+check_eq "mock: status and body, no upstream" '{"ok":true} 201' \
+	"$(C -D "$TMP/mh" -w ' %{http_code}' $M/mock/x)"
+check "mock: its headers" grep -qi '^content-type: application/json' "$TMP/mh"
+check "mock: ... and x-mock" grep -qi '^x-mock: yes' "$TMP/mh"
+check "mock: Content-Length of the body" grep -qi '^content-length: 11' "$TMP/mh"
+check "mock: X-Request-Id as other answers carry" grep -qiE '^x-request-id: [0-9a-f]{32}' "$TMP/mh"
+check_eq "mock: two requests on one connection (keepalive)" "201:1 201:0" \
+	"$(multi '%{http_code}:%{num_connects} ' $M/mock/a $M/mock/b | sed 's/ $//')"
+check_eq "mock: HEAD gets the head only, and the connection goes on" "201 201 closed" \
+	"$($PY $CL statuses $P_MAIN 'HEAD /mock/h HTTP/1.1\r\nHost: p\r\n\r\nGET /mock/g HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n' HEAD,GET)"
+check_eq "mock: HEAD keeps Content-Length" "11" \
+	"$(C -I $M/mock/x | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" {print $2}')"
+check_eq "mock on a route with an upstream: answered by weir" "503 down for maintenance" \
+	"$(C -w '%{http_code}' -o "$TMP/mb" $M/mock-up/x) $(cat "$TMP/mb")"
+check_eq "mock: the upstream never saw a mocked request" "0" "$(seen A /mock-up/)"
+C -D "$TMP/rh" -H 'X-Debug: 1' -H 'X-Drop: a' -H 'x-drop: b' -H 'X-Set: old' -H 'X-Keep: k' \
+	$M/rw/echo >"$TMP/rj"
+check_eq "rewrite: request_headers.set replaces the client's field" "new" "$(jf h:x-set <"$TMP/rj")"
+check_eq "rewrite: request_headers.remove takes fields out (any case, every one)" "- -" \
+	"$(jf h:x-debug <"$TMP/rj") $(jf h:x-drop <"$TMP/rj")"
+check_eq "rewrite: other request fields go through" "k" "$(jf h:x-keep <"$TMP/rj")"
+check_eq "rewrite: the upstream's log agrees" "1 0" \
+	"$(seen A '["x-set", "new"]') $(seen A '"x-debug"')"
+check "rewrite: response_headers.set adds a field" grep -qi '^x-served-by: weir' "$TMP/rh"
+check "rewrite: response_headers.remove takes the upstream's out" \
+	bash -c "! grep -qi '^x-conn:' '$TMP/rh'"
+check "rewrite: ... and leaves the rest" grep -qi '^x-name: A' "$TMP/rh"
+check "without the plugin, the upstream's X-Conn reaches the client" \
+	bash -c "curl -s -D - -o /dev/null $M/echo | grep -qi '^x-conn:'"
 
 last6() { awk '{ for (i = NF - 5; i <= NF; i++) printf "%s ", $i }' <<<"$1"; }
 

@@ -4,8 +4,10 @@
  * one case per validation error with its exact message (file, line, field).
  *
  * The error cases are a table (struct bad_case) run as one TAP test each, so
- * a new rule is a new row. Only the public API of config.h is used: the
- * Makefile links this test against the daemon's own config.o.
+ * a new rule is a new row. A second table (snap_cases) holds files that parse
+ * but fail when the snapshot is built: the built-in plugins' settings and the
+ * rules that need them (a route without an upstream). Only the public APIs
+ * of config.h and snapshot.h are used.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,8 @@
 #include <cmocka.h>
 
 #include "userspace/config.h"
+#include "userspace/snapshot.h"
+#include "userspace/plugin.h"
 
 static struct weir_config *parse_ok(const char *yaml)
 {
@@ -705,8 +709,6 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:7: routes[0].paths[1]: 'b' must start with '/'" },
 	{ "route_path_and_paths", R("{path: /a, paths: [/b], upstream: u}"),
 	  "t.yaml:4: routes[0].paths: give path or paths, not both" },
-	{ "route_no_upstream", L U "routes:\n  - path: /\n    priority: 1\n",
-	  "t.yaml:4: routes[0].upstream: required field missing" },
 	{ "route_unknown_upstream", L U "routes:\n  - path: /\n    upstream: api\n",
 	  "t.yaml:5: routes[0].upstream: no upstream named 'api'" },
 	{ "route_upstream_before", L "routes: [{path: /, upstream: v}]\n" U,
@@ -765,6 +767,104 @@ static void test_bad(void **state)
 	assert_string_equal(err, b->err);
 }
 
+/* Files that parse, then fail to build: exact messages. */
+#define MOCK(x) R("{path: /, plugins: {mock: " x "}}")
+#define RW(x) R("{path: /, upstream: u, plugins: {rewrite: " x "}}")
+static const struct bad_case snap_cases[] = {
+	{ "route_no_upstream", L U "routes:\n  - path: /\n    priority: 1\n",
+	  "t.yaml:4: routes[0].upstream: required unless a plugin answers the route (mock)" },
+	{ "route_no_upstream_headers_only", R("{path: /, plugins: {headers: {}}}"),
+	  "t.yaml:4: routes[0].upstream: required unless a plugin answers the route (mock)" },
+	{ "mock_unknown_field", MOCK("{stauts: 200}"),
+	  "t.yaml:4: routes[0].plugins.mock: stauts: unknown field" },
+	{ "mock_status_type", MOCK("{status: '200'}"),
+	  "t.yaml:4: routes[0].plugins.mock: status: expected an integer from 200 to 599" },
+	{ "mock_status_range", MOCK("{status: 99}"),
+	  "t.yaml:4: routes[0].plugins.mock: status: expected an integer from 200 to 599" },
+	{ "mock_headers_type", MOCK("{headers: [a]}"),
+	  "t.yaml:4: routes[0].plugins.mock: headers: must be a map of header names to values" },
+	{ "mock_header_value_type", MOCK("{headers: {x-a: 1}}"),
+	  "t.yaml:4: routes[0].plugins.mock: headers.x-a: a header needs a token name and a "
+	  "string value without control characters" },
+	{ "mock_header_managed", MOCK("{headers: {Content-Length: '5'}}"),
+	  "t.yaml:4: routes[0].plugins.mock: headers.Content-Length: written by weir, not settable" },
+	{ "mock_body_type", MOCK("{body: {a: b}}"),
+	  "t.yaml:4: routes[0].plugins.mock: body: must be a string" },
+	{ "mock_body_and_file", MOCK("{body: x, body_file: /dev/null}"),
+	  "t.yaml:4: routes[0].plugins.mock: body_file: give body or body_file, not both" },
+	{ "mock_body_file_missing", MOCK("{body_file: /nonexistent/body.json}"),
+	  "t.yaml:4: routes[0].plugins.mock: body_file: '/nonexistent/body.json': "
+	  "No such file or directory" },
+	{ "mock_body_on_204", MOCK("{status: 204, body: x}"),
+	  "t.yaml:4: routes[0].plugins.mock: body: a 204 answer has no body" },
+	{ "rewrite_unknown_field", RW("{request: {}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request: unknown field" },
+	{ "rewrite_dir_type", RW("{request_headers: [x]}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers: must be a map with `set` "
+	  "and/or `remove`" },
+	{ "rewrite_dir_unknown", RW("{response_headers: {add: {x-a: b}}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: response_headers.add: unknown field" },
+	{ "rewrite_set_type", RW("{request_headers: {set: {x-a: 1}}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.set.x-a: a header needs a token "
+	  "name and a string value without control characters" },
+	{ "rewrite_remove_type", RW("{request_headers: {remove: x-a}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.remove: must be a list of header names" },
+	{ "rewrite_remove_name", RW("{response_headers: {remove: [server, 'a b']}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: response_headers.remove[1]: expected a header name" },
+	{ "rewrite_remove_managed", RW("{request_headers: {remove: [Host]}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.remove[0]: 'Host' is managed by "
+	  "weir, not rewritable" },
+	{ "rewrite_set_managed", RW("{response_headers: {set: {transfer-encoding: chunked}}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: response_headers.set.transfer-encoding: managed "
+	  "by weir, not rewritable" },
+	{ "rewrite_set_and_remove", RW("{request_headers: {set: {X-A: b}, remove: [x-a]}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.remove[0]: 'x-a' is also set "
+	  "(set replaces it already)" },
+};
+
+static void test_snap_bad(void **state)
+{
+	const struct bad_case *b = *state;
+	struct weir_config *c = NULL;
+	struct weir_snapshot *s = (void *)1;
+	char err[1024] = "";
+
+	assert_int_equal(weir_config_parse("t.yaml", b->yaml, strlen(b->yaml), &c, err,
+					   sizeof(err)), 0);
+	c->file = strdup("t.yaml");	/* as weir_config_load names it */
+	assert_int_equal(weir_snapshot_build(c, 1, &s, err, sizeof(err)), -1);
+	assert_null(s);
+	assert_string_equal(err, b->err);
+}
+
+/* The good shapes build, and a mock route needs no upstream. */
+static void test_snap_good(void **state)
+{
+	static const char yaml[] = L U "routes:\n"
+		"  - {path: /m, plugins: {mock: {status: 201, headers: {content-type: text/plain}, "
+		"body: hi}}}\n"
+		"  - {path: /e, plugins: {mock: {}}}\n"
+		"  - {path: /r, upstream: u, plugins: {rewrite: {request_headers: {set: {x-a: b}, "
+		"remove: [x-b, X-C]}, response_headers: {remove: [server]}}}}\n"
+		"  - {path: /n, upstream: u, plugins: {rewrite: {}}}\n";
+	struct weir_config *c = NULL;
+	struct weir_snapshot *s = NULL;
+	char err[1024] = "";
+
+	assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	assert_int_equal(weir_snapshot_build(c, 1, &s, err, sizeof(err)), 0);
+	assert_null(s->routes[0].upstream);
+	assert_null(s->routes[0].drop_request);
+	assert_non_null(s->routes[2].upstream);
+	assert_non_null(s->routes[2].drop_request);
+	assert_int_equal(s->routes[2].drop_request->n, 3);	/* set names too */
+	assert_string_equal(s->routes[2].drop_request->v[2].name, "x-c");
+	assert_int_equal(s->routes[2].drop_response->n, 1);
+	assert_null(s->routes[3].drop_request);
+	assert_null(s->routes[3].drop_response);
+	weir_snapshot_put(s);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -777,13 +877,16 @@ int main(void)
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_recursive_alias),
 		cmocka_unit_test(test_quick),
+		cmocka_unit_test(test_snap_good),
 	};
 	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	size_t nb = sizeof(bad_cases) / sizeof(bad_cases[0]);
+	size_t ns = sizeof(snap_cases) / sizeof(snap_cases[0]);
 	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) +
-				sizeof(bad_cases) / sizeof(bad_cases[0])];
+				sizeof(bad_cases) / sizeof(bad_cases[0]) +
+				sizeof(snap_cases) / sizeof(snap_cases[0])];
 
-	/* A row of the table is a test of its own, named after the row. */
+	/* A row of a table is a test of its own, named after the row. */
 	memcpy(tests, fixed, sizeof(fixed));
 	for (size_t i = 0; i < nb; i++)
 		tests[nf + i] = (struct CMUnitTest){
@@ -791,6 +894,12 @@ int main(void)
 			.test_func = test_bad,
 			.initial_state = (void *)&bad_cases[i],
 		};
+	for (size_t i = 0; i < ns; i++)
+		tests[nf + nb + i] = (struct CMUnitTest){
+			.name = snap_cases[i].name,
+			.test_func = test_snap_bad,
+			.initial_state = (void *)&snap_cases[i],
+		};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return _cmocka_run_group_tests("config", tests, nf + nb, NULL, NULL);
+	return _cmocka_run_group_tests("config", tests, nf + nb + ns, NULL, NULL);
 }
