@@ -251,14 +251,11 @@ static __always_inline __u32 weir_rate_check(const struct weir_pkt *p,
 __attribute__((noinline)) int weir_steer(struct xdp_md *ctx, const struct weir_pkt *p,
 					 __u32 track_rate, __u32 allowed)
 {
-	struct weir_svc *svc;
+	struct weir_svc sv, *svc = &sv;
 	__u32 reason;
 	int act;
 
-	if (!p)
-		return WEIR_NO_SERVICE;
-	svc = weir_svc_find(p);
-	if (!svc)
+	if (!p || !weir_svc_find(p, &sv))
 		return WEIR_NO_SERVICE;
 	switch (svc->mode) {
 	case WEIR_SVC_L7:

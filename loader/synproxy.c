@@ -113,32 +113,33 @@ static void synproxy_table(const struct weirctl_ctx *ctx, char *buf, size_t len)
 
 /* Appends the services with SYN cookies of one family to the set elements
  * in f, "ADDR . PORT" separated by commas. Returns how many, or -errno. */
+struct elements {
+	uint8_t family;
+	FILE *f;
+	int n;
+};
+
+static int synproxy_element(const struct weir_svc_key *k, const struct weir_svc *v, void *ctx)
+{
+	struct elements *e = ctx;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (k->family != e->family || k->proto != IPPROTO_TCP || v->mode != WEIR_SVC_L7 ||
+	    !(v->flags & WEIR_SVC_F_SYNCOOKIE))
+		return 0;
+	if (!inet_ntop(e->family == 4 ? AF_INET : AF_INET6, k->addr, addr, sizeof(addr)))
+		return -errno;
+	fprintf(e->f, "%s%s . %u", e->n ? ", " : "", addr, ntohs(k->port));
+	e->n++;
+	return 0;
+}
+
 static int synproxy_elements(const struct weir_maps *m, uint8_t family, FILE *f)
 {
-	struct weir_svc_key k, next;
-	struct weir_svc v;
-	char addr[INET6_ADDRSTRLEN];
-	int n = 0, err;
-	void *prev = NULL;
+	struct elements e = { .family = family, .f = f };
+	int err = weir_svc_walk(m, synproxy_element, &e);
 
-	while (!bpf_map_get_next_key(m->svc, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (bpf_map_lookup_elem(m->svc, &k, &v)) {
-			if (errno == ENOENT) /* deleted since: it has no table entry */
-				continue;
-			return -errno;
-		}
-		if (k.family != family || k.proto != IPPROTO_TCP || v.mode != WEIR_SVC_L7 ||
-		    !(v.flags & WEIR_SVC_F_SYNCOOKIE))
-			continue;
-		if (!inet_ntop(family == 4 ? AF_INET : AF_INET6, k.addr, addr, sizeof(addr)))
-			return -errno;
-		fprintf(f, "%s%s . %u", n ? ", " : "", addr, ntohs(k.port));
-		n++;
-	}
-	err = errno;
-	return err == ENOENT ? n : -err;
+	return err < 0 ? err : e.n;
 }
 
 /* The ruleset replacing table `name` (the last line deletes it when n is

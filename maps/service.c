@@ -119,10 +119,104 @@ void weir_svc_key_format(const struct weir_svc_key *k, char *buf, size_t len)
 
 /* ---- services ---- */
 
+/* The service table (weir_svc_tab), mapped. Readers copy a live slot;
+ * writers hold the writers' lock and write a slot as a seqlock, so that
+ * the XDP program never takes a half-written slot for a match. */
+#define TAB_BYTES ((size_t)WEIR_SVC_SLOTS * sizeof(struct weir_svc_slot))
+
+static struct weir_svc_slot *tab_map(const struct weir_maps *m, bool write)
+{
+	void *t = mmap(NULL, TAB_BYTES, PROT_READ | (write ? PROT_WRITE : 0), MAP_SHARED,
+		       m->svc, 0);
+
+	return t == MAP_FAILED ? NULL : t;
+}
+
+/* The slot of the live service k, or -ENOENT; *reuse (when not NULL) gets
+ * the first EMPTY or DEAD slot of k's chain, or -1. */
+static long tab_find(const struct weir_svc_slot *t, const struct weir_svc_key *k,
+		     long *reuse)
+{
+	uint32_t h = weir_svc_hash(k);
+
+	if (reuse)
+		*reuse = -1;
+	for (uint32_t n = 0; n < WEIR_SVC_PROBES; n++) {
+		uint32_t i = weir_probe(h, n, WEIR_SVC_SLOTS - 1);
+		uint32_t st = __atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE);
+
+		if (st != WEIR_SVC_LIVE && reuse && *reuse < 0)
+			*reuse = i;
+		if (st == WEIR_SVC_EMPTY)
+			break;
+		if (st == WEIR_SVC_LIVE && !memcmp(&t[i].key, k, sizeof(*k)))
+			return i;
+	}
+	return -ENOENT;
+}
+
+/* Writes slot s as the XDP program expects: seq odd, the fields, seq even. */
+static void slot_write(struct weir_svc_slot *s, const struct weir_svc_key *k,
+		       const struct weir_svc *v, uint32_t state)
+{
+	uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED) | 1;
+
+	__atomic_store_n(&s->seq, seq, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (k)
+		memcpy(&s->key, k, sizeof(*k));
+	if (v)
+		memcpy(&s->svc, v, sizeof(*v));
+	__atomic_store_n(&s->state, state, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+}
+
 int weir_svc_get(const struct weir_maps *m, const struct weir_svc_key *k,
 		 struct weir_svc *v)
 {
-	return bpf_map_lookup_elem(m->svc, k, v) ? -errno : 0;
+	struct weir_svc_slot *t = tab_map(m, false);
+	long i;
+
+	if (!t)
+		return -errno;
+	i = tab_find(t, k, NULL);
+	if (i >= 0)
+		memcpy(v, &t[i].svc, sizeof(*v));
+	munmap(t, TAB_BYTES);
+	return i < 0 ? (int)i : 0;
+}
+
+/* Adds k (absent: the caller checked, under the lock). */
+static int tab_put(const struct weir_maps *m, const struct weir_svc_key *k,
+		   const struct weir_svc *v)
+{
+	struct weir_svc_slot *t = tab_map(m, true);
+	long reuse;
+
+	if (!t)
+		return -errno;
+	if (tab_find(t, k, &reuse) >= 0) {
+		munmap(t, TAB_BYTES);
+		return -EEXIST;
+	}
+	if (reuse >= 0)
+		slot_write(&t[reuse], k, v, WEIR_SVC_LIVE);
+	munmap(t, TAB_BYTES);
+	return reuse >= 0 ? 0 : -ENOSPC;
+}
+
+static int tab_del(const struct weir_maps *m, const struct weir_svc_key *k)
+{
+	struct weir_svc_slot *t = tab_map(m, true);
+	long i;
+
+	if (!t)
+		return -errno;
+	i = tab_find(t, k, NULL);
+	if (i >= 0)
+		slot_write(&t[i], NULL, NULL, WEIR_SVC_DEAD);
+	munmap(t, TAB_BYTES);
+	return i < 0 ? (int)i : 0;
 }
 
 int weir_svc_walk(const struct weir_maps *m,
@@ -130,21 +224,24 @@ int weir_svc_walk(const struct weir_maps *m,
 			    void *ctx),
 		  void *ctx)
 {
-	struct weir_svc_key *keys;
-	struct weir_svc v;
-	long n = weir__map_keys(m->svc, sizeof(*keys), (void **)&keys);
-	int err = 0, live = 0;
+	struct weir_svc_slot *t = tab_map(m, false), *live;
+	int err = 0, n = 0;
 
-	if (n < 0)
-		return (int)n;
-	for (long i = 0; i < n && !err; i++) {
-		if (bpf_map_lookup_elem(m->svc, &keys[i], &v))
-			continue; /* deleted meanwhile */
-		live++;
-		err = fn(&keys[i], &v, ctx);
-	}
-	free(keys);
-	return err ? err : live;
+	if (!t)
+		return -errno;
+	/* Copied first: fn may change the table. */
+	live = malloc(TAB_BYTES);
+	if (live)
+		for (uint32_t i = 0; i < WEIR_SVC_SLOTS; i++)
+			if (__atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) == WEIR_SVC_LIVE)
+				live[n++] = t[i];
+	munmap(t, TAB_BYTES);
+	if (!live)
+		return -ENOMEM;
+	for (int i = 0; i < n && !err; i++)
+		err = fn(&live[i].key, &live[i].svc, ctx);
+	free(live);
+	return err ? err : n;
 }
 
 struct svc_used {
@@ -226,7 +323,7 @@ int weir_svc_add(const struct weir_maps *m, const struct weir_svc_key *k,
 	if (!u)
 		return -ENOMEM;
 	weir__maps_lock(m, LOCK_EX);
-	if (!bpf_map_lookup_elem(m->svc, k, &old)) {
+	if (!weir_svc_get(m, k, &old)) {
 		err = -EEXIST;
 		goto out;
 	}
@@ -257,11 +354,13 @@ int weir_svc_add(const struct weir_maps *m, const struct weir_svc_key *k,
 			goto out;
 	}
 	id = v->id;
-	if (bpf_map_update_elem(m->svc_state, &id, &zero, BPF_ANY) ||
-	    bpf_map_update_elem(m->svc, k, v, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(m->svc_state, &id, &zero, BPF_ANY)) {
 		err = -errno;
 		goto out;
 	}
+	err = tab_put(m, k, v);
+	if (err)
+		goto out;
 	err = weir_features_update(m, WEIR_F_SVC, 0);
 out:
 	weir__maps_lock(m, LOCK_UN);
@@ -363,15 +462,13 @@ int weir_svc_del(const struct weir_maps *m, const struct weir_svc_key *k)
 	if (!l)
 		return -ENOMEM;
 	weir__maps_lock(m, LOCK_EX);
-	if (bpf_map_lookup_elem(m->svc, k, &v)) {
-		err = -errno;
+	err = weir_svc_get(m, k, &v);
+	if (err)
 		goto out;
-	}
 	/* The service goes first: no packet finds it, then its backends. */
-	if (bpf_map_delete_elem(m->svc, k)) {
-		err = -errno;
+	err = tab_del(m, k);
+	if (err)
 		goto out;
-	}
 	err = weir_backend_walk(m, v.id, be_collect, l);
 	for (uint32_t i = 0; err >= 0 && i < l->n; i++)
 		err = backend_free(m, l->idx[i]);
@@ -416,8 +513,10 @@ static long backend_find(const struct weir_maps *m, uint16_t svc_id, uint8_t fam
 static int l4_svc(const struct weir_maps *m, const struct weir_svc_key *k,
 		  struct weir_svc *v)
 {
-	if (bpf_map_lookup_elem(m->svc, k, v))
-		return -errno;
+	int err = weir_svc_get(m, k, v);
+
+	if (err)
+		return err;
 	return v->mode == WEIR_SVC_L4 && v->ring < WEIR_RING_MAX ? 0 : -EINVAL;
 }
 

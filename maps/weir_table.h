@@ -29,6 +29,7 @@
 #define WEIR_TABLE_H
 
 #include <linux/types.h>
+#include "weir_abi.h"
 
 #define WEIR_SLOT_EMPTY 0
 #define WEIR_SLOT_LIVE 1
@@ -99,6 +100,17 @@ weir_hash6(const __u8 *addr, __u32 seed)
 	__builtin_memcpy(w, addr, 16);
 	return weir_mix32(weir_mix32(weir_mix32(weir_mix32(w[0] ^ seed) ^ w[1]) ^
 				     w[2]) ^ w[3]);
+}
+
+/* The first slot probed for a service key: its five words mixed. */
+static inline __attribute__((always_inline)) __u32
+weir_svc_hash(const struct weir_svc_key *k)
+{
+	__u32 w[5];
+
+	__builtin_memcpy(w, k, 20);
+	return weir_mix32(weir_mix32(weir_mix32(weir_mix32(weir_mix32(w[0]) ^ w[1]) ^
+						w[2]) ^ w[3]) ^ w[4]);
 }
 
 #endif /* WEIR_TABLE_H */

@@ -27,22 +27,47 @@
 
 #define WEIR_L4_NO_VERDICT (-1)
 
-/* The service the packet is addressed to, or NULL. */
-static __always_inline struct weir_svc *weir_svc_find(const struct weir_pkt *p)
+/* Copies the service the packet is addressed to into *out; 0 when there is
+ * none. A slot that changes while it is read (its seq moves) counts as a
+ * miss: that one packet goes on as if to no service. */
+static __always_inline int weir_svc_find(const struct weir_pkt *p, struct weir_svc *out)
 {
 	struct weir_svc_key k = {
 		.family = p->family,
 		.proto = p->l4proto,
 		.port = p->dport,
 	};
+	__u32 h, kw[5];
 
-	/* Only the first fragment has ports: steering it alone would split a
-	 * datagram between a backend and this host. Fragments are not steered. */
-	if (!p->has_l4 ||
-	    (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP))
-		return NULL;
+	/* A fragment has port 0 here (parse.h): no service has it. */
+	if (!p->has_l4 || (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP))
+		return 0;
 	__builtin_memcpy(k.addr, p->daddr, 16);
-	return bpf_map_lookup_elem(&weir_svc, &k);
+	__builtin_memcpy(kw, &k, 20);
+	h = weir_svc_hash(&k);
+	for (__u32 n = 0; n < WEIR_SVC_PROBES; n++) {
+		__u32 i = weir_probe(h, n, WEIR_SVC_SLOTS - 1);
+		struct weir_svc_slot *s = bpf_map_lookup_elem(&weir_svc_tab, &i);
+		__u32 seq, st, sw[5];
+
+		if (!s)
+			return 0;
+		seq = *(volatile __u32 *)&s->seq;
+		st = *(volatile __u32 *)&s->state;
+		if (st == WEIR_SVC_EMPTY)
+			return 0;
+		if (st != WEIR_SVC_LIVE)
+			continue;
+		__builtin_memcpy(sw, &s->key, 20);
+		if (sw[0] != kw[0] || sw[1] != kw[1] || sw[2] != kw[2] || sw[3] != kw[3] ||
+		    sw[4] != kw[4])
+			continue;
+		__builtin_memcpy(out, &s->svc, sizeof(*out));
+		/* the copy before the second read of seq */
+		asm volatile("" ::: "memory");
+		return !(seq & 1) && seq == *(volatile __u32 *)&s->seq;
+	}
+	return 0;
 }
 
 /* The flow's position on a ring: its source address, port and protocol.

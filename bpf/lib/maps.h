@@ -95,12 +95,7 @@ struct {
 
 /* ---- services ---- */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, WEIR_SVC_MAX);
-	__type(key, struct weir_svc_key);
-	__type(value, struct weir_svc);
-} weir_svc SEC(".maps");
+WEIR_ARRAY_MAP(weir_svc_tab, struct weir_svc_slot, WEIR_SVC_SLOTS);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -42,6 +42,11 @@ static int be_add(const char *spec, const char *addr, const char *src, uint32_t 
 	return weir_backend_add(&M, &k, &b);
 }
 
+static int svc_nop(const struct weir_svc_key *k, const struct weir_svc *v, void *ctx)
+{
+	return 0;
+}
+
 static int be_addr(const char *addr, uint8_t *fam, uint8_t a[16])
 {
 	if (weir_ip_parse(addr, fam, a))
@@ -502,9 +507,64 @@ static void test_maglev(void)
 	      "maglev: no weight anywhere: an empty ring");
 }
 
+/* The open-addressing table: many services resolve through their chains,
+ * deletes leave tombstones that do not cut a chain, and a slot being
+ * written (odd seq) is a miss, never a half-read match. */
+static void test_svc_table(void)
+{
+	struct weir_svc_slot *t;
+	struct weir_svc_key k;
+	struct weir_svc v;
+	char spec[40];
+	int ok = 0, gone = 0;
+
+	for (int i = 0; i < 600; i++) {
+		snprintf(spec, sizeof(spec), "10.%d.%d.1:%d/udp", i / 200, i % 200, 1000 + i);
+		ok += svc_add(spec, WEIR_SVC_DROP, 0) == 0;
+	}
+	CHECK(ok == 600, "service table: 600 services added");
+	for (int i = 0; i < 600; i += 2) {
+		snprintf(spec, sizeof(spec), "10.%d.%d.1:%d/udp", i / 200, i % 200, 1000 + i);
+		k = svc_key(spec);
+		gone += weir_svc_del(&M, &k) == 0;
+	}
+	ok = 0;
+	for (int i = 0; i < 600; i++) {
+		snprintf(spec, sizeof(spec), "10.%d.%d.1:%d/udp", i / 200, i % 200, 1000 + i);
+		k = svc_key(spec);
+		ok += (weir_svc_get(&M, &k, &v) == 0) == (i % 2 == 1);
+	}
+	CHECK(gone == 300 && ok == 600,
+	      "service table: after deleting every other one, the rest are all found");
+	CHECK(weir_svc_walk(&M, svc_nop, NULL) == 300,
+	      "service table: a walk sees the 300 left");
+	CHECK(weir_svc_flush(&M) == 300 && weir_svc_walk(&M, svc_nop, NULL) == 0 &&
+	      !(features() & WEIR_F_SVC), "service table: flush empties it");
+
+	CHECK(svc_add("192.0.2.200:53/udp", WEIR_SVC_DROP, 0) == 0, "service table: one service");
+	expect_pkt("service table: found by the program", &(struct pkt_opts){ V4, UDP },
+		   XDP_DROP, WEIR_R_SVC_DROP, NULL);
+	t = mmap(NULL, WEIR_SVC_SLOTS * sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED, M.svc, 0);
+	if (t == MAP_FAILED)
+		die("mmap weir_svc_tab", errno);
+	k = svc_key("192.0.2.200:53/udp");
+	for (uint32_t i = 0; i < WEIR_SVC_SLOTS; i++)
+		if (t[i].state == WEIR_SVC_LIVE && !memcmp(&t[i].key, &k, sizeof(k))) {
+			t[i].seq++;
+			expect_pkt("service table: a slot being written (odd seq) is a miss",
+				   &(struct pkt_opts){ V4, UDP }, XDP_PASS, WEIR_R_PASS, NULL);
+			t[i].seq++;
+		}
+	munmap(t, WEIR_SVC_SLOTS * sizeof(*t));
+	expect_pkt("service table: written (even seq): found again", &(struct pkt_opts){ V4, UDP },
+		   XDP_DROP, WEIR_R_SVC_DROP, NULL);
+	CHECK(weir_svc_del(&M, &k) == 0, "service table: deleted");
+}
+
 static void test_services(void)
 {
 	test_svc_parse();
+	test_svc_table();
 	test_svc_modes();
 	test_maglev();
 	test_l4();

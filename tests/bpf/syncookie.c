@@ -15,9 +15,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#define SC_ID4 1000
-#define SC_ID6 1001
-#define SC_IDLO 1002
 #define SC_HOLD (10 * SEC_NS) /* WEIR_SYNCOOKIE_HOLD_NS */
 #define SC_WSCALE 7	      /* WEIR_SYNCOOKIE_WSCALE */
 #define SC_SPORT 40000
@@ -258,35 +255,30 @@ static uint32_t sc_synack(const char *desc, const struct sc_frame *f, const stru
 	return cookie;
 }
 
-static int sc_svc_put(int family, const char *addr, uint16_t port, uint16_t id,
+/* An l7 service with SYN cookies, through the maps library; *id gets the
+ * id its state lives at. 0, or a negative errno. */
+static int sc_svc_put(int family, const char *addr, uint16_t port, uint16_t *id,
 		      uint32_t rate, uint32_t burst)
 {
 	struct weir_svc_key k = { .family = (uint8_t)family, .proto = IPPROTO_TCP,
 				  .port = htons(port) };
-	struct weir_svc v = { .mode = WEIR_SVC_L7, .flags = WEIR_SVC_F_SYNCOOKIE, .id = id,
+	struct weir_svc v = { .mode = WEIR_SVC_L7, .flags = WEIR_SVC_F_SYNCOOKIE,
 			      .syn = { .rate = rate, .burst = burst } };
-	struct weir_svc_state zero = {};
-	__u32 idx = id;
+	int err;
 
 	pkt_addr(family, addr, k.addr);
-	if (bpf_map_update_elem(M.svc_state, &idx, &zero, BPF_ANY) ||
-	    bpf_map_update_elem(M.svc, &k, &v, BPF_ANY))
-		return -errno;
-	return 0;
+	err = weir_svc_add(&M, &k, &v);
+	*id = v.id;
+	return err;
 }
 
-static int sc_svc_del(int family, const char *addr, uint16_t port, uint16_t id)
+static int sc_svc_del(int family, const char *addr, uint16_t port)
 {
 	struct weir_svc_key k = { .family = (uint8_t)family, .proto = IPPROTO_TCP,
 				  .port = htons(port) };
-	struct weir_svc_state zero = {};
-	__u32 idx = id;
 
 	pkt_addr(family, addr, k.addr);
-	if (bpf_map_update_elem(M.svc_state, &idx, &zero, BPF_ANY) ||
-	    bpf_map_delete_elem(M.svc, &k))
-		return -errno;
-	return 0;
+	return weir_svc_del(&M, &k);
 }
 
 static struct weir_svc_state sc_state(uint16_t id)
@@ -359,7 +351,7 @@ static void sc_sockets(void)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s = -1;
-	uint16_t lport, cport;
+	uint16_t lport, cport, idlo;
 	struct pkt p;
 	char why[256] = "";
 	struct sc_frame ack = { .family = PK_V4, .flags = TF_ACK, .src = "127.0.0.1",
@@ -374,7 +366,7 @@ static void sc_sockets(void)
 	if (getsockname(c, (struct sockaddr *)&a, &al))
 		die("getsockname", errno);
 	cport = ntohs(a.sin_port);
-	if (sc_svc_put(PK_V4, "127.0.0.1", lport, SC_IDLO, 1, 1))
+	if (sc_svc_put(PK_V4, "127.0.0.1", lport, &idlo, 1, 1))
 		die("loopback service", errno);
 
 	/* open the window: a SYN within the rate, then one over it */
@@ -400,7 +392,7 @@ static void sc_sockets(void)
 	       "syncookie: ACK to the listener with no connection and no cookie dropped", "%s",
 	       why);
 
-	if (sc_svc_del(PK_V4, "127.0.0.1", lport, SC_IDLO))
+	if (sc_svc_del(PK_V4, "127.0.0.1", lport))
 		die("delete the loopback service", errno);
 	close(s);
 	close(c);
@@ -520,7 +512,7 @@ static void sc_family(int family)
 {
 	const char *fam = family == PK_V4 ? "IPv4" : "IPv6";
 	const char *svc = family == PK_V4 ? "192.0.2.200" : "2001:db8:ffff::200";
-	uint16_t id = family == PK_V4 ? SC_ID4 : SC_ID6;
+	uint16_t id;
 	struct sc_frame syn = { .family = family, .flags = TF_SYN, .seq = SC_SEQ,
 				.opt = sc_opt_linux, .optlen = 20 };
 	struct sc_frame ack = { .family = family, .flags = TF_ACK, .seq = SC_SEQ + 1,
@@ -531,7 +523,7 @@ static void sc_family(int family)
 	char desc[200];
 	uint32_t cookie;
 
-	if (sc_svc_put(family, svc, 443, id, 10, 2))
+	if (sc_svc_put(family, svc, 443, &id, 10, 2))
 		die("add a syncookie service", errno);
 
 	/* Before any cookie: ACKs are not looked at. */
@@ -625,13 +617,14 @@ static void sc_family(int family)
 	sc_expect(desc, &syn, XDP_PASS, WEIR_R_SVC_L7);
 	clock_set(sc_clock);
 
-	if (sc_svc_del(family, svc, 443, id))
+	if (sc_svc_del(family, svc, 443))
 		die("delete a syncookie service", errno);
 }
 
 static void test_syncookie(void)
 {
 	uint32_t f0 = features();
+	uint16_t id0;
 	int err;
 
 	sc_clock = weir_mono_ns() + 1000 * SEC_NS;
@@ -647,7 +640,7 @@ static void test_syncookie(void)
 
 	/* syn.rate 0: no SYN is within the rate, every one is answered */
 	clock_set(sc_clock);
-	if (sc_svc_put(PK_V4, "192.0.2.200", 443, SC_ID4, 0, 0))
+	if (sc_svc_put(PK_V4, "192.0.2.200", 443, &id0, 0, 0))
 		die("add a syncookie service", errno);
 	{
 		struct sc_frame syn = { .family = PK_V4, .flags = TF_SYN, .seq = SC_SEQ };
@@ -655,7 +648,7 @@ static void test_syncookie(void)
 
 		sc_synack("syncookie: SYN rate 0: the first SYN already gets a cookie", &syn, &w);
 	}
-	if (sc_svc_del(PK_V4, "192.0.2.200", 443, SC_ID4))
+	if (sc_svc_del(PK_V4, "192.0.2.200", 443))
 		die("delete a syncookie service", errno);
 
 	if (!(f0 & WEIR_F_SVC)) {
