@@ -618,3 +618,9 @@ bool weir_lb_ejected(const struct weir_lb_state *st, int node, uint64_t now_ms)
 {
 	return node >= 0 && (uint32_t)node < st->n && lb_out(&st->peer[node], now_ms);
 }
+
+bool weir_lb_ejected_peek(const struct weir_lb_state *st, int node, uint64_t now_ms)
+{
+	return node >= 0 && (uint32_t)node < st->n &&
+	       now_ms < __atomic_load_n(&st->peer[node].eject_until, __ATOMIC_RELAXED);
+}

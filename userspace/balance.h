@@ -112,6 +112,9 @@ void weir_lb_conn_end(struct weir_lb_state *st, int node);
 void weir_lb_report(struct weir_lb_state *st, int node, bool failed, uint64_t now_ms,
 		    uint32_t max_fails, uint32_t window_ms, uint32_t eject_ms);
 bool weir_lb_ejected(const struct weir_lb_state *st, int node, uint64_t now_ms);
+/* The same, from a thread other than the state's worker (the metrics
+ * scrape): a relaxed atomic read of the ejection deadline, no lock. */
+bool weir_lb_ejected_peek(const struct weir_lb_state *st, int node, uint64_t now_ms);
 
 /* A fast 64-bit hash with full avalanche; not a cryptographic one. The same
  * bytes and seed give the same value on every host (words are read little

@@ -527,6 +527,37 @@ static int config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *
 	return 0;
 }
 
+static const struct ckey metrics_keys[] = {
+	ADDR("listen", CF, metrics_listen, 1),
+	STR("path", CF, metrics_path, false),
+	STR("xdp_pin_dir", CF, metrics_pin_dir, false),
+	END
+};
+
+/* No metrics: no metrics listener. A path is an origin-form path without a
+ * query; the pin directory is absolute. */
+static int config_metrics(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			  const char *path)
+{
+	struct weir_config *c = base;
+	char kp[PATHLEN];
+
+	if (weir__config_parse_map(x, v, metrics_keys, c, path))
+		return -1;
+	c->metrics = true;
+	if (!c->metrics_path && !(c->metrics_path = weir__config_dup(x, v, path, "/metrics")))
+		return -1;
+	if (c->metrics_path[0] != '/' || c->metrics_path[strcspn(c->metrics_path, "?# \t")])
+		return weir__config_fail(x, weir__config_map_get(x, v, "path"),
+					 weir__config_pjoin(kp, path, "path"),
+					 "expected a path starting with '/', without a query");
+	if (c->metrics_pin_dir && c->metrics_pin_dir[0] != '/')
+		return weir__config_fail(x, weir__config_map_get(x, v, "xdp_pin_dir"),
+					 weir__config_pjoin(kp, path, "xdp_pin_dir"),
+					 "expected an absolute path");
+	return 0;
+}
+
 static int config_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
 			  const char *path)
 {
@@ -542,6 +573,7 @@ static const struct ckey config_keys[] = {
 	U32("max_connections", CF, max_connections, 1, 1000000, 65536),
 	ENUM("steering", CF, steering, steering_names, WEIR_STEERING_BPF),
 	FN("access_log", config_access_log, 0, false),
+	FN("metrics", config_metrics, 0, false),
 	FN("listeners", config_listeners, 0, false),
 	FN("upstreams", config_upstreams, 0, false),
 	FN("routes", config_routes, 0, false),
@@ -570,6 +602,12 @@ static int parse_root(struct pctx *x, yaml_node_t *root)
 		return -1;
 	if (!x->c->n_listeners)
 		return weir__config_fail(x, root, "listeners", "at least one listener is required");
+	for (size_t i = 0; x->c->metrics && i < x->c->n_listeners; i++)
+		if (!strcmp(x->c->listeners[i].addr.text, x->c->metrics_listen.text))
+			return weir__config_fail(x, weir__config_map_get(x, weir__config_map_get(
+							 x, root, "metrics"), "listen"),
+						 "metrics.listen", "%s is also listeners[%zu]",
+						 x->c->metrics_listen.text, i);
 	if (!x->routes)
 		return 0;
 	if (x->routes->type != YAML_SEQUENCE_NODE)
@@ -779,6 +817,8 @@ void weir_config_free(struct weir_config *c)
 	free(c->upstreams);
 	free(c->routes);
 	free(c->log_path);
+	free(c->metrics_path);
+	free(c->metrics_pin_dir);
 	free_plugins(c->plugins, c->n_plugins);
 	free(c);
 }

@@ -159,6 +159,11 @@ struct weir_config {
 	/* access log */
 	enum weir_log_format log_format;
 	char *log_path;			/* file, or "-" for stdout */
+	/* metrics in Prometheus text format (README: Metrics); read at start */
+	bool metrics;			/* a metrics: section is present */
+	struct weir_addr metrics_listen;
+	char *metrics_path;		/* default "/metrics" */
+	char *metrics_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;

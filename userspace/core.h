@@ -255,6 +255,9 @@ struct weir_req {
 	uint16_t status;
 
 	uint64_t start_ms;
+	uint64_t start_us;		/* the loop turn it began in (metrics) */
+	uint64_t up_start_us, up_us;	/* upstream: node chosen, time to the response's end */
+	uint8_t up_timed;		/* up_us is set */
 	uint64_t bytes_in, bytes_out;
 	char id[33];			/* X-Request-Id we generated, or "" */
 	char addr[INET6_ADDRSTRLEN];	/* the client's address as text, once asked */
@@ -285,6 +288,7 @@ struct weir_worker {
 	struct weir_io event;		/* eventfd: reload and stop */
 	pthread_t thread;
 	uint64_t now;			/* ms, CLOCK_MONOTONIC, per loop turn */
+	uint64_t now_us;		/* the same in microseconds */
 	uint64_t next_shrink;		/* when the free lists shrink next */
 	uint64_t seen_version;
 	_Atomic uint64_t acked_version;	/* read by the main thread */
@@ -315,9 +319,13 @@ struct weir_worker {
 	uint8_t steer;			/* enum weir_steer_state last written */
 	uint64_t stop_deadline;
 	struct weir_log *log;
+	/* read by the metrics thread; written by this worker alone */
+	_Atomic uint32_t m_open;		/* client connections open */
+	_Atomic uint64_t m_accepted;		/* client connections accepted */
 };
 
 uint64_t weir_now_ms(void);
+uint64_t weir_now_us(void);
 
 /* worker.c */
 void weir_worker_reap(struct weir_worker *w);

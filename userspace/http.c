@@ -969,6 +969,10 @@ void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa
 		w->clients->prev = c;
 	w->clients = c;
 	w->n_clients++;
+	atomic_store_explicit(&w->m_open, w->n_clients, memory_order_relaxed);
+	atomic_store_explicit(&w->m_accepted,
+			      atomic_load_explicit(&w->m_accepted, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	if (weir_io_add(w, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
 		weir_client_close(c);
 		return;
@@ -1007,6 +1011,7 @@ void weir_client_close(struct weir_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_clients--;
+	atomic_store_explicit(&w->m_open, w->n_clients, memory_order_relaxed);
 	c->next = w->dead_clients;
 	w->dead_clients = c;
 }

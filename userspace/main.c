@@ -28,6 +28,7 @@
 #include "snapshot.h"
 #include "steer.h"
 #include "accesslog.h"
+#include "metrics.h"
 
 #define MAX_LISTENERS 64
 _Static_assert(MAX_LISTENERS <= WEIR_STEER_MAX_LISTENERS, "a steering slot per listener");
@@ -207,6 +208,7 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0 ||
 	    weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
+		weir_metrics_reloaded(false);
 		return -1;
 	}
 	if (buf_size_for(s->conf) > weir_server.buf_size)
@@ -214,15 +216,21 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 			weir_server.buf_size - 4096);
 	if (s->conf->steering != steering)
 		fprintf(stderr, "weir: steering takes effect at restart\n");
+	if (weir_metrics_changed(s->conf))
+		fprintf(stderr, "weir: metrics settings take effect at restart\n");
 	if (listeners_prepare(s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
 		weir_snapshot_put(s);
+		weir_metrics_reloaded(false);
 		return -1;
 	}
 	if (weir_log_configure(s->conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", err);
 	}
+	weir_metrics_lock();
 	struct weir_snapshot *old = weir_workers_publish(s);
+	weir_metrics_unlock();
+	weir_metrics_reloaded(true);
 	listeners_retire(false);
 	weir_snapshot_put(old);
 	fprintf(stderr, "weir: reloaded %s: %zu routes, %zu upstreams, %zu listeners\n",
@@ -319,6 +327,10 @@ int main(int argc, char **argv)
 		n_workers = n > 0 ? (uint32_t)n : 1;
 	}
 	uint32_t bufsz = buf_size_for(conf);
+	if (conf->metrics && weir_metrics_init(n_workers) < 0) {
+		fprintf(stderr, "weir: %s\n", strerror(ENOMEM));
+		return 1;
+	}
 	if (weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
 		return 1;
@@ -337,7 +349,8 @@ int main(int argc, char **argv)
 	steering = s->conf->steering;
 	weir_steer_init(steering, n_workers);
 	if (listeners_prepare(s, err, sizeof(err)) < 0 ||
-	    weir_log_configure(s->conf, err, sizeof(err)) < 0) {
+	    weir_log_configure(s->conf, err, sizeof(err)) < 0 ||
+	    weir_metrics_start(s->conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
 		weir_snapshot_put(s);
 		return 1;
@@ -347,6 +360,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: starting workers: %s\n", strerror(-rc));
 		return 1;
 	}
+	if ((rc = weir_metrics_serve()) < 0) {
+		fprintf(stderr, "weir: starting the metrics thread: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (s->conf->metrics)
+		fprintf(stderr, "weir: metrics on http://%s%s\n", s->conf->metrics_listen.text,
+			s->conf->metrics_path);
 	for (size_t i = 0; i < s->conf->n_listeners; i++)
 		fprintf(stderr, "weir: listening on %s\n", s->conf->listeners[i].addr.text);
 	fprintf(stderr, "weir: %u workers, %zu routes, %zu upstreams\n", n_workers,
@@ -369,6 +389,7 @@ int main(int argc, char **argv)
 		while (!atomic_load(&weir_server.workers[i].accept_stopped))
 			usleep(1000);
 	listeners_retire(true);
+	weir_metrics_stop();
 	weir_workers_join();
 	weir_steer_fini();
 	weir_snapshot_put(cur);

@@ -382,6 +382,7 @@ void weir_proxy_start(struct weir_req *r)
 	r->t_send = rt->send_timeout_ms ? rt->send_timeout_ms : uc->send_timeout_ms;
 	r->t_read = rt->read_timeout_ms ? rt->read_timeout_ms : uc->read_timeout_ms;
 	r->node = -1;
+	r->up_start_us = r->client->w->now_us;
 	if (build_upstream_head(r) < 0) {
 		weir_client_answer(r->client, 500, "request head too large to rebuild", false);
 		return;
@@ -1035,6 +1036,10 @@ void weir_proxy_finish(struct weir_req *r)
 
 	weir_lb_report(up->states[w->id], u->node, r->status >= 500, w->now,
 		       up->conf->max_fails, up->conf->fail_window_ms, up->conf->eject_ms);
+	if (r->route->stats) {		/* metrics are on */
+		r->up_us = weir_now_us() - r->up_start_us;
+		r->up_timed = 1;
+	}
 	if (!r->sent_all)
 		r->close_after = 1;	/* answered early: the rest of the body is unread */
 	upconn_release(r, reusable);

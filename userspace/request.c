@@ -11,6 +11,7 @@
 #include "snapshot.h"
 #include "plugin.h"
 #include "accesslog.h"
+#include "metrics.h"
 
 #define FREE_REQS_KEPT 256
 
@@ -83,6 +84,7 @@ struct weir_req *weir_req_new(struct weir_client *c)
 	r->node = -1;
 	r->host_field = -1;
 	r->start_ms = w->now;
+	r->start_us = w->now_us;
 	return r;
 }
 
@@ -92,6 +94,7 @@ void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_clie
 		weir_log_request(w, r, c);
 	if (r->route)
 		weir_plugins_log(r);
+	weir_metrics_request(w, r);
 	if (r->up_head) {
 		weir_buf_put(w, r->up_head);
 		r->up_head = NULL;

@@ -8,6 +8,7 @@
 
 #include "snapshot.h"
 #include "plugin.h"
+#include "metrics.h"
 
 /* ---- pool ids -------------------------------------------------------------- */
 
@@ -134,6 +135,7 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 	rt->conf = rc;
 	rt->id = rc->id;
 	rt->index = index;
+	rt->stats = weir_metrics_route(rc->id);
 	rt->upstream = rc->upstream ? find_upstream(s, rc->upstream) : NULL;
 	if (!rt->upstream && rc->upstream) {
 		snprintf(err, errlen, "%s:%u: routes[%u].upstream: no upstream named '%s'",

@@ -21,6 +21,7 @@
 
 struct weir_plugin_inst;
 struct weir_hdr_names;
+struct weir_route_stats;
 
 struct weir_node {
 	struct weir_addr addr;
@@ -40,6 +41,7 @@ struct weir_route {
 	const struct weir_route_conf *conf;
 	const char *id;
 	uint32_t index;
+	struct weir_route_stats *stats;	/* metrics.h; NULL: not counted */
 	struct weir_upstream *upstream;	/* NULL: a plugin answers every request */
 	enum weir_rewrite_kind rewrite;
 	const char *rewrite_value;

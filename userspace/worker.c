@@ -30,6 +30,7 @@
 #include "snapshot.h"
 #include "steer.h"
 #include "accesslog.h"
+#include "metrics.h"
 
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_TURN 64
@@ -47,6 +48,14 @@ uint64_t weir_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t weir_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* ---- buffers ------------------------------------------------------------- */
@@ -431,12 +440,14 @@ static void *worker_main(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	w->now = weir_now_ms();
+	w->now_us = weir_now_us();
+	w->now = w->now_us / 1000;
 	snapshot_switch(w);
 	for (;;) {
 		int timeout = weir_timers_run(w);
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, w->again ? 0 : timeout);
-		w->now = weir_now_ms();
+		w->now_us = weir_now_us();
+		w->now = w->now_us / 1000;
 		for (int i = 0; i < n; i++) {
 			struct weir_io *io = evs[i].data.ptr;
 			uint32_t e = evs[i].events;

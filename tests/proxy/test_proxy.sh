@@ -65,18 +65,18 @@ multi() {
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# Ten ports in a row, somewhere in 18000-18999, none of them in use.
+# Twelve ports in a row, somewhere in 18000-18999, none of them in use.
 in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
 for try in $(seq 0 30); do
-	BASE=$((18000 + (($$ + try * 37) % 100) * 10))
+	BASE=$((18000 + (($$ + try * 37) % 80) * 12))
 	free=1
-	for p in $(seq $BASE $((BASE + 9))); do in_use $p && free=0 && break; done
+	for p in $(seq $BASE $((BASE + 11))); do in_use $p && free=0 && break; done
 	[ $free = 1 ] && break
 done
-[ $free = 1 ] || die "no ten free ports in 18000-18999"
+[ $free = 1 ] || die "no twelve free ports in 18000-18999"
 P_MAIN=$BASE P_STRICT=$((BASE + 1)) P_RELOAD=$((BASE + 2)) P_X=$((BASE + 3))
 P_A=$((BASE + 4)) P_B=$((BASE + 5)) P_C=$((BASE + 6)) P_DEAD=$((BASE + 7)) P_NGX=$((BASE + 8))
-P_BH=$((BASE + 9))
+P_BH=$((BASE + 9)) P_MET=$((BASE + 10)) P_PROM=$((BASE + 11))
 
 # ---- upstreams -------------------------------------------------------------
 start_upstream A $P_A
@@ -619,6 +619,124 @@ check_eq "weir exits 0 after a graceful stop" 0 $RC
 wait $WSP
 check_eq "the WebSocket was closed at the deadline" "101 closed" "$(cat "$TMP/ws.out")"
 check "weir says it stopped" grep -q 'weir: stopped' "$TMP/strict.err"
+
+# ---- metrics -----------------------------------------------------------------------
+# A weir of its own, so the counts are exactly the requests below. The XDP
+# layer's stats map is stood in for by one bpftool pins in a bpffs directory
+# of the test's own (the real pipeline's counts are tested in tests/e2e).
+PIN=/sys/fs/bpf/weir-proxy-test-$$	# bpffs names may not hold a "."
+CLEANUP_PATHS+=("$PIN")
+PROM="$PY tests/proxy/prom.py"
+met_conf() { # ROUTE-LINES...
+	{ cat <<EOF
+workers: 2
+listeners: [127.0.0.1:$P_MET]
+metrics: {listen: 127.0.0.1:$P_PROM, path: /metrics, xdp_pin_dir: $PIN}
+upstreams:
+  a: {nodes: [127.0.0.1:$P_A]}
+  dead_a:
+    nodes: [127.0.0.1:$P_DEAD, 127.0.0.1:$P_A]
+    health: {max_fails: 1, window: 1h, eject: 1h}
+    retries: 0
+routes:
+EOF
+	  printf '%s\n' "$@"; } >"$TMP/met.yaml.new"
+	mv "$TMP/met.yaml.new" "$TMP/met.yaml"
+}
+met_conf '  - {id: ra, path: /ra/*, upstream: a, rewrite: {strip_prefix: /ra}}' \
+	'  - {id: rb, path: /rb/*, upstream: a, rewrite: {strip_prefix: /rb}}' \
+	'  - {id: rdead, path: /rdead/*, upstream: dead_a, rewrite: {strip_prefix: /rdead}}'
+start_weir met -c "$TMP/met.yaml"
+MET=$WPID
+MU=http://127.0.0.1:$P_MET
+scrape() { C -o "$TMP/prom.txt" -w '%{http_code}' http://127.0.0.1:$P_PROM/metrics; }
+pget() { $PROM get "$TMP/prom.txt" "$@"; }
+check "weir says where its metrics are" grep -q "metrics on http://127.0.0.1:$P_PROM/metrics" \
+	"$TMP/met.err"
+head -c 1000 /dev/urandom >"$TMP/body1k"
+codes=$(for i in 1 2 3 4 5 6; do code $MU/ra/echo; echo; done
+	code -X POST --data-binary @"$TMP/body1k" $MU/ra/echo; echo
+	for i in 1 2 3; do code $MU/rb/status/404; echo; done
+	code $MU/nowhere; echo)
+check_eq "metrics: the requests were answered" "7x200 4x404" \
+	"$(echo $codes | tr ' ' '\n' | uniq -c | awk '{printf "%sx%s ", $1, $2}' | sed 's/ $//')"
+check_eq "metrics: a scrape answers 200" 200 "$(scrape)"
+check "metrics: the exposition is valid (TYPE for every sample, names, histograms)" \
+	$PROM check "$TMP/prom.txt"
+check_eq "metrics: requests by route and status class" "7 3 1 absent absent" "$(pget \
+	'weir_http_requests_total{route="ra",code="2xx"}' 'weir_http_requests_total{route="rb",code="4xx"}' \
+	'weir_http_requests_total{route="",code="4xx"}' 'weir_http_requests_total{route="ra",code="4xx"}' \
+	'weir_http_requests_total{route="rdead",code="5xx"}')"
+check_eq "metrics: latency histograms count every request, upstream ones those that went up" \
+	"7 3 7 3 1 absent" "$(pget 'weir_http_request_duration_seconds_count{route="ra"}' \
+	'weir_http_request_duration_seconds_count{route="rb"}' \
+	'weir_http_upstream_duration_seconds_count{route="ra"}' \
+	'weir_http_upstream_duration_seconds_count{route="rb"}' \
+	'weir_http_request_duration_seconds_count{route=""}' \
+	'weir_http_upstream_duration_seconds_count{route=""}')"
+check_eq "metrics: request body bytes by route" "1000" \
+	"$(pget 'weir_http_request_body_bytes_total{route="ra"}')"
+check_ge "metrics: response bytes by route" 700 \
+	"$(pget 'weir_http_response_bytes_total{route="ra"}')"
+check_eq "metrics: every upstream node up, no XDP series without pins" "1 1 absent absent" \
+	"$(pget "weir_upstream_node_up{upstream=\"dead_a\",node=\"127.0.0.1:$P_DEAD\"}" \
+		"weir_upstream_node_up{upstream=\"a\",node=\"127.0.0.1:$P_A\"}" \
+		'weir_xdp_packets_total{reason="passed"}' 'weir_xdp_bytes_total{reason="passed"}')"
+check_ge "metrics: connections accepted, summed over workers" 11 \
+	"$($PROM sum "$TMP/prom.txt" weir_connections_accepted_total)"
+check_eq "metrics: config generation 1, no reload yet" "1 0 0 1" "$(pget weir_config_generation \
+	'weir_config_reloads_total{result="success"}' 'weir_config_reloads_total{result="failure"}' \
+	weir_config_last_reload_successful)"
+# Each worker's first pick of dead_a is the dead node (round robin starts at
+# the first); one failure ejects it there.
+for i in 1 2 3 4 5 6; do code $MU/rdead/echo >/dev/null; done
+scrape >/dev/null
+check_eq "metrics: a node that failed is reported ejected, the other up" "0 1" \
+	"$(pget "weir_upstream_node_up{upstream=\"dead_a\",node=\"127.0.0.1:$P_DEAD\"}" \
+		"weir_upstream_node_up{upstream=\"dead_a\",node=\"127.0.0.1:$P_A\"}")"
+check_ge "... by at least one worker" 1 "$(pget \
+	"weir_upstream_node_ejected_workers{upstream=\"dead_a\",node=\"127.0.0.1:$P_DEAD\"}")"
+mkdir -p "$PIN"
+bpftool map create "$PIN/weir_stats" type percpu_array key 4 value 16 entries 14 name weir_stats &&
+	bpftool map update pinned "$PIN/weir_stats" key 3 0 0 0 \
+		value 5 0 0 0 0 0 0 0 44 1 0 0 0 0 0 0 ||
+	fail "bpftool could not pin a stand-in weir_stats map"
+NCPU=$(bpftool -j map lookup pinned "$PIN/weir_stats" key 3 0 0 0 |
+	python3 -c 'import json, sys; print(len(json.load(sys.stdin)["values"]))')
+scrape >/dev/null
+check_eq "metrics: the XDP counters of a pinned weir_stats map, summed over CPUs" \
+	"$((5 * NCPU)) $((300 * NCPU)) 0" "$(pget 'weir_xdp_packets_total{reason="blocklisted"}' \
+	'weir_xdp_bytes_total{reason="blocklisted"}' 'weir_xdp_packets_total{reason="passed"}')"
+check "metrics: ... and the exposition is still valid" $PROM check "$TMP/prom.txt"
+check_eq "metrics: another path is 404, POST is 405" "404 405" \
+	"$(code http://127.0.0.1:$P_PROM/other) $(code -X POST http://127.0.0.1:$P_PROM/metrics)"
+# A reload: a route that stays keeps its counts, a removed one goes, a new one
+# starts from its first request.
+met_conf '  - {id: ra, path: /ra/*, upstream: a, rewrite: {strip_prefix: /ra}}' \
+	'  - {id: rc, path: /rc/*, upstream: a, rewrite: {strip_prefix: /rc}}'
+kill -HUP $MET
+met_reloaded() { grep -q 'weir: reloaded' "$TMP/met.err"; }
+check "metrics: SIGHUP reloads" wait_for 5 met_reloaded
+code $MU/ra/echo >/dev/null
+code $MU/rc/echo >/dev/null
+scrape >/dev/null
+check_eq "metrics: after a reload: kept route 8, removed route gone, new route 1" \
+	"8 absent 1 2 1 1" "$(pget 'weir_http_requests_total{route="ra",code="2xx"}' \
+	'weir_http_requests_total{route="rb",code="4xx"}' 'weir_http_requests_total{route="rc",code="2xx"}' \
+	weir_config_generation 'weir_config_reloads_total{result="success"}' \
+	weir_config_last_reload_successful)"
+echo '  - {path: /x, upstream: nosuch}' >>"$TMP/met.yaml"
+kill -HUP $MET
+met_failed() { grep -q 'reload failed' "$TMP/met.err"; }
+check "metrics: a bad reload fails" wait_for 5 met_failed
+scrape >/dev/null
+check_eq "metrics: ... and is counted: generation 2, 1 failure, last reload not successful" \
+	"2 1 0" "$(pget weir_config_generation 'weir_config_reloads_total{result="failure"}' \
+	weir_config_last_reload_successful)"
+kill -TERM $MET
+RC=0; wait $MET || RC=$?
+check_eq "metrics: weir exits 0 on SIGTERM" 0 $RC
+rm -rf "$PIN"
 
 # ---- reloads -----------------------------------------------------------------------
 reload_conf() { # UPSTREAM [MORE LISTENERS]

@@ -280,6 +280,22 @@ static void test_defaults(void **state)
 	c = parse_ok("listeners: [8080]\naccess_log: {format: off}\n");
 	assert_int_equal(c->log_format, WEIR_LOG_OFF);
 	assert_null(c->log_path);
+	assert_false(c->metrics);
+	assert_null(c->metrics_path);
+	weir_config_free(c);
+
+	/* metrics: the path defaults to /metrics, the pin directory to weir's. */
+	c = parse_ok("listeners: [8080]\nmetrics: {listen: 127.0.0.1:9145}\n");
+	assert_true(c->metrics);
+	assert_string_equal(c->metrics_listen.text, "127.0.0.1:9145");
+	assert_string_equal(c->metrics_path, "/metrics");
+	assert_null(c->metrics_pin_dir);
+	weir_config_free(c);
+	c = parse_ok("listeners: [8080]\nmetrics: {listen: 9145, path: /stats/prom, "
+		     "xdp_pin_dir: /sys/fs/bpf/other}\n");
+	assert_string_equal(c->metrics_listen.text, "0.0.0.0:9145");
+	assert_string_equal(c->metrics_path, "/stats/prom");
+	assert_string_equal(c->metrics_pin_dir, "/sys/fs/bpf/other");
 	weir_config_free(c);
 }
 
@@ -753,6 +769,24 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:6: routes[0].rewrite.template: :id is not a parameter of path '/users/:idx/a'" },
 	{ "route_plugin_name", R("{path: /, upstream: u, plugins: {'no way': {}}}"),
 	  "t.yaml:4: routes[0].plugins.no way: 'no way': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	/* metrics */
+	{ "metrics_not_mapping", L "metrics: 9145\n", "t.yaml:2: metrics: expected a mapping" },
+	{ "metrics_no_listen", L "metrics: {path: /m}\n",
+	  "t.yaml:2: metrics.listen: required field missing" },
+	{ "metrics_bad_listen", L "metrics: {listen: localhost:9145}\n",
+	  "t.yaml:2: metrics.listen: 'localhost:9145': not an IP address (DNS names are not resolved)" },
+	{ "metrics_unknown_key", L "metrics: {listen: 9145, pth: /m}\n",
+	  "t.yaml:2: metrics.pth: unknown field (did you mean 'path'?)" },
+	{ "metrics_path_relative", L "metrics:\n  listen: 9145\n  path: metrics\n",
+	  "t.yaml:4: metrics.path: expected a path starting with '/', without a query" },
+	{ "metrics_path_query", L "metrics: {listen: 9145, path: '/m?x=1'}\n",
+	  "t.yaml:2: metrics.path: expected a path starting with '/', without a query" },
+	{ "metrics_pin_dir_relative", L "metrics:\n  listen: 9145\n  xdp_pin_dir: bpf/weir\n",
+	  "t.yaml:4: metrics.xdp_pin_dir: expected an absolute path" },
+	{ "metrics_is_listener", "listeners: [127.0.0.1:8080]\nmetrics:\n  listen: 127.0.0.1:8080\n",
+	  "t.yaml:3: metrics.listen: 127.0.0.1:8080 is also listeners[0]" },
+	{ "metrics_duplicate", L "metrics: {listen: 9145}\nmetrics: {listen: 9146}\n",
+	  "t.yaml:3: metrics: duplicate key (first at line 2)" },
 };
 
 static void test_bad(void **state)
