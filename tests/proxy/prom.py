@@ -11,6 +11,8 @@ the proxy test, strictly enough to catch a malformed scrape.
   prom.py get FILE SERIES...  each series' value, or "absent"; SERIES is
                               name{label="value",...} in any label order
   prom.py sum FILE NAME       the sum of every series of NAME
+  prom.py dashboard FILE JSON every weir_* metric the Grafana dashboard JSON
+                              queries is a family of the exposition
 """
 import re
 import sys
@@ -141,8 +143,24 @@ def main():
     elif cmd == "sum":
         v = [x for n, l, x in samples if n == sys.argv[3]]
         print(fmt(sum(v)) if v else "absent")
+    elif cmd == "dashboard":
+        import json
+        with open(sys.argv[3]) as f:
+            dash = json.load(f)
+        exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+        exprs += [v.get("query", "") for v in dash.get("templating", {}).get("list", [])]
+        named = set()
+        for e in exprs:
+            for m in re.findall(r"\bweir_[a-z0-9_]+", e):
+                named.add(re.sub(r"_(bucket|sum|count)$", "", m) if
+                          re.sub(r"_(bucket|sum|count)$", "", m) in types else m)
+        missing = sorted(n for n in named if n not in types)
+        if missing or not exprs:
+            sys.exit("the dashboard queries what weir does not serve: %s" %
+                     " ".join(missing))
+        print("ok: %d queries, %d metrics" % (len(exprs), len(named)))
     else:
-        sys.exit("usage: prom.py check|get|sum FILE ...")
+        sys.exit("usage: prom.py check|get|sum|dashboard FILE ...")
 
 
 if __name__ == "__main__":

@@ -708,6 +708,8 @@ check_eq "metrics: the XDP counters of a pinned weir_stats map, summed over CPUs
 	"$((5 * NCPU)) $((300 * NCPU)) 0" "$(pget 'weir_xdp_packets_total{reason="blocklisted"}' \
 	'weir_xdp_bytes_total{reason="blocklisted"}' 'weir_xdp_packets_total{reason="passed"}')"
 check "metrics: ... and the exposition is still valid" $PROM check "$TMP/prom.txt"
+check "metrics: the Grafana dashboard in examples/ queries only metrics weir serves" \
+	$PROM dashboard "$TMP/prom.txt" examples/grafana-weir.json
 check_eq "metrics: another path is 404, POST is 405" "404 405" \
 	"$(code http://127.0.0.1:$P_PROM/other) $(code -X POST http://127.0.0.1:$P_PROM/metrics)"
 # A reload: a route that stays keeps its counts, a removed one goes, a new one
