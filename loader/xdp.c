@@ -625,6 +625,11 @@ static const char *attached_name(uint8_t a)
 static const char *const part_names[WEIR_LIST_PARTS] = {
 	"prefixes4", "hosts4", "prefixes6", "hosts6" };
 
+static int status_svc(const struct weir_svc_key *k, const struct weir_svc *v, void *ctx)
+{
+	return 0;
+}
+
 /* The pinned lists' sizes, as JSON (NULL when nothing is pinned). */
 static json_t *status_maps(struct weirctl_ctx *ctx, int *err)
 {
@@ -649,6 +654,8 @@ static json_t *status_maps(struct weirctl_ctx *ctx, int *err)
 			    json_integer(weir_map_fill(m.limit4) + weir_map_fill(m.limit6)));
 	json_object_set_new(o, "sources", json_integer(weir_map_fill(m.src)));
 	json_object_set_new(o, "notes", json_integer(weir_map_fill(m.note)));
+	json_object_set_new(o, "services", json_integer(weir_svc_walk(&m, status_svc, NULL)));
+	json_object_set_new(o, "flows", json_integer(weir_map_fill(m.flow)));
 	weir_maps_close(&m);
 	return o;
 }
@@ -756,10 +763,14 @@ int weirctl_status(struct weirctl_ctx *ctx)
 		printf("\n");
 	}
 	printf("  overrides  %9" JSON_INTEGER_FORMAT "\n  sources    %9" JSON_INTEGER_FORMAT
-	       " (rate-limit state, LRU)\n  notes      %9" JSON_INTEGER_FORMAT "\n",
+	       " (rate-limit state, LRU)\n  notes      %9" JSON_INTEGER_FORMAT
+	       "\n  services   %9" JSON_INTEGER_FORMAT "\n  flows      %9" JSON_INTEGER_FORMAT
+	       " (l4 flows tracked, LRU)\n",
 	       json_integer_value(json_object_get(maps, "limit_overrides")),
 	       json_integer_value(json_object_get(maps, "sources")),
-	       json_integer_value(json_object_get(maps, "notes")));
+	       json_integer_value(json_object_get(maps, "notes")),
+	       json_integer_value(json_object_get(maps, "services")),
+	       json_integer_value(json_object_get(maps, "flows")));
 	json_decref(maps);
 	return 0;
 }

@@ -99,6 +99,9 @@ for n in 1 2 3; do
 	check_ge "backend b$n got its share (>= 10 of 90)" 10 "$(echo "$S" | field b$n)"
 done
 check_ge "forwarded packets are counted" 90 "$(stat_of l4_forwarded)"
+status_of() { W status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['maps']['$1'])"; }
+check_eq "status counts the service" 1 "$(status_of services)"
+check_ge "status counts the tracked flows" 90 "$(status_of flows)"
 
 # Established connections keep their backend while the set changes.
 coproc HOLD { CL python3 $P hold $VIP 80 24 3; }
