@@ -48,6 +48,14 @@ struct lb_id {
 	uint32_t node;
 };
 
+/* Active health of a node: written by the probing worker (and the carry of
+ * a reload), read by every worker, always through relaxed atomics. */
+struct lb_active {
+	uint8_t down;		/* the verdict */
+	uint8_t pad[3];
+	uint32_t run;		/* outcomes in a row that go against the verdict */
+};
+
 struct weir_lb {
 	enum weir_lb_kind kind;
 	uint32_t n;
@@ -56,6 +64,7 @@ struct weir_lb {
 	uint32_t *weight;
 	uint64_t *id;
 	struct lb_id *by_id;	/* ids sorted, for duplicates and carrying state */
+	struct lb_active *act;	/* active health, per node */
 	uint64_t *ring_hash;	/* sorted points ... */
 	uint16_t *ring_node;	/* ... and the node each belongs to */
 };
@@ -285,7 +294,8 @@ struct weir_lb *weir_lb_new(enum weir_lb_kind kind, const uint32_t *weights,
 	lb->weight = malloc(n * sizeof(*lb->weight));
 	lb->id = malloc(n * sizeof(*lb->id));
 	lb->by_id = malloc(n * sizeof(*lb->by_id));
-	if (!lb->weight || !lb->id || !lb->by_id)
+	lb->act = calloc(n, sizeof(*lb->act));
+	if (!lb->weight || !lb->id || !lb->by_id || !lb->act)
 		LB_FAIL("out of memory");
 	memcpy(lb->weight, weights, n * sizeof(*lb->weight));
 	memcpy(lb->id, ids, n * sizeof(*lb->id));
@@ -313,6 +323,7 @@ void weir_lb_free(struct weir_lb *lb)
 		return;
 	free(lb->ring_node);
 	free(lb->ring_hash);
+	free(lb->act);
 	free(lb->by_id);
 	free(lb->id);
 	free(lb->weight);
@@ -350,25 +361,32 @@ void weir_lb_state_free(struct weir_lb_state *st)
 	free(st);
 }
 
+/* The node of lb with this id, or -1. */
+static int lb_find_id(const struct weir_lb *lb, uint64_t id)
+{
+	size_t lo = 0, hi = lb->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (lb->by_id[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < lb->n && lb->by_id[lo].id == id ? (int)lb->by_id[lo].node : -1;
+}
+
 void weir_lb_state_carry(const struct weir_lb *to_lb, struct weir_lb_state *to,
 			 const struct weir_lb *from_lb, const struct weir_lb_state *from)
 {
 	if (to->n != to_lb->n || from->n != from_lb->n)
 		return;
 	for (uint32_t i = 0; i < to_lb->n; i++) {
-		struct lb_id key = { .id = to_lb->id[i] };
-		size_t lo = 0, hi = from_lb->n;
+		int k = lb_find_id(from_lb, to_lb->id[i]);
 
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (from_lb->by_id[mid].id < key.id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < from_lb->n && from_lb->by_id[lo].id == key.id) {
-			const struct weir_lb_peer *f = &from->peer[from_lb->by_id[lo].node];
+		if (k >= 0) {
+			const struct weir_lb_peer *f = &from->peer[k];
 			struct weir_lb_peer *t = &to->peer[i];
 
 			t->eject_until = f->eject_until;
@@ -383,9 +401,21 @@ static inline bool lb_bit(const uint64_t *map, unsigned i)
 	return map && (map[i >> 6] >> (i & 63)) & 1;
 }
 
-static inline bool lb_out(const struct weir_lb_peer *p, uint64_t now)
+static inline bool lb_ejected(const struct weir_lb_peer *p, uint64_t now)
 {
 	return now < p->eject_until;
+}
+
+static inline bool lb_active_down(const struct weir_lb *lb, uint32_t i)
+{
+	return __atomic_load_n(&lb->act[i].down, __ATOMIC_RELAXED);
+}
+
+/* Not to be picked but in panic mode: ejected, or down by active checks. */
+static inline bool lb_out(const struct weir_lb *lb, const struct weir_lb_state *st, uint32_t i,
+			  uint64_t now)
+{
+	return lb_ejected(&st->peer[i], now) || lb_active_down(lb, i);
 }
 
 /* ---- round robin ---- */
@@ -408,7 +438,7 @@ static int lb_swrr(const struct weir_lb *lb, struct weir_lb_state *st, const uin
 
 		if (!w || lb_bit(avoid, i))
 			continue;
-		if (!panic && lb_out(p, now)) {
+		if (!panic && lb_out(lb, st, i, now)) {
 			*ejected = true;
 			continue;
 		}
@@ -442,7 +472,7 @@ static int lb_leastconn(const struct weir_lb *lb, struct weir_lb_state *st, cons
 
 		if (!w || lb_bit(avoid, i))
 			continue;
-		if (!panic && lb_out(p, now)) {
+		if (!panic && lb_out(lb, st, i, now)) {
 			*ejected = true;
 			continue;
 		}
@@ -461,7 +491,7 @@ static int lb_leastconn(const struct weir_lb *lb, struct weir_lb_state *st, cons
 		struct weir_lb_peer *p = &st->peer[i];
 		uint64_t w = lb->weight[i];
 
-		if (!w || lb_bit(avoid, i) || (!panic && lb_out(p, now)))
+		if (!w || lb_bit(avoid, i) || (!panic && lb_out(lb, st, i, now)))
 			continue;
 		if (p->active * bw != ba * w)
 			continue;
@@ -509,7 +539,7 @@ static int lb_chash(const struct weir_lb *lb, struct weir_lb_state *st, uint64_t
 		return -1;
 	pos = lb_ring_find(lb, lb_fmix(key ^ LB_K0));
 	i = lb->ring_node[pos];
-	if (!lb_bit(avoid, i) && !lb_out(&st->peer[i], now))
+	if (!lb_bit(avoid, i) && !lb_out(lb, st, i, now))
 		return (int)i;
 
 	memset(seen, 0, ((lb->n + 63) / 64) * sizeof(seen[0]));
@@ -521,7 +551,7 @@ static int lb_chash(const struct weir_lb *lb, struct weir_lb_state *st, uint64_t
 			continue;
 		seen[i >> 6] |= 1ull << (i & 63);
 		if (!lb_bit(avoid, i)) {
-			if (!lb_out(&st->peer[i], now))
+			if (!lb_out(lb, st, i, now))
 				return (int)i;
 			if (panic < 0)
 				panic = (int)i;
@@ -593,7 +623,7 @@ void weir_lb_report(struct weir_lb_state *st, int node, bool failed, uint64_t no
 		return;
 	p = &st->peer[node];
 	if (p->eject_until) {
-		if (lb_out(p, now_ms))
+		if (lb_ejected(p, now_ms))
 			return;
 		/* probation: this outcome decides */
 		p->eject_until = 0;
@@ -616,11 +646,59 @@ void weir_lb_report(struct weir_lb_state *st, int node, bool failed, uint64_t no
 
 bool weir_lb_ejected(const struct weir_lb_state *st, int node, uint64_t now_ms)
 {
-	return node >= 0 && (uint32_t)node < st->n && lb_out(&st->peer[node], now_ms);
+	return node >= 0 && (uint32_t)node < st->n && lb_ejected(&st->peer[node], now_ms);
 }
 
 bool weir_lb_ejected_peek(const struct weir_lb_state *st, int node, uint64_t now_ms)
 {
 	return node >= 0 && (uint32_t)node < st->n &&
 	       now_ms < __atomic_load_n(&st->peer[node].eject_until, __ATOMIC_RELAXED);
+}
+
+/* ---- active health ---- */
+
+bool weir_lb_active_report(struct weir_lb *lb, int node, bool ok, uint32_t rise, uint32_t fall)
+{
+	struct lb_active *a;
+	uint8_t down;
+	uint32_t run;
+
+	if (node < 0 || (uint32_t)node >= lb->n)
+		return false;
+	a = &lb->act[node];
+	down = __atomic_load_n(&a->down, __ATOMIC_RELAXED);
+	if (ok != (bool)down) {
+		/* the outcome agrees with the verdict: any run against it ends
+		 * (written only when there is one: every worker reads this line) */
+		if (__atomic_load_n(&a->run, __ATOMIC_RELAXED))
+			__atomic_store_n(&a->run, 0, __ATOMIC_RELAXED);
+		return false;
+	}
+	run = __atomic_load_n(&a->run, __ATOMIC_RELAXED) + 1;
+	if (run < (down ? rise : fall)) {
+		__atomic_store_n(&a->run, run, __ATOMIC_RELAXED);
+		return false;
+	}
+	__atomic_store_n(&a->run, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->down, (uint8_t)!down, __ATOMIC_RELAXED);
+	return true;
+}
+
+bool weir_lb_active_down(const struct weir_lb *lb, int node)
+{
+	return node >= 0 && (uint32_t)node < lb->n && lb_active_down(lb, (uint32_t)node);
+}
+
+void weir_lb_active_carry(struct weir_lb *to, const struct weir_lb *from)
+{
+	for (uint32_t i = 0; i < to->n; i++) {
+		int k = lb_find_id(from, to->id[i]);
+
+		if (k < 0)
+			continue;
+		__atomic_store_n(&to->act[i].run,
+				 __atomic_load_n(&from->act[k].run, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_store_n(&to->act[i].down,
+				 __atomic_load_n(&from->act[k].down, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	}
 }

@@ -80,8 +80,8 @@ void weir_lb_state_carry(const struct weir_lb *to_lb, struct weir_lb_state *to,
  * otherwise); it is mixed again, so a weak hash still spreads.
  * avoid/n_avoid: nodes this request already tried, so a retry goes
  * elsewhere; indexes out of range are ignored.
- * Ejected nodes are skipped, unless every node left (weight > 0, not
- * avoided) is ejected: then ejection is ignored and one of them is picked
+ * Ejected nodes and nodes down by active checks are skipped, unless every
+ * node left (weight > 0, not avoided) is one of them: then both are ignored and one of them is picked
  * (panic mode: a gateway that refuses all traffic helps nobody).
  *
  * Round robin and least connections cost O(n); consistent hashing costs
@@ -115,6 +115,23 @@ bool weir_lb_ejected(const struct weir_lb_state *st, int node, uint64_t now_ms);
 /* The same, from a thread other than the state's worker (the metrics
  * scrape): a relaxed atomic read of the ejection deadline, no lock. */
 bool weir_lb_ejected_peek(const struct weir_lb_state *st, int node, uint64_t now_ms);
+
+/* Active health: a verdict per node, shared by all workers. One thread (the
+ * worker that runs the probes, see health.h) reports each probe's outcome;
+ * every worker's pick reads the verdict with a relaxed atomic load. A node
+ * goes down after `fall` failures in a row and comes back after `rise`
+ * successes in a row; nodes start up. A node that is down is skipped like an
+ * ejected one, and panic mode applies to both alike: when every usable node
+ * is down or ejected, one of them is picked all the same.
+ *
+ * weir_lb_active_report returns true when the verdict changed. It and carry
+ * are the only writers of the part of struct weir_lb they touch. */
+bool weir_lb_active_report(struct weir_lb *lb, int node, bool ok, uint32_t rise, uint32_t fall);
+bool weir_lb_active_down(const struct weir_lb *lb, int node);
+/* Copies verdicts and runs from nodes of `from` to those of `to` with the
+ * same id (as weir_lb_state_carry does for passive health), so a reload
+ * neither forgets a node that fails its checks nor forgives it. */
+void weir_lb_active_carry(struct weir_lb *to, const struct weir_lb *from);
 
 /* A fast 64-bit hash with full avalanche; not a cryptographic one. The same
  * bytes and seed give the same value on every host (words are read little

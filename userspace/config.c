@@ -193,6 +193,106 @@ static const struct ckey up_health_keys[] = {
 	END
 };
 
+/* ---- active health checks ------------------------------------------- */
+
+static const char *const hc_names[] = { "http", "tcp", NULL };
+
+/* One expected status: "200" or a range "200-399", both ends included. */
+static int hc_status(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
+		     size_t i, const char *path, void *arg)
+{
+	struct weir_health_check_conf *h = arg;
+	const char *s = weir__config_str(x, v, path), *dash;
+	unsigned long lo, hi;
+
+	if (!s)
+		return -1;
+	dash = strchr(s, '-');
+	if (!isdigit((unsigned char)s[0]) || s[strspn(s, "0123456789-")] ||
+	    (dash && (!isdigit((unsigned char)dash[1]) || strchr(dash + 1, '-'))))
+		return weir__config_fail(x, v, path,
+					 "'%s': expected a status such as 200 or a range such as 200-399",
+					 s);
+	lo = strtoul(s, NULL, 10);
+	hi = dash ? strtoul(dash + 1, NULL, 10) : lo;
+	if (lo < 100 || hi > WEIR_HC_STATUS_MAX || lo > hi)
+		return weir__config_fail(x, v, path,
+					 "'%s': statuses run from 100 to %d, a range low to high",
+					 s, WEIR_HC_STATUS_MAX);
+	for (unsigned long c = lo; c <= hi; c++)
+		h->expect[c / 64] |= 1ull << (c % 64);
+	return 0;
+}
+
+/* A status, a range, or a list of them; replaces the default 200-399. */
+static int hc_expect(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		     const char *path)
+{
+	struct weir_health_check_conf *h = base;
+
+	memset(h->expect, 0, sizeof(h->expect));
+	if (v->type == YAML_SEQUENCE_NODE && !weir__config_n_items(v))
+		return weir__config_fail(x, v, path, "must not be an empty list");
+	if (v->type == YAML_SEQUENCE_NODE)
+		return weir__config_each_item(x, v, path, hc_status, h);
+	return hc_status(x, NULL, NULL, v, 0, path, h);
+}
+
+#define HC struct weir_health_check_conf
+static const struct ckey hc_keys[] = {
+	ENUM("type", HC, type, hc_names, WEIR_HC_HTTP),
+	MS("interval", HC, interval_ms, 100, DAY_MS, 5000),
+	MS("timeout", HC, timeout_ms, 1, DAY_MS, 2000),
+	U32("healthy_threshold", HC, healthy_threshold, 1, 100, 2),
+	U32("unhealthy_threshold", HC, unhealthy_threshold, 1, 100, 3),
+	STR("path", HC, path, false),
+	STR("host", HC, host, false),
+	FN("expect_status", hc_expect, 0, false),
+	END
+};
+#undef HC
+
+/* The path and Host go into a request line and a header as they are, so
+ * they may hold no space or control character. */
+static int upstream_health_check(struct pctx *x, const struct ckey *k, yaml_node_t *v,
+				 void *base, const char *path)
+{
+	struct weir_health_check_conf *h = &((struct weir_upstream_conf *)base)->hc;
+	static const char *const http_only[] = { "path", "host", "expect_status" };
+	yaml_node_t *n;
+	char fp[PATHLEN];
+
+	weir__config_set_defaults(hc_keys, h);
+	for (unsigned c = 200; c <= 399; c++)
+		h->expect[c / 64] |= 1ull << (c % 64);
+	if (weir__config_parse_map(x, v, hc_keys, h, path))
+		return -1;
+	h->enabled = true;
+	if (h->timeout_ms > h->interval_ms)
+		return weir__config_fail(x, weir__config_map_get(x, v, "timeout"),
+					 weir__config_pjoin(fp, path, "timeout"),
+					 "must not exceed interval (%ums)", h->interval_ms);
+	for (size_t i = 0; h->type != WEIR_HC_HTTP && i < 3; i++)
+		if ((n = weir__config_map_get(x, v, http_only[i])))
+			return weir__config_fail(x, n, weir__config_pjoin(fp, path, http_only[i]),
+						 "only used with type: http");
+	for (const char *c = h->path; c && *c; c++)
+		if (h->path[0] != '/' || (unsigned char)*c <= ' ' || *c == 0x7f)
+			return weir__config_fail(x, weir__config_map_get(x, v, "path"),
+						 weir__config_pjoin(fp, path, "path"),
+						 "'%s': expected a path starting with '/', without "
+						 "spaces or control characters", h->path);
+	for (const char *c = h->host; c && *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '/')
+			return weir__config_fail(x, weir__config_map_get(x, v, "host"),
+						 weir__config_pjoin(fp, path, "host"),
+						 "'%s': expected a host name, without spaces, '/' or "
+						 "control characters", h->host);
+	if (h->type == WEIR_HC_HTTP && !h->path && !(h->path = weir__config_dup(x, v, path, "/")))
+		return -1;
+	return 0;
+}
+
 static const struct ckey upstream_keys[] = {
 	FN("nodes", upstream_nodes, 0, true),
 	ENUM("balance", UP, lb, lb_names, WEIR_LB_ROUNDROBIN),
@@ -201,6 +301,7 @@ static const struct ckey upstream_keys[] = {
 	MAP("keepalive", up_keepalive_keys),
 	MAP("timeouts", up_timeout_keys),
 	MAP("health", up_health_keys),
+	FN("health_check", upstream_health_check, 0, false),
 	U32("retries", UP, retries, 0, 16, 1),
 	MS("retry_timeout", UP, retry_timeout_ms, 0, DAY_MS, 0),	/* 0: no limit */
 	END
@@ -796,6 +897,8 @@ void weir_config_free(struct weir_config *c)
 		free(c->upstreams[i].name);
 		free(c->upstreams[i].nodes);
 		free(c->upstreams[i].hash_key);
+		free(c->upstreams[i].hc.path);
+		free(c->upstreams[i].hc.host);
 	}
 	for (size_t i = 0; i < c->n_routes; i++) {
 		struct weir_route_conf *r = &c->routes[i];

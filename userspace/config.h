@@ -71,6 +71,34 @@ struct weir_node_conf {
 	uint32_t weight;		/* 1..1000000, default 1; 0 = drained */
 };
 
+/* Active health checks of an upstream's nodes (README: Active health
+ * checks). Probes are TCP connects, or HTTP GETs whose status must be in
+ * expect; a node goes down after unhealthy_threshold failures in a row and
+ * up again after healthy_threshold successes in a row. */
+enum weir_hc_type {
+	WEIR_HC_HTTP,
+	WEIR_HC_TCP,
+};
+
+#define WEIR_HC_STATUS_MAX 599
+
+struct weir_health_check_conf {
+	bool enabled;			/* a health_check: section is present */
+	enum weir_hc_type type;		/* default http */
+	uint32_t interval_ms;		/* between probes of a node; default 5000 */
+	uint32_t timeout_ms;		/* connect to verdict; default 2000, <= interval */
+	uint32_t healthy_threshold;	/* successes in a row that bring a node up; default 2 */
+	uint32_t unhealthy_threshold;	/* failures in a row that take it down; default 3 */
+	char *path;			/* http: request target; default "/" */
+	char *host;			/* http: Host header; NULL: the node's address */
+	uint64_t expect[(WEIR_HC_STATUS_MAX + 64) / 64];	/* http: status bits; default 200-399 */
+};
+
+static inline bool weir_hc_expects(const struct weir_health_check_conf *h, unsigned status)
+{
+	return status <= WEIR_HC_STATUS_MAX && (h->expect[status / 64] >> (status % 64)) & 1;
+}
+
 struct weir_upstream_conf {
 	char *name;
 	struct weir_node_conf *nodes;
@@ -92,6 +120,7 @@ struct weir_upstream_conf {
 	uint32_t eject_ms;		/* cooldown; default 10000 */
 	uint32_t retries;		/* other nodes tried; default 1 */
 	uint32_t retry_timeout_ms;	/* total time for tries; default 0 = no limit */
+	struct weir_health_check_conf hc;	/* active health checks */
 	unsigned line;			/* where it was defined, 0 if not from a file */
 };
 

@@ -29,6 +29,7 @@
 #include "steer.h"
 #include "accesslog.h"
 #include "metrics.h"
+#include "health.h"
 
 #define MAX_LISTENERS 64
 _Static_assert(MAX_LISTENERS <= WEIR_STEER_MAX_LISTENERS, "a steering slot per listener");
@@ -227,6 +228,7 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	if (weir_log_configure(s->conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", err);
 	}
+	weir_health_carry(s, atomic_load(&weir_server.snap));
 	weir_metrics_lock();
 	struct weir_snapshot *old = weir_workers_publish(s);
 	weir_metrics_unlock();

@@ -318,23 +318,32 @@ out:
 	free(rt.s);
 }
 
-/* One sample per node of every upstream: up (1 unless a worker ejected it)
- * or the number of workers that have it ejected. */
+enum node_sample {
+	NODE_UP,		/* 1 unless ejected by a worker or down by active checks */
+	NODE_EJECTED,		/* workers that have it ejected */
+	NODE_HEALTHY,		/* the active checks' verdict; upstreams with checks only */
+};
+
+/* One sample per node of every upstream (of those with checks, for
+ * NODE_HEALTHY). */
 static void render_nodes(FILE *f, const struct weir_snapshot *s, const char *name,
-			 bool up, uint64_t now)
+			 enum node_sample what, uint64_t now)
 {
 	for (size_t i = 0; i < s->n_upstreams; i++) {
 		const struct weir_upstream *u = &s->upstreams[i];
 
+		if (what == NODE_HEALTHY && !u->conf->hc.enabled)
+			continue;
 		for (size_t n = 0; n < u->n_nodes; n++) {
-			uint32_t ej = 0;
+			bool down = weir_lb_active_down(u->lb, (int)n);
+			uint32_t ej = 0, v;
 
 			for (uint32_t k = 0; k < s->n_workers; k++)
 				ej += weir_lb_ejected_peek(u->states[k], (int)n, now);
+			v = what == NODE_UP ? !ej && !down : what == NODE_EJECTED ? ej : !down;
 			fprintf(f, "%s{upstream=\"", name);
 			label(f, u->conf->name);
-			fprintf(f, "\",node=\"%s\"} %u\n", u->nodes[n].addr.text,
-				up ? (uint32_t)!ej : ej);
+			fprintf(f, "\",node=\"%s\"} %u\n", u->nodes[n].addr.text, v);
 		}
 	}
 }
@@ -344,11 +353,16 @@ static void render_upstreams(FILE *f, const struct weir_snapshot *s)
 	uint64_t now = weir_now_ms();
 
 	family(f, "weir_upstream_node_up", "gauge",
-	       "1 unless a worker has ejected the node (passive health).");
-	render_nodes(f, s, "weir_upstream_node_up", true, now);
+	       "1 unless a worker has ejected the node (passive health) or active health "
+	       "checks have it down.");
+	render_nodes(f, s, "weir_upstream_node_up", NODE_UP, now);
 	family(f, "weir_upstream_node_ejected_workers", "gauge",
 	       "Workers that have the node ejected now.");
-	render_nodes(f, s, "weir_upstream_node_ejected_workers", false, now);
+	render_nodes(f, s, "weir_upstream_node_ejected_workers", NODE_EJECTED, now);
+	family(f, "weir_upstream_node_healthy", "gauge",
+	       "Active health checks: 1 while the node passes them, 0 while it is down "
+	       "(upstreams with a health_check only).");
+	render_nodes(f, s, "weir_upstream_node_healthy", NODE_HEALTHY, now);
 }
 
 static void render_process(FILE *f)

@@ -6,6 +6,8 @@
  * eventfd says it changed), the acknowledged version (so the main thread
  * knows when an old snapshot's listeners may close), and the stop flag. Each
  * also tells the steering program (steer.c) when it drains or is overloaded.
+ * Worker 0 also runs the active health checks of every upstream (health.c),
+ * whose verdicts all workers' balancers read.
  *
  * Objects closed while a batch of epoll events is being handled are parked
  * (fd -1) until the batch ends, so a later event in the same batch never
@@ -31,6 +33,7 @@
 #include "steer.h"
 #include "accesslog.h"
 #include "metrics.h"
+#include "health.h"
 
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_TURN 64
@@ -339,6 +342,9 @@ static void snapshot_switch(struct weir_worker *w)
 		struct weir_snapshot *old = w->snap;
 		if (old)
 			health_carry(w, s, old);
+		/* worker 0 runs the active health checks of all workers */
+		if (w->id == 0 && !w->stopping && weir_health_switch(w, s, old) < 0)
+			fprintf(stderr, "weir: health checks: out of memory, probes stopped\n");
 		weir_worker_snap_hold(w, s);
 		w->snap = s;
 		if (old)
@@ -408,6 +414,7 @@ static void begin_stop(struct weir_worker *w, uint64_t deadline)
 	w->steer = WEIR_STEER_DRAINING;
 	weir_steer_worker_set(w->id, WEIR_STEER_DRAINING);
 	listeners_sync(w, true);
+	weir_health_stop(w);
 	atomic_store(&w->accept_stopped, true);
 	weir_pools_close(w);
 	/* Idle keepalive connections go now; busy and fresh ones after their
@@ -471,6 +478,9 @@ static void *worker_main(void *arg)
 			case WEIR_IO_UPSTREAM:
 				weir_upconn_event((struct weir_upconn *)io, e);
 				break;
+			case WEIR_IO_PROBE:
+				weir_probe_event((struct weir_probe *)io, e);
+				break;
 			case WEIR_IO_EVENT: {
 				uint64_t v;
 				if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -510,6 +520,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	weir_pools_close(w);
+	weir_health_stop(w);
 	weir_worker_reap(w);
 	weir_log_flush(w, true);
 	return NULL;
@@ -520,6 +531,7 @@ void weir_worker_reap(struct weir_worker *w)
 {
 	free(w->old_listen);
 	w->old_listen = NULL;
+	weir_health_reap(w);
 	while (w->dead_ups) {
 		struct weir_upconn *u = w->dead_ups;
 		w->dead_ups = u->next;

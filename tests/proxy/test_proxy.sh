@@ -25,7 +25,7 @@ cleanup_at_exit "$TMP"
 
 start_upstream() { # NAME PORT
 	$PY $UP --port "$2" --name "$1" --log "$TMP/$1.log" --ready "$TMP/$1.ready" \
-		2>"$TMP/$1.err" &
+		--unhealthy-if "$TMP/$1.unhealthy" 2>"$TMP/$1.err" &
 	PIDS+=($!)
 	wait_for 10 test -s "$TMP/$1.ready" || die "upstream $1 did not start: $(cat "$TMP/$1.err")"
 }
@@ -739,6 +739,95 @@ kill -TERM $MET
 RC=0; wait $MET || RC=$?
 check_eq "metrics: weir exits 0 on SIGTERM" 0 $RC
 rm -rf "$PIN"
+
+# ---- active health checks --------------------------------------------------------
+# A weir of its own on the metrics weir's ports. Upstream A's /healthz fails
+# while $TMP/A.unhealthy exists, though A serves everything else: requests
+# must stop going to it all the same, and come back once it is healthy.
+# Passive health is off for `ab`, so only the active checks decide. Probes
+# run every 300 ms; every wait is a bounded poll on an outcome.
+hc_conf() { # AB-NODES TCP-NODES
+	cat >"$TMP/hc.yaml.new" <<EOF
+workers: 2
+listeners: [127.0.0.1:$P_MET]
+metrics: {listen: 127.0.0.1:$P_PROM}
+upstreams:
+  ab:
+    nodes: [$1]
+    health: {max_fails: 0}
+    health_check: {path: /healthz, interval: 300ms, timeout: 300ms, healthy_threshold: 2, unhealthy_threshold: 2}
+  tcp:
+    nodes: [$2]
+    health_check: {type: tcp, interval: 300ms, timeout: 300ms, unhealthy_threshold: 1}
+routes:
+  - {id: ab, path: /ab/*, upstream: ab, rewrite: {strip_prefix: /ab}}
+  - {id: tcp, path: /tcp/*, upstream: tcp, rewrite: {strip_prefix: /tcp}}
+EOF
+	mv "$TMP/hc.yaml.new" "$TMP/hc.yaml"
+}
+hc_conf "127.0.0.1:$P_A, 127.0.0.1:$P_B" "127.0.0.1:$P_DEAD, 127.0.0.1:$P_C"
+start_weir hc -c "$TMP/hc.yaml"
+HC=$WPID
+HU=http://127.0.0.1:$P_MET
+# hval SERIES: its value in a fresh scrape
+hval() { scrape >/dev/null && pget "$1"; }
+healthy() { echo "weir_upstream_node_healthy{upstream=\"$1\",node=\"127.0.0.1:$2\"}"; }
+node_up() { echo "weir_upstream_node_up{upstream=\"$1\",node=\"127.0.0.1:$2\"}"; }
+is() { [ "$(hval "$1")" = "$2" ]; }
+seen_target() { grep '"ev": "req"' "$TMP/$1.log" | grep -cF -- "\"target\": \"$2"; }
+probed() { [ "$(seen_target "$1" /healthz)" -ge "$2" ]; }
+check "health: both nodes are probed at /healthz" wait_for 15 eval 'probed A 2 && probed B 2'
+check "health: the probe says Host, Connection: close and who it is" \
+	grep -qF "[\"Host\", \"127.0.0.1:$P_A\"], [\"User-Agent\", \"weir-health-check\"], [\"Accept\", \"*/*\"], [\"Connection\", \"close\"]" "$TMP/A.log"
+check "health: a TCP check takes a closed port down" wait_for 15 is "$(healthy tcp $P_DEAD)" 0
+check_eq "health: ... the open one stays healthy, node_up follows, checked upstreams only" \
+	"1 0 1 absent" "$(pget "$(healthy tcp $P_C)" "$(node_up tcp $P_DEAD)" "$(node_up tcp $P_C)" \
+	'weir_upstream_node_healthy{upstream="a",node="127.0.0.1:'$P_A'"}')"
+check "health: ... and says so on stderr" \
+	grep -q "weir: health check: upstream tcp node 127.0.0.1:$P_DEAD is down: Connection refused" \
+	"$TMP/hc.err"
+check_eq "health: requests go to the open port only, none fails" "10x200 C" \
+	"$(for i in $(seq 10); do C -o /dev/null -w '%{http_code} %header{x-name}\n' $HU/tcp/echo; done |
+	sort | uniq -c | awk '{printf "%sx%s %s", $1, $2, $3}')"
+check_eq "health: both HTTP nodes healthy" "1 1" "$(hval "$(healthy ab $P_A)") $(pget "$(healthy ab $P_B)")"
+touch "$TMP/A.unhealthy"
+check "health: a node whose /healthz answers 503 is taken down" wait_for 15 is "$(healthy ab $P_A)" 0
+check "health: ... and says so on stderr" \
+	grep -q "weir: health check: upstream ab node 127.0.0.1:$P_A is down: status 503" "$TMP/hc.err"
+check_eq "health: ... node_up 0, the other node healthy and up" "0 1 1" \
+	"$(pget "$(node_up ab $P_A)" "$(healthy ab $P_B)" "$(node_up ab $P_B)")"
+A0=$(seen_target A /echo)
+check_eq "health: every request goes to the healthy node, none fails" "20x200 B" \
+	"$(for i in $(seq 20); do C -o /dev/null -w '%{http_code} %header{x-name}\n' $HU/ab/echo?hc=1; done |
+	sort | uniq -c | awk '{printf "%sx%s %s", $1, $2, $3}')"
+check_eq "health: ... the node that is down saw none of them" "$A0" "$(seen_target A /echo)"
+# A reload keeps the verdicts of the nodes that stay: right after it, A is
+# still down (it takes two good probes to come back) and so is the dead port.
+hc_conf "127.0.0.1:$P_B, 127.0.0.1:$P_A" "127.0.0.1:$P_C, 127.0.0.1:$P_DEAD"
+kill -HUP $HC
+hc_reloaded() { [ "$(grep -c 'weir: reloaded' "$TMP/hc.err")" -ge "$1" ]; }
+check "health: SIGHUP reloads" wait_for 10 hc_reloaded 1
+check_eq "health: ... and the nodes that stay keep their verdicts" "0 1 0" \
+	"$(hval "$(healthy ab $P_A)") $(pget "$(healthy ab $P_B)" "$(healthy tcp $P_DEAD)")"
+rm -f "$TMP/A.unhealthy"
+check "health: the node comes back once /healthz passes again" wait_for 15 is "$(healthy ab $P_A)" 1
+check "health: ... and says so" \
+	grep -q "weir: health check: upstream ab node 127.0.0.1:$P_A is healthy" "$TMP/hc.err"
+check_eq "health: ... and takes requests again" "20x200" \
+	"$(for i in $(seq 20); do code $HU/ab/echo?hc=2; echo; done | sort | uniq -c | awk '{printf "%sx%s", $1, $2}')"
+check_ge "health: ... some of them" 1 "$(seen_target A /echo?hc=2)"
+# A node removed is probed no more: once B has been probed three more times,
+# A has had at most the one probe that was in flight at the reload.
+hc_conf "127.0.0.1:$P_B" "127.0.0.1:$P_C"
+kill -HUP $HC
+check "health: SIGHUP removing a node reloads" wait_for 10 hc_reloaded 2
+NA=$(seen_target A /healthz) NB=$(seen_target B /healthz)
+check "health: ... the node that stays is still probed" wait_for 15 probed B $((NB + 3))
+check "health: ... the removed one is not" test "$(seen_target A /healthz)" -le $((NA + 1))
+check "health: ... and is gone from the metrics" is "$(healthy ab $P_A)" absent
+kill -TERM $HC
+RC=0; wait $HC || RC=$?
+check_eq "health: weir exits 0 on SIGTERM" 0 $RC
 
 # ---- reloads -----------------------------------------------------------------------
 reload_conf() { # UPSTREAM [MORE LISTENERS]

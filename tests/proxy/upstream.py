@@ -2,7 +2,7 @@
 """tests/proxy/upstream.py - a small real HTTP/1.1 upstream for weir's proxy
 tests, stdlib only, one thread per connection.
 
-    upstream.py --port PORT --name NAME --log FILE [--ready FILE]
+    upstream.py --port PORT --name NAME --log FILE [--ready FILE] [--unhealthy-if FILE]
     upstream.py --port PORT --blackhole [--ready FILE]
 
 --blackhole: a listener whose accept queue is kept full, so the kernel drops
@@ -33,6 +33,8 @@ Behaviour by path (the first segment; anything else is /echo):
   /reject         413 at once, without reading the body; then a lingering close
                   (?drain=0: read nothing for 2 s, then close)
   /big-head?n=B   a response head with a B-byte header field
+  /healthz        200 "ok", or 503 while the --unhealthy-if FILE exists (a
+                  health check failing while the node serves everything else)
 Any request with ?close=1 in its target is answered, then the connection is
 closed without a "Connection: close" (a keepalive connection dying under a
 proxy's pool).
@@ -247,6 +249,10 @@ class Handler(socketserver.BaseRequestHandler):
             status = int(path.split("/")[2])
             if status not in (204, 304):
                 body = b"status %d\n" % status
+        elif seg == "healthz":
+            bad = self.server.unhealthy_if and os.path.exists(self.server.unhealthy_if)
+            status = 503 if bad else 200
+            body = b"unhealthy\n" if bad else b"ok\n"
         elif seg == "fail-on" and path.split("/")[2:3] == [self.name]:
             status = 502
             body = b"failing on purpose\n"
@@ -357,11 +363,13 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--ready")
     ap.add_argument("--blackhole", action="store_true")
+    ap.add_argument("--unhealthy-if")
     a = ap.parse_args()
     if a.blackhole:
         return blackhole(a)
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.name = a.name
+    srv.unhealthy_if = a.unhealthy_if
     srv.log = Log(a.log)
     if a.ready:
         with open(a.ready, "w") as f:

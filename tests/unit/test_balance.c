@@ -2,7 +2,8 @@
  * nginx's smooth WRR sequence and exact shares, least connections by load,
  * weight and rotation, the consistent-hash ring's stability, spread and
  * bounded key movement, passive health windows, probation and panic mode,
- * input validation, and weir_hash64's avalanche.
+ * active health thresholds, verdicts and their carry over a reload, input
+ * validation, and weir_hash64's avalanche.
  *
  * Every test is deterministic: keys come from a fixed-seed splitmix64 and
  * time is a number the test moves. Tolerances on the ring are several
@@ -795,6 +796,126 @@ static void test_state_carry(void **state)
 	weir_lb_free(a);
 }
 
+/* ---- active health ---- */
+
+#define RISE 2
+#define FALL 3
+
+/* unhealthy_threshold failures in a row take a node down, healthy_threshold
+ * successes in a row bring it back; a run broken by the other outcome
+ * starts over. Only a change of verdict is reported as one. */
+static void test_active_thresholds(void **state)
+{
+	const uint32_t w[2] = { 1, 1 };
+	struct weir_lb *lb = mk(WEIR_LB_ROUNDROBIN, w, 2);
+
+	assert_false(weir_lb_active_down(lb, 0));	/* nodes start up */
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));
+	assert_false(weir_lb_active_report(lb, 0, true, RISE, FALL));	/* breaks the run */
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));
+	assert_false(weir_lb_active_down(lb, 0));
+	assert_true(weir_lb_active_report(lb, 0, false, RISE, FALL));	/* third in a row */
+	assert_true(weir_lb_active_down(lb, 0));
+	assert_false(weir_lb_active_down(lb, 1));
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));	/* still down */
+	assert_false(weir_lb_active_report(lb, 0, true, RISE, FALL));
+	assert_false(weir_lb_active_report(lb, 0, false, RISE, FALL));	/* breaks it */
+	assert_false(weir_lb_active_report(lb, 0, true, RISE, FALL));
+	assert_true(weir_lb_active_down(lb, 0));
+	assert_true(weir_lb_active_report(lb, 0, true, RISE, FALL));	/* second in a row */
+	assert_false(weir_lb_active_down(lb, 0));
+	assert_false(weir_lb_active_report(lb, 0, true, RISE, FALL));
+
+	/* thresholds of 1: every outcome decides */
+	assert_true(weir_lb_active_report(lb, 1, false, 1, 1));
+	assert_true(weir_lb_active_down(lb, 1));
+	assert_true(weir_lb_active_report(lb, 1, true, 1, 1));
+	assert_false(weir_lb_active_down(lb, 1));
+
+	/* out of range: ignored */
+	assert_false(weir_lb_active_report(lb, 2, false, 1, 1));
+	assert_false(weir_lb_active_report(lb, -1, false, 1, 1));
+	assert_false(weir_lb_active_down(lb, 2));
+	assert_false(weir_lb_active_down(lb, -1));
+	weir_lb_free(lb);
+}
+
+static void active_fail(struct weir_lb *lb, int node)
+{
+	for (int k = 0; k < FALL; k++)
+		weir_lb_active_report(lb, node, false, RISE, FALL);
+	assert_true(weir_lb_active_down(lb, node));
+}
+
+/* A node down by active checks is skipped by every kind, in every worker's
+ * state; when every usable node is down or ejected, panic mode picks one. */
+static void test_active_down_skipped(void **state)
+{
+	const uint32_t w[3] = { 1, 1, 1 };
+	uint64_t s = 7;
+
+	for (size_t k = 0; k < N_KINDS; k++) {
+		struct weir_lb *lb = mk(kinds[k], w, 3);
+		struct weir_lb_state *s1 = weir_lb_state_new(lb), *s2 = weir_lb_state_new(lb);
+		unsigned hits[3] = { 0 };
+
+		active_fail(lb, 1);
+		for (int i = 0; i < 300; i++) {
+			hits[weir_lb_pick(lb, s1, rnd(&s), 0, NULL, 0)]++;
+			assert_int_not_equal(weir_lb_pick(lb, s2, rnd(&s), 0, NULL, 0), 1);
+		}
+		assert_int_equal(hits[1], 0);
+		assert_true(hits[0] > 0 && hits[2] > 0);
+
+		/* down by active checks, ejected by passive health: panic */
+		active_fail(lb, 0);
+		eject(s1, 2, 0);
+		for (int i = 0; i < 30; i++) {
+			int n = weir_lb_pick(lb, s1, rnd(&s), 1, NULL, 0);
+
+			assert_true(n >= 0 && n < 3);
+		}
+		/* ... but the healthy node of another worker's view is preferred */
+		for (int i = 0; i < 30; i++)
+			assert_int_equal(weir_lb_pick(lb, s2, rnd(&s), 1, NULL, 0), 2);
+
+		/* back up after healthy_threshold successes */
+		for (int r = 0; r < RISE; r++)
+			weir_lb_active_report(lb, 1, true, RISE, FALL);
+		for (int i = 0; i < 30; i++)
+			assert_int_equal(weir_lb_pick(lb, s1, rnd(&s), 1, NULL, 0), 1);
+		weir_lb_state_free(s2);
+		weir_lb_state_free(s1);
+		weir_lb_free(lb);
+	}
+}
+
+/* A reload keeps the verdicts and runs of nodes that stay (matched by id,
+ * whatever their position), and new nodes start up. */
+static void test_active_carry(void **state)
+{
+	const uint32_t w[3] = { 1, 1, 1 };
+	uint64_t old_ids[3] = { node_id(0), node_id(1), node_id(2) };
+	uint64_t new_ids[3] = { node_id(2), node_id(1), node_id(7) };
+	char err[128];
+	struct weir_lb *a = weir_lb_new(WEIR_LB_ROUNDROBIN, w, old_ids, 3, err, sizeof(err));
+	struct weir_lb *b = weir_lb_new(WEIR_LB_LEASTCONN, w, new_ids, 3, err, sizeof(err));
+
+	active_fail(a, 2);
+	weir_lb_active_report(a, 1, false, RISE, FALL);
+	weir_lb_active_report(a, 1, false, RISE, FALL);
+	weir_lb_active_carry(b, a);
+	assert_true(weir_lb_active_down(b, 0));		/* node 2 of a */
+	assert_false(weir_lb_active_down(b, 1));
+	assert_false(weir_lb_active_down(b, 2));	/* new */
+	assert_true(weir_lb_active_report(b, 1, false, RISE, FALL));	/* its run went on */
+	assert_true(weir_lb_active_report(b, 0, true, 1, FALL));
+	weir_lb_free(b);
+	weir_lb_free(a);
+}
+
 /* Workers' states never share a cache line; misuse is harmless. */
 static void test_state_layout_and_misuse(void **state)
 {
@@ -857,6 +978,9 @@ int main(void)
 		cmocka_unit_test(test_ejected_skipped),
 		cmocka_unit_test(test_panic),
 		cmocka_unit_test(test_state_carry),
+		cmocka_unit_test(test_active_thresholds),
+		cmocka_unit_test(test_active_down_skipped),
+		cmocka_unit_test(test_active_carry),
 		cmocka_unit_test(test_state_layout_and_misuse),
 	};
 

@@ -253,6 +253,7 @@ static void test_defaults(void **state)
 	assert_int_equal(u->eject_ms, 10000);
 	assert_int_equal(u->retries, 1);
 	assert_int_equal(u->retry_timeout_ms, 0);
+	assert_false(u->hc.enabled);
 	assert_int_equal(u->line, 2);
 
 	assert_string_equal(r->id, "route-0");
@@ -296,6 +297,69 @@ static void test_defaults(void **state)
 	assert_string_equal(c->metrics_listen.text, "0.0.0.0:9145");
 	assert_string_equal(c->metrics_path, "/stats/prom");
 	assert_string_equal(c->metrics_pin_dir, "/sys/fs/bpf/other");
+	weir_config_free(c);
+}
+
+/* health_check: every field, the defaults of an empty block, tcp, and the
+ * forms of expect_status. */
+static void test_health_check(void **state)
+{
+	struct weir_config *c = parse_ok(
+		"listeners: [8080]\n"
+		"upstreams:\n"
+		"  a:\n"
+		"    nodes: [127.0.0.1:1, 127.0.0.1:2]\n"
+		"    health_check:\n"
+		"      type: http\n"
+		"      interval: 2s\n"
+		"      timeout: 500ms\n"
+		"      path: /healthz?full=1\n"
+		"      host: api.example.com\n"
+		"      expect_status: [200, 204, 300-302]\n"
+		"      healthy_threshold: 1\n"
+		"      unhealthy_threshold: 5\n"
+		"  b: {nodes: [127.0.0.1:3], health_check: {}}\n"
+		"  c: {nodes: [127.0.0.1:4], health_check: {type: tcp, interval: 100ms, timeout: 100ms}}\n"
+		"  d: {nodes: [127.0.0.1:5], health_check: {expect_status: 200-599}}\n"
+		"  e: {nodes: [127.0.0.1:6], health_check: {expect_status: 503}}\n");
+	const struct weir_health_check_conf *h = &c->upstreams[0].hc;
+
+	assert_true(h->enabled);
+	assert_int_equal(h->type, WEIR_HC_HTTP);
+	assert_int_equal(h->interval_ms, 2000);
+	assert_int_equal(h->timeout_ms, 500);
+	assert_string_equal(h->path, "/healthz?full=1");
+	assert_string_equal(h->host, "api.example.com");
+	assert_int_equal(h->healthy_threshold, 1);
+	assert_int_equal(h->unhealthy_threshold, 5);
+	for (unsigned st = 100; st <= WEIR_HC_STATUS_MAX; st++)
+		assert_int_equal(weir_hc_expects(h, st),
+				 st == 200 || st == 204 || (st >= 300 && st <= 302));
+	assert_false(weir_hc_expects(h, 600));
+	assert_false(weir_hc_expects(h, 65535));
+
+	h = &c->upstreams[1].hc;
+	assert_true(h->enabled);
+	assert_int_equal(h->type, WEIR_HC_HTTP);
+	assert_int_equal(h->interval_ms, 5000);
+	assert_int_equal(h->timeout_ms, 2000);
+	assert_string_equal(h->path, "/");
+	assert_null(h->host);
+	assert_int_equal(h->healthy_threshold, 2);
+	assert_int_equal(h->unhealthy_threshold, 3);
+	for (unsigned st = 100; st <= WEIR_HC_STATUS_MAX; st++)
+		assert_int_equal(weir_hc_expects(h, st), st >= 200 && st <= 399);
+
+	h = &c->upstreams[2].hc;
+	assert_true(h->enabled);
+	assert_int_equal(h->type, WEIR_HC_TCP);
+	assert_int_equal(h->interval_ms, 100);
+	assert_null(h->path);
+
+	assert_true(weir_hc_expects(&c->upstreams[3].hc, 599));
+	assert_false(weir_hc_expects(&c->upstreams[3].hc, 199));
+	assert_true(weir_hc_expects(&c->upstreams[4].hc, 503));
+	assert_false(weir_hc_expects(&c->upstreams[4].hc, 200));
 	weir_config_free(c);
 }
 
@@ -714,6 +778,68 @@ static const struct bad_case bad_cases[] = {
 	{ "hash_key_with_ip", L "upstreams:\n  a:\n    nodes: [127.0.0.1:1]\n    balance: chash\n    hash_key: x\n",
 	  "t.yaml:6: upstreams.a.hash_key: only used with hash_on: header, cookie or param" },
 
+	/* active health checks */
+#define HC(x) L "upstreams: {u: {nodes: [127.0.0.1:1], health_check: " x "}}\n"
+	{ "hc_not_map", HC("yes"),
+	  "t.yaml:2: upstreams.u.health_check: expected a mapping" },
+	{ "hc_type", HC("{type: udp}"),
+	  "t.yaml:2: upstreams.u.health_check.type: 'udp' is not one of: http, tcp" },
+	{ "hc_unknown", HC("{intervall: 1s}"),
+	  "t.yaml:2: upstreams.u.health_check.intervall: unknown field (did you mean 'interval'?)" },
+	{ "hc_interval_min", HC("{interval: 50ms}"),
+	  "t.yaml:2: upstreams.u.health_check.interval: 50ms is out of range: 100ms to 24h" },
+	{ "hc_interval_unit", HC("{interval: 2}"),
+	  "t.yaml:2: upstreams.u.health_check.interval: a duration needs a unit: ms, s, m or h" },
+	{ "hc_timeout_zero", HC("{timeout: 0}"),
+	  "t.yaml:2: upstreams.u.health_check.timeout: 0 is out of range: 1ms to 24h" },
+	{ "hc_timeout_above_interval", HC("{interval: 1s, timeout: 2s}"),
+	  "t.yaml:2: upstreams.u.health_check.timeout: must not exceed interval (1000ms)" },
+	{ "hc_timeout_above_default_interval", HC("{timeout: 6s}"),
+	  "t.yaml:2: upstreams.u.health_check.timeout: must not exceed interval (5000ms)" },
+	{ "hc_healthy_zero", HC("{healthy_threshold: 0}"),
+	  "t.yaml:2: upstreams.u.health_check.healthy_threshold: 0 is out of range: 1 to 100" },
+	{ "hc_unhealthy_max", HC("{unhealthy_threshold: 101}"),
+	  "t.yaml:2: upstreams.u.health_check.unhealthy_threshold: 101 is out of range: 1 to 100" },
+	{ "hc_threshold_text", HC("{unhealthy_threshold: three}"),
+	  "t.yaml:2: upstreams.u.health_check.unhealthy_threshold: expected an integer" },
+	{ "hc_path_slash", HC("{path: healthz}"),
+	  "t.yaml:2: upstreams.u.health_check.path: 'healthz': expected a path starting with '/', without spaces or control characters" },
+	{ "hc_path_space", HC("{path: '/a b'}"),
+	  "t.yaml:2: upstreams.u.health_check.path: '/a b': expected a path starting with '/', without spaces or control characters" },
+	{ "hc_path_empty", HC("{path: ''}"),
+	  "t.yaml:2: upstreams.u.health_check.path: must not be empty" },
+	{ "hc_host", HC("{host: 'a b'}"),
+	  "t.yaml:2: upstreams.u.health_check.host: 'a b': expected a host name, without spaces, '/' or control characters" },
+	{ "hc_tcp_path", HC("{type: tcp, path: /}"),
+	  "t.yaml:2: upstreams.u.health_check.path: only used with type: http" },
+	{ "hc_tcp_host", HC("{type: tcp, host: a}"),
+	  "t.yaml:2: upstreams.u.health_check.host: only used with type: http" },
+	{ "hc_tcp_expect", HC("{type: tcp, expect_status: 200}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: only used with type: http" },
+	{ "hc_expect_empty", HC("{expect_status: []}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: must not be an empty list" },
+	{ "hc_expect_word", HC("{expect_status: [200, ok]}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status[1]: 'ok': expected a status such as 200 or a range such as 200-399" },
+	{ "hc_expect_range_form", HC("{expect_status: 200..399}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: '200..399': expected a status such as 200 or a range such as 200-399" },
+	{ "hc_expect_low", HC("{expect_status: 99}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: '99': statuses run from 100 to 599, a range low to high" },
+	{ "hc_expect_high", HC("{expect_status: [200-600]}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status[0]: '200-600': statuses run from 100 to 599, a range low to high" },
+	{ "hc_expect_reversed", HC("{expect_status: 399-200}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: '399-200': statuses run from 100 to 599, a range low to high" },
+	{ "hc_expect_sign", HC("{expect_status: +200}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: '+200': expected a status such as 200 or a range such as 200-399" },
+	{ "hc_expect_spaces", HC("{expect_status: ' 200'}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: ' 200': expected a status such as 200 or a range such as 200-399" },
+	{ "hc_expect_map", HC("{expect_status: {a: 1}}"),
+	  "t.yaml:2: upstreams.u.health_check.expect_status: expected a string, not a mapping" },
+	{ "hc_duplicate", L "upstreams:\n  u:\n    nodes: [127.0.0.1:1]\n    health_check: {}\n    health_check: {}\n",
+	  "t.yaml:6: upstreams.u.health_check: duplicate key (first at line 5)" },
+	{ "hc_line", L "upstreams:\n  u:\n    nodes: [127.0.0.1:1]\n    health_check:\n      type: tcp\n      interval: 1s\n      timeout: 1500ms\n",
+	  "t.yaml:8: upstreams.u.health_check.timeout: must not exceed interval (1000ms)" },
+#undef HC
+
 	/* routes */
 	{ "route_no_paths", R("{upstream: u}"),
 	  "t.yaml:4: routes[0].paths: a route needs at least one path (path or paths)" },
@@ -911,6 +1037,7 @@ int main(void)
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_recursive_alias),
 		cmocka_unit_test(test_quick),
+		cmocka_unit_test(test_health_check),
 		cmocka_unit_test(test_snap_good),
 	};
 	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
