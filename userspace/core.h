@@ -68,7 +68,8 @@ int weir_timers_run(struct weir_worker *w);
 
 /* ---- connections ------------------------------------------------------ */
 
-enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT };
+enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT,
+		   WEIR_IO_PROBE };
 
 /* What epoll's data pointer points at: the first member of every kind. */
 struct weir_io {
@@ -250,6 +251,10 @@ struct weir_req {
 	uint8_t close_upstream;
 	uint8_t cprog, uprog;		/* progress on each side in this pump */
 	uint8_t logged;
+	/* The authenticated consumer's name (consumers: in the config), set
+	 * by the authentication plugin that admitted the request; NULL when
+	 * none did. Lives as long as r->snap. Later plugins key on it. */
+	const char *consumer;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
 	uint16_t status;
@@ -319,6 +324,8 @@ struct weir_worker {
 	uint8_t steer;			/* enum weir_steer_state last written */
 	uint64_t stop_deadline;
 	struct weir_log *log;
+	struct weir_health *health;	/* worker 0: the probes of its snapshot (health.c) */
+	struct weir_health *dead_health;	/* probes stopped in this batch of events */
 	/* read by the metrics thread; written by this worker alone */
 	_Atomic uint32_t m_open;		/* client connections open */
 	_Atomic uint64_t m_accepted;		/* client connections accepted */
