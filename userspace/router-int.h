@@ -82,6 +82,7 @@ struct hn {
 	uint32_t paths, wpaths;		/* path trees of the host and "*.host" */
 	uint32_t wnext;			/* the nearest ancestor with wpaths */
 	uint16_t len, n_kids;
+	uint16_t depth;			/* bytes of host key from the root to here */
 	uint8_t first[];
 };
 

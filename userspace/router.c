@@ -101,16 +101,29 @@ static bool hdr_holds(const struct rhdr *c, const struct weir_route_req *req)
 	return false;
 }
 
+struct walk {
+	const char *mem;
+	const struct weir_route_req *req;
+	const char *end;
+	struct weir_route_param *params;
+	unsigned n_params;
+	const struct weir_router_skip *skip;	/* NULL: every route is live */
+	/* where the route was found: its node and the path position there */
+	const struct pn *node;
+	const char *at;
+};
+
 /* The first of n entries that accepts the request's method and headers. */
 MATCH_FN
-static const struct rentry *pick(const struct rentry *e, uint32_t n,
-				 const struct weir_route_req *req)
+static const struct rentry *pick(const struct rentry *e, uint32_t n, const struct walk *w)
 {
+	const struct weir_route_req *req = w->req;
+	const struct raux *a;
 	uint32_t i;
 
-	const struct raux *a;
-
 	for (; n; n--, e++) {
+		if (w->skip && w->skip->dead(e->route, w->skip->arg))
+			continue;
 		if (!(a = e->aux))
 			return e;
 		if (a->methods && !(a->methods & req->method))
@@ -122,14 +135,6 @@ static const struct rentry *pick(const struct rentry *e, uint32_t n,
 	}
 	return NULL;
 }
-
-struct walk {
-	const char *mem;
-	const struct weir_route_req *req;
-	const char *end;
-	struct weir_route_param *params;
-	unsigned n_params;
-};
 
 /* A node's entries, their counts by kind in c. */
 static inline const struct rentry *pn_ents(const struct pn *n, unsigned c[L_KINDS])
@@ -169,7 +174,7 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 			if (!(n->flags & PN_ANY))
 				return NULL;
 			e = pn_ents(n, cnt);
-			e = pick(e, cnt[L_EXACT] + cnt[L_BARE] + cnt[L_PREFIX], w->req);
+			e = pick(e, cnt[L_EXACT] + cnt[L_BARE] + cnt[L_PREFIX], w);
 			goto found;
 		}
 		if ((c = kid_find(n->first, n->n_kids, *p)) >= 0) {
@@ -210,12 +215,15 @@ static const struct rentry *path_walk(struct walk *w, uint32_t off, const char *
 		if (!(n->flags & PN_PREFIX))
 			return NULL;
 		e = pn_ents(n, cnt);
-		e = pick(e + cnt[L_EXACT] + cnt[L_BARE], cnt[L_PREFIX], w->req);
+		e = pick(e + cnt[L_EXACT] + cnt[L_BARE], cnt[L_PREFIX], w);
 		goto found;
 	}
 found:
-	if (e)
+	if (e) {
 		w->n_params = np;
+		w->node = n;
+		w->at = p;
+	}
 	return e;
 }
 
@@ -244,8 +252,10 @@ static const struct rentry *level_walk(struct walk *w, const struct weir_router 
 			continue;
 		n = AT(r->mem, sk->node, const struct pn *);
 		e = pn_ents(n, cnt);
-		if ((e = pick(e, cnt[L_EXACT], w->req))) {
+		if ((e = pick(e, cnt[L_EXACT], w))) {
 			w->n_params = 0;
+			w->node = n;
+			w->at = w->end;
 			return e;
 		}
 		break;
@@ -285,35 +295,124 @@ static const struct hn *host_walk(const char *mem, uint32_t off, const char *h, 
 	}
 }
 
-MATCH_FN
-bool weir_router_match(const struct weir_router *r, const struct weir_route_req *req,
-		       struct weir_route_match *m)
+/* The match of weir_router_match(), walking past the routes w->skip names;
+ * *host is the host level it was found at, as struct weir_route_rank has it. */
+static inline __attribute__((always_inline)) const struct rentry *
+match(const struct weir_router *r, struct walk *w, uint16_t *host)
 {
-	struct walk w = { r->mem, req, req->path + req->path_len, m->params, 0 };
+	const struct weir_route_req *req = w->req;
 	const struct rentry *e = NULL;
 	const struct hn *h, *wild;
 	size_t hl = req->host_len;
-	unsigned i;
 
 	if (!r->built)
-		return false;
+		return NULL;
 	if (hl && req->host[hl - 1] == '.')
 		hl--;
 	if (hl) {
 		h = host_walk(r->mem, r->hroot_off, req->host, hl, &wild);
-		if (h && h->paths)
-			e = level_walk(&w, r, h->paths);
-		for (; !e && wild; wild = wild->wnext ? AT(r->mem, wild->wnext, const struct hn *) : NULL)
-			e = level_walk(&w, r, wild->wpaths);
+		if (h && h->paths && (e = level_walk(w, r, h->paths))) {
+			*host = 0xffff;
+			return e;
+		}
+		for (; wild; wild = wild->wnext ? AT(r->mem, wild->wnext, const struct hn *) : NULL)
+			if ((e = level_walk(w, r, wild->wpaths))) {
+				*host = 1 + wild->depth;
+				return e;
+			}
 	}
-	if (!e)
-		e = level_walk(&w, r, r->aroot_off);
-	if (!e)
-		return false;
+	*host = 0;
+	return level_walk(w, r, r->aroot_off);
+}
+
+static void fill(struct weir_route_match *m, const struct rentry *e, const struct walk *w)
+{
 	m->route = e->route;
-	m->n_params = w.n_params;
-	for (i = 0; i < w.n_params; i++)
+	m->n_params = w->n_params;
+	for (unsigned i = 0; i < w->n_params; i++)
 		m->params[i].name = e->aux->names[i];
+}
+
+MATCH_FN
+bool weir_router_match(const struct weir_router *r, const struct weir_route_req *req,
+		       struct weir_route_match *m)
+{
+	struct walk w = { r->mem, req, req->path + req->path_len, m->params, 0, NULL, NULL, NULL };
+	const struct rentry *e;
+	uint16_t host;
+
+	if (!(e = match(r, &w, &host)))
+		return false;
+	fill(m, e, &w);
+	return true;
+}
+
+bool weir_router_match_ranked(const struct weir_router *r, const struct weir_route_req *req,
+			      const struct weir_router_skip *skip, struct weir_route_match *m,
+			      struct weir_route_rank *rank)
+{
+	struct walk w = { r->mem, req, req->path + req->path_len, m->params, 0, skip, NULL, NULL };
+	const struct rentry *e, *first;
+	unsigned cnt[L_KINDS], i;
+	ptrdiff_t k;
+
+	if (!(e = match(r, &w, &rank->host)))
+		return false;
+	fill(m, e, &w);
+	first = pn_ents(w.node, cnt);
+	k = e - first;
+	rank->end = k < cnt[L_EXACT] ? 0 : k < cnt[L_EXACT] + cnt[L_BARE] ? 1 : 2;
+	for (i = 0; i < w.n_params; i++)
+		rank->dev[i] = (uint16_t)((m->params[i].value - req->path) << 1);
+	if (rank->end == 2)
+		rank->dev[i++] = (uint16_t)((w.at - req->path) << 1 | 1);
+	rank->n_dev = i;
+	return true;
+}
+
+int weir_route_rank_cmp(const struct weir_route_rank *a, const struct weir_route_rank *b)
+{
+	unsigned i;
+
+	if (a->host != b->host)
+		return a->host > b->host ? -1 : 1;
+	for (i = 0; i < a->n_dev && i < b->n_dev; i++) {
+		if (a->dev[i] == b->dev[i])
+			continue;
+		/* The one still on the literal path at the other's point goes
+		 * first; at the same point a param (0) before a prefix (1). */
+		if (a->dev[i] >> 1 != b->dev[i] >> 1)
+			return a->dev[i] >> 1 > b->dev[i] >> 1 ? -1 : 1;
+		return (a->dev[i] & 1) ? 1 : -1;
+	}
+	if (a->n_dev != b->n_dev)
+		return a->n_dev < b->n_dev ? -1 : 1;
+	return (int)a->end - (int)b->end;
+}
+
+bool weir_router_match_layered(const struct weir_router *base,
+			       const struct weir_router_skip *skip,
+			       const struct weir_router *delta,
+			       int (*order)(const void *a, const void *b),
+			       const struct weir_route_req *req, struct weir_route_match *m)
+{
+	struct weir_route_rank rb, rd;
+	struct weir_route_match md;
+	bool hb, c;
+
+	hb = base && weir_router_match_ranked(base, req, skip, m, &rb);
+	if (!delta || !weir_router_match_ranked(delta, req, NULL, &md, &rd))
+		return hb;
+	if (hb) {
+		int k = weir_route_rank_cmp(&rb, &rd);
+
+		c = k < 0 || (k == 0 && order(m->route, md.route) < 0);
+		if (c)
+			return true;
+	}
+	m->route = md.route;
+	m->n_params = md.n_params;
+	memcpy(m->params, md.params, md.n_params * sizeof(md.params[0]));
 	return true;
 }
 

@@ -104,6 +104,64 @@ int weir_router_build(struct weir_router *r, char *err, size_t errlen);
 bool weir_router_match(const struct weir_router *r, const struct weir_route_req *req,
 		       struct weir_route_match *m);
 
+/* ---- layers: a large router and a small one of the changes since ----
+ *
+ * A change to one route of many must not rebuild them all (DESIGN.md,
+ * principle 3). So a set of routes can be served by two routers: a large
+ * base, built once, some of whose routes are gone (removed or replaced: the
+ * caller's `dead` predicate names them and the match walks past them), and
+ * a small delta holding the routes added or replaced since, rebuilt whole
+ * on each change at a cost that grows with the delta only. The answer is
+ * the one a single router holding the live routes of both would give; the
+ * caller folds the delta into a new base when it has grown (off the request
+ * path), and starts a new delta.
+ *
+ * What makes two routers' answers comparable is the rank of a match: where
+ * it stands in the precedence order above. Two matches of the same request
+ * compare by host level first, then by the points where their patterns
+ * leave the literal path (later is better; at the same point a param beats
+ * a prefix), then by how the entry ends (exact, the bare form of "X/" + '*',
+ * prefix). Equal ranks mean the same pattern (up to param names) and leave
+ * the order of its routes (3. above) to the caller.
+ *
+ * Two walks and the ranking cost about twice one plain match (bench_router
+ * -c), so a caller matches through the layers only while it has a delta or
+ * dead routes, and folds them into a new base soon after changes stop. */
+
+struct weir_route_rank {
+	uint16_t host;			/* 0 any host, 1 + suffix bytes for "*.suffix", 0xffff exact */
+	uint8_t end;			/* 0 exact, 1 bare, 2 prefix */
+	uint8_t n_dev;
+	/* where the pattern leaves the literal path, in path order:
+	 * position << 1, | 1 for a prefix (it ends there), | 0 for a param */
+	uint16_t dev[WEIR_ROUTER_MAX_PARAMS + 1];
+};
+
+struct weir_router_skip {
+	/* True for a route that is gone: the match goes on as without it. */
+	bool (*dead)(const void *route, const void *arg);
+	const void *arg;
+};
+
+/* weir_router_match() walking past the routes skip names (skip may be
+ * NULL), and filling *rank when it matches. */
+bool weir_router_match_ranked(const struct weir_router *r, const struct weir_route_req *req,
+			      const struct weir_router_skip *skip, struct weir_route_match *m,
+			      struct weir_route_rank *rank);
+
+/* Negative when a goes first, positive when b does, 0 for the same
+ * pattern. */
+int weir_route_rank_cmp(const struct weir_route_rank *a, const struct weir_route_rank *b);
+
+/* The match over a base router less the routes skip names and a delta
+ * router (either may be NULL). `order` ranks two routes of the same
+ * pattern, one from each router: negative when a (base) goes first. */
+bool weir_router_match_layered(const struct weir_router *base,
+			       const struct weir_router_skip *skip,
+			       const struct weir_router *delta,
+			       int (*order)(const void *a, const void *b),
+			       const struct weir_route_req *req, struct weir_route_match *m);
+
 /* Host/path pairs added so far. */
 size_t weir_router_count(const struct weir_router *r);
 

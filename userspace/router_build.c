@@ -721,7 +721,7 @@ static uint32_t emit_tree(struct emit *x, struct bnode *root)
 
 /* Lays out the host tree depth first, each node followed by its path trees;
  * wnext is the nearest ancestor holding wildcard routes. */
-static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext)
+static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext, uint16_t depth)
 {
 	size_t kids = KIDS_AT(offsetof(struct hn, first), n->len, n->n_kids);
 	uint32_t off, k, sub, paths, wpaths;
@@ -737,9 +737,10 @@ static uint32_t emit_host(struct emit *x, struct bnode *n, uint32_t wnext)
 	if ((n->paths && !paths) || (n->wpaths && !wpaths))
 		return 0;
 	h = AT(x->b.p, off, struct hn *);
-	*h = (struct hn){ paths, wpaths, wnext, n->len, n->n_kids };
+	*h = (struct hn){ paths, wpaths, wnext, n->len, n->n_kids, depth };
 	for (k = 0; k < n->n_kids; k++) {
-		if (!(sub = emit_host(x, n->kids[k], wpaths ? off : wnext)))
+		if (!(sub = emit_host(x, n->kids[k], wpaths ? off : wnext,
+				      depth + n->kids[k]->len)))
 			return 0;
 		AT(x->b.p, off + kids, uint32_t *)[k] = sub;
 	}
@@ -795,7 +796,7 @@ int weir_router_build(struct weir_router *r, char *err, size_t errlen)
 	r->slot_mask = slots - 1;
 	if (!(r->slots_off = buf_take(&x->b, slots * sizeof(struct slot), 8)) ||
 	    !(r->aroot_off = emit_tree(x, r->aroot)) ||
-	    !(r->hroot_off = emit_host(x, r->hroot, 0)) || !buf_take(&x->b, 16, 8) ||
+	    !(r->hroot_off = emit_host(x, r->hroot, 0, 0)) || !buf_take(&x->b, 16, 8) ||
 	    place(r, &x->b))
 		goto out;
 	bnode_free(r->hroot);

@@ -584,6 +584,168 @@ static void test_scale(void **state)
 	assert_int_equal(weir_router_count(f->r), SCALE);
 }
 
+/* ---- layers: a base less its dead routes, plus a delta ---------------- */
+
+/* A route of the layered tests: its payload carries what orders routes of
+ * one pattern (router.h, 3.). */
+struct lroute {
+	char name[16];
+	const char *host;
+	char path[48];
+	uint32_t methods;
+	int32_t prio;
+	struct weir_header_match_conf hdr;
+	size_t n_hdr;
+	uint32_t seq;
+	int where;			/* 0 base, 1 base but dead, 2 delta */
+};
+
+static int lroute_order(const void *a, const void *b)
+{
+	const struct lroute *x = a, *y = b;
+
+	if (x->prio != y->prio)
+		return x->prio > y->prio ? -1 : 1;
+	if (x->n_hdr != y->n_hdr)
+		return x->n_hdr > y->n_hdr ? -1 : 1;
+	if (!x->methods != !y->methods)
+		return x->methods ? -1 : 1;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+static bool lroute_dead(const void *route, const void *arg)
+{
+	(void)arg;
+	return ((const struct lroute *)route)->where == 1;
+}
+
+static uint64_t lrng = 88172645463325252ull;
+
+static unsigned rnd(unsigned n)
+{
+	lrng ^= lrng << 13;
+	lrng ^= lrng >> 7;
+	lrng ^= lrng << 17;
+	return (unsigned)(lrng % n);
+}
+
+static int ladd(struct weir_router *r, const struct lroute *l)
+{
+	char err[256];
+
+	return weir_router_add(r, l->name, l->host, l->path, l->methods, &l->hdr, l->n_hdr,
+			       l->prio, (void *)l, err, sizeof(err));
+}
+
+#define L_ROUTES 48
+
+/* Random route sets full of precedence conflicts (the same few segments,
+ * params, prefixes in and after segments, wildcard and exact hosts, methods,
+ * priorities, a header), split at random into a base, dead routes of the
+ * base and a delta: for every request the layered match must give the route
+ * and params a single router of the live routes gives. */
+static void test_layered_equivalence(void **state)
+{
+	static const char *const hosts[] = { NULL, NULL, "a.x", "*.x", "*.a.x", "b.a.x" };
+	static const char *const segs[] = { "a", "b", "ab", ":p", ":q" };
+	static const char *const rhosts[] = { "", "a.x", "b.a.x", "c.a.x", "x", "q.x" };
+	static const char *const rsegs[] = { "a", "b", "ab", "abc", "z" };
+	static const char *const vals[] = { "v1", "v2" };
+	static struct lroute ls[L_ROUTES];
+	unsigned checked = 0, from_delta = 0;
+
+	(void)state;
+	for (int round = 0; round < 300; round++) {
+		struct weir_router *all = weir_router_new(), *ref = weir_router_new();
+		struct weir_router *base = weir_router_new(), *delta = weir_router_new();
+		struct weir_router_skip skip = { lroute_dead, NULL };
+		char err[256];
+		unsigned n = 0;
+
+		assert_true(all && ref && base && delta);
+		for (unsigned i = 0; i < L_ROUTES; i++) {
+			struct lroute *l = &ls[n];
+			size_t len = 0;
+			unsigned nseg = 1 + rnd(3);
+
+			memset(l, 0, sizeof(*l));
+			snprintf(l->name, sizeof(l->name), "r%u", i);
+			l->host = hosts[rnd(6)];
+			for (unsigned k = 0; k < nseg; k++)
+				len += snprintf(l->path + len, sizeof(l->path) - len, "/%s", segs[rnd(5)]);
+			switch (rnd(5)) {
+			case 0: strcat(l->path, "*"); break;
+			case 1: strcat(l->path, "/*"); break;
+			case 2: if (rnd(2)) strcat(l->path, "/"); break;
+			}
+			l->methods = rnd(3) == 0 ? WEIR_M_POST : rnd(3) == 0 ? WEIR_M_GET : 0;
+			l->prio = (int32_t)rnd(2);
+			if (rnd(4) == 0) {
+				l->hdr.name = "x-v";
+				l->hdr.values = (char **)&vals[rnd(2)];
+				l->hdr.n_values = 1;
+				l->n_hdr = 1;
+			}
+			l->seq = i;
+			l->where = rnd(3);
+			/* A pattern the router refuses, or a duplicate of one
+			 * already drawn, is left out of every router. */
+			if (ladd(all, l) == 0)
+				n++;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (ls[i].where != 1)
+				assert_int_equal(ladd(ref, &ls[i]), 0);
+			assert_int_equal(ladd(ls[i].where == 2 ? delta : base, &ls[i]), 0);
+		}
+		assert_int_equal(weir_router_build(ref, err, sizeof(err)), 0);
+		assert_int_equal(weir_router_build(base, err, sizeof(err)), 0);
+		assert_int_equal(weir_router_build(delta, err, sizeof(err)), 0);
+		for (int q = 0; q < 400; q++) {
+			char path[64], host[16];
+			size_t len = 0;
+			unsigned nseg = 1 + rnd(3);
+			struct weir_hdr h = { "x-v", 3, vals[rnd(2)], 2 };
+			struct weir_route_match mr, ml;
+			bool hr, hl;
+
+			for (unsigned k = 0; k < nseg; k++)
+				len += snprintf(path + len, sizeof(path) - len, "/%s", rsegs[rnd(5)]);
+			if (rnd(4) == 0)
+				strcat(path, "/");
+			snprintf(host, sizeof(host), "%s", rhosts[rnd(6)]);
+			struct weir_route_req req = {
+				.host = host, .host_len = strlen(host), .path = path,
+				.path_len = strlen(path), .method = rnd(2) ? WEIR_M_GET : WEIR_M_POST,
+				.headers = &h, .n_headers = rnd(2),
+			};
+			hr = weir_router_match(ref, &req, &mr);
+			hl = weir_router_match_layered(base, &skip, delta, lroute_order, &req, &ml);
+			if (hr != hl || (hr && mr.route != ml.route))
+				fail_msg("round %d: %s%s: single router %s, layers %s", round, host,
+					 path, hr ? ((struct lroute *)mr.route)->path : "nothing",
+					 hl ? ((struct lroute *)ml.route)->path : "nothing");
+			if (!hr)
+				continue;
+			assert_int_equal(mr.n_params, ml.n_params);
+			for (unsigned k = 0; k < mr.n_params; k++) {
+				assert_string_equal(mr.params[k].name, ml.params[k].name);
+				assert_ptr_equal(mr.params[k].value, ml.params[k].value);
+				assert_int_equal(mr.params[k].len, ml.params[k].len);
+			}
+			checked++;
+			from_delta += ((struct lroute *)ml.route)->where == 2;
+		}
+		weir_router_free(all);
+		weir_router_free(ref);
+		weir_router_free(base);
+		weir_router_free(delta);
+	}
+	/* The draw must have exercised both layers. */
+	assert_true(checked > 10000);
+	assert_true(from_delta > 2000 && from_delta < checked - 2000);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -609,6 +771,7 @@ int main(void)
 		T(test_bad_patterns),
 		T(test_lifecycle),
 		T(test_scale),
+		T(test_layered_equivalence),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
