@@ -43,6 +43,9 @@
 #ifndef WEIR_FLOW_MAX
 #define WEIR_FLOW_MAX (1u << 18) /* tracked l4 flows (LRU) */
 #endif
+#ifndef WEIR_FLOW_CACHE_SLOTS
+#define WEIR_FLOW_CACHE_SLOTS (1u << 13) /* per CPU, a power of 2 */
+#endif
 /* Slots of one Maglev lookup table: a prime, so that every skip of the
  * permutations is coprime with it (Eisenbud et al., NSDI '16; Katran uses
  * the same size). */
@@ -77,6 +80,7 @@
 #define WEIR_MAP_BACKEND "weir_backend"
 #define WEIR_MAP_FLOW "weir_flow"
 #define WEIR_MAP_FLOW_RATE "weir_flow_rate"
+#define WEIR_MAP_FLOW_CACHE "weir_flow_cache"
 #define WEIR_MAP_SVC_STATE "weir_svc_state"
 
 /* Why a packet got its verdict: the index into the per-CPU stats map.
@@ -341,6 +345,20 @@ struct weir_flow {
 	__u32 gen;
 };
 _Static_assert(sizeof(struct weir_flow) == 8, "weir_flow ABI");
+
+/* weir_flow_cache, per CPU: the weir_flow entries this CPU used last,
+ * direct-mapped by a hash of the flow, read inline before the LRU's hashed
+ * lookup (a helper call, a jhash of the 40-byte key, a bucket walk). Soft
+ * state that userspace never writes: an entry is filled only from a live
+ * weir_flow entry or a tracked insert, and trusted only as one is (its
+ * backend live, of the service, of the same gen). A flow whose LRU entry
+ * was evicted keeps its backend while the copy lasts. Slots whose key has
+ * family 0 are empty. */
+struct weir_flow_cached {
+	struct weir_flow_key key;
+	struct weir_flow flow;
+};
+_Static_assert(sizeof(struct weir_flow_cached) == 48, "weir_flow_cached ABI");
 
 /* weir_flow_rate, per CPU: new flows in the current one-second window. */
 struct weir_flow_rate {

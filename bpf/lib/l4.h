@@ -111,9 +111,40 @@ weir_backend_live(__u32 idx, __u16 svc_id)
 	return be;
 }
 
+/* The flow's remembered backend while it lives and still belongs to svc. */
+static __always_inline struct weir_backend *
+weir_flow_backend(const struct weir_flow *f, const struct weir_svc *svc)
+{
+	struct weir_backend *be = weir_backend_live(f->backend, svc->id);
+
+	return be && be->gen == f->gen ? be : NULL;
+}
+
+static __always_inline int weir_flow_key_eq(const struct weir_flow_key *a,
+					    const struct weir_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) |
+		 (x[4] ^ y[4]));
+}
+
+static __always_inline void weir_flow_cache_put(struct weir_flow_cached *c,
+						const struct weir_flow_key *fk,
+						__u32 backend, __u32 gen)
+{
+	if (!c)
+		return;
+	__builtin_memcpy(&c->key, fk, sizeof(*fk));
+	c->flow.backend = backend;
+	c->flow.gen = gen;
+}
+
 /* The backend of the packet's flow: the remembered one while it lives,
  * else the ring's choice (remembered, within the budget). NULL when the
- * service has no backend. */
+ * service has no backend. The CPU's flow cache answers first; the LRU is
+ * asked on a miss, and what it answers (or what is inserted) is copied
+ * into the cache. */
 static __always_inline struct weir_backend *
 weir_l4_pick(const struct weir_pkt *p, const struct weir_svc *svc,
 	     __u32 track_rate)
@@ -124,33 +155,43 @@ weir_l4_pick(const struct weir_pkt *p, const struct weir_svc *svc,
 		.sport = p->sport,
 		.dport = p->dport,
 	};
+	struct weir_flow_cached *c;
 	struct weir_backend *be;
 	struct weir_flow *f, nf;
+	__u32 slot, h = weir_flow_hash(p);
 	__u64 *idx;
-	__u32 slot;
 
 	__builtin_memcpy(fk.saddr, p->saddr, 16);
 	__builtin_memcpy(fk.daddr, p->daddr, 16);
+	/* h spreads the sources; the destination is mixed in by one multiply,
+	 * its top bits the slot (Fibonacci hashing). */
+	slot = ((h ^ fk.dport ^ ((const __u32 *)fk.daddr)[0] ^ ((const __u32 *)fk.daddr)[3]) *
+		0x9e3779b1u) >> (32 - __builtin_ctz(WEIR_FLOW_CACHE_SLOTS));
+	c = bpf_map_lookup_elem(&weir_flow_cache, &slot);
+	if (c && weir_flow_key_eq(&c->key, &fk) && (be = weir_flow_backend(&c->flow, svc)))
+		return be;
 	f = bpf_map_lookup_elem(&weir_flow, &fk);
-	if (f) {
-		be = weir_backend_live(f->backend, svc->id);
-		if (be && be->gen == f->gen)
-			return be;
+	if (f && (be = weir_flow_backend(f, svc))) {
+		weir_flow_cache_put(c, &fk, f->backend, f->gen);
+		return be;
 	}
 	if (svc->ring >= WEIR_RING_MAX)
 		return NULL;
-	slot = (__u32)svc->ring * WEIR_RING_SIZE + weir_flow_hash(p) % WEIR_RING_SIZE;
+	slot = (__u32)svc->ring * WEIR_RING_SIZE + h % WEIR_RING_SIZE;
 	idx = bpf_map_lookup_elem(&weir_ring, &slot);
 	if (!idx || *idx == WEIR_RING_EMPTY)
 		return NULL;
 	be = weir_backend_live((__u32)*idx, svc->id);
 	if (!be)
 		return NULL;
-	/* A RST ends a flow: nothing to remember it for. */
+	/* A RST ends a flow: nothing to remember it for. Past the budget
+	 * nothing is remembered either, in the cache no more than in the LRU:
+	 * a flood must not push the established flows out of it. */
 	if (!(p->tcp_flags & WEIR_TCP_RST) && weir_flow_budget(track_rate)) {
 		nf.backend = (__u32)*idx;
 		nf.gen = be->gen;
-		bpf_map_update_elem(&weir_flow, &fk, &nf, BPF_ANY);
+		if (!bpf_map_update_elem(&weir_flow, &fk, &nf, BPF_ANY))
+			weir_flow_cache_put(c, &fk, nf.backend, nf.gen);
 	}
 	return be;
 }

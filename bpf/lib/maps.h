@@ -133,6 +133,13 @@ struct {
 	__type(value, struct weir_flow_rate);
 } weir_flow_rate SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WEIR_FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct weir_flow_cached);
+} weir_flow_cache SEC(".maps");
+
 /* Test clock: read instead of bpf_ktime_get_ns() when the read-only
  * weir_test_clock is set before load. Never set by the loader, so the
  * verifier prunes every use of it in production. */

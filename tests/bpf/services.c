@@ -254,6 +254,47 @@ static int flows_moved(uint8_t flags, bool record)
 	return moved;
 }
 
+/* Empties this CPU's (every CPU's) flow cache. */
+static void flow_cache_clear(void)
+{
+	int fd = bpf_map__fd(skel->maps.weir_flow_cache), ncpu = libbpf_num_possible_cpus();
+	struct weir_flow_cached *zero = calloc(ncpu, sizeof(*zero));
+
+	for (__u32 i = 0; zero && i < WEIR_FLOW_CACHE_SLOTS; i++)
+		bpf_map_update_elem(fd, &i, zero, BPF_ANY);
+	free(zero);
+}
+
+/* Flows of the test service in the flow cache of one CPU. */
+static int flow_cache_count(int cpu)
+{
+	int fd = bpf_map__fd(skel->maps.weir_flow_cache), ncpu = libbpf_num_possible_cpus();
+	struct weir_flow_cached *v = calloc(ncpu, sizeof(*v));
+	int n = 0;
+
+	for (__u32 i = 0; v && i < WEIR_FLOW_CACHE_SLOTS; i++)
+		if (!bpf_map_lookup_elem(fd, &i, v) && v[cpu].key.family == 4 &&
+		    v[cpu].key.dport == htons(443))
+			n++;
+	free(v);
+	return n;
+}
+
+/* Deletes every tracked flow, as LRU eviction would; returns how many. */
+static int flows_evict(void)
+{
+	struct weir_flow_key k, next;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(M.flow, NULL, &next)) {
+		k = next;
+		if (bpf_map_delete_elem(M.flow, &k))
+			break;
+		n++;
+	}
+	return n;
+}
+
 static long flows_tracked(void)
 {
 	static uint32_t counts[WEIR_BACKEND_MAX];
@@ -322,6 +363,36 @@ static void test_l4(void)
 	idx[3] = be_add(SVC4, "10.9.0.14", "10.9.0.1", 1);
 	CHECK(idx[3] >= 0 && flows_moved(TF_ACK, false) == 0,
 	      "l4: adding a backend moves no tracked flow");
+	/* Each of the two memories of a flow holds on its own. The cache is
+	 * per CPU: the runs stay on one. */
+	int evicted, cached, cpu = sched_getcpu();
+	cpu_set_t all, one;
+
+	sched_getaffinity(0, sizeof(all), &all);
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	flow_cache_clear();
+	CHECK(flows_moved(TF_ACK, false) == 0,
+	      "l4: with the CPU's flow cache emptied, the LRU keeps every flow on its backend");
+	cached = flow_cache_count(cpu);
+	checkf(cached >= N_FLOWS * 9 / 10 && cached <= N_FLOWS,
+	       "l4: the flows' packets filled the CPU's flow cache (direct-mapped: a few collide)",
+	       "%d of %d cached", cached, N_FLOWS);
+	evicted = flows_evict();
+	checkf(evicted >= N_FLOWS && flows_tracked() == 0, "l4: every tracked flow evicted",
+	       "%d evicted, %ld left", evicted, flows_tracked());
+	moved = flows_moved(TF_ACK, false);
+	checkf(moved <= N_FLOWS - cached,
+	       "l4: with their LRU entries evicted, every cached flow stays on its backend",
+	       "%d moved, %d not cached", moved, N_FLOWS - cached);
+	flow_cache_clear();
+	moved = flows_moved(TF_ACK, false);
+	checkf(moved > N_FLOWS - cached,
+	       "l4: (with both gone, the ring that changed since moves more: the memories count)",
+	       "%d moved", moved);
+	sched_setaffinity(0, sizeof(all), &all);
+	flows_moved(TF_SYN, true);	/* tracked again, where the ring sends them now */
 	be_addr("10.9.0.12", &fam, a);
 	CHECK(weir_backend_weight(&M, &k, fam, a, 0) == 0, "l4: drain a backend (weight 0)");
 	ring_shares(SVC4, count);
