@@ -1,0 +1,768 @@
+/* userspace/cache.c - the response cache's store (zones, shards, entries,
+ * LRU eviction, purge) and its decisions (Cache-Control, HTTP dates,
+ * freshness lifetime and age, keys, Vary). See cache.h for the contracts;
+ * the HTTP side lives in plugin_cache.c.
+ *
+ * Locking: the registry's mutex guards the list of zones and their
+ * reference counts; a shard's mutex guards its table, LRU list and byte
+ * count. An entry's own fields are immutable once it is inserted, so a
+ * holder reads them without a lock; only its reference count changes, and
+ * atomically. No lock is held while anything is written to a socket.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <pthread.h>
+
+#include "balance.h"
+#include "cache.h"
+
+#define MAX_SHARDS 16
+#define SHARD_MIN_BYTES (4 * 1024 * 1024)	/* a zone has one shard per 4 MiB, up to 16 */
+#define MIN_BUCKETS 64
+#define MAX_VARIANTS 8			/* entries of one key (Vary); the oldest goes */
+
+struct shard {
+	pthread_mutex_t lock;
+	struct weir_cache_entry **buckets;
+	size_t n_buckets, n_entries;
+	struct weir_cache_entry *lru_head, *lru_tail;
+	size_t bytes, max_bytes;
+	uint64_t clock;
+};
+
+struct weir_cache_zone {
+	struct weir_cache_zone *next;	/* registry */
+	char *name;
+	uint64_t max_size;
+	uint32_t refs;			/* under the registry lock */
+	unsigned n_shards;		/* a power of two */
+	struct shard shards[];
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct weir_cache_zone *registry;
+
+/* ---- entries ------------------------------------------------------------ */
+
+struct weir_cache_entry *weir_cache_entry_new(const char *key, size_t key_len,
+					      const char *vary, size_t vary_len,
+					      const char *head, size_t head_len,
+					      size_t body_cap)
+{
+	struct weir_cache_entry *e = malloc(sizeof(*e) + key_len + vary_len + head_len + 3);
+	char *p;
+
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->body = malloc(body_cap ? body_cap : 1);
+	if (!e->body) {
+		free(e);
+		return NULL;
+	}
+	p = (char *)(e + 1);
+	e->key = p;
+	memcpy(p, key, key_len);
+	p[key_len] = 0;
+	p += key_len + 1;
+	e->vary = p;
+	if (vary_len)
+		memcpy(p, vary, vary_len);
+	p[vary_len] = 0;
+	p += vary_len + 1;
+	e->head = p;
+	memcpy(p, head, head_len);
+	p[head_len] = 0;
+	e->key_len = (uint32_t)key_len;
+	e->vary_len = (uint32_t)vary_len;
+	e->answer.head = e->head;
+	e->answer.head_len = head_len;
+	e->answer.body = e->body;
+	e->answer.framed = true;
+	atomic_init(&e->refs, 1);
+	return e;
+}
+
+void weir_cache_entry_free(struct weir_cache_entry *e)
+{
+	if (!e)
+		return;
+	free(e->body);
+	free(e);
+}
+
+int weir_cache_entry_reserve(struct weir_cache_entry *e, size_t need, size_t *cap)
+{
+	size_t n = *cap ? *cap : 4096;
+	char *b;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	b = realloc(e->body, n);
+	if (!b)
+		return -1;
+	e->body = b;
+	e->answer.body = b;
+	*cap = n;
+	return 0;
+}
+
+void weir_cache_release(struct weir_cache_entry *e)
+{
+	if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1)
+		weir_cache_entry_free(e);
+}
+
+/* ---- zones ----------------------------------------------------------------- */
+
+static void shard_unlink(struct shard *s, struct weir_cache_entry *e);
+
+static unsigned zone_shards(uint64_t max_size)
+{
+	unsigned n = 1;
+
+	while (n < MAX_SHARDS && max_size / (n * 2) >= SHARD_MIN_BYTES)
+		n *= 2;
+	return n;
+}
+
+uint64_t weir_cache_object_max(uint64_t max_size)
+{
+	return max_size / zone_shards(max_size) - sizeof(struct weir_cache_entry) - 3;
+}
+
+static struct weir_cache_zone *zone_new(const char *name, uint64_t max_size)
+{
+	unsigned n = zone_shards(max_size);
+	struct weir_cache_zone *z;
+
+	z = calloc(1, sizeof(*z) + n * sizeof(z->shards[0]));
+	if (!z || !(z->name = strdup(name))) {
+		free(z);
+		return NULL;
+	}
+	z->max_size = max_size;
+	z->n_shards = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct shard *s = &z->shards[i];
+		pthread_mutex_init(&s->lock, NULL);
+		s->max_bytes = max_size / n;
+		s->n_buckets = MIN_BUCKETS;
+		s->buckets = calloc(s->n_buckets, sizeof(s->buckets[0]));
+		if (!s->buckets) {
+			for (unsigned j = 0; j <= i; j++)
+				free(z->shards[j].buckets);
+			free(z->name);
+			free(z);
+			return NULL;
+		}
+	}
+	return z;
+}
+
+static void zone_free(struct weir_cache_zone *z)
+{
+	for (unsigned i = 0; i < z->n_shards; i++) {
+		struct shard *s = &z->shards[i];
+		while (s->lru_head)
+			shard_unlink(s, s->lru_head);
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(z->name);
+	free(z);
+}
+
+struct weir_cache_zone *weir_cache_zone_get(const char *name, uint64_t max_size)
+{
+	struct weir_cache_zone *z;
+
+	pthread_mutex_lock(&registry_lock);
+	for (z = registry; z; z = z->next)
+		if (!strcmp(z->name, name) && z->max_size == max_size)
+			break;
+	if (!z && (z = zone_new(name, max_size))) {
+		z->next = registry;
+		registry = z;
+	}
+	if (z)
+		z->refs++;
+	pthread_mutex_unlock(&registry_lock);
+	return z;
+}
+
+void weir_cache_zone_put(struct weir_cache_zone *z)
+{
+	struct weir_cache_zone **pp;
+
+	if (!z)
+		return;
+	pthread_mutex_lock(&registry_lock);
+	if (--z->refs) {
+		pthread_mutex_unlock(&registry_lock);
+		return;
+	}
+	for (pp = &registry; *pp; pp = &(*pp)->next)
+		if (*pp == z) {
+			*pp = z->next;
+			break;
+		}
+	pthread_mutex_unlock(&registry_lock);
+	zone_free(z);
+}
+
+void weir_cache_zone_usage(struct weir_cache_zone *z, struct weir_cache_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->max_bytes = z->max_size;
+	for (unsigned i = 0; i < z->n_shards; i++) {
+		struct shard *s = &z->shards[i];
+		pthread_mutex_lock(&s->lock);
+		u->bytes += s->bytes;
+		u->entries += s->n_entries;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* ---- shards ------------------------------------------------------------------ */
+
+static inline struct shard *shard_of(struct weir_cache_zone *z, uint64_t hash)
+{
+	return &z->shards[hash & (z->n_shards - 1)];
+}
+
+static inline size_t bucket_of(const struct shard *s, uint64_t hash)
+{
+	return (size_t)(hash >> 8) & (s->n_buckets - 1);
+}
+
+static void lru_remove(struct shard *s, struct weir_cache_entry *e)
+{
+	if (e->lprev)
+		e->lprev->lnext = e->lnext;
+	else
+		s->lru_head = e->lnext;
+	if (e->lnext)
+		e->lnext->lprev = e->lprev;
+	else
+		s->lru_tail = e->lprev;
+	e->lprev = e->lnext = NULL;
+}
+
+static void lru_push(struct shard *s, struct weir_cache_entry *e)
+{
+	e->lprev = NULL;
+	e->lnext = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lprev = e;
+	s->lru_head = e;
+	if (!s->lru_tail)
+		s->lru_tail = e;
+	e->used = ++s->clock;
+}
+
+/* Takes e out of the table and drops the table's reference. */
+static void shard_unlink(struct shard *s, struct weir_cache_entry *e)
+{
+	struct weir_cache_entry **pp = &s->buckets[bucket_of(s, e->hash)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	e->hnext = NULL;
+	lru_remove(s, e);
+	s->bytes -= e->size;
+	s->n_entries--;
+	e->linked = false;
+	weir_cache_release(e);
+}
+
+/* Doubles the table when it holds more entries than buckets; a failed
+ * allocation leaves longer chains, nothing worse. */
+static void shard_grow(struct shard *s)
+{
+	size_t n = s->n_buckets * 2;
+	struct weir_cache_entry **b;
+
+	if (s->n_entries <= s->n_buckets || !(b = calloc(n, sizeof(*b))))
+		return;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		while (s->buckets[i]) {
+			struct weir_cache_entry *e = s->buckets[i];
+			s->buckets[i] = e->hnext;
+			size_t k = (size_t)(e->hash >> 8) & (n - 1);
+			e->hnext = b[k];
+			b[k] = e;
+		}
+	free(s->buckets);
+	s->buckets = b;
+	s->n_buckets = n;
+}
+
+static inline bool same_key(const struct weir_cache_entry *e, uint64_t hash, const char *key,
+			    size_t len)
+{
+	return e->hash == hash && e->key_len == len && !memcmp(e->key, key, len);
+}
+
+struct weir_cache_entry *weir_cache_lookup(struct weir_cache_zone *z, const char *key,
+					   size_t key_len, const struct weir_hdr *hdrs,
+					   size_t n_hdrs, int64_t now,
+					   enum weir_cache_found *found)
+{
+	uint64_t hash = weir_hash64(key, key_len, 0);
+	struct shard *s = shard_of(z, hash);
+	struct weir_cache_entry *e;
+
+	*found = WEIR_CACHE_NONE;
+	pthread_mutex_lock(&s->lock);
+	for (e = s->buckets[bucket_of(s, hash)]; e; e = e->hnext) {
+		if (!same_key(e, hash, key, key_len) ||
+		    !weir_cache_vary_match(e->vary, e->vary_len, hdrs, n_hdrs))
+			continue;
+		if (e->expires_at <= now) {
+			/* Never served stale (no revalidation): it makes room. */
+			*found = WEIR_CACHE_STALE;
+			shard_unlink(s, e);
+			e = NULL;
+			break;
+		}
+		*found = WEIR_CACHE_FRESH;
+		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+		lru_remove(s, e);
+		lru_push(s, e);
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return e;
+}
+
+int weir_cache_insert(struct weir_cache_zone *z, struct weir_cache_entry *e)
+{
+	struct shard *s;
+	struct weir_cache_entry *v, *next, *oldest = NULL;
+	unsigned n_variants = 0;
+	char *body;
+
+	/* The body was grown by doubling: give the slack back. */
+	if (e->answer.body_len && (body = realloc(e->body, e->answer.body_len))) {
+		e->body = body;
+		e->answer.body = body;
+	}
+	e->hash = weir_hash64(e->key, e->key_len, 0);
+	e->size = sizeof(*e) + e->key_len + e->vary_len + e->answer.head_len +
+		  e->answer.body_len + 3;
+	s = shard_of(z, e->hash);
+	if (e->size > s->max_bytes) {
+		weir_cache_entry_free(e);
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (v = s->buckets[bucket_of(s, e->hash)]; v; v = next) {
+		next = v->hnext;
+		if (!same_key(v, e->hash, e->key, e->key_len))
+			continue;
+		if (v->vary_len == e->vary_len && !memcmp(v->vary, e->vary, e->vary_len)) {
+			shard_unlink(s, v);
+			continue;
+		}
+		n_variants++;
+		if (!oldest || v->used < oldest->used)
+			oldest = v;
+	}
+	if (n_variants >= MAX_VARIANTS)
+		shard_unlink(s, oldest);
+	while (s->bytes + e->size > s->max_bytes && s->lru_tail)
+		shard_unlink(s, s->lru_tail);
+	size_t b = bucket_of(s, e->hash);
+	e->hnext = s->buckets[b];
+	s->buckets[b] = e;
+	lru_push(s, e);
+	e->linked = true;
+	s->bytes += e->size;
+	s->n_entries++;
+	shard_grow(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static long shard_purge(struct shard *s, const char *key, size_t len, bool prefix)
+{
+	struct weir_cache_entry *e, *prev;
+	long n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (e = s->lru_tail; e; e = prev) {
+		prev = e->lprev;
+		if (!key || (prefix ? e->key_len >= len && !memcmp(e->key, key, len)
+				    : e->key_len == len && !memcmp(e->key, key, len))) {
+			shard_unlink(s, e);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+long weir_cache_purge(const char *zone, const char *key, size_t key_len, bool prefix)
+{
+	struct weir_cache_zone *z;
+	bool any = false;
+	long n = 0;
+
+	/* The registry lock keeps the zones alive; shard locks come after it,
+	 * never before (weir_cache_zone_put frees outside them both). */
+	pthread_mutex_lock(&registry_lock);
+	for (z = registry; z; z = z->next) {
+		if (zone && strcmp(z->name, zone))
+			continue;
+		any = true;
+		if (key && !prefix) {
+			n += shard_purge(shard_of(z, weir_hash64(key, key_len, 0)), key, key_len,
+					 false);
+			continue;
+		}
+		for (unsigned i = 0; i < z->n_shards; i++)
+			n += shard_purge(&z->shards[i], key, key_len, prefix);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return any || !zone ? n : -1;
+}
+
+/* ---- Cache-Control ------------------------------------------------------------ */
+
+void weir_cc_init(struct weir_cc *cc)
+{
+	memset(cc, 0, sizeof(*cc));
+	cc->max_age = cc->s_maxage = -1;
+}
+
+/* delta-seconds; a bad or repeated-and-different value counts as 0
+ * (stale), as RFC 9111 1.2.2 and 4.2.1 advise. */
+static void cc_seconds(int64_t *slot, const char *v, size_t len)
+{
+	int64_t n = 0;
+
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v++;
+		len -= 2;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9') {
+			n = 0;
+			len = 0;
+			break;
+		}
+		n = n < INT32_MAX ? n * 10 + (v[i] - '0') : INT32_MAX;
+	}
+	if (!len)
+		n = 0;
+	*slot = *slot >= 0 && *slot != n ? 0 : n;
+}
+
+void weir_cc_parse(struct weir_cc *cc, const char *v, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t ns = i;
+		while (i < len && v[i] != '=' && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+			i++;
+		size_t nl = i - ns;
+		const char *val = NULL;
+		size_t vl = 0;
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (i < len && v[i] == '=') {
+			i++;
+			while (i < len && (v[i] == ' ' || v[i] == '\t'))
+				i++;
+			val = v + i;
+			if (i < len && v[i] == '"') {
+				i++;
+				while (i < len && v[i] != '"')
+					i += v[i] == '\\' ? 2 : 1;
+				i = i < len ? i + 1 : len;
+			} else {
+				while (i < len && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+					i++;
+			}
+			vl = (size_t)(v + i - val);
+		}
+		while (i < len && v[i] != ',')
+			i++;	/* junk after a directive */
+		const char *n = v + ns;
+#define IS(s) (nl == sizeof(s) - 1 && !strncasecmp(n, s, nl))
+		if (IS("no-store"))
+			cc->no_store = true;
+		else if (IS("no-cache"))
+			cc->no_cache = true;
+		else if (IS("private"))
+			cc->private_ = true;
+		else if (IS("public"))
+			cc->public_ = true;
+		else if (IS("max-age") && val)
+			cc_seconds(&cc->max_age, val, vl);
+		else if (IS("s-maxage") && val)
+			cc_seconds(&cc->s_maxage, val, vl);
+#undef IS
+	}
+}
+
+/* ---- dates and freshness ---------------------------------------------------------- */
+
+int weir_http_date(const char *s, size_t len, int64_t *t)
+{
+	static const char *const formats[] = {
+		"%a, %d %b %Y %H:%M:%S GMT",	/* IMF-fixdate */
+		"%A, %d-%b-%y %H:%M:%S GMT",	/* RFC 850 (obsolete) */
+		"%a %b %e %H:%M:%S %Y",		/* asctime (obsolete) */
+	};
+	char buf[64];
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		const char *end = strptime(buf, formats[i], &tm);
+		if (!end || *end)
+			continue;
+		*t = (int64_t)timegm(&tm);
+		return 0;
+	}
+	return -1;
+}
+
+int64_t weir_cache_lifetime(const struct weir_cc *cc, const struct weir_cache_times *t,
+			    int64_t default_ttl)
+{
+	if (cc->s_maxage >= 0)
+		return cc->s_maxage;
+	if (cc->max_age >= 0)
+		return cc->max_age;
+	if (t->has_expires) {
+		if (!t->expires_ok)
+			return 0;
+		return t->expires - (t->has_date ? t->date : t->now);
+	}
+	return default_ttl;
+}
+
+int64_t weir_cache_initial_age(const struct weir_cache_times *t)
+{
+	int64_t apparent = t->has_date && t->now > t->date ? t->now - t->date : 0;
+
+	return apparent > t->age ? apparent : t->age;
+}
+
+/* ---- keys and Vary ----------------------------------------------------------------- */
+
+/* The value of a request's field `name` (all its fields joined by ", ")
+ * into out. Returns its length, -1 when absent, -2 when longer than cap. */
+static ssize_t field_value(const struct weir_hdr *hdrs, size_t n, const char *name,
+			   size_t name_len, char *out, size_t cap)
+{
+	ssize_t len = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (hdrs[i].name_len != name_len || memcmp(hdrs[i].name, name, name_len))
+			continue;
+		size_t at = len < 0 ? 0 : (size_t)len + 2;
+		if (at + hdrs[i].value_len > cap)
+			return -2;
+		if (len >= 0)
+			memcpy(out + len, ", ", 2);
+		memcpy(out + at, hdrs[i].value, hdrs[i].value_len);
+		len = (ssize_t)(at + hdrs[i].value_len);
+	}
+	return len;
+}
+
+struct kout {
+	char *p;
+	size_t len, cap;
+	bool over;
+};
+
+static void kput(struct kout *o, const char *s, size_t n)
+{
+	if (o->len + n > o->cap) {
+		o->over = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+/* A value from the request's fields: spaces, controls and '%' encoded. */
+static void kput_enc(struct kout *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c > ' ' && c < 127 && c != '%') {
+			kput(o, s + i, 1);
+			continue;
+		}
+		char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+		kput(o, e, 3);
+	}
+}
+
+/* The value of `name` in a list of name=value pairs split by `sep`. */
+static bool pair_find(const char *s, size_t len, char sep, const char *name, size_t nl,
+		      const char **val, size_t *vl)
+{
+	const char *e = s + len;
+
+	while (s < e) {
+		while (s < e && (*s == ' ' || *s == sep))
+			s++;
+		const char *end = memchr(s, sep, (size_t)(e - s));
+		if (!end)
+			end = e;
+		if ((size_t)(end - s) > nl && s[nl] == '=' && !memcmp(s, name, nl)) {
+			*val = s + nl + 1;
+			*vl = (size_t)(end - s) - nl - 1;
+			return true;
+		}
+		if ((size_t)(end - s) == nl && !memcmp(s, name, nl)) {
+			*val = end;
+			*vl = 0;
+			return true;
+		}
+		s = end;
+	}
+	return false;
+}
+
+ssize_t weir_cache_key(const struct weir_cache_key_part *parts, size_t n,
+		       const struct weir_cache_key_req *rq, char *out, size_t cap)
+{
+	struct kout o = { out, 0, cap, false };
+
+	for (size_t i = 0; i < n; i++) {
+		const struct weir_cache_key_part *k = &parts[i];
+		if (i)
+			kput(&o, " ", 1);
+		switch (k->kind) {
+		case WEIR_CKEY_METHOD:
+			kput(&o, rq->method, strlen(rq->method));
+			break;
+		case WEIR_CKEY_HOST:
+			kput(&o, rq->host, rq->host_len);
+			break;
+		case WEIR_CKEY_URI:
+			kput(&o, rq->uri, rq->uri_len);
+			break;
+		case WEIR_CKEY_PATH:
+			kput(&o, rq->uri, rq->path_len);
+			break;
+		case WEIR_CKEY_HEADER: {
+			char v[1024];
+			ssize_t vl = field_value(rq->hdrs, rq->n_hdrs, k->name, k->name_len, v,
+						 sizeof(v));
+			if (vl == -2)
+				return -1;
+			if (vl > 0)
+				kput_enc(&o, v, (size_t)vl);
+			break;
+		}
+		case WEIR_CKEY_COOKIE:
+			for (size_t h = 0; h < rq->n_hdrs; h++) {
+				const char *val;
+				size_t vl;
+				if (rq->hdrs[h].name_len == 6 && !memcmp(rq->hdrs[h].name, "cookie", 6) &&
+				    pair_find(rq->hdrs[h].value, rq->hdrs[h].value_len, ';', k->name,
+					      k->name_len, &val, &vl)) {
+					kput_enc(&o, val, vl);
+					break;
+				}
+			}
+			break;
+		case WEIR_CKEY_ARG: {
+			const char *val;
+			size_t vl;
+			if (rq->uri_len > rq->path_len &&
+			    pair_find(rq->uri + rq->path_len + 1, rq->uri_len - rq->path_len - 1, '&',
+				      k->name, k->name_len, &val, &vl))
+				kput_enc(&o, val, vl);
+			break;
+		}
+		}
+	}
+	return o.over ? -1 : (ssize_t)o.len;
+}
+
+ssize_t weir_cache_vary_record(const char *vary, size_t vary_len,
+			       const struct weir_hdr *hdrs, size_t n_hdrs,
+			       char *out, size_t cap)
+{
+	struct kout o = { out, 0, cap, false };
+	size_t i = 0;
+
+	while (i < vary_len) {
+		while (i < vary_len && (vary[i] == ' ' || vary[i] == '\t' || vary[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < vary_len && vary[i] != ',' && vary[i] != ' ' && vary[i] != '\t')
+			i++;
+		size_t nl = i - s;
+		if (!nl)
+			continue;
+		if (nl == 1 && vary[s] == '*')
+			return -1;
+		char name[128], v[1024];
+		if (nl >= sizeof(name))
+			return -2;
+		for (size_t k = 0; k < nl; k++) {
+			char c = vary[s + k];
+			name[k] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+		}
+		ssize_t vl = field_value(hdrs, n_hdrs, name, nl, v, sizeof(v));
+		if (vl == -2)
+			return -2;
+		kput(&o, name, nl);
+		kput(&o, "", 1);
+		if (vl < 0)
+			kput(&o, "\1", 1);
+		else
+			kput(&o, v, (size_t)vl);
+		kput(&o, "", 1);
+	}
+	return o.over ? -2 : (ssize_t)o.len;
+}
+
+bool weir_cache_vary_match(const char *rec, size_t rec_len, const struct weir_hdr *hdrs,
+			   size_t n_hdrs)
+{
+	const char *p = rec, *e = rec + rec_len;
+
+	while (p < e) {
+		size_t nl = strlen(p);
+		const char *want = p + nl + 1;
+		size_t wl = strlen(want);
+		char v[1024];
+		ssize_t vl = field_value(hdrs, n_hdrs, p, nl, v, sizeof(v));
+
+		if (vl == -2)
+			return false;
+		if (vl < 0 ? !(wl == 1 && want[0] == '\1')
+			   : (size_t)vl != wl || memcmp(v, want, wl))
+			return false;
+		p = want + wl + 1;
+	}
+	return true;
+}
