@@ -452,9 +452,11 @@ static int cache_access(struct weir_req *r, void *inst)
 	struct weir_cache_entry *e = weir_cache_lookup(c->zone, key, (size_t)klen, r->hdrs,
 						       r->head.n_fields, (int64_t)time(NULL),
 						       &found);
+	if (auth)
+		*slot = (void *)(uintptr_t)CS_BYPASS_STORE;	/* stored if public */
 	if (e && auth && !e->auth_ok) {
 		weir_cache_release(e);
-		return 0;		/* stays BYPASS; may be stored if public */
+		return 0;
 	}
 	if (e && e->chunked && !r->http_minor) {
 		weir_cache_release(e);	/* an HTTP/1.0 client cannot take chunks */

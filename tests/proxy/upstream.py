@@ -41,7 +41,8 @@ Behaviour by path (the first segment; anything else is /echo):
                   (Set-Cookie), status=NNN; the body is "NAME TARGET #K\n" (K:
                   how many times this upstream got this target, so a fresh
                   fetch differs from a stored one), or n=B bytes of the
-                  pattern with X-Body-Sha256 (chunk=C: chunked, C-byte chunks)
+                  pattern with X-Body-Sha256 (chunk=C: chunked, C-byte chunks;
+                  die=1: the head and half the body, then the connection closes)
 Any request with ?close=1 in its target is answered, then the connection is
 closed without a "Connection: close" (a keepalive connection dying under a
 proxy's pool).
@@ -287,6 +288,10 @@ class Handler(socketserver.BaseRequestHandler):
                 else:
                     extra.append(("Content-Length", n))
                     gen = pattern_chunks(n)
+                if q.get("die") == "1":  # half the body, then the connection dies
+                    self.head(status, extra)
+                    self.sock.sendall(b"".join(pattern_chunks(n))[:n // 2])
+                    return False
             else:
                 body = ("%s %s #%d\n" % (self.name, target, k)).encode()
         elif seg == "fail-on" and path.split("/")[2:3] == [self.name]:
