@@ -113,6 +113,9 @@ hv() {
 	echo "${v:--}"
 }
 body() { cat "$TMP/b"; }
+# twice PATH [UPSTREAM_TARGET]: two GETs; prints how many reached the upstream
+# (2: not stored).
+twice() { get "$U$1" >/dev/null; get "$U$1" >/dev/null; seen "${2:-$1}"; }
 sha() { sha256sum "$TMP/b" | cut -d' ' -f1; }
 
 # ---- stored, then answered from the store ------------------------------------
@@ -148,23 +151,18 @@ check_eq "... fetched once" 1 "$(seen "$T")"
 # ---- what is not stored ---------------------------------------------------------
 for cc in no-store private no-cache "private, max-age=60" "no-store, max-age=60" "max-age=0"; do
 	T="/cache/ns-${cc//[ ,=]/_}?cc=$(printf %s "$cc" | sed 's/ /%20/g; s/,/%2C/g')"
-	get $U$T >/dev/null
-	get $U$T >/dev/null
 	check_eq "Cache-Control: $cc is not stored (the upstream saw both)" "2 MISS" \
-		"$(seen "$T") $(hv x-cache-status)"
+		"$(twice "$T") $(hv x-cache-status)"
 done
 T="/cache/cookie?cc=max-age=60&cookie=1"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "a response with Set-Cookie is not stored" 2 "$(seen "$T")"
+check_eq "a response with Set-Cookie is not stored" 2 "$(twice "$T")"
 T="/cache/st?cc=max-age=60&status=500"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "a status not in statuses (500) is not stored" 2 "$(seen "$T")"
+check_eq "a status not in statuses (500) is not stored" 2 "$(twice "$T")"
 T="/cache/st?cc=max-age=60&status=404"
 get $U$T >/dev/null
 check_eq "a 404 is stored by default" "HIT 404" "$(get $U$T) $(curl -s -o /dev/null -w '%{http_code}' $U$T)"
 T="/cache/none"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "no freshness information and default_ttl 0: not stored" 2 "$(seen "$T")"
+check_eq "no freshness information and default_ttl 0: not stored" 2 "$(twice "$T")"
 T="/ttl/cache/none"
 check_eq "no freshness information and default_ttl 60s: stored" "MISS HIT" "$(get $U$T) $(get $U$T)"
 
@@ -172,11 +170,9 @@ check_eq "no freshness information and default_ttl 60s: stored" "MISS HIT" "$(ge
 T="/cache/exp?expires=%2B60"
 check_eq "Expires 60 s after Date: stored" "MISS HIT" "$(get $U$T) $(get $U$T)"
 T="/cache/exp-past?expires=-10"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "Expires in the past: not stored" 2 "$(seen "$T")"
+check_eq "Expires in the past: not stored" 2 "$(twice "$T")"
 T="/cache/exp-bad?expires=0"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "Expires that is not a date (0): expired, not stored" 2 "$(seen "$T")"
+check_eq "Expires that is not a date (0): expired, not stored" 2 "$(twice "$T")"
 T="/cache/exp-850?expires=Thursday,%2001-Jan-37%2000:00:00%20GMT"
 check_eq "an Expires in the obsolete RFC 850 form (2037) parses: stored" "MISS HIT" \
 	"$(get $U$T) $(get $U$T)"
@@ -186,8 +182,7 @@ check_eq "an Expires in the obsolete asctime form parses: stored" "MISS HIT" \
 T="/cache/smax?cc=max-age=0,%20s-maxage=60"
 check_eq "s-maxage wins over max-age=0" "MISS HIT" "$(get $U$T) $(get $U$T)"
 T="/cache/smax0?cc=max-age=60,%20s-maxage=0"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "s-maxage=0 wins over max-age=60" 2 "$(seen "$T")"
+check_eq "s-maxage=0 wins over max-age=60" 2 "$(twice "$T")"
 
 T="/cache/short?cc=max-age=3"
 get $U$T >/dev/null
@@ -206,8 +201,7 @@ check_eq "... then two hits, each with its own body" "HIT U $T #1 HIT U $T #2" \
 check_eq "... a request without the field is a third variant" "MISS 3" \
 	"$(get $U$T) $(seen "$T")"
 T="/cache/vary-star?cc=max-age=60&vary=*"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "Vary: * is not stored" 2 "$(seen "$T")"
+check_eq "Vary: * is not stored" 2 "$(twice "$T")"
 
 # ---- requests that bypass -------------------------------------------------------------
 T="/cache/auth?cc=max-age=60"
@@ -244,14 +238,12 @@ check_eq "... another v or tenant is not" "MISS MISS" \
 
 # ---- sizes ------------------------------------------------------------------------------
 T="/obj/cache/o?cc=max-age=60&n=200000"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "a body over max_object_size (Content-Length) is not stored" "MISS 2" \
-	"$(hv x-cache-status) $(seen "/cache/o?cc=max-age=60&n=200000")"
+check_eq "a body over max_object_size (Content-Length) is not stored" "2 MISS" \
+	"$(twice "$T" "/cache/o?cc=max-age=60&n=200000") $(hv x-cache-status)"
 check_eq "... the client still got all of it" "$(hv x-body-sha256)" "$(sha)"
 T="/obj/cache/oc?cc=max-age=60&n=200000&chunk=8192"
-get $U$T >/dev/null; get $U$T >/dev/null
-check_eq "a chunked body over max_object_size is abandoned mid-way" "MISS 2" \
-	"$(hv x-cache-status) $(seen "/cache/oc?cc=max-age=60&n=200000&chunk=8192")"
+check_eq "a chunked body over max_object_size is abandoned mid-way" "2 MISS" \
+	"$(twice "$T" "/cache/oc?cc=max-age=60&n=200000&chunk=8192") $(hv x-cache-status)"
 check_eq "... the client still got all of it" "$(hv x-body-sha256)" "$(sha)"
 T="/obj/cache/os?cc=max-age=60&n=90000"
 check_eq "a body under max_object_size is stored" "MISS HIT" "$(get $U$T) $(get $U$T)"
@@ -268,9 +260,8 @@ check_eq "LRU: a hit keeps an object: l7 (used) stays, l2 (oldest now) went" "HI
 
 # ---- failures mid-way are never stored ---------------------------------------------------
 T="/huge/cache/die?cc=max-age=60&n=100000&die=1"
-get $U$T >/dev/null; get $U$T >/dev/null
 check_eq "an upstream that dies mid-body: nothing stored" 2 \
-	"$(seen "/cache/die?cc=max-age=60&n=100000&die=1")"
+	"$(twice "$T" "/cache/die?cc=max-age=60&n=100000&die=1")"
 T="/huge/cache/abort?cc=max-age=60&n=10000000"
 abort_read() {
 	$PY - "$P_W" "$T" <<'EOF'
