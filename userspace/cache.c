@@ -31,6 +31,7 @@ struct shard {
 	struct weir_cache_entry *lru_head, *lru_tail;
 	size_t bytes, max_bytes;
 	uint64_t clock;
+	uint64_t hits, misses, expired, stored, evicted;	/* for metrics */
 };
 
 struct weir_cache_zone {
@@ -329,16 +330,20 @@ struct weir_cache_entry *weir_cache_lookup(struct weir_cache_zone *z, const char
 		if (e->expires_at <= now) {
 			/* Never served stale (no revalidation): it makes room. */
 			*found = WEIR_CACHE_STALE;
+			s->expired++;
 			shard_unlink(s, e);
 			e = NULL;
 			break;
 		}
 		*found = WEIR_CACHE_FRESH;
+		s->hits++;
 		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 		lru_remove(s, e);
 		lru_push(s, e);
 		break;
 	}
+	if (*found == WEIR_CACHE_NONE)
+		s->misses++;
 	pthread_mutex_unlock(&s->lock);
 	return e;
 }
@@ -378,8 +383,11 @@ int weir_cache_insert(struct weir_cache_zone *z, struct weir_cache_entry *e)
 	}
 	if (n_variants >= MAX_VARIANTS)
 		shard_unlink(s, oldest);
-	while (s->bytes + e->size > s->max_bytes && s->lru_tail)
+	while (s->bytes + e->size > s->max_bytes && s->lru_tail) {
 		shard_unlink(s, s->lru_tail);
+		s->evicted++;
+	}
+	s->stored++;
 	size_t b = bucket_of(s, e->hash);
 	e->hnext = s->buckets[b];
 	s->buckets[b] = e;
@@ -433,6 +441,82 @@ long weir_cache_purge(const char *zone, const char *key, size_t key_len, bool pr
 	}
 	pthread_mutex_unlock(&registry_lock);
 	return any || !zone ? n : -1;
+}
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+struct zone_sums {
+	uint64_t v[8];
+};
+
+enum { SUM_HITS, SUM_MISSES, SUM_EXPIRED, SUM_STORED, SUM_EVICTED, SUM_BYTES, SUM_ENTRIES,
+       SUM_MAX };
+
+static void zone_sum(struct weir_cache_zone *z, struct zone_sums *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->v[SUM_MAX] = z->max_size;
+	for (unsigned i = 0; i < z->n_shards; i++) {
+		struct shard *s = &z->shards[i];
+		pthread_mutex_lock(&s->lock);
+		t->v[SUM_HITS] += s->hits;
+		t->v[SUM_MISSES] += s->misses;
+		t->v[SUM_EXPIRED] += s->expired;
+		t->v[SUM_STORED] += s->stored;
+		t->v[SUM_EVICTED] += s->evicted;
+		t->v[SUM_BYTES] += s->bytes;
+		t->v[SUM_ENTRIES] += s->n_entries;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+void weir_cache_metrics(FILE *f)
+{
+	static const struct {
+		const char *name, *type, *help, *label;
+		int sum;
+	} fam[] = {
+		{ "weir_cache_lookups_total", "counter", "Cache lookups by result.",
+		  "result=\"hit\"", SUM_HITS },
+		{ NULL, NULL, NULL, "result=\"miss\"", SUM_MISSES },
+		{ NULL, NULL, NULL, "result=\"expired\"", SUM_EXPIRED },
+		{ "weir_cache_stored_total", "counter", "Responses stored.", NULL, SUM_STORED },
+		{ "weir_cache_evicted_total", "counter",
+		  "Entries evicted to make room (least recently used).", NULL, SUM_EVICTED },
+		{ "weir_cache_bytes", "gauge", "Bytes stored, bookkeeping included.", NULL,
+		  SUM_BYTES },
+		{ "weir_cache_max_bytes", "gauge", "The zone's max_size.", NULL, SUM_MAX },
+		{ "weir_cache_entries", "gauge", "Entries stored.", NULL, SUM_ENTRIES },
+	};
+	struct zone_sums sums[64];
+	const char *names[64];
+	size_t n = 0;
+
+	/* One series per zone name: during a reload that changes a zone's
+	 * size, the newest zone of the name (the registry's first) speaks. */
+	pthread_mutex_lock(&registry_lock);
+	for (struct weir_cache_zone *z = registry; z && n < 64; z = z->next) {
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = !strcmp(names[i], z->name);
+		if (seen)
+			continue;
+		names[n] = z->name;
+		zone_sum(z, &sums[n++]);
+	}
+	for (size_t k = 0; n && k < sizeof(fam) / sizeof(fam[0]); k++) {
+		const char *name = fam[k].name;
+		for (size_t j = k; !name; j--)
+			name = fam[j - 1].name;
+		if (fam[k].name)
+			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, fam[k].help, name,
+				fam[k].type);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "%s{zone=\"%s\"%s%s} %llu\n", name, names[i],
+				fam[k].label ? "," : "", fam[k].label ? fam[k].label : "",
+				(unsigned long long)sums[i].v[fam[k].sum]);
+	}
+	pthread_mutex_unlock(&registry_lock);
 }
 
 /* ---- Cache-Control ------------------------------------------------------------ */

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "core.h"
@@ -112,6 +113,11 @@ struct weir_cache_usage {
 	uint64_t bytes, max_bytes, entries;
 };
 void weir_cache_zone_usage(struct weir_cache_zone *z, struct weir_cache_usage *u);
+
+/* Writes the zones' counters and sizes in Prometheus text format (the
+ * weir_cache_* families; nothing when there is no zone). Called by a scrape
+ * (metrics.c); takes the registry lock and each shard's in turn. */
+void weir_cache_metrics(FILE *f);
 
 /* ---- decisions (RFC 9111) --------------------------------------------- */
 

@@ -50,6 +50,7 @@
 #define MAX_KEY 8192
 #define MAX_VARY 4096
 #define MAX_KEY_PARTS 16
+#define ZONE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 enum cstate { CS_MISS = 1, CS_EXPIRED, CS_BYPASS, CS_BYPASS_STORE, CS_LAST = 15 };
 
@@ -239,6 +240,11 @@ static int zone_size(const json_t *global, const char *name, uint64_t *size, cha
 	json_object_foreach((json_t *)zones, k, v) {
 		const char *f;
 		json_t *fv;
+		if (strlen(k) > 63 || k[strspn(k, ZONE_CHARS)]) {
+			snprintf(err, errlen, "zones.%s: a zone name is 1 to 63 of A-Z a-z 0-9 . _ -",
+				 k);
+			return -1;
+		}
 		if (!json_is_object(v)) {
 			snprintf(err, errlen, "zones.%s: expected a map with max_size", k);
 			return -1;
@@ -305,8 +311,9 @@ static int cache_configure(const json_t *conf, const json_t *global, void **inst
 	}
 	if ((v = setting(conf, global, "zone"))) {
 		zone = json_string_value(v);
-		if (!zone || !*zone || strlen(zone) > 63) {
-			snprintf(err, errlen, "zone: expected a name of 1 to 63 characters");
+		if (!zone || !*zone || strlen(zone) > 63 ||
+		    zone[strspn(zone, ZONE_CHARS)]) {
+			snprintf(err, errlen, "zone: expected a name of 1 to 63 of A-Z a-z 0-9 . _ -");
 			goto fail;
 		}
 	}

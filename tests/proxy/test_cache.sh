@@ -29,7 +29,7 @@ for try in $(seq 0 30); do
 	[ $free = 1 ] && break
 done
 [ $free = 1 ] || die "no four free ports in 24000-24999"
-P_W=$BASE P_UP=$((BASE + 1))
+P_W=$BASE P_UP=$((BASE + 1)) P_PROM=$((BASE + 2))
 U=http://127.0.0.1:$P_W
 
 $PY $UP --port $P_UP --name U --log "$TMP/up.log" --ready "$TMP/up.ready" 2>"$TMP/up.err" &
@@ -40,6 +40,7 @@ write_conf() { # SMALL_ZONE_SIZE
 	cat >"$TMP/c.yaml" <<EOF
 workers: 2
 listeners: [127.0.0.1:$P_W]
+metrics: {listen: 127.0.0.1:$P_PROM}
 upstreams:
   up: {nodes: [127.0.0.1:$P_UP]}
 plugins:
@@ -294,6 +295,21 @@ check_eq "PURGE of a key not stored: 404, and nothing reached the upstream" "404
 check_eq "PURGE on a route without allow_purge goes upstream (BYPASS)" "BYPASS 1" \
 	"$(get "$U/ttl/cache/pp" -X PURGE) $(seen /cache/pp)"
 
+# ---- metrics -------------------------------------------------------------------------------
+curl -s -o "$TMP/prom.txt" http://127.0.0.1:$P_PROM/metrics
+check "metrics: the exposition with the cache's families is valid" \
+	$PY tests/proxy/prom.py check "$TMP/prom.txt"
+pget() { $PY tests/proxy/prom.py get "$TMP/prom.txt" "$@" | tr '\n' ' ' | sed 's/ $//'; }
+check_ge "metrics: hits of the default zone" 20 \
+	"$(pget 'weir_cache_lookups_total{zone="default",result="hit"}')"
+check_ge "metrics: expired lookups of the default zone" 1 \
+	"$(pget 'weir_cache_lookups_total{zone="default",result="expired"}')"
+check_ge "metrics: evictions in the small zone" 2 "$(pget 'weir_cache_evicted_total{zone="small"}')"
+check_eq "metrics: the small zone's size and bound" "65536 6" \
+	"$(pget 'weir_cache_max_bytes{zone="small"}' 'weir_cache_entries{zone="small"}')"
+check "metrics: ... its bytes within it" \
+	test "$(pget 'weir_cache_bytes{zone="small"}')" -le 65536
+
 # ---- configuration errors ------------------------------------------------------------------
 bad() { # DESC PATTERN ROUTE_SETTINGS [GLOBAL_SETTINGS]
 	local g=${4:-"{}"}
@@ -319,6 +335,7 @@ bad "an undeclared zone" "${E}zone: 'z' is not declared in the global plugins.pr
 	"{zone: z}"
 bad "a zone's max_size" "${E}zones\\.z\\.max_size: expected a size of at least 4k" \
 	"{zone: z}" "{zones: {z: {max_size: 1k}}}"
+bad "a zone's name" "${E}zone: expected a name of 1 to 63 of A-Z a-z 0-9" "{zone: 'a b'}"
 bad "a zone's field" "${E}zones\\.z\\.size: unknown field" "{zone: z}" "{zones: {z: {size: 1m}}}"
 
 # ---- reload --------------------------------------------------------------------------------
