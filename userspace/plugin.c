@@ -6,7 +6,8 @@
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
- * plugin_rewrite.c, plugin_cache.c) and are registered here, in weir_plugins_builtin().
+ * plugin_rewrite.c, plugin_cache.c) and are registered here, in
+ * weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>

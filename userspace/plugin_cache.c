@@ -54,7 +54,7 @@
 
 enum cstate { CS_MISS = 1, CS_EXPIRED, CS_BYPASS, CS_BYPASS_STORE, CS_LAST = 15 };
 
-static const char *const cstate_text[] = {
+static const char *const cstate_text[CS_LAST + 1] = {
 	[CS_MISS] = "MISS", [CS_EXPIRED] = "EXPIRED", [CS_BYPASS] = "BYPASS",
 	[CS_BYPASS_STORE] = "BYPASS",
 };
@@ -544,7 +544,6 @@ static struct weir_cache_entry *fill_start(struct cache_inst *c, struct weir_req
 			t.has_expires = true;
 			t.expires_ok = !weir_http_date(v, vl, &t.expires);
 		} else if (field_is(n, nl, "age")) {
-			t.age = 0;
 			for (uint32_t k = 0; k < vl && v[k] >= '0' && v[k] <= '9'; k++)
 				t.age = t.age < INT32_MAX ? t.age * 10 + (v[k] - '0') : INT32_MAX;
 		}
@@ -612,7 +611,7 @@ static void cache_response_headers(struct weir_req *r, void *inst, struct weir_b
 				(long long)(age > 0 ? age : 0));
 		return;
 	}
-	if (v > CS_LAST)
+	if (v > CS_LAST || !cstate_text[v])
 		return;		/* a fill already (cannot happen twice) */
 	weir_buf_printf(head, "X-Cache-Status: %s\r\n", cstate_text[v]);
 	if (v == CS_BYPASS || !r->up || !r->up->in)
