@@ -94,7 +94,8 @@ median() { tr ' ' '\n' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) /
 	echo "# proxy-cache: req/s, cached vs proxied vs the upstream itself"
 	echo
 	echo "\`BUILD=$BUILD bench/http/cache.sh${1:+ $1}\`: wrk -t1 -c50 (keepalive), $ROUNDS rounds x ${SECS}s,"
-	echo "targets alternated; weir 1 worker on CPU 1, wrk and nginx $(nginx -v 2>&1 | sed 's|.*/||') on CPU 0."
+	echo "targets alternated; weir 1 worker on CPU 1, wrk and nginx $(nginx -v 2>&1 | sed 's|.*/||') on CPU 0;"
+	echo "load average when it started: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo
 	echo "| body | weir cached | weir proxied | nginx direct | cached/proxied | cached/nginx |"
 	echo "|------|------------:|-------------:|-------------:|---------------:|-------------:|"
