@@ -79,6 +79,11 @@ routes:
     rewrite: {strip_prefix: /key}
     plugins:
       proxy-cache: {key: [path, "arg:v", "header:x-tenant"]}
+  - path: /force/*
+    upstream: up
+    rewrite: {strip_prefix: /force}
+    plugins:
+      proxy-cache: {honor_request_no_cache: false, methods: [GET], statuses: [200, 500]}
   - path: /plain/*
     upstream: up
     rewrite: {strip_prefix: /plain}
@@ -225,6 +230,13 @@ check_eq "request Cache-Control: no-cache goes upstream (BYPASS)" "BYPASS 2" \
 check_eq "... and its fresh response replaced the stored one" "HIT U $T #2" "$(get $U$T) $(body)"
 check_eq "request Cache-Control: no-store goes upstream and stores nothing" "BYPASS HIT U $T #2" \
 	"$(get $U$T -H 'Cache-Control: no-store') $(get $U$T) $(body)"
+T="/force/cache/f?cc=max-age=60"
+get $U$T >/dev/null
+check_eq "honor_request_no_cache: false: a request's no-cache is answered from the store" \
+	"HIT 1" "$(get $U$T -H 'Cache-Control: no-cache') $(seen /cache/f?cc=max-age=60)"
+check_eq "methods: [GET]: HEAD bypasses" BYPASS "$(get $U$T -I)"
+T="/force/cache/st5?cc=max-age=60&status=500"
+check_eq "statuses: [200, 500]: a 500 is stored" "MISS HIT" "$(get $U$T) $(get $U$T)"
 T="/plain/cache/x?cc=max-age=60"
 check_eq "a route without the plugin: no X-Cache-Status, not stored" "- - 2" \
 	"$(get $U$T) $(get $U$T) $(seen "/cache/x?cc=max-age=60")"
