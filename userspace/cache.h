@@ -1,6 +1,7 @@
 /* userspace/cache.h - the response cache's store and its decisions: zones
- * of stored responses shared by every worker thread, and the pure functions
- * that decide what HTTP caching semantics (RFC 9111, a shared cache) allow.
+ * of stored responses shared by every worker thread (cache.c), and the pure
+ * functions that decide what HTTP caching semantics (RFC 9111, a shared
+ * cache) allow (cache_rules.c).
  * The `proxy-cache` plugin (plugin_cache.c) is the only user on the request
  * path; weir_cache_purge() is the entry point for an admin API.
  *
