@@ -566,20 +566,23 @@ static struct weir_cache_entry *fill_start(struct cache_inst *c, struct weir_req
 	if (!h)
 		return NULL;
 	h->start = h->end = 0;
+	int lost = 0;		/* a field that did not fit: not stored at all */
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
 		const struct weir_field *f = &r->rhead.fields[i];
 		const char *n = b->data + f->name.off;
 		if (f->name.off == UINT32_MAX || not_stored(n, f->name.len) ||
 		    (drop && weir_hdr_names_has(drop, n, f->name.len)))
 			continue;
-		weir_buf_append(h, n, f->name.len);
-		weir_buf_append(h, ": ", 2);
+		lost |= weir_buf_append(h, n, f->name.len);
+		lost |= weir_buf_append(h, ": ", 2);
 		if (f->value.off != UINT32_MAX)
-			weir_buf_append(h, b->data + f->value.off, f->value.len);
-		weir_buf_append(h, "\r\n", 2);
+			lost |= weir_buf_append(h, b->data + f->value.off, f->value.len);
+		lost |= weir_buf_append(h, "\r\n", 2);
 	}
 	struct weir_cache_entry *e = NULL;
-	if (h->end < h->cap)	/* a full buffer may have lost a field */
+	/* A hit's head is this plus the status line and other plugins' lines,
+	 * in one buffer (weir_client_answer_with): keep room for them. */
+	if (!lost && h->end <= h->cap / 2)
 		e = weir_cache_entry_new(key, (size_t)klen, rec, (size_t)rlen, h->data, h->end,
 					 chunked ? 0 : p->content_length);
 	weir_buf_put(r->client->w, h);
