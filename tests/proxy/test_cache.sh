@@ -29,7 +29,9 @@ for try in $(seq 0 30); do
 	[ $free = 1 ] && break
 done
 [ $free = 1 ] || die "no four free ports in 24000-24999"
-P_W=$BASE P_UP=$((BASE + 1)) P_PROM=$((BASE + 2))
+P_W=$BASE P_UP=$((BASE + 1)) P_PROM=$((BASE + 2)) P_EXT=$((BASE + 3))
+# An address of this host that is not loopback, for PURGE from elsewhere.
+EXT=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+$' | grep -v '^127\.' | head -1)
 U=http://127.0.0.1:$P_W
 
 $PY $UP --port $P_UP --name U --log "$TMP/up.log" --ready "$TMP/up.ready" 2>"$TMP/up.err" &
@@ -39,7 +41,7 @@ wait_for 10 test -s "$TMP/up.ready" || die "upstream did not start: $(cat "$TMP/
 write_conf() { # SMALL_ZONE_SIZE
 	cat >"$TMP/c.yaml" <<EOF
 workers: 2
-listeners: [127.0.0.1:$P_W]
+listeners: [127.0.0.1:$P_W${EXT:+, $EXT:$P_EXT}]
 metrics: {listen: 127.0.0.1:$P_PROM}
 upstreams:
   up: {nodes: [127.0.0.1:$P_UP]}
@@ -304,6 +306,14 @@ check_eq "... then a MISS" "MISS 2" "$(get $U$T) $(seen "$T")"
 T="/cache/p-none?cc=max-age=60"
 check_eq "PURGE of a key not stored: 404, and nothing reached the upstream" "404 0" \
 	"$(curl -s -o /dev/null -w '%{http_code}' -X PURGE $U$T) $(seen "$T")"
+if [ -n "$EXT" ]; then
+	T="/cache/p-ext?cc=max-age=60"
+	get "http://$EXT:$P_EXT$T" >/dev/null
+	check_eq "PURGE from an address that is not loopback ($EXT): 403, the entry stays" "403 HIT" \
+		"$(curl -s -o /dev/null -w '%{http_code}' -X PURGE "http://$EXT:$P_EXT$T") $(get "http://$EXT:$P_EXT$T")"
+else
+	ok "# SKIP PURGE from an address that is not loopback: this host has none"
+fi
 check_eq "PURGE on a route without allow_purge goes upstream (BYPASS)" "BYPASS 1" \
 	"$(get "$U/ttl/cache/pp" -X PURGE) $(seen /cache/pp)"
 
