@@ -156,6 +156,12 @@ check_eq "... replayed chunked, its body intact" "chunked $(hv x-body-sha256)" \
 	"$(hv transfer-encoding) $(sha)"
 check_eq "... fetched once" 1 "$(seen "$T")"
 
+check_eq "an HTTP/1.0 client is not answered from a chunked entry" BYPASS \
+	"$(get $U$T --http1.0)"
+T="/cache/a?cc=max-age=60"
+check_eq "... but from one with a Content-Length, keepalive as it asks" "HIT keep-alive" \
+	"$(get $U$T --http1.0 -H 'Connection: keep-alive') $(hv connection)"
+
 # ---- what is not stored ---------------------------------------------------------
 for cc in no-store private no-cache "private, max-age=60" "no-store, max-age=60" "max-age=0"; do
 	T="/cache/ns-${cc//[ ,=]/_}?cc=$(printf %s "$cc" | sed 's/ /%20/g; s/,/%2C/g')"
