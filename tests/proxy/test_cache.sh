@@ -51,6 +51,7 @@ plugins:
       default: {max_size: 16m}
       small: {max_size: $1}
       huge: {max_size: 256m}
+      evict: {max_size: 256k}
 routes:
   - path: /cache/*
     upstream: up
@@ -76,6 +77,11 @@ routes:
     rewrite: {strip_prefix: /huge}
     plugins:
       proxy-cache: {zone: huge, max_object_size: 12m}
+  - path: /evict/*
+    upstream: up
+    rewrite: {strip_prefix: /evict}
+    plugins:
+      proxy-cache: {zone: evict, max_object_size: 60k}
   - path: /key/*
     upstream: up
     rewrite: {strip_prefix: /key}
@@ -279,6 +285,22 @@ check_eq "LRU: filled beyond max_size, the oldest is a MISS again" "MISS 2" \
 check_eq "LRU: a hit keeps an object: l7 (used) stays, l2 (oldest now) went" "HIT MISS" \
 	"$(get "$U/lru/cache/l7?cc=max-age=60&n=10000") $(get "$U/lru/cache/l2?cc=max-age=60&n=10000")"
 
+# Hits written from entries that two workers evict meanwhile: 50 kB bodies
+# (larger than a connection buffer, so written from the entry itself), 12
+# keys in a zone that holds 5. Under ASan a use after free would end weir.
+cat >"$TMP/evict.lua" <<'EOF'
+request = function()
+    return wrk.format("GET", "/evict/cache/e" .. math.random(1, 12) .. "?cc=max-age=60&n=50000")
+end
+EOF
+wrk -t2 -c8 -d3s -s "$TMP/evict.lua" $U/ >"$TMP/wrk.out" 2>&1
+check "hits and evictions at once, two workers: wrk ran" grep -q "requests in" "$TMP/wrk.out"
+check "... and got no error and no other status than 200" \
+	bash -c "! grep -q 'Non-2xx\|Socket errors' '$TMP/wrk.out'"
+get "$U/evict/cache/e1?cc=max-age=60&n=50000" >/dev/null
+check_eq "... weir serves on" HIT "$(get "$U/evict/cache/e1?cc=max-age=60&n=50000")"
+check_eq "... a stored 50 kB body intact" "$(hv x-body-sha256)" "$(sha)"
+
 # ---- failures mid-way are never stored ---------------------------------------------------
 T="/huge/cache/die?cc=max-age=60&n=100000&die=1"
 check_eq "an upstream that dies mid-body: nothing stored" 2 \
@@ -333,6 +355,9 @@ check_ge "metrics: hits of the default zone" 20 \
 check_ge "metrics: expired lookups of the default zone" 1 \
 	"$(pget 'weir_cache_lookups_total{zone="default",result="expired"}')"
 check_ge "metrics: evictions in the small zone" 2 "$(pget 'weir_cache_evicted_total{zone="small"}')"
+check_ge "metrics: the evict zone under wrk: evictions" 10 \
+	"$(pget 'weir_cache_evicted_total{zone="evict"}')"
+check_ge "metrics: ... and hits" 10 "$(pget 'weir_cache_lookups_total{zone="evict",result="hit"}')"
 check_eq "metrics: the small zone's size and bound" "65536 6" \
 	"$(pget 'weir_cache_max_bytes{zone="small"}' 'weir_cache_entries{zone="small"}')"
 check "metrics: ... its bytes within it" \
