@@ -226,4 +226,11 @@ say "router: match cost at 1k/10k/100k routes of each kind -> $RESULTS/router.md
 say "http: wrk against weir, nginx and HAProxy -> $RESULTS/http.md"
 BUILD=$BUILD RESULTS=$RESULTS QUICK=$QUICK bench/http/run.sh
 
-say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, http.md"
+say "cache: wrk against weir's proxy-cache, the route uncached, nginx -> $RESULTS/cache.md"
+if [ "$QUICK" = 1 ]; then
+	BUILD=$BUILD RESULTS=$RESULTS bench/http/cache.sh --quick
+else
+	BUILD=$BUILD RESULTS=$RESULTS bench/http/cache.sh
+fi
+
+say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, http.md, cache.md"

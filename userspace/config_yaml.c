@@ -180,6 +180,11 @@ static int scaled(const char *s, const struct unit *u, int64_t *v)
 	return -1;
 }
 
+int weir_config_scaled(const char *s, bool duration, int64_t *v)
+{
+	return scaled(s, duration ? ms_units : size_units, v);
+}
+
 /* The largest unit that divides v: 86400000 -> "24h", 1048576 -> "1m". */
 static void fmt_scaled(char *b, size_t n, const struct unit *u, int64_t v)
 {

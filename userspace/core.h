@@ -126,6 +126,7 @@ enum weir_client_state {
 	WEIR_CLIENT_BUSY,		/* a request is in flight */
 	WEIR_CLIENT_TUNNEL,		/* upgraded: bytes both ways */
 	WEIR_CLIENT_CLOSING,		/* flushing a final answer, then close */
+	WEIR_CLIENT_ANSWER,		/* writing a local answer's large body */
 };
 
 struct weir_client {
@@ -182,11 +183,16 @@ enum weir_req_phase {
 	WEIR_REQ_RESPONSE,		/* response head sent on, body streaming */
 };
 
-/* A whole response of our own, prepared by a plugin when its settings are
- * read and immutable after: `head` holds its header lines, "name: value\r\n"
- * each, without Content-Length or Connection (weir writes those). */
+/* A whole response of our own, prepared by a plugin and immutable while a
+ * request uses it: `head` holds its header lines, "name: value\r\n" each,
+ * without Content-Length or Connection (weir writes those), unless `framed`:
+ * then the head carries the framing (Content-Length or Transfer-Encoding:
+ * chunked) and the body is the message body as framed (a stored response,
+ * plugin_cache.c). It must stay alive until the request is finished (the
+ * log phase): a body larger than a buffer is written from where it lies. */
 struct weir_answer {
 	uint16_t status;
+	bool framed;
 	const char *head;
 	size_t head_len;
 	const char *body;
@@ -257,6 +263,8 @@ struct weir_req {
 	const char *consumer;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
+	const char *abody;		/* the answer's body still to write */
+	size_t abody_left;
 	uint16_t status;
 
 	uint64_t start_ms;
@@ -360,12 +368,14 @@ void weir_client_error(struct weir_client *c, int status, const char *why);
 /* Answers with a short text body; `keep` lets the connection carry another
  * request, which is safe only when this one was read whole. */
 void weir_client_answer(struct weir_client *c, int status, const char *why, bool keep);
-/* Answers with a whole response of our own (a plugin's: mock): the status
- * line, a's header lines, those of the response_headers phase, X-Request-Id,
- * Content-Length (none for 1xx, 204, 304), Connection as `keep` decides (as
+/* Answers with a whole response of our own (a plugin's: mock, a cache
+ * hit): the status line, a's header lines, those of the response_headers
+ * phase, X-Request-Id, Content-Length (none for 1xx, 204, 304, nor for a
+ * framed answer, whose head has its own), Connection as `keep` decides (as
  * for weir_client_answer), then the body unless the request is HEAD. The
- * answer must fit in one buffer with room to spare; one that does not
- * closes the connection. */
+ * head must fit in one buffer, else the connection is closed; a body that
+ * fits in the room left is copied behind it, a larger one is written from
+ * a->body with writev as the socket drains (WEIR_CLIENT_ANSWER). */
 void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a, bool keep);
 /* Runs llhttp over unparsed input: 1 paused (head or message end), 0 needs
  * bytes, -1 error (answered). */

@@ -66,10 +66,14 @@ const char *weir_status_text(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 202: return "Accepted";
+	case 203: return "Non-Authoritative Information";
 	case 204: return "No Content";
+	case 300: return "Multiple Choices";
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
 	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -86,6 +90,7 @@ const char *weir_status_text(int status)
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 451: return "Unavailable For Legal Reasons";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
@@ -199,6 +204,7 @@ static int on_message_complete(llhttp_t *p)
 /* ---- local answers ------------------------------------------------------ */
 
 static int client_flush(struct weir_client *c);
+static void answer_pump(struct weir_client *c);
 
 /* An answer of ours is in c->out, n bytes of it: count it, then either
  * go on to the next request or flush and close. */
@@ -288,15 +294,18 @@ void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a,
 		weir_buf_append(o, r->id, 32);
 		weir_buf_append(o, "\r\n", 2);
 	}
-	if (!bodyless)
+	if (!bodyless && !a->framed)
 		weir_buf_printf(o, "Content-Length: %zu\r\n", a->body_len);
 	if (!keep)
 		weir_buf_append(o, "Connection: close\r\n", 19);
 	else if (r && !r->http_minor)
 		weir_buf_append(o, "Connection: keep-alive\r\n", 24);
 	rc = weir_buf_append(o, "\r\n", 2);
-	if (!rc && !bodyless && !(r && r->head_only))
+	bool body = !bodyless && !(r && r->head_only) && a->body_len;
+	if (!rc && body && (a->body_len <= o->cap - o->end || !r)) {
 		rc = weir_buf_append(o, a->body, a->body_len);
+		body = false;
+	}
 	if (rc < 0) {
 		/* Too big for the buffer: nothing sensible can be sent. */
 		weir_client_close(c);
@@ -304,7 +313,63 @@ void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a,
 	}
 	if (r)
 		r->status = a->status;
+	if (body) {
+		/* Written from where it lies: one writev with the head, then
+		 * more as the socket drains. */
+		r->bytes_out += o->end - before;
+		r->abody = a->body;
+		r->abody_left = a->body_len;
+		if (!keep)
+			r->close_after = 1;
+		c->state = WEIR_CLIENT_ANSWER;
+		answer_pump(c);
+		return;
+	}
 	answer_sent(c, o->end - before, keep);
+}
+
+/* Writes the head in c->out and the rest of a large answer body, then ends
+ * the exchange as answer_sent does. */
+static void answer_pump(struct weir_client *c)
+{
+	struct weir_req *r = c->req;
+	struct weir_buf *o = c->out;
+
+	while ((o && o->start < o->end) || r->abody_left) {
+		struct iovec iov[2];
+		int n_iov = 0;
+		size_t head_n = o ? o->end - o->start : 0;
+
+		if (head_n)
+			iov[n_iov++] = (struct iovec){ o->data + o->start, head_n };
+		if (r->abody_left)
+			iov[n_iov++] = (struct iovec){ (void *)r->abody, r->abody_left };
+		ssize_t n = writev(c->io.fd, iov, n_iov);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			c->io.writable = 0;
+			weir_timer_set(c->w, &c->timer, c->w->now + c->w->snap->conf->send_timeout_ms);
+			return;
+		}
+		if (n < 0) {
+			weir_client_close(c);
+			return;
+		}
+		size_t from_head = (size_t)n < head_n ? (size_t)n : head_n;
+		if (o)
+			o->start += (uint32_t)from_head;
+		r->abody += (size_t)n - from_head;
+		r->abody_left -= (size_t)n - from_head;
+		r->bytes_out += (size_t)n - from_head;
+	}
+	if (o) {
+		weir_buf_put(c->w, o);
+		c->out = NULL;
+	}
+	r->abody = NULL;
+	weir_timer_stop(c->w, &c->timer);
+	answer_sent(c, 0, !r->close_after);
 }
 
 void weir_client_error(struct weir_client *c, int status, const char *why)
@@ -901,6 +966,9 @@ void weir_client_event(struct weir_client *c, uint32_t events)
 		break;
 	case WEIR_CLIENT_CLOSING:
 		client_closing(c);
+		break;
+	case WEIR_CLIENT_ANSWER:
+		answer_pump(c);
 		break;
 	}
 }

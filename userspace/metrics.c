@@ -24,6 +24,7 @@
 #include <llhttp.h>
 
 #include "metrics.h"
+#include "cache.h"
 #include "core.h"
 #include "server.h"
 #include "snapshot.h"
@@ -465,6 +466,7 @@ static char *render(size_t *len)
 	weir_metrics_unlock();
 	render_routes(f, s);
 	render_upstreams(f, s);
+	weir_cache_metrics(f);
 	render_process(f);
 	render_xdp(f, srv.pin_dir);
 	weir_snapshot_put(s);

@@ -6,7 +6,8 @@
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
- * plugin_rewrite.c) and are registered here, in weir_plugins_builtin().
+ * plugin_rewrite.c, plugin_cache.c) and are registered here, in
+ * weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,16 @@ int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bo
 	m->n = k;
 	*out = m;
 	return 0;
+}
+
+void **weir_plugin_ctx(struct weir_req *r, const void *inst)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; rt && i < rt->n_plugins && i < WEIR_MAX_PLUGINS; i++)
+		if (rt->plugins[i].inst == inst)
+			return &r->plugin_ctx[i];
+	return NULL;
 }
 
 int weir_plugins_access(struct weir_req *r)
@@ -314,7 +325,7 @@ static const struct weir_plugin headers_plugin = {
 void weir_plugins_builtin(void)
 {
 	const struct weir_plugin *builtin[] = {
-		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite,
+		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite, &weir_plugin_cache,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

@@ -95,6 +95,11 @@ const struct weir_plugin *weir_plugin_find(const char *name);
 void weir_plugins_builtin(void);
 extern const struct weir_plugin weir_plugin_mock;	/* plugin_mock.c */
 extern const struct weir_plugin weir_plugin_rewrite;	/* plugin_rewrite.c */
+extern const struct weir_plugin weir_plugin_cache;	/* plugin_cache.c */
+
+/* The request's per-request slot of the instance `inst` of its route's
+ * chain (r->plugin_ctx[i]), NULL when the chain does not hold it. */
+void **weir_plugin_ctx(struct weir_req *r, const void *inst);
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in

@@ -35,6 +35,14 @@ Behaviour by path (the first segment; anything else is /echo):
   /big-head?n=B   a response head with a B-byte header field
   /healthz        200 "ok", or 503 while the --unhealthy-if FILE exists (a
                   health check failing while the node serves everything else)
+  /cache/...      a response for cache tests, with a Date field and what the
+                  query asks for: cc=V (Cache-Control), vary=V, expires=+N or -N
+                  (seconds from now) or a raw value, age=N, cookie=1
+                  (Set-Cookie), status=NNN; the body is "NAME TARGET #K\n" (K:
+                  how many times this upstream got this target, so a fresh
+                  fetch differs from a stored one), or n=B bytes of the
+                  pattern with X-Body-Sha256 (chunk=C: chunked, C-byte chunks;
+                  die=1: the head and half the body, then the connection closes)
 Any request with ?close=1 in its target is answered, then the connection is
 closed without a "Connection: close" (a keepalive connection dying under a
 proxy's pool).
@@ -42,6 +50,7 @@ Every response carries X-Name (the --name) and X-Conn (the connection number).
 """
 import argparse
 import base64
+import email.utils
 import hashlib
 import json
 import os
@@ -253,6 +262,38 @@ class Handler(socketserver.BaseRequestHandler):
             bad = self.server.unhealthy_if and os.path.exists(self.server.unhealthy_if)
             status = 503 if bad else 200
             body = b"unhealthy\n" if bad else b"ok\n"
+        elif seg == "cache":
+            with self.server.log.lock:
+                k = self.server.counts.get(target, 0) + 1
+                self.server.counts[target] = k
+            status = int(q.get("status", "200"))
+            extra = [("Date", email.utils.formatdate(usegmt=True))]
+            for name, arg in (("Cache-Control", "cc"), ("Vary", "vary"), ("Age", "age")):
+                if arg in q:
+                    extra.append((name, q[arg]))
+            exp = q.get("expires")
+            if exp and exp[0] in "+-" and exp[1:].isdigit():
+                exp = email.utils.formatdate(time.time() + int(exp), usegmt=True)
+            if exp:
+                extra.append(("Expires", exp))
+            if q.get("cookie") == "1":
+                extra.append(("Set-Cookie", "s=%d" % k))
+            if "n" in q:
+                n = int(q["n"])
+                extra.append(("X-Body-Sha256", pattern_sha(n)))
+                if "chunk" in q:
+                    extra.append(("Transfer-Encoding", "chunked"))
+                    gen = (b"%x\r\n%s\r\n" % (len(c), c) for c in
+                           list(pattern_chunks(n, int(q["chunk"]))) + [b""])
+                else:
+                    extra.append(("Content-Length", n))
+                    gen = pattern_chunks(n)
+                if q.get("die") == "1":  # half the body, then the connection dies
+                    self.head(status, extra)
+                    self.sock.sendall(b"".join(pattern_chunks(n))[:n // 2])
+                    return False
+            else:
+                body = ("%s %s #%d\n" % (self.name, target, k)).encode()
         elif seg == "fail-on" and path.split("/")[2:3] == [self.name]:
             status = 502
             body = b"failing on purpose\n"
@@ -370,6 +411,7 @@ def main():
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.name = a.name
     srv.unhealthy_if = a.unhealthy_if
+    srv.counts = {}
     srv.log = Log(a.log)
     if a.ready:
         with open(a.ready, "w") as f:
