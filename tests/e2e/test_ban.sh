@@ -119,4 +119,5 @@ check_eq "the client connects again (and is still over its L7 limit)" 429 \
 kill $WPID
 wait $WPID 2>/dev/null
 check "weir stops cleanly" grep -q 'weir: stopped' "$TMP/weir.err"
+check_eq "no sanitizer reports (ASan build)" 0 "$(grep -c Sanitizer "$TMP/weir.err")"
 finish

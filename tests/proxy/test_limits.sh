@@ -262,4 +262,8 @@ badban "ban on an unknown kind" "{on: [auth, spam]}" "ban.on[1]: 'spam': expecte
 badban "ban with a relative pin_dir" "{pin_dir: weir}" "ban.pin_dir: expected an absolute path"
 badban "ban with an unknown key" "{treshold: 3}" "ban.treshold: unknown field"
 
+kill $MAIN_PID
+wait $MAIN_PID 2>/dev/null
+check "weir stops cleanly after the reloads" grep -q 'weir: stopped' "$TMP/main.err"
+check_eq "no sanitizer reports (ASan build)" 0 "$(cat "$TMP/main.err" "$TMP/ban.err" | grep -c Sanitizer)"
 finish
