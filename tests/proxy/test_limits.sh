@@ -146,6 +146,11 @@ two_pass() {
 	[ "$(cat "$TMP/tp1.code") $(cat "$TMP/tp2.code")" = "200 200" ]
 }
 check "limit-conn: places of clients that gave up are given back" wait_for 10 two_pass
+# Both workers at once, and wrk's connections cut mid-request when it stops:
+# afterwards every place is back.
+wrk -t2 -c24 -d2s "$U/slow-head?ms=20" >"$TMP/wrk.out" 2>&1
+check "limit-conn under load: wrk ran, some refused" grep -q 'Non-2xx or 3xx responses' "$TMP/wrk.out"
+check "limit-conn under load: every place is given back" wait_for 10 two_pass
 check_eq "limit-conn: an upstream failure answers 502" 502 "$(code $U/dead/1)"
 check_eq "limit-conn: ... and gives its place back (conn 1)" 502 "$(code $U/dead/2)"
 check_eq "ip-restriction runs before limits: a denied source is refused" 403 \
