@@ -323,6 +323,16 @@ void weir_client_error(struct weir_client *c, int status, const char *why)
 
 /* ---- judging a request head -------------------------------------------- */
 
+/* A request an access plugin delayed (r->delay_ms) goes upstream now. A
+ * client that leaves meanwhile ends the request, which stops this timer
+ * (weir_req_finish). */
+static void req_delay_fire(struct weir_worker *w, struct weir_timer *t)
+{
+	struct weir_req *r = (struct weir_req *)((char *)t - offsetof(struct weir_req, delay));
+
+	weir_proxy_start(r);
+}
+
 /* Walks the comma-separated tokens of a Connection value. */
 static void connection_tokens(struct weir_req *r, const char *v, uint32_t len)
 {
@@ -625,6 +635,11 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	}
 	if (!r->route->upstream) {	/* only a route whose plugin always answers */
 		weir_client_answer(c, 502, "the route has no upstream", r->req_done);
+		return;
+	}
+	if (r->delay_ms) {
+		r->delay.fire = req_delay_fire;
+		weir_timer_set(c->w, &r->delay, c->w->now + r->delay_ms);
 		return;
 	}
 	weir_proxy_start(r);

@@ -580,7 +580,8 @@ int weir_leaky_take(uint64_t v[4], uint64_t now, uint64_t rate_milli, uint64_t b
 	}
 	v[0] = level + 1000;
 	v[1] = now;
-	*retry_ms = 0;
+	/* what is ahead of it in the bucket drains first */
+	*retry_ms = level * 1000 / rate_milli;
 	return 1;
 }
 

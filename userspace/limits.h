@@ -132,8 +132,10 @@ void **weir_limit_slot(struct weir_req *r, const void *inst);
 /* Leaky bucket (limit-req), nginx's: v[0] the level in thousandths of a
  * request, v[1] when it was last filled. The level drains at rate_milli
  * thousandths per second; a request adds 1000 and is admitted when the
- * level stays at most (burst + 1) * 1000. Returns 1 admitted, 0 rejected
- * with *retry_ms until one would be. */
+ * level stays at most (burst + 1) * 1000. Returns 1 admitted, with
+ * *retry_ms the time until what was in the bucket before it has drained (its
+ * delay, when requests within the burst are delayed); 0 rejected, with
+ * *retry_ms until one would be admitted. */
 int weir_leaky_take(uint64_t v[4], uint64_t now, uint64_t rate_milli, uint64_t burst,
 		    uint64_t *retry_ms);
 

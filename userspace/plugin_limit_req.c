@@ -6,10 +6,12 @@
  *   plugins:
  *     limit-req: {rate: 10, burst: 20, key_type: remote_addr}
  *
- * Requests within the burst are served at once (nginx's `nodelay`): weir
- * does not hold a request back to smooth the rate, so `nodelay: false`
- * with a burst is refused at load rather than silently ignored. With
- * burst 0 the two are the same. `rate` may be fractional (0.5: one request
+ * Requests within the burst are delayed so that they go upstream at `rate`
+ * (the default, as APISIX's and nginx's), or served at once with
+ * `nodelay: true`. A delayed request waits on a timer of its own in the
+ * worker's loop (r->delay_ms, http.c), never in the worker; its place in
+ * the bucket is taken when it is admitted, so a client that leaves while
+ * waiting has still spent it. `rate` may be fractional (0.5: one request
  * every 2 s). The shared settings are limits.h's.
  */
 #include <stdio.h>
@@ -25,6 +27,7 @@ struct lreq_inst {
 	struct weir_limit_common lc;
 	uint64_t rate_milli;		/* requests per 1000 s */
 	uint64_t burst;
+	bool nodelay;
 };
 
 #define SLOT_SET (1ULL << 63)
@@ -70,13 +73,9 @@ static int lreq_configure(const json_t *conf, const json_t *global, void **inst,
 	}
 	if (weir_limit_num(conf, "rate", true, 0.001, 1e7, 0, &rate, err, errlen) < 0 ||
 	    weir_limit_int(conf, "burst", false, 0, 1000000000, 0, &burst, err, errlen) < 0 ||
-	    weir_limit_bool(conf, "nodelay", true, &nodelay, err, errlen) < 0)
+	    weir_limit_bool(conf, "nodelay", false, &nodelay, err, errlen) < 0)
 		goto fail;
-	if (!nodelay && burst) {
-		snprintf(err, errlen, "nodelay: false (delaying requests within the burst) is "
-			 "not supported: requests within the burst are served at once");
-		goto fail;
-	}
+	l->nodelay = nodelay;
 	l->rate_milli = (uint64_t)(rate * 1000 + 0.5);
 	l->burst = (uint64_t)burst;
 	if (weir_limit_common_configure(&l->lc, "limit-req", conf, lreq_keys, lreq_keep,
@@ -101,8 +100,13 @@ static int lreq_access(struct weir_req *r, void *inst)
 	if ((rc = weir_limit_request_key(&l->lc, r, &key, &len)) >= 0)
 		return rc;
 	rc = weir_ltab_run(l->lc.tab, key, len, r->client->w->now, lreq_take, &a, NULL);
-	if (rc != 0)
-		return 0;	/* admitted, or no room to count the key */
+	if (rc < 0)
+		return 0;	/* no room to count the key: let it pass */
+	if (rc) {
+		if (!l->nodelay && a.retry_ms > r->delay_ms)
+			r->delay_ms = (uint32_t)(a.retry_ms < UINT32_MAX ? a.retry_ms : UINT32_MAX);
+		return 0;
+	}
 	if ((slot = weir_limit_slot(r, inst)))
 		*slot = (void *)(uintptr_t)(SLOT_SET | ((a.retry_ms + 999) / 1000));
 	r->answer = l->lc.reject;

@@ -81,7 +81,7 @@ upstreams: {up: {nodes: [127.0.0.1:$P_UP]}}
 routes:
   - {id: req, path: /req, upstream: up, plugins: {limit-req: {rate: $RATE}}}
   - {id: burst, path: /burst, upstream: up,
-     plugins: {limit-req: {rate: $RATE, burst: $((RATE / 10))}}}
+     plugins: {limit-req: {rate: $RATE, burst: $((RATE / 10)), nodelay: true}}}
   - {id: fixed, path: /fixed, upstream: up,
      plugins: {limit-count: {count: $((RATE / 10)), time_window: 100ms}}}
   - {id: sliding, path: /sliding, upstream: up,

@@ -63,7 +63,7 @@ routes:
   - {id: sliding, path: /sliding/*, upstream: a,
      plugins: {limit-count: {count: 3, time_window: 1h, policy: sliding, rejected_code: 503}}}
   - {id: req, path: /req/*, upstream: a,
-     plugins: {limit-req: {rate: 0.01, burst: 2}}}
+     plugins: {limit-req: {rate: 0.01, burst: 2, nodelay: true}}}
   - {id: conn, path: /slow-head*, upstream: a,
      plugins: {limit-conn: {conn: 2, key_type: route}}}
   - {id: hdr, path: /hdr/*, upstream: a,
@@ -175,7 +175,7 @@ check_eq "limit-count: the count survives the reload (still 429)" 429 "$(code $U
 check_eq "limit-req: the bucket survives the reload (still 429)" 429 "$(code $U/req/after-reload)"
 check_eq "header key: k1 is still limited after the reload" 429 "$(code -H 'X-Api-Key: k1' $U/hdr/a4)"
 
-sed -i 's/limit-req: {rate: 0.01, burst: 2}/limit-req: {rate: 0.01, burst: -2}/' "$TMP/main.yaml"
+sed -i 's/limit-req: {rate: 0.01, burst: 2, nodelay: true}/limit-req: {rate: 0.01, burst: -2}/' "$TMP/main.yaml"
 kill -HUP $WPID
 check "a bad plugin setting on SIGHUP is refused" wait_for 10 grep -q 'reload failed' "$TMP/main.err"
 check "... with FILE:LINE: FIELD: REASON" \
@@ -191,6 +191,40 @@ check "limit-count: ... with the new limit" bash -c \
 	"curl -s -D - -o /dev/null $U/count/fresh2 | grep -qi '^RateLimit-Limit: 7'"
 check_eq "limit-req: its unchanged settings keep its state" 429 "$(code $U/req/after-change)"
 
+# ---- limit-req delays within the burst, without holding the worker -------------
+# One worker: the delayed request and the one that must not wait for it
+# share the loop. rate 0.2/s, burst 1: the second request waits 5 s.
+cat >"$TMP/delay.yaml" <<EOF
+workers: 1
+listeners: [127.0.0.1:$P_BAD]
+upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
+routes:
+  - {id: d, path: /d/*, upstream: a, plugins: {limit-req: {rate: 0.2, burst: 1}}}
+  - {id: free, path: /*, upstream: a}
+EOF
+MAIN_PID=$WPID
+start_weir delay "$TMP/delay.yaml"
+D=http://127.0.0.1:$P_BAD
+check_eq "limit-req delay: the first passes at once" 200 "$(code $D/d/1)"
+START=$(date +%s%N)
+C -o /dev/null -w '%{http_code}' $D/d/2 >"$TMP/d2.code" & DPID=$!
+sleep 0.3	# a head start; the checks below do not depend on it
+check_eq "limit-req delay: meanwhile the worker serves another route" 200 "$(code $D/free/x)"
+check "limit-req delay: ... while the delayed one still waits" kill -0 $DPID
+check_eq "limit-req delay: the delayed one has not reached the upstream yet" 0 "$(seen /d/2)"
+check_eq "limit-req delay: a third overflows the burst: 429" 429 "$(code $D/d/3)"
+wait $DPID
+ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
+check_eq "limit-req delay: the delayed one is served" 200 "$(cat "$TMP/d2.code")"
+check_ge "limit-req delay: ... after about 5 s (ms)" 4500 $ELAPSED_MS
+check_eq "limit-req delay: the upstream saw it" 1 "$(seen /d/2)"
+# a client that leaves while delayed: the request ends, the timer with it
+curl -s -o /dev/null --max-time 1 $D/d/4
+check_eq "limit-req delay: one that left while delayed never reaches the upstream" 0 "$(seen /d/4)"
+kill $WPID; wait $WPID 2>/dev/null
+check "limit-req delay: weir stops cleanly" grep -q 'weir: stopped' "$TMP/delay.err"
+WPID=$MAIN_PID
+
 # ---- ban without the XDP layer ----------------------------------------------
 cat >"$TMP/ban.yaml" <<EOF
 listeners: [127.0.0.1:$P_BAD]
@@ -199,7 +233,6 @@ ban: {threshold: 2, window: 1m, ttl: 10m, pin_dir: $TMP/no-such-pins}
 routes:
   - {id: c, path: /*, upstream: a, plugins: {limit-count: {count: 1, time_window: 1h}}}
 EOF
-MAIN_PID=$WPID
 start_weir ban "$TMP/ban.yaml"
 for i in 1 2 3 4; do code http://127.0.0.1:$P_BAD/b$i >/dev/null; done
 check "ban: without pinned maps it says so once" wait_for 10 \
@@ -244,8 +277,8 @@ bad "limit-count with a bad missing_key" "limit-count: {count: 1, time_window: 1
 	"routes[0].plugins.limit-count: missing_key: expected"
 bad "limit-req with a zero rate" "limit-req: {rate: 0}" \
 	"routes[0].plugins.limit-req: rate: expected a number"
-bad "limit-req delaying within a burst" "limit-req: {rate: 1, burst: 5, nodelay: false}" \
-	"routes[0].plugins.limit-req: nodelay: false"
+bad "limit-req with a bad nodelay" "limit-req: {rate: 1, burst: 5, nodelay: 'yes'}" \
+	"routes[0].plugins.limit-req: nodelay: expected true or false"
 bad "limit-conn with a bad rejected_code" "limit-conn: {conn: 1, rejected_code: 99}" \
 	"routes[0].plugins.limit-conn: rejected_code: expected a whole number from 200 to 599"
 bad "limit-conn with an unknown field" "limit-conn: {conn: 1, burst: 1}" \
@@ -270,5 +303,6 @@ badban "ban with an unknown key" "{treshold: 3}" "ban.treshold: unknown field"
 kill $MAIN_PID
 wait $MAIN_PID 2>/dev/null
 check "weir stops cleanly after the reloads" grep -q 'weir: stopped' "$TMP/main.err"
-check_eq "no sanitizer reports (ASan build)" 0 "$(cat "$TMP/main.err" "$TMP/ban.err" | grep -c Sanitizer)"
+check_eq "no sanitizer reports (ASan build)" 0 \
+	"$(cat "$TMP/main.err" "$TMP/ban.err" "$TMP/delay.err" | grep -c Sanitizer)"
 finish

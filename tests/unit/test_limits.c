@@ -113,9 +113,12 @@ static void test_leaky_bucket(void **state)
 {
 	uint64_t v[4] = { 0 }, retry;
 
-	/* 1/s, burst 2: three at once, then the fourth waits a second */
-	for (int i = 0; i < 3; i++)
+	/* 1/s, burst 2: three at once (each behind the ones before it), then
+	 * the fourth waits a second */
+	for (int i = 0; i < 3; i++) {
 		assert_int_equal(weir_leaky_take(v, 10000, 1000, 2, &retry), 1);
+		assert_int_equal(retry, 1000 * i);
+	}
 	assert_int_equal(weir_leaky_take(v, 10000, 1000, 2, &retry), 0);
 	assert_int_equal(retry, 1000);
 	/* half a second drains half a request: still full */
@@ -389,9 +392,48 @@ static void test_count_headers(void **state)
 	free(b);
 }
 
+static void test_req_delay(void **state)
+{
+	void *i = conf("limit-req", "delay", "{\"rate\": 2, \"burst\": 2}");
+
+	/* within the burst: each waits for those ahead of it, at 2/s */
+	F.w.now = 70000;
+	req("10.0.0.1", NULL, NULL);
+	assert_int_equal(access_(i), 0);
+	assert_int_equal(F.r.delay_ms, 0);
+	req("10.0.0.1", NULL, NULL);
+	assert_int_equal(access_(i), 0);
+	assert_int_equal(F.r.delay_ms, 500);
+	req("10.0.0.1", NULL, NULL);
+	assert_int_equal(access_(i), 0);
+	assert_int_equal(F.r.delay_ms, 1000);
+	req("10.0.0.1", NULL, NULL);
+	assert_int_equal(access_(i), 429);
+	/* 250 ms on, half a request has drained: still full; 500 ms on, one
+	 * has: the next fits, behind two (1 s) */
+	F.w.now += 250;
+	assert_int_equal(access_(i), 429);
+	F.w.now += 250;
+	req("10.0.0.1", NULL, NULL);
+	assert_int_equal(access_(i), 0);
+	assert_int_equal(F.r.delay_ms, 1000);
+	F.p->destroy(i);
+
+	/* nodelay: the same admissions, none delayed */
+	i = conf("limit-req", "delay", "{\"rate\": 2, \"burst\": 2, \"nodelay\": true}");
+	for (int k = 0; k < 3; k++) {
+		req("10.0.0.1", NULL, NULL);
+		assert_int_equal(access_(i), 0);
+		assert_int_equal(F.r.delay_ms, 0);
+	}
+	assert_int_equal(access_(i), 429);
+	F.p->destroy(i);
+	F.w.now = 0;
+}
+
 static void test_req_plugin(void **state)
 {
-	void *i = conf("limit-req", "req", "{\"rate\": 1, \"burst\": 1}");
+	void *i = conf("limit-req", "req", "{\"rate\": 1, \"burst\": 1, \"nodelay\": true}");
 
 	F.w.now = 50000;
 	req("10.0.0.1", NULL, NULL);
@@ -572,8 +614,6 @@ static void test_errors(void **state)
 		{ "limit-req", "{\"rate\": \"fast\"}", "rate: expected a number" },
 		{ "limit-req", "{\"rate\": 1, \"burst\": -1}", "burst: expected a whole number" },
 		{ "limit-req", "{\"rate\": 1, \"nodelay\": \"yes\"}", "nodelay: expected true or false" },
-		{ "limit-req", "{\"rate\": 1, \"burst\": 3, \"nodelay\": false}",
-		  "nodelay: false (delaying requests within the burst) is not supported" },
 		{ "limit-conn", "{}", "conn: required" },
 		{ "limit-conn", "{\"conn\": 0}", "conn: expected a whole number from 1" },
 		{ "limit-conn", "{\"conn\": 1, \"burst\": 1}", "burst: unknown field" },
@@ -585,10 +625,6 @@ static void test_errors(void **state)
 			fail_msg("%s %s: got '%s', want '%s'", bad[k].plugin, bad[k].json,
 				 i ? "(accepted)" : F.err, bad[k].err);
 	}
-	/* nodelay: false without a burst is the same thing, and fine */
-	void *i = conf("limit-req", "err", "{\"rate\": 1, \"nodelay\": false}");
-	assert_non_null(i);
-	F.p->destroy(i);
 }
 
 int main(void)
@@ -603,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_key_types),
 		cmocka_unit_test(test_state_across_reloads),
 		cmocka_unit_test(test_count_headers),
+		cmocka_unit_test(test_req_delay),
 		cmocka_unit_test(test_req_plugin),
 		cmocka_unit_test(test_conn_plugin),
 		cmocka_unit_test(test_ip_allow),
