@@ -71,6 +71,8 @@ routes:
                              missing_key: 401}}}
   - {id: conn-dead, path: /dead/*, upstream: dead,
      plugins: {limit-conn: {conn: 1}}}
+  - {id: cc, path: /cc/*, upstream: a,
+     plugins: {limit-conn: {conn: 1}, limit-count: {count: 1, time_window: 1h}}}
   - {id: both, path: /both/*, upstream: a,
      plugins: {ip-restriction: {denylist: [127.0.0.3]},
                limit-count: {count: 100, time_window: 1h}}}
@@ -153,6 +155,11 @@ check "limit-conn under load: wrk ran, some refused" grep -q 'Non-2xx or 3xx res
 check "limit-conn under load: every place is given back" wait_for 10 two_pass
 check_eq "limit-conn: an upstream failure answers 502" 502 "$(code $U/dead/1)"
 check_eq "limit-conn: ... and gives its place back (conn 1)" 502 "$(code $U/dead/2)"
+check_eq "limit-conn + limit-count: the first passes both" 200 "$(code $U/cc/1)"
+for i in 2 3 4; do
+	check "limit-conn + limit-count: request $i is refused by limit-count, so limit-conn gave its place back" \
+		bash -c "curl -s -D - -o /dev/null $U/cc/$i | grep -qi '^RateLimit-Limit: 1'"
+done
 check_eq "ip-restriction runs before limits: a denied source is refused" 403 \
 	"$(code --interface 127.0.0.3 $U/both/x)"
 
