@@ -16,22 +16,23 @@
 #include "snapshot.h"
 
 #define SHARDS 64			/* a power of two */
-#define NIL UINT32_MAX
+#define NIL 0				/* links are index + 1: zeroed memory is empty */
 
 /* ---- the table -------------------------------------------------------- */
 
 struct lent {
 	uint64_t h1, h2;		/* the key's hash; h1 picks shard and bucket */
 	uint64_t v[4];
-	uint32_t next;			/* in the bucket's chain, or the free list */
+	uint32_t next;			/* the next in the bucket's chain, + 1 */
 	uint8_t used, ref;		/* ref: touched since the clock hand passed */
 };
 
 struct lshard {
 	pthread_mutex_t lock;
-	uint32_t *buckets;		/* heads of chains: indices in ents */
+	uint32_t *buckets;		/* heads of chains: indices in ents + 1 */
 	struct lent *ents;
-	uint32_t cap, mask, hand, free, used;
+	uint32_t cap, mask, hand, used;
+	uint32_t top;			/* ents[top..cap) have never been used */
 } __attribute__((aligned(64)));
 
 struct weir_ltab {
@@ -63,17 +64,14 @@ struct weir_ltab *weir_ltab_new(uint32_t capacity, weir_ltab_keep_fn *keep, uint
 		pthread_mutex_init(&sh->lock, NULL);
 		sh->cap = per;
 		sh->mask = nb - 1;
-		/* calloc: pages are touched only as keys arrive */
+		/* calloc: pages are touched only as keys arrive, so a table
+		 * costs memory for the keys it has seen, up to its capacity */
 		sh->ents = calloc(per, sizeof(*sh->ents));
-		sh->buckets = malloc(nb * sizeof(*sh->buckets));
+		sh->buckets = calloc(nb, sizeof(*sh->buckets));
 		if (!sh->ents || !sh->buckets) {
 			weir_ltab_free(t);
 			return NULL;
 		}
-		memset(sh->buckets, 0xff, nb * sizeof(*sh->buckets));
-		for (uint32_t i = 0; i < per; i++)
-			sh->ents[i].next = i + 1 < per ? i + 1 : NIL;
-		sh->free = 0;
 	}
 	return t;
 }
@@ -96,16 +94,16 @@ static void unlink_ent(struct lshard *sh, uint32_t i)
 {
 	uint32_t *p = &sh->buckets[sh->ents[i].h1 >> 6 & sh->mask];
 
-	while (*p != i)
-		p = &sh->ents[*p].next;
+	while (*p != i + 1)
+		p = &sh->ents[*p - 1].next;
 	*p = sh->ents[i].next;
 	sh->ents[i].used = 0;
 	sh->used--;
 }
 
 /* An entry to reuse, by the clock: stale at once, live when not touched
- * since the last pass, pinned never. Two turns at most; NIL when all are
- * pinned (or touched twice meanwhile, which the lock rules out). */
+ * since the last pass, pinned never. Two turns at most; UINT32_MAX when all
+ * are pinned. */
 static uint32_t evict(struct weir_ltab *t, struct lshard *sh, uint64_t now)
 {
 	for (uint32_t n = 0; n < 2 * sh->cap; n++) {
@@ -123,7 +121,7 @@ static uint32_t evict(struct weir_ltab *t, struct lshard *sh, uint64_t now)
 		unlink_ent(sh, i);
 		return i;
 	}
-	return NIL;
+	return UINT32_MAX;
 }
 
 static uint32_t find_or_add(struct weir_ltab *t, struct lshard *sh, uint64_t h1, uint64_t h2,
@@ -131,17 +129,15 @@ static uint32_t find_or_add(struct weir_ltab *t, struct lshard *sh, uint64_t h1,
 {
 	uint32_t b = h1 >> 6 & sh->mask, i;
 
-	for (i = sh->buckets[b]; i != NIL; i = sh->ents[i].next)
-		if (sh->ents[i].h1 == h1 && sh->ents[i].h2 == h2)
-			return i;
-	if (sh->free != NIL) {
-		i = sh->free;
-		sh->free = sh->ents[i].next;
-	} else if ((i = evict(t, sh, now)) == NIL) {
-		return NIL;
-	}
+	for (i = sh->buckets[b]; i != NIL; i = sh->ents[i - 1].next)
+		if (sh->ents[i - 1].h1 == h1 && sh->ents[i - 1].h2 == h2)
+			return i - 1;
+	if (sh->top < sh->cap)
+		i = sh->top++;
+	else if ((i = evict(t, sh, now)) == UINT32_MAX)
+		return UINT32_MAX;
 	sh->ents[i] = (struct lent){ .h1 = h1, .h2 = h2, .next = sh->buckets[b], .used = 1 };
-	sh->buckets[b] = i;
+	sh->buckets[b] = i + 1;
 	sh->used++;
 	return i;
 }
@@ -157,7 +153,7 @@ int weir_ltab_run(struct weir_ltab *t, const void *key, size_t len, uint64_t now
 
 	pthread_mutex_lock(&sh->lock);
 	i = find_or_add(t, sh, h1, h2, now);
-	if (i == NIL) {
+	if (i == UINT32_MAX) {
 		pthread_mutex_unlock(&sh->lock);
 		return -ENOSPC;
 	}
