@@ -323,13 +323,21 @@ void weir_client_error(struct weir_client *c, int status, const char *why)
 
 /* ---- judging a request head -------------------------------------------- */
 
-/* A request an access plugin delayed (r->delay_ms) goes upstream now. A
- * client that leaves meanwhile ends the request, which stops this timer
+/* A request an access plugin delayed (r->delay_ms) goes upstream now,
+ * unless its client has closed its side meanwhile: nobody reads while the
+ * request waits, so that is seen here, and the request ends without costing
+ * the upstream anything, logged as nginx logs it (499, client closed
+ * request). Anything else that ends the request first stops this timer
  * (weir_req_finish). */
 static void req_delay_fire(struct weir_worker *w, struct weir_timer *t)
 {
 	struct weir_req *r = (struct weir_req *)((char *)t - offsetof(struct weir_req, delay));
 
+	if (r->client->io.rdhup) {
+		r->status = 499;
+		weir_client_close(r->client);
+		return;
+	}
 	weir_proxy_start(r);
 }
 

@@ -11,7 +11,8 @@
  * `nodelay: true`. A delayed request waits on a timer of its own in the
  * worker's loop (r->delay_ms, http.c), never in the worker; its place in
  * the bucket is taken when it is admitted, so a client that leaves while
- * waiting has still spent it. `rate` may be fractional (0.5: one request
+ * waiting has still spent it (the request ends then without going
+ * upstream, http.c). `rate` may be fractional (0.5: one request
  * every 2 s). The shared settings are limits.h's.
  */
 #include <stdio.h>
