@@ -41,6 +41,8 @@ run_suite "proxy" tests/proxy/test_proxy.sh
 WEIR=build/asan/weir run_suite "proxy (asan)" tests/proxy/test_proxy.sh
 run_suite "cache" tests/proxy/test_cache.sh
 WEIR=build/asan/weir run_suite "cache (asan)" tests/proxy/test_cache.sh
+run_suite "limits" tests/proxy/test_limits.sh
+WEIR=build/asan/weir run_suite "limits (asan)" tests/proxy/test_limits.sh
 run_suite "steer" tests/steer/test_steer.sh
 WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh
@@ -50,6 +52,8 @@ run_suite "e2e syncookie" tests/e2e/test_syncookie.sh
 WEIRCTL=build/asan/weirctl run_suite "e2e syncookie (asan)" tests/e2e/test_syncookie.sh
 run_suite "e2e l4" tests/e2e/test_l4.sh
 WEIRCTL=build/asan/weirctl run_suite "e2e l4 (asan)" tests/e2e/test_l4.sh
+run_suite "e2e ban" tests/e2e/test_ban.sh
+WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "e2e ban (asan)" tests/e2e/test_ban.sh
 
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
 echo "$passed passed, $failed failed"

@@ -659,6 +659,65 @@ static int config_metrics(struct pctx *x, const struct ckey *k, yaml_node_t *v, 
 	return 0;
 }
 
+static ckey_fn ban_on;
+
+static const struct ckey ban_keys[] = {
+	U32("threshold", CF, ban_threshold, 1, 1000000, 10),
+	MS("window", CF, ban_window_ms, 1000, DAY_MS, 60000),
+	MS("ttl", CF, ban_ttl_ms, 1000, 30 * DAY_MS, 600000),
+	FN("on", ban_on, 0, false),
+	STR("pin_dir", CF, ban_pin_dir, false),
+	END
+};
+
+/* on: [auth, limit] - the refusals that count (enum weir_ban_kind). */
+static int ban_on_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *it,
+		       size_t i, const char *path, void *arg)
+{
+	struct weir_config *c = arg;
+	const char *s = weir__config_str(x, it, path);
+
+	if (!s)
+		return -1;
+	if (!strcmp(s, "auth"))
+		c->ban_on |= 1;		/* WEIR_BAN_AUTH */
+	else if (!strcmp(s, "limit"))
+		c->ban_on |= 2;		/* WEIR_BAN_LIMIT */
+	else
+		return weir__config_fail(x, it, path, "'%s': expected auth or limit", s);
+	return 0;
+}
+
+static int ban_on(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		  const char *path)
+{
+	struct weir_config *c = base;
+
+	if (v->type != YAML_SEQUENCE_NODE || !weir__config_n_items(v))
+		return weir__config_fail(x, v, path, "expected a list of auth and/or limit");
+	c->ban_on = 0;
+	return weir__config_each_item(x, v, path, ban_on_item, c);
+}
+
+/* No ban: nothing is counted. A ban: section (even empty) turns it on. */
+static int config_ban(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		      const char *path)
+{
+	struct weir_config *c = base;
+	char kp[PATHLEN];
+
+	c->ban = true;
+	c->ban_on = 3;
+	weir__config_set_defaults(ban_keys, c);
+	if (!weir__config_is_null(v) && weir__config_parse_map(x, v, ban_keys, c, path))
+		return -1;
+	if (c->ban_pin_dir && c->ban_pin_dir[0] != '/')
+		return weir__config_fail(x, weir__config_map_get(x, v, "pin_dir"),
+					 weir__config_pjoin(kp, path, "pin_dir"),
+					 "expected an absolute path");
+	return 0;
+}
+
 static int config_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
 			  const char *path)
 {
@@ -675,6 +734,7 @@ static const struct ckey config_keys[] = {
 	ENUM("steering", CF, steering, steering_names, WEIR_STEERING_BPF),
 	FN("access_log", config_access_log, 0, false),
 	FN("metrics", config_metrics, 0, false),
+	FN("ban", config_ban, 0, false),
 	FN("listeners", config_listeners, 0, false),
 	FN("upstreams", config_upstreams, 0, false),
 	FN("routes", config_routes, 0, false),
@@ -922,6 +982,7 @@ void weir_config_free(struct weir_config *c)
 	free(c->log_path);
 	free(c->metrics_path);
 	free(c->metrics_pin_dir);
+	free(c->ban_pin_dir);
 	free_plugins(c->plugins, c->n_plugins);
 	free(c);
 }

@@ -193,6 +193,13 @@ struct weir_config {
 	struct weir_addr metrics_listen;
 	char *metrics_path;		/* default "/metrics" */
 	char *metrics_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
+	/* L7 abuse -> XDP blocklist (ban.h; README: Limits and access control) */
+	bool ban;			/* a ban: section is present */
+	uint32_t ban_threshold;		/* refusals in ban_window_ms that ban; default 10 */
+	uint32_t ban_window_ms;		/* default 60000 */
+	uint32_t ban_ttl_ms;		/* how long a ban lasts; default 600000 */
+	uint32_t ban_on;		/* enum weir_ban_kind bits; default auth and limit */
+	char *ban_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;

@@ -261,6 +261,11 @@ struct weir_req {
 	 * by the authentication plugin that admitted the request; NULL when
 	 * none did. Lives as long as r->snap. Later plugins key on it. */
 	const char *consumer;
+	/* Set by an access plugin that admits the request late (limit-req
+	 * within its burst): the upstream work starts this many ms after the
+	 * access phase, on r->delay, without holding the worker. */
+	uint32_t delay_ms;
+	struct weir_timer delay;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
 	const char *abody;		/* the answer's body still to write */

@@ -388,6 +388,24 @@ void weir_client_error(struct weir_client *c, int status, const char *why)
 
 /* ---- judging a request head -------------------------------------------- */
 
+/* A request an access plugin delayed (r->delay_ms) goes upstream now,
+ * unless its client has closed its side meanwhile: nobody reads while the
+ * request waits, so that is seen here, and the request ends without costing
+ * the upstream anything, logged as nginx logs it (499, client closed
+ * request). Anything else that ends the request first stops this timer
+ * (weir_req_finish). */
+static void req_delay_fire(struct weir_worker *w, struct weir_timer *t)
+{
+	struct weir_req *r = (struct weir_req *)((char *)t - offsetof(struct weir_req, delay));
+
+	if (r->client->io.rdhup) {
+		r->status = 499;
+		weir_client_close(r->client);
+		return;
+	}
+	weir_proxy_start(r);
+}
+
 /* Walks the comma-separated tokens of a Connection value. */
 static void connection_tokens(struct weir_req *r, const char *v, uint32_t len)
 {
@@ -690,6 +708,11 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	}
 	if (!r->route->upstream) {	/* only a route whose plugin always answers */
 		weir_client_answer(c, 502, "the route has no upstream", r->req_done);
+		return;
+	}
+	if (r->delay_ms) {
+		r->delay.fire = req_delay_fire;
+		weir_timer_set(c->w, &r->delay, c->w->now + r->delay_ms);
 		return;
 	}
 	weir_proxy_start(r);

@@ -30,6 +30,7 @@
 #include "accesslog.h"
 #include "metrics.h"
 #include "health.h"
+#include "ban.h"
 
 #define MAX_LISTENERS 64
 _Static_assert(MAX_LISTENERS <= WEIR_STEER_MAX_LISTENERS, "a steering slot per listener");
@@ -233,6 +234,8 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	struct weir_snapshot *old = weir_workers_publish(s);
 	weir_metrics_unlock();
 	weir_metrics_reloaded(true);
+	if (weir_ban_apply(s->conf) < 0)
+		fprintf(stderr, "weir: reload: ban: cannot start the writer\n");
 	listeners_retire(false);
 	weir_snapshot_put(old);
 	fprintf(stderr, "weir: reloaded %s: %zu routes, %zu upstreams, %zu listeners\n",
@@ -362,6 +365,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: starting workers: %s\n", strerror(-rc));
 		return 1;
 	}
+	if ((rc = weir_ban_apply(s->conf)) < 0) {
+		fprintf(stderr, "weir: starting the ban writer: %s\n", strerror(-rc));
+		return 1;
+	}
 	if ((rc = weir_metrics_serve()) < 0) {
 		fprintf(stderr, "weir: starting the metrics thread: %s\n", strerror(-rc));
 		return 1;
@@ -393,6 +400,7 @@ int main(int argc, char **argv)
 	listeners_retire(true);
 	weir_metrics_stop();
 	weir_workers_join();
+	weir_ban_stop();
 	weir_steer_fini();
 	weir_snapshot_put(cur);
 	weir_log_shutdown();

@@ -17,11 +17,23 @@
 #include "core.h"
 #include "plugin.h"
 #include "snapshot.h"
+#include "ban.h"
 
 #define MAX_REGISTERED 64
 
 static const struct weir_plugin *registry[MAX_REGISTERED];
 static size_t n_registered;
+static _Thread_local const char *configuring;
+
+void weir_plugin_configuring(const char *route_id)
+{
+	configuring = route_id;
+}
+
+const char *weir_plugin_route_id(void)
+{
+	return configuring ? configuring : "";
+}
 
 int weir_plugin_register(const struct weir_plugin *p)
 {
@@ -158,6 +170,11 @@ int weir_plugins_access(struct weir_req *r)
 		const struct weir_plugin_inst *pi = &rt->plugins[i];
 		if (pi->plugin->access) {
 			int status = pi->plugin->access(r, pi->inst);
+			/* Refusals count towards a ban of the source (ban.h). */
+			if (status && pi->plugin->refusal)
+				weir_ban_note(r, pi->plugin->refusal);
+			else if (status == 401 || status == 403)
+				weir_ban_note(r, WEIR_BAN_AUTH);
 			if (status)
 				return status;
 		}
@@ -209,6 +226,16 @@ struct headers_inst {
 	size_t request_len, response_len;
 };
 
+bool weir_plugin_is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
+			return false;
+	return true;
+}
+
 int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
 			     char *err, size_t errlen)
 {
@@ -233,9 +260,7 @@ int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, siz
 	}
 	json_object_foreach((json_t *)obj, name, val) {
 		const char *v = json_string_value(val);
-		bool ok = *name && v;
-		for (const char *p = name; ok && *p; p++)
-			ok = *p > ' ' && *p < 127 && !strchr("()<>@,;:\\\"/[]?={}", *p);
+		bool ok = weir_plugin_is_token(name) && v;
 		for (const char *p = v; ok && *p; p++)
 			ok = (unsigned char)*p >= ' ' || *p == '\t';
 		if (!ok) {
@@ -326,6 +351,8 @@ void weir_plugins_builtin(void)
 {
 	const struct weir_plugin *builtin[] = {
 		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite, &weir_plugin_cache,
+		&weir_plugin_ip_restriction, &weir_plugin_limit_req, &weir_plugin_limit_count,
+		&weir_plugin_limit_conn,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

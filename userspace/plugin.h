@@ -68,6 +68,10 @@ struct weir_plugin {
 	/* Its access phase answers every request, so a route that runs it
 	 * needs no upstream. */
 	bool answers;
+	/* What its refusals (non-zero access results) count as towards a ban
+	 * of the source (ban.h: enum weir_ban_kind); 0: 401 and 403 count as
+	 * auth failures, other statuses do not count. */
+	uint8_t refusal;
 	int (*configure)(const json_t *conf, const json_t *global, void **inst,
 			 char *err, size_t errlen);
 	void (*destroy)(void *inst);
@@ -100,6 +104,19 @@ extern const struct weir_plugin weir_plugin_cache;	/* plugin_cache.c */
 /* The request's per-request slot of the instance `inst` of its route's
  * chain (r->plugin_ctx[i]), NULL when the chain does not hold it. */
 void **weir_plugin_ctx(struct weir_req *r, const void *inst);
+extern const struct weir_plugin weir_plugin_ip_restriction;	/* plugin_ip_restriction.c */
+extern const struct weir_plugin weir_plugin_limit_req;	/* plugin_limit_req.c */
+extern const struct weir_plugin weir_plugin_limit_count;	/* plugin_limit_count.c */
+extern const struct weir_plugin weir_plugin_limit_conn;	/* plugin_limit_conn.c */
+
+/* The id of the route whose chain is being configured (snapshot.c sets it
+ * around weir_plugin_chain; NULL when done), for plugins whose state lives
+ * across snapshots (limits.h). weir_plugin_route_id() is "" outside. */
+void weir_plugin_configuring(const char *route_id);
+const char *weir_plugin_route_id(void);
+
+/* Whether s is an HTTP token (a header name): non-empty, no separators. */
+bool weir_plugin_is_token(const char *s);
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in

@@ -90,6 +90,7 @@ struct weir_req *weir_req_new(struct weir_client *c)
 
 void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c)
 {
+	weir_timer_stop(w, &r->delay);
 	if (!r->logged)
 		weir_log_request(w, r, c);
 	if (r->route)

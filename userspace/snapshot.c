@@ -149,8 +149,12 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 	rt->send_timeout_ms = rc->send_timeout_ms;
 	rt->read_timeout_ms = rc->read_timeout_ms;
 	size_t bad = 0;
-	if (weir_plugin_chain(rc->plugins, rc->n_plugins, c->plugins, c->n_plugins,
-			      &rt->plugins, &rt->n_plugins, &bad, why, sizeof(why)) < 0) {
+	int rc_chain;
+	weir_plugin_configuring(rc->id);
+	rc_chain = weir_plugin_chain(rc->plugins, rc->n_plugins, c->plugins, c->n_plugins,
+				     &rt->plugins, &rt->n_plugins, &bad, why, sizeof(why));
+	weir_plugin_configuring(NULL);
+	if (rc_chain < 0) {
 		snprintf(err, errlen, "%s:%u: routes[%u].plugins.%s", file_of(c),
 			 bad < rc->n_plugins ? rc->plugins[bad].line : rc->line, index, why);
 		return -1;
