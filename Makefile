@@ -31,9 +31,9 @@ BPFTOOL ?= bpftool
 
 DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
-	libcmocka-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
+	libcmocka-dev libcrypt-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
 	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
-	curl wrk nginx-light
+	curl wrk nginx-light apache2-utils whois python3-cryptography
 BENCH_PKGS := wrk nginx-light haproxy
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
@@ -42,7 +42,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-D_GNU_SOURCE -I$(BUILD) -I.
 LDLIBS := -lxdp -lbpf -lmnl -lnftables -ljansson -lelf -lz -lm
-WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lelf -lz -lm -lpthread
+WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lcrypt -lelf -lz -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h maps/weir_steer.h

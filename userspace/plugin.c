@@ -6,7 +6,8 @@
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
- * plugin_rewrite.c) and are registered here, in weir_plugins_builtin().
+ * plugin_rewrite.c, plugin_key_auth.c, plugin_basic_auth.c,
+ * plugin_jwt_auth.c) and are registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,16 @@ struct headers_inst {
 	size_t request_len, response_len;
 };
 
+bool weir_plugin_is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
+			return false;
+	return true;
+}
+
 int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
 			     char *err, size_t errlen)
 {
@@ -315,6 +326,7 @@ void weir_plugins_builtin(void)
 {
 	const struct weir_plugin *builtin[] = {
 		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite,
+		&weir_plugin_key_auth, &weir_plugin_basic_auth, &weir_plugin_jwt_auth,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

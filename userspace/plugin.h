@@ -68,6 +68,8 @@ struct weir_plugin {
 	/* Its access phase answers every request, so a route that runs it
 	 * needs no upstream. */
 	bool answers;
+	/* It authenticates consumers: `global` carries "consumers" (above). */
+	bool consumers;
 	int (*configure)(const json_t *conf, const json_t *global, void **inst,
 			 char *err, size_t errlen);
 	void (*destroy)(void *inst);
@@ -95,6 +97,12 @@ const struct weir_plugin *weir_plugin_find(const char *name);
 void weir_plugins_builtin(void);
 extern const struct weir_plugin weir_plugin_mock;	/* plugin_mock.c */
 extern const struct weir_plugin weir_plugin_rewrite;	/* plugin_rewrite.c */
+extern const struct weir_plugin weir_plugin_key_auth;	/* plugin_key_auth.c */
+extern const struct weir_plugin weir_plugin_basic_auth;	/* plugin_basic_auth.c */
+extern const struct weir_plugin weir_plugin_jwt_auth;	/* plugin_jwt_auth.c */
+
+/* Whether s is an HTTP token (RFC 9110), as a header name must be. */
+bool weir_plugin_is_token(const char *s);
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in

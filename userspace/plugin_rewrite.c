@@ -66,16 +66,6 @@ static void rewrite_destroy(void *p)
 	free(rw);
 }
 
-static bool is_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-			return false;
-	return true;
-}
-
 static bool is_managed(const char *const *list, const char *name)
 {
 	for (size_t i = 0; list[i]; i++)
@@ -139,7 +129,7 @@ static int dir_configure(const json_t *conf, const char *what, const char *const
 	}
 	json_array_foreach(remove, i, val) {
 		const char *name = json_string_value(val);
-		if (!name || !is_token(name)) {
+		if (!name || !weir_plugin_is_token(name)) {
 			snprintf(err, errlen, "%s.remove[%zu]: expected a header name", what, i);
 			return -1;
 		}

@@ -63,6 +63,10 @@ struct weir_snapshot {
 	struct weir_upstream *upstreams;
 	size_t n_upstreams;
 	uint32_t n_workers;
+	/* the global plugin settings configure sees: the config's, with the
+	 * consumers' credentials added for the auth plugins (plugin.h) */
+	struct weir_plugin_conf *globals;
+	size_t n_globals;
 	/* listening sockets, one per listener per worker (fds[l * n_workers + k]),
 	 * owned by the main thread's listener table, not by the snapshot */
 	int *listen_fds;
