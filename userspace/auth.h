@@ -69,7 +69,8 @@ int weir_auth_jwks_check(const json_t *jwks, int alg, char *why, size_t whylen);
  *   $pbkdf2-sha256$ITERATIONS$SALT$KEY (also -sha512; SALT and KEY in
  *   base64 without padding, '.' allowed for '+' as passlib writes them),
  *   or a crypt(3) hash libxcrypt accepts and does not call legacy:
- *   $2y$/$2b$ bcrypt, $y$ yescrypt, $gy$, $7$, $6$ and $5$ SHA-crypt.
+ *   $2y$/$2b$ bcrypt, $y$ yescrypt, $gy$, $7$ scrypt, $6$ SHA-512-crypt
+ *   (libxcrypt calls $5$ SHA-256-crypt, $1$ MD5 and DES legacy: refused).
  * Returns 0, or -1 with the reason in why. */
 int weir_auth_hash_check(const char *hash, char *why, size_t whylen);
 
