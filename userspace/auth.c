@@ -191,7 +191,7 @@ bad:
 	BN_free(n);
 	BN_free(e);
 	OSSL_PARAM_BLD_free(bld);
-	snprintf(why, whylen, "a %s key with missing or bad members", kty);
+	snprintf(why, whylen, "%s key with missing or bad members", kty);
 	return NULL;
 }
 

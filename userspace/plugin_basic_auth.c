@@ -26,7 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "auth.h"
 #include "core.h"
@@ -34,6 +34,7 @@
 
 #define CACHE_SLOTS 256			/* per worker thread */
 #define MAX_DECODED 1024		/* user:password, decoded */
+#define MAX_HASH 512			/* a stored password hash, as used in the cache key */
 
 struct verified {
 	unsigned char digest[32];
@@ -136,21 +137,24 @@ fail:
 }
 
 /* SHA-256 of what a verification depended on: the stored hash, the user
- * name and the password presented. */
+ * name and the password presented (each at most MAX_DECODED bytes, the hash
+ * at most MAX_HASH: config.c's formats are shorter). */
 static void cache_key(const char *hash, const char *user, size_t ulen, const char *pw,
 		      size_t plen, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char buf[MAX_HASH + 2 + MAX_DECODED];
+	size_t hl = strnlen(hash, MAX_HASH), n = 0;
 
-	memset(out, 0, 32);
-	if (!ctx)
-		return;
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(ctx, hash, strlen(hash) + 1) ||
-	    !EVP_DigestUpdate(ctx, user, ulen) || !EVP_DigestUpdate(ctx, "", 1) ||
-	    !EVP_DigestUpdate(ctx, pw, plen) || !EVP_DigestFinal_ex(ctx, out, NULL))
-		memset(out, 0, 32);
-	EVP_MD_CTX_free(ctx);
+	memcpy(buf, hash, hl);
+	n += hl;
+	buf[n++] = 0;
+	memcpy(buf + n, user, ulen);
+	n += ulen;
+	buf[n++] = 0;
+	memcpy(buf + n, pw, plen);
+	n += plen;
+	SHA256(buf, n, out);
+	OPENSSL_cleanse(buf, n);
 }
 
 /* Whether pw is user's password: from the cache while fresh, else by the

@@ -289,7 +289,7 @@ bad "ES256 with an RSA key" "11: consumers\\[0\\]\\.plugins\\.jwt-auth\\.public_
 bad "a missing JWKS file" "6: consumers\\[0\\]\\.plugins\\.jwt-auth\\.jwks_file: '/nonexistent.jwks': " \
 	'  - {username: a, plugins: {jwt-auth: {key: a, algorithm: RS256, jwks_file: /nonexistent.jwks}}}'
 echo '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}' >"$TMP/bad.jwks"
-bad "a JWKS with a bad key" "6: consumers\\[0\\]\\.plugins\\.jwt-auth\\.jwks_file: '.*': keys\\[0\\]: a EC key with missing or bad members" \
+bad "a JWKS with a bad key" "6: consumers\\[0\\]\\.plugins\\.jwt-auth\\.jwks_file: '.*': keys\\[0\\]: EC key with missing or bad members" \
 	"  - {username: a, plugins: {jwt-auth: {key: a, algorithm: ES256, jwks_file: $TMP/bad.jwks}}}"
 bad "a JWKS whose key is for another algorithm" "6: consumers\\[0\\]\\.plugins\\.jwt-auth\\.jwks_file: '.*': keys\\[0\\]: alg RS256, but the consumer's algorithm is RS384" \
 	"  - {username: a, plugins: {jwt-auth: {key: a, algorithm: RS384, jwks_file: $TMP/rsa.jwks}}}"
