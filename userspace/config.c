@@ -715,6 +715,14 @@ static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yam
 	weir__config_set_defaults(cred_kinds[kind].keys, &c);
 	if (weir__config_parse_map(x, v, cred_kinds[kind].keys, &c, path))
 		goto out;
+	/* YAML reads `key: 12345` as a number: the plugin gets the string. */
+	for (const struct ckey *ck = cred_kinds[kind].keys; ck->name; ck++) {
+		const char *sv = ck->kind == CK_STR ? *(char **)((char *)&c + ck->off) : NULL;
+		if (sv && json_object_set_new(p->conf, ck->name, json_string(sv))) {
+			weir__config_fail(x, v, path, "out of memory or not valid UTF-8");
+			goto out;
+		}
+	}
 	if (kind == 1 && weir_auth_hash_check(c.password_hash, why, sizeof(why)) < 0) {
 		weir__config_fail(x, weir__config_map_get(x, v, "password_hash"),
 				  weir__config_pjoin(fp, path, "password_hash"), "%s", why);

@@ -368,8 +368,10 @@ static const char *check_token(const struct jwt_auth *j, const char *t, size_t l
 	}
 	if (c->n_keys) {
 		kid = json_string_value(json_object_get(head, "kid"));
+		/* A key without a kid (a PEM, a JWKS of one) takes any token;
+		 * among several, the token's kid picks. */
 		for (size_t k = 0; k < c->n_keys && !pkey; k++)
-			if (kid ? c->keys[k].kid && !strcmp(kid, c->keys[k].kid) : c->n_keys == 1)
+			if (!c->keys[k].kid || (kid ? !strcmp(kid, c->keys[k].kid) : c->n_keys == 1))
 				pkey = c->keys[k].pkey;
 		if (!pkey) {
 			why = kid ? "unknown key id (kid)" : "a key id (kid) is required";

@@ -602,6 +602,9 @@ static void test_jwt_algorithms(void **state)
 	       "unknown key id");
 	expect(inst, token("RS256", NULL, "{\"key\":\"jwks\"}", "RS256", K.rsa, NULL), NULL,
 	       "kid");
+	/* a PEM key takes a token with any kid, or none */
+	expect(inst, token("ES256", "any", "{\"key\":\"es256\"}", "ES256", K.ec256, NULL),
+	       "es256", NULL);
 	weir_plugin_jwt_auth.destroy(inst);
 	free(consumers);
 }
