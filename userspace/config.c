@@ -616,19 +616,6 @@ static const struct ckey jwt_auth_cred_keys[] = {
 };
 #undef CR
 
-/* The authentication plugins whose credentials are checked here; the one
- * field of each that must be unique across consumers. Other plugins named
- * under a consumer are refused when the snapshot is built. */
-static const struct {
-	const char *plugin;
-	const struct ckey *keys;
-	const char *unique;
-} cred_kinds[3] = {
-	{ "key-auth", key_auth_cred_keys, "key" },
-	{ "basic-auth", basic_auth_cred_keys, "username" },
-	{ "jwt-auth", jwt_auth_cred_keys, "key" },
-};
-
 static void cred_free(struct cred *c)
 {
 	free(c->key);
@@ -643,7 +630,7 @@ static void cred_free(struct cred *c)
  * algorithm (a secret for HS*, a public key or a JWKS file otherwise, never
  * both), and it parses. A JWKS file is read here, once per load, and its
  * keys travel in the JSON as "jwks". */
-static int jwt_cred_check(struct pctx *x, yaml_node_t *v, struct cred *c, json_t *j,
+static int jwt_cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
 			  const char *path)
 {
 	bool hs = weir_jwt_alg_is_hmac(c->algorithm);
@@ -652,16 +639,21 @@ static int jwt_cred_check(struct pctx *x, yaml_node_t *v, struct cred *c, json_t
 	json_error_t je;
 	json_t *jwks;
 
-	if (hs && (c->public_key || c->jwks_file))
-		f = c->public_key ? "public_key" : "jwks_file", why = "not used with an HS* algorithm (give secret)";
-	else if (hs && !c->secret)
-		f = "secret", why = "required with an HS* algorithm";
-	else if (!hs && c->secret)
-		f = "secret", why = "only used with HS* algorithms (give public_key or jwks_file)";
-	else if (!hs && !c->public_key == !c->jwks_file)
-		f = "public_key", why = "give one of public_key or jwks_file";
+	if (hs && (c->public_key || c->jwks_file)) {
+		f = c->public_key ? "public_key" : "jwks_file";
+		why = "not used with an HS* algorithm (give secret)";
+	} else if (hs && !c->secret) {
+		f = "secret";
+		why = "required with an HS* algorithm";
+	} else if (!hs && c->secret) {
+		f = "secret";
+		why = "only used with HS* algorithms (give public_key or jwks_file)";
+	} else if (!hs && !c->public_key == !c->jwks_file) {
+		f = "public_key";
+		why = "give one of public_key or jwks_file";
+	}
 	if (f)
-		return weir__config_fail(x, weir__config_map_get(x, v, f) ? weir__config_map_get(x, v, f) : v,
+		return weir__config_fail(x, weir__config_map_get(x, v, f) ?: v,
 					 weir__config_pjoin(fp, path, f), "%s", why);
 	if (c->public_key) {
 		EVP_PKEY *k = weir_auth_pem_key(c->public_key, c->algorithm, reason,
@@ -688,6 +680,38 @@ static int jwt_cred_check(struct pctx *x, yaml_node_t *v, struct cred *c, json_t
 	return 0;
 }
 
+static int basic_cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
+			    const char *path)
+{
+	char fp[PATHLEN], why[200];
+
+	if (weir_auth_hash_check(c->password_hash, why, sizeof(why)) == 0)
+		return 0;
+	return weir__config_fail(x, weir__config_map_get(x, v, "password_hash"),
+				 weir__config_pjoin(fp, path, "password_hash"), "%s", why);
+}
+
+/* The authentication plugins whose credentials are checked here: their
+ * table, what the table cannot say, and the one field that must be unique
+ * across consumers. Other plugins named under a consumer are refused when
+ * the snapshot is built. */
+typedef int cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
+		       const char *path);
+
+static const struct cred_kind {
+	const char *plugin;
+	const struct ckey *keys;
+	cred_check *check;
+	const char *unique;
+} cred_kinds[] = {
+	{ "key-auth", key_auth_cred_keys, NULL, "key" },
+	{ "basic-auth", basic_auth_cred_keys, basic_cred_check, "username" },
+	{ "jwt-auth", jwt_auth_cred_keys, jwt_cred_check, "key" },
+};
+#define N_CRED_KINDS (sizeof(cred_kinds) / sizeof(cred_kinds[0]))
+_Static_assert(N_CRED_KINDS == sizeof(((struct pctx *)0)->creds) /
+	       sizeof(((struct pctx *)0)->creds[0]), "one table of unique values per kind");
+
 /* One entry of a consumer's plugins: credentials checked by the plugin's
  * table when it is one of cred_kinds, unique where they must be. */
 static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
@@ -695,10 +719,10 @@ static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yam
 {
 	struct weir_consumer_conf *cc = arg;
 	struct weir_plugin_conf *p = &cc->plugins[cc->n_plugins++];
+	const struct cred_kind *ck = NULL;
 	struct cred c = { 0 };
+	char fp[PATHLEN];
 	const char *u;
-	char fp[PATHLEN], why[200];
-	size_t kind;
 	int rc = -1;
 
 	p->line = weir__config_line_of(k);
@@ -708,36 +732,32 @@ static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yam
 		return weir__config_fail(x, v, path, "credentials must be a mapping");
 	if (!(p->conf = weir__config_to_json(x, v, path, 0)))
 		return -1;
-	for (kind = 0; kind < 3 && strcmp(name, cred_kinds[kind].plugin); kind++)
-		;
-	if (kind == 3)
+	for (size_t kind = 0; kind < N_CRED_KINDS && !ck; kind++)
+		if (!strcmp(name, cred_kinds[kind].plugin))
+			ck = &cred_kinds[kind];
+	if (!ck)
 		return 0;
-	weir__config_set_defaults(cred_kinds[kind].keys, &c);
-	if (weir__config_parse_map(x, v, cred_kinds[kind].keys, &c, path))
+	weir__config_set_defaults(ck->keys, &c);
+	if (weir__config_parse_map(x, v, ck->keys, &c, path))
 		goto out;
 	/* YAML reads `key: 12345` as a number: the plugin gets the string. */
-	for (const struct ckey *ck = cred_kinds[kind].keys; ck->name; ck++) {
-		const char *sv = ck->kind == CK_STR ? *(char **)((char *)&c + ck->off) : NULL;
-		if (sv && json_object_set_new(p->conf, ck->name, json_string(sv))) {
+	for (const struct ckey *f = ck->keys; f->name; f++) {
+		const char *sv = f->kind == CK_STR ? *(char **)((char *)&c + f->off) : NULL;
+		if (sv && json_object_set_new(p->conf, f->name, json_string(sv))) {
 			weir__config_fail(x, v, path, "out of memory or not valid UTF-8");
 			goto out;
 		}
 	}
-	if (kind == 1 && weir_auth_hash_check(c.password_hash, why, sizeof(why)) < 0) {
-		weir__config_fail(x, weir__config_map_get(x, v, "password_hash"),
-				  weir__config_pjoin(fp, path, "password_hash"), "%s", why);
+	if (ck->check && ck->check(x, v, &c, p->conf, path))
 		goto out;
-	}
-	if (kind == 2 && jwt_cred_check(x, v, &c, p->conf, path))
-		goto out;
-	u = json_string_value(json_object_get(p->conf, cred_kinds[kind].unique));
-	if (!u || !(u = weir__config_seen(&x->creds[kind], u, cc->username, ENTER))) {
+	u = json_string_value(json_object_get(p->conf, ck->unique));
+	if (!u || !(u = weir__config_seen(&x->creds[ck - cred_kinds], u, cc->username, ENTER))) {
 		weir__config_fail(x, v, path, "out of memory");
 		goto out;
 	}
 	if (u != cc->username) {
-		weir__config_fail(x, weir__config_map_get(x, v, cred_kinds[kind].unique),
-				  weir__config_pjoin(fp, path, cred_kinds[kind].unique),
+		weir__config_fail(x, weir__config_map_get(x, v, ck->unique),
+				  weir__config_pjoin(fp, path, ck->unique),
 				  "the same as consumer '%s' has", u);
 		goto out;
 	}
@@ -824,7 +844,7 @@ static int config_consumers(struct pctx *x, const struct ckey *k, yaml_node_t *v
 	if (!(c->consumers = weir__config_alloc(x, v, path, n, sizeof(*c->consumers))) ||
 	    !hcreate_r(2 * n + 1, &x->users))
 		return weir__config_fail(x, v, path, "out of memory");
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < N_CRED_KINDS; i++)
 		if (!hcreate_r(2 * n + 1, &x->creds[i]))
 			return weir__config_fail(x, v, path, "out of memory");
 	return weir__config_each_item(x, v, path, consumer_item, c);
@@ -1032,7 +1052,7 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 	hdestroy_r(&x.ids);	/* never created is fine: the table is NULL */
 	hdestroy_r(&x.ups);
 	hdestroy_r(&x.users);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < N_CRED_KINDS; i++)
 		hdestroy_r(&x.creds[i]);
 	if (rc)
 		weir_config_free(x.c);
