@@ -303,6 +303,10 @@ check_fails "config: two auth plugins on one route" \
 	"two.yaml:5: routes\\[0\\]\\.plugins\\.(key|jwt)-auth: a route runs one authentication plugin" \
 	"$WEIR" --check "$TMP/two.yaml"
 { printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\n' $P_MAIN $P_A
+  printf 'plugins:\n  key-auth: {consumers: []}\n'; } >"$TMP/reserved.yaml"
+check_fails "config: a global consumers setting is reserved" \
+	"reserved.yaml:5: plugins\\.key-auth\\.consumers: reserved" "$WEIR" --check "$TMP/reserved.yaml"
+{ printf 'listeners: [127.0.0.1:%s]\nupstreams:\n  a: {nodes: [127.0.0.1:%s]}\n' $P_MAIN $P_A
   printf 'routes:\n  - {path: /x, upstream: a, plugins: {key-auth: {headr: x}}}\n'; } >"$TMP/set.yaml"
 check_fails "config: an unknown key-auth setting" \
 	"set.yaml:5: routes\\[0\\]\\.plugins\\.key-auth: headr: unknown field" "$WEIR" --check "$TMP/set.yaml"

@@ -310,6 +310,29 @@ static void test_basic_auth(void **state)
 	}
 	assert_true(weir_hdr_names_has(p->removes(inst, false), "authorization", 13));
 	p->destroy(inst);
+
+	/* A password cached as right under one hash is not right under another
+	 * (a reload that changed it): the cache key holds the stored hash. */
+	snprintf(consumers, sizeof(consumers), "[{\"username\": \"c\", \"credential\": "
+		 "{\"username\": \"u\", \"password_hash\": \"%s\"}}]", good_hashes[0]);
+	inst = instance(p, "{}", consumers);
+	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);	/* u:open sesame */
+	assert_int_equal(run(p, inst, f), 0);
+	fake_free(f);
+	p->destroy(inst);
+	snprintf(consumers, sizeof(consumers), "[{\"username\": \"c\", \"credential\": "
+		 "{\"username\": \"u\", \"password_hash\": \"%s\"}}]",
+		 "$pbkdf2-sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+	inst = instance(p, "{\"cache_ttl\": 0}", consumers);
+	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);
+	assert_int_equal(run(p, inst, f), 401);
+	fake_free(f);
+	p->destroy(inst);
+	inst = instance(p, "{\"cache_ttl\": 5}", consumers);
+	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);
+	assert_int_equal(run(p, inst, f), 401);
+	fake_free(f);
+	p->destroy(inst);
 	configure_fails(p, "{\"realm\": \"a\\\"b\"}", "[]", "realm");
 	configure_fails(p, "{\"cache_ttl\": -1}", "[]", "cache_ttl");
 }
