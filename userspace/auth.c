@@ -512,7 +512,7 @@ int weir_auth_string(const json_t *conf, const json_t *global, const char *key,
 
 int weir_auth_common_configure(struct weir_auth_common *a, const json_t *conf,
 			       const json_t *global, const char *cred_header,
-			       char *err, size_t errlen)
+			       const char *cred_query, char *err, size_t errlen)
 {
 	const json_t *hide = weir_auth_setting(conf, global, "hide_credentials");
 	const json_t *consumers = json_object_get(global, "consumers");
@@ -538,6 +538,15 @@ int weir_auth_common_configure(struct weir_auth_common *a, const json_t *conf,
 		a->removes->v[n++] = (struct weir_hdr_name){ cred_header,
 							     (uint32_t)strlen(cred_header) };
 	a->removes->n = n;
+	if (!cred_query || (hide && !json_is_true(hide)))
+		return 0;
+	if (!(a->removes_query = malloc(sizeof(*a->removes_query) +
+					sizeof(a->removes_query->v[0])))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	a->removes_query->n = 1;
+	a->removes_query->v[0] = (struct weir_hdr_name){ cred_query, (uint32_t)strlen(cred_query) };
 	return 0;
 }
 
@@ -545,6 +554,7 @@ void weir_auth_common_free(struct weir_auth_common *a)
 {
 	free(a->consumer_header);
 	free(a->removes);
+	free(a->removes_query);
 	json_decref(a->consumers);
 }
 
@@ -563,6 +573,11 @@ void weir_auth_before_upstream(struct weir_req *r, void *inst, struct weir_buf *
 const struct weir_hdr_names *weir_auth_removes(void *inst, bool response)
 {
 	return response ? NULL : ((struct weir_auth_common *)inst)->removes;
+}
+
+const struct weir_hdr_names *weir_auth_removes_query(void *inst)
+{
+	return ((struct weir_auth_common *)inst)->removes_query;
 }
 
 /* ---- credentials on a request --------------------------------------------- */

@@ -123,6 +123,7 @@ struct weir_auth_common {
 	char *consumer_header;		/* lower case */
 	size_t consumer_header_len;
 	struct weir_hdr_names *removes;
+	struct weir_hdr_names *removes_query;	/* the credential's query parameter */
 	json_t *consumers;		/* the "consumers" list of `global`, held */
 };
 
@@ -140,19 +141,21 @@ int weir_auth_known(const json_t *conf, const json_t *global, const char *const 
 int weir_auth_string(const json_t *conf, const json_t *global, const char *key,
 		     const char *dflt, bool header, char **out, char *err, size_t errlen);
 
-/* Reads consumer_header and hide_credentials; cred_header is the header the
- * credential comes in (hidden when hide_credentials is on), NULL for none.
+/* Reads consumer_header and hide_credentials; cred_header and cred_query
+ * are the header and the query parameter the credential comes in (hidden
+ * when hide_credentials is on), NULL for none; they must outlive a.
  * Returns 0 or -1 with the reason. */
 int weir_auth_common_configure(struct weir_auth_common *a, const json_t *conf,
 			       const json_t *global, const char *cred_header,
-			       char *err, size_t errlen);
+			       const char *cred_query, char *err, size_t errlen);
 void weir_auth_common_free(struct weir_auth_common *a);
 /* The before_upstream and removes callbacks of every auth plugin, whose
  * instance begins with its struct weir_auth_common: the first appends
  * "consumer_header: NAME" for an authenticated request, the second gives
- * the request head's names to drop. */
+ * the request head's names to drop, the third the query's. */
 void weir_auth_before_upstream(struct weir_req *r, void *inst, struct weir_buf *head);
 const struct weir_hdr_names *weir_auth_removes(void *inst, bool response);
+const struct weir_hdr_names *weir_auth_removes_query(void *inst);
 
 /* ---- credentials on a request ----------------------------------------- */
 

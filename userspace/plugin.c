@@ -114,30 +114,51 @@ bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n)
 	return false;
 }
 
-int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
-			      struct weir_hdr_names **out)
+/* Merges the name sets of a chain's instances (sets[i] for chain[i]). */
+static int merge_names(const struct weir_hdr_names *const *sets, size_t n,
+		       struct weir_hdr_names **out)
 {
-	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
 	size_t total = 0, k = 0;
 	struct weir_hdr_names *m;
 
 	*out = NULL;
-	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++) {
-		sets[i] = chain[i].plugin->removes ?
-			  chain[i].plugin->removes(chain[i].inst, response) : NULL;
+	for (size_t i = 0; i < n; i++)
 		total += sets[i] ? sets[i]->n : 0;
-	}
 	if (!total)
 		return 0;
 	m = malloc(sizeof(*m) + total * sizeof(m->v[0]));
 	if (!m)
 		return -1;
-	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++)
+	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; sets[i] && j < sets[i]->n; j++)
 			m->v[k++] = sets[i]->v[j];
 	m->n = k;
 	*out = m;
 	return 0;
+}
+
+int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
+			      struct weir_hdr_names **out)
+{
+	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
+
+	n = n < WEIR_MAX_PLUGINS ? n : WEIR_MAX_PLUGINS;
+	for (size_t i = 0; i < n; i++)
+		sets[i] = chain[i].plugin->removes ?
+			  chain[i].plugin->removes(chain[i].inst, response) : NULL;
+	return merge_names(sets, n, out);
+}
+
+int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t n,
+				    struct weir_hdr_names **out)
+{
+	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
+
+	n = n < WEIR_MAX_PLUGINS ? n : WEIR_MAX_PLUGINS;
+	for (size_t i = 0; i < n; i++)
+		sets[i] = chain[i].plugin->removes_query ?
+			  chain[i].plugin->removes_query(chain[i].inst) : NULL;
+	return merge_names(sets, n, out);
 }
 
 int weir_plugins_access(struct weir_req *r)

@@ -94,7 +94,8 @@ static int basic_auth_configure(const json_t *conf, const json_t *global, void *
 	}
 	b->ttl_ms = ttl ? (uint64_t)json_integer_value(ttl) * 1000 : 60000;
 	if (weir_auth_string(conf, global, "realm", "weir", false, &realm, err, errlen) ||
-	    weir_auth_common_configure(&b->common, conf, global, "authorization", err, errlen))
+	    weir_auth_common_configure(&b->common, conf, global, "authorization", NULL, err,
+				       errlen))
 		goto fail;
 	for (const char *p = realm; *p; p++)
 		if ((unsigned char)*p < ' ' || *p == '"' || *p == '\\' || *p == 0x7f) {

@@ -169,7 +169,8 @@ static int jwt_auth_configure(const json_t *conf, const json_t *global, void **i
 	     weir_auth_string(conf, global, "issuer", NULL, false, &j->issuer, err, errlen)) ||
 	    (weir_auth_setting(conf, global, "audience") &&
 	     weir_auth_string(conf, global, "audience", NULL, false, &j->audience, err, errlen)) ||
-	    weir_auth_common_configure(&j->common, conf, global, j->header, err, errlen))
+	    weir_auth_common_configure(&j->common, conf, global, j->header, j->query, err,
+				       errlen))
 		goto fail;
 	if (!(j->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
 		snprintf(err, errlen, "OpenSSL has no HMAC");
@@ -434,4 +435,5 @@ const struct weir_plugin weir_plugin_jwt_auth = {
 	.access = jwt_auth_access,
 	.before_upstream = weir_auth_before_upstream,
 	.removes = weir_auth_removes,
+	.removes_query = weir_auth_removes_query,
 };

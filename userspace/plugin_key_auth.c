@@ -12,8 +12,8 @@
  * looks up SHA-256(key): neither the probe nor the comparison touches the
  * stored keys' bytes, so response times say nothing about them. Admitted:
  * r->consumer is set, the upstream gets the consumer header, and (with
- * hide_credentials, the default) not the key header. A key in the query is
- * matched raw (not percent-decoded) and stays in the query.
+ * hide_credentials, the default) not the key, whether it came in the header
+ * or the query. A key in the query is matched raw (not percent-decoded).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,8 @@ static int key_auth_configure(const json_t *conf, const json_t *global, void **i
 	}
 	if (weir_auth_string(conf, global, "header", "apikey", true, &k->header, err, errlen) ||
 	    weir_auth_string(conf, global, "query", "apikey", false, &k->query, err, errlen) ||
-	    weir_auth_common_configure(&k->common, conf, global, k->header, err, errlen))
+	    weir_auth_common_configure(&k->common, conf, global, k->header, k->query, err,
+				       errlen))
 		goto fail;
 	list = k->common.consumers;
 	if (weir_auth_table_init(&k->table, json_array_size(list)) < 0) {
@@ -114,4 +115,5 @@ const struct weir_plugin weir_plugin_key_auth = {
 	.access = key_auth_access,
 	.before_upstream = weir_auth_before_upstream,
 	.removes = weir_auth_removes,
+	.removes_query = weir_auth_removes_query,
 };

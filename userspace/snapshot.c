@@ -62,6 +62,7 @@ static void snapshot_free(struct weir_snapshot *s)
 	for (size_t i = 0; s->routes && i < s->n_routes; i++) {
 		free(s->routes[i].drop_request);
 		free(s->routes[i].drop_response);
+		free(s->routes[i].drop_query);
 		weir_plugin_chain_free(s->routes[i].plugins, s->routes[i].n_plugins);
 	}
 	free(s->routes);
@@ -177,7 +178,8 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 		return -1;
 	}
 	if (weir_plugin_chain_removes(rt->plugins, rt->n_plugins, false, &rt->drop_request) < 0 ||
-	    weir_plugin_chain_removes(rt->plugins, rt->n_plugins, true, &rt->drop_response) < 0) {
+	    weir_plugin_chain_removes(rt->plugins, rt->n_plugins, true, &rt->drop_response) < 0 ||
+	    weir_plugin_chain_removes_query(rt->plugins, rt->n_plugins, &rt->drop_query) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

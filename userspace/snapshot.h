@@ -51,6 +51,8 @@ struct weir_route {
 	size_t n_plugins;
 	/* header names the plugins take out of each head; NULL: none */
 	struct weir_hdr_names *drop_request, *drop_response;
+	/* query parameter names they take out of the target; NULL: none */
+	struct weir_hdr_names *drop_query;
 };
 
 struct weir_snapshot {

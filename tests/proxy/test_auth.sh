@@ -162,7 +162,12 @@ check_eq "key-auth: a good key: the upstream sees the consumer (not the client's
 	alice "$(echo "$out" | hdr x-consumer-username)"
 check_eq "key-auth: the upstream does not see the key (hide_credentials)" \
 	- "$(echo "$out" | hdr apikey)"
-check_eq "key-auth: a key in the query is accepted" 200 "$(code "$URL/key/x?apikey=alice-key-0123456789")"
+out=$(C "$URL/key/x?a=1&apikey=alice-key-0123456789&b=2")
+check_eq "key-auth: a key in the query is accepted, and taken out of the query" \
+	"alice /key/x?a=1&b=2" "$(echo "$out" | hdr x-consumer-username) $(echo "$out" | $PY -c \
+	'import json, sys; print(json.load(sys.stdin)["target"])')"
+check_eq "key-auth: a query of the key alone loses its '?'" /key/x \
+	"$(C "$URL/key/x?apikey=alice-key-0123456789" | $PY -c 'import json, sys; print(json.load(sys.stdin)["target"])')"
 refused "key-auth: no key: 401" "missing API key" "$URL/key/x"
 refused "key-auth: an unknown key: 401" "invalid API key" -H 'apikey: alice-key-012345678' "$URL/key/x"
 refused "key-auth: an empty key: 401" "missing API key" -H 'apikey;' "$URL/key/x"
@@ -172,7 +177,8 @@ out=$(C -H 'x-key: alice-key-0123456789' "$URL/keyq/x")
 check_eq "key-auth: own header, own consumer header" alice "$(echo "$out" | hdr x-who)"
 check_eq "key-auth: hide_credentials false passes the key on" alice-key-0123456789 \
 	"$(echo "$out" | hdr x-key)"
-check_eq "key-auth: own query parameter" 200 "$(code "$URL/keyq/x?a=1&k=alice-key-0123456789")"
+check_eq "key-auth: own query parameter, kept with hide_credentials false" /keyq/x?a=1\&k=alice-key-0123456789 \
+	"$(C "$URL/keyq/x?a=1&k=alice-key-0123456789" | $PY -c 'import json, sys; print(json.load(sys.stdin)["target"])')"
 refused "key-auth: the default header is not the route's" "missing API key" \
 	-H 'apikey: alice-key-0123456789' "$URL/keyq/x"
 
@@ -215,7 +221,9 @@ jwt_ok "jwt-auth: ES384 (PEM)" "$(tok ES384 "$TMP/ec384.pem" frank)" frank
 jwt_ok "jwt-auth: EdDSA (PEM)" "$(tok EdDSA "$TMP/ed25519.pem" dave)" dave
 jwt_ok "jwt-auth: RS256 from a JWKS file, by kid" "$(tok RS256 "$TMP/rsa.pem" erin 300 --kid r1)" erin
 T=$(tok HS256 alice-hs-secret alice)
-check_eq "jwt-auth: a token in the query" 200 "$(code "$URL/jwt/x?jwt=$T")"
+check_eq "jwt-auth: a token in the query, taken out of it" "alice /jwt/x?z=9" \
+	"$(C "$URL/jwt/x?jwt=$T&z=9" | $PY -c 'import json, sys; j = json.load(sys.stdin)
+print(dict(j["headers"]).get("x-consumer-username", "-"), j["target"])')"
 check_eq "jwt-auth: a token in a cookie" 200 "$(code -b "a=b; jwt=$T" "$URL/jwt/x")"
 refused "jwt-auth: no token" "missing JWT" "$URL/jwt/x"
 refused "jwt-auth: expired (past the leeway)" "expired" \

@@ -241,10 +241,14 @@ static void test_key_auth(void **state)
 	assert_true(weir_hdr_names_has(rm, "apikey", 6));
 	assert_true(weir_hdr_names_has(rm, "x-consumer-username", 19));
 	assert_null(p->removes(inst, true));
+	rm = p->removes_query(inst);
+	assert_int_equal(rm->n, 1);
+	assert_memory_equal(rm->v[0].name, "apikey", 6);
 	p->destroy(inst);
 
 	inst = instance(p, "{\"header\": \"X-Key\", \"hide_credentials\": false}", key_consumers);
 	assert_false(weir_hdr_names_has(p->removes(inst, false), "x-key", 5));
+	assert_null(p->removes_query(inst));
 	f = fake_req("/x", "x-key", "k-alice", NULL);
 	assert_int_equal(run(p, inst, f), 0);
 	fake_free(f);
