@@ -25,7 +25,8 @@
  * EVP_MAC; RSA, ECDSA and Ed25519 through EVP_DigestVerify, ES* signatures
  * turned from JOSE's r||s into DER first), `exp` and `nbf` with `leeway`
  * seconds of slack, `iss` and `aud` when the route sets issuer/audience.
- * Every failure gets 401 with its reason as the body.
+ * Every failure gets 401 with its reason as the body and WWW-Authenticate:
+ * Bearer.
  *
  * Keys are parsed when the snapshot is built (PEM, or the JWKS file's keys
  * by kid, read at config load) and shared, read-only, by all workers.
@@ -203,6 +204,41 @@ fail:
 	return -1;
 }
 
+/* ---- refusals --------------------------------------------------------------- */
+
+/* Every refusal is a 401 with its reason as the body and, as RFC 6750 asks
+ * of a resource server, WWW-Authenticate: Bearer (with error="invalid_token"
+ * when a token came but did not pass). All of it is fixed text. */
+#define JWT_REASONS(X)							\
+	X(MISSING, "missing JWT")					\
+	X(TOO_LONG, "token too long")					\
+	X(MALFORMED, "malformed token")					\
+	X(ALG_NONE, "unsigned token (alg none) refused")		\
+	X(NO_CONSUMER, "no consumer for this token")			\
+	X(ALG, "algorithm not allowed for this consumer")		\
+	X(UNKNOWN_KID, "unknown key id (kid)")				\
+	X(NEED_KID, "a key id (kid) is required")			\
+	X(BAD_SIG, "bad signature")					\
+	X(EXPIRED, "token expired")					\
+	X(NOT_YET, "token not valid yet")				\
+	X(ISSUER, "wrong issuer")					\
+	X(AUDIENCE, "wrong audience")
+
+#define REASON_ENUM(name, text) R_##name,
+enum jwt_reason { R_OK = -1, JWT_REASONS(REASON_ENUM) N_REASONS };
+#undef REASON_ENUM
+
+#define HEAD_MISSING "WWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\n"
+#define HEAD_INVALID "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n" \
+		     "Content-Type: text/plain\r\n"
+#define REASON_ANSWER(name, text)						\
+	[R_##name] = { 401, R_##name == R_MISSING ? HEAD_MISSING : HEAD_INVALID,	\
+		       R_##name == R_MISSING ? sizeof(HEAD_MISSING) - 1 : sizeof(HEAD_INVALID) - 1, \
+		       "401 Unauthorized: " text "\n",					\
+		       sizeof("401 Unauthorized: " text "\n") - 1 },
+static const struct weir_answer refusals[N_REASONS] = { JWT_REASONS(REASON_ANSWER) };
+#undef REASON_ANSWER
+
 /* ---- verification --------------------------------------------------------- */
 
 static bool verify_hmac(const struct jwt_auth *j, const struct jwt_consumer *c,
@@ -324,12 +360,12 @@ static const char *find_token(const struct jwt_auth *j, const struct weir_req *r
 	return weir_auth_cookie(r, j->cookie, len);
 }
 
-/* Checks a token; returns NULL when it admits consumer *who, else the
- * reason. Exposed to the unit tests through the plugin's access. */
-static const char *check_token(const struct jwt_auth *j, const char *t, size_t len,
-			       int64_t now, const char **who)
+/* Checks a token: R_OK when it admits consumer *who, else the reason. */
+static enum jwt_reason check_token(const struct jwt_auth *j, const char *t, size_t len,
+				   int64_t now, const char **who)
 {
-	const char *d1, *d2, *alg, *kid, *why = NULL, *claim;
+	enum jwt_reason why = R_OK;
+	const char *d1, *d2, *alg, *kid, *claim;
 	const struct jwt_consumer *c;
 	const struct weir_auth_entry *e;
 	unsigned char sig[MAX_PART];
@@ -338,33 +374,33 @@ static const char *check_token(const struct jwt_auth *j, const char *t, size_t l
 	int siglen;
 
 	if (len > MAX_TOKEN)
-		return "token too long";
+		return R_TOO_LONG;
 	if (!(d1 = memchr(t, '.', len)) || !(d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - t))) ||
 	    memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - t)))
-		return "malformed token";
+		return R_MALFORMED;
 	if (!(head = part_json(t, (size_t)(d1 - t))) ||
 	    !(body = part_json(d1 + 1, (size_t)(d2 - d1 - 1)))) {
-		why = "malformed token";
+		why = R_MALFORMED;
 		goto out;
 	}
 	alg = json_string_value(json_object_get(head, "alg"));
 	if (!alg || !strcasecmp(alg, "none")) {
-		why = "unsigned token (alg none) refused";
+		why = R_ALG_NONE;
 		goto out;
 	}
 	claim = json_string_value(json_object_get(body, j->claim));
 	if (!claim || !(e = weir_auth_table_find(&j->table, claim, strlen(claim)))) {
-		why = "no consumer for this token";
+		why = R_NO_CONSUMER;
 		goto out;
 	}
 	c = e->data;
 	if (strcmp(alg, weir_jwt_alg_names[c->alg])) {
-		why = "algorithm not allowed for this consumer";
+		why = R_ALG;
 		goto out;
 	}
 	if ((siglen = weir_auth_b64_decode(d2 + 1, len - (size_t)(d2 + 1 - t), true, sig,
 					   sizeof(sig))) < 0) {
-		why = "malformed token";
+		why = R_MALFORMED;
 		goto out;
 	}
 	if (c->n_keys) {
@@ -375,32 +411,32 @@ static const char *check_token(const struct jwt_auth *j, const char *t, size_t l
 			if (!c->keys[k].kid || (kid ? !strcmp(kid, c->keys[k].kid) : c->n_keys == 1))
 				pkey = c->keys[k].pkey;
 		if (!pkey) {
-			why = kid ? "unknown key id (kid)" : "a key id (kid) is required";
+			why = kid ? R_UNKNOWN_KID : R_NEED_KID;
 			goto out;
 		}
 	}
 	if (!(pkey ? verify_pkey(c, pkey, t, (size_t)(d2 - t), sig, (size_t)siglen) :
 		     verify_hmac(j, c, t, (size_t)(d2 - t), sig, (size_t)siglen))) {
-		why = "bad signature";
+		why = R_BAD_SIG;
 		goto out;
 	}
 	if ((v = json_object_get(body, "exp")) &&
 	    (!json_is_number(v) || now > (int64_t)json_number_value(v) + j->leeway)) {
-		why = "token expired";
+		why = R_EXPIRED;
 		goto out;
 	}
 	if ((v = json_object_get(body, "nbf")) &&
 	    (!json_is_number(v) || now + j->leeway < (int64_t)json_number_value(v))) {
-		why = "token not valid yet";
+		why = R_NOT_YET;
 		goto out;
 	}
 	if (j->issuer && (!(v = json_object_get(body, "iss")) || !json_is_string(v) ||
 			  strcmp(json_string_value(v), j->issuer))) {
-		why = "wrong issuer";
+		why = R_ISSUER;
 		goto out;
 	}
 	if (j->audience && !aud_has(json_object_get(body, "aud"), j->audience)) {
-		why = "wrong audience";
+		why = R_AUDIENCE;
 		goto out;
 	}
 	*who = e->consumer;
@@ -416,12 +452,14 @@ static int jwt_auth_access(struct weir_req *r, void *inst)
 	const char *t, *who = NULL;
 	size_t len = 0;
 
-	if (!(t = find_token(j, r, &len)) || !len) {
-		r->local_why = "missing JWT";
+	enum jwt_reason why = R_MISSING;
+
+	if ((t = find_token(j, r, &len)) && len)
+		why = check_token(j, t, len, (int64_t)time(NULL), &who);
+	if (why != R_OK) {
+		r->answer = &refusals[why];
 		return 401;
 	}
-	if ((r->local_why = check_token(j, t, len, (int64_t)time(NULL), &who)))
-		return 401;
 	r->consumer = who;
 	return 0;
 }

@@ -201,6 +201,8 @@ refused "basic-auth: no colon" "malformed" -H "Authorization: Basic $(printf bob
 refused "basic-auth: not Basic" "malformed" -H 'Authorization: Bearer x' "$URL/basic/x"
 check "basic-auth: 401 carries WWW-Authenticate with the realm" bash -c \
 	"curl -si '$URL/basic/x' | tr -d '\\r' | grep -qx 'WWW-Authenticate: Basic realm=\"test\"'"
+check "jwt-auth: 401 carries WWW-Authenticate: Bearer" bash -c \
+	"curl -si '$URL/jwt/x' | tr -d '\\r' | grep -qx 'WWW-Authenticate: Bearer'"
 
 # ---- jwt-auth ------------------------------------------------------------------
 claims() { echo "{\"key\": \"$1\", \"iss\": \"weir-test\", \"aud\": \"api\", \"exp\": ${2:-300}}"; }

@@ -572,7 +572,10 @@ static int verdict(void *inst, const char *t, const char **why, const char **who
 	snprintf(hdr, sizeof(hdr), "Bearer %s", t);
 	f = fake_req("/", "authorization", hdr, NULL);
 	st = run(&weir_plugin_jwt_auth, inst, f);
-	*why = f->r.local_why;
+	*why = f->r.answer ? f->r.answer->body : NULL;
+	if (f->r.answer)	/* RFC 6750: a refused token is an invalid_token */
+		assert_non_null(strstr(f->r.answer->head, "WWW-Authenticate: Bearer error="
+				       "\"invalid_token\"\r\n"));
 	*who = f->r.consumer;
 	fake_free(f);
 	return st;
@@ -744,7 +747,9 @@ static void test_jwt_sources(void **state)
 	fake_free(f);
 	f = fake_req("/", "authorization", "Bearer x", NULL);	/* not the route's header */
 	assert_int_equal(run(&weir_plugin_jwt_auth, inst, f), 401);
-	assert_string_equal(f->r.local_why, "missing JWT");
+	assert_string_equal(f->r.answer->body, "401 Unauthorized: missing JWT\n");
+	assert_memory_equal(f->r.answer->head, "WWW-Authenticate: Bearer\r\n", 26);
+	assert_int_equal(f->r.answer->head_len, strlen(f->r.answer->head));
 	fake_free(f);
 	free(t);
 	weir_plugin_jwt_auth.destroy(inst);
