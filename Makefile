@@ -31,9 +31,9 @@ BPFTOOL ?= bpftool
 
 DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
-	libcmocka-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
+	libcmocka-dev libcrypt-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
 	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
-	curl wrk nginx-light
+	curl wrk nginx-light apache2-utils whois python3-cryptography
 BENCH_PKGS := wrk nginx-light haproxy
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
@@ -42,7 +42,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-D_GNU_SOURCE -I$(BUILD) -I.
 LDLIBS := -lxdp -lbpf -lmnl -lnftables -ljansson -lelf -lz -lm
-WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lelf -lz -lm -lpthread
+WEIR_LDLIBS := -lbpf -lyaml -ljansson -lssl -lcrypto -lcrypt -lelf -lz -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_HDRS := $(wildcard bpf/lib/*.h) maps/weir_abi.h maps/weir_table.h maps/weir_steer.h
@@ -157,14 +157,14 @@ asan:
 
 # libFuzzer targets (tests/run.sh runs them over tests/fuzz/corpus): each is
 # one tests/fuzz/fuzz_NAME.c built with the maps library under ASan + UBSan.
-FUZZ_NAMES := $(filter-out request,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_NAMES := $(filter-out request auth,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
-fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request
+fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request $(BUILD)/fuzz_auth
 
 $(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
 		$(wildcard maps/*.h) | $(BUILD)
@@ -178,7 +178,8 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
-$(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
+# The request path and the credentials of the auth plugins: the daemon's sources.
+$(BUILD)/fuzz_request $(BUILD)/fuzz_auth: $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
 		$(BUILD)/weir_steer.skel.h | $(BUILD)
 	$(call msg,FUZZ,$@)

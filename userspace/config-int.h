@@ -43,6 +43,9 @@ struct pctx {
 	size_t budget;
 	yaml_node_t *routes;		/* deferred: read once upstreams are known */
 	struct hsearch_data ids, ups;	/* route ids seen, upstreams by name */
+	/* consumers: usernames, then the credentials that must be unique
+	 * across consumers (key-auth keys, basic-auth usernames, jwt-auth keys) */
+	struct hsearch_data users, creds[3];
 };
 
 static inline unsigned weir__config_line_of(const yaml_node_t *n)

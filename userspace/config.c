@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "userspace/config-int.h"
+#include "userspace/auth.h"
 
 #define MAX_FILE (64u << 20)
 #define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -583,6 +584,272 @@ static int config_routes(struct pctx *x, const struct ckey *k, yaml_node_t *v, v
 	return 0;
 }
 
+/* ---- consumers and their credentials ---------------------------------- */
+
+/* One consumer's credentials for one authentication plugin, read through
+ * the plugin's key table to check their shape; the plugin itself gets them
+ * as JSON (struct weir_consumer_conf). */
+struct cred {
+	char *key, *username, *password_hash, *secret, *public_key, *jwks_file;
+	int algorithm;			/* enum weir_jwt_alg */
+};
+
+#define CR struct cred
+static const struct ckey key_auth_cred_keys[] = {
+	STR("key", CR, key, true),
+	END
+};
+
+static const struct ckey basic_auth_cred_keys[] = {
+	STR("username", CR, username, true),
+	STR("password_hash", CR, password_hash, true),
+	END
+};
+
+static const struct ckey jwt_auth_cred_keys[] = {
+	STR("key", CR, key, true),
+	ENUM("algorithm", CR, algorithm, weir_jwt_alg_names, WEIR_JWT_HS256),
+	STR("secret", CR, secret, false),
+	STR("public_key", CR, public_key, false),
+	STR("jwks_file", CR, jwks_file, false),
+	END
+};
+#undef CR
+
+static void cred_free(struct cred *c)
+{
+	free(c->key);
+	free(c->username);
+	free(c->password_hash);
+	free(c->secret);
+	free(c->public_key);
+	free(c->jwks_file);
+}
+
+/* What a table cannot say about jwt-auth: the key material fits the
+ * algorithm (a secret for HS*, a public key or a JWKS file otherwise, never
+ * both), and it parses. A JWKS file is read here, once per load, and its
+ * keys travel in the JSON as "jwks". */
+static int jwt_cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
+			  const char *path)
+{
+	bool hs = weir_jwt_alg_is_hmac(c->algorithm);
+	const char *f = NULL, *why = NULL;
+	char fp[PATHLEN], reason[200];
+	json_error_t je;
+	json_t *jwks;
+
+	if (hs && (c->public_key || c->jwks_file)) {
+		f = c->public_key ? "public_key" : "jwks_file";
+		why = "not used with an HS* algorithm (give secret)";
+	} else if (hs && !c->secret) {
+		f = "secret";
+		why = "required with an HS* algorithm";
+	} else if (!hs && c->secret) {
+		f = "secret";
+		why = "only used with HS* algorithms (give public_key or jwks_file)";
+	} else if (!hs && !c->public_key == !c->jwks_file) {
+		f = "public_key";
+		why = "give one of public_key or jwks_file";
+	}
+	if (f)
+		return weir__config_fail(x, weir__config_map_get(x, v, f) ?: v,
+					 weir__config_pjoin(fp, path, f), "%s", why);
+	if (c->public_key) {
+		EVP_PKEY *k = weir_auth_pem_key(c->public_key, c->algorithm, reason,
+						sizeof(reason));
+		if (!k)
+			return weir__config_fail(x, weir__config_map_get(x, v, "public_key"),
+						 weir__config_pjoin(fp, path, "public_key"), "%s",
+						 reason);
+		EVP_PKEY_free(k);
+	}
+	if (!c->jwks_file)
+		return 0;
+	weir__config_pjoin(fp, path, "jwks_file");
+	if (!(jwks = json_load_file(c->jwks_file, JSON_REJECT_DUPLICATES, &je)))
+		return weir__config_fail(x, weir__config_map_get(x, v, "jwks_file"), fp,
+					 "'%s': %s", c->jwks_file, je.text);
+	if (weir_auth_jwks_check(jwks, c->algorithm, reason, sizeof(reason)) < 0) {
+		json_decref(jwks);
+		return weir__config_fail(x, weir__config_map_get(x, v, "jwks_file"), fp,
+					 "'%s': %s", c->jwks_file, reason);
+	}
+	if (json_object_set_new(j, "jwks", jwks))
+		return weir__config_fail(x, v, fp, "out of memory");
+	return 0;
+}
+
+static int basic_cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
+			    const char *path)
+{
+	char fp[PATHLEN], why[200];
+
+	if (weir_auth_hash_check(c->password_hash, why, sizeof(why)) == 0)
+		return 0;
+	return weir__config_fail(x, weir__config_map_get(x, v, "password_hash"),
+				 weir__config_pjoin(fp, path, "password_hash"), "%s", why);
+}
+
+/* The authentication plugins whose credentials are checked here: their
+ * table, what the table cannot say, and the one field that must be unique
+ * across consumers. Other plugins named under a consumer are refused when
+ * the snapshot is built. */
+typedef int cred_check(struct pctx *x, yaml_node_t *v, const struct cred *c, json_t *j,
+		       const char *path);
+
+static const struct cred_kind {
+	const char *plugin;
+	const struct ckey *keys;
+	cred_check *check;
+	const char *unique;
+} cred_kinds[] = {
+	{ "key-auth", key_auth_cred_keys, NULL, "key" },
+	{ "basic-auth", basic_auth_cred_keys, basic_cred_check, "username" },
+	{ "jwt-auth", jwt_auth_cred_keys, jwt_cred_check, "key" },
+};
+#define N_CRED_KINDS (sizeof(cred_kinds) / sizeof(cred_kinds[0]))
+_Static_assert(N_CRED_KINDS == sizeof(((struct pctx *)0)->creds) /
+	       sizeof(((struct pctx *)0)->creds[0]), "one table of unique values per kind");
+
+/* One entry of a consumer's plugins: credentials checked by the plugin's
+ * table when it is one of cred_kinds, unique where they must be. */
+static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v,
+			   size_t i, const char *path, void *arg)
+{
+	struct weir_consumer_conf *cc = arg;
+	struct weir_plugin_conf *p = &cc->plugins[cc->n_plugins++];
+	const struct cred_kind *ck = NULL;
+	struct cred c = { 0 };
+	char fp[PATHLEN];
+	const char *u;
+	int rc = -1;
+
+	p->line = weir__config_line_of(k);
+	if (check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
+		return -1;
+	if (v->type != YAML_MAPPING_NODE)
+		return weir__config_fail(x, v, path, "credentials must be a mapping");
+	if (!(p->conf = weir__config_to_json(x, v, path, 0)))
+		return -1;
+	for (size_t kind = 0; kind < N_CRED_KINDS && !ck; kind++)
+		if (!strcmp(name, cred_kinds[kind].plugin))
+			ck = &cred_kinds[kind];
+	if (!ck)
+		return 0;
+	weir__config_set_defaults(ck->keys, &c);
+	if (weir__config_parse_map(x, v, ck->keys, &c, path))
+		goto out;
+	/* YAML reads `key: 12345` as a number: the plugin gets the string. */
+	for (const struct ckey *f = ck->keys; f->name; f++) {
+		const char *sv = f->kind == CK_STR ? *(char **)((char *)&c + f->off) : NULL;
+		if (sv && json_object_set_new(p->conf, f->name, json_string(sv))) {
+			weir__config_fail(x, v, path, "out of memory or not valid UTF-8");
+			goto out;
+		}
+	}
+	if (ck->check && ck->check(x, v, &c, p->conf, path))
+		goto out;
+	u = json_string_value(json_object_get(p->conf, ck->unique));
+	if (!u || !(u = weir__config_seen(&x->creds[ck - cred_kinds], u, cc->username, ENTER))) {
+		weir__config_fail(x, v, path, "out of memory");
+		goto out;
+	}
+	if (u != cc->username) {
+		weir__config_fail(x, weir__config_map_get(x, v, ck->unique),
+				  weir__config_pjoin(fp, path, ck->unique),
+				  "the same as consumer '%s' has", u);
+		goto out;
+	}
+	rc = 0;
+out:
+	cred_free(&c);
+	return rc;
+}
+
+static int consumer_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path)
+{
+	struct weir_consumer_conf *cc = base;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return weir__config_fail(x, v, path, "expected a mapping of authentication "
+					 "plugin names to credentials");
+	if (!(cc->plugins = weir__config_alloc(x, v, path, weir__config_n_pairs(v),
+					       sizeof(*cc->plugins))))
+		return -1;
+	return weir__config_each_pair(x, v, path, consumer_plugin, cc);
+}
+
+/* The username is read before the rest of the mapping, whatever the order
+ * in the file, since the credentials' duplicate checks name it. */
+static int consumer_username(struct pctx *x, struct weir_consumer_conf *cc, yaml_node_t *it,
+			     const char *path)
+{
+	yaml_node_t *v = weir__config_map_get(x, it, "username");
+	struct weir_consumer_conf *first;
+	char fp[PATHLEN];
+	const char *s;
+
+	weir__config_pjoin(fp, path, "username");
+	if (!v)
+		return weir__config_fail(x, it, fp, "required field missing");
+	if (!(s = weir__config_str(x, v, fp)) || check_name(x, v, fp, s) ||
+	    !(cc->username = weir__config_dup(x, v, fp, s)))
+		return -1;
+	if (!(first = weir__config_seen(&x->users, cc->username, cc, ENTER)))
+		return weir__config_fail(x, v, fp, "out of memory");
+	if (first != cc)
+		return weir__config_fail(x, v, fp, "duplicate consumer '%s' (first at line %u)",
+					 s, first->line);
+	return 0;
+}
+
+static int consumer_read(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			 const char *path)
+{
+	return 0;	/* consumer_username() has read it */
+}
+
+static const struct ckey consumer_keys[] = {
+	FN("username", consumer_read, 0, true),
+	FN("plugins", consumer_plugins, 0, true),
+	END
+};
+
+static int consumer_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *it,
+			 size_t i, const char *path, void *arg)
+{
+	struct weir_config *c = arg;
+	struct weir_consumer_conf *cc = &c->consumers[c->n_consumers++];
+
+	cc->line = weir__config_line_of(it);
+	if (it->type != YAML_MAPPING_NODE)
+		return weir__config_fail(x, it, path, "expected a mapping with username and plugins");
+	if (consumer_username(x, cc, it, path))
+		return -1;
+	return weir__config_parse_map(x, it, consumer_keys, cc, path);
+}
+
+static int config_consumers(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path)
+{
+	struct weir_config *c = base;
+	size_t n;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return weir__config_fail(x, v, path, "expected a list of consumers");
+	if (!(n = weir__config_n_items(v)))
+		return 0;
+	if (!(c->consumers = weir__config_alloc(x, v, path, n, sizeof(*c->consumers))) ||
+	    !hcreate_r(2 * n + 1, &x->users))
+		return weir__config_fail(x, v, path, "out of memory");
+	for (size_t i = 0; i < N_CRED_KINDS; i++)
+		if (!hcreate_r(2 * n + 1, &x->creds[i]))
+			return weir__config_fail(x, v, path, "out of memory");
+	return weir__config_each_item(x, v, path, consumer_item, c);
+}
+
 /* ---- the whole file --------------------------------------------------- */
 
 static const char *const log_formats[] = { "off", "json", "combined", NULL };
@@ -739,6 +1006,7 @@ static const struct ckey config_keys[] = {
 	FN("upstreams", config_upstreams, 0, false),
 	FN("routes", config_routes, 0, false),
 	FN("plugins", config_plugins, 0, false),
+	FN("consumers", config_consumers, 0, false),
 	END
 };
 #undef CF
@@ -843,6 +1111,9 @@ int weir_config_parse(const char *name, const char *text, size_t len,
 	rc = parse_root(&x, root);
 	hdestroy_r(&x.ids);	/* never created is fine: the table is NULL */
 	hdestroy_r(&x.ups);
+	hdestroy_r(&x.users);
+	for (size_t i = 0; i < N_CRED_KINDS; i++)
+		hdestroy_r(&x.creds[i]);
 	if (rc)
 		weir_config_free(x.c);
 	else
@@ -975,6 +1246,11 @@ void weir_config_free(struct weir_config *c)
 		free(r->rewrite_value);
 		free_plugins(r->plugins, r->n_plugins);
 	}
+	for (size_t i = 0; i < c->n_consumers; i++) {
+		free(c->consumers[i].username);
+		free_plugins(c->consumers[i].plugins, c->consumers[i].n_plugins);
+	}
+	free(c->consumers);
 	free(c->file);
 	free(c->listeners);
 	free(c->upstreams);

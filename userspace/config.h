@@ -164,6 +164,20 @@ struct weir_route_conf {
 	unsigned line;
 };
 
+/* A consumer (README: Authentication and consumers): a name that the
+ * authentication plugins admit requests as, and its credentials, one
+ * mapping per authentication plugin, as APISIX shapes them:
+ *   consumers: [{username: alice, plugins: {key-auth: {key: ...}}}]
+ * The credentials of key-auth, basic-auth and jwt-auth are checked here
+ * (shape, duplicates across consumers, hash formats, keys); each plugin
+ * receives its consumers' credentials at configure time (plugin.h). */
+struct weir_consumer_conf {
+	char *username;
+	struct weir_plugin_conf *plugins;	/* credentials by plugin name; JSON */
+	size_t n_plugins;
+	unsigned line;
+};
+
 struct weir_config {
 	char *file;			/* path it was read from, or NULL */
 	struct weir_listener_conf *listeners;
@@ -200,6 +214,8 @@ struct weir_config {
 	uint32_t ban_ttl_ms;		/* how long a ban lasts; default 600000 */
 	uint32_t ban_on;		/* enum weir_ban_kind bits; default auth and limit */
 	char *ban_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
+	struct weir_consumer_conf *consumers;
+	size_t n_consumers;
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;

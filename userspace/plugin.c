@@ -6,8 +6,8 @@
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
- * plugin_rewrite.c, plugin_cache.c) and are registered here, in
- * weir_plugins_builtin().
+ * plugin_rewrite.c, plugin_cache.c, plugin_key_auth.c, plugin_basic_auth.c,
+ * plugin_jwt_auth.c, ...) and are registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,25 +126,22 @@ bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n)
 	return false;
 }
 
-int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
-			      struct weir_hdr_names **out)
+/* Merges the name sets of a chain's instances (sets[i] for chain[i]). */
+static int merge_names(const struct weir_hdr_names *const *sets, size_t n,
+		       struct weir_hdr_names **out)
 {
-	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
 	size_t total = 0, k = 0;
 	struct weir_hdr_names *m;
 
 	*out = NULL;
-	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++) {
-		sets[i] = chain[i].plugin->removes ?
-			  chain[i].plugin->removes(chain[i].inst, response) : NULL;
+	for (size_t i = 0; i < n; i++)
 		total += sets[i] ? sets[i]->n : 0;
-	}
 	if (!total)
 		return 0;
 	m = malloc(sizeof(*m) + total * sizeof(m->v[0]));
 	if (!m)
 		return -1;
-	for (size_t i = 0; i < n && i < WEIR_MAX_PLUGINS; i++)
+	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; sets[i] && j < sets[i]->n; j++)
 			m->v[k++] = sets[i]->v[j];
 	m->n = k;
@@ -160,6 +157,30 @@ void **weir_plugin_ctx(struct weir_req *r, const void *inst)
 		if (rt->plugins[i].inst == inst)
 			return &r->plugin_ctx[i];
 	return NULL;
+}
+
+int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
+			      struct weir_hdr_names **out)
+{
+	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
+
+	n = n < WEIR_MAX_PLUGINS ? n : WEIR_MAX_PLUGINS;
+	for (size_t i = 0; i < n; i++)
+		sets[i] = chain[i].plugin->removes ?
+			  chain[i].plugin->removes(chain[i].inst, response) : NULL;
+	return merge_names(sets, n, out);
+}
+
+int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t n,
+				    struct weir_hdr_names **out)
+{
+	const struct weir_hdr_names *sets[WEIR_MAX_PLUGINS];
+
+	n = n < WEIR_MAX_PLUGINS ? n : WEIR_MAX_PLUGINS;
+	for (size_t i = 0; i < n; i++)
+		sets[i] = chain[i].plugin->removes_query ?
+			  chain[i].plugin->removes_query(chain[i].inst) : NULL;
+	return merge_names(sets, n, out);
 }
 
 int weir_plugins_access(struct weir_req *r)
@@ -352,7 +373,8 @@ void weir_plugins_builtin(void)
 	const struct weir_plugin *builtin[] = {
 		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite, &weir_plugin_cache,
 		&weir_plugin_ip_restriction, &weir_plugin_limit_req, &weir_plugin_limit_count,
-		&weir_plugin_limit_conn,
+		&weir_plugin_limit_conn, &weir_plugin_key_auth, &weir_plugin_basic_auth,
+		&weir_plugin_jwt_auth,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

@@ -26,7 +26,9 @@
  * through `removes`, which names it takes out, the snapshot merges them per
  * route (struct weir_route's drop_request, drop_response), and the head
  * rebuild in proxy.c skips those fields. A route that removes nothing has
- * NULL there and pays one pointer test per head.
+ * NULL there and pays one pointer test per head. Query parameters go the
+ * same way (`removes_query`, struct weir_route's drop_query): an auth
+ * plugin hides a credential that came in the query.
  */
 #ifndef WEIR_PLUGIN_H
 #define WEIR_PLUGIN_H
@@ -72,6 +74,8 @@ struct weir_plugin {
 	 * of the source (ban.h: enum weir_ban_kind); 0: 401 and 403 count as
 	 * auth failures, other statuses do not count. */
 	uint8_t refusal;
+	/* It authenticates consumers: `global` carries "consumers" (above). */
+	bool consumers;
 	int (*configure)(const json_t *conf, const json_t *global, void **inst,
 			 char *err, size_t errlen);
 	void (*destroy)(void *inst);
@@ -84,6 +88,10 @@ struct weir_plugin {
 	 * upstream (response false) or the response head going out; NULL or
 	 * an empty set for none. Asked once, when the snapshot is built. */
 	const struct weir_hdr_names *(*removes)(void *inst, bool response);
+	/* The query parameter names this instance takes out of the target
+	 * going upstream (compared exactly, not as header names are); NULL
+	 * for none. Asked once. */
+	const struct weir_hdr_names *(*removes_query)(void *inst);
 };
 
 struct weir_plugin_inst {
@@ -115,7 +123,11 @@ extern const struct weir_plugin weir_plugin_limit_conn;	/* plugin_limit_conn.c *
 void weir_plugin_configuring(const char *route_id);
 const char *weir_plugin_route_id(void);
 
-/* Whether s is an HTTP token (a header name): non-empty, no separators. */
+extern const struct weir_plugin weir_plugin_key_auth;	/* plugin_key_auth.c */
+extern const struct weir_plugin weir_plugin_basic_auth;	/* plugin_basic_auth.c */
+extern const struct weir_plugin weir_plugin_jwt_auth;	/* plugin_jwt_auth.c */
+
+/* Whether s is an HTTP token (RFC 9110), as a header name must be. */
 bool weir_plugin_is_token(const char *s);
 
 /* Preformats a map of header names to string values as "name: value\r\n"
@@ -139,6 +151,9 @@ bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n);
  * or -1 when out of memory. */
 int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bool response,
 			      struct weir_hdr_names **out);
+/* The same for the query parameters the chain removes (removes_query). */
+int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t n,
+				    struct weir_hdr_names **out);
 
 int weir_plugins_access(struct weir_req *r);
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);

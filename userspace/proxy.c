@@ -86,8 +86,39 @@ static bool is_hop_by_hop(const struct weir_req *r, const char *name, uint32_t l
 	return false;
 }
 
+/* Writes the query (from its '?') without the parameters the route's
+ * plugins take out (struct weir_route's drop_query: names compared exactly,
+ * the query being case-sensitive); a query left empty loses its '?'. */
+static int append_query(struct weir_buf *o, const struct weir_req *r, const char *q,
+			uint32_t qlen)
+{
+	const struct weir_hdr_names *drop = r->route->drop_query;
+	const char *p = q + 1, *end = q + qlen;
+	bool first = true;
+	int rc = 0;
+
+	if (!drop || !qlen)
+		return weir_buf_append(o, q, qlen);
+	while (p <= end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)) ?: end;
+		const char *eq = memchr(p, '=', (size_t)(amp - p)) ?: amp;
+		bool keep = true;
+
+		for (size_t i = 0; keep && i < drop->n; i++)
+			keep = drop->v[i].len != (size_t)(eq - p) ||
+			       memcmp(drop->v[i].name, p, drop->v[i].len);
+		if (keep && amp > p) {
+			weir_buf_append(o, first ? "?" : "&", 1);
+			rc = weir_buf_append(o, p, (size_t)(amp - p));
+			first = false;
+		}
+		p = amp + 1;
+	}
+	return rc;
+}
+
 /* Writes the path the upstream sees: the route's rewrite applied, the query
- * kept. */
+ * kept (but for the parameters the route's plugins remove). */
 static int head_target(struct weir_buf *o, const struct weir_req *r, const char *path)
 {
 	const struct weir_route *rt = r->route;
@@ -103,7 +134,7 @@ static int head_target(struct weir_buf *o, const struct weir_req *r, const char 
 			if (rest == 0 || path[0] != '/')
 				weir_buf_append(o, "/", 1);
 			weir_buf_append(o, path, rest);
-			return weir_buf_append(o, query, qlen);
+			return append_query(o, r, query, qlen);
 		}
 		break;
 	}
@@ -130,12 +161,15 @@ static int head_target(struct weir_buf *o, const struct weir_req *r, const char 
 			}
 			t = ne;
 		}
-		return weir_buf_append(o, query, qlen);
+		return append_query(o, r, query, qlen);
 	}
 	default:
 		break;
 	}
-	return weir_buf_append(o, path, r->path.len);
+	if (!rt->drop_query)
+		return weir_buf_append(o, path, r->path.len);
+	weir_buf_append(o, path, r->path_len);
+	return append_query(o, r, query, qlen);
 }
 
 static int build_upstream_head(struct weir_req *r)

@@ -62,9 +62,13 @@ static void snapshot_free(struct weir_snapshot *s)
 	for (size_t i = 0; s->routes && i < s->n_routes; i++) {
 		free(s->routes[i].drop_request);
 		free(s->routes[i].drop_response);
+		free(s->routes[i].drop_query);
 		weir_plugin_chain_free(s->routes[i].plugins, s->routes[i].n_plugins);
 	}
 	free(s->routes);
+	for (size_t i = 0; s->globals && i < s->n_globals; i++)
+		json_decref(s->globals[i].conf);
+	free(s->globals);
 	free(s->listen_fds);
 	if (s->router)
 		weir_router_free(s->router);
@@ -149,9 +153,21 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 	rt->send_timeout_ms = rc->send_timeout_ms;
 	rt->read_timeout_ms = rc->read_timeout_ms;
 	size_t bad = 0;
+	for (size_t i = 0, auth = SIZE_MAX; i < rc->n_plugins; i++) {
+		const struct weir_plugin *p = weir_plugin_find(rc->plugins[i].name);
+		if (!p || !p->consumers)
+			continue;
+		if (auth != SIZE_MAX) {
+			snprintf(err, errlen, "%s:%u: routes[%u].plugins.%s: a route runs one "
+				 "authentication plugin (it has %s already)", file_of(c),
+				 rc->plugins[i].line, index, p->name, rc->plugins[auth].name);
+			return -1;
+		}
+		auth = i;
+	}
 	int rc_chain;
 	weir_plugin_configuring(rc->id);
-	rc_chain = weir_plugin_chain(rc->plugins, rc->n_plugins, c->plugins, c->n_plugins,
+	rc_chain = weir_plugin_chain(rc->plugins, rc->n_plugins, s->globals, s->n_globals,
 				     &rt->plugins, &rt->n_plugins, &bad, why, sizeof(why));
 	weir_plugin_configuring(NULL);
 	if (rc_chain < 0) {
@@ -166,7 +182,8 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 		return -1;
 	}
 	if (weir_plugin_chain_removes(rt->plugins, rt->n_plugins, false, &rt->drop_request) < 0 ||
-	    weir_plugin_chain_removes(rt->plugins, rt->n_plugins, true, &rt->drop_response) < 0) {
+	    weir_plugin_chain_removes(rt->plugins, rt->n_plugins, true, &rt->drop_response) < 0 ||
+	    weir_plugin_chain_removes_query(rt->plugins, rt->n_plugins, &rt->drop_query) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -182,6 +199,77 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 			}
 		}
 	return 0;
+}
+
+/* The global settings each plugin's configure sees (s->globals): the
+ * config's own, and for every plugin that authenticates consumers, a
+ * "consumers" list of {username, credential} added to a copy of them
+ * (plugin.h). Consumers' plugin names are checked here, where the registry
+ * is known. */
+static int build_globals(struct weir_snapshot *s, char *err, size_t errlen)
+{
+	const struct weir_config *c = s->conf;
+	size_t cap = c->n_plugins;
+
+	for (size_t i = 0; i < c->n_consumers; i++)
+		cap += c->consumers[i].n_plugins;
+	if (!(s->globals = calloc(cap ? cap : 1, sizeof(*s->globals))))
+		goto oom;
+	for (size_t i = 0; i < c->n_plugins; i++) {
+		const struct weir_plugin *p = weir_plugin_find(c->plugins[i].name);
+		s->globals[i] = c->plugins[i];
+		s->globals[i].conf = json_incref(c->plugins[i].conf);
+		s->n_globals = i + 1;
+		if (p && p->consumers && json_object_get(c->plugins[i].conf, "consumers")) {
+			snprintf(err, errlen, "%s:%u: plugins.%s.consumers: reserved: "
+				 "consumers are given in the top-level consumers list",
+				 file_of(c), c->plugins[i].line, c->plugins[i].name);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < c->n_consumers; i++) {
+		const struct weir_consumer_conf *cc = &c->consumers[i];
+		for (size_t j = 0; j < cc->n_plugins; j++) {
+			const struct weir_plugin *p = weir_plugin_find(cc->plugins[j].name);
+			struct weir_plugin_conf *g = NULL;
+			json_t *list, *entry;
+
+			if (!p || !p->consumers) {
+				snprintf(err, errlen, "%s:%u: consumers[%zu].plugins.%s: %s",
+					 file_of(c), cc->plugins[j].line, i, cc->plugins[j].name,
+					 p ? "not an authentication plugin" : "no such plugin");
+				return -1;
+			}
+			for (size_t k = 0; k < s->n_globals && !g; k++)
+				if (!strcmp(s->globals[k].name, p->name))
+					g = &s->globals[k];
+			if (!g) {
+				g = &s->globals[s->n_globals++];
+				g->name = cc->plugins[j].name;
+				g->line = cc->plugins[j].line;
+				if (!(g->conf = json_object()))
+					goto oom;
+			}
+			if (!(list = json_object_get(g->conf, "consumers"))) {
+				json_t *copy = json_copy(g->conf);	/* the config's stays as it is */
+				if (!copy || json_object_set_new(copy, "consumers", json_array())) {
+					json_decref(copy);
+					goto oom;
+				}
+				json_decref(g->conf);
+				g->conf = copy;
+				list = json_object_get(g->conf, "consumers");
+			}
+			entry = json_pack("{s:s, s:O}", "username", cc->username, "credential",
+					  cc->plugins[j].conf);
+			if (!entry || json_array_append_new(list, entry))
+				goto oom;
+		}
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
@@ -215,6 +303,8 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 				 conf->plugins[i].line, conf->plugins[i].name);
 			goto fail;
 		}
+	if (build_globals(s, err, errlen) < 0)
+		goto fail;
 	for (size_t i = 0; i < conf->n_upstreams; i++) {
 		s->n_upstreams = i + 1;
 		if (build_upstream(s, &s->upstreams[i], &conf->upstreams[i], err, errlen) < 0)

@@ -51,6 +51,8 @@ struct weir_route {
 	size_t n_plugins;
 	/* header names the plugins take out of each head; NULL: none */
 	struct weir_hdr_names *drop_request, *drop_response;
+	/* query parameter names they take out of the target; NULL: none */
+	struct weir_hdr_names *drop_query;
 };
 
 struct weir_snapshot {
@@ -63,6 +65,10 @@ struct weir_snapshot {
 	struct weir_upstream *upstreams;
 	size_t n_upstreams;
 	uint32_t n_workers;
+	/* the global plugin settings configure sees: the config's, with the
+	 * consumers' credentials added for the auth plugins (plugin.h) */
+	struct weir_plugin_conf *globals;
+	size_t n_globals;
 	/* listening sockets, one per listener per worker (fds[l * n_workers + k]),
 	 * owned by the main thread's listener table, not by the snapshot */
 	int *listen_fds;

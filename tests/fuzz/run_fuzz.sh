@@ -31,6 +31,8 @@ for src in tests/fuzz/fuzz_*.c; do
 	runs=$RUNS max_len=128
 	# The request path is a whole exchange per run: fewer, longer inputs.
 	[ "$t" = request ] && runs=${FUZZ_REQUEST_RUNS:-100000} max_len=4096
+	# Credentials: a signed token is longer than 128 bytes.
+	[ "$t" = auth ] && max_len=1024
 	"$bin" -runs="$runs" -seed=1 -max_len="$max_len" -dict="$dict" \
 		-artifact_prefix="$tmp/" -print_final_stats=1 "$tmp/corpus" \
 		>"$tmp/log" 2>&1 || rc=$?

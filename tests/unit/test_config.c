@@ -930,6 +930,98 @@ static void test_bad(void **state)
 /* Files that parse, then fail to build: exact messages. */
 #define MOCK(x) R("{path: /, plugins: {mock: " x "}}")
 #define RW(x) R("{path: /, upstream: u, plugins: {rewrite: " x "}}")
+/* Consumers: the credential checks of config.c. */
+#define CONSUMERS(x) L U "consumers:\n  - " x "\n"	/* the consumer is on line 4 */
+#define BCRYPT "'$2y$04$fEnkLkN.t1N1eT0bmyWHmOKw4F43TbPRrzVBAYTLiyMNImjFst8fK'"
+
+static const struct bad_case consumer_cases[] = {
+	{ "consumers_not_list", L U "consumers: {a: 1}\n",
+	  "t.yaml:3: consumers: expected a list of consumers" },
+	{ "consumer_not_map", CONSUMERS("alice"),
+	  "t.yaml:4: consumers[0]: expected a mapping with username and plugins" },
+	{ "consumer_no_username", CONSUMERS("{plugins: {key-auth: {key: k}}}"),
+	  "t.yaml:4: consumers[0].username: required field missing" },
+	{ "consumer_no_plugins", CONSUMERS("{username: a}"),
+	  "t.yaml:4: consumers[0].plugins: required field missing" },
+	{ "consumer_bad_name", CONSUMERS("{username: 'a/b', plugins: {key-auth: {key: k}}}"),
+	  "t.yaml:4: consumers[0].username: 'a/b': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	{ "consumer_duplicate", CONSUMERS("{username: a, plugins: {key-auth: {key: k}}}\n"
+					  "  - {username: a, plugins: {key-auth: {key: j}}}"),
+	  "t.yaml:5: consumers[1].username: duplicate consumer 'a' (first at line 4)" },
+	{ "consumer_unknown_field", CONSUMERS("{username: a, plugins: {}, group: x}"),
+	  "t.yaml:4: consumers[0].group: unknown field" },
+	{ "key_auth_dup_key", CONSUMERS("{username: a, plugins: {key-auth: {key: 12345}}}\n"
+					"  - {username: b, plugins: {key-auth: {key: '12345'}}}"),
+	  "t.yaml:5: consumers[1].plugins.key-auth.key: the same as consumer 'a' has" },
+	{ "key_auth_empty_key", CONSUMERS("{username: a, plugins: {key-auth: {key: ''}}}"),
+	  "t.yaml:4: consumers[0].plugins.key-auth.key: must not be empty" },
+	{ "key_auth_key_list", CONSUMERS("{username: a, plugins: {key-auth: {key: [k]}}}"),
+	  "t.yaml:4: consumers[0].plugins.key-auth.key: expected a string, not a list" },
+	{ "basic_auth_plaintext", CONSUMERS("{username: a, plugins: {basic-auth: {username: a, "
+					    "password_hash: secret}}}"),
+	  "t.yaml:4: consumers[0].plugins.basic-auth.password_hash: not a password hash (weir "
+	  "stores no plaintext): use $pbkdf2-sha256$, bcrypt ($2y$), yescrypt ($y$) or SHA-crypt ($6$)" },
+	{ "basic_auth_no_hash", CONSUMERS("{username: a, plugins: {basic-auth: {username: a}}}"),
+	  "t.yaml:4: consumers[0].plugins.basic-auth.password_hash: required field missing" },
+	{ "basic_auth_dup_user", CONSUMERS("{username: a, plugins: {basic-auth: {username: u, "
+					   "password_hash: " BCRYPT "}}}\n"
+					   "  - {username: b, plugins: {basic-auth: {username: u, "
+					   "password_hash: " BCRYPT "}}}"),
+	  "t.yaml:5: consumers[1].plugins.basic-auth.username: the same as consumer 'a' has" },
+	{ "jwt_auth_alg", CONSUMERS("{username: a, plugins: {jwt-auth: {key: a, algorithm: HS1}}}"),
+	  "t.yaml:4: consumers[0].plugins.jwt-auth.algorithm: 'HS1' is not one of: HS256, HS384, "
+	  "HS512, RS256, RS384, RS512, ES256, ES384, EdDSA" },
+	{ "jwt_auth_no_secret", CONSUMERS("{username: a, plugins: {jwt-auth: {key: a}}}"),
+	  "t.yaml:4: consumers[0].plugins.jwt-auth.secret: required with an HS* algorithm" },
+	{ "jwt_auth_key_for_hs", CONSUMERS("{username: a, plugins: {jwt-auth: {key: a, secret: s, "
+					   "public_key: x}}}"),
+	  "t.yaml:4: consumers[0].plugins.jwt-auth.public_key: not used with an HS* algorithm (give secret)" },
+	{ "jwt_auth_both_keys", CONSUMERS("{username: a, plugins: {jwt-auth: {key: a, algorithm: "
+					  "EdDSA, public_key: x, jwks_file: y}}}"),
+	  "t.yaml:4: consumers[0].plugins.jwt-auth.public_key: give one of public_key or jwks_file" },
+	{ "jwt_auth_bad_pem", CONSUMERS("{username: a, plugins: {jwt-auth: {key: a, algorithm: "
+					"EdDSA, public_key: x}}}"),
+	  "t.yaml:4: consumers[0].plugins.jwt-auth.public_key: not a PEM public key (-----BEGIN "
+	  "PUBLIC KEY-----)" },
+	{ "jwt_auth_dup_key", CONSUMERS("{username: a, plugins: {jwt-auth: {key: k, secret: s}}}\n"
+					"  - {username: b, plugins: {jwt-auth: {key: k, secret: s}}}"),
+	  "t.yaml:5: consumers[1].plugins.jwt-auth.key: the same as consumer 'a' has" },
+};
+
+static void test_consumer_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof(consumer_cases) / sizeof(consumer_cases[0]); i++) {
+		const struct bad_case *b = &consumer_cases[i];
+		struct weir_config *c = NULL;
+		char err[512] = "";
+
+		if (weir_config_parse("t.yaml", b->yaml, strlen(b->yaml), &c, err, sizeof(err)) == 0 ||
+		    strcmp(err, b->err)) {
+			print_message("# %s: got '%s'\n", b->name, err);
+			weir_config_free(c);
+			fail();
+		}
+	}
+}
+
+/* Credentials reach the config as strings, whatever YAML made of them. */
+static void test_consumers(void **state)
+{
+	struct weir_config *c = parse_ok(CONSUMERS("{username: alice, plugins: {key-auth: {key: 12345}, "
+						   "jwt-auth: {key: 7, secret: 99}}}"));
+
+	assert_int_equal(c->n_consumers, 1);
+	assert_string_equal(c->consumers[0].username, "alice");
+	assert_int_equal(c->consumers[0].n_plugins, 2);
+	assert_string_equal(c->consumers[0].plugins[0].name, "key-auth");
+	assert_string_equal(json_string_value(json_object_get(c->consumers[0].plugins[0].conf, "key")),
+			    "12345");
+	assert_string_equal(json_string_value(json_object_get(c->consumers[0].plugins[1].conf,
+							      "secret")), "99");
+	assert_int_equal(c->consumers[0].line, 4);
+	weir_config_free(c);
+}
+
 static const struct bad_case snap_cases[] = {
 	{ "route_no_upstream", L U "routes:\n  - path: /\n    priority: 1\n",
 	  "t.yaml:4: routes[0].upstream: required unless a plugin answers the route (mock)" },
@@ -1039,6 +1131,8 @@ int main(void)
 		cmocka_unit_test(test_quick),
 		cmocka_unit_test(test_health_check),
 		cmocka_unit_test(test_snap_good),
+		cmocka_unit_test(test_consumers),
+		cmocka_unit_test(test_consumer_errors),
 	};
 	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	size_t nb = sizeof(bad_cases) / sizeof(bad_cases[0]);
