@@ -217,6 +217,12 @@ int weir_config_quick(const char *from, const char *to, uint32_t workers,
 int weir_addr_parse(const char *text, bool listen, struct weir_addr *out,
 		    char *err, size_t errlen);
 
+/* A duration ("500ms", "10s", "5m", "1h") in milliseconds, or a size
+ * (bytes, or with k, m, g) in bytes, as the config file writes them; for
+ * plugins, whose settings arrive as JSON strings. 0, or -1 when malformed. */
+int weir_config_duration_ms(const char *s, int64_t *ms);
+int weir_config_size(const char *s, int64_t *bytes);
+
 /* Fills the defaults documented above into a zeroed struct. */
 void weir_config_defaults(struct weir_config *c);
 void weir_upstream_defaults(struct weir_upstream_conf *u);

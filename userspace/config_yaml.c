@@ -180,6 +180,16 @@ static int scaled(const char *s, const struct unit *u, int64_t *v)
 	return -1;
 }
 
+int weir_config_duration_ms(const char *s, int64_t *ms)
+{
+	return scaled(s, ms_units, ms);
+}
+
+int weir_config_size(const char *s, int64_t *bytes)
+{
+	return scaled(s, size_units, bytes);
+}
+
 /* The largest unit that divides v: 86400000 -> "24h", 1048576 -> "1m". */
 static void fmt_scaled(char *b, size_t n, const struct unit *u, int64_t v)
 {

@@ -6,7 +6,8 @@
  *     headers: {request: {x-tenant: acme}, response: {cache-control: no-store}}
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
- * plugin_rewrite.c) and are registered here, in weir_plugins_builtin().
+ * plugin_rewrite.c, plugin_hmac.c, plugin_bodycrypto.c) and are registered
+ * here, in weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,50 @@ int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bo
 	return 0;
 }
 
+uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n, bool response)
+{
+	uint64_t min = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = chain[i].plugin->holds ? chain[i].plugin->holds(chain[i].inst, response) : 0;
+		if (h && (!min || h < min))
+			min = h;
+	}
+	return min;
+}
+
+void **weir_plugin_ctx(struct weir_req *r, const void *inst)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins && i < WEIR_MAX_PLUGINS; i++)
+		if (rt->plugins[i].inst == inst)
+			return &r->plugin_ctx[i];
+	return NULL;
+}
+
+int weir_body_reserve(struct weir_body *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	char *p;
+
+	if (need <= b->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (!(p = realloc(b->data, cap)))
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+void weir_body_free(struct weir_body *b)
+{
+	free(b->data);
+	*b = (struct weir_body){ 0 };
+}
+
 int weir_plugins_access(struct weir_req *r)
 {
 	const struct weir_route *rt = r->route;
@@ -172,6 +217,36 @@ void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head)
 			rt->plugins[i].plugin->response_headers(r, rt->plugins[i].inst, head);
 }
 
+int weir_plugins_request_body(struct weir_req *r, struct weir_body *body)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++) {
+		const struct weir_plugin_inst *pi = &rt->plugins[i];
+		if (pi->plugin->request_body) {
+			int status = pi->plugin->request_body(r, pi->inst, body);
+			if (status)
+				return status;
+		}
+	}
+	return 0;
+}
+
+int weir_plugins_response_held(struct weir_req *r, struct weir_body *body)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++) {
+		const struct weir_plugin_inst *pi = &rt->plugins[i];
+		if (pi->plugin->response_held) {
+			int status = pi->plugin->response_held(r, pi->inst, body);
+			if (status)
+				return status;
+		}
+	}
+	return 0;
+}
+
 void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len)
 {
 	const struct weir_route *rt = r->route;
@@ -188,6 +263,39 @@ void weir_plugins_log(struct weir_req *r)
 	for (size_t i = 0; rt && i < rt->n_plugins; i++)
 		if (rt->plugins[i].plugin->log)
 			rt->plugins[i].plugin->log(r, rt->plugins[i].inst);
+}
+
+int weir_plugin_fields(const json_t *conf, const char *const *known, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(conf)) {
+		snprintf(err, errlen, "settings must be a map");
+		return -1;
+	}
+	json_object_foreach((json_t *)conf, key, val) {
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], key))
+			i++;
+		if (!known[i]) {
+			snprintf(err, errlen, "%s: unknown field", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int weir_plugin_scaled(const json_t *v, bool duration, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v) * (duration ? 1000 : 1);
+		return json_integer_value(v) < 0 ? -1 : 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	return duration ? weir_config_duration_ms(json_string_value(v), out) :
+			  weir_config_size(json_string_value(v), out);
 }
 
 /* ---- headers ------------------------------------------------------------- */
@@ -314,7 +422,8 @@ static const struct weir_plugin headers_plugin = {
 void weir_plugins_builtin(void)
 {
 	const struct weir_plugin *builtin[] = {
-		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite,
+		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite, &weir_plugin_hmac,
+		&weir_plugin_bodycrypto,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

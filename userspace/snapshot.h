@@ -51,6 +51,9 @@ struct weir_route {
 	size_t n_plugins;
 	/* header names the plugins take out of each head; NULL: none */
 	struct weir_hdr_names *drop_request, *drop_response;
+	/* body limits of the plugins that hold bodies whole (plugin.h); 0:
+	 * that direction streams */
+	uint64_t hold_request, hold_response;
 };
 
 struct weir_snapshot {
