@@ -60,6 +60,9 @@ struct weir_body {
 /* Makes room for `need` bytes in all; 0, or -1 when out of memory. */
 int weir_body_reserve(struct weir_body *b, size_t need);
 void weir_body_free(struct weir_body *b);
+/* Appends len bytes unless the body would pass max bytes: 0, -1 too large,
+ * -2 out of memory. */
+int weir_body_append(struct weir_body *b, const char *p, size_t len, uint64_t max);
 
 /* ---- timers ----------------------------------------------------------- */
 

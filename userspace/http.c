@@ -188,17 +188,11 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 		return HPE_USER;
 	}
 	if (r->holding) {
-		struct weir_body *h = &r->hold;
-		if (r->body_len > r->route->hold_request) {
-			r->stop = STOP_BODY_TOO_LARGE;
+		int rc = weir_body_append(&r->hold, at, len, r->route->hold_request);
+		if (rc < 0) {
+			r->stop = rc == -1 ? STOP_BODY_TOO_LARGE : STOP_NO_MEMORY;
 			return HPE_USER;
 		}
-		if (weir_body_reserve(h, h->len + len) < 0) {
-			r->stop = STOP_NO_MEMORY;
-			return HPE_USER;
-		}
-		memcpy(h->data + h->len, at, len);
-		h->len += len;
 	}
 	return 0;
 }

@@ -178,6 +178,17 @@ int weir_body_reserve(struct weir_body *b, size_t need)
 	return 0;
 }
 
+int weir_body_append(struct weir_body *b, const char *p, size_t len, uint64_t max)
+{
+	if (b->len + len > max)
+		return -1;
+	if (weir_body_reserve(b, b->len + len) < 0)
+		return -2;
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
 void weir_body_free(struct weir_body *b)
 {
 	free(b->data);

@@ -604,20 +604,15 @@ static int on_resp_headers_complete(llhttp_t *p)
 static int on_resp_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct weir_req *r = upconn_of(p)->req;
-	struct weir_body *h = &r->rhold;
+	int rc;
 
 	if (!r->resp_holding)
 		return 0;
-	if (h->len + len > r->route->hold_response) {
-		r->stop = STOP_RESP_TOO_LARGE;
+	rc = weir_body_append(&r->rhold, at, len, r->route->hold_response);
+	if (rc < 0) {
+		r->stop = rc == -1 ? STOP_RESP_TOO_LARGE : STOP_RESP_NO_MEMORY;
 		return HPE_USER;
 	}
-	if (weir_body_reserve(h, h->len + len) < 0) {
-		r->stop = STOP_RESP_NO_MEMORY;
-		return HPE_USER;
-	}
-	memcpy(h->data + h->len, at, len);
-	h->len += len;
 	return 0;
 }
 
