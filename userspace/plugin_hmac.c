@@ -55,7 +55,8 @@
 #include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #include "core.h"
 #include "plugin.h"
@@ -109,6 +110,7 @@ struct nonce_shard {
 
 struct weir_nonces {
 	struct nonce_shard shard[NONCE_SHARDS];
+	EVP_MD *sha256;			/* fetched once */
 };
 
 struct weir_nonces *weir_nonces_new(size_t slots)
@@ -118,6 +120,10 @@ struct weir_nonces *weir_nonces_new(size_t slots)
 
 	if (!t)
 		return NULL;
+	if (!(t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
+		free(t);
+		return NULL;
+	}
 	while ((size_t)per * NONCE_SHARDS < slots && per < (1u << 30))
 		per *= 2;
 	for (int i = 0; i < NONCE_SHARDS; i++) {
@@ -142,6 +148,7 @@ void weir_nonces_free(struct weir_nonces *t)
 		free(t->shard[i].slots);
 		pthread_mutex_destroy(&t->shard[i].lock);
 	}
+	EVP_MD_free(t->sha256);
 	free(t);
 }
 
@@ -197,7 +204,7 @@ int weir_nonces_check(struct weir_nonces *t, const char *key, size_t key_len,
 	int rc = -1;
 
 	/* SHA-256 of key, NUL, nonce: no pair collides with another's. */
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
+	if (!ctx || !EVP_DigestInit_ex2(ctx, t->sha256, NULL) ||
 	    !EVP_DigestUpdate(ctx, key, key_len) || !EVP_DigestUpdate(ctx, "", 1) ||
 	    !EVP_DigestUpdate(ctx, nonce, nonce_len) || !EVP_DigestFinal_ex(ctx, md, NULL)) {
 		EVP_MD_CTX_free(ctx);
@@ -248,6 +255,9 @@ struct hmac_key {
 	unsigned char *secret;
 	size_t secret_len;
 	char *consumer;			/* NULL: none */
+	/* HMAC keyed with the secret, one per algorithm, made once: a request
+	 * duplicates one (cheap) instead of fetching and keying anew. */
+	EVP_MAC_CTX *mac[2];		/* sha256, sha512 */
 };
 
 struct hmac_inst {
@@ -278,6 +288,8 @@ static void hmac_destroy(void *p)
 		if (h->keys[i].secret)
 			OPENSSL_clear_free(h->keys[i].secret, h->keys[i].secret_len);
 		free(h->keys[i].consumer);
+		EVP_MAC_CTX_free(h->keys[i].mac[0]);
+		EVP_MAC_CTX_free(h->keys[i].mac[1]);
 	}
 	free(h->keys);
 	for (size_t i = 0; i < h->n_required; i++)
@@ -340,6 +352,26 @@ static int require(struct hmac_inst *h, const char *elem, char *err, size_t errl
 	return 0;
 }
 
+/* Keys the key's two HMAC contexts. 0 or -1. */
+static int mac_keyed(struct hmac_key *key)
+{
+	static const char *const digests[2] = { "SHA256", "SHA512" };
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	int rc = 0;
+
+	for (int i = 0; mac && i < 2; i++) {
+		OSSL_PARAM params[] = {
+			OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digests[i], 0),
+			OSSL_PARAM_construct_end(),
+		};
+		key->mac[i] = EVP_MAC_CTX_new(mac);
+		if (!key->mac[i] || !EVP_MAC_init(key->mac[i], key->secret, key->secret_len, params))
+			rc = -1;
+	}
+	EVP_MAC_free(mac);
+	return mac ? rc : -1;
+}
+
 static int keys_configure(struct hmac_inst *h, const json_t *keys, char *err, size_t errlen)
 {
 	const char *id;
@@ -393,6 +425,10 @@ static int keys_configure(struct hmac_inst *h, const json_t *keys, char *err, si
 			return -1;
 		}
 		memcpy(key->secret, secret, key->secret_len);
+		if (mac_keyed(key) < 0) {
+			snprintf(err, errlen, "keys.%s: HMAC is not available from OpenSSL", id);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -693,10 +729,11 @@ int weir_hmac_check(void *inst, const struct weir_sig_req *q, int64_t now,
 	const struct hmac_inst *h = inst;
 	const struct weir_hdr *auth = hdr_find(q, "authorization", 13), *f;
 	const struct hmac_key *key;
-	const EVP_MD *md;
+	EVP_MAC_CTX *ctx;
+	int alg;
 	struct sig_params sp;
 	unsigned char mac[EVP_MAX_MD_SIZE], sig[EVP_MAX_MD_SIZE + 3];
-	unsigned int mac_len = 0;
+	size_t mac_len = 0;
 	long sig_len, slen;
 	int64_t ts;
 
@@ -720,10 +757,10 @@ int weir_hmac_check(void *inst, const struct weir_sig_req *q, int64_t now,
 	}
 	if ((!sp.algorithm || (sp.algorithm_len == 11 && !memcmp(sp.algorithm, "hmac-sha256", 11)))
 	    && h->sha256) {
-		md = EVP_sha256();
+		alg = 0;
 	} else if (sp.algorithm && sp.algorithm_len == 11 &&
 		   !memcmp(sp.algorithm, "hmac-sha512", 11) && h->sha512) {
-		md = EVP_sha512();
+		alg = 1;
 	} else {
 		*why = "algorithm not allowed";
 		return 401;
@@ -758,9 +795,11 @@ int weir_hmac_check(void *inst, const struct weir_sig_req *q, int64_t now,
 		return 401;
 	}
 	sig_len = weir_b64_decode(sp.signature, sp.signature_len, sig, sizeof(sig));
-	if (!HMAC(md, key->secret, (int)key->secret_len, (const unsigned char *)signing_buf,
-		  (size_t)slen, mac, &mac_len) ||
-	    sig_len != (long)mac_len || CRYPTO_memcmp(sig, mac, mac_len)) {
+	ctx = EVP_MAC_CTX_dup(key->mac[alg]);
+	rc = ctx && EVP_MAC_update(ctx, (const unsigned char *)signing_buf, (size_t)slen) &&
+	     EVP_MAC_final(ctx, mac, &mac_len, sizeof(mac));
+	EVP_MAC_CTX_free(ctx);
+	if (!rc || sig_len != (long)mac_len || CRYPTO_memcmp(sig, mac, mac_len)) {
 		*why = "bad signature";
 		return 401;
 	}
