@@ -188,6 +188,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 		return HPE_USER;
 	}
 	if (r->holding) {
+		/* A declared length is allocated at once (within the limit),
+		 * rather than grown into. */
+		if (!r->hold.cap && r->content_length && r->content_length <= r->route->hold_request)
+			weir_body_reserve(&r->hold, r->content_length);
 		int rc = weir_body_append(&r->hold, at, len, r->route->hold_request);
 		if (rc < 0) {
 			r->stop = rc == -1 ? STOP_BODY_TOO_LARGE : STOP_NO_MEMORY;

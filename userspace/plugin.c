@@ -164,11 +164,14 @@ void **weir_plugin_ctx(struct weir_req *r, const void *inst)
 
 int weir_body_reserve(struct weir_body *b, size_t need)
 {
-	size_t cap = b->cap ? b->cap : 4096;
+	size_t cap = b->cap ? b->cap * 2 : 4096;
 	char *p;
 
 	if (need <= b->cap)
 		return 0;
+	/* The first reservation is exact (a declared length); growth doubles. */
+	if (!b->cap && need > cap)
+		cap = need;
 	while (cap < need)
 		cap *= 2;
 	if (!(p = realloc(b->data, cap)))
