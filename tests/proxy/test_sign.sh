@@ -186,8 +186,16 @@ check_eq "a replayed request: accepted once, then refused on the same connection
 check_eq "a replayed request: the upstream saw it once" "1" "$(seen /replay)"
 check_eq "a replayed request: says why" "401 Unauthorized: replayed nonce" "$(f "$J" why)"
 J=$(sc --path /signed/replay "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"pay":1}' \
+	--nonce "once-$$" --repeat 6)
+check_eq "a nonce seen is refused on six new connections (spread over both workers)" \
+	"401 401 401 401 401 401" "$(f "$J" status)"
+# A reload builds new plugin instances; the replay table is the process's.
+kill -HUP "${PIDS[1]}"
+wait_for 10 grep -q 'weir: reloaded' "$TMP/w.err" || fail "weir did not reload: $(tail -3 "$TMP/w.err")"
+J=$(sc --path /signed/replay "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"pay":1}' \
 	--nonce "once-$$")
-check_eq "a nonce seen is refused on a new connection (another worker) too" "401" "$(f "$J" status)"
+check_eq "a nonce seen before a reload is refused after it" "401" "$(f "$J" status)"
+check_eq "... and the upstream still saw the request once" "1" "$(seen /replay)"
 
 # Without validate_body the body streams (not held): large bodies pass.
 J=$(sc --path /stream/echo "${SIGN[@]}" --alg hmac-sha512 --body-size 3000000)
