@@ -465,7 +465,8 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 			}
 			break;
 		case 6:
-			/* 100-continue goes on to the upstream, whose 100 comes back. */
+			/* 100-continue goes on to the upstream, whose 100 comes back
+			 * (on a route that holds bodies, weir says it: head_done). */
 			if (!memcmp(name, "expect", 6)) {
 				if (f->value.len != 12 || strncasecmp(val, "100-continue", 12)) {
 					*why = "unknown expectation";
@@ -683,6 +684,11 @@ static void client_hold_body(struct weir_client *c, struct weir_req *r)
 	struct weir_worker *w = c->w;
 	struct weir_buf *b = c->in;
 
+	/* What is left of our 100 Continue, should the socket have been full. */
+	if (c->out && client_flush(c) < 0) {
+		weir_client_close(c);
+		return;
+	}
 	for (;;) {
 		if (r->req_done) {
 			int status;

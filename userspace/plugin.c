@@ -152,16 +152,6 @@ uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n,
 	return min;
 }
 
-void **weir_plugin_ctx(struct weir_req *r, const void *inst)
-{
-	const struct weir_route *rt = r->route;
-
-	for (size_t i = 0; i < rt->n_plugins && i < WEIR_MAX_PLUGINS; i++)
-		if (rt->plugins[i].inst == inst)
-			return &r->plugin_ctx[i];
-	return NULL;
-}
-
 int weir_body_reserve(struct weir_body *b, size_t need)
 {
 	size_t cap = b->cap ? b->cap * 2 : 4096;

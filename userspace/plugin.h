@@ -158,8 +158,6 @@ int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bo
 /* The smallest body limit the chain's plugins hold one direction within;
  * 0 when none holds it. */
 uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n, bool response);
-/* The per-request slot of a route's plugin instance (r->plugin_ctx[i]). */
-void **weir_plugin_ctx(struct weir_req *r, const void *inst);
 
 int weir_plugins_access(struct weir_req *r);
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);
