@@ -656,6 +656,11 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		return;
 	}
 	if (r->holding) {
+		if (r->content_length > r->route->hold_request) {
+			/* Declared too large: refused before it is read. */
+			weir_client_answer(c, 413, "body larger than the limit", false);
+			return;
+		}
 		if (r->expect_continue && !r->req_done && r->http_minor) {
 			/* The client waits for a go before sending its body, and
 			 * no upstream will give one before the body is read. */

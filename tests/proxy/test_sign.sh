@@ -37,6 +37,7 @@ PIDS+=($!)
 wait_for 10 test -s "$TMP/A.ready" || die "upstream did not start: $(cat "$TMP/A.err")"
 
 SECRET=0123456789abcdef-secret
+head -c 5000000 /dev/urandom >"$TMP/big.bin"
 K_OLD=$(head -c 32 /dev/urandom | base64)
 K_NEW=$(head -c 32 /dev/urandom | base64)
 cat >"$TMP/w.yaml" <<EOF
@@ -269,8 +270,12 @@ check_eq "HEAD: no body to encrypt, passes in clear" "200 " "$J"
 J=$(sc --path /small/big?n=10000 --method GET --dec-keys "new=$K_NEW")
 check_eq "a response over max_body: 502" "502 502 Bad Gateway: response body larger than the limit" \
 	"$(f "$J" status) $(f "$J" why)"
-J=$(sc --path /small/echo --enc-kid new --enc-key "$K_NEW" --body-size 5000)
+J=$(sc --path /small/t-413 --enc-kid new --enc-key "$K_NEW" --body-size 5000)
 check_eq "a request over max_body: 413" "413" "$(f "$J" status)"
+J=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' \
+	-H 'X-Enc-Key-Id: new' --data-binary @"$TMP/big.bin" http://127.0.0.1:$P_W/small/t-413-expect)
+check_eq "a declared length over max_body: 413 at once, no 100 Continue" "413" "$J"
+check_eq "... and the upstream saw neither" "0 0" "$(seen /t-413) $(seen /t-413-expect)"
 
 # ---- both: the signature covers the encrypted body; the consumer's key -------
 J=$(sc --path /both/echo "${SIGN[@]}" --headers "$BODYSIGNED" --digest --enc-kid old \
@@ -286,7 +291,6 @@ check_eq "signed by alice, encrypted under another key: the upstream saw nothing
 	"$(seen /t-otherkey)"
 
 # ---- streaming routes are untouched -----------------------------------------
-head -c 5000000 /dev/urandom >"$TMP/big.bin"
 J=$(curl -s --max-time 60 --data-binary @"$TMP/big.bin" http://127.0.0.1:$P_W/plain/echo)
 check_eq "a route without these plugins streams a 5 MB body" \
 	"$(sha256sum <"$TMP/big.bin" | cut -d' ' -f1)" \
