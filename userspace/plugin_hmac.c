@@ -896,6 +896,10 @@ static int hmac_access(struct weir_req *r, void *inst)
 
 	sig_req_of(r, &q);
 	status = weir_hmac_check(inst, &q, (int64_t)time(NULL), &consumer, &r->local_why);
+	/* An upgrade is never held (http.c), so request_body does not run for
+	 * it: it has no body, and its digest must say so. */
+	if (!status && r->upgrade && ((const struct hmac_inst *)inst)->validate_body)
+		status = weir_hmac_check_body(inst, &q, "", 0, &r->local_why);
 	if (!status)
 		r->consumer = consumer;
 	return status;

@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--skew", type=int, default=0, help="seconds added to X-Date")
     ap.add_argument("--bad-sig", action="store_true")
     ap.add_argument("--drop", action="append", default=[], help="leave this header out")
+    ap.add_argument("--header", action="append", default=[], help="NAME:VALUE, signable")
     ap.add_argument("--enc-kid")
     ap.add_argument("--enc-key")
     ap.add_argument("--tamper-ct", action="store_true")
@@ -63,6 +64,9 @@ def main():
 
     body = a.body.encode() if not a.body_size else bytes(i % 251 for i in range(a.body_size))
     hdrs = {"Host": a.host}
+    for h in a.header:
+        k, _, v = h.partition(":")
+        hdrs[k.strip()] = v.strip()
     if a.enc_kid:
         nonce = os.urandom(12)
         ct = AESGCM(base64.b64decode(a.enc_key)).encrypt(nonce, body, None)
@@ -120,7 +124,7 @@ def main():
                 c.putheader("Content-Length", str(len(body)))
             c.endheaders(body)
         r = c.getresponse()
-        data = r.read()
+        data = r.read() if r.status != 101 else b""  # a tunnel: nothing more to read
         out["status"].append(r.status)
         out["kid"] = r.getheader("X-Enc-Key-Id") or "-"
         out["ctype"] = r.getheader("X-Enc-Content-Type") or "-"

@@ -152,6 +152,15 @@ refused() { # DESC STATUS REASON PATH ARGS...: refused, and not forwarded
 weir_status() { case $1 in 400) echo "Bad Request";; 401) echo Unauthorized;;
 	413) echo "Content Too Large";; esac; }
 
+WS=(--method GET --header "Connection: Upgrade" --header "Upgrade: websocket" \
+	--header "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" --header "Sec-WebSocket-Version: 13")
+J=$(sc --path /signed/ws "${SIGN[@]}" --headers "$BODYSIGNED" --digest "${WS[@]}")
+check_eq "a signed upgrade, with the digest of no body: 101" "101" "$(f "$J" status)"
+J=$(sc --path /signed/ws?bad=1 "${SIGN[@]}" --headers "$BODYSIGNED" --digest --digest-of x "${WS[@]}")
+check_eq "a signed upgrade whose digest claims a body: 401, not tunnelled" \
+	"401 Unauthorized: body does not match its Content-Digest 0" \
+	"$(f "$J" why) $(seen /ws?bad=1)"
+
 refused "a body changed after signing" 401 "body does not match its Content-Digest" \
 	/signed/t-body "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"amount":1}' \
 	--body-after '{"amount":9}'
