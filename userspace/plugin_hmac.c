@@ -105,6 +105,7 @@ struct nonce_shard {
 	pthread_mutex_t lock;
 	uint32_t used;			/* slots not empty (live or expired) */
 	uint32_t mask;
+	int64_t next_sweep;		/* a full shard is swept once a second at most */
 	struct nonce_slot *slots;
 } __attribute__((aligned(64)));
 
@@ -217,8 +218,10 @@ int weir_nonces_check(struct weir_nonces *t, const char *key, size_t key_len,
 
 	struct nonce_shard *s = &t->shard[e.h1 % NONCE_SHARDS];
 	pthread_mutex_lock(&s->lock);
-	if (s->used >= (s->mask + 1) / 4 * 3)
+	if (s->used >= (s->mask + 1) / 4 * 3 && now >= s->next_sweep) {
 		shard_sweep(s, now);
+		s->next_sweep = now + 1;
+	}
 	uint32_t i = (uint32_t)(e.h1 >> 6) & s->mask, free_at = UINT32_MAX;
 	for (uint32_t probes = 0; probes <= s->mask; probes++, i = (i + 1) & s->mask) {
 		struct nonce_slot *x = &s->slots[i];

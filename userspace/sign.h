@@ -34,9 +34,9 @@ size_t weir_b64_encode(const unsigned char *in, size_t len, char *out);
 /* (key id, nonce) pairs seen, each until its expiry, shared by every worker:
  * 64 shards, a mutex each, open addressing over a fixed number of slots
  * (expired entries are reused as the probes meet them, and swept from a
- * shard once it is three quarters used). Pairs are kept as a keyed 128-bit
- * hash (seeded at random when the table is made), so an entry is 24 bytes
- * whatever the nonce's length. */
+ * shard once it is three quarters used, at most once a second). A pair is
+ * kept as the first 128 bits of SHA-256(key id, NUL, nonce), so an entry is
+ * 24 bytes whatever the nonce's length and no two pairs collide in practice. */
 struct weir_nonces;
 
 struct weir_nonces *weir_nonces_new(size_t slots);
