@@ -1,6 +1,6 @@
 /* userspace/sign.h - the decisions of the anti-tampering plugins, apart from
  * the request path so they can be tested alone: request signatures
- * (hmac-auth, plugin_hmac.c), the replay table behind them, and body
+ * (hmac-auth, plugin_hmac.c), the replay table behind them (sign.c), and body
  * encryption (body-crypto, plugin_bodycrypto.c). The plugins' phases are thin
  * wrappers that gather a request's pieces into a struct weir_sig_req and
  * call these.
