@@ -69,7 +69,7 @@ WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp
 WEIR := $(BUILD)/weir
 BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o \
-	$(BUILD)/xdp_tx.bpf.o $(BUILD)/bench_router
+	$(BUILD)/xdp_tx.bpf.o $(BUILD)/bench_router $(BUILD)/bench_sign
 
 .PHONY: all deps test test-only asan fuzz run bench clean
 all: $(WEIRCTL) $(TEST_BPF) $(WEIR) $(UNIT_BINS)
@@ -131,6 +131,10 @@ $(BUILD)/bench_xdp: $(BUILD)/bench/bench_xdp.o $(MAPS_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/bench_router: $(BUILD)/bench/bench_router.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS)
+
+$(BUILD)/bench_sign: $(BUILD)/bench/bench_sign.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS)
 

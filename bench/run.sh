@@ -223,6 +223,24 @@ say "router: match cost at 1k/10k/100k routes of each kind -> $RESULTS/router.md
 	echo '\`\`\`'
 } >"$RESULTS/router.md"
 
+say "sign: signature and AES-GCM costs per call, body-crypto through weir -> $RESULTS/sign.md"
+"$BUILD/bench_sign" >"$RESULTS/sign.json" 2>"$TMP/sign.txt"
+{
+	echo "# Request signatures and body encryption"
+	echo
+	echo "\`$BUILD/bench_sign\` at $REV: ns per call (median of 5 rounds, thread CPU time),"
+	echo "beside memcpy of the same body."
+	echo
+	echo '```'
+	cat "$TMP/sign.txt"
+	echo '```'
+	echo
+	echo "\`bench/sign_http.sh\`: wrk POSTs through one weir worker to a plain route and a"
+	echo "body-crypto route, alternated."
+	echo
+	BUILD=$BUILD ROUNDS=$([ "$QUICK" = 1 ] && echo 1 || echo 5) bench/sign_http.sh
+} >"$RESULTS/sign.md"
+
 say "http: wrk against weir, nginx and HAProxy -> $RESULTS/http.md"
 BUILD=$BUILD RESULTS=$RESULTS QUICK=$QUICK bench/http/run.sh
 
@@ -233,4 +251,4 @@ else
 	BUILD=$BUILD RESULTS=$RESULTS bench/http/cache.sh
 fi
 
-say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, http.md, cache.md"
+say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, sign.md, http.md, cache.md"

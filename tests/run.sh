@@ -45,6 +45,8 @@ run_suite "limits" tests/proxy/test_limits.sh
 WEIR=build/asan/weir run_suite "limits (asan)" tests/proxy/test_limits.sh
 run_suite "auth" tests/proxy/test_auth.sh
 WEIR=build/asan/weir run_suite "auth (asan)" tests/proxy/test_auth.sh
+run_suite "sign" tests/proxy/test_sign.sh
+WEIR=build/asan/weir run_suite "sign (asan)" tests/proxy/test_sign.sh
 run_suite "steer" tests/steer/test_steer.sh
 WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh

@@ -240,11 +240,12 @@ int weir_config_quick(const char *from, const char *to, uint32_t workers,
 int weir_addr_parse(const char *text, bool listen, struct weir_addr *out,
 		    char *err, size_t errlen);
 
-/* Fills the defaults documented above into a zeroed struct. */
 /* A size ("64m": bytes, or k, m, g) or a duration ("10s": ms, s, m, h) as
  * the config file writes them, for plugins whose settings come as JSON:
  * bytes or milliseconds in *v. Returns 0, or -1 when s is not one. */
 int weir_config_scaled(const char *s, bool duration, int64_t *v);
+
+/* Fills the defaults documented above into a zeroed struct. */
 void weir_config_defaults(struct weir_config *c);
 void weir_upstream_defaults(struct weir_upstream_conf *u);
 

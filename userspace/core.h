@@ -49,6 +49,21 @@ int weir_buf_append(struct weir_buf *b, const void *p, size_t n);
 int weir_buf_printf(struct weir_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* A body held whole (plugin.h, "Holding bodies"): data[0, len) of cap
+ * bytes, malloc'd for one exchange. A plugin may rewrite it in place or make
+ * room with weir_body_reserve. */
+struct weir_body {
+	char *data;
+	size_t len, cap;
+};
+
+/* Makes room for `need` bytes in all; 0, or -1 when out of memory. */
+int weir_body_reserve(struct weir_body *b, size_t need);
+void weir_body_free(struct weir_body *b);
+/* Appends len bytes unless the body would pass max bytes: 0, -1 too large,
+ * -2 out of memory. */
+int weir_body_append(struct weir_body *b, const char *p, size_t len, uint64_t max);
+
 /* ---- timers ----------------------------------------------------------- */
 
 /* One deadline per object, kept in the worker's binary heap. Moving a
@@ -235,6 +250,15 @@ struct weir_req {
 	uint8_t req_done;		/* the whole request has been parsed */
 	uint8_t sent_all;		/* ... and written to the upstream */
 	uint8_t body_rewound;		/* body bytes were dropped after sending */
+	uint8_t expect_continue;	/* Expect: 100-continue */
+	uint8_t has_length;		/* Content-Length or chunked: a body is framed */
+	/* Bodies held whole for plugins (plugin.h): the request's is read into
+	 * `hold` while `holding`, then sent from it (`held`, hold_sent bytes
+	 * so far); the response's is read into `rhold` while `resp_holding`,
+	 * then sent from it (`resp_held`). */
+	uint8_t holding, held, resp_holding, resp_held;
+	struct weir_body hold, rhold;
+	size_t hold_sent, rhold_sent;
 
 	/* the upstream exchange */
 	uint8_t phase;
@@ -393,6 +417,9 @@ const char *weir_status_text(int status);
 
 /* proxy.c: the upstream side */
 void weir_proxy_start(struct weir_req *r);
+/* Reads from io's fd into b's free space. Returns bytes, 0 at EOF, -1 when
+ * drained (io->readable cleared), -2 on an error. */
+ssize_t weir_io_read(struct weir_io *io, struct weir_buf *b);
 void weir_upconn_event(struct weir_upconn *u, uint32_t events);
 void weir_proxy_pump(struct weir_req *r);
 void weir_proxy_abort(struct weir_req *r);

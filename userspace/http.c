@@ -56,7 +56,7 @@ static llhttp_settings_t req_settings = {
 
 /* Reasons for answering a request ourselves, set by a callback that stops
  * llhttp with HPE_USER. */
-enum { STOP_URI_TOO_LONG = 1, STOP_OBS_FOLD, STOP_BODY_TOO_LARGE };
+enum { STOP_URI_TOO_LONG = 1, STOP_OBS_FOLD, STOP_BODY_TOO_LARGE, STOP_NO_MEMORY };
 
 const char *weir_status_text(int status)
 {
@@ -192,6 +192,17 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 		r->stop = STOP_BODY_TOO_LARGE;
 		return HPE_USER;
 	}
+	if (r->holding) {
+		/* A declared length is allocated at once (within the limit),
+		 * rather than grown into. */
+		if (!r->hold.cap && r->content_length && r->content_length <= r->route->hold_request)
+			weir_body_reserve(&r->hold, r->content_length);
+		int rc = weir_body_append(&r->hold, at, len, r->route->hold_request);
+		if (rc < 0) {
+			r->stop = rc == -1 ? STOP_BODY_TOO_LARGE : STOP_NO_MEMORY;
+			return HPE_USER;
+		}
+	}
 	return 0;
 }
 
@@ -205,6 +216,8 @@ static int on_message_complete(llhttp_t *p)
 
 static int client_flush(struct weir_client *c);
 static void answer_pump(struct weir_client *c);
+static void client_hold_body(struct weir_client *c, struct weir_req *r);
+static void req_go(struct weir_client *c, struct weir_req *r);
 
 /* An answer of ours is in c->out, n bytes of it: count it, then either
  * go on to the next request or flush and close. */
@@ -403,7 +416,7 @@ static void req_delay_fire(struct weir_worker *w, struct weir_timer *t)
 		weir_client_close(r->client);
 		return;
 	}
-	weir_proxy_start(r);
+	req_go(r->client, r);
 }
 
 /* Walks the comma-separated tokens of a Connection value. */
@@ -536,11 +549,14 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 			}
 			break;
 		case 6:
-			/* 100-continue goes on to the upstream, whose 100 comes back. */
-			if (!memcmp(name, "expect", 6) &&
-			    (f->value.len != 12 || strncasecmp(val, "100-continue", 12))) {
-				*why = "unknown expectation";
-				return 417;
+			/* 100-continue goes on to the upstream, whose 100 comes back
+			 * (on a route that holds bodies, weir says it: head_done). */
+			if (!memcmp(name, "expect", 6)) {
+				if (f->value.len != 12 || strncasecmp(val, "100-continue", 12)) {
+					*why = "unknown expectation";
+					return 417;
+				}
+				r->expect_continue = 1;
 			}
 			break;
 		case 10:
@@ -617,6 +633,7 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 
 	if (!r->chunked && (p->flags & F_CONTENT_LENGTH))
 		r->content_length = p->content_length;
+	r->has_length = r->chunked || (p->flags & F_CONTENT_LENGTH);
 	if (r->snap->conf->max_body && r->content_length > r->snap->conf->max_body) {
 		*why = "body larger than the limit";
 		return 413;
@@ -648,6 +665,10 @@ static int parse_error_status(struct weir_req *r, llhttp_errno_t e, const char *
 	if (r && r->stop == STOP_BODY_TOO_LARGE) {
 		*why = "body larger than the limit";
 		return 413;
+	}
+	if (r && r->stop == STOP_NO_MEMORY) {
+		*why = "out of memory for the body";
+		return 503;
 	}
 	switch (e) {
 	case HPE_INVALID_VERSION:
@@ -681,11 +702,6 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	r->fwd = c->parsed;
 	if (!r->has_request_id)
 		weir_request_id(c->w, r->id);
-	/* Parse on into the body as far as it is buffered: a body-less request
-	 * completes here, so an answer of our own can keep the connection. */
-	llhttp_resume(&c->parser);
-	if (weir_client_parse(c) < 0)
-		return;
 
 	struct weir_route_req rq = {
 		.host = r->host, .host_len = r->host_len,
@@ -693,11 +709,24 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		.method = r->method_bit,
 		.headers = r->hdrs, .n_headers = r->head.n_fields,
 	};
-	if (!weir_router_match(r->snap->router, &rq, &r->match)) {
+	bool found = weir_router_match(r->snap->router, &rq, &r->match);
+	if (found) {
+		r->route = r->match.route;
+		/* From the first body byte on, a holding route copies the
+		 * decoded body aside (on_body); a request without a body is
+		 * held too, empty, so request_body sees every request (an
+		 * upgrade, which has none, excepted). */
+		r->holding = r->route->hold_request != 0 && !r->upgrade;
+	}
+	/* Parse on into the body as far as it is buffered: a body-less request
+	 * completes here, so an answer of our own can keep the connection. */
+	llhttp_resume(&c->parser);
+	if (weir_client_parse(c) < 0)
+		return;
+	if (!found) {
 		weir_client_answer(c, 404, "no route", r->req_done);
 		return;
 	}
-	r->route = r->match.route;
 	status = weir_plugins_access(r);
 	if (status) {
 		if (r->answer)
@@ -715,7 +744,92 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		weir_timer_set(c->w, &r->delay, c->w->now + r->delay_ms);
 		return;
 	}
+	req_go(c, r);
+}
+
+/* The request goes on after its access phase (and a delay a limit put on
+ * it): on a route that holds bodies, its body is read whole first, else
+ * it goes upstream at once. */
+static void req_go(struct weir_client *c, struct weir_req *r)
+{
+	if (r->holding) {
+		if (r->content_length > r->route->hold_request) {
+			/* Declared too large: refused before it is read. */
+			weir_client_answer(c, 413, "body larger than the limit", false);
+			return;
+		}
+		if (r->expect_continue && !r->req_done && r->http_minor) {
+			/* The client waits for a go before sending its body, and
+			 * no upstream will give one before the body is read. */
+			if (!c->out && !(c->out = weir_buf_get(c->w))) {
+				weir_client_close(c);
+				return;
+			}
+			weir_buf_append(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			if (client_flush(c) < 0) {
+				weir_client_close(c);
+				return;
+			}
+		}
+		client_hold_body(c, r);
+		return;
+	}
 	weir_proxy_start(r);
+}
+
+/* Reads the rest of a held request body (on_body copies it into r->hold),
+ * dropping the framed bytes from c->in as they are parsed, then runs the
+ * request_body phase and proxies the request, or answers the plugin's
+ * status. Called again on every client event while the body comes in. */
+static void client_hold_body(struct weir_client *c, struct weir_req *r)
+{
+	struct weir_worker *w = c->w;
+	struct weir_buf *b = c->in;
+
+	/* What is left of our 100 Continue, should the socket have been full. */
+	if (c->out && client_flush(c) < 0) {
+		weir_client_close(c);
+		return;
+	}
+	for (;;) {
+		if (r->req_done) {
+			int status;
+
+			r->holding = 0;
+			r->held = 1;
+			weir_timer_stop(w, &c->timer);
+			status = weir_plugins_request_body(r, &r->hold);
+			if (status) {
+				/* Read whole: the connection can carry the next one. */
+				weir_client_answer(c, status, r->local_why, true);
+				return;
+			}
+			weir_proxy_start(r);
+			return;
+		}
+		if (c->parsed < b->end) {
+			if (weir_client_parse(c) < 0)
+				return;
+			continue;
+		}
+		/* Everything buffered is copied aside: reuse the window. */
+		if (b->end > r->body_start)
+			b->end = c->parsed = r->body_start;
+		if (b->end == b->cap) {
+			weir_client_answer(c, 431, "request head leaves no room for the body", false);
+			return;
+		}
+		if (!c->io.readable) {
+			weir_timer_set(w, &c->timer, w->now + r->snap->conf->client_body_timeout_ms);
+			return;
+		}
+		ssize_t n = weir_io_read(&c->io, b);
+		if (n == 0 || n == -2) {
+			/* The client went away half-way through its body. */
+			weir_client_close(c);
+			return;
+		}
+	}
 }
 
 /* Runs llhttp over the unparsed bytes of the input buffer. Returns 1 when it
@@ -847,7 +961,7 @@ static void client_read_head(struct weir_client *c)
 		uint32_t room = c->in->cap - c->in->end;
 		ssize_t n = read(c->io.fd, c->in->data + c->in->end, room);
 		if (n > 0) {
-			/* A short read drained the socket (see io_read in proxy.c). */
+			/* A short read drained the socket (see weir_io_read in proxy.c). */
 			if ((uint32_t)n < room && !c->io.rdhup)
 				c->io.readable = 0;
 			c->in->end += (uint32_t)n;
@@ -984,7 +1098,9 @@ void weir_client_event(struct weir_client *c, uint32_t events)
 		break;
 	case WEIR_CLIENT_BUSY:
 	case WEIR_CLIENT_TUNNEL:
-		if (c->req)
+		if (c->req && c->req->holding)
+			client_hold_body(c, c->req);
+		else if (c->req)
 			weir_proxy_pump(c->req);
 		break;
 	case WEIR_CLIENT_CLOSING:

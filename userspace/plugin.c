@@ -7,7 +7,8 @@
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
  * plugin_rewrite.c, plugin_cache.c, plugin_key_auth.c, plugin_basic_auth.c,
- * plugin_jwt_auth.c, ...) and are registered here, in weir_plugins_builtin().
+ * plugin_jwt_auth.c, plugin_hmac.c, plugin_bodycrypto.c, ...) and are
+ * registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,54 @@ int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t
 	return merge_names(sets, n, out);
 }
 
+uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n, bool response)
+{
+	uint64_t min = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = chain[i].plugin->holds ? chain[i].plugin->holds(chain[i].inst, response) : 0;
+		if (h && (!min || h < min))
+			min = h;
+	}
+	return min;
+}
+
+int weir_body_reserve(struct weir_body *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap * 2 : 4096;
+	char *p;
+
+	if (need <= b->cap)
+		return 0;
+	/* The first reservation is exact (a declared length); growth doubles. */
+	if (!b->cap && need > cap)
+		cap = need;
+	while (cap < need)
+		cap *= 2;
+	if (!(p = realloc(b->data, cap)))
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int weir_body_append(struct weir_body *b, const char *p, size_t len, uint64_t max)
+{
+	if (b->len + len > max)
+		return -1;
+	if (weir_body_reserve(b, b->len + len) < 0)
+		return -2;
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+void weir_body_free(struct weir_body *b)
+{
+	free(b->data);
+	*b = (struct weir_body){ 0 };
+}
+
 int weir_plugins_access(struct weir_req *r)
 {
 	const struct weir_route *rt = r->route;
@@ -221,6 +270,36 @@ void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head)
 			rt->plugins[i].plugin->response_headers(r, rt->plugins[i].inst, head);
 }
 
+int weir_plugins_request_body(struct weir_req *r, struct weir_body *body)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++) {
+		const struct weir_plugin_inst *pi = &rt->plugins[i];
+		if (pi->plugin->request_body) {
+			int status = pi->plugin->request_body(r, pi->inst, body);
+			if (status)
+				return status;
+		}
+	}
+	return 0;
+}
+
+int weir_plugins_response_held(struct weir_req *r, struct weir_body *body)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; i < rt->n_plugins; i++) {
+		const struct weir_plugin_inst *pi = &rt->plugins[i];
+		if (pi->plugin->response_held) {
+			int status = pi->plugin->response_held(r, pi->inst, body);
+			if (status)
+				return status;
+		}
+	}
+	return 0;
+}
+
 void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len)
 {
 	const struct weir_route *rt = r->route;
@@ -237,6 +316,38 @@ void weir_plugins_log(struct weir_req *r)
 	for (size_t i = 0; rt && i < rt->n_plugins; i++)
 		if (rt->plugins[i].plugin->log)
 			rt->plugins[i].plugin->log(r, rt->plugins[i].inst);
+}
+
+int weir_plugin_fields(const json_t *conf, const char *const *known, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(conf)) {
+		snprintf(err, errlen, "settings must be a map");
+		return -1;
+	}
+	json_object_foreach((json_t *)conf, key, val) {
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], key))
+			i++;
+		if (!known[i]) {
+			snprintf(err, errlen, "%s: unknown field", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int weir_plugin_scaled(const json_t *v, bool duration, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v) * (duration ? 1000 : 1);
+		return json_integer_value(v) < 0 ? -1 : 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	return weir_config_scaled(json_string_value(v), duration, out);
 }
 
 /* ---- headers ------------------------------------------------------------- */
@@ -374,7 +485,7 @@ void weir_plugins_builtin(void)
 		&headers_plugin, &weir_plugin_mock, &weir_plugin_rewrite, &weir_plugin_cache,
 		&weir_plugin_ip_restriction, &weir_plugin_limit_req, &weir_plugin_limit_count,
 		&weir_plugin_limit_conn, &weir_plugin_key_auth, &weir_plugin_basic_auth,
-		&weir_plugin_jwt_auth,
+		&weir_plugin_jwt_auth, &weir_plugin_hmac, &weir_plugin_bodycrypto,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

@@ -17,8 +17,13 @@
  *   before_upstream   append header lines to the request head going upstream
  *   response_headers  append header lines to the response head going out
  *                     (also to a plugin's own answer)
+ *   request_body      the whole request body, once it is read and before
+ *                     any of it goes upstream (see "Holding bodies" below);
+ *                     return an HTTP status to refuse it, or rewrite it
  *   response_body     see the response body bytes as they pass (raw message
  *                     bytes, framing included)
+ *   response_held     the whole response body, before any of it goes to the
+ *                     client, to rewrite (see below)
  *   log               the exchange is over (status, bytes, timings known)
  * A chain runs in descending `priority` order, as APISIX runs its plugins.
  *
@@ -29,6 +34,19 @@
  * NULL there and pays one pointer test per head. Query parameters go the
  * same way (`removes_query`, struct weir_route's drop_query): an auth
  * plugin hides a credential that came in the query.
+ *
+ * Holding bodies. Bodies stream (DESIGN.md, principle 5) unless a plugin
+ * must see one whole: a signature over the body, a decryption. Such a
+ * plugin says, through `holds`, the largest body it takes in each
+ * direction; the snapshot keeps the smallest per route (struct weir_route's
+ * hold_request, hold_response; 0 for a route that streams, which is then the
+ * only test it pays). On a holding route, http.c reads the whole decoded
+ * request body (no framing) into r->hold after the access phase, answers 413
+ * past the limit, runs request_body, and only then does proxy.c connect
+ * upstream and send the held body with a Content-Length of its own. The
+ * response is held the same way (decoded, 502 past the limit), handed to
+ * response_held, and sent with a Content-Length. A held body lives in
+ * memory allocated for the exchange, freed when it ends.
  */
 #ifndef WEIR_PLUGIN_H
 #define WEIR_PLUGIN_H
@@ -43,6 +61,7 @@
 
 struct weir_req;
 struct weir_buf;
+struct weir_body;		/* core.h */
 
 /* Header names, compared without regard to case. */
 struct weir_hdr_name {
@@ -82,7 +101,11 @@ struct weir_plugin {
 	int (*access)(struct weir_req *r, void *inst);
 	void (*before_upstream)(struct weir_req *r, void *inst, struct weir_buf *head);
 	void (*response_headers)(struct weir_req *r, void *inst, struct weir_buf *head);
+	/* 0 to go on, or a status to answer with (reason in r->local_why). */
+	int (*request_body)(struct weir_req *r, void *inst, struct weir_body *body);
 	void (*response_body)(struct weir_req *r, void *inst, const char *data, size_t len);
+	/* 0, or a status that replaces the upstream's response (5xx). */
+	int (*response_held)(struct weir_req *r, void *inst, struct weir_body *body);
 	void (*log)(struct weir_req *r, void *inst);
 	/* The header names this instance takes out of the request head going
 	 * upstream (response false) or the response head going out; NULL or
@@ -92,6 +115,10 @@ struct weir_plugin {
 	 * going upstream (compared exactly, not as header names are); NULL
 	 * for none. Asked once. */
 	const struct weir_hdr_names *(*removes_query)(void *inst);
+	/* The largest request (response true: response) body this instance
+	 * must see whole, in bytes; 0 when it does not hold that direction.
+	 * Asked once, when the snapshot is built. */
+	uint64_t (*holds)(void *inst, bool response);
 };
 
 struct weir_plugin_inst {
@@ -129,12 +156,22 @@ extern const struct weir_plugin weir_plugin_jwt_auth;	/* plugin_jwt_auth.c */
 
 /* Whether s is an HTTP token (RFC 9110), as a header name must be. */
 bool weir_plugin_is_token(const char *s);
+extern const struct weir_plugin weir_plugin_hmac;	/* plugin_hmac.c */
+extern const struct weir_plugin weir_plugin_bodycrypto;	/* plugin_bodycrypto.c */
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in
  * the error: "DIR.NAME: reason" or "DIR: reason". Returns 0 or -1. */
 int weir_plugin_header_lines(const json_t *obj, const char *dir, char **out, size_t *len,
 			     char *err, size_t errlen);
+
+/* Settings helpers for configure: that conf is a map whose fields are all
+ * in `known` (NULL-ended), else "FIELD: unknown field" or "settings must be
+ * a map" in err; and a duration (milliseconds) or size (bytes) written as
+ * in the config file ("300s", "1m"), or as a plain integer of seconds or
+ * bytes. Each returns 0 or -1. */
+int weir_plugin_fields(const json_t *conf, const char *const *known, char *err, size_t errlen);
+int weir_plugin_scaled(const json_t *v, bool duration, int64_t *out);
 
 /* The chain of a route, sorted; settings checked by each plugin. Returns 0,
  * or -1 with the plugin's reason in err and its index in confs in *bad. */
@@ -155,10 +192,16 @@ int weir_plugin_chain_removes(const struct weir_plugin_inst *chain, size_t n, bo
 int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t n,
 				    struct weir_hdr_names **out);
 
+/* The smallest body limit the chain's plugins hold one direction within;
+ * 0 when none holds it. */
+uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n, bool response);
+
 int weir_plugins_access(struct weir_req *r);
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);
 void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head);
+int weir_plugins_request_body(struct weir_req *r, struct weir_body *body);
 void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len);
+int weir_plugins_response_held(struct weir_req *r, struct weir_body *body);
 void weir_plugins_log(struct weir_req *r);
 
 #endif

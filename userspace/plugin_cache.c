@@ -87,19 +87,6 @@ static const json_t *setting(const json_t *conf, const json_t *global, const cha
 }
 
 /* A size or duration: an integer (bytes, seconds) or a string with a unit. */
-static int scaled_json(const json_t *v, bool duration, int64_t *out)
-{
-	if (json_is_integer(v)) {
-		*out = json_integer_value(v);
-		if (*out < 0)
-			return -1;
-		if (duration)
-			*out *= 1000;
-		return 0;
-	}
-	return json_is_string(v) ? weir_config_scaled(json_string_value(v), duration, out) : -1;
-}
-
 static int check_keys(const json_t *conf, bool global, char *err, size_t errlen)
 {
 	const char *k;
@@ -255,7 +242,7 @@ static int zone_size(const json_t *global, const char *name, uint64_t *size, cha
 				return -1;
 			}
 		ms = json_object_get(v, "max_size");
-		if (!ms || scaled_json(ms, false, &n) < 0 || n < 4096) {
+		if (!ms || weir_plugin_scaled(ms, false, &n) < 0 || n < 4096) {
 			snprintf(err, errlen, "zones.%s.max_size: expected a size of at least 4k", k);
 			return -1;
 		}
@@ -267,7 +254,7 @@ static int zone_size(const json_t *global, const char *name, uint64_t *size, cha
 		return -1;
 	}
 	*size = DEFAULT_ZONE_SIZE;
-	if (z && scaled_json(json_object_get(z, "max_size"), false, &n) == 0)
+	if (z && weir_plugin_scaled(json_object_get(z, "max_size"), false, &n) == 0)
 		*size = (uint64_t)n;
 	return 0;
 }
@@ -324,7 +311,7 @@ static int cache_configure(const json_t *conf, const json_t *global, void **inst
 		goto fail;
 	c->default_ttl = 0;
 	if ((v = setting(conf, global, "default_ttl"))) {
-		if (scaled_json(v, true, &n) < 0 || n > 365LL * 86400 * 1000) {
+		if (weir_plugin_scaled(v, true, &n) < 0 || n > 365LL * 86400 * 1000) {
 			snprintf(err, errlen, "default_ttl: expected a duration (10s, 5m, 1h; "
 				 "0: store nothing without freshness information) up to 365 days");
 			goto fail;
@@ -335,7 +322,7 @@ static int cache_configure(const json_t *conf, const json_t *global, void **inst
 	if (c->max_object_size > weir_cache_object_max(zsize))
 		c->max_object_size = weir_cache_object_max(zsize);
 	if ((v = setting(conf, global, "max_object_size"))) {
-		if (scaled_json(v, false, &n) < 0 || n < 1) {
+		if (weir_plugin_scaled(v, false, &n) < 0 || n < 1) {
 			snprintf(err, errlen, "max_object_size: expected a size (bytes, or k, m, g)");
 			goto fail;
 		}

@@ -40,6 +40,7 @@ static int on_resp_status(llhttp_t *p, const char *at, size_t len);
 static int on_resp_field(llhttp_t *p, const char *at, size_t len);
 static int on_resp_value(llhttp_t *p, const char *at, size_t len);
 static int on_resp_headers_complete(llhttp_t *p);
+static int on_resp_body(llhttp_t *p, const char *at, size_t len);
 static int on_resp_message_complete(llhttp_t *p);
 
 static llhttp_settings_t resp_settings = {
@@ -50,6 +51,22 @@ static llhttp_settings_t resp_settings = {
 	.on_headers_complete = on_resp_headers_complete,
 	.on_message_complete = on_resp_message_complete,
 };
+
+/* The same, with the decoded body copied aside, for routes that hold
+ * responses whole (plugin.h); streaming routes never pay for on_body. */
+static llhttp_settings_t resp_hold_settings = {
+	.on_message_begin = on_resp_begin,
+	.on_status = on_resp_status,
+	.on_header_field = on_resp_field,
+	.on_header_value = on_resp_value,
+	.on_headers_complete = on_resp_headers_complete,
+	.on_body = on_resp_body,
+	.on_message_complete = on_resp_message_complete,
+};
+
+/* Why on_resp_body stopped llhttp (in r->stop, free once the request is
+ * read). */
+enum { STOP_RESP_TOO_LARGE = 32, STOP_RESP_NO_MEMORY };
 
 static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *why);
 static void upconn_close(struct weir_worker *w, struct weir_upconn *u);
@@ -115,6 +132,14 @@ static int append_query(struct weir_buf *o, const struct weir_req *r, const char
 		p = amp + 1;
 	}
 	return rc;
+}
+
+/* The fields that frame a body, which a held body is sent without. */
+static bool is_framing(const char *name, uint32_t len)
+{
+	return (len == 14 && !strncasecmp(name, "content-length", 14)) ||
+	       (len == 17 && !strncasecmp(name, "transfer-encoding", 17)) ||
+	       (len == 6 && !strncasecmp(name, "expect", 6));
 }
 
 /* Writes the path the upstream sees: the route's rewrite applied, the query
@@ -197,7 +222,8 @@ static int build_upstream_head(struct weir_req *r)
 			xfh_len = h->value_len;
 		}
 		if (is_hop_by_hop(r, h->name, h->name_len, b) ||
-		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)))
+		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)) ||
+		    (r->held && is_framing(h->name, h->name_len)))
 			continue;
 		weir_buf_append(o, h->name, h->name_len);
 		weir_buf_append(o, ": ", 2);
@@ -231,6 +257,10 @@ static int build_upstream_head(struct weir_req *r)
 		weir_buf_append(o, r->id, 32);
 		weir_buf_append(o, "\r\n", 2);
 	}
+	/* A held body goes with a length of its own (a plugin may have changed
+	 * it), and whole: nothing to expect. */
+	if (r->held && r->has_length)
+		weir_buf_printf(o, "content-length: %zu\r\n", r->hold.len);
 	if (r->upgrade)
 		weir_buf_append(o, "connection: upgrade\r\n", 21);
 	else if (!r->http_minor)
@@ -398,7 +428,8 @@ static bool upstream_connect(struct weir_req *r, int status, const char *why)
 		u->parsed = 0;
 		r->ufwd = r->umsg_end = 0;
 		r->resp_done = r->resp_seen = r->body_phase = r->interim = 0;
-		llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
+		llhttp_init(&u->parser, HTTP_RESPONSE,
+			    r->route->hold_response ? &resp_hold_settings : &resp_settings);
 		u->parser.data = u;
 		r->up = u;
 		weir_lb_conn_start(st, node);
@@ -494,6 +525,27 @@ static bool resp_hop_by_hop(const char *n, uint32_t len, bool upgrade)
 	return false;
 }
 
+/* Ends a response head in o: Connection as the exchange allows, then the
+ * blank line. 0, or -1 when the buffer is full. */
+static int resp_head_end(struct weir_req *r, struct weir_buf *o, bool upgrade, bool must_close)
+{
+	struct weir_client *c = r->client;
+
+	/* An answer before the whole request went up leaves the rest of the
+	 * request body unread: the connection cannot carry another request. */
+	if (!r->sent_all || must_close)
+		r->close_after = 1;
+	if (upgrade)
+		weir_buf_append(o, "Connection: upgrade\r\n", 21);
+	else if (r->close_after || !c->keepalive || c->draining || c->w->stopping) {
+		r->close_after = 1;
+		weir_buf_append(o, "Connection: close\r\n", 19);
+	} else if (!r->http_minor) {
+		weir_buf_append(o, "Connection: keep-alive\r\n", 24);
+	}
+	return weir_buf_append(o, "\r\n", 2);
+}
+
 /* Rebuilds the response head into client->out. Returns what llhttp expects
  * of on_headers_complete: pause to stream the body in step, or 1 for "no
  * body" (HEAD). */
@@ -537,12 +589,16 @@ static int on_resp_headers_complete(llhttp_t *p)
 	weir_buf_append(o, "\r\n", 2);
 
 	bool chunked = (p->flags & F_CHUNKED) != 0, has_len = (p->flags & F_CONTENT_LENGTH) != 0;
+	bool bodyless = r->head_only || status == 204 || status == 304;
+	/* A held response gets its framing when its body is complete. */
+	bool hold = r->route->hold_response && !upgrade && !bodyless;
 	const struct weir_hdr_names *drop = r->route->drop_response;
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
 		const struct weir_field *f = &r->rhead.fields[i];
 		const char *n = b->data + f->name.off;
 		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade) ||
-		    (drop && weir_hdr_names_has(drop, n, f->name.len)))
+		    (drop && weir_hdr_names_has(drop, n, f->name.len)) ||
+		    (hold && is_framing(n, f->name.len)))
 			continue;
 		weir_buf_append(o, n, f->name.len);
 		weir_buf_append(o, ": ", 2);
@@ -556,35 +612,42 @@ static int on_resp_headers_complete(llhttp_t *p)
 		weir_buf_append(o, r->id, 32);
 		weir_buf_append(o, "\r\n", 2);
 	}
+	/* Set before the phase, which may add fields for a held body. */
+	r->resp_holding = hold;
 	weir_plugins_response_headers(r, o);
 
-	bool bodyless = r->head_only || status == 204 || status == 304;
-	/* An answer before the whole request went up leaves the rest of the
-	 * request body unread: the connection cannot carry another request. */
-	if (!r->sent_all)
-		r->close_after = 1;
-	if (upgrade) {
-		weir_buf_append(o, "Connection: upgrade\r\n", 21);
-	} else if (!bodyless && ((!chunked && !has_len) || llhttp_message_needs_eof(p))) {
-		/* Delimited by the upstream closing: so is ours. */
-		r->close_after = 1;
-	} else if (!bodyless && chunked && !r->http_minor) {
-		r->close_after = 1;	/* an HTTP/1.0 upstream request never gets this */
+	if (hold) {
+		/* The head waits in c->out (unwritten while resp_holding) for
+		 * its Content-Length; the body is copied aside by on_resp_body. */
+		r->phase = WEIR_REQ_RESPONSE;
+		return HPE_PAUSED;
 	}
-	if (upgrade)
-		;
-	else if (r->close_after || !c->keepalive || c->draining || c->w->stopping) {
-		r->close_after = 1;
-		weir_buf_append(o, "Connection: close\r\n", 19);
-	} else if (!r->http_minor) {
-		weir_buf_append(o, "Connection: keep-alive\r\n", 24);
-	}
-	if (weir_buf_append(o, "\r\n", 2) < 0)
+	/* Delimited by the upstream closing: so is ours. And an HTTP/1.0
+	 * request never gets chunked. */
+	bool must_close = !upgrade && !bodyless &&
+			  ((!chunked && !has_len) || llhttp_message_needs_eof(p) ||
+			   (chunked && !r->http_minor));
+	if (resp_head_end(r, o, upgrade, must_close) < 0)
 		return HPE_USER;
 	r->phase = WEIR_REQ_RESPONSE;
 	r->tunnel = upgrade;
 	r->body_phase = !upgrade && !r->head_only;
 	return r->head_only ? 1 : HPE_PAUSED;
+}
+
+static int on_resp_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct weir_req *r = upconn_of(p)->req;
+	int rc;
+
+	if (!r->resp_holding)
+		return 0;
+	rc = weir_body_append(&r->rhold, at, len, r->route->hold_response);
+	if (rc < 0) {
+		r->stop = rc == -1 ? STOP_RESP_TOO_LARGE : STOP_RESP_NO_MEMORY;
+		return HPE_USER;
+	}
+	return 0;
 }
 
 static int on_resp_message_complete(llhttp_t *p)
@@ -629,9 +692,7 @@ static ssize_t io_write(struct weir_io *io, const char *p, size_t len)
 	return io_writev(io, &iov, 1, len);
 }
 
-/* Reads from fd into b's free space. Returns bytes, 0 at EOF, -1 when
- * drained (io->readable cleared), -2 on an error. */
-static ssize_t io_read(struct weir_io *io, struct weir_buf *b)
+ssize_t weir_io_read(struct weir_io *io, struct weir_buf *b)
 {
 	for (;;) {
 		ssize_t n = read(io->fd, b->data + b->end, b->cap - b->end);
@@ -657,6 +718,44 @@ static ssize_t io_read(struct weir_io *io, struct weir_buf *b)
 	}
 }
 
+/* The rebuilt head and a held body (plugin.h) to the upstream; as
+ * send_request. */
+static int send_held(struct weir_req *r)
+{
+	struct weir_upconn *u = r->up;
+	int moved = 0;
+
+	while (r->up_head_sent < r->up_head->end || r->hold_sent < r->hold.len) {
+		size_t head_n = r->up_head->end - r->up_head_sent;
+		size_t body_n = r->hold.len - r->hold_sent;
+		struct iovec iov[2];
+		int n_iov = 0;
+
+		if (!u->io.writable)
+			return moved;
+		if (head_n)
+			iov[n_iov++] = (struct iovec){ r->up_head->data + r->up_head_sent, head_n };
+		if (body_n)
+			iov[n_iov++] = (struct iovec){ r->hold.data + r->hold_sent, body_n };
+		ssize_t n = io_writev(&u->io, iov, n_iov, head_n + body_n);
+		if (n < 0) {
+			upstream_fail(r, FAIL_RESET, "upstream closed while sending");
+			return -1;
+		}
+		size_t from_head = (size_t)n < head_n ? (size_t)n : head_n;
+		r->up_head_sent += (uint32_t)from_head;
+		r->hold_sent += (size_t)n - from_head;
+		r->bytes_in += (uint64_t)n - from_head;
+		r->uprog |= n > 0;
+		moved |= n > 0;
+	}
+	r->fwd = r->msg_end;	/* what follows in c->in is the next request's */
+	r->sent_all = 1;
+	if (r->phase == WEIR_REQ_SENDING)
+		r->phase = WEIR_REQ_WAITING;
+	return moved;
+}
+
 /* Request bytes to the upstream: the rebuilt head, then the body as the
  * client's parser accepts it. Returns 1 if anything moved, 0 if blocked, -1
  * if the request is over (answered or failed). */
@@ -667,6 +766,8 @@ static int send_request(struct weir_req *r)
 	struct weir_buf *b = c->in;
 	int moved = 0;
 
+	if (r->held)
+		return send_held(r);
 	while (r->up_head_sent < r->up_head->end) {
 		if (!u->io.writable)
 			return moved;
@@ -725,7 +826,7 @@ static int send_request(struct weir_req *r)
 		}
 		if (!c->io.readable || b->end == b->cap)
 			return moved;
-		ssize_t n = io_read(&c->io, b);
+		ssize_t n = weir_io_read(&c->io, b);
 		if (n == 0 || n == -2) {
 			/* The client went away half-way through its body. */
 			weir_client_close(c);
@@ -738,6 +839,43 @@ static int send_request(struct weir_req *r)
 	}
 }
 
+/* Whether response bytes wait for the client: our head (not while the
+ * body is being held), body bytes parsed, or a held body. */
+static bool resp_pending(const struct weir_req *r, uint32_t limit)
+{
+	return (r->client->out && !r->resp_holding) || (r->body_phase && r->ufwd < limit) ||
+	       (r->resp_held && r->rhold_sent < r->rhold.len);
+}
+
+/* A held response is complete: the plugins rewrite it, its head gets a
+ * Content-Length and its end, and it goes out from r->rhold. 0, or -1 when
+ * the request is over (answered). */
+static int resp_release(struct weir_req *r)
+{
+	struct weir_client *c = r->client;
+	int status;
+
+	r->resp_holding = 0;
+	status = weir_plugins_response_held(r, &r->rhold);
+	if (!status && c->out &&
+	    (weir_buf_printf(c->out, "Content-Length: %zu\r\n", r->rhold.len) < 0 ||
+	     resp_head_end(r, c->out, false, false) < 0)) {
+		status = 502;
+		r->local_why = "response head too large";
+	}
+	if (status) {
+		weir_proxy_abort(r);
+		if (c->out) {
+			weir_buf_put(c->w, c->out);
+			c->out = NULL;
+		}
+		weir_client_answer(c, status, r->local_why, r->req_done);
+		return -1;
+	}
+	r->resp_held = 1;
+	return 0;
+}
+
 /* Writes our own head bytes (c->out) and the response body bytes parsed so
  * far in one writev. Returns bytes written, or -2 when the client is gone. */
 static ssize_t write_client(struct weir_req *r, uint32_t limit)
@@ -748,11 +886,16 @@ static ssize_t write_client(struct weir_req *r, uint32_t limit)
 	int n_iov = 0;
 	size_t head_n = o ? o->end - o->start : 0;
 	size_t body_n = r->body_phase && r->ufwd < limit ? limit - r->ufwd : 0;
+	const char *body = b->data + r->ufwd;
 
+	if (r->resp_held) {
+		body = r->rhold.data + r->rhold_sent;
+		body_n = r->rhold.len - r->rhold_sent;
+	}
 	if (head_n)
 		iov[n_iov++] = (struct iovec){ o->data + o->start, head_n };
 	if (body_n)
-		iov[n_iov++] = (struct iovec){ b->data + r->ufwd, body_n };
+		iov[n_iov++] = (struct iovec){ (void *)body, body_n };
 	ssize_t n = io_writev(&c->io, iov, n_iov, head_n + body_n);
 	if (n <= 0)
 		return n;
@@ -761,10 +904,13 @@ static ssize_t write_client(struct weir_req *r, uint32_t limit)
 	r->bytes_out += (uint64_t)n;
 	size_t from_head = (size_t)n < head_n ? (size_t)n : head_n;
 	if (body_n && (size_t)n > head_n)
-		weir_plugins_response_body(r, b->data + r->ufwd, (size_t)n - head_n);
+		weir_plugins_response_body(r, body, (size_t)n - head_n);
 	if (o)
 		o->start += (uint32_t)from_head;
-	r->ufwd += (uint32_t)((size_t)n - from_head);
+	if (r->resp_held)
+		r->rhold_sent += (size_t)n - from_head;
+	else
+		r->ufwd += (uint32_t)((size_t)n - from_head);
 	if (o && o->start == o->end) {
 		weir_buf_put(c->w, o);
 		c->out = NULL;
@@ -814,7 +960,11 @@ static int recv_response(struct weir_req *r)
 				if (r->resp_done)
 					r->umsg_end = u->parsed;
 			} else {
-				upstream_fail(r, FAIL_PROTOCOL, "bad response from upstream");
+				upstream_fail(r, FAIL_PROTOCOL, r->stop == STOP_RESP_TOO_LARGE ?
+					      "response body larger than the limit" :
+					      r->stop == STOP_RESP_NO_MEMORY ?
+					      "out of memory for the response body" :
+					      "bad response from upstream");
 				return -1;
 			}
 			/* Head bytes are consumed (rebuilt into c->out), body bytes
@@ -824,8 +974,9 @@ static int recv_response(struct weir_req *r)
 			r->uprog = 1;
 		}
 		uint32_t limit = r->resp_done ? r->umsg_end : u->parsed;
-		bool pending = c->out || (r->body_phase && r->ufwd < limit);
-		if (pending) {
+		if (r->resp_holding && r->resp_done && resp_release(r) < 0)
+			return -1;
+		if (resp_pending(r, limit)) {
 			if (!c->io.writable)
 				return moved;
 			ssize_t n = write_client(r, limit);
@@ -834,7 +985,7 @@ static int recv_response(struct weir_req *r)
 				return -1;
 			}
 			moved |= n > 0;
-			if (c->out || (r->body_phase && r->ufwd < limit))
+			if (resp_pending(r, limit))
 				return moved;
 		}
 		if (r->tunnel && r->resp_done) {
@@ -854,11 +1005,11 @@ static int recv_response(struct weir_req *r)
 			weir_proxy_finish(r);
 			return -1;
 		}
-		/* Everything parsed went out: rewind the body window. */
-		if (r->body_phase && u->parsed == b->end && r->ufwd == b->end)
+		/* Everything parsed went out (or aside): rewind the body window. */
+		if ((r->body_phase || r->resp_holding) && u->parsed == b->end && r->ufwd == b->end)
 			b->end = u->parsed = r->ufwd = 0;
 		if (b->end == b->cap) {
-			if (!r->body_phase) {
+			if (!r->body_phase && !r->resp_holding) {
 				upstream_fail(r, FAIL_PROTOCOL, "response head too large");
 				return -1;
 			}
@@ -866,7 +1017,7 @@ static int recv_response(struct weir_req *r)
 		}
 		if (!u->io.readable)
 			return moved;
-		ssize_t n = io_read(&u->io, b);
+		ssize_t n = weir_io_read(&u->io, b);
 		if (n > 0) {
 			r->uprog = 1;
 			moved = 1;
@@ -875,7 +1026,8 @@ static int recv_response(struct weir_req *r)
 		if (n == -1)
 			return moved;
 		/* EOF or error */
-		if (n == 0 && r->body_phase && llhttp_message_needs_eof(&u->parser)) {
+		if (n == 0 && (r->body_phase || r->resp_holding) &&
+		    llhttp_message_needs_eof(&u->parser)) {
 			llhttp_finish(&u->parser);
 			r->resp_done = 1;
 			r->umsg_end = b->end;
@@ -910,7 +1062,7 @@ static int tunnel_dir(struct weir_io *src, struct weir_buf *b, uint32_t *fwd,
 			return 1;
 		if (!src->readable)
 			return 0;
-		ssize_t n = io_read(src, b);
+		ssize_t n = weir_io_read(src, b);
 		if (n == -2)
 			return -1;
 		if (n == 0) {
@@ -947,8 +1099,8 @@ static void set_timers(struct weir_req *r)
 	struct weir_upconn *u = r->up;
 	struct weir_worker *w = c->w;
 	const struct weir_config *conf = r->snap->conf;
-	bool out_pending = c->out || (r->body_phase && u &&
-				      r->ufwd < (r->resp_done ? r->umsg_end : u->parsed));
+	bool out_pending = u ? resp_pending(r, r->resp_done ? r->umsg_end : u->parsed) :
+			       c->out != NULL;
 	bool need_body = !r->req_done && !c->io.readable;
 
 	if (out_pending && !c->io.writable) {
@@ -1120,6 +1272,7 @@ static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *w
 	}
 	if (can_retry) {
 		r->up_head_sent = 0;
+		r->hold_sent = 0;
 		r->fwd = r->body_start;
 		r->sent_all = 0;
 		r->phase = WEIR_REQ_UPSTREAM;

@@ -100,6 +100,10 @@ void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_clie
 		weir_buf_put(w, r->up_head);
 		r->up_head = NULL;
 	}
+	if (r->hold.data)
+		weir_body_free(&r->hold);
+	if (r->rhold.data)
+		weir_body_free(&r->rhold);
 	weir_worker_snap_release(w, r->snap);
 	r->snap = NULL;
 	if (w->n_free_reqs >= FREE_REQS_KEPT) {

@@ -187,6 +187,8 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	rt->hold_request = weir_plugin_chain_holds(rt->plugins, rt->n_plugins, false);
+	rt->hold_response = weir_plugin_chain_holds(rt->plugins, rt->n_plugins, true);
 	for (size_t h = 0; h < (rc->n_hosts ? rc->n_hosts : 1); h++)
 		for (size_t p = 0; p < rc->n_paths; p++) {
 			const char *host = rc->n_hosts ? rc->hosts[h] : NULL;

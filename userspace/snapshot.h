@@ -53,6 +53,9 @@ struct weir_route {
 	struct weir_hdr_names *drop_request, *drop_response;
 	/* query parameter names they take out of the target; NULL: none */
 	struct weir_hdr_names *drop_query;
+	/* body limits of the plugins that hold bodies whole (plugin.h); 0:
+	 * that direction streams */
+	uint64_t hold_request, hold_response;
 };
 
 struct weir_snapshot {

@@ -37,6 +37,12 @@ static const char config_yaml[] =
 	"  - {id: api, hosts: [\"*.example.com\", api.test], paths: [\"/api/*\"],\n"
 	"     methods: [GET, POST], headers: {x-api-version: [\"1\", \"2\"]}, upstream: closed,\n"
 	"     rewrite: {strip_prefix: /api}}\n"
+	"  - {id: signed, paths: [\"/signed/*\"], upstream: closed,\n"
+	"     plugins: {hmac-auth: {keys: {k1: {secret: 0123456789abcdef}}, validate_body: true,\n"
+	"               max_body: 8k, clock_skew: 1h}}}\n"
+	"  - {id: enc, paths: [\"/enc/*\"], upstream: closed,\n"
+	"     plugins: {body-crypto: {keys: {k: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=},\n"
+	"               max_body: 8k}}}\n"
 	"  - {id: all, paths: [\"/*\"], upstream: closed,\n"
 	"     plugins: {headers: {request: {x-a: b}, response: {x-c: d}}}}\n";
 
