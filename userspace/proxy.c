@@ -165,6 +165,12 @@ static int build_upstream_head(struct weir_req *r)
 		if (is_hop_by_hop(r, h->name, h->name_len, b) ||
 		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)))
 			continue;
+		/* Tracing replaces traceparent, and keeps tracestate only with
+		 * the trace it belongs to. */
+		if (r->traceparent[0] &&
+		    ((h->name_len == 11 && !memcmp(h->name, "traceparent", 11)) ||
+		     (!r->trace_in && h->name_len == 10 && !memcmp(h->name, "tracestate", 10))))
+			continue;
 		weir_buf_append(o, h->name, h->name_len);
 		weir_buf_append(o, ": ", 2);
 		weir_buf_append(o, h->value, h->value_len);
@@ -195,6 +201,11 @@ static int build_upstream_head(struct weir_req *r)
 	if (r->id[0]) {
 		weir_buf_append(o, "x-request-id: ", 14);
 		weir_buf_append(o, r->id, 32);
+		weir_buf_append(o, "\r\n", 2);
+	}
+	if (r->traceparent[0]) {
+		weir_buf_append(o, "traceparent: ", 13);
+		weir_buf_append(o, r->traceparent, 55);
 		weir_buf_append(o, "\r\n", 2);
 	}
 	if (r->upgrade)
