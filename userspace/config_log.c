@@ -183,6 +183,9 @@ static int sink_check(struct pctx *x, yaml_node_t *v, struct weir_log_sink_conf 
 				return weir__config_fail(x, n, fp, "'%s': protocol unix needs an "
 							 "absolute socket path (< 108 bytes)",
 							 s->address);
+		} else if (s->address[0] == '/') {
+			return weir__config_fail(x, n, fp, "'%s': a socket path needs protocol: unix",
+						 s->address);
 		} else if (weir__config_parse_addr(x, n, false, &s->addr, fp)) {
 			return -1;
 		}
