@@ -1149,6 +1149,9 @@ static const struct bad_case snap_cases[] = {
 	{ "rewrite_remove_managed", RW("{request_headers: {remove: [Host]}}"),
 	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.remove[0]: 'Host' is managed by "
 	  "weir, not rewritable" },
+	{ "rewrite_set_traceparent", RW("{request_headers: {set: {traceparent: x}}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.set.traceparent: managed by weir, "
+	  "not rewritable" },
 	{ "rewrite_set_managed", RW("{response_headers: {set: {transfer-encoding: chunked}}}"),
 	  "t.yaml:4: routes[0].plugins.rewrite: response_headers.set.transfer-encoding: managed "
 	  "by weir, not rewritable" },
