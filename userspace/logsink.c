@@ -76,7 +76,6 @@ struct weir_logsink {
 
 	/* the thread's own */
 	int fd;
-	bool fd_used;			/* the connection carried a request already */
 	char *scratch;
 	size_t scratch_cap;
 
@@ -336,8 +335,10 @@ static int on_reply_complete(llhttp_t *p)
 }
 
 /* One POST of p[0..n) and its reply on the kept connection. SENT, REFUSED
- * (a status that retrying will not change) or FAILED. */
-static int http_post(struct weir_logsink *s, const char *p, size_t n, uint64_t deadline)
+ * (a status that retrying will not change) or FAILED; *replied: a status
+ * came back. */
+static int http_post(struct weir_logsink *s, const char *p, size_t n, uint64_t deadline,
+		     bool *replied)
 {
 	static const llhttp_settings_t settings = { .on_message_complete = on_reply_complete };
 	struct http_reply rep = { false };
@@ -349,7 +350,6 @@ static int http_post(struct weir_logsink *s, const char *p, size_t n, uint64_t d
 	if (s->fd < 0) {
 		s->fd = net_connect(s, SOCK_STREAM, (struct sockaddr *)&s->addr.sa, s->addr.len,
 				    deadline);
-		s->fd_used = false;
 		if (s->fd < 0)
 			return FAILED;
 	}
@@ -373,7 +373,7 @@ static int http_post(struct weir_logsink *s, const char *p, size_t n, uint64_t d
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return FAILED;
 	}
-	s->fd_used = true;
+	*replied = true;
 	if (!llhttp_should_keep_alive(&parser))
 		net_close(s);
 	unsigned st = parser.status_code;
@@ -387,15 +387,17 @@ static int http_send(struct weir_logsink *s, const char *p, size_t n)
 	uint64_t deadline = weir_now_ms() + s->timeout_ms;
 	int rc;
 
+	bool replied = false, reused;
+
 	drop_stale(s);
-	bool reused = s->fd >= 0;
-	rc = http_post(s, p, n, deadline);
+	reused = s->fd >= 0;
+	rc = http_post(s, p, n, deadline, &replied);
 	if (rc == FAILED) {
 		net_close(s);
-		/* A kept connection the collector closed just now: once more on a
-		 * new one, before counting it a failure. */
-		if (reused && weir_now_ms() < deadline)
-			rc = http_post(s, p, n, deadline);
+		/* A kept connection the collector closed just now (no answer on
+		 * it): once more on a new one before counting it a failure. */
+		if (reused && !replied && weir_now_ms() < deadline)
+			rc = http_post(s, p, n, deadline, &replied);
 		if (rc == FAILED)
 			net_close(s);
 	}

@@ -5,7 +5,7 @@ tests/proxy/test_logs.sh; stdlib only.
     logsink.py --udp PORT  --out FILE [--ready FILE]   syslog over UDP
     logsink.py --tcp PORT  --out FILE [--ready FILE]   syslog over TCP, octet counting
     logsink.py --unix PATH --out FILE [--ready FILE]   syslog datagrams on a unix socket
-    logsink.py --http PORT --out FILE [--ready FILE] [--discard]
+    logsink.py --http PORT --out FILE [--ready FILE] [--discard] [--fail CODE:N]
                                                        HTTP collector (POST, keepalive)
 
 Everything received is appended to FILE as JSON lines, flushed at once:
@@ -14,6 +14,9 @@ Everything received is appended to FILE as JSON lines, flushed at once:
     {"ev": "error", "conn": N, "why": TEXT}                     TCP framing broken
     {"ev": "batch", "conn": N, "method": M, "path": P,
      "headers": {name: value}, "lines": [TEXT, ...]}             HTTP
+
+--fail CODE:N: the first N POSTs are answered CODE (recorded as {"ev":
+"failed", "status": CODE, "lines": LINES}), the later ones 200.
 
 --discard (for benchmarks): an HTTP batch is recorded as {"ev": "batch",
 "n": LINES} alone, so the collector costs little CPU.
@@ -34,6 +37,7 @@ import sys
 import threading
 
 DISCARD = False
+FAIL = [200, 0]  # status, how many more POSTs get it
 lock = threading.Lock()
 out = None
 conns = [0]
@@ -97,6 +101,15 @@ class Collector(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n).decode("utf-8", "replace")
+        with lock:
+            fail = FAIL[1] > 0
+            FAIL[1] -= fail
+        if fail:
+            record({"ev": "failed", "status": FAIL[0], "lines": body.count("\n")})
+            self.send_response(FAIL[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if DISCARD:
             record({"ev": "batch", "n": body.count("\n")})
             self.send_response(200)
@@ -132,7 +145,11 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--ready")
     ap.add_argument("--discard", action="store_true")
+    ap.add_argument("--fail")
     a = ap.parse_args()
+    if a.fail:
+        code, n = a.fail.split(":")
+        FAIL[:] = [int(code), int(n)]
     global DISCARD
     DISCARD = a.discard
     out = open(a.out, "a")

@@ -24,18 +24,22 @@ SINK=tests/proxy/logsink.py
 PROM="$PY tests/proxy/prom.py"
 cleanup_at_exit "$TMP"
 
-free_ports 25000 25999 11 || die "no eleven free ports in a row in 25000-25999"
+free_ports 25000 25999 15 || die "no fifteen free ports in a row in 25000-25999"
 P_MAIN=$BASE P_A=$((BASE + 1)) P_UDP=$((BASE + 2)) P_TCP=$((BASE + 3)) P_HTTP=$((BASE + 4))
 P_MET=$((BASE + 5)) P_OFF=$((BASE + 6)) P_SLOW=$((BASE + 7)) P_HTTP2=$((BASE + 8))
-P_TCP2=$((BASE + 9)) P_MET2=$((BASE + 10))
+P_TCP2=$((BASE + 9)) P_MET2=$((BASE + 10)) P_RETRY=$((BASE + 11)) P_503=$((BASE + 12))
+P_400=$((BASE + 13)) P_MET3=$((BASE + 14))
 
-# start_sink NAME MODE ARG: a receiver writing to $TMP/NAME.out; sets SPID.
+# start_sink NAME MODE ARG [OPTION...]: a receiver writing to $TMP/NAME.out;
+# sets SPID.
 start_sink() {
-	rm -f "$TMP/$1.ready"
-	$PY $SINK "--$2" "$3" --out "$TMP/$1.out" --ready "$TMP/$1.ready" 2>>"$TMP/$1.err" &
+	local name=$1 mode=$2 arg=$3; shift 3
+	rm -f "$TMP/$name.ready"
+	$PY $SINK "--$mode" "$arg" "$@" --out "$TMP/$name.out" --ready "$TMP/$name.ready" \
+		2>>"$TMP/$name.err" &
 	SPID=$!
 	PIDS+=($SPID)
-	wait_for 10 test -s "$TMP/$1.ready" || die "sink $1 did not start: $(cat "$TMP/$1.err")"
+	wait_for 10 test -s "$TMP/$name.ready" || die "sink $name did not start: $(cat "$TMP/$name.err")"
 }
 
 start_weir() { # NAME CONFIG
@@ -394,13 +398,54 @@ back() {
 check "collectors back: new lines reach both" wait_for 60 back
 check_eq "tcp: octet counting held across the reconnects" 0 "$(grep -c '"ev": "error"' "$TMP/tcp2.out")"
 
+# ---- collectors that answer 503 (retried) and 400 (refused) ------------------------------------
+start_sink c503 http $P_503 --fail 503:2
+start_sink c400 http $P_400 --fail 400:1
+cat >"$TMP/retry.yaml" <<EOF
+workers: 1
+listeners: [127.0.0.1:$P_RETRY]
+metrics: {listen: 127.0.0.1:$P_MET3}
+upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
+routes: [{path: "/*", upstream: a}]
+access_log:
+  sinks:
+    - {type: http, url: "http://127.0.0.1:$P_503/", flush_interval: 50ms}
+    - {type: http, url: "http://127.0.0.1:$P_400/", flush_interval: 50ms}
+EOF
+start_weir retry "$TMP/retry.yaml"
+RETRY_PID=$WPID
+code -H 'X-Request-Id: r-1' "http://127.0.0.1:$P_RETRY/echo" >/dev/null
+r503() { [ "$(ids_in "$TMP/c503.out" batch r-)" = r-1 ]; }
+check "503 twice: the batch is retried whole until it is taken" wait_for 20 r503
+check_eq "... two refusals of that one line, then one batch" "2 2 1" "$($PY -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(sum(r["ev"] == "failed" for r in recs), sum(r["ev"] == "failed" and r["lines"] == 1 for r in recs),
+      sum(r["ev"] == "batch" for r in recs))' "$TMP/c503.out")"
+m503() {
+	scrape $P_MET3 >/dev/null
+	[ "$(pget "weir_access_log_send_errors_total{sink=\"http://127.0.0.1:$P_503/\",type=\"http\"}" \
+		"weir_access_log_dropped_lines_total{sink=\"http://127.0.0.1:$P_503/\",type=\"http\"}" \
+		"weir_access_log_lines_total{sink=\"http://127.0.0.1:$P_503/\",type=\"http\"}" |
+		tr '\n' ' ')" = "2 0 1 " ]
+}
+check "... counted: two send errors, one line delivered, none dropped" wait_for 10 m503
+r400() { grep -q '"ev": "failed", "status": 400' "$TMP/c400.out"; }
+check "400: the collector refused the batch" wait_for 20 r400
+d400() { scrape $P_MET3 >/dev/null; [ "$(pget "weir_access_log_dropped_lines_total{sink=\"http://127.0.0.1:$P_400/\",type=\"http\"}")" = 1 ]; }
+check "... which is dropped for good (not retried), counted" wait_for 10 d400
+code -H 'X-Request-Id: r-2' "http://127.0.0.1:$P_RETRY/echo" >/dev/null
+r400b() { [ "$(ids_in "$TMP/c400.out" batch r-)" = r-2 ]; }
+check "... and the next batch is delivered" wait_for 20 r400b
+
 # ---- stop: what is buffered is delivered -------------------------------------------------------
 code -H 'X-Request-Id: last-1' "$M/echo" >/dev/null
-kill -TERM $MAIN_PID $OFF_PID $SLOW_PID
+kill -TERM $MAIN_PID $OFF_PID $SLOW_PID $RETRY_PID
 RC=0; wait $MAIN_PID || RC=$?
 RC2=0; wait $OFF_PID || RC2=$?
 RC3=0; wait $SLOW_PID || RC3=$?
-check_eq "the weirs exit 0 on SIGTERM" "0 0 0" "$RC $RC2 $RC3"
+RC4=0; wait $RETRY_PID || RC4=$?
+check_eq "the weirs exit 0 on SIGTERM" "0 0 0 0" "$RC $RC2 $RC3 $RC4"
 check_eq "the line of the last request reached the http collector before the stop" last-1 \
 	"$(ids_in "$TMP/http.out" batch last-)"
 if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$TMP"/*.err; then
