@@ -3,10 +3,10 @@
  * Each sink is a thread of its own with plain, bounded I/O: sockets are
  * non-blocking and every wait is a poll() with a deadline and the sink's
  * stop eventfd beside it, so a reload that removes a sink never waits for a
- * collector. The buffer is one block of buffer_size bytes: the dispatcher
+ * collector. The buffer is one block of buffer_size bytes: the shipper
  * (accesslog.c) appends at its end under the sink's lock, the thread sends
- * [0, inflight) without the lock (nothing moves it meanwhile) and, once the
- * batch is done with, shifts the rest to the front under the lock.
+ * the batch at its front without the lock (nothing moves it meanwhile) and,
+ * once the batch is done with, shifts the rest to the front under the lock.
  *
  * What a batch is, per type:
  *   file    everything buffered, one write().
@@ -68,9 +68,10 @@ struct weir_logsink {
 	int stopfd;			/* eventfd: interrupts I/O waits */
 	bool stop, drain, reopen;
 
-	/* guarded by lock; buf[0, inflight) is the thread's while it sends */
+	/* guarded by lock, but for the batch at the front, which the thread
+	 * reads unlocked while it sends (pushes only append behind it) */
 	char *buf;
-	size_t len, cap, inflight;
+	size_t len, cap;
 	uint32_t lines;
 	uint64_t first_ms;		/* when the oldest buffered line came */
 
@@ -444,13 +445,12 @@ static size_t next_batch(struct weir_logsink *s, uint32_t *lines, uint64_t *wait
 	return (size_t)(p - s->buf);
 }
 
-static int deliver(struct weir_logsink *s, const char *p, size_t n, uint32_t lines)
+static int deliver(struct weir_logsink *s, const char *p, size_t n, uint32_t lines, bool reopen)
 {
 	switch (s->type) {
 	case WEIR_SINK_FILE:
-		if (s->reopen) {
+		if (reopen) {
 			int fd = file_open(s->path, NULL, 0);
-			s->reopen = false;
 			if (fd >= 0) {
 				close(s->fd);
 				s->fd = fd;
@@ -487,12 +487,11 @@ static void *sink_main(void *arg)
 			pthread_cond_timedwait(&s->cond, &s->lock, &t);
 			continue;
 		}
-		s->inflight = n;
-		bool drain = s->drain;
+		bool drain = s->drain, reopen = s->reopen;
+		s->reopen = false;
 		pthread_mutex_unlock(&s->lock);
-		int rc = deliver(s, s->buf, n, lines);
+		int rc = deliver(s, s->buf, n, lines, reopen);
 		pthread_mutex_lock(&s->lock);
-		s->inflight = 0;
 		if (rc == FAILED && !drain && !s->stop) {
 			struct timespec t;
 			ADD(s->m_errors, 1);
@@ -526,7 +525,7 @@ static void *sink_main(void *arg)
 	return NULL;
 }
 
-/* ---- life and the dispatcher's side ------------------------------------------ */
+/* ---- life, and the shipper's side ----------------------------------------------- */
 
 static char *sink_key(const struct weir_log_sink_conf *c)
 {
