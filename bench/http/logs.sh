@@ -18,7 +18,10 @@
 # After each http run the collector's line count is checked against the
 # requests wrk made (a benchmark of a sink that silently drops would measure
 # nothing): the report says how many lines arrived and how many weir counted
-# dropped. Writes bench/results/logs.json and logs.md (RESULTS=DIR).
+# dropped. Writes bench/results/logs.json and logs.md (RESULTS=DIR), with the
+# machine's load average before and after (other tenants' work moves the
+# rates). ROUNDS, DUR and CASES ("off file http", in that order by
+# default) change the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -95,7 +98,8 @@ run() {
 	echo "$rps $lines $dropped $((reqs + 1)) $($PY -c "print('%.2f' % (($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / $reqs))")"
 }
 
-CASES=(off file http)
+read -ra CASES <<<"${CASES:-off file http}"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$TMP/runs"
 for r in $(seq 1 $ROUNDS); do
 	for c in "${CASES[@]}"; do
@@ -104,9 +108,13 @@ for r in $(seq 1 $ROUNDS); do
 done
 
 mkdir -p "$RESULTS"
-$PY - "$TMP/runs" "$RESULTS" "$ROUNDS" "$DUR" "$(wrk --version 2>&1 | head -1)" <<'EOF'
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+$PY - "$TMP/runs" "$RESULTS" "$ROUNDS" "$DUR" "$(wrk --version 2>&1 | head -1)" "$LOAD0" "$LOAD1" \
+	"$REV" "$(nproc)" <<'EOF'
 import json, statistics, sys
 runs, out, rounds, dur, wrkv = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+load0, load1, rev, ncpu = sys.argv[6:10]
 by = {}
 for l in open(runs):
     c, rps, lines, dropped, reqs, cpu = l.split()
@@ -117,6 +125,7 @@ cpu = {c: statistics.median(x["cpu_us_per_request"] for x in v) for c, v in by.i
 res = {"command": "bench/http/logs.sh", "rounds": rounds, "duration_s": dur,
        "wrk": "wrk -t1 -c50 -d%ds --latency (keepalive), 12-byte body, nginx upstream" % dur,
        "weir": "1 worker on CPU 1; wrk, nginx, collector on CPU 0", "wrk_version": wrkv,
+       "weir_rev": rev, "cpus": int(ncpu), "loadavg_before": load0, "loadavg_after": load1,
        "cases": {c: {"runs": v, "median_rps": med[c], "ratio_to_off": med[c] / med["off"],
                      "median_cpu_us_per_request": cpu[c]}
                  for c, v in by.items()}}
@@ -127,6 +136,9 @@ with open(out + "/logs.md", "w") as f:
             "cases alternated. The http sink: tests/proxy/logsink.py --discard, batch_size "
             "1000, flush_interval 1s. Lines: what reached the sink over what weir answered; "
             "dropped: weir_access_log_dropped_lines_total.\n\n" % (res["wrk"], rounds, dur))
+    f.write("weir at %s; %s CPUs; load average %s before, %s after (1, 5, 15 min): on a "
+            "shared machine the rates move with the other tenants' load, weir's CPU time per "
+            "request much less.\n\n" % (rev, ncpu, load0, load1))
     f.write("| case | median req/s | ratio to off | weir CPU us/request (median) | ratio to off | lines arrived / requests (all rounds) | dropped |\n|---|---|---|---|---|---|---|\n")
     for c in ("off", "file", "http"):
         v = by[c]
