@@ -51,6 +51,23 @@ wait_for() {
 	done
 }
 
+# port_in_use PORT: something listens on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+# free_ports LO HI N: sets BASE to the first of N ports in a row inside
+# [LO, HI], none in use, tried at pseudo-random places so that tests running
+# at once rarely pick the same; returns 1 when it finds none.
+free_ports() {
+	local lo=$1 hi=$2 n=$3 try p ok slots=$((($2 - $1 + 1) / $3))
+	for try in $(seq 0 30); do
+		BASE=$((lo + (($$ + try * 37) % slots) * n))
+		ok=1
+		for p in $(seq "$BASE" $((BASE + n - 1))); do port_in_use "$p" && ok=0 && break; done
+		[ $ok = 1 ] && return 0
+	done
+	return 1
+}
+
 # The background processes a test starts, for stop_pids: PIDS+=($!).
 PIDS=()
 

@@ -47,6 +47,8 @@ run_suite "auth" tests/proxy/test_auth.sh
 WEIR=build/asan/weir run_suite "auth (asan)" tests/proxy/test_auth.sh
 run_suite "sign" tests/proxy/test_sign.sh
 WEIR=build/asan/weir run_suite "sign (asan)" tests/proxy/test_sign.sh
+run_suite "logs" tests/proxy/test_logs.sh
+WEIR=build/asan/weir run_suite "logs (asan)" tests/proxy/test_logs.sh
 run_suite "steer" tests/steer/test_steer.sh
 WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh

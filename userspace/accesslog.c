@@ -1,14 +1,19 @@
 /* userspace/accesslog.c - see accesslog.h.
  *
  * Each worker appends lines to its own batch buffer. A batch is handed to the
- * writer thread when it passes BATCH_HIGH bytes or is a second old; the
- * handoff takes the writer's lock once per batch, never per request. If the
- * sink falls behind by more than MAX_QUEUED batches, new batches are dropped
- * and counted rather than letting memory or latency grow.
+ * shipper thread when it passes BATCH_HIGH bytes or is a second old; the
+ * handoff takes the queue's lock once per batch, never per request. If the
+ * shipper falls behind by more than MAX_QUEUED batches, new batches are
+ * dropped and counted rather than letting memory or latency grow.
+ *
+ * The shipper only copies: each batch goes into the bounded buffer of every
+ * sink (logsink.c), whose own thread delivers it, so a sink that is slow or
+ * down fills its own buffer and loses its own lines, and no other sink
+ * waits for it. The sink list is swapped whole at reload under sinks_lock.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +23,19 @@
 
 #include "core.h"
 #include "accesslog.h"
+#include "logsink.h"
 #include "snapshot.h"
 
 #define BATCH_CAP (64 * 1024)
 #define BATCH_HIGH (48 * 1024)
+#define BATCH_AGE_MS 1000
 #define MAX_QUEUED 64
 #define LINE_MAX_BYTES 4096
 
 struct batch {
 	struct batch *next;
 	size_t len;
+	uint32_t lines;
 	char data[BATCH_CAP];
 };
 
@@ -39,31 +47,20 @@ struct weir_log {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* the queue from the workers */
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool running, stop;
-	int fd;
-	char *path;
 	struct batch *head, *tail;
 	unsigned queued;
-	uint64_t dropped;
-} L = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1 };
+	_Atomic uint64_t dropped;	/* lines lost at the hand-off */
+	pthread_mutex_t sinks_lock;	/* the sink list */
+	struct weir_logsink **sinks;
+	size_t n_sinks;
+} L = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	.sinks_lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return;
-		p += k;
-		n -= (size_t)k;
-	}
-}
-
-static void *writer(void *arg)
+static void *shipper(void *arg)
 {
 	pthread_mutex_lock(&L.lock);
 	for (;;) {
@@ -76,10 +73,13 @@ static void *writer(void *arg)
 		if (!L.head)
 			L.tail = NULL;
 		L.queued--;
-		int fd = L.fd;
 		pthread_mutex_unlock(&L.lock);
-		if (fd >= 0)
-			write_all(fd, b->data, b->len);
+		pthread_mutex_lock(&L.sinks_lock);
+		for (size_t i = 0; i < L.n_sinks; i++)
+			weir_logsink_push(L.sinks[i], b->data, b->len, b->lines);
+		if (!L.n_sinks)
+			atomic_fetch_add(&L.dropped, b->lines);
+		pthread_mutex_unlock(&L.sinks_lock);
 		free(b);
 		pthread_mutex_lock(&L.lock);
 	}
@@ -87,58 +87,85 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-static int open_sink(const char *path, char *err, size_t errlen)
+/* The sinks conf asks for: its list, or the one file of `path:` (and of
+ * --access-log), with the defaults of a sink. */
+static size_t wanted(const struct weir_config *c, struct weir_log_sink_conf *one,
+		     const struct weir_log_sink_conf **out)
 {
-	if (!strcmp(path, "-"))
-		return dup(STDOUT_FILENO);
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0 && err)
-		snprintf(err, errlen, "access_log.path: %s: %s", path, strerror(errno));
-	return fd;
+	if (c->log_format == WEIR_LOG_OFF)
+		return 0;
+	if (c->n_log_sinks) {
+		*out = c->log_sinks;
+		return c->n_log_sinks;
+	}
+	if (!c->log_path)
+		return 0;
+	memset(one, 0, sizeof(*one));
+	weir_log_sink_defaults(one);
+	one->type = WEIR_SINK_FILE;
+	one->path = one->name = c->log_path;
+	*out = one;
+	return 1;
 }
 
 int weir_log_configure(const struct weir_config *c, char *err, size_t errlen)
 {
-	int fd = -1;
+	struct weir_log_sink_conf one;
+	const struct weir_log_sink_conf *want = NULL;
+	size_t n = wanted(c, &one, &want), n_old = L.n_sinks, n_gone = 0;
+	struct weir_logsink **news = calloc(n + 1, sizeof(*news));
+	struct weir_logsink **gone = calloc(n_old + 1, sizeof(*gone));
+	bool *kept = calloc(n_old + 1, sizeof(*kept)), *reused = calloc(n + 1, sizeof(*reused));
 
-	if (c->log_format != WEIR_LOG_OFF && c->log_path) {
-		pthread_mutex_lock(&L.lock);
-		bool same = L.path && !strcmp(L.path, c->log_path);
-		pthread_mutex_unlock(&L.lock);
-		if (same)
-			return 0;
-		fd = open_sink(c->log_path, err, errlen);
-		if (fd < 0)
-			return -1;
+	if (!news || !gone || !kept || !reused) {
+		snprintf(err, errlen, "access_log: out of memory");
+		goto fail;
 	}
+	/* Only this (the main) thread changes the list: reading it needs no lock. */
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n_old && !news[i]; j++)
+			if (!kept[j] && weir_logsink_same(L.sinks[j], &want[i])) {
+				news[i] = L.sinks[j];
+				kept[j] = reused[i] = true;
+			}
+		if (!news[i] && !(news[i] = weir_logsink_new(&want[i], err, errlen)))
+			goto fail;
+	}
+	for (size_t j = 0; j < n_old; j++)
+		if (!kept[j])
+			gone[n_gone++] = L.sinks[j];
+	pthread_mutex_lock(&L.sinks_lock);
+	free(L.sinks);
+	L.sinks = news;
+	L.n_sinks = n;
+	pthread_mutex_unlock(&L.sinks_lock);
+	weir_logsink_close_all(gone, n_gone, false);
 	pthread_mutex_lock(&L.lock);
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = fd;
-	free(L.path);
-	L.path = fd >= 0 ? strdup(c->log_path) : NULL;
-	if (!L.running && fd >= 0 && !pthread_create(&L.thread, NULL, writer, NULL))
+	if (!L.running && n && !pthread_create(&L.thread, NULL, shipper, NULL))
 		L.running = true;
 	pthread_mutex_unlock(&L.lock);
+	free(gone);
+	free(kept);
+	free(reused);
 	return 0;
+fail:
+	for (size_t i = 0; news && i < n; i++)
+		if (news[i] && !reused[i])
+			weir_logsink_close(news[i], false);
+	free(news);
+	free(gone);
+	free(kept);
+	free(reused);
+	return -1;
 }
 
 int weir_log_reopen(void)
 {
-	int rc = 0;
-
-	pthread_mutex_lock(&L.lock);
-	if (L.path && strcmp(L.path, "-")) {
-		int fd = open_sink(L.path, NULL, 0);
-		if (fd >= 0) {
-			close(L.fd);
-			L.fd = fd;
-		} else {
-			rc = -1;
-		}
-	}
-	pthread_mutex_unlock(&L.lock);
-	return rc;
+	pthread_mutex_lock(&L.sinks_lock);
+	for (size_t i = 0; i < L.n_sinks; i++)
+		weir_logsink_reopen(L.sinks[i]);
+	pthread_mutex_unlock(&L.sinks_lock);
+	return 0;
 }
 
 void weir_log_shutdown(void)
@@ -150,12 +177,25 @@ void weir_log_shutdown(void)
 	pthread_mutex_unlock(&L.lock);
 	if (running)
 		pthread_join(L.thread, NULL);
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = -1;
-	free(L.path);
-	L.path = NULL;
 	L.running = false;
+	weir_logsink_close_all(L.sinks, L.n_sinks, true);
+	free(L.sinks);
+	L.sinks = NULL;
+	L.n_sinks = 0;
+}
+
+void weir_log_stats(void (*fn)(const struct weir_log_stats *st, void *arg), void *arg)
+{
+	struct weir_log_stats st = { .name = "", .type = "",
+				     .dropped = atomic_load(&L.dropped) };
+
+	fn(&st, arg);
+	pthread_mutex_lock(&L.sinks_lock);
+	for (size_t i = 0; i < L.n_sinks; i++) {
+		weir_logsink_stats(L.sinks[i], &st);
+		fn(&st, arg);
+	}
+	pthread_mutex_unlock(&L.sinks_lock);
 }
 
 struct weir_log *weir_log_worker_new(void)
@@ -177,13 +217,13 @@ void weir_log_flush(struct weir_worker *w, bool force)
 
 	if (!b || !b->len)
 		return;
-	if (!force && b->len < BATCH_HIGH && w->now - l->since < 1000)
+	if (!force && b->len < BATCH_HIGH && w->now - l->since < BATCH_AGE_MS)
 		return;
 	l->cur = NULL;
 	pthread_mutex_lock(&L.lock);
 	if (L.queued >= MAX_QUEUED || !L.running) {
-		L.dropped++;
 		pthread_mutex_unlock(&L.lock);
+		atomic_fetch_add_explicit(&L.dropped, b->lines, memory_order_relaxed);
 		free(b);
 		return;
 	}
@@ -196,6 +236,17 @@ void weir_log_flush(struct weir_worker *w, bool force)
 	L.queued++;
 	pthread_cond_signal(&L.cond);
 	pthread_mutex_unlock(&L.lock);
+}
+
+int weir_log_wait(struct weir_worker *w, int timeout)
+{
+	struct weir_log *l = w->log;
+	int left;
+
+	if (!l || !l->cur || !l->cur->len)
+		return timeout;
+	left = w->now - l->since >= BATCH_AGE_MS ? 0 : (int)(l->since + BATCH_AGE_MS - w->now);
+	return timeout < 0 || left < timeout ? left : timeout;
 }
 
 /* Appends s[0..n) as the inside of a JSON string. */
@@ -264,6 +315,7 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 		if (!(l->cur = malloc(sizeof(*l->cur))))
 			return;
 		l->cur->len = 0;
+		l->cur->lines = 0;
 		l->since = w->now;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -293,7 +345,7 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 			snprintf(up, sizeof(up), "%s", r->route->upstream->nodes[r->node].addr.text);
 		k = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"client\":\"%s\","
 				     "\"method\":\"%s\",\"uri\":\"", l->iso, addr, method);
-		k += json_str(line + k, sizeof(line) - k - 512, url, url_n);
+		k += json_str(line + k, sizeof(line) - k - 1024, url, url_n);
 		k += (size_t)snprintf(line + k, sizeof(line) - k, "\",\"host\":\"%s\",\"status\":%u,"
 				      "\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%llu,"
 				      "\"route\":\"%s\",\"upstream\":\"%s\",\"worker\":%u,"
@@ -309,19 +361,27 @@ void weir_log_request(struct weir_worker *w, struct weir_req *r, struct weir_cli
 			const char *v = header_value(r, "x-request-id", &n);
 			k += json_str(line + k, sizeof(line) - k - 8, v, n > 128 ? 128 : n);
 		}
+		if (r->traceparent[0])
+			k += (size_t)snprintf(line + k, sizeof(line) - k, "\",\"trace_id\":\"%.32s\","
+					      "\"span_id\":\"%.16s", r->traceparent + 3,
+					      r->traceparent + 36);
 		k += (size_t)snprintf(line + k, sizeof(line) - k, "\"}\n");
 	}
-	if (k >= sizeof(line))
+	if (k >= sizeof(line)) {	/* cut, but still one line */
 		k = sizeof(line) - 1;
+		line[k - 1] = '\n';
+	}
 	if (l->cur->len + k > BATCH_CAP) {
 		weir_log_flush(w, true);
 		if (!(l->cur = malloc(sizeof(*l->cur))))
 			return;
 		l->cur->len = 0;
+		l->cur->lines = 0;
 		l->since = w->now;
 	}
 	memcpy(l->cur->data + l->cur->len, line, k);
 	l->cur->len += k;
+	l->cur->lines++;
 	if (l->cur->len >= BATCH_HIGH)
 		weir_log_flush(w, true);
 }

@@ -165,6 +165,13 @@ void weir__config_set_defaults(const struct ckey *keys, void *base);
 int weir__config_parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
 			   const char *path);
 
+/* ---- sections of their own (config_log.c) ------------------------------ */
+
+int weir__config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path);
+extern const struct ckey weir__config_tracing_keys[];
+void weir__config_free_log(struct weir_config *c);
+
 /* ---- plugin settings: YAML to JSON ------------------------------------ */
 
 /* The JSON value of n, or NULL with the error set. */

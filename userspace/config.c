@@ -852,7 +852,6 @@ static int config_consumers(struct pctx *x, const struct ckey *k, yaml_node_t *v
 
 /* ---- the whole file --------------------------------------------------- */
 
-static const char *const log_formats[] = { "off", "json", "combined", NULL };
 static const char *const steering_names[] = { "bpf", "kernel", NULL };	/* enum weir_steering */
 
 #define CF struct weir_config
@@ -872,28 +871,6 @@ static const struct ckey timeout_keys[] = {
 	MS("shutdown", CF, shutdown_timeout_ms, 0, DAY_MS, 10000),	/* 0: stop at once */
 	END
 };
-
-static const struct ckey access_log_keys[] = {
-	STR("path", CF, log_path, false),
-	ENUM("format", CF, log_format, log_formats, WEIR_LOG_JSON),
-	END
-};
-
-/* No access_log: no log. An access_log mapping: JSON to stdout unless it
- * says otherwise. */
-static int config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
-			     const char *path)
-{
-	struct weir_config *c = base;
-
-	weir__config_set_defaults(access_log_keys, c);
-	if (weir__config_parse_map(x, v, access_log_keys, c, path))
-		return -1;
-	if (!c->log_path && c->log_format != WEIR_LOG_OFF &&
-	    !(c->log_path = weir__config_dup(x, v, path, "-")))
-		return -1;
-	return 0;
-}
 
 static const struct ckey metrics_keys[] = {
 	ADDR("listen", CF, metrics_listen, 1),
@@ -999,7 +976,8 @@ static const struct ckey config_keys[] = {
 	MAP("timeouts", timeout_keys),
 	U32("max_connections", CF, max_connections, 1, 1000000, 65536),
 	ENUM("steering", CF, steering, steering_names, WEIR_STEERING_BPF),
-	FN("access_log", config_access_log, 0, false),
+	FN("access_log", weir__config_access_log, 0, false),
+	MAP("tracing", weir__config_tracing_keys),
 	FN("metrics", config_metrics, 0, false),
 	FN("ban", config_ban, 0, false),
 	FN("listeners", config_listeners, 0, false),
@@ -1255,7 +1233,7 @@ void weir_config_free(struct weir_config *c)
 	free(c->listeners);
 	free(c->upstreams);
 	free(c->routes);
-	free(c->log_path);
+	weir__config_free_log(c);
 	free(c->metrics_path);
 	free(c->metrics_pin_dir);
 	free(c->ban_pin_dir);

@@ -61,6 +61,49 @@ struct weir_addr {
 	char text[64];		/* canonical: "127.0.0.1:8080", "[::1]:80" */
 };
 
+/* Where access log lines go (README: Access log). Every sink has a buffer of
+ * buffer_size bytes of lines not yet delivered; lines that find it full are
+ * dropped and counted, never waited for. */
+enum weir_log_sink_type {
+	WEIR_SINK_FILE,		/* append to path ("-": stdout) */
+	WEIR_SINK_SYSLOG,	/* RFC 5424 messages, one per line */
+	WEIR_SINK_HTTP,		/* POST of newline-delimited JSON batches */
+};
+
+enum weir_syslog_proto {
+	WEIR_SYSLOG_UDP,	/* one datagram per message (RFC 5426) */
+	WEIR_SYSLOG_TCP,	/* octet-counting framing (RFC 6587) */
+	WEIR_SYSLOG_UNIX,	/* datagrams to a local socket such as /dev/log */
+};
+
+struct weir_log_header {
+	char *name, *value;
+};
+
+struct weir_log_sink_conf {
+	enum weir_log_sink_type type;
+	uint32_t buffer_size;		/* bytes of undelivered lines; default 4 MiB */
+	char *name;			/* what metrics call it: path, udp://ADDR, the url */
+	/* file */
+	char *path;
+	/* syslog */
+	char *address;			/* udp, tcp: IP:PORT; unix: an absolute socket path */
+	struct weir_addr addr;		/* udp, tcp, http: parsed */
+	enum weir_syslog_proto protocol;	/* default udp */
+	int facility;			/* 0..23; default 23 (local7) */
+	char *tag;			/* APP-NAME; default "weir" */
+	/* http */
+	char *url;			/* http://IP:PORT/path */
+	char *url_host;			/* the Host header: the url's authority */
+	char *url_path;			/* default "/" */
+	uint32_t batch_size;		/* lines per POST at most; default 1000 */
+	uint32_t flush_interval_ms;	/* a partial batch waits this long; default 1000 */
+	uint32_t timeout_ms;		/* connect to response; default 5000 */
+	struct weir_log_header *headers;	/* extra request header fields */
+	size_t n_headers;
+	unsigned line;
+};
+
 struct weir_listener_conf {
 	struct weir_addr addr;
 	int backlog;			/* default 4096 */
@@ -201,7 +244,12 @@ struct weir_config {
 	enum weir_steering steering;		/* default WEIR_STEERING_BPF; read at start */
 	/* access log */
 	enum weir_log_format log_format;
-	char *log_path;			/* file, or "-" for stdout */
+	char *log_path;			/* file, or "-" for stdout; NULL with sinks */
+	struct weir_log_sink_conf *log_sinks;	/* none: one file sink at log_path */
+	size_t n_log_sinks;
+	/* W3C trace context (README: Tracing) */
+	int trace;			/* 1 (default): weir is a hop of the trace; 0: untouched */
+	uint32_t trace_sample_percent;	/* traces weir starts marked sampled; default 100 */
 	/* metrics in Prometheus text format (README: Metrics); read at start */
 	bool metrics;			/* a metrics: section is present */
 	struct weir_addr metrics_listen;
@@ -248,6 +296,7 @@ int weir_config_scaled(const char *s, bool duration, int64_t *v);
 /* Fills the defaults documented above into a zeroed struct. */
 void weir_config_defaults(struct weir_config *c);
 void weir_upstream_defaults(struct weir_upstream_conf *u);
+void weir_log_sink_defaults(struct weir_log_sink_conf *s);
 
 void weir_config_free(struct weir_config *c);
 

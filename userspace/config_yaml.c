@@ -372,7 +372,7 @@ static int parse_enum(struct pctx *x, const struct ckey *k, yaml_node_t *v, int 
 		      const char *path)
 {
 	const char *s = text(x, v, path, "a string");
-	char list[128] = "";
+	char list[256] = "";
 
 	for (int i = 0; s && k->names[i]; i++) {
 		if (!strcmp(s, k->names[i]))

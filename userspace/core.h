@@ -302,6 +302,14 @@ struct weir_req {
 	uint8_t up_timed;		/* up_us is set */
 	uint64_t bytes_in, bytes_out;
 	char id[33];			/* X-Request-Id we generated, or "" */
+	/* W3C trace context (README: Tracing): the traceparent weir sends
+	 * upstream, "00-TRACEID-SPANID-FLAGS" with weir's own span id, or ""
+	 * when tracing is off. trace_in: the client's traceparent was valid
+	 * (its trace goes on, and its tracestate with it). */
+	char traceparent[56];
+	uint8_t trace_in;
+	uint8_t n_traceparent;		/* traceparent fields in the request */
+	int16_t traceparent_field;	/* the last one's index in hdrs */
 	char addr[INET6_ADDRSTRLEN];	/* the client's address as text, once asked */
 	void *plugin_ctx[WEIR_MAX_PLUGINS];
 };
@@ -381,6 +389,13 @@ void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s);
 struct weir_req *weir_req_new(struct weir_client *c);
 void weir_req_finish(struct weir_worker *w, struct weir_req *r, struct weir_client *c);
 void weir_request_id(struct weir_worker *w, char out[33]);
+/* Sets r->traceparent from the request's traceparent field (valid: the same
+ * trace and flags, weir's span as the parent) or a new trace. */
+void weir_req_trace(struct weir_worker *w, struct weir_req *r);
+/* A traceparent value as the W3C Trace Context defines it (version 00, or a
+ * later one read as 00; lower-case hex; ids not all zero): true, with
+ * "00-TRACEID-" written at out[0..36) and the flags at out[52..55). */
+bool weir_traceparent_parse(const char *v, size_t n, char out[56]);
 /* The client's address as text (IPv4 without its mapping), formatted once
  * per request for X-Forwarded-For and the access log. */
 const char *weir_req_client_addr(struct weir_req *r);

@@ -563,6 +563,12 @@ static int head_judge(struct weir_client *c, struct weir_req *r, const char **wh
 			if (!memcmp(name, "connection", 10))
 				connection_tokens(r, val, f->value.len);
 			break;
+		case 11:
+			if (!memcmp(name, "traceparent", 11)) {
+				r->n_traceparent++;
+				r->traceparent_field = (int16_t)i;
+			}
+			break;
 		case 12:
 			if (!memcmp(name, "x-request-id", 12))
 				r->has_request_id = 1;
@@ -702,6 +708,7 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 	r->fwd = c->parsed;
 	if (!r->has_request_id)
 		weir_request_id(c->w, r->id);
+	weir_req_trace(c->w, r);
 
 	struct weir_route_req rq = {
 		.host = r->host, .host_len = r->host_len,

@@ -25,6 +25,7 @@
 
 #include "metrics.h"
 #include "cache.h"
+#include "accesslog.h"
 #include "core.h"
 #include "server.h"
 #include "snapshot.h"
@@ -399,6 +400,46 @@ static void render_process(FILE *f)
 		(unsigned long long)(start_ms / 1000), (unsigned long long)(start_ms % 1000));
 }
 
+/* The access log's sinks (accesslog.h), one family at a time: each walk
+ * writes one sample per sink. */
+struct log_family {
+	FILE *f;
+	const char *name;
+	int field;
+};
+
+static void log_sample(const struct weir_log_stats *st, void *arg)
+{
+	const struct log_family *lf = arg;
+	const uint64_t v[] = { st->lines, st->dropped, st->batches, st->errors, st->buffered };
+
+	if (lf->field != 1 && !st->type[0])	/* the hand-off has only drops */
+		return;
+	fprintf(lf->f, "%s{sink=\"", lf->name);
+	label(lf->f, st->name);
+	fprintf(lf->f, "\",type=\"%s\"} %llu\n", st->type, (unsigned long long)v[lf->field]);
+}
+
+static void render_access_log(FILE *f)
+{
+	static const struct { const char *name, *type, *help; } fams[] = {
+		{ "weir_access_log_lines_total", "counter", "Lines delivered, by sink." },
+		{ "weir_access_log_dropped_lines_total", "counter",
+		  "Lines lost: the sink's buffer was full, the sink refused them, or (sink "
+		  "\"\") the workers' hand-off queue was full." },
+		{ "weir_access_log_batches_total", "counter", "Batches delivered, by sink." },
+		{ "weir_access_log_send_errors_total", "counter",
+		  "Failed deliveries of a batch (each retry counts), by sink." },
+		{ "weir_access_log_buffer_bytes", "gauge", "Bytes of lines waiting, by sink." },
+	};
+
+	for (int i = 0; i < 5; i++) {
+		struct log_family lf = { f, fams[i].name, i };
+		family(f, fams[i].name, fams[i].type, fams[i].help);
+		weir_log_stats(log_sample, &lf);
+	}
+}
+
 /* The XDP layer's per-reason counters, when its stats map is pinned under
  * dir; nothing when it is not (or is not the map this weir knows). */
 static void render_xdp(FILE *f, const char *dir)
@@ -468,6 +509,7 @@ static char *render(size_t *len)
 	render_upstreams(f, s);
 	weir_cache_metrics(f);
 	render_process(f);
+	render_access_log(f);
 	render_xdp(f, srv.pin_dir);
 	weir_snapshot_put(s);
 	if (fclose(f)) {

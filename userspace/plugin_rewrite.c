@@ -28,7 +28,7 @@
 static const char *const managed_request[] = {
 	"host", "content-length", "transfer-encoding", "connection", "keep-alive",
 	"upgrade", "te", "proxy-connection", "expect", "x-forwarded-for",
-	"x-forwarded-proto", "x-forwarded-host", "x-request-id", NULL,
+	"x-forwarded-proto", "x-forwarded-host", "x-request-id", "traceparent", NULL,
 };
 
 static const char *const managed_response[] = {

@@ -225,6 +225,12 @@ static int build_upstream_head(struct weir_req *r)
 		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)) ||
 		    (r->held && is_framing(h->name, h->name_len)))
 			continue;
+		/* Tracing replaces traceparent, and keeps tracestate only with
+		 * the trace it belongs to. */
+		if (r->traceparent[0] &&
+		    ((h->name_len == 11 && !memcmp(h->name, "traceparent", 11)) ||
+		     (!r->trace_in && h->name_len == 10 && !memcmp(h->name, "tracestate", 10))))
+			continue;
 		weir_buf_append(o, h->name, h->name_len);
 		weir_buf_append(o, ": ", 2);
 		weir_buf_append(o, h->value, h->value_len);
@@ -261,6 +267,11 @@ static int build_upstream_head(struct weir_req *r)
 	 * it), and whole: nothing to expect. */
 	if (r->held && r->has_length)
 		weir_buf_printf(o, "content-length: %zu\r\n", r->hold.len);
+	if (r->traceparent[0]) {
+		weir_buf_append(o, "traceparent: ", 13);
+		weir_buf_append(o, r->traceparent, 55);
+		weir_buf_append(o, "\r\n", 2);
+	}
 	if (r->upgrade)
 		weir_buf_append(o, "connection: upgrade\r\n", 21);
 	else if (!r->http_minor)

@@ -143,22 +143,94 @@ const char *weir_req_client_addr(struct weir_req *r)
 	return r->addr;
 }
 
-/* 128 random bits as 32 hex digits, from the worker's xorshift generator
- * (seeded from getrandom): unique enough to trace, cheap enough per request. */
-void weir_request_id(struct weir_worker *w, char out[33])
+/* The worker's xorshift64 generator, seeded from getrandom on first use:
+ * never 0, so ids made from it are never all zero. Cheap enough per request
+ * (OpenSSL's RAND_bytes costs ~10x more here); not for secrets. */
+static uint64_t rand64(struct weir_worker *w)
+{
+	uint64_t x = w->rng;
+
+	if (!x && getrandom(&x, sizeof(x), 0) != sizeof(x))
+		x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)w;
+	if (!x)
+		x = 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return w->rng = x;
+}
+
+static void hex64(uint64_t x, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	if (!w->rng && getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng))
-		w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)w;
-	for (int half = 0; half < 2; half++) {
-		uint64_t x = w->rng;
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		w->rng = x;
-		for (int i = 0; i < 16; i++)
-			out[half * 16 + i] = hex[(x >> (i * 4)) & 15];
-	}
+	for (int i = 0; i < 16; i++)
+		out[i] = hex[(x >> (i * 4)) & 15];
+}
+
+/* 128 random bits as 32 hex digits: unique enough to trace. */
+void weir_request_id(struct weir_worker *w, char out[33])
+{
+	hex64(rand64(w), out);
+	hex64(rand64(w), out + 16);
 	out[32] = 0;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* n lower-case hex digits, not all of them '0'. */
+static bool hex_id(const char *p, size_t n)
+{
+	bool nonzero = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_hex(p[i]))
+			return false;
+		nonzero |= p[i] != '0';
+	}
+	return nonzero;
+}
+
+bool weir_traceparent_parse(const char *v, size_t n, char out[56])
+{
+	/* "vv-" 32 "-" 16 "-" "ff": 55 bytes. Version ff is invalid; a later
+	 * version than 00 may add fields after a '-', and is read as 00. */
+	if (n < 55 || !is_hex(v[0]) || !is_hex(v[1]) || (v[0] == 'f' && v[1] == 'f') ||
+	    v[2] != '-' || v[35] != '-' || v[52] != '-' || !is_hex(v[53]) || !is_hex(v[54]))
+		return false;
+	if (v[0] == '0' && v[1] == '0' ? n != 55 : n > 55 && v[55] != '-')
+		return false;
+	if (!hex_id(v + 3, 32) || !hex_id(v + 36, 16))
+		return false;
+	memcpy(out, "00-", 3);
+	memcpy(out + 3, v + 3, 33);
+	memcpy(out + 52, v + 52, 3);
+	out[55] = 0;
+	return true;
+}
+
+void weir_req_trace(struct weir_worker *w, struct weir_req *r)
+{
+	const struct weir_config *conf = r->snap->conf;
+	char *tp = r->traceparent;
+
+	if (!conf->trace)
+		return;
+	if (r->n_traceparent == 1) {
+		const struct weir_hdr *h = &r->hdrs[r->traceparent_field];
+		r->trace_in = weir_traceparent_parse(h->value, h->value_len, tp);
+	}
+	if (!r->trace_in) {
+		uint32_t pct = conf->trace_sample_percent;
+		memcpy(tp, "00-", 3);
+		hex64(rand64(w), tp + 3);
+		hex64(rand64(w), tp + 19);
+		tp[35] = '-';
+		memcpy(tp + 52, pct == 100 || rand64(w) % 100 < pct ? "-01" : "-00", 3);
+	}
+	hex64(rand64(w), tp + 36);
+	tp[55] = 0;
 }

@@ -451,7 +451,7 @@ static void *worker_main(void *arg)
 	w->now = w->now_us / 1000;
 	snapshot_switch(w);
 	for (;;) {
-		int timeout = weir_timers_run(w);
+		int timeout = weir_log_wait(w, weir_timers_run(w));
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, w->again ? 0 : timeout);
 		w->now_us = weir_now_us();
 		w->now = w->now_us / 1000;

@@ -576,6 +576,77 @@ static void test_quick(void **state)
 	assert_string_equal(err, "workers: 257 is out of range: 0 to 256");
 }
 
+/* Sinks: every type with its defaults and its own settings; tracing. */
+static void test_log_sinks(void **state)
+{
+	struct weir_config *c = parse_ok(
+		"listeners: [8080]\n"
+		"access_log:\n"
+		"  format: json\n"
+		"  sinks:\n"
+		"    - {type: file, path: /var/log/weir.log}\n"
+		"    - {type: syslog, address: 127.0.0.1:514}\n"
+		"    - {type: syslog, address: '[::1]:601', protocol: tcp, facility: local0,"
+		" tag: edge-1, buffer_size: 64k}\n"
+		"    - {type: syslog, address: /dev/log, protocol: unix, facility: daemon}\n"
+		"    - {type: http, url: 'http://10.0.0.5:9200/logs/_bulk'}\n"
+		"    - type: http\n"
+		"      url: http://10.0.0.6\n"
+		"      batch_size: 500\n"
+		"      flush_interval: 250ms\n"
+		"      timeout: 2s\n"
+		"      headers: {Authorization: Bearer x, X-Scope: edge}\n"
+		"tracing: {mode: off, sample_percent: 5}\n");
+	const struct weir_log_sink_conf *k = c->log_sinks;
+
+	assert_null(c->log_path);
+	assert_int_equal(c->n_log_sinks, 6);
+	assert_int_equal(k[0].type, WEIR_SINK_FILE);
+	assert_string_equal(k[0].path, "/var/log/weir.log");
+	assert_string_equal(k[0].name, "/var/log/weir.log");
+	assert_int_equal(k[0].buffer_size, 4 << 20);
+	assert_int_equal(k[1].type, WEIR_SINK_SYSLOG);
+	assert_int_equal(k[1].protocol, WEIR_SYSLOG_UDP);
+	assert_int_equal(k[1].facility, 23);		/* local7 */
+	assert_string_equal(k[1].tag, "weir");
+	assert_string_equal(k[1].name, "udp://127.0.0.1:514");
+	assert_int_equal(k[2].protocol, WEIR_SYSLOG_TCP);
+	assert_int_equal(k[2].facility, 16);		/* local0 */
+	assert_string_equal(k[2].tag, "edge-1");
+	assert_int_equal(k[2].buffer_size, 64 << 10);
+	assert_string_equal(k[2].name, "tcp://[::1]:601");
+	assert_int_equal(k[3].protocol, WEIR_SYSLOG_UNIX);
+	assert_int_equal(k[3].facility, 3);
+	assert_string_equal(k[3].name, "unix:///dev/log");
+	assert_int_equal(k[4].type, WEIR_SINK_HTTP);
+	assert_string_equal(k[4].addr.text, "10.0.0.5:9200");
+	assert_string_equal(k[4].url_host, "10.0.0.5:9200");
+	assert_string_equal(k[4].url_path, "/logs/_bulk");
+	assert_int_equal(k[4].batch_size, 1000);
+	assert_int_equal(k[4].flush_interval_ms, 1000);
+	assert_int_equal(k[4].timeout_ms, 5000);
+	assert_int_equal(k[4].n_headers, 0);
+	assert_string_equal(k[5].addr.text, "10.0.0.6:80");
+	assert_string_equal(k[5].url_host, "10.0.0.6");
+	assert_string_equal(k[5].url_path, "/");
+	assert_int_equal(k[5].batch_size, 500);
+	assert_int_equal(k[5].flush_interval_ms, 250);
+	assert_int_equal(k[5].timeout_ms, 2000);
+	assert_int_equal(k[5].n_headers, 2);
+	assert_string_equal(k[5].headers[0].name, "Authorization");
+	assert_string_equal(k[5].headers[0].value, "Bearer x");
+	assert_int_equal(c->trace, 0);
+	assert_int_equal(c->trace_sample_percent, 5);
+	weir_config_free(c);
+
+	/* Tracing is on by default, every new trace sampled. */
+	c = parse_ok("listeners: [8080]\n");
+	assert_int_equal(c->trace, 1);
+	assert_int_equal(c->trace_sample_percent, 100);
+	assert_int_equal(c->n_log_sinks, 0);
+	weir_config_free(c);
+}
+
 /* ---- one case per validation error ------------------------------------ */
 
 struct bad_case {
@@ -913,6 +984,110 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:3: metrics.listen: 127.0.0.1:8080 is also listeners[0]" },
 	{ "metrics_duplicate", L "metrics: {listen: 9145}\nmetrics: {listen: 9146}\n",
 	  "t.yaml:3: metrics: duplicate key (first at line 2)" },
+	/* access log sinks (the sink is on line 3) */
+	{ "sinks_not_list", L "access_log:\n  sinks: {type: file}\n",
+	  "t.yaml:3: access_log.sinks: expected a list of sinks" },
+	{ "sinks_empty", L "access_log:\n  sinks: []\n",
+	  "t.yaml:3: access_log.sinks: at least one sink (or no sinks: key)" },
+	{ "sinks_and_path", L "access_log:\n  path: /tmp/a.log\n  sinks: [{type: file, path: /tmp/b}]\n",
+	  "t.yaml:3: access_log.path: give path or sinks, not both" },
+	{ "sink_no_type", L "access_log: {sinks: [{path: /tmp/a.log}]}\n",
+	  "t.yaml:2: access_log.sinks[0].type: required field missing" },
+	{ "sink_bad_type", L "access_log: {sinks: [{type: kafka}]}\n",
+	  "t.yaml:2: access_log.sinks[0].type: 'kafka' is not one of: file, syslog, http" },
+	{ "sink_unknown_key", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "bacth_size: 5}]}\n",
+	  "t.yaml:2: access_log.sinks[0].bacth_size: unknown field (did you mean 'batch_size'?)" },
+	{ "sink_file_no_path", L "access_log: {sinks: [{type: file}]}\n",
+	  "t.yaml:2: access_log.sinks[0].path: required with type: file" },
+	{ "sink_syslog_no_address", L "access_log: {sinks: [{type: syslog}]}\n",
+	  "t.yaml:2: access_log.sinks[0].address: required with type: syslog" },
+	{ "sink_http_no_url", L "access_log: {sinks: [{type: http}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: required with type: http" },
+	{ "sink_key_of_other_type", L "access_log: {sinks: [{type: file, path: /a, batch_size: 5}]}\n",
+	  "t.yaml:2: access_log.sinks[0].batch_size: only used with type: http" },
+	{ "sink_syslog_path", L "access_log: {sinks: [{type: syslog, address: 127.0.0.1:514, "
+	  "path: /a}]}\n",
+	  "t.yaml:2: access_log.sinks[0].path: only used with type: file" },
+	{ "sink_http_tag", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', tag: x}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tag: only used with type: syslog" },
+	{ "sink_buffer_small", L "access_log: {sinks: [{type: file, path: /a, buffer_size: 512}]}\n",
+	  "t.yaml:2: access_log.sinks[0].buffer_size: 512 is out of range: 1k to 1g" },
+	{ "sink_buffer_large", L "access_log: {sinks: [{type: file, path: /a, buffer_size: 2g}]}\n",
+	  "t.yaml:2: access_log.sinks[0].buffer_size: 2g is out of range: 1k to 1g" },
+	{ "sink_syslog_dns", L "access_log: {sinks: [{type: syslog, address: 'logs.local:514'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].address: 'logs.local:514': not an IP address "
+	  "(DNS names are not resolved)" },
+	{ "sink_syslog_unix_relative", L "access_log: {sinks: [{type: syslog, address: dev/log, "
+	  "protocol: unix}]}\n",
+	  "t.yaml:2: access_log.sinks[0].address: 'dev/log': protocol unix needs an absolute socket "
+	  "path (< 108 bytes)" },
+	{ "sink_syslog_path_not_unix", L "access_log: {sinks: [{type: syslog, address: /dev/log}]}\n",
+	  "t.yaml:2: access_log.sinks[0].address: '/dev/log': a socket path needs protocol: unix" },
+	{ "sink_syslog_protocol", L "access_log: {sinks: [{type: syslog, address: 1.2.3.4:514, "
+	  "protocol: tls}]}\n",
+	  "t.yaml:2: access_log.sinks[0].protocol: 'tls' is not one of: udp, tcp, unix" },
+	{ "sink_syslog_facility", L "access_log: {sinks: [{type: syslog, address: 1.2.3.4:514, "
+	  "facility: local8}]}\n",
+	  "t.yaml:2: access_log.sinks[0].facility: 'local8' is not one of: kern, user, mail, daemon, "
+	  "auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock, local0, "
+	  "local1, local2, local3, local4, local5, local6, local7" },
+	{ "sink_syslog_tag_space", L "access_log: {sinks: [{type: syslog, address: 1.2.3.4:514, "
+	  "tag: 'my app'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tag: 'my app': 1 to 48 printable characters without spaces" },
+	{ "sink_syslog_tag_long", L "access_log: {sinks: [{type: syslog, address: 1.2.3.4:514, "
+	  "tag: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tag: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': "
+	  "1 to 48 printable characters without spaces" },
+	{ "sink_http_https", L "access_log: {sinks: [{type: http, url: 'https://1.2.3.4/x'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: 'https://1.2.3.4/x': https is not supported; use http://" },
+	{ "sink_http_scheme", L "access_log: {sinks: [{type: http, url: '1.2.3.4:80/x'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: '1.2.3.4:80/x': expected http://IP:PORT/path" },
+	{ "sink_http_no_host", L "access_log: {sinks: [{type: http, url: 'http:///x'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: 'http:///x': expected http://IP:PORT/path" },
+	{ "sink_http_dns", L "access_log: {sinks: [{type: http, url: 'http://collector:9200/'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: 'collector:9200': not an IP address "
+	  "(DNS names are not resolved)" },
+	{ "sink_http_query", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/x?a=1'}]}\n",
+	  "t.yaml:2: access_log.sinks[0].url: 'http://1.2.3.4/x?a=1': no spaces, control characters, "
+	  "query or fragment" },
+	{ "sink_http_batch_zero", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "batch_size: 0}]}\n",
+	  "t.yaml:2: access_log.sinks[0].batch_size: 0 is out of range: 1 to 100000" },
+	{ "sink_http_flush_small", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "flush_interval: 1ms}]}\n",
+	  "t.yaml:2: access_log.sinks[0].flush_interval: 1ms is out of range: 10ms to 1h" },
+	{ "sink_http_flush_unit", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "flush_interval: 5}]}\n",
+	  "t.yaml:2: access_log.sinks[0].flush_interval: a duration needs a unit: ms, s, m or h" },
+	{ "sink_http_timeout_large", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "timeout: 1h}]}\n",
+	  "t.yaml:2: access_log.sinks[0].timeout: 1h is out of range: 10ms to 10m" },
+	{ "sink_http_headers_list", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "headers: [a]}]}\n",
+	  "t.yaml:2: access_log.sinks[0].headers: expected a mapping of header names to values" },
+	{ "sink_http_header_name", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "headers: {'a b': x}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].headers.a b: 'a b' is not a header name" },
+	{ "sink_http_header_managed", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "headers: {Content-Type: text/plain}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].headers.Content-Type: written by weir, not settable" },
+	{ "sink_http_header_value", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "headers: {x-a: [1]}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].headers.x-a: expected a string value" },
+	{ "sink_http_header_ctl", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/', "
+	  "headers: {x-a: \"a\\nb\"}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].headers.x-a: a header value may not hold control characters" },
+	{ "sink_http_combined", L "access_log:\n  format: combined\n  sinks: [{type: http, "
+	  "url: 'http://1.2.3.4/'}]\n",
+	  "t.yaml:3: access_log.sinks[0].type: an http sink ships JSON lines: needs format: json" },
+	{ "sink_duplicate", L "access_log:\n  sinks:\n    - {type: syslog, address: 1.2.3.4:514}\n"
+	  "    - {type: syslog, address: '1.2.3.4:514', facility: user}\n",
+	  "t.yaml:5: access_log.sinks[1]: the same sink as sinks[0] (udp://1.2.3.4:514)" },
+	{ "tracing_mode", L "tracing: {mode: yes}\n",
+	  "t.yaml:2: tracing.mode: 'yes' is not one of: off, on" },
+	{ "tracing_sample", L "tracing: {sample_percent: 101}\n",
+	  "t.yaml:2: tracing.sample_percent: 101 is out of range: 0 to 100" },
 };
 
 static void test_bad(void **state)
@@ -1066,6 +1241,9 @@ static const struct bad_case snap_cases[] = {
 	{ "rewrite_remove_managed", RW("{request_headers: {remove: [Host]}}"),
 	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.remove[0]: 'Host' is managed by "
 	  "weir, not rewritable" },
+	{ "rewrite_set_traceparent", RW("{request_headers: {set: {traceparent: x}}}"),
+	  "t.yaml:4: routes[0].plugins.rewrite: request_headers.set.traceparent: managed by weir, "
+	  "not rewritable" },
 	{ "rewrite_set_managed", RW("{response_headers: {set: {transfer-encoding: chunked}}}"),
 	  "t.yaml:4: routes[0].plugins.rewrite: response_headers.set.transfer-encoding: managed "
 	  "by weir, not rewritable" },
@@ -1130,6 +1308,7 @@ int main(void)
 		cmocka_unit_test(test_recursive_alias),
 		cmocka_unit_test(test_quick),
 		cmocka_unit_test(test_health_check),
+		cmocka_unit_test(test_log_sinks),
 		cmocka_unit_test(test_snap_good),
 		cmocka_unit_test(test_consumers),
 		cmocka_unit_test(test_consumer_errors),
