@@ -1,0 +1,842 @@
+/* userspace/admin.c - the admin API: its thread, its listener, its
+ * resources and the state file (README: Admin API).
+ *
+ * Like the metrics listener, one thread with a socket of its own answers one
+ * connection at a time, one request per connection (Connection: close), read
+ * through llhttp; the workers' loops never see it. Every request must carry
+ * the token (X-API-Key or Authorization: Bearer); it is compared in constant
+ * time, as SHA-256 digests so that its length does not show either.
+ *
+ * The thread owns `doc`, the resources that are live, in the shape of the
+ * configuration file's sections ({"routes": [...], "upstreams": {...},
+ * "plugins": {...}}). A change is made on a copy of it, and under main.c's
+ * apply lock: the copy goes live through hooks->apply (the reload path:
+ * build, validate, publish), then is written to the state file (tmp file,
+ * fsync, rename, fsync of the directory), and only then is it the new `doc`
+ * and the answer sent. A copy that does not validate is answered 400 with
+ * the field and the reason, and nothing changes; a state file that cannot
+ * be written puts the old resources back live and answers 500.
+ *
+ * Resource kinds are rows of `kinds`: the URL segment, which is also the
+ * document's key, whether the section is a list of objects with an id (the
+ * routes) or a mapping by id, and the hooks a kind may need (what refuses a
+ * DELETE, the live state a GET shows). A kind the configuration reader knows
+ * is served by adding its row.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <llhttp.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "admin.h"
+#include "config.h"
+#include "core.h"
+#include "metrics.h"
+#include "server.h"
+#include "sidesrv.h"
+#include "snapshot.h"
+
+#define MAX_BODY (1u << 20)		/* a request body, else 413 */
+#define MAX_URL 4096
+#define MAX_DEPTH 64			/* of a body's JSON */
+#define REQUEST_TIMEOUT_MS 10000	/* for the whole request */
+
+/* ---- resource kinds ---------------------------------------------------- */
+
+struct kind {
+	const char *name;		/* URL segment and the document's key */
+	bool listed;			/* a list of objects with "id"; else a mapping by id */
+	bool object;			/* a resource is an object ("id" may be in it) */
+	const char *status;		/* a member GET adds and PUT/PATCH ignore, or NULL */
+	/* The reason a DELETE of id is refused (409), or NULL. */
+	const char *(*in_use)(const json_t *doc, const char *id, char *why, size_t len);
+	/* Adds the live state to the GET form of a resource. */
+	void (*show)(json_t *out, const char *id, struct weir_snapshot *s);
+};
+
+static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len);
+static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s);
+
+static const struct kind kinds[] = {
+	{ "routes", true, true, NULL, NULL, NULL },
+	{ "upstreams", false, true, "status", upstream_in_use, upstream_show },
+	{ "plugins", false, false, NULL, NULL, NULL },
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static json_t *section(const json_t *doc, const struct kind *k)
+{
+	return json_object_get(doc, k->name);
+}
+
+/* The stored resource id of kind k in doc, and its index for a list. */
+static json_t *find(const json_t *doc, const struct kind *k, const char *id, size_t *at)
+{
+	json_t *sec = section(doc, k), *v;
+	size_t i;
+
+	if (!k->listed)
+		return json_object_get(sec, id);
+	json_array_foreach(sec, i, v) {
+		const char *vid = json_string_value(json_object_get(v, "id"));
+		if (vid && !strcmp(vid, id)) {
+			if (at)
+				*at = i;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Stores v (taking it) as id; returns 1 when it is new, 0 replaced, -1. */
+static int store(json_t *doc, const struct kind *k, const char *id, json_t *v)
+{
+	json_t *sec = section(doc, k);
+	size_t at;
+
+	if (!k->listed) {
+		bool is_new = !json_object_get(sec, id);
+		return json_object_set_new(sec, id, v) ? -1 : is_new;
+	}
+	if (find(doc, k, id, &at))
+		return json_array_set_new(sec, at, v) ? -1 : 0;
+	return json_array_append_new(sec, v) ? -1 : 1;
+}
+
+static void drop(json_t *doc, const struct kind *k, const char *id)
+{
+	size_t at;
+
+	if (!k->listed)
+		json_object_del(section(doc, k), id);
+	else if (find(doc, k, id, &at))
+		json_array_remove(section(doc, k), at);
+}
+
+static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "routes"), i, r) {
+		const char *u = json_string_value(json_object_get(r, "upstream"));
+		if (u && !strcmp(u, id)) {
+			snprintf(why, len, "route '%s' uses it",
+				 json_string_value(json_object_get(r, "id")));
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* Node health as the metrics show it: up unless a worker has the node
+ * ejected (passive) or the active checks have it down. */
+static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s)
+{
+	uint64_t now = weir_now_ms();
+	json_t *nodes = json_array();
+
+	for (size_t i = 0; s && nodes && i < s->n_upstreams; i++) {
+		const struct weir_upstream *u = &s->upstreams[i];
+
+		if (strcmp(u->conf->name, id))
+			continue;
+		for (size_t n = 0; n < u->n_nodes; n++) {
+			bool down = weir_lb_active_down(u->lb, (int)n);
+			uint32_t ej = 0;
+
+			for (uint32_t k = 0; k < s->n_workers; k++)
+				ej += weir_lb_ejected_peek(u->states[k], (int)n, now);
+			json_t *nj = json_pack("{s:s, s:i, s:b, s:i}", "addr", u->nodes[n].addr.text,
+					       "weight", (json_int_t)u->nodes[n].weight,
+					       "up", !ej && !down, "ejected_workers", (json_int_t)ej);
+			if (nj && u->conf->hc.enabled)
+				json_object_set_new(nj, "healthy", json_boolean(!down));
+			json_array_append_new(nodes, nj);
+		}
+		json_object_set_new(out, "status", json_pack("{s:b, s:o}", "health_check",
+							     u->conf->hc.enabled, "nodes", nodes));
+		return;
+	}
+	json_decref(nodes);
+}
+
+/* ---- the thread's state ------------------------------------------------ */
+
+static struct {
+	struct weir_side side;
+	struct weir_addr addr;
+	unsigned char token[32];	/* SHA-256 of the token */
+	char *state, *tmp, *dir;	/* the state file, its tmp file, its directory */
+	const struct weir_admin_hooks *hooks;
+	json_t *doc;			/* the live resources */
+	bool saved;			/* doc is the state file's */
+} adm = { .side = WEIR_SIDE_INIT };
+
+static void digest(const void *p, size_t n, unsigned char md[32])
+{
+	unsigned int len = 32;
+
+	if (!EVP_Digest(p, n, md, &len, EVP_sha256(), NULL))
+		memset(md, 0xff, 32);	/* matches no token's digest but by chance */
+}
+
+/* Writes doc to the state file so that a crash at any point leaves the old
+ * file or the new one whole: a tmp file, synced, renamed over it, and the
+ * directory synced so that the rename itself is durable. */
+static int persist(const json_t *doc, char *err, size_t errlen)
+{
+	int fd = open(adm.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), dfd;
+	const char *what = "open";
+
+	if (fd < 0)
+		goto fail;
+	what = "write";
+	if (json_dumpfd(doc, fd, JSON_INDENT(1)) < 0 || write(fd, "\n", 1) != 1)
+		goto fail_fd;
+	what = "fsync";
+	if (fsync(fd) < 0)
+		goto fail_fd;
+	what = "close";
+	if (close(fd) < 0)
+		goto fail;
+	fd = -1;
+	what = "rename";
+	if (rename(adm.tmp, adm.state) < 0)
+		goto fail;
+	what = "fsync of the directory";
+	if ((dfd = open(adm.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		goto fail;
+	if (fsync(dfd) < 0) {
+		close(dfd);
+		goto fail;
+	}
+	close(dfd);
+	return 0;
+fail_fd:
+	close(fd);
+fail:
+	snprintf(err, errlen, "%s: %s: %s", fd >= 0 || !strcmp(what, "open") ? adm.tmp : adm.state,
+		 what, strerror(errno ? errno : EIO));
+	return -1;
+}
+
+/* A document of resources: an object of the kinds' sections alone, each of
+ * its type; missing sections are added empty. */
+static int check_doc(json_t *doc, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "document: expected an object");
+		return -1;
+	}
+	json_object_foreach(doc, key, v) {
+		for (i = 0; i < N_KINDS && strcmp(key, kinds[i].name); i++)
+			;
+		if (i == N_KINDS) {
+			snprintf(err, errlen, "%s: not a resource (the state file holds routes, "
+				 "upstreams and plugins)", key);
+			return -1;
+		}
+		if (kinds[i].listed ? !json_is_array(v) : !json_is_object(v)) {
+			snprintf(err, errlen, "%s: expected %s", key,
+				 kinds[i].listed ? "a list" : "a mapping");
+			return -1;
+		}
+	}
+	for (i = 0; i < N_KINDS; i++)
+		if (!section(doc, &kinds[i]) &&
+		    json_object_set_new(doc, kinds[i].name,
+					kinds[i].listed ? json_array() : json_object())) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	char field[256], why[128];
+	if (weir_admin_check_text(doc, "", MAX_DEPTH + 4, field, sizeof(field), why,
+				  sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", field + (field[0] == '.'), why);
+		return -1;
+	}
+	return 0;
+}
+
+int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_t errlen)
+{
+	json_error_t je;
+	char *tok = NULL, *d = NULL;
+	size_t len;
+
+	*res = NULL;
+	if (!c->admin)
+		return 0;
+	if (c->admin_token_file) {
+		if (weir_config_read(c->admin_token_file, &tok, &len, err, errlen) < 0)
+			return -1;
+		while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r'))
+			tok[--len] = 0;
+		if (!len || strlen(tok) != len) {
+			snprintf(err, errlen, "admin.token_file %s: %s", c->admin_token_file,
+				 len ? "holds a NUL byte" : "is empty");
+			free(tok);
+			return -1;
+		}
+		digest(tok, len, adm.token);
+		OPENSSL_cleanse(tok, len);
+		free(tok);
+	} else {
+		digest(c->admin_token, strlen(c->admin_token), adm.token);
+	}
+	adm.state = strdup(c->admin_state);
+	d = strdup(c->admin_state);
+	if (!adm.state || !d || asprintf(&adm.tmp, "%s.tmp", c->admin_state) < 0 ||
+	    !(adm.dir = strdup(dirname(d)))) {
+		free(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(d);
+	if (access(adm.state, F_OK) == 0) {
+		if (!(*res = json_load_file(adm.state, JSON_REJECT_DUPLICATES, &je))) {
+			snprintf(err, errlen, "state file %s:%d:%d: %s", adm.state, je.line,
+				 je.column, je.text);
+			return -1;
+		}
+		char why[384];
+		if (check_doc(*res, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "state file %s: %s", adm.state, why);
+			json_decref(*res);
+			*res = NULL;
+			return -1;
+		}
+		adm.saved = true;
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "state file %s: %s", adm.state, strerror(errno));
+		return -1;
+	}
+	adm.addr = c->admin_listen;
+	if (weir_side_listen(&adm.side, &adm.addr, "admin.listen", err, errlen) < 0) {
+		json_decref(*res);
+		*res = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+const json_t *weir_admin_resources(void)
+{
+	return adm.saved ? adm.doc : NULL;
+}
+
+void weir_admin_reseed(const json_t *res)
+{
+	json_t *d;
+
+	if (adm.side.running && !adm.saved && res && (d = json_deep_copy(res))) {
+		json_decref(adm.doc);
+		adm.doc = d;
+	}
+}
+
+bool weir_admin_changed(const struct weir_config *c)
+{
+	if (c->admin != (adm.side.fd >= 0))
+		return true;
+	if (!c->admin)
+		return false;
+	unsigned char md[32];
+	if (c->admin_token)
+		digest(c->admin_token, strlen(c->admin_token), md);
+	return c->admin_listen.len != adm.addr.len ||
+	       memcmp(&c->admin_listen.sa, &adm.addr.sa, adm.addr.len) ||
+	       strcmp(c->admin_state, adm.state) ||
+	       (c->admin_token && CRYPTO_memcmp(md, adm.token, 32));
+}
+
+/* ---- one request --------------------------------------------------------- */
+
+struct req {
+	char url[MAX_URL];
+	size_t url_len;
+	char hname[32], hval[512];
+	size_t hname_len, hval_len;
+	bool hname_long, hval_long;
+	char key[512];			/* the token given, "" if none */
+	bool key_given, key_long;
+	char *body;
+	size_t body_len;
+	bool long_url, too_large, done;
+};
+
+static int append(char *dst, size_t cap, size_t *len, bool *over, const char *at, size_t n)
+{
+	if (n >= cap - *len) {
+		*over = true;
+		return 0;
+	}
+	memcpy(dst + *len, at, n);
+	*len += n;
+	dst[*len] = 0;
+	return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+	struct req *q = p->data;
+	return append(q->url, sizeof(q->url), &q->url_len, &q->long_url, at, n);
+}
+
+static int on_hname(llhttp_t *p, const char *at, size_t n)
+{
+	struct req *q = p->data;
+	return append(q->hname, sizeof(q->hname), &q->hname_len, &q->hname_long, at, n);
+}
+
+static int on_hval(llhttp_t *p, const char *at, size_t n)
+{
+	struct req *q = p->data;
+	return append(q->hval, sizeof(q->hval), &q->hval_len, &q->hval_long, at, n);
+}
+
+/* X-API-Key wins over Authorization: Bearer when both are given. */
+static int on_hval_done(llhttp_t *p)
+{
+	struct req *q = p->data;
+	const char *v = NULL;
+	bool x = !q->hname_long && !strcasecmp(q->hname, "x-api-key");
+
+	if (x)
+		v = q->hval;
+	else if (!q->hname_long && !strcasecmp(q->hname, "authorization") && !q->key_given &&
+		 !strncasecmp(q->hval, "bearer ", 7))
+		v = q->hval + 7 + strspn(q->hval + 7, " ");
+	if (v && (x || !q->key_given)) {
+		snprintf(q->key, sizeof(q->key), "%s", v);
+		q->key_given = true;
+		q->key_long = q->hval_long;
+	}
+	q->hname_len = q->hval_len = 0;
+	q->hname[0] = q->hval[0] = 0;
+	q->hname_long = q->hval_long = false;
+	return 0;
+}
+
+static int on_headers_done(llhttp_t *p)
+{
+	struct req *q = p->data;
+
+	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > MAX_BODY) {
+		q->too_large = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+	struct req *q = p->data;
+	char *nb;
+
+	if (q->body_len + n > MAX_BODY) {
+		q->too_large = true;
+		return -1;
+	}
+	if (!(nb = realloc(q->body, q->body_len + n + 1)))
+		return -1;
+	q->body = nb;
+	memcpy(q->body + q->body_len, at, n);
+	q->body_len += n;
+	q->body[q->body_len] = 0;
+	return 0;
+}
+
+static int on_done(llhttp_t *p)
+{
+	((struct req *)p->data)->done = true;
+	return HPE_PAUSED;
+}
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	default: return "Internal Server Error";
+	}
+}
+
+/* Sends status with body (taken; NULL for none) and extra header lines. */
+static void answer(int fd, int status, json_t *body, const char *extra)
+{
+	char head[512], *text = NULL;
+	size_t len = 0;
+	int n;
+
+	if (body && (text = json_dumps(body, JSON_INDENT(2))))
+		len = strlen(text);
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		     status, reason_of(status), extra ? extra : "",
+		     text ? "Content-Type: application/json\r\n" : "", len + (text ? 1 : 0));
+	weir_side_send(fd, head, (size_t)n);
+	if (text) {
+		text[len] = '\n';	/* json_dumps leaves the NUL: room for it */
+		weir_side_send(fd, text, len + 1);
+	}
+	free(text);
+	json_decref(body);
+}
+
+static json_t *error_body(const char *error, const char *field, const char *reason)
+{
+	return json_pack("{s:s, s:s, s:s}", "error", error, "field", field, "reason", reason);
+}
+
+/* The GET form of a resource (a new reference). */
+static json_t *show(const struct kind *k, const char *id, const json_t *v,
+		    struct weir_snapshot *s)
+{
+	json_t *out;
+
+	if (!k->object)
+		return json_deep_copy(v);
+	if (k->listed)
+		out = json_deep_copy(v);
+	else if ((out = json_pack("{s:s}", "id", id)))
+		json_object_update(out, (json_t *)v);
+	if (out && k->show)
+		k->show(out, id, s);
+	return out;
+}
+
+static struct weir_snapshot *snapshot_hold(void)
+{
+	struct weir_snapshot *s;
+
+	weir_metrics_lock();
+	s = atomic_load(&weir_server.snap);
+	weir_snapshot_hold(s);
+	weir_metrics_unlock();
+	return s;
+}
+
+static void get_collection(int fd, const struct kind *k, const char *query)
+{
+	json_t *sec = section(adm.doc, k), *items = json_array(), *v;
+	size_t off, lim, total = k->listed ? json_array_size(sec) : json_object_size(sec), i = 0;
+	const char *field, *id;
+	char why[160];
+	struct weir_snapshot *s;
+
+	if (weir_admin_page(query, &off, &lim, &field, why, sizeof(why)) < 0) {
+		json_decref(items);
+		answer(fd, 400, error_body("bad query", field, why), NULL);
+		return;
+	}
+	s = snapshot_hold();
+	if (k->listed) {
+		for (i = off; i < total && i - off < lim; i++)
+			json_array_append_new(items, show(k, NULL, json_array_get(sec, i), s));
+	} else {
+		json_object_foreach(sec, id, v) {
+			if (i >= off && i - off < lim)
+				json_array_append_new(items, k->object ? show(k, id, v, s) :
+					json_pack("{s:s, s:O}", "id", id, "settings", v));
+			i++;
+		}
+	}
+	weir_snapshot_put(s);
+	answer(fd, 200, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)total, "offset",
+				  (json_int_t)off, "limit", (json_int_t)lim, "items", items), NULL);
+}
+
+/* Makes the body of a PUT (or the result of a PATCH) the stored form of id:
+ * an "id" in it must be id (the URL names the resource); a mapping's members
+ * do not keep it, a list's always have it; the read-only status goes. */
+static int normalize(const struct kind *k, const char *id, json_t *v, char *field, size_t flen,
+		     char *why, size_t wlen)
+{
+	json_t *bid;
+
+	if (!k->object)
+		return 0;
+	if (!json_is_object(v)) {
+		snprintf(field, flen, "%s.%s", k->name, id);
+		snprintf(why, wlen, "expected an object");
+		return -1;
+	}
+	if ((bid = json_object_get(v, "id")) &&
+	    (!json_is_string(bid) || strcmp(json_string_value(bid), id))) {
+		snprintf(field, flen, "%s.%s.id", k->name, id);
+		snprintf(why, wlen, "the body's id must be the URL's ('%s')", id);
+		return -1;
+	}
+	if (k->status)
+		json_object_del(v, k->status);
+	if (!k->listed)
+		json_object_del(v, "id");
+	else if (json_object_set_new(v, "id", json_string(id)))
+		return -1;
+	return 0;
+}
+
+/* Makes `next` live and durable, or answers why not. Returns 0 when it is
+ * the new doc (taken), -1 when answered (next freed). */
+static int commit(int fd, json_t *next)
+{
+	char err[512], field[256], reason[384];
+	int rc;
+
+	adm.hooks->lock();
+	rc = adm.hooks->apply(next, err, sizeof(err));
+	if (rc < 0) {
+		adm.hooks->unlock();
+		weir_admin_field(err, json_object_get(next, "routes"), field, sizeof(field),
+				 reason, sizeof(reason));
+		json_decref(next);
+		answer(fd, 400, error_body("invalid configuration", field, reason), NULL);
+		return -1;
+	}
+	if (persist(next, err, sizeof(err)) < 0) {
+		char back[512];
+		if (adm.hooks->apply(adm.doc, back, sizeof(back)) < 0)
+			fprintf(stderr, "weir: admin: putting the saved resources back: %s\n", back);
+		adm.hooks->unlock();
+		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
+		json_decref(next);
+		answer(fd, 500, error_body("state not saved, change undone", "state", err), NULL);
+		return -1;
+	}
+	json_decref(adm.doc);
+	adm.doc = next;
+	adm.saved = true;
+	adm.hooks->unlock();
+	return 0;
+}
+
+static void handle_one(int fd, const struct kind *k, const char *id, int method,
+		       const struct req *q)
+{
+	char field[256], why[256];
+	json_t *cur = find(adm.doc, k, id, NULL), *body = NULL, *next, *v;
+	json_error_t je;
+	struct weir_snapshot *s;
+
+	if (method == HTTP_GET || method == HTTP_DELETE) {
+		if (!cur) {
+			snprintf(why, sizeof(why), "no %s '%s'", k->name, id);
+			answer(fd, 404, error_body("not found", "id", why), NULL);
+		} else if (method == HTTP_GET) {
+			s = snapshot_hold();
+			answer(fd, 200, show(k, id, cur, s), NULL);
+			weir_snapshot_put(s);
+		} else if (k->in_use && k->in_use(adm.doc, id, why, sizeof(why))) {
+			snprintf(field, sizeof(field), "%s.%s", k->name, id);
+			answer(fd, 409, error_body("in use", field, why), NULL);
+		} else if ((next = json_deep_copy(adm.doc))) {
+			drop(next, k, id);
+			if (commit(fd, next) == 0)
+				answer(fd, 204, NULL, NULL);
+		} else {
+			answer(fd, 500, error_body("out of memory", "", ""), NULL);
+		}
+		return;
+	}
+	if (method == HTTP_PATCH && !cur) {
+		snprintf(why, sizeof(why), "no %s '%s' (PUT creates)", k->name, id);
+		answer(fd, 404, error_body("not found", "id", why), NULL);
+		return;
+	}
+	if (!(body = json_loadb(q->body ? q->body : "", q->body_len,
+				JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je))) {
+		snprintf(why, sizeof(why), "not valid JSON: line %d column %d: %s", je.line,
+			 je.column, je.text);
+		answer(fd, 400, error_body("bad JSON", "body", why), NULL);
+		return;
+	}
+	snprintf(field, sizeof(field), "%s.%s", k->name, id);
+	if (weir_admin_check_text(body, field, MAX_DEPTH, field, sizeof(field), why,
+				  sizeof(why)) < 0) {
+		json_decref(body);
+		answer(fd, 400, error_body("bad value", field, why), NULL);
+		return;
+	}
+	if (method == HTTP_PATCH) {
+		json_t *bid = json_object_get(body, "id");
+		if (k->object && bid && !json_is_null(bid) &&
+		    (!json_is_string(bid) || strcmp(json_string_value(bid), id))) {
+			json_decref(body);
+			snprintf(field, sizeof(field), "%s.%s.id", k->name, id);
+			snprintf(why, sizeof(why), "the body's id must be the URL's ('%s')", id);
+			answer(fd, 400, error_body("bad value", field, why), NULL);
+			return;
+		}
+		v = weir_json_merge_patch(cur, body);
+		json_decref(body);
+		if (!v) {
+			answer(fd, 500, error_body("out of memory", "", ""), NULL);
+			return;
+		}
+	} else {
+		v = body;
+	}
+	if (normalize(k, id, v, field, sizeof(field), why, sizeof(why)) < 0) {
+		json_decref(v);
+		answer(fd, 400, error_body("bad value", field, why), NULL);
+		return;
+	}
+	int created;
+	if (!(next = json_deep_copy(adm.doc)) || (created = store(next, k, id, v)) < 0) {
+		json_decref(next);
+		answer(fd, 500, error_body("out of memory", "", ""), NULL);
+		return;
+	}
+	if (commit(fd, next) < 0)
+		return;
+	s = snapshot_hold();
+	answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s), NULL);
+	weir_snapshot_put(s);
+}
+
+/* Authenticated: routes the request to a collection or a resource. */
+static void dispatch(int fd, int method, const struct req *q)
+{
+	char path[MAX_URL], why[256], *query, *kname, *id;
+	const struct kind *k = NULL;
+
+	snprintf(path, sizeof(path), "%s", q->url);
+	if ((query = strchr(path, '?')))
+		*query++ = 0;
+	if (strncmp(path, "/admin/", 7)) {
+		answer(fd, 404, error_body("not found", "path", "the API is under /admin/"), NULL);
+		return;
+	}
+	kname = path + 7;
+	if ((id = strchr(kname, '/')))
+		*id++ = 0;
+	for (size_t i = 0; i < N_KINDS; i++)
+		if (!strcmp(kinds[i].name, kname))
+			k = &kinds[i];
+	if (!k) {
+		snprintf(why, sizeof(why), "no resource '%.64s' (routes, upstreams, plugins)", kname);
+		answer(fd, 404, error_body("not found", "path", why), NULL);
+		return;
+	}
+	if (!id || !*id) {
+		if (method != HTTP_GET)
+			answer(fd, 405, error_body("method not allowed", "method",
+						   "a collection takes GET"), "Allow: GET\r\n");
+		else
+			get_collection(fd, k, query);
+		return;
+	}
+	if (method != HTTP_GET && method != HTTP_PUT && method != HTTP_PATCH &&
+	    method != HTTP_DELETE) {
+		answer(fd, 405, error_body("method not allowed", "method",
+					   "a resource takes GET, PUT, PATCH, DELETE"),
+		       "Allow: GET, PUT, PATCH, DELETE\r\n");
+		return;
+	}
+	if (!weir_admin_id_ok(id)) {
+		answer(fd, 400, error_body("bad id", "id", "use 1 to 64 letters, digits, '.', "
+					   "'_' or '-'"), NULL);
+		return;
+	}
+	handle_one(fd, k, id, method, q);
+}
+
+/* One connection, one request: read it through llhttp, check the token,
+ * answer, close. */
+static void serve(int fd)
+{
+	static const llhttp_settings_t settings = {
+		.on_url = on_url, .on_header_field = on_hname, .on_header_value = on_hval,
+		.on_header_value_complete = on_hval_done, .on_headers_complete = on_headers_done,
+		.on_body = on_body, .on_message_complete = on_done,
+	};
+	struct req *q = calloc(1, sizeof(*q));
+	char buf[16384];
+	uint64_t deadline = weir_now_ms() + REQUEST_TIMEOUT_MS;
+	llhttp_t p;
+	unsigned char md[32];
+
+	if (!q)
+		return;
+	llhttp_init(&p, HTTP_REQUEST, &settings);
+	p.data = q;
+	while (!q->done && !q->too_large && weir_now_ms() < deadline) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			goto out;
+		llhttp_errno_t e = llhttp_execute(&p, buf, (size_t)n);
+		if (e != HPE_OK && e != HPE_PAUSED)
+			break;
+	}
+	if (!q->done && !q->too_large) {
+		answer(fd, 400, error_body("bad request", "", "not a complete HTTP/1.1 request"),
+		       NULL);
+		goto out;
+	}
+	digest(q->key, strlen(q->key), md);
+	if (!q->key_given || q->key_long || CRYPTO_memcmp(md, adm.token, sizeof(md))) {
+		answer(fd, 401, error_body("unauthorized", "X-API-Key",
+					   q->key_given ? "wrong token" :
+					   "a token is required (X-API-Key or Authorization: "
+					   "Bearer)"), "WWW-Authenticate: Bearer\r\n");
+	} else if (q->too_large) {
+		char why[64];
+		snprintf(why, sizeof(why), "at most %u bytes", MAX_BODY);
+		answer(fd, 413, error_body("body too large", "body", why), NULL);
+	} else if (q->long_url) {
+		answer(fd, 404, error_body("not found", "path", "too long"), NULL);
+	} else {
+		dispatch(fd, llhttp_get_method(&p), q);
+	}
+out:
+	OPENSSL_cleanse(q->key, sizeof(q->key));
+	free(q->body);
+	free(q);
+}
+
+int weir_admin_serve(const struct weir_admin_hooks *hooks, const json_t *live)
+{
+	char err[384];
+
+	if (adm.side.fd < 0)
+		return 0;
+	adm.hooks = hooks;
+	if (!(adm.doc = json_deep_copy(live)) || check_doc(adm.doc, err, sizeof(err)) < 0)
+		return -ENOMEM;
+	return weir_side_start(&adm.side, serve);
+}
+
+void weir_admin_stop(void)
+{
+	weir_side_stop(&adm.side);
+	json_decref(adm.doc);
+	adm.doc = NULL;
+	free(adm.state);
+	free(adm.tmp);
+	free(adm.dir);
+	adm.state = adm.tmp = adm.dir = NULL;
+}

@@ -1,0 +1,214 @@
+/* userspace/admin_util.c - the admin API's pure helpers: JSON merge patch
+ * (RFC 7396), the pagination query of collections, the split of a
+ * configuration error into the field and reason an answer names, and the
+ * check of text the configuration reader could not carry. Nothing here
+ * touches the server: tests/unit/test_admin_util.c drives each alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+
+json_t *weir_json_merge_patch(const json_t *target, const json_t *patch)
+{
+	const char *k;
+	json_t *v, *out;
+
+	if (!json_is_object(patch))
+		return json_deep_copy(patch);
+	out = json_is_object(target) ? json_deep_copy(target) : json_object();
+	if (!out)
+		return NULL;
+	json_object_foreach((json_t *)patch, k, v) {
+		json_t *m;
+
+		if (json_is_null(v)) {
+			json_object_del(out, k);
+			continue;
+		}
+		if (!(m = weir_json_merge_patch(json_object_get(out, k), v)) ||
+		    json_object_set_new(out, k, m)) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* A decimal in [lo, hi], nothing else. */
+static int number(const char *s, size_t len, unsigned long lo, unsigned long hi,
+		  unsigned long *v)
+{
+	char buf[24], *end;
+
+	if (!len || len >= sizeof(buf) || strspn(s, "0123456789") < len)
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	errno = 0;
+	*v = strtoul(buf, &end, 10);
+	return errno || *end || *v < lo || *v > hi ? -1 : 0;
+}
+
+int weir_admin_page(const char *query, size_t *off, size_t *lim, const char **field,
+		    char *why, size_t whylen)
+{
+	static const char *const names[] = { "page", "page_size", "offset", "limit" };
+	bool seen[4] = { false };
+	unsigned long val[4] = { 1, PAGE_DEFAULT, 0, PAGE_DEFAULT };
+
+	*off = 0;
+	*lim = PAGE_DEFAULT;
+	*field = "";
+	while (query && *query) {
+		size_t len = strcspn(query, "&"), nlen = strcspn(query, "=&");
+		const char *v = query + nlen + 1;
+		size_t vlen = nlen < len ? len - nlen - 1 : 0;
+		int i;
+
+		for (i = 0; i < 4; i++)
+			if (strlen(names[i]) == nlen && !memcmp(query, names[i], nlen))
+				break;
+		if (!len) {
+			query++;
+			continue;
+		}
+		if (i == 4) {
+			*field = "query";
+			snprintf(why, whylen, "unknown parameter '%.*s' (page, page_size, "
+				 "offset, limit)", (int)nlen, query);
+			return -1;
+		}
+		*field = names[i];
+		if (seen[i]) {
+			snprintf(why, whylen, "given twice");
+			return -1;
+		}
+		seen[i] = true;
+		if (number(v, vlen, i == 2 ? 0 : 1, i == 2 ? 1ul << 40 : i == 0 ? 1ul << 30 :
+			   PAGE_MAX, &val[i]) < 0) {
+			snprintf(why, whylen, "expected %s", i == 2 ? "an integer from 0" :
+				 i == 0 ? "an integer from 1" : "an integer from 1 to 1000");
+			return -1;
+		}
+		query += len + (query[len] == '&');
+	}
+	if ((seen[0] || seen[1]) && (seen[2] || seen[3])) {
+		*field = seen[2] ? "offset" : "limit";
+		snprintf(why, whylen, "use page and page_size, or offset and limit, not both");
+		return -1;
+	}
+	*field = "";
+	if (seen[2] || seen[3]) {
+		*off = val[2];
+		*lim = val[3];
+	} else {
+		*off = (val[0] - 1) * val[1];
+		*lim = val[1];
+	}
+	return 0;
+}
+
+void weir_admin_field(const char *err, const json_t *routes, char *field, size_t flen,
+		      char *reason, size_t rlen)
+{
+	const char *f = strstr(err, ": "), *r;
+	unsigned long idx;
+	char *end;
+
+	if (!f || !(r = strstr(f + 2, ": "))) {
+		snprintf(field, flen, "%s", "");
+		snprintf(reason, rlen, "%s", f ? f + 2 : err);
+		return;
+	}
+	f += 2;
+	snprintf(reason, rlen, "%s", r + 2);
+	if (!strncmp(f, "routes[", 7) && (idx = strtoul(f + 7, &end, 10), *end == ']') &&
+	    json_is_string(json_object_get(json_array_get(routes, idx), "id"))) {
+		const char *id = json_string_value(json_object_get(json_array_get(routes, idx), "id"));
+		snprintf(field, flen, "routes.%s%.*s", id, (int)(r - end - 1), end + 1);
+		return;
+	}
+	snprintf(field, flen, "%.*s", (int)(r - f), f);
+}
+
+/* The code point YAML cannot read at s (UTF-8, already valid: jansson checks
+ * it), or 0 when the string is clean. */
+static unsigned unprintable(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+
+	while (p < e) {
+		unsigned c = *p, n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+
+		if (n == 2)
+			c = (c & 0x1f) << 6 | (p[1] & 0x3f);
+		else if (n == 3)
+			c = (c & 0x0f) << 12 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		else if (n == 4)
+			c = (c & 0x07) << 18 | (p[1] & 0x3f) << 12 | (p[2] & 0x3f) << 6 |
+			    (p[3] & 0x3f);
+		if (c == 0x7f || (c >= 0x80 && c <= 0x9f && c != 0x85) || c == 0xfeff ||
+		    c == 0xfffe || c == 0xffff)
+			return c;
+		p += n;
+	}
+	return 0;
+}
+
+static int check(const json_t *v, char *path, size_t plen, size_t used, int depth,
+		 int max_depth, char *why, size_t whylen)
+{
+	const char *k;
+	json_t *c;
+	size_t i;
+	unsigned bad;
+
+	if (depth > max_depth) {
+		snprintf(why, whylen, "nested more than %d deep", max_depth);
+		return -1;
+	}
+	if (json_is_string(v) && (bad = unprintable(json_string_value(v), json_string_length(v)))) {
+		snprintf(why, whylen, "character U+%04X is not allowed", bad);
+		return -1;
+	}
+	if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, c) {
+			snprintf(path + used, plen - used, ".%s", k);
+			if ((bad = unprintable(k, strlen(k)))) {
+				snprintf(why, whylen, "character U+%04X is not allowed in a name", bad);
+				return -1;
+			}
+			if (check(c, path, plen, strlen(path), depth + 1, max_depth, why, whylen))
+				return -1;
+			path[used] = 0;
+		}
+	if (json_is_array(v))
+		json_array_foreach(v, i, c) {
+			snprintf(path + used, plen - used, "[%zu]", i);
+			if (check(c, path, plen, strlen(path), depth + 1, max_depth, why, whylen))
+				return -1;
+			path[used] = 0;
+		}
+	return 0;
+}
+
+int weir_admin_check_text(const json_t *v, const char *path, int max_depth, char *field,
+			  size_t flen, char *why, size_t whylen)
+{
+	snprintf(field, flen, "%s", path);
+	return check(v, field, flen, strlen(field), 0, max_depth, why, whylen);
+}
+
+bool weir_admin_id_ok(const char *s)
+{
+	size_t len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-");
+
+	return len >= 1 && len <= 64 && !s[len];
+}
