@@ -116,7 +116,7 @@ $(UNIT_BINS): $(BUILD)/%: $(BUILD)/tests/unit/%.o $(USPACE_LIB_OBJS) $(LLHTTP_OB
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS) -lcmocka
 
 
-$(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS)
+$(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 

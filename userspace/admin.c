@@ -593,10 +593,17 @@ static int normalize(const struct kind *k, const char *id, json_t *v, char *fiel
 	}
 	if (k->status)
 		json_object_del(v, k->status);
-	if (!k->listed)
-		json_object_del(v, "id");
-	else if (json_object_set_new(v, "id", json_string(id)))
-		return -1;
+	json_object_del(v, "id");
+	if (k->listed) {	/* the id first, as a reader expects it */
+		json_t *rest = json_copy(v);
+		json_object_clear(v);
+		if (!rest || json_object_set_new(v, "id", json_string(id)) ||
+		    json_object_update(v, rest)) {
+			json_decref(rest);
+			return -1;
+		}
+		json_decref(rest);
+	}
 	return 0;
 }
 

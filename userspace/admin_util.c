@@ -201,7 +201,10 @@ static int check(const json_t *v, char *path, size_t plen, size_t used, int dept
 int weir_admin_check_text(const json_t *v, const char *path, int max_depth, char *field,
 			  size_t flen, char *why, size_t whylen)
 {
-	snprintf(field, flen, "%s", path);
+	char start[256];
+
+	snprintf(start, sizeof(start), "%s", path);	/* path may be field itself */
+	snprintf(field, flen, "%s", start);
 	return check(v, field, flen, strlen(field), 0, max_depth, why, whylen);
 }
 

@@ -346,6 +346,19 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 	return rc;
 }
 
+/* A state file whose resources do not validate stops weir, saying which
+ * field of which file is wrong. Returns main's exit status. */
+static int state_error(const char *file, const json_t *state, const char *err)
+{
+	char field[256], reason[384];
+
+	weir_admin_field(err, json_object_get(state, "routes"), field, sizeof(field), reason,
+			 sizeof(reason));
+	fprintf(stderr, "weir: state file %s: %s%s%s (fix or remove it)\n", file, field,
+		field[0] ? ": " : "", reason);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -441,10 +454,8 @@ int main(int argc, char **argv)
 	}
 	if (state) {
 		struct weir_config *r;
-		if (weir_config_from_resources(state, &r, err, sizeof(err)) < 0) {
-			fprintf(stderr, "weir: state file %s: %s\n", conf->admin_state, err);
-			return 1;
-		}
+		if (weir_config_from_resources(state, &r, err, sizeof(err)) < 0)
+			return state_error(conf->admin_state, state, err);
 		weir_config_swap_resources(conf, r);
 		weir_config_free(r);
 		fprintf(stderr, "weir: routes, upstreams and plugins from the state file %s\n",
@@ -468,9 +479,8 @@ int main(int argc, char **argv)
 	char *state_file = state && conf->admin_state ? strdup(conf->admin_state) : NULL;
 	if (weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
 		if (state_file)
-			fprintf(stderr, "weir: state file %s: %s\n", state_file, err);
-		else
-			fprintf(stderr, "weir: %s\n", err);
+			return state_error(state_file, state, err);
+		fprintf(stderr, "weir: %s\n", err);
 		return 1;
 	}
 	free(state_file);
