@@ -351,6 +351,11 @@ void weir_admin_reseed(const json_t *res)
 	}
 }
 
+const char *weir_admin_state_file(void)
+{
+	return adm.state;
+}
+
 bool weir_admin_changed(const struct weir_config *c)
 {
 	if (c->admin != (adm.side.fd >= 0))

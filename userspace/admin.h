@@ -49,6 +49,8 @@ const json_t *weir_admin_resources(void);
 /* Under the apply lock, after a reload went live with the file's resources
  * (no state file yet): they become the admin's document. */
 void weir_admin_reseed(const json_t *res);
+/* The state file's path, as started. */
+const char *weir_admin_state_file(void);
 /* True when conf's admin settings differ from the running ones. */
 bool weir_admin_changed(const struct weir_config *conf);
 void weir_admin_stop(void);

@@ -347,15 +347,19 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 }
 
 /* A state file whose resources do not validate stops weir, saying which
- * field of which file is wrong. Returns main's exit status. */
-static int state_error(const char *file, const json_t *state, const char *err)
+ * field of which file is wrong; conf (when given) and state are let go.
+ * Returns main's exit status. */
+static int state_error(struct weir_config *conf, json_t *state, const char *err)
 {
 	char field[256], reason[384];
 
 	weir_admin_field(err, json_object_get(state, "routes"), field, sizeof(field), reason,
 			 sizeof(reason));
-	fprintf(stderr, "weir: state file %s: %s%s%s (fix or remove it)\n", file, field,
-		field[0] ? ": " : "", reason);
+	fprintf(stderr, "weir: state file %s: %s%s%s (fix or remove it)\n",
+		weir_admin_state_file(), field, field[0] ? ": " : "", reason);
+	weir_config_free(conf);
+	json_decref(state);
+	weir_admin_stop();
 	return 1;
 }
 
@@ -450,12 +454,14 @@ int main(int argc, char **argv)
 	 * rest; one that does not validate stops weir, never goes unused. */
 	if (weir_admin_start(conf, &state, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
+		weir_admin_stop();
+		weir_config_free(conf);
 		return 1;
 	}
 	if (state) {
 		struct weir_config *r;
 		if (weir_config_from_resources(state, &r, err, sizeof(err)) < 0)
-			return state_error(conf->admin_state, state, err);
+			return state_error(conf, state, err);
 		weir_config_swap_resources(conf, r);
 		weir_config_free(r);
 		fprintf(stderr, "weir: routes, upstreams and plugins from the state file %s\n",
@@ -476,14 +482,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: %s\n", strerror(ENOMEM));
 		return 1;
 	}
-	char *state_file = state && conf->admin_state ? strdup(conf->admin_state) : NULL;
 	if (weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
-		if (state_file)
-			return state_error(state_file, state, err);
+		if (state)
+			return state_error(NULL, state, err);
 		fprintf(stderr, "weir: %s\n", err);
 		return 1;
 	}
-	free(state_file);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t set;

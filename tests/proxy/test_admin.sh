@@ -393,6 +393,7 @@ rc=0; "$WEIR" -c "$TMP/weir.yaml" 2>"$TMP/w6.err" || rc=$?
 check_eq "a state file with server settings: refused" 1 "$rc"
 check_eq "... saying what is wrong" 1 "$(grep -c "listeners: not a resource" "$TMP/w6.err")"
 cp "$TMP/good-state.json" "$STATE"
+check_eq "no sanitizer reports from any weir run" 0 "$(cat "$TMP"/w*.err | grep -c Sanitizer)"
 
 # ---- admin settings --------------------------------------------------------------
 cat >"$TMP/bad.yaml" <<EOF
