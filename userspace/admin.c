@@ -192,6 +192,32 @@ static void digest(const void *p, size_t n, unsigned char md[32])
 		memset(md, 0xff, 32);	/* matches no token's digest but by chance */
 }
 
+/* In one piece: json_dumpfd() would make a write(2) per token. */
+static int write_doc(int fd, const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(1));
+	size_t len, off = 0;
+
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
+	len = strlen(text);
+	text[len++] = '\n';	/* over the NUL: the length is known */
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(text);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	return 0;
+}
+
 /* Writes doc to the state file so that a crash at any point leaves the old
  * file or the new one whole: a tmp file, synced, renamed over it, and the
  * directory synced so that the rename itself is durable. */
@@ -203,7 +229,7 @@ static int persist(const json_t *doc, char *err, size_t errlen)
 	if (fd < 0)
 		goto fail;
 	what = "write";
-	if (json_dumpfd(doc, fd, JSON_INDENT(1)) < 0 || write(fd, "\n", 1) != 1)
+	if (write_doc(fd, doc) < 0)
 		goto fail_fd;
 	what = "fsync";
 	if (fsync(fd) < 0)
