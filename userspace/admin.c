@@ -72,8 +72,23 @@ static const struct kind kinds[] = {
 	{ "routes", true, true, NULL, NULL, NULL },
 	{ "upstreams", false, true, "status", upstream_in_use, upstream_show },
 	{ "plugins", false, false, NULL, NULL, NULL },
+	/* consumers, certificates: a row each, e.g.
+	 * { "consumers", false, true, NULL, NULL, NULL }, once config.c reads
+	 * the section and lists it in resource_keys and the resource swap. */
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* "routes, upstreams, plugins": the kinds, for messages. */
+static const char *kind_names(void)
+{
+	static char names[256];
+
+	if (!names[0])
+		for (size_t i = 0; i < N_KINDS; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", kinds[i].name);
+	return names;
+}
 
 static json_t *section(const json_t *doc, const struct kind *k)
 {
@@ -274,8 +289,8 @@ static int check_doc(json_t *doc, char *err, size_t errlen)
 		for (i = 0; i < N_KINDS && strcmp(key, kinds[i].name); i++)
 			;
 		if (i == N_KINDS) {
-			snprintf(err, errlen, "%s: not a resource (the state file holds routes, "
-				 "upstreams and plugins)", key);
+			snprintf(err, errlen, "%s: not a resource (the state file holds %s)", key,
+				 kind_names());
 			return -1;
 		}
 		if (kinds[i].listed ? !json_is_array(v) : !json_is_object(v)) {
@@ -638,17 +653,16 @@ static int normalize(const struct kind *k, const char *id, json_t *v, char *fiel
 	return 0;
 }
 
-/* Makes `next` live and durable, or answers why not. Returns 0 when it is
- * the new doc (taken), -1 when answered (next freed). */
+/* Makes `next` live and durable, or answers why not; with the apply lock
+ * held. Returns 0 when it is the new doc (taken), -1 when answered (next
+ * freed). */
 static int commit(int fd, json_t *next)
 {
 	char err[512], field[256], reason[384];
 	int rc;
 
-	adm.hooks->lock();
 	rc = adm.hooks->apply(next, err, sizeof(err));
 	if (rc < 0) {
-		adm.hooks->unlock();
 		weir_admin_field(err, json_object_get(next, "routes"), field, sizeof(field),
 				 reason, sizeof(reason));
 		json_decref(next);
@@ -659,7 +673,6 @@ static int commit(int fd, json_t *next)
 		char back[512];
 		if (adm.hooks->apply(adm.doc, back, sizeof(back)) < 0)
 			fprintf(stderr, "weir: admin: putting the saved resources back: %s\n", back);
-		adm.hooks->unlock();
 		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
 		json_decref(next);
 		answer(fd, 500, error_body("state not saved, change undone", "state", err), NULL);
@@ -668,7 +681,6 @@ static int commit(int fd, json_t *next)
 	json_decref(adm.doc);
 	adm.doc = next;
 	adm.saved = true;
-	adm.hooks->unlock();
 	return 0;
 }
 
@@ -776,7 +788,7 @@ static void dispatch(int fd, int method, const struct req *q)
 		if (!strcmp(kinds[i].name, kname))
 			k = &kinds[i];
 	if (!k) {
-		snprintf(why, sizeof(why), "no resource '%.64s' (routes, upstreams, plugins)", kname);
+		snprintf(why, sizeof(why), "no resource '%.64s' (%.150s)", kname, kind_names());
 		answer(fd, 404, error_body("not found", "path", why), NULL);
 		return;
 	}
@@ -848,7 +860,12 @@ static void serve(int fd)
 	} else if (q->long_url) {
 		answer(fd, 404, error_body("not found", "path", "too long"), NULL);
 	} else {
+		/* Under the apply lock: a SIGHUP may replace doc (weir_admin_reseed)
+		 * and reads it (weir_admin_resources). A reload waits for this
+		 * request at most, never a worker. */
+		adm.hooks->lock();
 		dispatch(fd, llhttp_get_method(&p), q);
+		adm.hooks->unlock();
 	}
 out:
 	OPENSSL_cleanse(q->key, sizeof(q->key));
