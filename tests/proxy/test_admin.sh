@@ -222,6 +222,25 @@ check_eq "too large chunked body: 413" 413 "$code"
 check_eq "too large body: state unchanged" "$before" "$(state_sum)"
 check_eq "the proxy still routes after all that" "200 a" "$(via /stable/x)"
 
+# A client of the admin port that sends nothing holds the admin thread only:
+# the proxy answers meanwhile, and the API again once it is cut off.
+exec 5<>/dev/tcp/127.0.0.1/$P_ADMIN
+check_eq "a silent admin client: the proxy still answers" "200 a" "$(via /stable/x)"
+check_eq "a silent admin client: the API answers after it" 200 "$(api GET /admin/routes/stable)"
+exec 5>&-
+
+# A state file that cannot be written: the change is undone and refused.
+mkdir "$STATE.tmp"
+refused "state file not writable: 500, change undone" 500 state PUT /admin/routes/nosave \
+	'{"path": "/nosave", "plugins": {"mock": {}}}'
+check_eq "the undone change is not served" 404 "$(via /nosave | cut -d' ' -f1)"
+check_eq "the undone change is not listed" 404 "$(api GET /admin/routes/nosave)"
+rmdir "$STATE.tmp"
+check_eq "writable again: the change goes through" 201 \
+	"$(api PUT /admin/routes/nosave '{"path": "/nosave", "plugins": {"mock": {}}}')"
+check_eq "... and is served" 200 "$(via /nosave | cut -d' ' -f1)"
+api DELETE /admin/routes/nosave >/dev/null
+
 # ---- pagination ---------------------------------------------------------------
 for i in $(seq -w 1 25); do
 	api PUT "/admin/routes/p$i" "{\"path\": \"/p/$i\", \"upstream\": \"a\"}" >/dev/null
@@ -394,6 +413,22 @@ check_eq "a state file with server settings: refused" 1 "$rc"
 check_eq "... saying what is wrong" 1 "$(grep -c "listeners: not a resource" "$TMP/w6.err")"
 cp "$TMP/good-state.json" "$STATE"
 check_eq "no sanitizer reports from any weir run" 0 "$(cat "$TMP"/w*.err | grep -c Sanitizer)"
+
+# ---- before the first change, SIGHUP takes the file's resources ------------
+sed "s|$STATE|$TMP/state/fresh.json|" "$TMP/weir.yaml" >"$TMP/fresh.yaml"
+cp "$TMP/fresh.yaml" "$TMP/weir.yaml"
+start_weir w7
+printf '  - {id: added, path: /added/*, upstream: a}\n' >>"$TMP/weir.yaml"
+kill -HUP $WPID
+wait_for 20 grep -q 'reloaded' "$TMP/w7.err" || fail "no reload message"
+check_eq "no state file yet: SIGHUP serves the file's new route" "200 a" "$(via /added/x)"
+check_eq "... and the API lists it" 200 "$(api GET /admin/routes/added)"
+check_eq "... no state file is written by a reload" no \
+	"$([ -e "$TMP/state/fresh.json" ] && echo yes || echo no)"
+api PUT /admin/routes/api-made '{"path": "/api-made", "plugins": {"mock": {}}}' >/dev/null
+check_eq "the first change saves the file's resources with it" "added api-made stable" \
+	"$(jq -r '[.routes[].id] | sort | join(" ")' "$TMP/state/fresh.json")"
+stop_weir
 
 # ---- admin settings --------------------------------------------------------------
 cat >"$TMP/bad.yaml" <<EOF

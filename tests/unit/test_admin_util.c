@@ -278,6 +278,59 @@ static void test_file_resources(void **state)
 	weir_config_free(c);
 }
 
+/* Every setting of the example file survives the road YAML -> the API's
+ * JSON -> the reader again: the state file written from a file's resources
+ * is the same configuration. */
+static void test_example_roundtrip(void **state)
+{
+	struct weir_config *c = NULL, *r = NULL;
+	char err[512] = "";
+
+	if (weir_config_load("examples/weir.yaml", &c, err, sizeof(err)))
+		print_message("# %s\n", err);
+	assert_non_null(c);
+	assert_non_null(c->resources);
+	if (weir_config_from_resources(c->resources, &r, err, sizeof(err)))
+		print_message("# %s\n", err);
+	assert_non_null(r);
+	assert_int_equal(r->n_routes, c->n_routes);
+	assert_int_equal(r->n_upstreams, c->n_upstreams);
+	assert_int_equal(r->n_plugins, c->n_plugins);
+	for (size_t i = 0; i < c->n_routes; i++) {
+		const struct weir_route_conf *a = &c->routes[i], *b = &r->routes[i];
+		assert_string_equal(a->id, b->id);
+		assert_int_equal(a->n_paths, b->n_paths);
+		assert_string_equal(a->paths[0], b->paths[0]);
+		assert_int_equal(a->n_hosts, b->n_hosts);
+		assert_int_equal(a->methods, b->methods);
+		assert_int_equal(a->priority, b->priority);
+		assert_int_equal(a->n_headers, b->n_headers);
+		assert_int_equal(a->rewrite, b->rewrite);
+		assert_int_equal(a->read_timeout_ms, b->read_timeout_ms);
+		assert_int_equal(a->n_plugins, b->n_plugins);
+		for (size_t p = 0; p < a->n_plugins; p++)
+			assert_true(json_equal(a->plugins[p].conf, b->plugins[p].conf));
+	}
+	for (size_t i = 0; i < c->n_upstreams; i++) {
+		const struct weir_upstream_conf *a = &c->upstreams[i], *b = &r->upstreams[i];
+		assert_string_equal(a->name, b->name);
+		assert_int_equal(a->n_nodes, b->n_nodes);
+		assert_int_equal(a->lb, b->lb);
+		assert_int_equal(a->keepalive_timeout_ms, b->keepalive_timeout_ms);
+		assert_int_equal(a->connect_timeout_ms, b->connect_timeout_ms);
+		assert_int_equal(a->max_fails, b->max_fails);
+		assert_int_equal(a->hc.enabled, b->hc.enabled);
+		assert_int_equal(a->hc.interval_ms, b->hc.interval_ms);
+		assert_memory_equal(a->hc.expect, b->hc.expect, sizeof(a->hc.expect));
+		for (size_t n = 0; n < a->n_nodes; n++) {
+			assert_string_equal(a->nodes[n].addr.text, b->nodes[n].addr.text);
+			assert_int_equal(a->nodes[n].weight, b->nodes[n].weight);
+		}
+	}
+	weir_config_free(r);
+	weir_config_free(c);
+}
+
 int main(void)
 {
 	size_t np = sizeof(patch_cases) / sizeof(patch_cases[0]);
@@ -288,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_from_resources),
 		cmocka_unit_test(test_file_resources),
+		cmocka_unit_test(test_example_roundtrip),
 	};
 	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests = calloc(np + ng + nf, sizeof(*tests));
