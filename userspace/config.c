@@ -745,9 +745,12 @@ static int resources_json(struct pctx *x, yaml_node_t *root)
 	}
 	j = json_object_get(res, "routes");
 	for (size_t i = 0; i < json_array_size(j) && i < x->c->n_routes; i++) {
-		json_t *r = json_array_get(j, i);
-		if (json_is_object(r) && !json_object_get(r, "id") &&
-		    json_object_set_new(r, "id", json_string(x->c->routes[i].id)))
+		json_t *r = json_array_get(j, i), *withid;
+		if (!json_is_object(r) || json_object_get(r, "id"))
+			continue;
+		/* the id first, where the admin API writes it too */
+		if (!(withid = json_pack("{s:s}", "id", x->c->routes[i].id)) ||
+		    json_object_update(withid, r) || json_array_set_new(j, i, withid))
 			return weir__config_fail(x, root, "routes", "out of memory");
 	}
 	return 0;
