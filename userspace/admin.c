@@ -235,41 +235,46 @@ static int write_doc(int fd, const json_t *doc)
 
 /* Writes doc to the state file so that a crash at any point leaves the old
  * file or the new one whole: a tmp file, synced, renamed over it, and the
- * directory synced so that the rename itself is durable. */
-static int persist(const json_t *doc, char *err, size_t errlen)
+ * directory synced so that the rename itself is durable. Returns 0, or -1
+ * with the step and its reason in err; *renamed says whether the state file
+ * already is the new one (only its directory's sync failed). */
+static int persist(const json_t *doc, bool *renamed, char *err, size_t errlen)
 {
-	int fd = open(adm.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), dfd;
-	const char *what = "open";
+	int fd = open(adm.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), dfd, e;
+	const char *what = "open", *file = adm.tmp;
 
+	*renamed = false;
 	if (fd < 0)
 		goto fail;
 	what = "write";
-	if (write_doc(fd, doc) < 0)
-		goto fail_fd;
-	what = "fsync";
-	if (fsync(fd) < 0)
-		goto fail_fd;
+	if (write_doc(fd, doc) < 0 || (what = "fsync", fsync(fd) < 0)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
 	what = "close";
 	if (close(fd) < 0)
 		goto fail;
-	fd = -1;
 	what = "rename";
 	if (rename(adm.tmp, adm.state) < 0)
 		goto fail;
-	what = "fsync of the directory";
+	*renamed = true;
+	what = "fsync of its directory";
+	file = adm.state;
 	if ((dfd = open(adm.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		goto fail;
 	if (fsync(dfd) < 0) {
+		e = errno;
 		close(dfd);
+		errno = e;
 		goto fail;
 	}
 	close(dfd);
 	return 0;
-fail_fd:
-	close(fd);
 fail:
-	snprintf(err, errlen, "%s: %s: %s", fd >= 0 || !strcmp(what, "open") ? adm.tmp : adm.state,
-		 what, strerror(errno ? errno : EIO));
+	e = errno ? errno : EIO;
+	snprintf(err, errlen, "%s: %s: %s", file, what, strerror(e));
 	return -1;
 }
 
@@ -669,10 +674,15 @@ static int commit(int fd, json_t *next)
 		answer(fd, 400, error_body("invalid configuration", field, reason), NULL);
 		return -1;
 	}
-	if (persist(next, err, sizeof(err)) < 0) {
+	bool renamed;
+	if (persist(next, &renamed, err, sizeof(err)) < 0) {
 		char back[512];
+		/* The previous resources go back live, and into the file when it
+		 * holds the new ones already. */
 		if (adm.hooks->apply(adm.doc, back, sizeof(back)) < 0)
 			fprintf(stderr, "weir: admin: putting the saved resources back: %s\n", back);
+		if (renamed && persist(adm.doc, &renamed, back, sizeof(back)) < 0)
+			fprintf(stderr, "weir: admin: writing the saved resources back: %s\n", back);
 		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
 		json_decref(next);
 		answer(fd, 500, error_body("state not saved, change undone", "state", err), NULL);
@@ -694,7 +704,7 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 
 	if (method == HTTP_GET || method == HTTP_DELETE) {
 		if (!cur) {
-			snprintf(why, sizeof(why), "no %s '%s'", k->name, id);
+			snprintf(why, sizeof(why), "'%s' is not in %s", id, k->name);
 			answer(fd, 404, error_body("not found", "id", why), NULL);
 		} else if (method == HTTP_GET) {
 			s = snapshot_hold();
@@ -713,7 +723,7 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 		return;
 	}
 	if (method == HTTP_PATCH && !cur) {
-		snprintf(why, sizeof(why), "no %s '%s' (PUT creates)", k->name, id);
+		snprintf(why, sizeof(why), "'%s' is not in %s (PUT creates)", id, k->name);
 		answer(fd, 404, error_body("not found", "id", why), NULL);
 		return;
 	}

@@ -340,7 +340,7 @@ echo '{"path": ' >"$TMP/broken.json"
 check_fails "weirctl: a file that is not JSON" "broken.json:[0-9]+:[0-9]+: " \
 	W api routes put ctl "$TMP/broken.json"
 check_fails "weirctl: a missing file" "nofile.json" W api routes put ctl "$TMP/nofile.json"
-check_fails "weirctl: a missing route" "404: id: no routes 'nope'" W api routes get nope
+check_fails "weirctl: a missing route" "404: id: 'nope' is not in routes$" W api routes get nope
 check_fails "weirctl: in use" "409: upstreams.a: route 'stable' uses it" W api upstreams del a
 check_fails "weirctl: a bad id" "id 'a b'" W api routes get "a b"
 check_fails "weirctl: no token" "no token" env -u WEIR_ADMIN_TOKEN \
