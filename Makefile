@@ -157,14 +157,14 @@ asan:
 
 # libFuzzer targets (tests/run.sh runs them over tests/fuzz/corpus): each is
 # one tests/fuzz/fuzz_NAME.c built with the maps library under ASan + UBSan.
-FUZZ_NAMES := $(filter-out request,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_NAMES := $(filter-out request admin,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
-fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request
+fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request $(BUILD)/fuzz_admin
 
 $(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
 		$(wildcard maps/*.h) | $(BUILD)
@@ -179,6 +179,14 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
 $(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
+		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
+		$(BUILD)/weir_steer.skel.h | $(BUILD)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(BUILD) -I$(LLHTTP_INC) $< $(filter-out userspace/main.c,$(USPACE_SRCS)) \
+		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) -o $@ $(WEIR_LDLIBS)
+
+# The admin API's JSON -> configuration road: the daemon's sources too.
+$(BUILD)/fuzz_admin: tests/fuzz/fuzz_admin.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
 		$(BUILD)/weir_steer.skel.h | $(BUILD)
 	$(call msg,FUZZ,$@)

@@ -74,9 +74,11 @@ int weir_admin_page(const char *query, size_t *off, size_t *lim, const char **fi
 void weir_admin_field(const char *err, const json_t *routes, char *field, size_t flen,
 		      char *reason, size_t rlen);
 
-/* Finds a string YAML cannot carry (a character it calls non-printable) or a
- * nesting deeper than max_depth in v; returns 0, or -1 with its path (under
- * `path`) in field and the reason in why. */
+/* Finds what the configuration cannot carry in v: a string with a NUL (C
+ * strings would end there), a member name over 128 bytes (YAML's keys end
+ * within 1024 characters, escapes included) or a nesting deeper than
+ * max_depth; returns 0, or
+ * -1 with its path (under `path`) in field and the reason in why. */
 int weir_admin_check_text(const json_t *v, const char *path, int max_depth, char *field,
 			  size_t flen, char *why, size_t whylen);
 

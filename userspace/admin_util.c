@@ -1,7 +1,8 @@
 /* userspace/admin_util.c - the admin API's pure helpers: JSON merge patch
  * (RFC 7396), the pagination query of collections, the split of a
  * configuration error into the field and reason an answer names, and the
- * check of text the configuration reader could not carry. Nothing here
+ * check of what the configuration could not carry (NUL, long member names,
+ * deep nesting). Nothing here
  * touches the server: tests/unit/test_admin_util.c drives each alone.
  */
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
+#define MAX_KEY 128			/* bytes of a member name */
 
 json_t *weir_json_merge_patch(const json_t *target, const json_t *patch)
 {
@@ -137,28 +139,13 @@ void weir_admin_field(const char *err, const json_t *routes, char *field, size_t
 	snprintf(field, flen, "%.*s", (int)(r - f), f);
 }
 
-/* The code point YAML cannot read at s (UTF-8, already valid: jansson checks
- * it), or 0 when the string is clean. */
-static unsigned unprintable(const char *s, size_t len)
+/* NUL: JSON may carry it (as \u0000; jansson's reader refuses it unless
+ * asked), YAML too, but the configuration's C strings would end there and
+ * change the value silently. Every other character goes through
+ * (weir_config_from_resources escapes those YAML reads differently). */
+static bool has_nul(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *e = p + len;
-
-	while (p < e) {
-		unsigned c = *p, n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-
-		if (n == 2)
-			c = (c & 0x1f) << 6 | (p[1] & 0x3f);
-		else if (n == 3)
-			c = (c & 0x0f) << 12 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f);
-		else if (n == 4)
-			c = (c & 0x07) << 18 | (p[1] & 0x3f) << 12 | (p[2] & 0x3f) << 6 |
-			    (p[3] & 0x3f);
-		if (c == 0x7f || (c >= 0x80 && c <= 0x9f && c != 0x85) || c == 0xfeff ||
-		    c == 0xfffe || c == 0xffff)
-			return c;
-		p += n;
-	}
-	return 0;
+	return memchr(s, 0, len) != NULL;
 }
 
 static int check(const json_t *v, char *path, size_t plen, size_t used, int depth,
@@ -167,21 +154,22 @@ static int check(const json_t *v, char *path, size_t plen, size_t used, int dept
 	const char *k;
 	json_t *c;
 	size_t i;
-	unsigned bad;
 
 	if (depth > max_depth) {
 		snprintf(why, whylen, "nested more than %d deep", max_depth);
 		return -1;
 	}
-	if (json_is_string(v) && (bad = unprintable(json_string_value(v), json_string_length(v)))) {
-		snprintf(why, whylen, "character U+%04X is not allowed", bad);
+	if (json_is_string(v) && has_nul(json_string_value(v), json_string_length(v))) {
+		snprintf(why, whylen, "character U+0000 is not allowed");
 		return -1;
 	}
 	if (json_is_object(v))
 		json_object_foreach((json_t *)v, k, c) {
 			snprintf(path + used, plen - used, ".%s", k);
-			if ((bad = unprintable(k, strlen(k)))) {
-				snprintf(why, whylen, "character U+%04X is not allowed in a name", bad);
+			/* YAML's keys end within 1024 characters of their start;
+			 * escaped, 128 bytes are at most 768 */
+			if (strlen(k) > MAX_KEY) {
+				snprintf(why, whylen, "a name longer than %d bytes", MAX_KEY);
 				return -1;
 			}
 			if (check(c, path, plen, strlen(path), depth + 1, max_depth, why, whylen))

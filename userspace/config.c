@@ -939,6 +939,48 @@ int weir_config_load(const char *file, struct weir_config **out, char *err, size
 	return rc;
 }
 
+/* The characters YAML reads differently from JSON, as \u escapes: those it
+ * calls non-printable (DEL, C1 controls, U+FEFF, U+FFFE/F), which its reader
+ * refuses raw, and those it takes for line breaks (U+0085 of the C1 range,
+ * U+2028, U+2029), which a double-quoted scalar would fold into a space.
+ * They can only stand inside strings: JSON's structure is ASCII. Returns a
+ * new text, or NULL when out of memory. */
+static char *yaml_escape(const char *t)
+{
+	const unsigned char *p;
+	size_t extra = 0;
+	char *out = NULL, *o = NULL;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass && !(o = out = malloc(strlen(t) + extra + 1)))
+			return NULL;
+		for (p = (const unsigned char *)t; *p;) {
+			unsigned c = 0, n = 1;
+
+			if (*p == 0x7f)
+				c = 0x7f;
+			else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+				c = p[1], n = 2;
+			else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+				c = 0x2000 | (p[2] - 0x80), n = 3;
+			else if (p[0] == 0xef && ((p[1] == 0xbb && p[2] == 0xbf) ||
+						  (p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))))
+				c = 0xf000 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f), n = 3;
+			if (!pass) {
+				extra += c ? 6 - n : 0;
+			} else if (c) {
+				o += sprintf(o, "\\u%04X", c);
+			} else {
+				memcpy(o, p, n);
+				o += n;
+			}
+			p += n;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
 /* The admin API's document goes through the same parser as a file: JSON text
  * is YAML in flow style, so one reader validates both and no second set of
  * rules can drift from the first. It is safe because jansson writes every
@@ -946,26 +988,28 @@ int weir_config_load(const char *file, struct weir_config **out, char *err, size
  * scalars share (\" \\ \b \f \n \r \t \uXXXX; jansson never writes \/),
  * so no string can end early or turn into a key, an anchor, a tag or a
  * comment; numbers, true, false and null come out plain and are typed by
- * YAML as JSON typed them. Non-ASCII is written as UTF-8, not as \u escapes,
- * since YAML refuses escaped surrogate pairs. What libyaml refuses that JSON
- * allows is characters YAML calls non-printable (DEL, C1 controls, U+FEFF,
- * U+FFFE/F): the admin API refuses those itself, naming the field. */
+ * YAML as JSON typed them. Non-ASCII is written as UTF-8, not as \u escapes
+ * (YAML refuses escaped surrogate pairs), except the characters YAML reads
+ * differently (yaml_escape). tests/fuzz/fuzz_admin.c checks that any string
+ * arrives unchanged. What JSON allows and a C string cannot carry, NUL, the
+ * admin API refuses itself (jansson's reader does already). */
 int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
 			       size_t errlen)
 {
 	json_t *doc = json_copy((json_t *)res);
-	char *text = NULL;
+	char *text = NULL, *yaml = NULL;
 	int rc = -1;
 
 	*out = NULL;
 	if (!doc || !json_is_object(doc) ||
 	    json_object_set_new(doc, "listeners", json_pack("[s]", "127.0.0.1:1")) ||
-	    !(text = json_dumps(doc, JSON_COMPACT))) {
+	    !(text = json_dumps(doc, JSON_COMPACT)) || !(yaml = yaml_escape(text))) {
 		snprintf(err, errlen, "admin:1: document: out of memory or not an object");
 		goto out;
 	}
-	rc = weir_config_parse("admin", text, strlen(text), out, err, errlen);
+	rc = weir_config_parse("admin", yaml, strlen(yaml), out, err, errlen);
 out:
+	free(yaml);
 	free(text);
 	json_decref(doc);
 	return rc;

@@ -167,6 +167,14 @@ check_eq "... and served byte for byte" \
 	"$(printf 'a: b\n- c # d &e *f !g {h} [i] "j" '"'"'k'"'"' %%l @m `n ~ null true 1.5 \\u00e9 é')" \
 	"$(curl -s "http://127.0.0.1:$P_PROXY/tricky")"
 
+# Characters YAML refuses raw or reads as line breaks arrive unchanged too.
+odd=$(printf 'del\x7f nel\xc2\x85 c1\xc2\x90 ls\xe2\x80\xa8 ps\xe2\x80\xa9 bom\xef\xbb\xbf end')
+check_eq "a mock body with DEL, C1, U+2028/9, U+FEFF is accepted" 201 \
+	"$(api PUT /admin/routes/odd "{\"path\": \"/odd\", \"plugins\": {\"mock\": {\"body\": \"$odd\"}}}")"
+check_eq "... and served byte for byte" "$(printf '%s' "$odd" | sha256sum)" \
+	"$(curl -s "http://127.0.0.1:$P_PROXY/odd" | sha256sum)"
+api DELETE /admin/routes/odd >/dev/null
+
 check_eq "DELETE: 204" 204 "$(api DELETE /admin/routes/r1)"
 check_eq "the deleted route is gone from the proxy" 404 "$(via /r1/x | cut -d' ' -f1)"
 check_eq "GET a deleted route: 404" 404 "$(api GET /admin/routes/r1)"
@@ -190,8 +198,11 @@ refused "id mismatch (PUT)" 400 routes.bad.id PUT /admin/routes/bad \
 	'{"id": "other", "path": "/x", "upstream": "a"}'
 refused "id mismatch (PATCH)" 400 routes.stable.id PATCH /admin/routes/stable '{"id": "other"}'
 refused "bad id in the URL" 400 id PUT '/admin/routes/a%20b' '{"path": "/x", "upstream": "a"}'
-refused "a DEL character" 400 'routes.bad.hosts[0]' PUT /admin/routes/bad \
-	"$(printf '{"path": "/x", "upstream": "a", "hosts": ["a\x7fb"]}')"
+refused "a NUL character" 400 body PUT /admin/routes/bad \
+	'{"path": "/x", "upstream": "a", "hosts": ["a\u0000b"]}'
+longkey=$(printf 'k%.0s' $(seq 129))
+refused "a member name over 128 bytes" 400 "routes.bad.plugins.mock.$longkey" \
+	PUT /admin/routes/bad "{\"path\": \"/x\", \"plugins\": {\"mock\": {\"$longkey\": 1}}}"
 refused "a patch that breaks the route" 400 routes.stable.upstream PATCH /admin/routes/stable \
 	'{"upstream": null}'
 refused "bad node address" 400 'upstreams.bad.nodes[0]' PUT /admin/upstreams/bad \
