@@ -164,7 +164,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
-fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request $(BUILD)/fuzz_admin
+fuzz: $(FUZZ_BINS) $(DAEMON_FUZZ_BINS)
 
 $(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
 		$(wildcard maps/*.h) | $(BUILD)
@@ -178,15 +178,10 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
-$(BUILD)/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
-		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
-		$(BUILD)/weir_steer.skel.h | $(BUILD)
-	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(BUILD) -I$(LLHTTP_INC) $< $(filter-out userspace/main.c,$(USPACE_SRCS)) \
-		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) -o $@ $(WEIR_LDLIBS)
-
-# The admin API's JSON -> configuration road: the daemon's sources too.
-$(BUILD)/fuzz_admin: tests/fuzz/fuzz_admin.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
+# The targets over the daemon's own code (the request path; the admin API's
+# JSON -> configuration road) link its sources.
+DAEMON_FUZZ_BINS := $(BUILD)/fuzz_request $(BUILD)/fuzz_admin
+$(DAEMON_FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
 		$(BUILD)/weir_steer.skel.h | $(BUILD)
 	$(call msg,FUZZ,$@)
