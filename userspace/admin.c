@@ -430,6 +430,9 @@ struct req {
 	char *body;
 	size_t body_len;
 	bool long_url, too_large, done;
+	bool expect;			/* Expect: 100-continue */
+	bool head_done, authorized;	/* the head is read, and its token is right */
+	int fd;
 };
 
 static int append(char *dst, size_t cap, size_t *len, bool *over, const char *at, size_t n)
@@ -474,6 +477,9 @@ static int on_hval_done(llhttp_t *p)
 	else if (!q->hname_long && !strcasecmp(q->hname, "authorization") && !q->key_given &&
 		 !strncasecmp(q->hval, "bearer ", 7))
 		v = q->hval + 7 + strspn(q->hval + 7, " ");
+	if (!q->hname_long && !strcasecmp(q->hname, "expect") &&
+	    !strcasecmp(q->hval, "100-continue"))
+		q->expect = true;
 	if (v && (x || !q->key_given)) {
 		snprintf(q->key, sizeof(q->key), "%s", v);
 		q->key_given = true;
@@ -485,13 +491,25 @@ static int on_hval_done(llhttp_t *p)
 	return 0;
 }
 
+/* The token is checked once the head is read: a client without the right
+ * one gets its 401 before it sends a body, and none of it is read. */
 static int on_headers_done(llhttp_t *p)
 {
 	struct req *q = p->data;
+	unsigned char md[32];
 
+	q->head_done = true;
+	digest(q->key, strlen(q->key), md);
+	q->authorized = q->key_given && !q->key_long && !CRYPTO_memcmp(md, adm.token, sizeof(md));
+	if (!q->authorized)
+		return -1;
 	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > MAX_BODY) {
 		q->too_large = true;
 		return -1;
+	}
+	if (q->expect) {	/* the client waits for this before its body */
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		weir_side_send(q->fd, cont, sizeof(cont) - 1);
 	}
 	return 0;
 }
@@ -838,13 +856,14 @@ static void serve(int fd)
 	char buf[16384];
 	uint64_t deadline = weir_now_ms() + REQUEST_TIMEOUT_MS;
 	llhttp_t p;
-	unsigned char md[32];
 
 	if (!q)
 		return;
+	q->fd = fd;
 	llhttp_init(&p, HTTP_REQUEST, &settings);
 	p.data = q;
-	while (!q->done && !q->too_large && weir_now_ms() < deadline) {
+	while (!q->done && !q->too_large && !(q->head_done && !q->authorized) &&
+	       weir_now_ms() < deadline) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n <= 0)
 			goto out;
@@ -852,13 +871,12 @@ static void serve(int fd)
 		if (e != HPE_OK && e != HPE_PAUSED)
 			break;
 	}
-	if (!q->done && !q->too_large) {
+	if (!q->head_done || (q->authorized && !q->done && !q->too_large)) {
 		answer(fd, 400, error_body("bad request", "", "not a complete HTTP/1.1 request"),
 		       NULL);
 		goto out;
 	}
-	digest(q->key, strlen(q->key), md);
-	if (!q->key_given || q->key_long || CRYPTO_memcmp(md, adm.token, sizeof(md))) {
+	if (!q->authorized) {
 		answer(fd, 401, error_body("unauthorized", "X-API-Key",
 					   q->key_given ? "wrong token" :
 					   "a token is required (X-API-Key or Authorization: "

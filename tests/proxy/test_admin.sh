@@ -175,6 +175,11 @@ check_eq "... and served byte for byte" "$(printf '%s' "$odd" | sha256sum)" \
 	"$(curl -s "http://127.0.0.1:$P_PROXY/odd" | sha256sum)"
 api DELETE /admin/routes/odd >/dev/null
 
+curl -s -v -o /dev/null -X PUT -H "X-API-Key: $TOKEN" -H "Expect: 100-continue" \
+	--data-binary '{"path": "/r1/*", "upstream": "b"}' "$ADMIN/admin/routes/r1" 2>"$TMP/expect"
+check_eq "Expect: 100-continue is answered 100, then 200" "100 200" \
+	"$(grep -o '^< HTTP/1.1 [0-9]*' "$TMP/expect" | cut -d' ' -f3 | tr '\n' ' ' | sed 's/ $//')"
+
 check_eq "DELETE: 204" 204 "$(api DELETE /admin/routes/r1)"
 check_eq "the deleted route is gone from the proxy" 404 "$(via /r1/x | cut -d' ' -f1)"
 check_eq "GET a deleted route: 404" 404 "$(api GET /admin/routes/r1)"
@@ -231,6 +236,13 @@ code=$(curl -s -o "$TMP/body" -w '%{http_code}' -X PUT -H "X-API-Key: $TOKEN" \
 	-H "Transfer-Encoding: chunked" --data-binary @"$TMP/big" "$ADMIN/admin/routes/big")
 check_eq "too large chunked body: 413" 413 "$code"
 check_eq "too large body: state unchanged" "$before" "$(state_sum)"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' -X PUT -H "X-API-Key: nope" \
+	--data-binary @"$TMP/big" "$ADMIN/admin/routes/big")
+check_eq "a wrong token is answered before the body: 401, not 413" 401 "$code"
+curl -s -v -o /dev/null -X PUT -H "X-API-Key: nope" -H "Expect: 100-continue" \
+	--data-binary '{}' "$ADMIN/admin/routes/x" 2>"$TMP/expect"
+check_eq "a wrong token gets no 100 Continue" "401" \
+	"$(grep -o '^< HTTP/1.1 [0-9]*' "$TMP/expect" | cut -d' ' -f3 | tr '\n' ' ' | sed 's/ $//')"
 check_eq "the proxy still routes after all that" "200 a" "$(via /stable/x)"
 
 # A client of the admin port that sends nothing holds the admin thread only:
