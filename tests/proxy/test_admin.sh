@@ -310,6 +310,15 @@ check_eq "the node that stayed kept its pooled connection across the changes" 1 
 api GET /admin/upstreams/b >/dev/null
 check_eq "GET shows the new node and its health" "127.0.0.1:$P_C true 0" \
 	"$(body '.status.nodes[0] | .addr + " " + (.up | tostring) + " " + (.ejected_workers | tostring)')"
+# Passive health: a node that refuses connections is ejected, and GET says so.
+P_DEAD=$((BASE + 5))
+api PUT /admin/upstreams/dead "{\"nodes\": [\"127.0.0.1:$P_DEAD\"], \"health\": {\"max_fails\": 1, \"window\": \"60s\", \"eject\": \"60s\"}, \"retries\": 0}" >/dev/null
+api PUT /admin/routes/dead '{"path": "/dead/*", "upstream": "dead"}' >/dev/null
+check_eq "a dead node: 502" 502 "$(via /dead/x | cut -d' ' -f1)"
+check_eq "GET shows the dead node ejected (passive health)" "false 1" \
+	"$(api GET /admin/upstreams/dead >/dev/null; body '.status.nodes[0] | (.up | tostring) + " " + (.ejected_workers | tostring)')"
+api DELETE /admin/routes/dead >/dev/null
+api DELETE /admin/upstreams/dead >/dev/null
 api PUT /admin/upstreams/hc "{\"nodes\": [\"127.0.0.1:$P_A\"], \"health_check\": {\"interval\": \"100ms\", \"timeout\": \"100ms\", \"path\": \"/healthz\"}}" >/dev/null
 check_eq "an upstream with active checks shows healthy" true \
 	"$(api GET /admin/upstreams/hc >/dev/null; body '.status.health_check and .status.nodes[0].healthy')"
