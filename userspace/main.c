@@ -236,14 +236,20 @@ static int build_conf(const char *file, const char *text, size_t len, const json
 	return 0;
 }
 
-/* Publishes a built snapshot (taking it): its listeners, the health verdicts
- * carried over, one atomic store. On failure nothing changed. */
-static int publish(struct weir_snapshot *s, char *err, size_t errlen)
+/* Publishes a built snapshot (taking it): its listeners, its access log
+ * (with `log`: a reload's; the admin API's changes keep the file's), the
+ * health verdicts carried over, one atomic store. On failure nothing
+ * changed. */
+static int publish(struct weir_snapshot *s, bool log, char *err, size_t errlen)
 {
+	char why[512];
+
 	if (listeners_prepare(s, err, errlen) < 0) {
 		weir_snapshot_put(s);
 		return -1;
 	}
+	if (log && weir_log_configure(s->conf, why, sizeof(why)) < 0)
+		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", why);
 	weir_health_carry(s, atomic_load(&weir_server.snap));
 	weir_metrics_lock();
 	struct weir_snapshot *old = weir_workers_publish(s);
@@ -261,7 +267,7 @@ static int admin_apply(const json_t *res, char *err, size_t errlen)
 
 	if (build_conf(base_file, base_text, base_len, res, &conf, err, errlen) < 0 ||
 	    weir_snapshot_build(conf, n_workers, &s, err, errlen) < 0 ||
-	    publish(s, err, errlen) < 0) {
+	    publish(s, false, err, errlen) < 0) {
 		weir_metrics_reloaded(false);
 		return -1;
 	}
@@ -312,11 +318,9 @@ static int reload_locked(const char *file, const char *from, const char *to,
 		fprintf(stderr, "weir: metrics settings take effect at restart\n");
 	if (weir_admin_changed(s->conf))
 		fprintf(stderr, "weir: admin settings take effect at restart\n");
-	if (weir_log_configure(s->conf, err, sizeof(err)) < 0)
-		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", err);
 	json_t *seed = res ? NULL : json_incref(s->conf->resources);
 	size_t n_routes = s->n_routes, n_ups = s->n_upstreams, n_lst = s->conf->n_listeners;
-	if (publish(s, err, sizeof(err)) < 0) {
+	if (publish(s, true, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
 		weir_metrics_reloaded(false);
 		json_decref(seed);
