@@ -2,10 +2,9 @@
  * resources and the state file (README: Admin API).
  *
  * Like the metrics listener, one thread with a socket of its own answers one
- * connection at a time, one request per connection (Connection: close), read
- * through llhttp; the workers' loops never see it. Every request must carry
- * the token (X-API-Key or Authorization: Bearer); it is compared in constant
- * time, as SHA-256 digests so that its length does not show either.
+ * connection at a time, one request per connection (Connection: close); the
+ * workers' loops never see it. Reading a request and checking its token is
+ * admin_http.c; what the request does to the resources is here.
  *
  * The thread owns `doc`, the resources that are live, in the shape of the
  * configuration file's sections ({"routes": [...], "upstreams": {...},
@@ -26,20 +25,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <llhttp.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "admin.h"
+#include "admin-int.h"
 #include "config.h"
 #include "core.h"
 #include "metrics.h"
@@ -47,10 +42,7 @@
 #include "sidesrv.h"
 #include "snapshot.h"
 
-#define MAX_BODY (1u << 20)		/* a request body, else 413 */
-#define MAX_URL 4096
 #define MAX_DEPTH 64			/* of a body's JSON */
-#define REQUEST_TIMEOUT_MS 10000	/* for the whole request */
 
 /* ---- resource kinds ---------------------------------------------------- */
 
@@ -199,14 +191,6 @@ static struct {
 	bool saved;			/* doc is the state file's */
 } adm = { .side = WEIR_SIDE_INIT };
 
-static void digest(const void *p, size_t n, unsigned char md[32])
-{
-	unsigned int len = 32;
-
-	if (!EVP_Digest(p, n, md, &len, EVP_sha256(), NULL))
-		memset(md, 0xff, 32);	/* matches no token's digest but by chance */
-}
-
 /* In one piece: json_dumpfd() would make a write(2) per token. */
 static int write_doc(int fd, const json_t *doc)
 {
@@ -340,11 +324,11 @@ int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_
 			free(tok);
 			return -1;
 		}
-		digest(tok, len, adm.token);
+		weir__admin_digest(tok, len, adm.token);
 		OPENSSL_cleanse(tok, len);
 		free(tok);
 	} else {
-		digest(c->admin_token, strlen(c->admin_token), adm.token);
+		weir__admin_digest(c->admin_token, strlen(c->admin_token), adm.token);
 	}
 	adm.state = strdup(c->admin_state);
 	d = strdup(c->admin_state);
@@ -410,175 +394,11 @@ bool weir_admin_changed(const struct weir_config *c)
 		return false;
 	unsigned char md[32];
 	if (c->admin_token)
-		digest(c->admin_token, strlen(c->admin_token), md);
+		weir__admin_digest(c->admin_token, strlen(c->admin_token), md);
 	return c->admin_listen.len != adm.addr.len ||
 	       memcmp(&c->admin_listen.sa, &adm.addr.sa, adm.addr.len) ||
 	       strcmp(c->admin_state, adm.state) ||
 	       (c->admin_token && CRYPTO_memcmp(md, adm.token, 32));
-}
-
-/* ---- one request --------------------------------------------------------- */
-
-struct req {
-	char url[MAX_URL];
-	size_t url_len;
-	char hname[32], hval[512];
-	size_t hname_len, hval_len;
-	bool hname_long, hval_long;
-	char key[512];			/* the token given, "" if none */
-	bool key_given, key_long;
-	char *body;
-	size_t body_len;
-	bool long_url, too_large, done;
-	bool expect;			/* Expect: 100-continue */
-	bool head_done, authorized;	/* the head is read, and its token is right */
-	int fd;
-};
-
-static int append(char *dst, size_t cap, size_t *len, bool *over, const char *at, size_t n)
-{
-	if (n >= cap - *len) {
-		*over = true;
-		return 0;
-	}
-	memcpy(dst + *len, at, n);
-	*len += n;
-	dst[*len] = 0;
-	return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n)
-{
-	struct req *q = p->data;
-	return append(q->url, sizeof(q->url), &q->url_len, &q->long_url, at, n);
-}
-
-static int on_hname(llhttp_t *p, const char *at, size_t n)
-{
-	struct req *q = p->data;
-	return append(q->hname, sizeof(q->hname), &q->hname_len, &q->hname_long, at, n);
-}
-
-static int on_hval(llhttp_t *p, const char *at, size_t n)
-{
-	struct req *q = p->data;
-	return append(q->hval, sizeof(q->hval), &q->hval_len, &q->hval_long, at, n);
-}
-
-/* X-API-Key wins over Authorization: Bearer when both are given. */
-static int on_hval_done(llhttp_t *p)
-{
-	struct req *q = p->data;
-	const char *v = NULL;
-	bool x = !q->hname_long && !strcasecmp(q->hname, "x-api-key");
-
-	if (x)
-		v = q->hval;
-	else if (!q->hname_long && !strcasecmp(q->hname, "authorization") && !q->key_given &&
-		 !strncasecmp(q->hval, "bearer ", 7))
-		v = q->hval + 7 + strspn(q->hval + 7, " ");
-	if (!q->hname_long && !strcasecmp(q->hname, "expect") &&
-	    !strcasecmp(q->hval, "100-continue"))
-		q->expect = true;
-	if (v && (x || !q->key_given)) {
-		snprintf(q->key, sizeof(q->key), "%s", v);
-		q->key_given = true;
-		q->key_long = q->hval_long;
-	}
-	q->hname_len = q->hval_len = 0;
-	q->hname[0] = q->hval[0] = 0;
-	q->hname_long = q->hval_long = false;
-	return 0;
-}
-
-/* The token is checked once the head is read: a client without the right
- * one gets its 401 before it sends a body, and none of it is read. */
-static int on_headers_done(llhttp_t *p)
-{
-	struct req *q = p->data;
-	unsigned char md[32];
-
-	q->head_done = true;
-	digest(q->key, strlen(q->key), md);
-	q->authorized = q->key_given && !q->key_long && !CRYPTO_memcmp(md, adm.token, sizeof(md));
-	if (!q->authorized)
-		return -1;
-	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > MAX_BODY) {
-		q->too_large = true;
-		return -1;
-	}
-	if (q->expect) {	/* the client waits for this before its body */
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		weir_side_send(q->fd, cont, sizeof(cont) - 1);
-	}
-	return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-	struct req *q = p->data;
-	char *nb;
-
-	if (q->body_len + n > MAX_BODY) {
-		q->too_large = true;
-		return -1;
-	}
-	if (!(nb = realloc(q->body, q->body_len + n + 1)))
-		return -1;
-	q->body = nb;
-	memcpy(q->body + q->body_len, at, n);
-	q->body_len += n;
-	q->body[q->body_len] = 0;
-	return 0;
-}
-
-static int on_done(llhttp_t *p)
-{
-	((struct req *)p->data)->done = true;
-	return HPE_PAUSED;
-}
-
-static const char *reason_of(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	default: return "Internal Server Error";
-	}
-}
-
-/* Sends status with body (taken; NULL for none) and extra header lines. */
-static void answer(int fd, int status, json_t *body, const char *extra)
-{
-	char head[512], *text = NULL;
-	size_t len = 0;
-	int n;
-
-	if (body && (text = json_dumps(body, JSON_INDENT(2))))
-		len = strlen(text);
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
-		     status, reason_of(status), extra ? extra : "",
-		     text ? "Content-Type: application/json\r\n" : "", len + (text ? 1 : 0));
-	weir_side_send(fd, head, (size_t)n);
-	if (text) {
-		text[len] = '\n';	/* json_dumps leaves the NUL: room for it */
-		weir_side_send(fd, text, len + 1);
-	}
-	free(text);
-	json_decref(body);
-}
-
-static json_t *error_body(const char *error, const char *field, const char *reason)
-{
-	return json_pack("{s:s, s:s, s:s}", "error", error, "field", field, "reason", reason);
 }
 
 /* The GET form of a resource (a new reference). */
@@ -619,7 +439,7 @@ static void get_collection(int fd, const struct kind *k, const char *query)
 
 	if (weir_admin_page(query, &off, &lim, &field, why, sizeof(why)) < 0) {
 		json_decref(items);
-		answer(fd, 400, error_body("bad query", field, why), NULL);
+		weir__admin_answer(fd, 400, weir__admin_error("bad query", field, why), NULL);
 		return;
 	}
 	s = snapshot_hold();
@@ -635,7 +455,7 @@ static void get_collection(int fd, const struct kind *k, const char *query)
 		}
 	}
 	weir_snapshot_put(s);
-	answer(fd, 200, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)total, "offset",
+	weir__admin_answer(fd, 200, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)total, "offset",
 				  (json_int_t)off, "limit", (json_int_t)lim, "items", items), NULL);
 }
 
@@ -689,7 +509,7 @@ static int commit(int fd, json_t *next)
 		weir_admin_field(err, json_object_get(next, "routes"), field, sizeof(field),
 				 reason, sizeof(reason));
 		json_decref(next);
-		answer(fd, 400, error_body("invalid configuration", field, reason), NULL);
+		weir__admin_answer(fd, 400, weir__admin_error("invalid configuration", field, reason), NULL);
 		return -1;
 	}
 	bool renamed;
@@ -703,7 +523,7 @@ static int commit(int fd, json_t *next)
 			fprintf(stderr, "weir: admin: writing the saved resources back: %s\n", back);
 		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
 		json_decref(next);
-		answer(fd, 500, error_body("state not saved, change undone", "state", err), NULL);
+		weir__admin_answer(fd, 500, weir__admin_error("state not saved, change undone", "state", err), NULL);
 		return -1;
 	}
 	json_decref(adm.doc);
@@ -713,7 +533,7 @@ static int commit(int fd, json_t *next)
 }
 
 static void handle_one(int fd, const struct kind *k, const char *id, int method,
-		       const struct req *q)
+		       const struct weir_admin_req *q)
 {
 	char field[256], why[256];
 	json_t *cur = find(adm.doc, k, id, NULL), *body = NULL, *next, *v;
@@ -723,40 +543,40 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	if (method == HTTP_GET || method == HTTP_DELETE) {
 		if (!cur) {
 			snprintf(why, sizeof(why), "'%s' is not in %s", id, k->name);
-			answer(fd, 404, error_body("not found", "id", why), NULL);
+			weir__admin_answer(fd, 404, weir__admin_error("not found", "id", why), NULL);
 		} else if (method == HTTP_GET) {
 			s = snapshot_hold();
-			answer(fd, 200, show(k, id, cur, s), NULL);
+			weir__admin_answer(fd, 200, show(k, id, cur, s), NULL);
 			weir_snapshot_put(s);
 		} else if (k->in_use && k->in_use(adm.doc, id, why, sizeof(why))) {
 			snprintf(field, sizeof(field), "%s.%s", k->name, id);
-			answer(fd, 409, error_body("in use", field, why), NULL);
+			weir__admin_answer(fd, 409, weir__admin_error("in use", field, why), NULL);
 		} else if ((next = json_deep_copy(adm.doc))) {
 			drop(next, k, id);
 			if (commit(fd, next) == 0)
-				answer(fd, 204, NULL, NULL);
+				weir__admin_answer(fd, 204, NULL, NULL);
 		} else {
-			answer(fd, 500, error_body("out of memory", "", ""), NULL);
+			weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
 		}
 		return;
 	}
 	if (method == HTTP_PATCH && !cur) {
 		snprintf(why, sizeof(why), "'%s' is not in %s (PUT creates)", id, k->name);
-		answer(fd, 404, error_body("not found", "id", why), NULL);
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "id", why), NULL);
 		return;
 	}
 	if (!(body = json_loadb(q->body ? q->body : "", q->body_len,
 				JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je))) {
 		snprintf(why, sizeof(why), "not valid JSON: line %d column %d: %s", je.line,
 			 je.column, je.text);
-		answer(fd, 400, error_body("bad JSON", "body", why), NULL);
+		weir__admin_answer(fd, 400, weir__admin_error("bad JSON", "body", why), NULL);
 		return;
 	}
 	snprintf(field, sizeof(field), "%s.%s", k->name, id);
 	if (weir_admin_check_text(body, field, MAX_DEPTH, field, sizeof(field), why,
 				  sizeof(why)) < 0) {
 		json_decref(body);
-		answer(fd, 400, error_body("bad value", field, why), NULL);
+		weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
 		return;
 	}
 	if (method == HTTP_PATCH) {
@@ -766,13 +586,13 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 			json_decref(body);
 			snprintf(field, sizeof(field), "%s.%s.id", k->name, id);
 			snprintf(why, sizeof(why), "the body's id must be the URL's ('%s')", id);
-			answer(fd, 400, error_body("bad value", field, why), NULL);
+			weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
 			return;
 		}
 		v = weir_json_merge_patch(cur, body);
 		json_decref(body);
 		if (!v) {
-			answer(fd, 500, error_body("out of memory", "", ""), NULL);
+			weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
 			return;
 		}
 	} else {
@@ -780,33 +600,33 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	}
 	if (normalize(k, id, v, field, sizeof(field), why, sizeof(why)) < 0) {
 		json_decref(v);
-		answer(fd, 400, error_body("bad value", field, why), NULL);
+		weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
 		return;
 	}
 	int created;
 	if (!(next = json_deep_copy(adm.doc)) || (created = store(next, k, id, v)) < 0) {
 		json_decref(next);
-		answer(fd, 500, error_body("out of memory", "", ""), NULL);
+		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
 		return;
 	}
 	if (commit(fd, next) < 0)
 		return;
 	s = snapshot_hold();
-	answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s), NULL);
+	weir__admin_answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s), NULL);
 	weir_snapshot_put(s);
 }
 
 /* Authenticated: routes the request to a collection or a resource. */
-static void dispatch(int fd, int method, const struct req *q)
+static void dispatch(int fd, int method, const struct weir_admin_req *q)
 {
-	char path[MAX_URL], why[256], *query, *kname, *id;
+	char path[WEIR_ADMIN_MAX_URL], why[256], *query, *kname, *id;
 	const struct kind *k = NULL;
 
 	snprintf(path, sizeof(path), "%s", q->url);
 	if ((query = strchr(path, '?')))
 		*query++ = 0;
 	if (strncmp(path, "/admin/", 7)) {
-		answer(fd, 404, error_body("not found", "path", "the API is under /admin/"), NULL);
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "path", "the API is under /admin/"), NULL);
 		return;
 	}
 	kname = path + 7;
@@ -817,12 +637,12 @@ static void dispatch(int fd, int method, const struct req *q)
 			k = &kinds[i];
 	if (!k) {
 		snprintf(why, sizeof(why), "no resource '%.64s' (%.150s)", kname, kind_names());
-		answer(fd, 404, error_body("not found", "path", why), NULL);
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "path", why), NULL);
 		return;
 	}
 	if (!id || !*id) {
 		if (method != HTTP_GET)
-			answer(fd, 405, error_body("method not allowed", "method",
+			weir__admin_answer(fd, 405, weir__admin_error("method not allowed", "method",
 						   "a collection takes GET"), "Allow: GET\r\n");
 		else
 			get_collection(fd, k, query);
@@ -830,75 +650,37 @@ static void dispatch(int fd, int method, const struct req *q)
 	}
 	if (method != HTTP_GET && method != HTTP_PUT && method != HTTP_PATCH &&
 	    method != HTTP_DELETE) {
-		answer(fd, 405, error_body("method not allowed", "method",
+		weir__admin_answer(fd, 405, weir__admin_error("method not allowed", "method",
 					   "a resource takes GET, PUT, PATCH, DELETE"),
 		       "Allow: GET, PUT, PATCH, DELETE\r\n");
 		return;
 	}
 	if (!weir_admin_id_ok(id)) {
-		answer(fd, 400, error_body("bad id", "id", "use 1 to 64 letters, digits, '.', "
+		weir__admin_answer(fd, 400, weir__admin_error("bad id", "id", "use 1 to 64 letters, digits, '.', "
 					   "'_' or '-'"), NULL);
 		return;
 	}
 	handle_one(fd, k, id, method, q);
 }
 
-/* One connection, one request: read it through llhttp, check the token,
- * answer, close. */
+/* One connection, one request: read and checked by admin_http.c, then
+ * dispatched. */
 static void serve(int fd)
 {
-	static const llhttp_settings_t settings = {
-		.on_url = on_url, .on_header_field = on_hname, .on_header_value = on_hval,
-		.on_header_value_complete = on_hval_done, .on_headers_complete = on_headers_done,
-		.on_body = on_body, .on_message_complete = on_done,
-	};
-	struct req *q = calloc(1, sizeof(*q));
-	char buf[16384];
-	uint64_t deadline = weir_now_ms() + REQUEST_TIMEOUT_MS;
-	llhttp_t p;
+	struct weir_admin_req *q = calloc(1, sizeof(*q));
+	int method;
 
 	if (!q)
 		return;
-	q->fd = fd;
-	llhttp_init(&p, HTTP_REQUEST, &settings);
-	p.data = q;
-	while (!q->done && !q->too_large && !(q->head_done && !q->authorized) &&
-	       weir_now_ms() < deadline) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n <= 0)
-			goto out;
-		llhttp_errno_t e = llhttp_execute(&p, buf, (size_t)n);
-		if (e != HPE_OK && e != HPE_PAUSED)
-			break;
-	}
-	if (!q->head_done || (q->authorized && !q->done && !q->too_large)) {
-		answer(fd, 400, error_body("bad request", "", "not a complete HTTP/1.1 request"),
-		       NULL);
-		goto out;
-	}
-	if (!q->authorized) {
-		answer(fd, 401, error_body("unauthorized", "X-API-Key",
-					   q->key_given ? "wrong token" :
-					   "a token is required (X-API-Key or Authorization: "
-					   "Bearer)"), "WWW-Authenticate: Bearer\r\n");
-	} else if (q->too_large) {
-		char why[64];
-		snprintf(why, sizeof(why), "at most %u bytes", MAX_BODY);
-		answer(fd, 413, error_body("body too large", "body", why), NULL);
-	} else if (q->long_url) {
-		answer(fd, 404, error_body("not found", "path", "too long"), NULL);
-	} else {
+	if ((method = weir__admin_read(fd, adm.token, q)) >= 0) {
 		/* Under the apply lock: a SIGHUP may replace doc (weir_admin_reseed)
 		 * and reads it (weir_admin_resources). A reload waits for this
 		 * request at most, never a worker. */
 		adm.hooks->lock();
-		dispatch(fd, llhttp_get_method(&p), q);
+		dispatch(fd, method, q);
 		adm.hooks->unlock();
 	}
-out:
-	OPENSSL_cleanse(q->key, sizeof(q->key));
-	free(q->body);
-	free(q);
+	weir__admin_req_free(q);
 }
 
 int weir_admin_serve(const struct weir_admin_hooks *hooks, const json_t *live)
