@@ -116,7 +116,7 @@ $(UNIT_BINS): $(BUILD)/%: $(BUILD)/tests/unit/%.o $(USPACE_LIB_OBJS) $(LLHTTP_OB
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS) -lcmocka
 
 
-$(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS)
+$(WEIRCTL): $(LOADER_OBJS) $(MAPS_OBJS) $(LLHTTP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -161,14 +161,14 @@ asan:
 
 # libFuzzer targets (tests/run.sh runs them over tests/fuzz/corpus): each is
 # one tests/fuzz/fuzz_NAME.c built with the maps library under ASan + UBSan.
-FUZZ_NAMES := $(filter-out request auth,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_NAMES := $(filter-out request auth admin,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_BINS := $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
 
-fuzz: $(FUZZ_BINS) $(BUILD)/fuzz_request $(BUILD)/fuzz_auth
+fuzz: $(FUZZ_BINS) $(DAEMON_FUZZ_BINS)
 
 $(FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_SRCS) \
 		$(wildcard maps/*.h) | $(BUILD)
@@ -182,8 +182,11 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
-# The request path and the credentials of the auth plugins: the daemon's sources.
-$(BUILD)/fuzz_request $(BUILD)/fuzz_auth: $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
+# The targets over the daemon's own code (the request path; the credentials
+# the auth plugins read; the admin API's JSON -> configuration road) link its
+# sources.
+DAEMON_FUZZ_BINS := $(BUILD)/fuzz_request $(BUILD)/fuzz_auth $(BUILD)/fuzz_admin
+$(DAEMON_FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
 		$(BUILD)/weir_steer.skel.h | $(BUILD)
 	$(call msg,FUZZ,$@)

@@ -20,6 +20,23 @@
 	{ { "ttl", "DURATION", "expire after DURATION (90s, 15m, 2h, 7d)" },   \
 	  { "comment", "TEXT", "note shown by list (blocklist only)" } }
 #define JSON_OPT { { "json", NULL, "print JSON" } }
+#define API_ADDR { "addr", "ADDR", "the admin API (default $WEIR_ADMIN, else 127.0.0.1:9180)" }
+#define API_TOKEN { "token", "TOKEN", "its token (default $WEIR_ADMIN_TOKEN)" }
+/* The five verbs of an admin API resource kind (KIND: its URL segment). */
+#define API_CMDS(KIND, WHAT)                                                   \
+	{ "api " KIND, "list", "", 0, 0,                                       \
+	  { API_ADDR, API_TOKEN,                                               \
+	    { "page", "N", "only page N (from 1)" },                           \
+	    { "page-size", "N", "entries a page (1..1000, default 100)" } },   \
+	  weirctl_api_list, "list the " WHAT ": every page, unless --page" },  \
+	{ "api " KIND, "get", "ID", 1, 1, { API_ADDR, API_TOKEN },             \
+	  weirctl_api_get, "show one of the " WHAT },                          \
+	{ "api " KIND, "put", "ID FILE", 2, 2, { API_ADDR, API_TOKEN },        \
+	  weirctl_api_put, "create or replace ID with FILE's JSON (- for stdin)" }, \
+	{ "api " KIND, "patch", "ID FILE", 2, 2, { API_ADDR, API_TOKEN },      \
+	  weirctl_api_patch, "merge FILE's JSON into ID (RFC 7396; null removes)" }, \
+	{ "api " KIND, "del", "ID", 1, 1, { API_ADDR, API_TOKEN },             \
+	  weirctl_api_del, "delete ID" }
 
 static const struct weirctl_cmd weirctl_cmds[] = {
 	{ NULL, "attach", "IFACE", 1, 1,
@@ -100,6 +117,9 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	    { "watch", NULL, "print per-second rates until interrupted" },
 	    { "count", "N", "with --watch: stop after N intervals" } },
 	  weirctl_stats, "packets and bytes per verdict reason" },
+	API_CMDS("routes", "proxy's routes"),
+	API_CMDS("upstreams", "proxy's upstreams"),
+	API_CMDS("plugins", "proxy's global plugin settings"),
 };
 #define N_CMDS (sizeof(weirctl_cmds) / sizeof(weirctl_cmds[0]))
 
@@ -232,11 +252,16 @@ static const struct weirctl_cmd *find_cmd(const char *group, const char *verb,
 	return NULL;
 }
 
+/* A group, or the first word of two-word groups ("api" of "api routes"). */
 static bool is_group(const char *s)
 {
-	for (size_t i = 0; i < N_CMDS; i++)
-		if (weirctl_cmds[i].group && !strcmp(weirctl_cmds[i].group, s))
+	size_t len = strlen(s);
+
+	for (size_t i = 0; i < N_CMDS; i++) {
+		const char *g = weirctl_cmds[i].group;
+		if (g && !strncmp(g, s, len) && (!g[len] || g[len] == ' '))
 			return true;
+	}
 	return false;
 }
 

@@ -99,6 +99,13 @@ int weirctl_backend_add(struct weirctl_ctx *ctx);
 int weirctl_backend_del(struct weirctl_ctx *ctx);
 int weirctl_backend_weight(struct weirctl_ctx *ctx);
 
+/* api.c: `weirctl api KIND VERB`, the weir proxy's admin API */
+int weirctl_api_list(struct weirctl_ctx *ctx);
+int weirctl_api_get(struct weirctl_ctx *ctx);
+int weirctl_api_put(struct weirctl_ctx *ctx);
+int weirctl_api_patch(struct weirctl_ctx *ctx);
+int weirctl_api_del(struct weirctl_ctx *ctx);
+
 /* synproxy.c: makes the kernel's side of the SYN-cookie defence match the
  * services that have WEIR_SVC_F_SYNCOOKIE; called after every change to
  * the service table. 0, or 1 after printing why. */

@@ -962,6 +962,34 @@ static int config_ban(struct pctx *x, const struct ckey *k, yaml_node_t *v, void
 	return 0;
 }
 
+static const struct ckey admin_keys[] = {
+	{ "listen", CK_ADDR, FIELD(CF, admin_listen, sizeof(struct weir_addr)), 1, 0, 0, NULL, NULL,
+	  NULL, false },
+	STR("token", CF, admin_token, false),
+	STR("token_file", CF, admin_token_file, false),
+	STR("state", CF, admin_state, true),
+	END
+};
+
+/* No admin: no admin API. Its listener is loopback unless it says otherwise,
+ * and it never runs without a token. */
+static int config_admin(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			const char *path)
+{
+	struct weir_config *c = base;
+	char why[160];
+
+	if (weir_addr_parse("127.0.0.1:9180", true, &c->admin_listen, why, sizeof(why)))
+		return weir__config_fail(x, v, path, "%s", why);
+	if (weir__config_parse_map(x, v, admin_keys, c, path))
+		return -1;
+	c->admin = true;
+	if (!c->admin_token == !c->admin_token_file)
+		return weir__config_fail(x, v, path, "exactly one of token and token_file is "
+					 "required");
+	return 0;
+}
+
 static int config_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
 			  const char *path)
 {
@@ -985,6 +1013,7 @@ static const struct ckey config_keys[] = {
 	FN("routes", config_routes, 0, false),
 	FN("plugins", config_plugins, 0, false),
 	FN("consumers", config_consumers, 0, false),
+	FN("admin", config_admin, 0, false),
 	END
 };
 #undef CF
@@ -999,6 +1028,41 @@ void weir_upstream_defaults(struct weir_upstream_conf *u)
 {
 	weir__config_set_defaults(upstream_keys, u);
 }
+
+/* The sections the admin API owns, as JSON, each present with its type;
+ * routes get their ids written in, so that each can be addressed. */
+static const struct { const char *key; json_type type; } resource_keys[] = {
+	{ "routes", JSON_ARRAY }, { "upstreams", JSON_OBJECT }, { "plugins", JSON_OBJECT },
+};
+
+static int resources_json(struct pctx *x, yaml_node_t *root)
+{
+	json_t *res = json_object(), *j;
+
+	if (!(x->c->resources = res))
+		return weir__config_fail(x, root, "document", "out of memory");
+	for (size_t i = 0; i < sizeof(resource_keys) / sizeof(resource_keys[0]); i++) {
+		yaml_node_t *n = weir__config_map_get(x, root, resource_keys[i].key);
+		j = n && !weir__config_is_null(n) ?
+			weir__config_to_json(x, n, resource_keys[i].key, 0) :
+			resource_keys[i].type == JSON_ARRAY ? json_array() : json_object();
+		if (!j || json_object_set_new(res, resource_keys[i].key, j))
+			return weir__config_fail(x, n, resource_keys[i].key, "out of memory");
+	}
+	j = json_object_get(res, "routes");
+	for (size_t i = 0; i < json_array_size(j) && i < x->c->n_routes; i++) {
+		json_t *r = json_array_get(j, i), *withid;
+		if (!json_is_object(r) || json_object_get(r, "id"))
+			continue;
+		/* the id first, where the admin API writes it too */
+		if (!(withid = json_pack("{s:s}", "id", x->c->routes[i].id)) ||
+		    json_object_update(withid, r) || json_array_set_new(j, i, withid))
+			return weir__config_fail(x, root, "routes", "out of memory");
+	}
+	return 0;
+}
+
+static int parse_routes(struct pctx *x);
 
 static int parse_root(struct pctx *x, yaml_node_t *root)
 {
@@ -1015,6 +1079,23 @@ static int parse_root(struct pctx *x, yaml_node_t *root)
 							 x, root, "metrics"), "listen"),
 						 "metrics.listen", "%s is also listeners[%zu]",
 						 x->c->metrics_listen.text, i);
+	for (size_t i = 0; x->c->admin && i < x->c->n_listeners; i++)
+		if (!strcmp(x->c->listeners[i].addr.text, x->c->admin_listen.text))
+			return weir__config_fail(x, weir__config_map_get(x, root, "admin"),
+						 "admin.listen", "%s is also listeners[%zu]",
+						 x->c->admin_listen.text, i);
+	if (x->c->admin && x->c->metrics &&
+	    !strcmp(x->c->admin_listen.text, x->c->metrics_listen.text))
+		return weir__config_fail(x, weir__config_map_get(x, root, "admin"),
+					 "admin.listen", "%s is also metrics.listen",
+					 x->c->admin_listen.text);
+	if (parse_routes(x) < 0)
+		return -1;
+	return x->c->admin ? resources_json(x, root) : 0;
+}
+
+static int parse_routes(struct pctx *x)
+{
 	if (!x->routes)
 		return 0;
 	if (x->routes->type != YAML_SEQUENCE_NODE)
@@ -1103,21 +1184,21 @@ out_parser:
 	return rc;
 }
 
-int weir_config_load(const char *file, struct weir_config **out, char *err, size_t errlen)
+int weir_config_read(const char *file, char **text, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(file, "re");
 	char *buf = NULL, *nb;
-	size_t len = 0, cap = 0, n;
+	size_t cap = 0, n;
 	const char *why = NULL;
-	int rc = -1;
 
-	*out = NULL;
+	*text = NULL;
+	*len = 0;
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
 	for (;;) {
-		if (len == cap) {
+		if (*len + 1 >= cap) {
 			if (cap >= MAX_FILE) {
 				why = "larger than 64 MiB";
 				goto out;
@@ -1129,28 +1210,131 @@ int weir_config_load(const char *file, struct weir_config **out, char *err, size
 			}
 			buf = nb;
 		}
-		if (!(n = fread(buf + len, 1, cap - len, f)))
+		if (!(n = fread(buf + *len, 1, cap - *len - 1, f)))
 			break;
-		len += n;
+		*len += n;
 	}
-	if (ferror(f)) {
+	if (ferror(f))
 		why = "read error";
-		goto out;
+out:
+	fclose(f);
+	if (why) {
+		snprintf(err, errlen, "%s: %s", file, why);
+		free(buf);
+		return -1;
 	}
+	buf[*len] = 0;
+	*text = buf;
+	return 0;
+}
+
+int weir_config_load(const char *file, struct weir_config **out, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if (weir_config_read(file, &buf, &len, err, errlen) < 0)
+		return -1;
 	rc = weir_config_parse(file, buf, len, out, err, errlen);
 	if (!rc && !((*out)->file = strdup(file))) {
-		why = strerror(ENOMEM);
+		snprintf(err, errlen, "%s: %s", file, strerror(ENOMEM));
 		weir_config_free(*out);
 		*out = NULL;
 		rc = -1;
 	}
-out:
-	if (why)
-		snprintf(err, errlen, "%s: %s", file, why);
 	free(buf);
-	fclose(f);
 	return rc;
 }
+
+/* The characters YAML reads differently from JSON, as \u escapes: those it
+ * calls non-printable (DEL, C1 controls, U+FEFF, U+FFFE/F), which its reader
+ * refuses raw, and those it takes for line breaks (U+0085 of the C1 range,
+ * U+2028, U+2029), which a double-quoted scalar would fold into a space.
+ * They can only stand inside strings: JSON's structure is ASCII. Returns a
+ * new text, or NULL when out of memory. */
+static char *yaml_escape(const char *t)
+{
+	const unsigned char *p;
+	size_t extra = 0;
+	char *out = NULL, *o = NULL;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass && !(o = out = malloc(strlen(t) + extra + 1)))
+			return NULL;
+		for (p = (const unsigned char *)t; *p;) {
+			unsigned c = 0, n = 1;
+
+			if (*p == 0x7f)
+				c = 0x7f;
+			else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+				c = p[1], n = 2;
+			else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+				c = 0x2000 | (p[2] - 0x80), n = 3;
+			else if (p[0] == 0xef && ((p[1] == 0xbb && p[2] == 0xbf) ||
+						  (p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))))
+				c = 0xf000 | (p[1] & 0x3f) << 6 | (p[2] & 0x3f), n = 3;
+			if (!pass) {
+				extra += c ? 6 - n : 0;
+			} else if (c) {
+				o += sprintf(o, "\\u%04X", c);
+			} else {
+				memcpy(o, p, n);
+				o += n;
+			}
+			p += n;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* The admin API's document goes through the same parser as a file: JSON text
+ * is YAML in flow style, so one reader validates both and no second set of
+ * rules can drift from the first. It is safe because jansson writes every
+ * string double-quoted with JSON's escapes, which YAML's double-quoted
+ * scalars share (\" \\ \b \f \n \r \t \uXXXX; jansson never writes \/),
+ * so no string can end early or turn into a key, an anchor, a tag or a
+ * comment; numbers, true, false and null come out plain and are typed by
+ * YAML as JSON typed them. Non-ASCII is written as UTF-8, not as \u escapes
+ * (YAML refuses escaped surrogate pairs), except the characters YAML reads
+ * differently (yaml_escape). tests/fuzz/fuzz_admin.c checks that any string
+ * arrives unchanged. What JSON allows and a C string cannot carry, NUL, the
+ * admin API refuses itself (jansson's reader does already). */
+int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
+			       size_t errlen)
+{
+	json_t *doc = json_copy((json_t *)res);
+	char *text = NULL, *yaml = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (!doc || !json_is_object(doc) ||
+	    json_object_set_new(doc, "listeners", json_pack("[s]", "127.0.0.1:1")) ||
+	    !(text = json_dumps(doc, JSON_COMPACT)) || !(yaml = yaml_escape(text))) {
+		snprintf(err, errlen, "admin:1: document: out of memory or not an object");
+		goto out;
+	}
+	rc = weir_config_parse("admin", yaml, strlen(yaml), out, err, errlen);
+out:
+	free(yaml);
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
+#define SWAP(T, a, b) do { T t_ = (a); (a) = (b); (b) = t_; } while (0)
+void weir_config_swap_resources(struct weir_config *a, struct weir_config *b)
+{
+	SWAP(struct weir_route_conf *, a->routes, b->routes);
+	SWAP(size_t, a->n_routes, b->n_routes);
+	SWAP(struct weir_upstream_conf *, a->upstreams, b->upstreams);
+	SWAP(size_t, a->n_upstreams, b->n_upstreams);
+	SWAP(struct weir_plugin_conf *, a->plugins, b->plugins);
+	SWAP(size_t, a->n_plugins, b->n_plugins);
+}
+#undef SWAP
 
 /* Quick mode goes through the parser like a file would: the addresses are
  * checked first, and their canonical text cannot break the YAML around it. */
@@ -1237,6 +1421,10 @@ void weir_config_free(struct weir_config *c)
 	free(c->metrics_path);
 	free(c->metrics_pin_dir);
 	free(c->ban_pin_dir);
+	free(c->admin_token);
+	free(c->admin_token_file);
+	free(c->admin_state);
+	json_decref(c->resources);
 	free_plugins(c->plugins, c->n_plugins);
 	free(c);
 }

@@ -267,6 +267,16 @@ struct weir_config {
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;
+	/* the admin API (README: Admin API); read at start */
+	bool admin;			/* an admin: section is present */
+	struct weir_addr admin_listen;	/* default 127.0.0.1:9180 */
+	char *admin_token;		/* exactly one of token and token_file */
+	char *admin_token_file;
+	char *admin_state;		/* the state file */
+	/* With admin: the file's routes, upstreams and plugins as JSON, in the
+	 * admin API's shape: {"routes": [...], "upstreams": {...}, "plugins":
+	 * {...}}, every route with its id. NULL without admin:. */
+	json_t *resources;
 };
 
 /* Reads and validates FILE. On success returns 0 and a config in *out. On
@@ -277,6 +287,21 @@ int weir_config_load(const char *file, struct weir_config **out, char *err, size
 /* The same from YAML text in memory; `name` is used in messages. */
 int weir_config_parse(const char *name, const char *text, size_t len,
 		      struct weir_config **out, char *err, size_t errlen);
+
+/* Reads FILE whole into *text (malloc'd, NUL-terminated, *len bytes).
+ * Returns 0, or -1 with "FILE: REASON" in err. */
+int weir_config_read(const char *file, char **text, size_t *len, char *err, size_t errlen);
+
+/* A configuration of the resources alone (routes, upstreams, plugins) from
+ * their JSON document (the shape of weir_config.resources), validated as a
+ * file holding them would be, with a stand-in listener: a caller moves them
+ * into a whole configuration with weir_config_swap_resources(). Errors read
+ * "admin:1: FIELD: REASON". */
+int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
+			       size_t errlen);
+
+/* Exchanges the routes, upstreams and global plugin settings of a and b. */
+void weir_config_swap_resources(struct weir_config *a, struct weir_config *b);
 
 /* Quick mode: one listener, one upstream of one node, one catch-all route. */
 int weir_config_quick(const char *from, const char *to, uint32_t workers,

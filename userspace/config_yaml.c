@@ -439,11 +439,14 @@ static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node
 	size_t best = 3;
 	void *f;
 
-	for (k = m->keys; k->name && strcmp(k->name, name); k++) {
-		size_t d = distance(name, k->name);
+	for (k = m->keys; k->name && strcmp(k->name, name); k++)
+		;
+	/* Only an unknown key pays for the distances. */
+	for (const struct ckey *c = m->keys; !k->name && c->name; c++) {
+		size_t d = distance(name, c->name);
 
 		if (d < best && d < strlen(name))
-			best = d, near = k;
+			best = d, near = c;
 	}
 	if (!k->name && near)
 		return weir__config_fail(x, kn, path, "unknown field (did you mean '%s'?)",

@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "health.h"
 #include "ban.h"
+#include "admin.h"
 
 #define MAX_LISTENERS 64
 _Static_assert(MAX_LISTENERS <= WEIR_STEER_MAX_LISTENERS, "a steering slot per listener");
@@ -48,6 +49,15 @@ static struct listener listeners[MAX_LISTENERS];
 static uint32_t n_listeners;
 static uint32_t n_workers;
 static enum weir_steering steering;	/* as started: a reload does not change it */
+
+/* Taken around every build-and-publish: a SIGHUP here and a change through
+ * the admin API on its thread go live one at a time, each on top of the
+ * other. `base` is the text of the configuration file that went live last:
+ * the admin API's changes are built on its server settings. */
+static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *base_text;
+static size_t base_len;
+static const char *base_file;
 
 static void usage(FILE *f)
 {
@@ -201,16 +211,103 @@ static void raise_nofile(void)
 	}
 }
 
-static int reload(const char *file, const char *from, const char *to, uint32_t workers_opt)
+/* A configuration from the file's text, with the resources of `res` (the
+ * admin API's document) in place of the file's when res is given. */
+static int build_conf(const char *file, const char *text, size_t len, const json_t *res,
+		      struct weir_config **out, char *err, size_t errlen)
+{
+	struct weir_config *c, *r;
+
+	if (weir_config_parse(file, text, len, &c, err, errlen) < 0)
+		return -1;
+	if (res) {
+		if (weir_config_from_resources(res, &r, err, errlen) < 0) {
+			weir_config_free(c);
+			return -1;
+		}
+		weir_config_swap_resources(c, r);
+		weir_config_free(r);
+	}
+	if (!(c->file = strdup(file))) {
+		snprintf(err, errlen, "out of memory");
+		weir_config_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Publishes a built snapshot (taking it): its listeners, its access log
+ * (with `log`: a reload's; the admin API's changes keep the file's), the
+ * health verdicts carried over, one atomic store. On failure nothing
+ * changed. */
+static int publish(struct weir_snapshot *s, bool log, char *err, size_t errlen)
+{
+	char why[512];
+
+	if (listeners_prepare(s, err, errlen) < 0) {
+		weir_snapshot_put(s);
+		return -1;
+	}
+	if (log && weir_log_configure(s->conf, why, sizeof(why)) < 0)
+		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", why);
+	weir_health_carry(s, atomic_load(&weir_server.snap));
+	weir_metrics_lock();
+	struct weir_snapshot *old = weir_workers_publish(s);
+	weir_metrics_unlock();
+	listeners_retire(false);
+	weir_snapshot_put(old);
+	return 0;
+}
+
+/* The admin API's apply hook (admin.h), called with apply_lock held. */
+static int admin_apply(const json_t *res, char *err, size_t errlen)
 {
 	struct weir_config *conf;
 	struct weir_snapshot *s;
-	char err[512];
 
-	if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0 ||
+	if (build_conf(base_file, base_text, base_len, res, &conf, err, errlen) < 0 ||
+	    weir_snapshot_build(conf, n_workers, &s, err, errlen) < 0 ||
+	    publish(s, false, err, errlen) < 0) {
+		weir_metrics_reloaded(false);
+		return -1;
+	}
+	weir_metrics_reloaded(true);
+	return 0;
+}
+
+static void apply_lock_take(void)
+{
+	pthread_mutex_lock(&apply_lock);
+}
+
+static void apply_lock_drop(void)
+{
+	pthread_mutex_unlock(&apply_lock);
+}
+
+static const struct weir_admin_hooks admin_hooks = {
+	admin_apply, apply_lock_take, apply_lock_drop
+};
+
+/* SIGHUP: the file again, for everything but the resources the admin API
+ * has saved (README: Admin API, Persistence). */
+static int reload_locked(const char *file, const char *from, const char *to,
+			 uint32_t workers_opt)
+{
+	struct weir_config *conf;
+	struct weir_snapshot *s;
+	const json_t *res = file ? weir_admin_resources() : NULL;
+	char err[512], *text = NULL;
+	size_t len = 0;
+
+	if ((file ? weir_config_read(file, &text, &len, err, sizeof(err)) < 0 ||
+		    build_conf(file, text, len, res, &conf, err, sizeof(err)) < 0 :
+		    load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0) ||
 	    weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
 		weir_metrics_reloaded(false);
+		free(text);
 		return -1;
 	}
 	if (buf_size_for(s->conf) > weir_server.buf_size)
@@ -220,27 +317,57 @@ static int reload(const char *file, const char *from, const char *to, uint32_t w
 		fprintf(stderr, "weir: steering takes effect at restart\n");
 	if (weir_metrics_changed(s->conf))
 		fprintf(stderr, "weir: metrics settings take effect at restart\n");
-	if (listeners_prepare(s, err, sizeof(err)) < 0) {
+	if (weir_admin_changed(s->conf))
+		fprintf(stderr, "weir: admin settings take effect at restart\n");
+	json_t *seed = res ? NULL : json_incref(s->conf->resources);
+	size_t n_routes = s->n_routes, n_ups = s->n_upstreams, n_lst = s->conf->n_listeners;
+	if (publish(s, true, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: reload failed, configuration unchanged: %s\n", err);
-		weir_snapshot_put(s);
 		weir_metrics_reloaded(false);
+		json_decref(seed);
+		free(text);
 		return -1;
 	}
-	if (weir_log_configure(s->conf, err, sizeof(err)) < 0) {
-		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", err);
-	}
-	weir_health_carry(s, atomic_load(&weir_server.snap));
-	weir_metrics_lock();
-	struct weir_snapshot *old = weir_workers_publish(s);
-	weir_metrics_unlock();
 	weir_metrics_reloaded(true);
 	if (weir_ban_apply(s->conf) < 0)
 		fprintf(stderr, "weir: reload: ban: cannot start the writer\n");
-	listeners_retire(false);
-	weir_snapshot_put(old);
-	fprintf(stderr, "weir: reloaded %s: %zu routes, %zu upstreams, %zu listeners\n",
-		file ? file : "(quick mode)", s->n_routes, s->n_upstreams, s->conf->n_listeners);
+	if (text) {
+		free(base_text);
+		base_text = text;
+		base_len = len;
+	}
+	weir_admin_reseed(seed);
+	json_decref(seed);
+	fprintf(stderr, "weir: reloaded %s%s: %zu routes, %zu upstreams, %zu listeners\n",
+		file ? file : "(quick mode)",
+		res ? " (routes, upstreams and plugins from the admin state file)" : "",
+		n_routes, n_ups, n_lst);
 	return 0;
+}
+
+static int reload(const char *file, const char *from, const char *to, uint32_t workers_opt)
+{
+	pthread_mutex_lock(&apply_lock);
+	int rc = reload_locked(file, from, to, workers_opt);
+	pthread_mutex_unlock(&apply_lock);
+	return rc;
+}
+
+/* A state file whose resources do not validate stops weir, saying which
+ * field of which file is wrong; conf (when given) and state are let go.
+ * Returns main's exit status. */
+static int state_error(struct weir_config *conf, json_t *state, const char *err)
+{
+	char field[256], reason[384];
+
+	weir_admin_field(err, json_object_get(state, "routes"), field, sizeof(field), reason,
+			 sizeof(reason));
+	fprintf(stderr, "weir: state file %s: %s%s%s (fix or remove it)\n",
+		weir_admin_state_file(), field, field[0] ? ": " : "", reason);
+	weir_config_free(conf);
+	json_decref(state);
+	weir_admin_stop();
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -317,9 +444,35 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0) {
+	json_t *state = NULL;		/* the admin state file's resources */
+
+	if (file) {
+		base_file = file;
+		if (weir_config_read(file, &base_text, &base_len, err, sizeof(err)) < 0 ||
+		    build_conf(file, base_text, base_len, NULL, &conf, err, sizeof(err)) < 0) {
+			fprintf(stderr, "weir: %s\n", err);
+			return 1;
+		}
+	} else if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
 		return 1;
+	}
+	/* A state file of the admin API provides the resources, the file the
+	 * rest; one that does not validate stops weir, never goes unused. */
+	if (weir_admin_start(conf, &state, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		weir_admin_stop();
+		weir_config_free(conf);
+		return 1;
+	}
+	if (state) {
+		struct weir_config *r;
+		if (weir_config_from_resources(state, &r, err, sizeof(err)) < 0)
+			return state_error(conf, state, err);
+		weir_config_swap_resources(conf, r);
+		weir_config_free(r);
+		fprintf(stderr, "weir: routes, upstreams and plugins from the state file %s\n",
+			conf->admin_state);
 	}
 	if (log_path) {
 		free(conf->log_path);
@@ -337,6 +490,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (weir_snapshot_build(conf, n_workers, &s, err, sizeof(err)) < 0) {
+		if (state)
+			return state_error(NULL, state, err);
 		fprintf(stderr, "weir: %s\n", err);
 		return 1;
 	}
@@ -369,6 +524,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: starting the ban writer: %s\n", strerror(-rc));
 		return 1;
 	}
+	if ((rc = weir_admin_serve(&admin_hooks, state ? state : s->conf->resources)) < 0) {
+		fprintf(stderr, "weir: starting the admin thread: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (s->conf->admin)
+		fprintf(stderr, "weir: admin API on http://%s/admin/\n", s->conf->admin_listen.text);
+	json_decref(state);
 	if ((rc = weir_metrics_serve()) < 0) {
 		fprintf(stderr, "weir: starting the metrics thread: %s\n", strerror(-rc));
 		return 1;
@@ -392,6 +554,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	weir_admin_stop();	/* first: a change it is applying finishes */
 	struct weir_snapshot *cur = atomic_load(&weir_server.snap);
 	weir_workers_stop(cur->conf->shutdown_timeout_ms);
 	for (uint32_t i = 0; i < n_workers; i++)
@@ -404,6 +567,7 @@ int main(int argc, char **argv)
 	weir_steer_fini();
 	weir_snapshot_put(cur);
 	weir_log_shutdown();
+	free(base_text);
 	fprintf(stderr, "weir: stopped\n");
 	return 0;
 }

@@ -11,14 +11,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <llhttp.h>
@@ -26,6 +24,7 @@
 #include "metrics.h"
 #include "cache.h"
 #include "accesslog.h"
+#include "sidesrv.h"
 #include "core.h"
 #include "server.h"
 #include "snapshot.h"
@@ -33,7 +32,6 @@
 
 #define REG_BUCKETS 4096		/* hash chains of the route registry */
 #define MAX_REQUEST 8192		/* bytes of a scrape request */
-#define IO_TIMEOUT_S 2
 
 static const uint64_t bounds_us[WEIR_METRICS_BOUNDS] = {
 	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
@@ -474,12 +472,10 @@ static void render_xdp(FILE *f, const char *dir)
 /* ---- the listener ---------------------------------------------------------- */
 
 static struct {
-	int fd, stop;			/* listening socket, eventfd */
-	pthread_t thread;
-	bool running;
+	struct weir_side side;
 	struct weir_addr addr;
 	char *path, *pin_dir;
-} srv = { .fd = -1, .stop = -1 };
+} srv = { .side = WEIR_SIDE_INIT };
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -544,17 +540,6 @@ static int on_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k <= 0)
-			return;
-		p += k;
-		n -= (size_t)k;
-	}
-}
-
 static void answer(int fd, int status, const char *reason, const char *extra,
 		   const char *body, size_t len, bool head_only)
 {
@@ -563,9 +548,9 @@ static void answer(int fd, int status, const char *reason, const char *extra,
 			 "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
 			 status, reason, extra, len);
 
-	send_all(fd, head, (size_t)n);
+	weir_side_send(fd, head, (size_t)n);
 	if (!head_only)
-		send_all(fd, body, len);
+		weir_side_send(fd, body, len);
 }
 
 /* One connection, one request: read it through llhttp, answer, close. */
@@ -573,15 +558,12 @@ static void serve(int fd)
 {
 	static const llhttp_settings_t settings = { .on_url = on_url,
 						     .on_message_complete = on_complete };
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
 	struct scrape q = { 0 };
 	char buf[MAX_REQUEST];
 	size_t got = 0;
 	llhttp_t p;
 	llhttp_errno_t e = HPE_OK;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	llhttp_init(&p, HTTP_REQUEST, &settings);
 	p.data = &q;
 	while (!q.done && got < sizeof(buf)) {
@@ -624,32 +606,9 @@ static void serve(int fd)
 	}
 }
 
-static void *metrics_main(void *arg)
-{
-	for (;;) {
-		struct pollfd pf[2] = { { srv.fd, POLLIN, 0 }, { srv.stop, POLLIN, 0 } };
-		if (poll(pf, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pf[1].revents)
-			break;
-		int fd = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		serve(fd);
-		/* The client reads the whole answer before closing (it has
-		 * Content-Length), so our close sends no reset over it. */
-		shutdown(fd, SHUT_WR);
-		close(fd);
-	}
-	return NULL;
-}
-
 bool weir_metrics_changed(const struct weir_config *c)
 {
-	if (c->metrics != (srv.fd >= 0))
+	if (c->metrics != (srv.side.fd >= 0))
 		return true;
 	if (!c->metrics)
 		return false;
@@ -661,57 +620,31 @@ bool weir_metrics_changed(const struct weir_config *c)
 
 int weir_metrics_start(const struct weir_config *c, char *err, size_t errlen)
 {
-	int one = 1;
-
 	if (!c->metrics)
 		return 0;
 	srv.addr = c->metrics_listen;
 	srv.path = strdup(c->metrics_path);
 	srv.pin_dir = strdup(c->metrics_pin_dir ? c->metrics_pin_dir : WEIR_PIN_DIR);
-	srv.fd = socket(srv.addr.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	srv.stop = eventfd(0, EFD_CLOEXEC);
-	if (!srv.path || !srv.pin_dir || srv.fd < 0 || srv.stop < 0)
-		goto fail;
-	setsockopt(srv.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (srv.addr.sa.ss_family == AF_INET6)
-		setsockopt(srv.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(srv.fd, (const struct sockaddr *)&srv.addr.sa, srv.addr.len) < 0 ||
-	    listen(srv.fd, 64) < 0)
-		goto fail;
+	if (!srv.path || !srv.pin_dir) {
+		snprintf(err, errlen, "metrics: %s", strerror(ENOMEM));
+		weir_metrics_stop();
+		return -1;
+	}
+	if (weir_side_listen(&srv.side, &srv.addr, "metrics.listen", err, errlen) < 0) {
+		weir_metrics_stop();
+		return -1;
+	}
 	return 0;
-fail:
-	snprintf(err, errlen, "metrics.listen %s: %s", srv.addr.text, strerror(errno));
-	weir_metrics_stop();
-	return -1;
 }
 
 int weir_metrics_serve(void)
 {
-	int rc;
-
-	if (srv.fd < 0)
-		return 0;
-	if ((rc = pthread_create(&srv.thread, NULL, metrics_main, NULL)))
-		return -rc;
-	srv.running = true;
-	return 0;
+	return weir_side_start(&srv.side, serve);
 }
 
 void weir_metrics_stop(void)
 {
-	uint64_t one = 1;
-
-	if (srv.running) {
-		if (write(srv.stop, &one, sizeof(one)) < 0)
-			perror("weir: metrics");
-		pthread_join(srv.thread, NULL);
-		srv.running = false;
-	}
-	if (srv.fd >= 0)
-		close(srv.fd);
-	if (srv.stop >= 0)
-		close(srv.stop);
-	srv.fd = srv.stop = -1;
+	weir_side_stop(&srv.side);
 	free(srv.path);
 	free(srv.pin_dir);
 	srv.path = srv.pin_dir = NULL;

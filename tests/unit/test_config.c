@@ -1088,6 +1088,20 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:2: tracing.mode: 'yes' is not one of: off, on" },
 	{ "tracing_sample", L "tracing: {sample_percent: 101}\n",
 	  "t.yaml:2: tracing.sample_percent: 101 is out of range: 0 to 100" },
+	/* admin */
+	{ "admin_no_token", L "admin: {state: /s}\n",
+	  "t.yaml:2: admin: exactly one of token and token_file is required" },
+	{ "admin_two_tokens", L "admin: {token: a, token_file: /t, state: /s}\n",
+	  "t.yaml:2: admin: exactly one of token and token_file is required" },
+	{ "admin_no_state", L "admin: {token: a}\n", "t.yaml:2: admin.state: required field missing" },
+	{ "admin_unknown", L "admin: {token: a, state: /s, tokn: b}\n",
+	  "t.yaml:2: admin.tokn: unknown field (did you mean 'token'?)" },
+	{ "admin_bad_listen", L "admin: {listen: localhost:9180, token: a, state: /s}\n",
+	  "t.yaml:2: admin.listen: 'localhost:9180': not an IP address (DNS names are not resolved)" },
+	{ "admin_is_listener", "listeners: [127.0.0.1:8080]\nadmin: {listen: 127.0.0.1:8080, token: a, state: /s}\n",
+	  "t.yaml:2: admin.listen: 127.0.0.1:8080 is also listeners[0]" },
+	{ "admin_is_metrics", L "metrics: {listen: 127.0.0.1:9180}\nadmin: {token: a, state: /s}\n",
+	  "t.yaml:3: admin.listen: 127.0.0.1:9180 is also metrics.listen" },
 };
 
 static void test_bad(void **state)

@@ -1,0 +1,707 @@
+/* userspace/admin.c - the admin API: its thread, its listener, its
+ * resources and the state file (README: Admin API).
+ *
+ * Like the metrics listener, one thread with a socket of its own answers one
+ * connection at a time, one request per connection (Connection: close); the
+ * workers' loops never see it. Reading a request and checking its token is
+ * admin_http.c; what the request does to the resources is here.
+ *
+ * The thread owns `doc`, the resources that are live, in the shape of the
+ * configuration file's sections ({"routes": [...], "upstreams": {...},
+ * "plugins": {...}}). A change is made on a copy of it, and under main.c's
+ * apply lock: the copy goes live through hooks->apply (the reload path:
+ * build, validate, publish), then is written to the state file (tmp file,
+ * fsync, rename, fsync of the directory), and only then is it the new `doc`
+ * and the answer sent. A copy that does not validate is answered 400 with
+ * the field and the reason, and nothing changes; a state file that cannot
+ * be written puts the old resources back live and answers 500.
+ *
+ * Resource kinds are rows of `kinds`: the URL segment, which is also the
+ * document's key, whether the section is a list of objects with an id (the
+ * routes) or a mapping by id, and the hooks a kind may need (what refuses a
+ * DELETE, the live state a GET shows). A kind the configuration reader knows
+ * is served by adding its row.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <llhttp.h>
+#include <openssl/crypto.h>
+
+#include "admin.h"
+#include "admin-int.h"
+#include "config.h"
+#include "core.h"
+#include "metrics.h"
+#include "server.h"
+#include "sidesrv.h"
+#include "snapshot.h"
+
+#define MAX_DEPTH 64			/* of a body's JSON */
+
+/* ---- resource kinds ---------------------------------------------------- */
+
+struct kind {
+	const char *name;		/* URL segment and the document's key */
+	bool listed;			/* a list of objects with "id"; else a mapping by id */
+	bool object;			/* a resource is an object ("id" may be in it) */
+	const char *status;		/* a member GET adds and PUT/PATCH ignore, or NULL */
+	/* The reason a DELETE of id is refused (409), or NULL. */
+	const char *(*in_use)(const json_t *doc, const char *id, char *why, size_t len);
+	/* Adds the live state to the GET form of a resource. */
+	void (*show)(json_t *out, const char *id, struct weir_snapshot *s);
+};
+
+static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len);
+static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s);
+
+static const struct kind kinds[] = {
+	{ "routes", true, true, NULL, NULL, NULL },
+	{ "upstreams", false, true, "status", upstream_in_use, upstream_show },
+	{ "plugins", false, false, NULL, NULL, NULL },
+	/* consumers, certificates: a row each, e.g.
+	 * { "consumers", false, true, NULL, NULL, NULL }, once config.c reads
+	 * the section and lists it in resource_keys and the resource swap. */
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* "routes, upstreams, plugins": the kinds, for messages. */
+static const char *kind_names(void)
+{
+	static char names[256];
+
+	if (!names[0])
+		for (size_t i = 0; i < N_KINDS; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", kinds[i].name);
+	return names;
+}
+
+static json_t *section(const json_t *doc, const struct kind *k)
+{
+	return json_object_get(doc, k->name);
+}
+
+/* The stored resource id of kind k in doc, and its index for a list. */
+static json_t *find(const json_t *doc, const struct kind *k, const char *id, size_t *at)
+{
+	json_t *sec = section(doc, k), *v;
+	size_t i;
+
+	if (!k->listed)
+		return json_object_get(sec, id);
+	json_array_foreach(sec, i, v) {
+		const char *vid = json_string_value(json_object_get(v, "id"));
+		if (vid && !strcmp(vid, id)) {
+			if (at)
+				*at = i;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Stores v (taking it) as id; returns 1 when it is new, 0 replaced, -1. */
+static int store(json_t *doc, const struct kind *k, const char *id, json_t *v)
+{
+	json_t *sec = section(doc, k);
+	size_t at;
+
+	if (!k->listed) {
+		bool is_new = !json_object_get(sec, id);
+		return json_object_set_new(sec, id, v) ? -1 : is_new;
+	}
+	if (find(doc, k, id, &at))
+		return json_array_set_new(sec, at, v) ? -1 : 0;
+	return json_array_append_new(sec, v) ? -1 : 1;
+}
+
+static void drop(json_t *doc, const struct kind *k, const char *id)
+{
+	size_t at;
+
+	if (!k->listed)
+		json_object_del(section(doc, k), id);
+	else if (find(doc, k, id, &at))
+		json_array_remove(section(doc, k), at);
+}
+
+static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "routes"), i, r) {
+		const char *u = json_string_value(json_object_get(r, "upstream"));
+		if (u && !strcmp(u, id)) {
+			snprintf(why, len, "route '%s' uses it",
+				 json_string_value(json_object_get(r, "id")));
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* Node health as the metrics show it: up unless a worker has the node
+ * ejected (passive) or the active checks have it down. */
+static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s)
+{
+	uint64_t now = weir_now_ms();
+	json_t *nodes = json_array();
+
+	for (size_t i = 0; s && nodes && i < s->n_upstreams; i++) {
+		const struct weir_upstream *u = &s->upstreams[i];
+
+		if (strcmp(u->conf->name, id))
+			continue;
+		for (size_t n = 0; n < u->n_nodes; n++) {
+			bool down = weir_lb_active_down(u->lb, (int)n);
+			uint32_t ej = 0;
+
+			for (uint32_t k = 0; k < s->n_workers; k++)
+				ej += weir_lb_ejected_peek(u->states[k], (int)n, now);
+			json_t *nj = json_pack("{s:s, s:i, s:b, s:i}", "addr", u->nodes[n].addr.text,
+					       "weight", (json_int_t)u->nodes[n].weight,
+					       "up", !ej && !down, "ejected_workers", (json_int_t)ej);
+			if (nj && u->conf->hc.enabled)
+				json_object_set_new(nj, "healthy", json_boolean(!down));
+			json_array_append_new(nodes, nj);
+		}
+		json_object_set_new(out, "status", json_pack("{s:b, s:o}", "health_check",
+							     u->conf->hc.enabled, "nodes", nodes));
+		return;
+	}
+	json_decref(nodes);
+}
+
+/* ---- the thread's state ------------------------------------------------ */
+
+static struct {
+	struct weir_side side;
+	struct weir_addr addr;
+	unsigned char token[32];	/* SHA-256 of the token */
+	char *state, *tmp, *dir;	/* the state file, its tmp file, its directory */
+	const struct weir_admin_hooks *hooks;
+	json_t *doc;			/* the live resources */
+	bool saved;			/* doc is the state file's */
+} adm = { .side = WEIR_SIDE_INIT };
+
+/* In one piece: json_dumpfd() would make a write(2) per token. */
+static int write_doc(int fd, const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(1));
+	size_t len, off = 0;
+
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
+	len = strlen(text);
+	text[len++] = '\n';	/* over the NUL: the length is known */
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(text);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	return 0;
+}
+
+/* Writes doc to the state file so that a crash at any point leaves the old
+ * file or the new one whole: a tmp file, synced, renamed over it, and the
+ * directory synced so that the rename itself is durable. Returns 0, or -1
+ * with the step and its reason in err; *renamed says whether the state file
+ * already is the new one (only its directory's sync failed). */
+static int persist(const json_t *doc, bool *renamed, char *err, size_t errlen)
+{
+	int fd = open(adm.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), dfd, e;
+	const char *what = "open", *file = adm.tmp;
+
+	*renamed = false;
+	if (fd < 0)
+		goto fail;
+	what = "write";
+	if (write_doc(fd, doc) < 0 || (what = "fsync", fsync(fd) < 0)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	what = "close";
+	if (close(fd) < 0)
+		goto fail;
+	what = "rename";
+	if (rename(adm.tmp, adm.state) < 0)
+		goto fail;
+	*renamed = true;
+	what = "fsync of its directory";
+	file = adm.state;
+	if ((dfd = open(adm.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		goto fail;
+	if (fsync(dfd) < 0) {
+		e = errno;
+		close(dfd);
+		errno = e;
+		goto fail;
+	}
+	close(dfd);
+	return 0;
+fail:
+	e = errno ? errno : EIO;
+	snprintf(err, errlen, "%s: %s: %s", file, what, strerror(e));
+	return -1;
+}
+
+/* A document of resources: an object of the kinds' sections alone, each of
+ * its type; missing sections are added empty. */
+static int check_doc(json_t *doc, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(doc)) {
+		snprintf(err, errlen, "document: expected an object");
+		return -1;
+	}
+	json_object_foreach(doc, key, v) {
+		for (i = 0; i < N_KINDS && strcmp(key, kinds[i].name); i++)
+			;
+		if (i == N_KINDS) {
+			snprintf(err, errlen, "%s: not a resource (the state file holds %s)", key,
+				 kind_names());
+			return -1;
+		}
+		if (kinds[i].listed ? !json_is_array(v) : !json_is_object(v)) {
+			snprintf(err, errlen, "%s: expected %s", key,
+				 kinds[i].listed ? "a list" : "a mapping");
+			return -1;
+		}
+	}
+	for (i = 0; i < N_KINDS; i++)
+		if (!section(doc, &kinds[i]) &&
+		    json_object_set_new(doc, kinds[i].name,
+					kinds[i].listed ? json_array() : json_object())) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	char field[256], why[128];
+	if (weir_admin_check_text(doc, "", MAX_DEPTH + 4, field, sizeof(field), why,
+				  sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", field + (field[0] == '.'), why);
+		return -1;
+	}
+	return 0;
+}
+
+int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_t errlen)
+{
+	json_error_t je;
+	char *tok = NULL, *d = NULL;
+	size_t len;
+
+	*res = NULL;
+	if (!c->admin)
+		return 0;
+	if (c->admin_token_file) {
+		if (weir_config_read(c->admin_token_file, &tok, &len, err, errlen) < 0)
+			return -1;
+		while (len && (tok[len - 1] == '\n' || tok[len - 1] == '\r'))
+			tok[--len] = 0;
+		if (!len || strlen(tok) != len) {
+			snprintf(err, errlen, "admin.token_file %s: %s", c->admin_token_file,
+				 len ? "holds a NUL byte" : "is empty");
+			free(tok);
+			return -1;
+		}
+		weir__admin_digest(tok, len, adm.token);
+		OPENSSL_cleanse(tok, len);
+		free(tok);
+	} else {
+		weir__admin_digest(c->admin_token, strlen(c->admin_token), adm.token);
+	}
+	adm.state = strdup(c->admin_state);
+	d = strdup(c->admin_state);
+	if (!adm.state || !d || asprintf(&adm.tmp, "%s.tmp", c->admin_state) < 0 ||
+	    !(adm.dir = strdup(dirname(d)))) {
+		free(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(d);
+	if (access(adm.state, F_OK) == 0) {
+		if (!(*res = json_load_file(adm.state, JSON_REJECT_DUPLICATES, &je))) {
+			snprintf(err, errlen, "state file %s:%d:%d: %s", adm.state, je.line,
+				 je.column, je.text);
+			return -1;
+		}
+		char why[384];
+		if (check_doc(*res, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "state file %s: %s", adm.state, why);
+			json_decref(*res);
+			*res = NULL;
+			return -1;
+		}
+		adm.saved = true;
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "state file %s: %s", adm.state, strerror(errno));
+		return -1;
+	}
+	adm.addr = c->admin_listen;
+	if (weir_side_listen(&adm.side, &adm.addr, "admin.listen", err, errlen) < 0) {
+		json_decref(*res);
+		*res = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+const json_t *weir_admin_resources(void)
+{
+	return adm.saved ? adm.doc : NULL;
+}
+
+void weir_admin_reseed(const json_t *res)
+{
+	json_t *d;
+
+	if (adm.side.running && !adm.saved && res && (d = json_deep_copy(res))) {
+		json_decref(adm.doc);
+		adm.doc = d;
+	}
+}
+
+const char *weir_admin_state_file(void)
+{
+	return adm.state;
+}
+
+bool weir_admin_changed(const struct weir_config *c)
+{
+	if (c->admin != (adm.side.fd >= 0))
+		return true;
+	if (!c->admin)
+		return false;
+	unsigned char md[32];
+	if (c->admin_token)
+		weir__admin_digest(c->admin_token, strlen(c->admin_token), md);
+	return c->admin_listen.len != adm.addr.len ||
+	       memcmp(&c->admin_listen.sa, &adm.addr.sa, adm.addr.len) ||
+	       strcmp(c->admin_state, adm.state) ||
+	       (c->admin_token && CRYPTO_memcmp(md, adm.token, 32));
+}
+
+/* The GET form of a resource (a new reference). */
+static json_t *show(const struct kind *k, const char *id, const json_t *v,
+		    struct weir_snapshot *s)
+{
+	json_t *out;
+
+	if (!k->object)
+		return json_deep_copy(v);
+	if (k->listed)
+		out = json_deep_copy(v);
+	else if ((out = json_pack("{s:s}", "id", id)))
+		json_object_update(out, (json_t *)v);
+	if (out && k->show)
+		k->show(out, id, s);
+	return out;
+}
+
+static struct weir_snapshot *snapshot_hold(void)
+{
+	struct weir_snapshot *s;
+
+	weir_metrics_lock();
+	s = atomic_load(&weir_server.snap);
+	weir_snapshot_hold(s);
+	weir_metrics_unlock();
+	return s;
+}
+
+static void get_collection(int fd, const struct kind *k, const char *query)
+{
+	json_t *sec = section(adm.doc, k), *items = json_array(), *v;
+	size_t off, lim, total = k->listed ? json_array_size(sec) : json_object_size(sec), i = 0;
+	const char *field, *id;
+	char why[160];
+	struct weir_snapshot *s;
+
+	if (weir_admin_page(query, &off, &lim, &field, why, sizeof(why)) < 0) {
+		json_decref(items);
+		weir__admin_answer(fd, 400, weir__admin_error("bad query", field, why), NULL);
+		return;
+	}
+	s = snapshot_hold();
+	if (k->listed) {
+		for (i = off; i < total && i - off < lim; i++)
+			json_array_append_new(items, show(k, NULL, json_array_get(sec, i), s));
+	} else {
+		json_object_foreach(sec, id, v) {
+			if (i >= off && i - off < lim)
+				json_array_append_new(items, k->object ? show(k, id, v, s) :
+					json_pack("{s:s, s:O}", "id", id, "settings", v));
+			i++;
+		}
+	}
+	weir_snapshot_put(s);
+	weir__admin_answer(fd, 200, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)total, "offset",
+				  (json_int_t)off, "limit", (json_int_t)lim, "items", items), NULL);
+}
+
+/* Makes the body of a PUT (or the result of a PATCH) the stored form of id:
+ * an "id" in it must be id (the URL names the resource); a mapping's members
+ * do not keep it, a list's always have it; the read-only status goes. */
+static int normalize(const struct kind *k, const char *id, json_t *v, char *field, size_t flen,
+		     char *why, size_t wlen)
+{
+	json_t *bid;
+
+	if (!k->object)
+		return 0;
+	if (!json_is_object(v)) {
+		snprintf(field, flen, "%s.%s", k->name, id);
+		snprintf(why, wlen, "expected an object");
+		return -1;
+	}
+	if ((bid = json_object_get(v, "id")) &&
+	    (!json_is_string(bid) || strcmp(json_string_value(bid), id))) {
+		snprintf(field, flen, "%s.%s.id", k->name, id);
+		snprintf(why, wlen, "the body's id must be the URL's ('%s')", id);
+		return -1;
+	}
+	if (k->status)
+		json_object_del(v, k->status);
+	json_object_del(v, "id");
+	if (k->listed) {	/* the id first, as a reader expects it */
+		json_t *rest = json_copy(v);
+		json_object_clear(v);
+		if (!rest || json_object_set_new(v, "id", json_string(id)) ||
+		    json_object_update(v, rest)) {
+			json_decref(rest);
+			return -1;
+		}
+		json_decref(rest);
+	}
+	return 0;
+}
+
+/* Makes `next` live and durable, or answers why not; with the apply lock
+ * held. Returns 0 when it is the new doc (taken), -1 when answered (next
+ * freed). */
+static int commit(int fd, json_t *next)
+{
+	char err[512], field[256], reason[384];
+	int rc;
+
+	rc = adm.hooks->apply(next, err, sizeof(err));
+	if (rc < 0) {
+		weir_admin_field(err, json_object_get(next, "routes"), field, sizeof(field),
+				 reason, sizeof(reason));
+		json_decref(next);
+		weir__admin_answer(fd, 400, weir__admin_error("invalid configuration", field, reason), NULL);
+		return -1;
+	}
+	bool renamed;
+	if (persist(next, &renamed, err, sizeof(err)) < 0) {
+		char back[512];
+		/* The previous resources go back live, and into the file when it
+		 * holds the new ones already. */
+		if (adm.hooks->apply(adm.doc, back, sizeof(back)) < 0)
+			fprintf(stderr, "weir: admin: putting the saved resources back: %s\n", back);
+		if (renamed && persist(adm.doc, &renamed, back, sizeof(back)) < 0)
+			fprintf(stderr, "weir: admin: writing the saved resources back: %s\n", back);
+		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
+		json_decref(next);
+		weir__admin_answer(fd, 500, weir__admin_error("state not saved, change undone", "state", err), NULL);
+		return -1;
+	}
+	json_decref(adm.doc);
+	adm.doc = next;
+	adm.saved = true;
+	return 0;
+}
+
+static void handle_one(int fd, const struct kind *k, const char *id, int method,
+		       const struct weir_admin_req *q)
+{
+	char field[256], why[256];
+	json_t *cur = find(adm.doc, k, id, NULL), *body = NULL, *next, *v;
+	json_error_t je;
+	struct weir_snapshot *s;
+
+	if (method == HTTP_GET || method == HTTP_DELETE) {
+		if (!cur) {
+			snprintf(why, sizeof(why), "'%s' is not in %s", id, k->name);
+			weir__admin_answer(fd, 404, weir__admin_error("not found", "id", why), NULL);
+		} else if (method == HTTP_GET) {
+			s = snapshot_hold();
+			weir__admin_answer(fd, 200, show(k, id, cur, s), NULL);
+			weir_snapshot_put(s);
+		} else if (k->in_use && k->in_use(adm.doc, id, why, sizeof(why))) {
+			snprintf(field, sizeof(field), "%s.%s", k->name, id);
+			weir__admin_answer(fd, 409, weir__admin_error("in use", field, why), NULL);
+		} else if ((next = json_deep_copy(adm.doc))) {
+			drop(next, k, id);
+			if (commit(fd, next) == 0)
+				weir__admin_answer(fd, 204, NULL, NULL);
+		} else {
+			weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
+		}
+		return;
+	}
+	if (method == HTTP_PATCH && !cur) {
+		snprintf(why, sizeof(why), "'%s' is not in %s (PUT creates)", id, k->name);
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "id", why), NULL);
+		return;
+	}
+	if (!(body = json_loadb(q->body ? q->body : "", q->body_len,
+				JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je))) {
+		snprintf(why, sizeof(why), "not valid JSON: line %d column %d: %s", je.line,
+			 je.column, je.text);
+		weir__admin_answer(fd, 400, weir__admin_error("bad JSON", "body", why), NULL);
+		return;
+	}
+	snprintf(field, sizeof(field), "%s.%s", k->name, id);
+	if (weir_admin_check_text(body, field, MAX_DEPTH, field, sizeof(field), why,
+				  sizeof(why)) < 0) {
+		json_decref(body);
+		weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
+		return;
+	}
+	if (method == HTTP_PATCH) {
+		json_t *bid = json_object_get(body, "id");
+		if (k->object && bid && !json_is_null(bid) &&
+		    (!json_is_string(bid) || strcmp(json_string_value(bid), id))) {
+			json_decref(body);
+			snprintf(field, sizeof(field), "%s.%s.id", k->name, id);
+			snprintf(why, sizeof(why), "the body's id must be the URL's ('%s')", id);
+			weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
+			return;
+		}
+		v = weir_json_merge_patch(cur, body);
+		json_decref(body);
+		if (!v) {
+			weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
+			return;
+		}
+	} else {
+		v = body;
+	}
+	if (normalize(k, id, v, field, sizeof(field), why, sizeof(why)) < 0) {
+		json_decref(v);
+		weir__admin_answer(fd, 400, weir__admin_error("bad value", field, why), NULL);
+		return;
+	}
+	int created;
+	if (!(next = json_deep_copy(adm.doc)) || (created = store(next, k, id, v)) < 0) {
+		json_decref(next);
+		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
+		return;
+	}
+	if (commit(fd, next) < 0)
+		return;
+	s = snapshot_hold();
+	weir__admin_answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s), NULL);
+	weir_snapshot_put(s);
+}
+
+/* Authenticated: routes the request to a collection or a resource. */
+static void dispatch(int fd, int method, const struct weir_admin_req *q)
+{
+	char path[WEIR_ADMIN_MAX_URL], why[256], *query, *kname, *id;
+	const struct kind *k = NULL;
+
+	snprintf(path, sizeof(path), "%s", q->url);
+	if ((query = strchr(path, '?')))
+		*query++ = 0;
+	if (strncmp(path, "/admin/", 7)) {
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "path", "the API is under /admin/"), NULL);
+		return;
+	}
+	kname = path + 7;
+	if ((id = strchr(kname, '/')))
+		*id++ = 0;
+	for (size_t i = 0; i < N_KINDS; i++)
+		if (!strcmp(kinds[i].name, kname))
+			k = &kinds[i];
+	if (!k) {
+		snprintf(why, sizeof(why), "no resource '%.64s' (%.150s)", kname, kind_names());
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "path", why), NULL);
+		return;
+	}
+	if (!id || !*id) {
+		if (method != HTTP_GET)
+			weir__admin_answer(fd, 405, weir__admin_error("method not allowed", "method",
+						   "a collection takes GET"), "Allow: GET\r\n");
+		else
+			get_collection(fd, k, query);
+		return;
+	}
+	if (method != HTTP_GET && method != HTTP_PUT && method != HTTP_PATCH &&
+	    method != HTTP_DELETE) {
+		weir__admin_answer(fd, 405, weir__admin_error("method not allowed", "method",
+					   "a resource takes GET, PUT, PATCH, DELETE"),
+		       "Allow: GET, PUT, PATCH, DELETE\r\n");
+		return;
+	}
+	if (!weir_admin_id_ok(id)) {
+		weir__admin_answer(fd, 400, weir__admin_error("bad id", "id", "use 1 to 64 letters, digits, '.', "
+					   "'_' or '-'"), NULL);
+		return;
+	}
+	handle_one(fd, k, id, method, q);
+}
+
+/* One connection, one request: read and checked by admin_http.c, then
+ * dispatched. */
+static void serve(int fd)
+{
+	struct weir_admin_req *q = calloc(1, sizeof(*q));
+	int method;
+
+	if (!q)
+		return;
+	if ((method = weir__admin_read(fd, adm.token, q)) >= 0) {
+		/* Under the apply lock: a SIGHUP may replace doc (weir_admin_reseed)
+		 * and reads it (weir_admin_resources). A reload waits for this
+		 * request at most, never a worker. */
+		adm.hooks->lock();
+		dispatch(fd, method, q);
+		adm.hooks->unlock();
+	}
+	weir__admin_req_free(q);
+}
+
+int weir_admin_serve(const struct weir_admin_hooks *hooks, const json_t *live)
+{
+	char err[384];
+
+	if (adm.side.fd < 0)
+		return 0;
+	adm.hooks = hooks;
+	if (!(adm.doc = json_deep_copy(live)) || check_doc(adm.doc, err, sizeof(err)) < 0)
+		return -ENOMEM;
+	return weir_side_start(&adm.side, serve);
+}
+
+void weir_admin_stop(void)
+{
+	weir_side_stop(&adm.side);
+	json_decref(adm.doc);
+	adm.doc = NULL;
+	free(adm.state);
+	free(adm.tmp);
+	free(adm.dir);
+	adm.state = adm.tmp = adm.dir = NULL;
+}
