@@ -102,11 +102,14 @@ def wait_listen(port, proc, timeout=8.0):
     raise RuntimeError("not listening on 127.0.0.1:%d after %.0f s" % (port, timeout))
 
 
-def http_get(port, timeout=3.0):
-    """One GET over a fresh connection; returns (status, body)."""
+def http_get(port, timeout=3.0, headers=()):
+    """One GET over a fresh connection, with extra header lines; returns
+    (status, body)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        extra = "".join("%s\r\n" % h for h in headers)
+        s.sendall(("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n"
+                   % extra).encode())
         data = b""
         end = time.monotonic() + timeout
         while time.monotonic() < end:

@@ -59,8 +59,9 @@ def fill(template, out, **kw):
 
 
 class Peer:
-    def __init__(self, name, desc, port, cmd_fn, template=None):
+    def __init__(self, name, desc, port, cmd_fn, template=None, headers=()):
         self.name, self.desc, self.port = name, desc, port
+        self.headers = list(headers)  # request header lines every request carries
         self.cmd_fn = cmd_fn      # () -> argv, or raises RuntimeError(reason)
         self.template = template  # its config template under bench/http/, if any
         self.proc = None
@@ -108,6 +109,20 @@ def make_peers(a, up_port):
         return [weir, "proxy", "--from", "127.0.0.1:%d" % wport,
                 "--to", "127.0.0.1:%d" % up_port, "--workers", "1"]
     peers.append(Peer("weir", "weir proxy (--workers 1)", wport, weir_argv))
+    # The same weir with an authentication and a limit plugin on the route
+    # (issue 4's case: plugins on, beside nginx proxying without any).
+    ppport = a.port_base + 4
+    pconf = fill("weir_plugins.yaml", os.path.join(make_dir(a.tmp, "weir-plugins"), "weir.yaml"),
+                 PORT=ppport, UPSTREAM_PORT=up_port)
+
+    def weir_plugins_argv():
+        if not os.access(weir, os.X_OK):
+            raise RuntimeError("%s not built" % weir)
+        return [weir, "-c", pconf]
+    peers.append(Peer("weir_plugins", "weir (1 worker) with key-auth and limit-count by "
+                      "consumer on the route, every request authenticated and counted",
+                      ppport, weir_plugins_argv, "weir_plugins.yaml",
+                      headers=["apikey: bench-key"]))
     order = [p.strip() for p in a.peers.split(",") if p.strip()]
     byname = {p.name: p for p in peers}
     # weir first: the peer the ratios are about
@@ -124,7 +139,7 @@ def start_peer(procs, a, peer):
         logpath = os.path.join(a.tmp, "%s.log" % peer.name)
         peer.proc = procs.spawn(argv, a.cpu_proxy, logpath)
         wait_listen(peer.port, peer.proc)
-        status, body = http_get(peer.port)
+        status, body = http_get(peer.port, headers=peer.headers)
         if status != 200 or body != BODY:
             raise RuntimeError("GET / gave status %d body %r, want 200 %r" % (status, body, BODY))
         return True
@@ -157,7 +172,7 @@ def measure_idle(procs, a, peer):
         return None
     try:
         for _ in range(3):  # lazy initialisation, the upstream pool
-            http_get(peer.port)
+            http_get(peer.port, headers=peer.headers)
         time.sleep(0.5)
         before = rss_bytes(peer.proc.pid)
         t0 = time.monotonic()
@@ -199,6 +214,8 @@ def run_wrk(a, peer, conns, duration, close):
            "-d%ds" % duration, "--latency", "-s", os.path.join(HERE, "wrk_report.lua")]
     if close:
         cmd += ["-H", "Connection: close"]
+    for h in peer.headers:
+        cmd += ["-H", h]
     cmd.append("http://127.0.0.1:%d/" % peer.port)
     if VERBOSE:
         log("  $ " + " ".join(cmd))
@@ -281,7 +298,8 @@ def summarize(runs, peers, cases):
                                         and r["peer"] == p and not r.get("valid")])
         medians[c["id"]] = m
         rt = {}
-        for num, den in (("weir", "nginx"), ("weir", "haproxy"), ("haproxy", "nginx")):
+        for num, den in (("weir", "nginx"), ("weir", "haproxy"), ("haproxy", "nginx"),
+                         ("weir_plugins", "nginx"), ("weir_plugins", "weir")):
             if num in m and den in m:
                 rt["%s/%s" % (num, den)] = {
                     k: round(m[num][k] / m[den][k], 3) if m[den][k] else None
@@ -302,7 +320,7 @@ def main():
     ap.add_argument("--close-conns", type=int, default=50)
     ap.add_argument("--idle-conns", type=int, default=5000)
     ap.add_argument("--mem-rounds", type=int)
-    ap.add_argument("--peers", default="weir,nginx,haproxy")
+    ap.add_argument("--peers", default="weir,weir_plugins,nginx,haproxy")
     ap.add_argument("--port-base", type=int, default=9080)
     ap.add_argument("--nginx-keepalive", type=int, default=256,
                     help="nginx's upstream idle pool; below the client count it reconnects")

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"weir": "tab:red", "nginx": "tab:green", "haproxy": "tab:blue"}
+COLORS = {"weir": "tab:red", "weir_plugins": "tab:orange", "nginx": "tab:green", "haproxy": "tab:blue"}
 
 
 def fmt_int(v):
@@ -146,7 +146,8 @@ def write_md(d, path):
     L.append("")
     L.append("### Ratios (medians of the same run)")
     L.append("")
-    pairs = ["weir/nginx", "weir/haproxy", "haproxy/nginx"]
+    pairs = ["weir/nginx", "weir/haproxy", "haproxy/nginx", "weir_plugins/nginx",
+             "weir_plugins/weir"]
     L.append("| case | ratio | req/s | p50 | p99 | CPU-us/req |")
     L.append("| --- | --- | ---: | ---: | ---: | ---: |")
     for c in s["cases"]:
