@@ -15,32 +15,19 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-auth.XXXXXX)
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
+proxy_setup auth
 JWT="$PY tests/proxy/jwt_tool.py"
-cleanup_at_exit "$TMP"
 
 for t in htpasswd mkpasswd; do
 	command -v $t >/dev/null || die "$t is missing (make deps: apache2-utils, whois)"
 done
 
-# Three ports in a row in 21000-21999, none in use.
-in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
-for try in $(seq 0 30); do
-	BASE=$((21000 + (($$ + try * 37) % 300) * 3))
-	free=1
-	for p in $(seq $BASE $((BASE + 2))); do in_use $p && free=0 && break; done
-	[ $free = 1 ] && break
-done
-[ $free = 1 ] || die "no three free ports in 21000-21999"
+proxy_ports 21000 21999 3
 P_MAIN=$BASE P_A=$((BASE + 1))
 
-$PY $UP --port $P_A --name A --log "$TMP/A.log" --ready "$TMP/A.ready" 2>"$TMP/A.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/A.ready" || die "upstream did not start: $(cat "$TMP/A.err")"
+start_upstream A $P_A
 
 # ---- credentials -------------------------------------------------------------
 $JWT keys "$TMP" || die "jwt_tool.py keys failed"
@@ -125,22 +112,10 @@ sed -i 's|{id: key, path: /key/\*, upstream: a}|{id: key, path: /key/*, upstream
 	"$TMP/auth.yaml"
 check "weir --check accepts the consumers" "$WEIR" --check "$TMP/auth.yaml"
 
-"$WEIR" -c "$TMP/auth.yaml" 2>"$TMP/weir.err" &
-WPID=$!
-PIDS+=($WPID)
-wait_for 10 grep -q 'listening on' "$TMP/weir.err" || die "weir did not start: $(cat "$TMP/weir.err")"
+start_weir weir -c "$TMP/auth.yaml"
 
 URL=http://127.0.0.1:$P_MAIN
-C() { curl -s --max-time 30 "$@"; }
-code() { C -o /dev/null -w '%{http_code}' "$@"; }
 reqs() { grep -c '"ev": "req"' "$TMP/A.log"; }
-# hdr NAME: the value the upstream got for header NAME in the echoed JSON on stdin.
-hdr() {
-	$PY -c '
-import json, sys
-j = json.load(sys.stdin)
-print(" | ".join(v for k, v in j["headers"] if k.lower() == sys.argv[1]) or "-")' "$1"
-}
 # refused DESC EXPECTED-BODY-PART CURL-ARGS...: 401, the body says why, and
 # the upstream saw nothing.
 refused() {
@@ -159,26 +134,25 @@ refused() {
 # ---- key-auth -----------------------------------------------------------------
 out=$(C -H 'apikey: alice-key-0123456789' -H 'x-consumer-username: mallory' "$URL/key/x")
 check_eq "key-auth: a good key: the upstream sees the consumer (not the client's claim)" \
-	alice "$(echo "$out" | hdr x-consumer-username)"
+	alice "$(echo "$out" | jf h:x-consumer-username)"
 check_eq "key-auth: the upstream does not see the key (hide_credentials)" \
-	- "$(echo "$out" | hdr apikey)"
+	- "$(echo "$out" | jf h:apikey)"
 out=$(C "$URL/key/x?a=1&apikey=alice-key-0123456789&b=2")
 check_eq "key-auth: a key in the query is accepted, and taken out of the query" \
-	"alice /key/x?a=1&b=2" "$(echo "$out" | hdr x-consumer-username) $(echo "$out" | $PY -c \
-	'import json, sys; print(json.load(sys.stdin)["target"])')"
+	"alice /key/x?a=1&b=2" "$(echo "$out" | jf h:x-consumer-username) $(echo "$out" | jf target)"
 check_eq "key-auth: a query of the key alone loses its '?'" /key/x \
-	"$(C "$URL/key/x?apikey=alice-key-0123456789" | $PY -c 'import json, sys; print(json.load(sys.stdin)["target"])')"
+	"$(C "$URL/key/x?apikey=alice-key-0123456789" | jf target)"
 refused "key-auth: no key: 401" "missing API key" "$URL/key/x"
 refused "key-auth: an unknown key: 401" "invalid API key" -H 'apikey: alice-key-012345678' "$URL/key/x"
 refused "key-auth: an empty key: 401" "missing API key" -H 'apikey;' "$URL/key/x"
 refused "key-auth: another consumer's basic credentials are no key" "missing API key" \
 	-u bob:bob-pw "$URL/key/x"
 out=$(C -H 'x-key: alice-key-0123456789' "$URL/keyq/x")
-check_eq "key-auth: own header, own consumer header" alice "$(echo "$out" | hdr x-who)"
+check_eq "key-auth: own header, own consumer header" alice "$(echo "$out" | jf h:x-who)"
 check_eq "key-auth: hide_credentials false passes the key on" alice-key-0123456789 \
-	"$(echo "$out" | hdr x-key)"
+	"$(echo "$out" | jf h:x-key)"
 check_eq "key-auth: own query parameter, kept with hide_credentials false" /keyq/x?a=1\&k=alice-key-0123456789 \
-	"$(C "$URL/keyq/x?a=1&k=alice-key-0123456789" | $PY -c 'import json, sys; print(json.load(sys.stdin)["target"])')"
+	"$(C "$URL/keyq/x?a=1&k=alice-key-0123456789" | jf target)"
 refused "key-auth: the default header is not the route's" "missing API key" \
 	-H 'apikey: alice-key-0123456789' "$URL/keyq/x"
 
@@ -187,7 +161,7 @@ for u in bob:bob-pw carol:carol-pw dave:dave-pw erin:erin-pw; do
 	out=$(C -u "$u" "$URL/basic/x")
 	check_eq "basic-auth: ${u%%:*}'s password ($(case ${u%%:*} in bob) echo bcrypt;;
 		carol) echo yescrypt;; dave) echo sha-512 crypt;; erin) echo pbkdf2-sha256;; esac)) admits" \
-		"${u%%:*} -" "$(echo "$out" | hdr x-consumer-username) $(echo "$out" | hdr authorization)"
+		"${u%%:*} -" "$(echo "$out" | jf h:x-consumer-username) $(echo "$out" | jf h:authorization)"
 done
 check_eq "basic-auth: again (from the cache)" 200 "$(code -u bob:bob-pw "$URL/basic/x")"
 refused "basic-auth: a wrong password" "invalid username or password" -u bob:wrong "$URL/basic/x"
@@ -213,7 +187,7 @@ tok() { # ALG KEY CONSUMER [EXP] [MORE jwt_tool ARGS]
 jwt_ok() { # DESC TOKEN CONSUMER
 	local out
 	out=$(C -H "Authorization: Bearer $2" "$URL/jwt/x")
-	check_eq "$1" "$3 -" "$(echo "$out" | hdr x-consumer-username) $(echo "$out" | hdr authorization)"
+	check_eq "$1" "$3 -" "$(echo "$out" | jf h:x-consumer-username) $(echo "$out" | jf h:authorization)"
 }
 jwt_ok "jwt-auth: HS256 admits, the upstream does not see the token" \
 	"$(tok HS256 alice-hs-secret alice)" alice
@@ -223,9 +197,9 @@ jwt_ok "jwt-auth: ES384 (PEM)" "$(tok ES384 "$TMP/ec384.pem" frank)" frank
 jwt_ok "jwt-auth: EdDSA (PEM)" "$(tok EdDSA "$TMP/ed25519.pem" dave)" dave
 jwt_ok "jwt-auth: RS256 from a JWKS file, by kid" "$(tok RS256 "$TMP/rsa.pem" erin 300 --kid r1)" erin
 T=$(tok HS256 alice-hs-secret alice)
+out=$(C "$URL/jwt/x?jwt=$T&z=9")
 check_eq "jwt-auth: a token in the query, taken out of it" "alice /jwt/x?z=9" \
-	"$(C "$URL/jwt/x?jwt=$T&z=9" | $PY -c 'import json, sys; j = json.load(sys.stdin)
-print(dict(j["headers"]).get("x-consumer-username", "-"), j["target"])')"
+	"$(echo "$out" | jf h:x-consumer-username) $(echo "$out" | jf target)"
 check_eq "jwt-auth: a token in a cookie" 200 "$(code -b "a=b; jwt=$T" "$URL/jwt/x")"
 refused "jwt-auth: no token" "missing JWT" "$URL/jwt/x"
 refused "jwt-auth: expired (past the leeway)" "expired" \
@@ -330,7 +304,7 @@ mv "$TMP/auth.yaml.new" "$TMP/auth.yaml"
 kill -HUP $WPID
 check "reload: SIGHUP reloads" wait_for 10 grep -q 'weir: reloaded' "$TMP/weir.err"
 check_eq "reload: grace's key now admits grace" grace \
-	"$(C -H 'apikey: grace-key' "$URL/key/x" | hdr x-consumer-username)"
+	"$(C -H 'apikey: grace-key' "$URL/key/x" | jf h:x-consumer-username)"
 check_eq "reload: alice's key still works" 200 "$(code -H 'apikey: alice-key-0123456789' "$URL/key/x")"
 # A bad consumer on reload changes nothing.
 write_conf "$TMP/auth.yaml" '  - {username: grace, plugins: {key-auth: {key: alice-key-0123456789}}}'
@@ -339,7 +313,5 @@ check "reload: a duplicate key fails the reload" wait_for 10 grep -q 'reload fai
 	"$TMP/weir.err"
 check_eq "reload: ... and grace's key still works" 200 "$(code -H 'apikey: grace-key' "$URL/key/x")"
 
-kill $WPID
-wait $WPID
-check_eq "weir exits cleanly (no sanitizer report)" 0 $?
+check_stopped "weir exits cleanly (no sanitizer report)" $WPID
 finish

@@ -13,30 +13,16 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-cache.XXXXXX)
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
-cleanup_at_exit "$TMP"
-
-# Four ports in a row, somewhere in 24000-24999, none of them in use.
-in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
-for try in $(seq 0 30); do
-	BASE=$((24000 + (($$ + try * 37) % 240) * 4))
-	free=1
-	for p in $(seq $BASE $((BASE + 3))); do in_use $p && free=0 && break; done
-	[ $free = 1 ] && break
-done
-[ $free = 1 ] || die "no four free ports in 24000-24999"
+proxy_setup cache
+proxy_ports 24000 24999 4
 P_W=$BASE P_UP=$((BASE + 1)) P_PROM=$((BASE + 2)) P_EXT=$((BASE + 3))
 # An address of this host that is not loopback, for PURGE from elsewhere.
 EXT=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+$' | grep -v '^127\.' | head -1)
 U=http://127.0.0.1:$P_W
 
-$PY $UP --port $P_UP --name U --log "$TMP/up.log" --ready "$TMP/up.ready" 2>"$TMP/up.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/up.ready" || die "upstream did not start: $(cat "$TMP/up.err")"
+start_upstream U $P_UP
 
 write_conf() { # SMALL_ZONE_SIZE
 	cat >"$TMP/c.yaml" <<EOF
@@ -98,26 +84,14 @@ routes:
 EOF
 }
 write_conf 64k
-"$WEIR" -c "$TMP/c.yaml" 2>"$TMP/w.err" &
-W=$!
-PIDS+=($W)
-wait_for 10 grep -q 'listening on' "$TMP/w.err" || die "weir did not start: $(cat "$TMP/w.err")"
+start_weir w -c "$TMP/c.yaml"
+W=$WPID
 
-# seen TARGET: how many times the upstream got exactly this target.
-seen() {
-	python3 -c '
-import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    j = json.loads(line)
-    n += j.get("ev") == "req" and j["target"] == sys.argv[2]
-print(n)' "$TMP/up.log" "$1"
-}
 # get URL [CURL ARGS]: the response's head into $TMP/h, its body into $TMP/b;
 # prints X-Cache-Status (or "-").
 get() {
 	local url=$1; shift
-	curl -s --max-time 30 -D "$TMP/h" -o "$TMP/b" "$@" "$url"
+	C -D "$TMP/h" -o "$TMP/b" "$@" "$url"
 	hv x-cache-status
 }
 # hv NAME: a field of the last head ("-" when absent).
@@ -129,14 +103,14 @@ hv() {
 body() { cat "$TMP/b"; }
 # twice PATH [UPSTREAM_TARGET]: two GETs; prints how many reached the upstream
 # (2: not stored).
-twice() { get "$U$1" >/dev/null; get "$U$1" >/dev/null; seen "${2:-$1}"; }
+twice() { get "$U$1" >/dev/null; get "$U$1" >/dev/null; seen_target U "${2:-$1}"; }
 sha() { sha256sum "$TMP/b" | cut -d' ' -f1; }
 
 # ---- stored, then answered from the store ------------------------------------
 T="/cache/a?cc=max-age=60"
 check_eq "a cacheable response: MISS, then HIT, HIT" "MISS HIT HIT" \
 	"$(get $U$T) $(get $U$T) $(get $U$T)"
-check_eq "... the upstream saw it once" 1 "$(seen "$T")"
+check_eq "... the upstream saw it once" 1 "$(seen_target U "$T")"
 check_eq "... the hit has the stored body" "U $T #1" "$(body)"
 check "... and an Age field" grep -qi '^age: [0-9]' "$TMP/h"
 check_eq "... and the stored fields (Cache-Control, Content-Length), not the upstream's connection" \
@@ -154,13 +128,13 @@ check_ge "... with Age at least the upstream's 100" 100 "$(hv age)"
 T="/cache/big?cc=max-age=60&n=1048576"
 check_eq "a 1 MiB response: MISS then HIT" "MISS HIT" "$(get $U$T) $(get $U$T)"
 check_eq "... its body intact from the store" "$(hv x-body-sha256)" "$(sha)"
-check_eq "... fetched once" 1 "$(seen "$T")"
+check_eq "... fetched once" 1 "$(seen_target U "$T")"
 
 T="/cache/chunked?cc=max-age=60&n=300000&chunk=7000"
 check_eq "a chunked response: MISS then HIT" "MISS HIT" "$(get $U$T) $(get $U$T)"
 check_eq "... replayed chunked, its body intact" "chunked $(hv x-body-sha256)" \
 	"$(hv transfer-encoding) $(sha)"
-check_eq "... fetched once" 1 "$(seen "$T")"
+check_eq "... fetched once" 1 "$(seen_target U "$T")"
 
 check_eq "an HTTP/1.0 client is not answered from a chunked entry" BYPASS \
 	"$(get $U$T --http1.0)"
@@ -180,7 +154,7 @@ T="/cache/st?cc=max-age=60&status=500"
 check_eq "a status not in statuses (500) is not stored" 2 "$(twice "$T")"
 T="/cache/st?cc=max-age=60&status=404"
 get $U$T >/dev/null
-check_eq "a 404 is stored by default" "HIT 404" "$(get $U$T) $(curl -s -o /dev/null -w '%{http_code}' $U$T)"
+check_eq "a 404 is stored by default" "HIT 404" "$(get $U$T) $(code $U$T)"
 T="/cache/none"
 check_eq "no freshness information and default_ttl 0: not stored" 2 "$(twice "$T")"
 T="/ttl/cache/none"
@@ -209,7 +183,7 @@ get $U$T >/dev/null
 expired() { [ "$(get $U$T)" != HIT ]; }
 check "max-age=3: after it runs out, the store does not answer" wait_for 15 expired
 check_eq "... the upstream saw the target again, and the answer said EXPIRED" "2 EXPIRED" \
-	"$(seen "$T") $(hv x-cache-status)"
+	"$(seen_target U "$T") $(hv x-cache-status)"
 check_eq "... and the new response is stored in its place" "U $T #2" "$(body)"
 
 # ---- Vary ---------------------------------------------------------------------------
@@ -219,7 +193,7 @@ check_eq "Vary: two values are two upstream fetches" "MISS MISS" \
 check_eq "... then two hits, each with its own body" "HIT U $T #1 HIT U $T #2" \
 	"$(get $U$T -H 'Accept-Language: en') $(body) $(get $U$T -H 'Accept-Language: fr') $(body)"
 check_eq "... a request without the field is a third variant" "MISS 3" \
-	"$(get $U$T) $(seen "$T")"
+	"$(get $U$T) $(seen_target U "$T")"
 T="/cache/vary-star?cc=max-age=60&vary=*"
 check_eq "Vary: * is not stored" 2 "$(twice "$T")"
 
@@ -227,33 +201,33 @@ check_eq "Vary: * is not stored" 2 "$(twice "$T")"
 T="/cache/auth?cc=max-age=60"
 get $U$T >/dev/null
 check_eq "a request with Authorization is not answered from the store" "BYPASS 2" \
-	"$(get $U$T -H 'Authorization: Bearer x') $(seen "$T")"
+	"$(get $U$T -H 'Authorization: Bearer x') $(seen_target U "$T")"
 check_eq "... nor stored: others still get the first stored body" "HIT U $T #1" \
 	"$(get $U$T) $(body)"
 T="/cache/auth-public?cc=public,%20max-age=60"
 get $U$T -H 'Authorization: Bearer x' >/dev/null
 check_eq "... unless the response says public: stored, and a hit for Authorization" "HIT 1" \
-	"$(get $U$T -H 'Authorization: Bearer y') $(seen "$T")"
+	"$(get $U$T -H 'Authorization: Bearer y') $(seen_target U "$T")"
 T="/cache/post?cc=max-age=60"
 check_eq "POST is not cached: BYPASS, twice upstream" "BYPASS BYPASS 2" \
-	"$(get $U$T -d x=1) $(get $U$T -d x=1) $(seen "$T")"
+	"$(get $U$T -d x=1) $(get $U$T -d x=1) $(seen_target U "$T")"
 T="/cache/rnc?cc=max-age=60"
 get $U$T >/dev/null
 check_eq "request Cache-Control: no-cache goes upstream (BYPASS)" "BYPASS 2" \
-	"$(get $U$T -H 'Cache-Control: no-cache') $(seen "$T")"
+	"$(get $U$T -H 'Cache-Control: no-cache') $(seen_target U "$T")"
 check_eq "... and its fresh response replaced the stored one" "HIT U $T #2" "$(get $U$T) $(body)"
 check_eq "request Cache-Control: no-store goes upstream and stores nothing" "BYPASS HIT U $T #2" \
 	"$(get $U$T -H 'Cache-Control: no-store') $(get $U$T) $(body)"
 T="/force/cache/f?cc=max-age=60"
 get $U$T >/dev/null
 check_eq "honor_request_no_cache: false: a request's no-cache is answered from the store" \
-	"HIT 1" "$(get $U$T -H 'Cache-Control: no-cache') $(seen /cache/f?cc=max-age=60)"
+	"HIT 1" "$(get $U$T -H 'Cache-Control: no-cache') $(seen_target U /cache/f?cc=max-age=60)"
 check_eq "methods: [GET]: HEAD bypasses" BYPASS "$(get $U$T -I)"
 T="/force/cache/st5?cc=max-age=60&status=500"
 check_eq "statuses: [200, 500]: a 500 is stored" "MISS HIT" "$(get $U$T) $(get $U$T)"
 T="/plain/cache/x?cc=max-age=60"
 check_eq "a route without the plugin: no X-Cache-Status, not stored" "- - 2" \
-	"$(get $U$T) $(get $U$T) $(seen "/cache/x?cc=max-age=60")"
+	"$(get $U$T) $(get $U$T) $(seen_target U "/cache/x?cc=max-age=60")"
 
 # ---- keys ------------------------------------------------------------------------------
 T="/key/cache/k?cc=max-age=60&v=1"
@@ -281,7 +255,7 @@ for i in 1 2 3 4 5 6 7; do get "$U/lru/cache/l$i?cc=max-age=60&n=10000" >/dev/nu
 check_eq "LRU: the newest objects are still stored" "HIT HIT" \
 	"$(get "$U/lru/cache/l7?cc=max-age=60&n=10000") $(get "$U/lru/cache/l6?cc=max-age=60&n=10000")"
 check_eq "LRU: filled beyond max_size, the oldest is a MISS again" "MISS 2" \
-	"$(get "$U/lru/cache/l1?cc=max-age=60&n=10000") $(seen "/cache/l1?cc=max-age=60&n=10000")"
+	"$(get "$U/lru/cache/l1?cc=max-age=60&n=10000") $(seen_target U "/cache/l1?cc=max-age=60&n=10000")"
 check_eq "LRU: a hit keeps an object: l7 (used) stays, l2 (oldest now) went" "HIT MISS" \
 	"$(get "$U/lru/cache/l7?cc=max-age=60&n=10000") $(get "$U/lru/cache/l2?cc=max-age=60&n=10000")"
 
@@ -320,36 +294,34 @@ sys.exit(0 if got.startswith(b"HTTP/1.1 200") else 1)
 EOF
 }
 check "a client that goes away mid-body (10 MB, reset)" abort_read
-up2() { [ "$(seen "/cache/abort?cc=max-age=60&n=10000000")" -ge 1 ]; }
+up2() { [ "$(seen_target U "/cache/abort?cc=max-age=60&n=10000000")" -ge 1 ]; }
 wait_for 10 up2
 check_eq "... left nothing stored: the next request is a MISS" "MISS 2" \
-	"$(get $U$T) $(seen "/cache/abort?cc=max-age=60&n=10000000")"
+	"$(get $U$T) $(seen_target U "/cache/abort?cc=max-age=60&n=10000000")"
 check_eq "... which is stored whole (10 MB), a HIT after" "HIT $(hv x-body-sha256)" "$(get $U$T) $(sha)"
 
 # ---- PURGE -------------------------------------------------------------------------------
 T="/cache/p?cc=max-age=60"
 get $U$T >/dev/null
-check_eq "PURGE of a stored key: 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X PURGE $U$T)"
-check_eq "... then a MISS" "MISS 2" "$(get $U$T) $(seen "$T")"
+check_eq "PURGE of a stored key: 200" 200 "$(code -X PURGE $U$T)"
+check_eq "... then a MISS" "MISS 2" "$(get $U$T) $(seen_target U "$T")"
 T="/cache/p-none?cc=max-age=60"
 check_eq "PURGE of a key not stored: 404, and nothing reached the upstream" "404 0" \
-	"$(curl -s -o /dev/null -w '%{http_code}' -X PURGE $U$T) $(seen "$T")"
+	"$(code -X PURGE $U$T) $(seen_target U "$T")"
 if [ -n "$EXT" ]; then
 	T="/cache/p-ext?cc=max-age=60"
 	get "http://$EXT:$P_EXT$T" >/dev/null
 	check_eq "PURGE from an address that is not loopback ($EXT): 403, the entry stays" "403 HIT" \
-		"$(curl -s -o /dev/null -w '%{http_code}' -X PURGE "http://$EXT:$P_EXT$T") $(get "http://$EXT:$P_EXT$T")"
+		"$(code -X PURGE "http://$EXT:$P_EXT$T") $(get "http://$EXT:$P_EXT$T")"
 else
 	ok "# SKIP PURGE from an address that is not loopback: this host has none"
 fi
 check_eq "PURGE on a route without allow_purge goes upstream (BYPASS)" "BYPASS 1" \
-	"$(get "$U/ttl/cache/pp" -X PURGE) $(seen /cache/pp)"
+	"$(get "$U/ttl/cache/pp" -X PURGE) $(seen_target U /cache/pp)"
 
 # ---- metrics -------------------------------------------------------------------------------
-curl -s -o "$TMP/prom.txt" http://127.0.0.1:$P_PROM/metrics
-check "metrics: the exposition with the cache's families is valid" \
-	$PY tests/proxy/prom.py check "$TMP/prom.txt"
-pget() { $PY tests/proxy/prom.py get "$TMP/prom.txt" "$@" | tr '\n' ' ' | sed 's/ $//'; }
+scrape $P_PROM >/dev/null
+check "metrics: the exposition with the cache's families is valid" $PROM check "$TMP/prom.txt"
 check_ge "metrics: hits of the default zone" 20 \
 	"$(pget 'weir_cache_lookups_total{zone="default",result="hit"}')"
 check_ge "metrics: expired lookups of the default zone" 1 \
@@ -399,7 +371,7 @@ echo "access_log: {path: $TMP/access.log}" >>"$TMP/c.yaml"
 kill -HUP $W
 reloaded() { [ "$(grep -c 'weir: reloaded' "$TMP/w.err")" -ge "$1" ]; }
 check "SIGHUP with the cache settings kept reloads" wait_for 10 reloaded 1
-check_eq "... and the stored response survived it" "HIT 1" "$(get $U$T) $(seen "$T")"
+check_eq "... and the stored response survived it" "HIT 1" "$(get $U$T) $(seen_target U "$T")"
 get "$U/lru/cache/l7?cc=max-age=60&n=10000" >/dev/null
 write_conf 128k
 kill -HUP $W
@@ -413,7 +385,5 @@ check "a bad reload fails" wait_for 10 failed
 check_eq "... and the stores go on" "HIT HIT" \
 	"$(get "$U/lru/cache/l7?cc=max-age=60&n=10000") $(get $U$T)"
 
-kill -TERM $W
-RC=0; wait $W || RC=$?
-check_eq "weir exits 0 on SIGTERM" 0 $RC
-[ $FAILED -eq 0 ]
+check_stopped "weir exits 0 on SIGTERM" $W
+finish

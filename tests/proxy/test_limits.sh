@@ -12,38 +12,13 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-limits.XXXXXX)
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
-cleanup_at_exit "$TMP"
-
-in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
-for try in $(seq 0 30); do
-	BASE=$((22000 + (($$ + try * 37) % 160) * 6))
-	free=1
-	for p in $(seq $BASE $((BASE + 5))); do in_use $p && free=0 && break; done
-	[ $free = 1 ] && break
-done
-[ $free = 1 ] || die "no six free ports in 22000-22999"
+proxy_setup limits
+proxy_ports 22000 22999 6
 P_MAIN=$BASE P_A=$((BASE + 1)) P_BAD=$((BASE + 2))
 
-$PY $UP --port $P_A --name A --log "$TMP/A.log" --ready "$TMP/A.ready" 2>"$TMP/A.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/A.ready" || die "upstream did not start: $(cat "$TMP/A.err")"
-
-start_weir() { # NAME CONFIG
-	"$WEIR" -c "$2" 2>"$TMP/$1.err" &
-	WPID=$!
-	PIDS+=($WPID)
-	wait_for 10 grep -q 'listening on' "$TMP/$1.err" ||
-		die "weir $1 did not start: $(cat "$TMP/$1.err")"
-}
-C() { curl -s --max-time 30 "$@"; }
-code() { C -o /dev/null -w '%{http_code}' "$@"; }
-# seen TEXT: request heads the upstream got with TEXT in them.
-seen() { grep '"ev": "req"' "$TMP/A.log" | grep -cF -- "$1"; }
+start_upstream A $P_A
 U=http://127.0.0.1:$P_MAIN
 
 routes() { # the routes, with limit-count's count as $1
@@ -79,7 +54,7 @@ routes:
 EOF
 }
 routes 5 >"$TMP/main.yaml"
-start_weir main "$TMP/main.yaml"
+start_weir main -c "$TMP/main.yaml"
 
 # ---- ip-restriction ---------------------------------------------------------
 check_eq "ip-restriction: a listed source passes the allowlist" 200 "$(code $U/allow/x)"
@@ -87,7 +62,7 @@ check_eq "ip-restriction: an unlisted source (127.0.0.2) gets 403" 403 \
 	"$(code --interface 127.0.0.2 $U/allow/y)"
 check "ip-restriction: the 403 has its short body" bash -c \
 	"curl -s --interface 127.0.0.2 $U/allow/y | grep -q '^403 Forbidden: your address is not allowed'"
-check_eq "ip-restriction: the refused request never reached the upstream" 0 "$(seen /allow/y)"
+check_eq "ip-restriction: the refused request never reached the upstream" 0 "$(seen A /allow/y)"
 check_eq "ip-restriction: a denylisted source gets 403" 403 "$(code --interface 127.0.0.2 $U/deny/x)"
 check "ip-restriction: with the configured message" bash -c \
 	"curl -s --interface 127.0.0.2 $U/deny/x | grep -q 'go away'"
@@ -112,7 +87,7 @@ check_eq "limit-count: the sixth gets 429" 429 "$(code -D "$H.6" $U/count/n6)"
 check "limit-count: the 429 has Retry-After" grep -qi '^Retry-After: [1-9]' "$H.6"
 check "limit-count: the 429 has RateLimit-Remaining: 0" grep -qi '^RateLimit-Remaining: 0' "$H.6"
 check "limit-count: the 429 has RateLimit-Limit" grep -qi '^RateLimit-Limit: 5' "$H.6"
-check_eq "limit-count: the upstream saw exactly 5" 5 "$(seen /count/n)"
+check_eq "limit-count: the upstream saw exactly 5" 5 "$(seen A /count/n)"
 check_eq "limit-count: another client (127.0.0.2) has its own count" 200 \
 	"$(code --interface 127.0.0.2 $U/count/other)"
 check_eq "limit-count: keepalive survives a 429 (two answers on one connection)" "429 429 " \
@@ -125,14 +100,14 @@ check_eq "limit-req: burst 2 admits 3 at once, then 429" "200 200 200 429" \
 	"$(for i in 1 2 3 4; do code $U/req/r$i; echo; done | tr '\n' ' ' | sed 's/ $//')"
 check "limit-req: the 429 has Retry-After (about 100 s at 0.01/s)" bash -c \
 	"curl -s -D - -o /dev/null $U/req/r5 | grep -qiE '^Retry-After: (9[0-9]|1[0-9][0-9])'"
-check_eq "limit-req: the upstream saw exactly 3" 3 "$(seen /req/r)"
+check_eq "limit-req: the upstream saw exactly 3" 3 "$(seen A /req/r)"
 
 # ---- limit-conn -------------------------------------------------------------
 # two slow requests in flight (10 s each), the third is refused at once
 C -o /dev/null "$U/slow-head?ms=8000&n=1" & S1=$!
 C -o /dev/null "$U/slow-head?ms=8000&n=2" & S2=$!
-check "limit-conn: two slow requests reach the upstream" wait_for 10 \
-	bash -c "[ \$(grep '\"ev\": \"req\"' '$TMP/A.log' | grep -c 'slow-head?ms=8000') -ge 2 ]"
+both_in() { [ "$(seen A 'slow-head?ms=8000')" -ge 2 ]; }
+check "limit-conn: two slow requests reach the upstream" wait_for 10 both_in
 check_eq "limit-conn: a third in flight gets 429" 429 "$(code "$U/slow-head?ms=1&n=3")"
 wait $S1 $S2
 check_eq "limit-conn: after they finish, a new one passes" 200 "$(code "$U/slow-head?ms=1&n=4")"
@@ -211,7 +186,7 @@ routes:
   - {id: free, path: /*, upstream: a}
 EOF
 MAIN_PID=$WPID
-start_weir delay "$TMP/delay.yaml"
+start_weir delay -c "$TMP/delay.yaml"
 D=http://127.0.0.1:$P_BAD
 check_eq "limit-req delay: the first passes at once" 200 "$(code $D/d/1)"
 START=$(date +%s%N)
@@ -219,19 +194,19 @@ C -o /dev/null -w '%{http_code}' $D/d/2 >"$TMP/d2.code" & DPID=$!
 sleep 0.3	# a head start; the checks below do not depend on it
 check_eq "limit-req delay: meanwhile the worker serves another route" 200 "$(code $D/free/x)"
 check "limit-req delay: ... while the delayed one still waits" kill -0 $DPID
-check_eq "limit-req delay: the delayed one has not reached the upstream yet" 0 "$(seen /d/2)"
+check_eq "limit-req delay: the delayed one has not reached the upstream yet" 0 "$(seen A /d/2)"
 check_eq "limit-req delay: a third overflows the burst: 429" 429 "$(code $D/d/3)"
 wait $DPID
 ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
 check_eq "limit-req delay: the delayed one is served" 200 "$(cat "$TMP/d2.code")"
 check_ge "limit-req delay: ... after about 5 s (ms)" 4500 $ELAPSED_MS
-check_eq "limit-req delay: the upstream saw it" 1 "$(seen /d/2)"
+check_eq "limit-req delay: the upstream saw it" 1 "$(seen A /d/2)"
 # A client that leaves while delayed: the request ends when its delay is
 # over (the access log has it then), without going upstream.
 curl -s -o /dev/null --max-time 1 $D/d/4
 check "limit-req delay: a request whose client left ends (logged 499)" wait_for 15 \
 	grep -q '"uri":"/d/4".*"status":499' "$TMP/delay.log"
-check_eq "limit-req delay: ... without reaching the upstream" 0 "$(seen /d/4)"
+check_eq "limit-req delay: ... without reaching the upstream" 0 "$(seen A /d/4)"
 kill $WPID; wait $WPID 2>/dev/null
 check "limit-req delay: weir stops cleanly" grep -q 'weir: stopped' "$TMP/delay.err"
 WPID=$MAIN_PID
@@ -244,7 +219,7 @@ ban: {threshold: 2, window: 1m, ttl: 10m, pin_dir: $TMP/no-such-pins}
 routes:
   - {id: c, path: /*, upstream: a, plugins: {limit-count: {count: 1, time_window: 1h}}}
 EOF
-start_weir ban "$TMP/ban.yaml"
+start_weir ban -c "$TMP/ban.yaml"
 for i in 1 2 3 4; do code http://127.0.0.1:$P_BAD/b$i >/dev/null; done
 check "ban: without pinned maps it says so once" wait_for 10 \
 	grep -q "ban: no XDP maps under $TMP/no-such-pins" "$TMP/ban.err"
@@ -314,6 +289,5 @@ badban "ban with an unknown key" "{treshold: 3}" "ban.treshold: unknown field"
 kill $MAIN_PID
 wait $MAIN_PID 2>/dev/null
 check "weir stops cleanly after the reloads" grep -q 'weir: stopped' "$TMP/main.err"
-check_eq "no sanitizer reports (ASan build)" 0 \
-	"$(cat "$TMP/main.err" "$TMP/ban.err" "$TMP/delay.err" | grep -c Sanitizer)"
+check_sanitizers "$TMP/main.err" "$TMP/ban.err" "$TMP/delay.err"
 finish

@@ -15,16 +15,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-logs.XXXXXX)
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
+proxy_setup logs
 SINK=tests/proxy/logsink.py
-PROM="$PY tests/proxy/prom.py"
-cleanup_at_exit "$TMP"
-
-free_ports 25000 25999 15 || die "no fifteen free ports in a row in 25000-25999"
+proxy_ports 25000 25999 15
 P_MAIN=$BASE P_A=$((BASE + 1)) P_UDP=$((BASE + 2)) P_TCP=$((BASE + 3)) P_HTTP=$((BASE + 4))
 P_MET=$((BASE + 5)) P_OFF=$((BASE + 6)) P_SLOW=$((BASE + 7)) P_HTTP2=$((BASE + 8))
 P_TCP2=$((BASE + 9)) P_MET2=$((BASE + 10)) P_RETRY=$((BASE + 11)) P_503=$((BASE + 12))
@@ -42,16 +37,6 @@ start_sink() {
 	wait_for 10 test -s "$TMP/$name.ready" || die "sink $name did not start: $(cat "$TMP/$name.err")"
 }
 
-start_weir() { # NAME CONFIG
-	"$WEIR" -c "$2" 2>"$TMP/$1.err" &
-	WPID=$!
-	PIDS+=($WPID)
-	wait_for 10 grep -q 'listening on' "$TMP/$1.err" ||
-		die "weir $1 did not start: $(cat "$TMP/$1.err")"
-}
-
-C() { curl -s --max-time 30 "$@"; }
-code() { C -o /dev/null -w '%{http_code}' "$@"; }
 # ids_in FILE KIND PREFIX: the request ids starting with PREFIX found in a
 # receiver's output (KIND msg: syslog messages, batch: HTTP batches, file:
 # the access log itself), sorted, one per line.
@@ -85,9 +70,7 @@ count_ids() { ids_in "$@" | grep -c .; }
 expected_ids() { for i in $(seq 1 "$2"); do echo "$1$i"; done | sort; }
 
 # ---- receivers, upstream, the main weir --------------------------------------------
-$PY $UP --port $P_A --name A --log "$TMP/A.log" --ready "$TMP/A.ready" 2>"$TMP/A.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/A.ready" || die "upstream did not start: $(cat "$TMP/A.err")"
+start_upstream A $P_A
 start_sink udp udp $P_UDP
 start_sink tcp tcp $P_TCP
 start_sink unix unix "$TMP/log.sock"
@@ -112,7 +95,7 @@ access_log:
       flush_interval: 200ms
       headers: {x-token: secret-1}
 EOF
-start_weir main "$TMP/main.yaml"
+start_weir main -c "$TMP/main.yaml"
 MAIN_PID=$WPID
 M=http://127.0.0.1:$P_MAIN
 
@@ -196,8 +179,6 @@ conns = {x["conn"] for x in b if x["ev"] == "batch"}
 assert len(b) < 2 or len(conns) < len(b), (len(conns), len(b))
 EOF
 
-scrape() { C -o "$TMP/prom.txt" -w '%{http_code}' "http://127.0.0.1:$1/metrics"; }
-pget() { $PROM get "$TMP/prom.txt" "$@"; }
 scrape $P_MET >/dev/null
 check "metrics: the exposition is valid" $PROM check "$TMP/prom.txt"
 lines_of() { scrape $P_MET >/dev/null; pget "weir_access_log_lines_total{sink=\"$1\",type=\"$2\"}"; }
@@ -305,7 +286,7 @@ routes: [{path: "/*", upstream: a}]
 access_log: {path: $TMP/off.log}
 tracing: {mode: off}
 EOF
-start_weir off "$TMP/off.yaml"
+start_weir off -c "$TMP/off.yaml"
 OFF_PID=$WPID
 code -H 'X-Request-Id: off-1' -H 'traceparent: ff-bad' -H 'tracestate: a=b' \
 	"http://127.0.0.1:$P_OFF/echo" >/dev/null
@@ -359,7 +340,7 @@ access_log:
        flush_interval: 50ms, timeout: 500ms}
     - {type: syslog, protocol: tcp, address: 127.0.0.1:$P_TCP2, buffer_size: 2k}
 EOF
-start_weir slow "$TMP/slow.yaml"
+start_weir slow -c "$TMP/slow.yaml"
 SLOW_PID=$WPID
 S=http://127.0.0.1:$P_SLOW
 code -H 'X-Request-Id: s-0' "$S/echo" >/dev/null
@@ -412,7 +393,7 @@ access_log:
     - {type: http, url: "http://127.0.0.1:$P_503/", flush_interval: 50ms}
     - {type: http, url: "http://127.0.0.1:$P_400/", flush_interval: 50ms}
 EOF
-start_weir retry "$TMP/retry.yaml"
+start_weir retry -c "$TMP/retry.yaml"
 RETRY_PID=$WPID
 code -H 'X-Request-Id: r-1' "http://127.0.0.1:$P_RETRY/echo" >/dev/null
 r503() { [ "$(ids_in "$TMP/c503.out" batch r-)" = r-1 ]; }
@@ -440,18 +421,9 @@ check "... and the next batch is delivered" wait_for 20 r400b
 
 # ---- stop: what is buffered is delivered -------------------------------------------------------
 code -H 'X-Request-Id: last-1' "$M/echo" >/dev/null
-kill -TERM $MAIN_PID $OFF_PID $SLOW_PID $RETRY_PID
-RC=0; wait $MAIN_PID || RC=$?
-RC2=0; wait $OFF_PID || RC2=$?
-RC3=0; wait $SLOW_PID || RC3=$?
-RC4=0; wait $RETRY_PID || RC4=$?
-check_eq "the weirs exit 0 on SIGTERM" "0 0 0 0" "$RC $RC2 $RC3 $RC4"
+check_stopped "the weirs exit 0 on SIGTERM" $MAIN_PID $OFF_PID $SLOW_PID $RETRY_PID
 check_eq "the line of the last request reached the http collector before the stop" last-1 \
 	"$(ids_in "$TMP/http.out" batch last-)"
-if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$TMP"/*.err; then
-	fail "sanitizer reports"; grep -h -A20 'Sanitizer\|runtime error' "$TMP"/*.err | head -60
-else
-	ok "no sanitizer report"
-fi
+check_sanitizers
 
 finish

@@ -13,49 +13,12 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-proxy.XXXXXX)
-# The interpreter itself, not a wrapper (pyenv's shims fork): $! must be
-# the process that serves, for cleanup to stop it.
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
+proxy_setup proxy
 CL=tests/proxy/client.py
-cleanup_at_exit "$TMP"
-
-start_upstream() { # NAME PORT
-	$PY $UP --port "$2" --name "$1" --log "$TMP/$1.log" --ready "$TMP/$1.ready" \
-		--unhealthy-if "$TMP/$1.unhealthy" 2>"$TMP/$1.err" &
-	PIDS+=($!)
-	wait_for 10 test -s "$TMP/$1.ready" || die "upstream $1 did not start: $(cat "$TMP/$1.err")"
-}
-
-# start_weir NAME ARGS...: starts weir, sets WPID, waits for "listening on".
-start_weir() {
-	local name=$1; shift
-	"$WEIR" "$@" 2>"$TMP/$name.err" &
-	WPID=$!
-	PIDS+=($WPID)
-	wait_for 10 grep -q 'listening on' "$TMP/$name.err" ||
-		die "weir $name did not start: $(cat "$TMP/$name.err")"
-}
 
 conns() { grep -c '"ev": "conn"' "$TMP/$1.log"; }
-# seen UPSTREAM TEXT: how many request heads the upstream got with TEXT in them.
-seen() { grep '"ev": "req"' "$TMP/$1.log" | grep -cF -- "$2"; }
-# jf FIELD: a field of the JSON on stdin (headers as a {name: value} map).
-jf() {
-	python3 -c '
-import json, sys
-j = json.load(sys.stdin)
-if sys.argv[1].startswith("h:"):
-    want = sys.argv[1][2:]
-    print(" | ".join(v for k, v in j["headers"] if k == want) or "-")
-else:
-    print(j[sys.argv[1]])' "$1"
-}
-C() { curl -s --max-time 30 "$@"; }
-code() { C -o /dev/null -w '%{http_code}' "$@"; }
 # multi FORMAT URL...: the URLs in order on one client connection (curl reuses
 # it), bodies dropped, FORMAT written after each.
 multi() {
@@ -65,15 +28,7 @@ multi() {
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# Twelve ports in a row, somewhere in 18000-18999, none of them in use.
-in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
-for try in $(seq 0 30); do
-	BASE=$((18000 + (($$ + try * 37) % 80) * 12))
-	free=1
-	for p in $(seq $BASE $((BASE + 11))); do in_use $p && free=0 && break; done
-	[ $free = 1 ] && break
-done
-[ $free = 1 ] || die "no twelve free ports in 18000-18999"
+proxy_ports 18000 18999 12
 P_MAIN=$BASE P_STRICT=$((BASE + 1)) P_RELOAD=$((BASE + 2)) P_X=$((BASE + 3))
 P_A=$((BASE + 4)) P_B=$((BASE + 5)) P_C=$((BASE + 6)) P_DEAD=$((BASE + 7)) P_NGX=$((BASE + 8))
 P_BH=$((BASE + 9)) P_MET=$((BASE + 10)) P_PROM=$((BASE + 11))
@@ -82,9 +37,7 @@ P_BH=$((BASE + 9)) P_MET=$((BASE + 10)) P_PROM=$((BASE + 11))
 start_upstream A $P_A
 start_upstream B $P_B
 start_upstream C $P_C
-$PY $UP --port $P_BH --blackhole --ready "$TMP/BH.ready" 2>"$TMP/BH.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/BH.ready" || die "the blackhole did not start: $(cat "$TMP/BH.err")"
+start_upstream BH $P_BH --blackhole
 
 mkdir -p "$TMP/ngx"/{body,proxy,fastcgi,uwsgi,scgi,www}
 cat >"$TMP/ngx/nginx.conf" <<EOF
@@ -112,7 +65,7 @@ head -c $((50 * 1024 * 1024)) /dev/urandom >"$TMP/up50.bin"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/up8.bin"
 nginx -p "$TMP/ngx" -c "$TMP/ngx/nginx.conf" -e "$TMP/ngx/error.log" &
 PIDS+=($!)
-wait_for 10 in_use $P_NGX || die "nginx did not start: $(cat "$TMP/ngx/error.log")"
+wait_for 10 port_in_use $P_NGX || die "nginx did not start: $(cat "$TMP/ngx/error.log")"
 
 # ---- the main weir ---------------------------------------------------------
 cat >"$TMP/main.yaml" <<EOF
@@ -606,7 +559,7 @@ CURLP=$!
 in_flight() { [ "$(seen A graceful=1)" -ge 1 ] && [ "$(seen A /ws?hold=1)" -ge 1 ]; }
 wait_for 10 in_flight || fail "the slow request or the WebSocket did not reach the upstream"
 kill -TERM $STRICT
-refused() { ! in_use $P_STRICT; }
+refused() { ! port_in_use $P_STRICT; }
 check "after SIGTERM new connections are refused" wait_for 2 refused
 wait $CURLP
 check_eq "the request in flight at SIGTERM completes" "200 slow-head?ms=2000&graceful=1" \
@@ -626,7 +579,6 @@ check "weir says it stopped" grep -q 'weir: stopped' "$TMP/strict.err"
 # of the test's own (the real pipeline's counts are tested in tests/e2e).
 PIN=/sys/fs/bpf/weir-proxy-test-$$	# bpffs names may not hold a "."
 CLEANUP_PATHS+=("$PIN")
-PROM="$PY tests/proxy/prom.py"
 met_conf() { # ROUTE-LINES...
 	{ cat <<EOF
 workers: 2
@@ -649,8 +601,6 @@ met_conf '  - {id: ra, path: /ra/*, upstream: a, rewrite: {strip_prefix: /ra}}' 
 start_weir met -c "$TMP/met.yaml"
 MET=$WPID
 MU=http://127.0.0.1:$P_MET
-scrape() { C -o "$TMP/prom.txt" -w '%{http_code}' http://127.0.0.1:$P_PROM/metrics; }
-pget() { $PROM get "$TMP/prom.txt" "$@"; }
 check "weir says where its metrics are" grep -q "metrics on http://127.0.0.1:$P_PROM/metrics" \
 	"$TMP/met.err"
 head -c 1000 /dev/urandom >"$TMP/body1k"
@@ -660,7 +610,7 @@ codes=$(for i in 1 2 3 4 5 6; do code $MU/ra/echo; echo; done
 	code $MU/nowhere; echo)
 check_eq "metrics: the requests were answered" "7x200 4x404" \
 	"$(echo $codes | tr ' ' '\n' | uniq -c | awk '{printf "%sx%s ", $1, $2}' | sed 's/ $//')"
-check_eq "metrics: a scrape answers 200" 200 "$(scrape)"
+check_eq "metrics: a scrape answers 200" 200 "$(scrape $P_PROM)"
 check "metrics: the exposition is valid (TYPE for every sample, names, histograms)" \
 	$PROM check "$TMP/prom.txt"
 check_eq "metrics: requests by route and status class" "7 3 1 absent absent" "$(pget \
@@ -690,7 +640,7 @@ check_eq "metrics: config generation 1, no reload yet" "1 0 0 1" "$(pget weir_co
 # Each worker's first pick of dead_a is the dead node (round robin starts at
 # the first); one failure ejects it there.
 for i in 1 2 3 4 5 6; do code $MU/rdead/echo >/dev/null; done
-scrape >/dev/null
+scrape $P_PROM >/dev/null
 check_eq "metrics: a node that failed is reported ejected, the other up" "0 1" \
 	"$(pget "weir_upstream_node_up{upstream=\"dead_a\",node=\"127.0.0.1:$P_DEAD\"}" \
 		"weir_upstream_node_up{upstream=\"dead_a\",node=\"127.0.0.1:$P_A\"}")"
@@ -703,7 +653,7 @@ bpftool map create "$PIN/weir_stats" type percpu_array key 4 value 16 entries 14
 	fail "bpftool could not pin a stand-in weir_stats map"
 NCPU=$(bpftool -j map lookup pinned "$PIN/weir_stats" key 3 0 0 0 |
 	python3 -c 'import json, sys; print(len(json.load(sys.stdin)["values"]))')
-scrape >/dev/null
+scrape $P_PROM >/dev/null
 check_eq "metrics: the XDP counters of a pinned weir_stats map, summed over CPUs" \
 	"$((5 * NCPU)) $((300 * NCPU)) 0" "$(pget 'weir_xdp_packets_total{reason="blocklisted"}' \
 	'weir_xdp_bytes_total{reason="blocklisted"}' 'weir_xdp_packets_total{reason="passed"}')"
@@ -721,7 +671,7 @@ met_reloaded() { grep -q 'weir: reloaded' "$TMP/met.err"; }
 check "metrics: SIGHUP reloads" wait_for 5 met_reloaded
 code $MU/ra/echo >/dev/null
 code $MU/rc/echo >/dev/null
-scrape >/dev/null
+scrape $P_PROM >/dev/null
 check_eq "metrics: after a reload: kept route 8, removed route gone, new route 1" \
 	"8 absent 1 2 1 1" "$(pget 'weir_http_requests_total{route="ra",code="2xx"}' \
 	'weir_http_requests_total{route="rb",code="4xx"}' 'weir_http_requests_total{route="rc",code="2xx"}' \
@@ -731,13 +681,11 @@ echo '  - {path: /x, upstream: nosuch}' >>"$TMP/met.yaml"
 kill -HUP $MET
 met_failed() { grep -q 'reload failed' "$TMP/met.err"; }
 check "metrics: a bad reload fails" wait_for 5 met_failed
-scrape >/dev/null
+scrape $P_PROM >/dev/null
 check_eq "metrics: ... and is counted: generation 2, 1 failure, last reload not successful" \
 	"2 1 0" "$(pget weir_config_generation 'weir_config_reloads_total{result="failure"}' \
 	weir_config_last_reload_successful)"
-kill -TERM $MET
-RC=0; wait $MET || RC=$?
-check_eq "metrics: weir exits 0 on SIGTERM" 0 $RC
+check_stopped "metrics: weir exits 0 on SIGTERM" $MET
 rm -rf "$PIN"
 
 # ---- active health checks --------------------------------------------------------
@@ -770,12 +718,11 @@ start_weir hc -c "$TMP/hc.yaml"
 HC=$WPID
 HU=http://127.0.0.1:$P_MET
 # hval SERIES: its value in a fresh scrape
-hval() { scrape >/dev/null && pget "$1"; }
+hval() { scrape $P_PROM >/dev/null && pget "$1"; }
 healthy() { echo "weir_upstream_node_healthy{upstream=\"$1\",node=\"127.0.0.1:$2\"}"; }
 node_up() { echo "weir_upstream_node_up{upstream=\"$1\",node=\"127.0.0.1:$2\"}"; }
 is() { [ "$(hval "$1")" = "$2" ]; }
-seen_target() { grep '"ev": "req"' "$TMP/$1.log" | grep -cF -- "\"target\": \"$2"; }
-probed() { [ "$(seen_target "$1" /healthz)" -ge "$2" ]; }
+probed() { [ "$(seen_target "$1" "/healthz*")" -ge "$2" ]; }
 check "health: both nodes are probed at /healthz" wait_for 15 eval 'probed A 2 && probed B 2'
 check "health: the probe says Host, Connection: close and who it is" \
 	grep -qF "[\"Host\", \"127.0.0.1:$P_A\"], [\"User-Agent\", \"weir-health-check\"], [\"Accept\", \"*/*\"], [\"Connection\", \"close\"]" "$TMP/A.log"
@@ -796,11 +743,11 @@ check "health: ... and says so on stderr" \
 	grep -q "weir: health check: upstream ab node 127.0.0.1:$P_A is down: status 503" "$TMP/hc.err"
 check_eq "health: ... node_up 0, the other node healthy and up" "0 1 1" \
 	"$(pget "$(node_up ab $P_A)" "$(healthy ab $P_B)" "$(node_up ab $P_B)")"
-A0=$(seen_target A /echo)
+A0=$(seen_target A "/echo*")
 check_eq "health: every request goes to the healthy node, none fails" "20x200 B" \
 	"$(for i in $(seq 20); do C -o /dev/null -w '%{http_code} %header{x-name}\n' $HU/ab/echo?hc=1; done |
 	sort | uniq -c | awk '{printf "%sx%s %s", $1, $2, $3}')"
-check_eq "health: ... the node that is down saw none of them" "$A0" "$(seen_target A /echo)"
+check_eq "health: ... the node that is down saw none of them" "$A0" "$(seen_target A "/echo*")"
 # A reload keeps the verdicts of the nodes that stay: right after it, A is
 # still down (it takes two good probes to come back) and so is the dead port.
 hc_conf "127.0.0.1:$P_B, 127.0.0.1:$P_A" "127.0.0.1:$P_C, 127.0.0.1:$P_DEAD"
@@ -815,19 +762,17 @@ check "health: ... and says so" \
 	grep -q "weir: health check: upstream ab node 127.0.0.1:$P_A is healthy" "$TMP/hc.err"
 check_eq "health: ... and takes requests again" "20x200" \
 	"$(for i in $(seq 20); do code $HU/ab/echo?hc=2; echo; done | sort | uniq -c | awk '{printf "%sx%s", $1, $2}')"
-check_ge "health: ... some of them" 1 "$(seen_target A /echo?hc=2)"
+check_ge "health: ... some of them" 1 "$(seen_target A "/echo?hc=2*")"
 # A node removed is probed no more: once B has been probed three more times,
 # A has had at most the one probe that was in flight at the reload.
 hc_conf "127.0.0.1:$P_B" "127.0.0.1:$P_C"
 kill -HUP $HC
 check "health: SIGHUP removing a node reloads" wait_for 10 hc_reloaded 2
-NA=$(seen_target A /healthz) NB=$(seen_target B /healthz)
+NA=$(seen_target A "/healthz*") NB=$(seen_target B "/healthz*")
 check "health: ... the node that stays is still probed" wait_for 15 probed B $((NB + 3))
-check "health: ... the removed one is not" test "$(seen_target A /healthz)" -le $((NA + 1))
+check "health: ... the removed one is not" test "$(seen_target A "/healthz*")" -le $((NA + 1))
 check "health: ... and is gone from the metrics" is "$(healthy ab $P_A)" absent
-kill -TERM $HC
-RC=0; wait $HC || RC=$?
-check_eq "health: weir exits 0 on SIGTERM" 0 $RC
+check_stopped "health: weir exits 0 on SIGTERM" $HC
 
 # ---- reloads -----------------------------------------------------------------------
 reload_conf() { # UPSTREAM [MORE LISTENERS]
@@ -880,7 +825,7 @@ x_is() { [ "$(C -o /dev/null -w '%header{x-name}' http://127.0.0.1:$P_X/echo)" =
 check "SIGHUP adding a listener: it serves" wait_for 5 x_is B
 reload_conf b
 kill -HUP $RELOAD
-x_refused() { ! in_use $P_X; }
+x_refused() { ! port_in_use $P_X; }
 check "SIGHUP removing it: its port refuses" wait_for 5 x_refused
 check "... and the others still serve" name_is B
 
@@ -924,13 +869,6 @@ check_eq "... and each request gets a fresh connection, none reset" "200:1 200:1
 		-o /dev/null $R/echo 2>"$TMP/curl.err" | sed 's/ $//')$(grep -o 'reset by peer' "$TMP/curl.err")"
 check "weir (main) is still running" kill -0 $MAIN
 
-kill -TERM $MAIN $RELOAD
-RC=0; wait $MAIN || RC=$?
-RC2=0; wait $RELOAD || RC2=$?
-check_eq "both weirs exit 0 on SIGTERM" "0 0" "$RC $RC2"
-if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$TMP"/*.err; then
-	fail "sanitizer reports"; grep -h -A20 'Sanitizer\|runtime error' "$TMP"/*.err | head -60
-else
-	ok "no sanitizer report"
-fi
+check_stopped "both weirs exit 0 on SIGTERM" $MAIN $RELOAD
+check_sanitizers
 finish

@@ -13,28 +13,14 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
+. tests/proxy/lib.sh
 
-WEIR=${WEIR:-build/weir}
-TMP=$(mktemp -d /tmp/weir-sign.XXXXXX)
-PY=$(python3 -c 'import sys; print(sys.executable)')
-UP=tests/proxy/upstream.py
+proxy_setup sign
 SC=tests/proxy/sign_client.py
-cleanup_at_exit "$TMP"
-
-# Four ports in a row in 26000-26999, none in use.
-in_use() { (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }
-for try in $(seq 0 30); do
-	BASE=$((26000 + (($$ + try * 37) % 240) * 4))
-	free=1
-	for p in $(seq $BASE $((BASE + 3))); do in_use $p && free=0 && break; done
-	[ $free = 1 ] && break
-done
-[ $free = 1 ] || die "no four free ports in 26000-26999"
+proxy_ports 26000 26999 4
 P_W=$BASE P_A=$((BASE + 1))
 
-$PY $UP --port $P_A --name A --log "$TMP/A.log" --ready "$TMP/A.ready" 2>"$TMP/A.err" &
-PIDS+=($!)
-wait_for 10 test -s "$TMP/A.ready" || die "upstream did not start: $(cat "$TMP/A.err")"
+start_upstream A $P_A
 
 SECRET=0123456789abcdef-secret
 head -c 5000000 /dev/urandom >"$TMP/big.bin"
@@ -101,9 +87,7 @@ routes:
     upstream: a
     rewrite: {strip_prefix: /plain}
 EOF
-"$WEIR" -c "$TMP/w.yaml" 2>"$TMP/w.err" &
-PIDS+=($!)
-wait_for 10 grep -q 'listening on' "$TMP/w.err" || die "weir did not start: $(cat "$TMP/w.err")"
+start_weir w -c "$TMP/w.yaml"
 
 # sc ARGS...: one JSON line from sign_client.py; f JSON FIELD: a field of it
 # (status as "200 401", echo.X for the upstream's echo, h:NAME for a header
@@ -120,8 +104,6 @@ elif k.startswith("h:"):
 elif k == "saw_body": print(j.get("echo", {}).get("body_sha256") == j["sent_sha256"])
 else: print(j.get(k, "-"))' "$1" "$2"
 }
-# seen PATH: how many request heads the upstream got for PATH.
-seen() { grep '"ev": "req"' "$TMP/A.log" | grep -cF -- "\"target\": \"$1\""; }
 SIGN=(--key-id k1 --secret "$SECRET")
 BODYSIGNED="@method @path @query host x-date x-nonce content-digest"
 
@@ -147,7 +129,7 @@ refused() { # DESC STATUS REASON PATH ARGS...: refused, and not forwarded
 	J=$(sc --path "$path" "$@")
 	check_eq "$desc: $st" "$st" "$(f "$J" status)"
 	check_eq "$desc: says why" "$st $(weir_status "$st"): $why" "$(f "$J" why)"
-	check_eq "$desc: the upstream saw nothing" "0" "$(seen "${path#/signed}")"
+	check_eq "$desc: the upstream saw nothing" "0" "$(seen_target A "${path#/signed}")"
 }
 weir_status() { case $1 in 400) echo "Bad Request";; 401) echo Unauthorized;;
 	413) echo "Content Too Large";; esac; }
@@ -159,7 +141,7 @@ check_eq "a signed upgrade, with the digest of no body: 101" "101" "$(f "$J" sta
 J=$(sc --path /signed/ws?bad=1 "${SIGN[@]}" --headers "$BODYSIGNED" --digest --digest-of x "${WS[@]}")
 check_eq "a signed upgrade whose digest claims a body: 401, not tunnelled" \
 	"401 Unauthorized: body does not match its Content-Digest 0" \
-	"$(f "$J" why) $(seen /ws?bad=1)"
+	"$(f "$J" why) $(seen_target A /ws?bad=1)"
 
 refused "a body changed after signing" 401 "body does not match its Content-Digest" \
 	/signed/t-body "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"amount":1}' \
@@ -185,7 +167,7 @@ refused "Content-Digest signed but not sent" 401 "a signed header is missing fro
 	--headers "$BODYSIGNED" --digest --body x --drop content-digest
 refused "a body over max_body (64k)" 413 "body larger than the limit" /signed/t-big \
 	"${SIGN[@]}" --headers "$BODYSIGNED" --digest --body-size 70000 --chunked
-J=$(curl -s --max-time 30 -H 'Authorization: Signature keyId=k1' http://127.0.0.1:$P_W/signed/t-malformed)
+J=$(C -H 'Authorization: Signature keyId=k1' http://127.0.0.1:$P_W/signed/t-malformed)
 check_eq "a malformed Signature parameter list: 400" \
 	"400 Bad Request: malformed Signature parameters (keyId, headers, signature required)" "$J"
 
@@ -193,7 +175,7 @@ J=$(sc --path /signed/replay "${SIGN[@]}" --headers "$BODYSIGNED" --digest --bod
 	--nonce "once-$$" --repeat 2 --same-conn)
 check_eq "a replayed request: accepted once, then refused on the same connection" "200 401" \
 	"$(f "$J" status)"
-check_eq "a replayed request: the upstream saw it once" "1" "$(seen /replay)"
+check_eq "a replayed request: the upstream saw it once" "1" "$(seen_target A /replay)"
 check_eq "a replayed request: says why" "401 Unauthorized: replayed nonce" "$(f "$J" why)"
 J=$(sc --path /signed/replay "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"pay":1}' \
 	--nonce "once-$$" --repeat 6)
@@ -205,7 +187,7 @@ wait_for 10 grep -q 'weir: reloaded' "$TMP/w.err" || fail "weir did not reload: 
 J=$(sc --path /signed/replay "${SIGN[@]}" --headers "$BODYSIGNED" --digest --body '{"pay":1}' \
 	--nonce "once-$$")
 check_eq "a nonce seen before a reload is refused after it" "401" "$(f "$J" status)"
-check_eq "... and the upstream still saw the request once" "1" "$(seen /replay)"
+check_eq "... and the upstream still saw the request once" "1" "$(seen_target A /replay)"
 
 # Without validate_body the body streams (not held): large bodies pass.
 J=$(sc --path /stream/echo "${SIGN[@]}" --alg hmac-sha512 --body-size 3000000)
@@ -240,7 +222,7 @@ enc_refused() { # DESC REASON PATH ARGS...
 	local desc=$1 why=$2 path=$3 J; shift 3
 	J=$(sc --path "$path" "$@")
 	check_eq "$desc: 400" "400 400 Bad Request: $why" "$(f "$J" status) $(f "$J" why)"
-	check_eq "$desc: the upstream saw nothing" "0" "$(seen "${path#/enc}")"
+	check_eq "$desc: the upstream saw nothing" "0" "$(seen_target A "${path#/enc}")"
 }
 enc_refused "a tampered ciphertext" "encrypted body failed authentication" /enc/t-tamper \
 	--enc-kid new --enc-key "$K_NEW" --body secret-data --tamper-ct
@@ -259,7 +241,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 n = os.urandom(12)
 sys.stdout.buffer.write(n + AESGCM(base64.b64decode(sys.argv[1])).encrypt(n, b"x" * 5000, None))
 EOF
-J=$(curl -s --max-time 30 -o "$TMP/curl.out" -w '%{http_code} %header{x-enc-key-id}' \
+J=$(C -o "$TMP/curl.out" -w '%{http_code} %header{x-enc-key-id}' \
 	-H 'Expect: 100-continue' -H 'X-Enc-Key-Id: new' -H 'Content-Type: application/octet-stream' \
 	--data-binary @"$TMP/sealed.bin" http://127.0.0.1:$P_W/enc/expect)
 check_eq "curl with Expect: 100-continue: weir says go, then decrypts" "200 new" "$J"
@@ -273,7 +255,7 @@ print(j["body_len"], sum(1 for n, v in j["headers"] if n == "expect"))
 EOF
 )"
 
-J=$(curl -s --max-time 30 -o /dev/null -w '%{http_code} %header{x-enc-key-id}' -I \
+J=$(C -o /dev/null -w '%{http_code} %header{x-enc-key-id}' -I \
 	http://127.0.0.1:$P_W/enc/echo)
 check_eq "HEAD: no body to encrypt, passes in clear" "200 " "$J"
 J=$(sc --path /small/big?n=10000 --method GET --dec-keys "new=$K_NEW")
@@ -281,10 +263,10 @@ check_eq "a response over max_body: 502" "502 502 Bad Gateway: response body lar
 	"$(f "$J" status) $(f "$J" why)"
 J=$(sc --path /small/t-413 --enc-kid new --enc-key "$K_NEW" --body-size 5000)
 check_eq "a request over max_body: 413" "413" "$(f "$J" status)"
-J=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' \
+J=$(C -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' \
 	-H 'X-Enc-Key-Id: new' --data-binary @"$TMP/big.bin" http://127.0.0.1:$P_W/small/t-413-expect)
 check_eq "a declared length over max_body: 413 at once, no 100 Continue" "413" "$J"
-check_eq "... and the upstream saw neither" "0 0" "$(seen /t-413) $(seen /t-413-expect)"
+check_eq "... and the upstream saw neither" "0 0" "$(seen_target A /t-413) $(seen_target A /t-413-expect)"
 
 # ---- both: the signature covers the encrypted body; the consumer's key -------
 J=$(sc --path /both/echo "${SIGN[@]}" --headers "$BODYSIGNED" --digest --enc-kid old \
@@ -297,13 +279,13 @@ J=$(sc --path /both/t-otherkey "${SIGN[@]}" --headers "$BODYSIGNED" --digest --e
 check_eq "signed by alice, encrypted under another key: 400" \
 	"400 400 Bad Request: not this consumer's encryption key" "$(f "$J" status) $(f "$J" why)"
 check_eq "signed by alice, encrypted under another key: the upstream saw nothing" "0" \
-	"$(seen /t-otherkey)"
+	"$(seen_target A /t-otherkey)"
 
 # ---- streaming routes are untouched -----------------------------------------
 J=$(curl -s --max-time 60 --data-binary @"$TMP/big.bin" http://127.0.0.1:$P_W/plain/echo)
 check_eq "a route without these plugins streams a 5 MB body" \
 	"$(sha256sum <"$TMP/big.bin" | cut -d' ' -f1)" \
-	"$(echo "$J" | python3 -c 'import json,sys; print(json.load(sys.stdin)["body_sha256"])')"
+	"$(echo "$J" | jf body_sha256)"
 
 # ---- settings ----------------------------------------------------------------
 sed 's/k1: {secret: "'$SECRET'", consumer: alice}/k1: {secret: short}/' "$TMP/w.yaml" >"$TMP/bad.yaml"
@@ -315,14 +297,7 @@ check_fails "weir --check: encrypt_with naming no key" \
 	"bad2.yaml:[0-9]+: routes\[2\]\.plugins\.body-crypto: encrypt_with: must name a key of .keys." \
 	"$WEIR" --check "$TMP/bad2.yaml"
 
-WPID=${PIDS[1]}
 check "weir is still up" kill -0 $WPID
-kill -TERM $WPID
-RC=0; wait $WPID || RC=$?
-check_eq "weir exits 0 on SIGTERM" "0" "$RC"
-if grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$TMP"/*.err; then
-	fail "sanitizer reports"; grep -h -A20 'Sanitizer\|runtime error' "$TMP"/*.err | head -60
-else
-	ok "no sanitizer report"
-fi
+check_stopped "weir exits 0 on SIGTERM" $WPID
+check_sanitizers
 finish
