@@ -25,6 +25,7 @@
 #include "config.h"
 #include "core.h"
 #include "server.h"
+#include "tls.h"
 #include "snapshot.h"
 #include "steer.h"
 #include "accesslog.h"
@@ -395,6 +396,7 @@ int main(int argc, char **argv)
 	weir_workers_join();
 	weir_steer_fini();
 	weir_snapshot_put(cur);
+	weir_tls_cleanup();
 	weir_log_shutdown();
 	fprintf(stderr, "weir: stopped\n");
 	return 0;
