@@ -39,6 +39,8 @@ run_suite "cli" tests/cli/test_cli.sh
 WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
 run_suite "proxy" tests/proxy/test_proxy.sh
 WEIR=build/asan/weir run_suite "proxy (asan)" tests/proxy/test_proxy.sh
+run_suite "tls" tests/proxy/test_tls.sh
+WEIR=build/asan/weir run_suite "tls (asan)" tests/proxy/test_tls.sh
 run_suite "steer" tests/steer/test_steer.sh
 WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh

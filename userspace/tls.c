@@ -18,12 +18,8 @@
  * lock per cache lookup or insert, taken once per handshake, never per
  * record.
  *
- * Ticket keys are per listener address and outlive snapshots, so tickets
- * issued before a reload still resume after it. Each address has a ring of
- * two keys: tickets are sealed with the current one; the previous one still
- * opens tickets (which are then renewed) for one more rotation period. Keys
- * come from RAND_bytes and rotate lazily, in the first handshake after the
- * period ends.
+ * Ticket keys are per listener address and outlive snapshots (tls_ticket.c),
+ * so tickets issued before a reload still resume after it.
  *
  * I/O: records are read with read-ahead, so one read() takes whatever the
  * socket holds; a read is "drained" only at SSL_ERROR_WANT_READ, because
@@ -51,6 +47,7 @@
 
 #include "tls.h"
 #include "core.h"
+#include "tls_ticket.h"
 
 /* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list
  * without DHE). TLS 1.3 suites are all AEAD; OpenSSL's defaults stand. */
@@ -61,74 +58,6 @@
 #define RECORD_MAX 16384
 
 static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };	/* enum weir_tls_version */
-
-/* ---- ticket keys ---------------------------------------------------------- */
-
-struct ticket_key {
-	unsigned char name[16], aes[32], hmac[32];
-};
-
-struct ticket_ring {
-	struct ticket_ring *next;	/* the process's list */
-	char addr[64];			/* the listener's address */
-	pthread_mutex_t lock;
-	struct ticket_key cur, prev;
-	bool has_prev;
-	uint64_t rotate_at;		/* ms, CLOCK_MONOTONIC */
-	uint32_t period_ms;
-};
-
-static struct ticket_ring *rings;
-static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int key_new(struct ticket_key *k)
-{
-	return RAND_bytes((unsigned char *)k, sizeof(*k)) == 1 ? 0 : -1;
-}
-
-/* The ring of an address, made on first use; its period follows the
- * latest configuration. */
-static struct ticket_ring *ring_get(const char *addr, uint32_t period_ms)
-{
-	struct ticket_ring *r;
-
-	pthread_mutex_lock(&rings_lock);
-	for (r = rings; r && strcmp(r->addr, addr); r = r->next)
-		;
-	if (!r && (r = calloc(1, sizeof(*r)))) {
-		snprintf(r->addr, sizeof(r->addr), "%s", addr);
-		pthread_mutex_init(&r->lock, NULL);
-		if (key_new(&r->cur) < 0) {
-			free(r);
-			r = NULL;
-		} else {
-			r->rotate_at = weir_now_ms() + period_ms;
-			r->next = rings;
-			rings = r;
-		}
-	}
-	if (r) {
-		pthread_mutex_lock(&r->lock);
-		r->period_ms = period_ms;
-		pthread_mutex_unlock(&r->lock);
-	}
-	pthread_mutex_unlock(&rings_lock);
-	return r;
-}
-
-void weir_tls_cleanup(void)
-{
-	pthread_mutex_lock(&rings_lock);
-	while (rings) {
-		struct ticket_ring *r = rings;
-		rings = r->next;
-		OPENSSL_cleanse(&r->cur, sizeof(r->cur));
-		OPENSSL_cleanse(&r->prev, sizeof(r->prev));
-		pthread_mutex_destroy(&r->lock);
-		free(r);
-	}
-	pthread_mutex_unlock(&rings_lock);
-}
 
 /* ---- a listener's contexts ------------------------------------------------ */
 
@@ -147,7 +76,7 @@ struct weir_tls_server {
 	size_t n_names;
 	unsigned char alpn[64];		/* wire format */
 	unsigned alpn_len;
-	struct ticket_ring *ring;
+	struct weir_ticket_ring *ring;
 	uint32_t handshake_ms;
 	uint32_t session_timeout_s;
 	char *id_header;
@@ -233,7 +162,7 @@ static int cert_names(struct weir_tls_server *t, X509 *x, uint32_t ctx)
 
 /* The context for a server name: an exact name first, then a wildcard for
  * the name less its first label; the first certificate listed wins a tie. */
-static int sni_lookup(const struct weir_tls_server *t, const char *name)
+int weir_tls_server_pick(const struct weir_tls_server *t, const char *name)
 {
 	size_t len = strlen(name);
 	const char *dot = memchr(name, '.', len);
@@ -255,7 +184,7 @@ static int on_servername(SSL *s, int *al, void *arg)
 {
 	struct weir_tls_server *t = arg;
 	const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
-	int i = name ? sni_lookup(t, name) : -1;
+	int i = name ? weir_tls_server_pick(t, name) : -1;
 
 	if (i > 0 && !SSL_set_SSL_CTX(s, t->ctxs[i])) {
 		*al = SSL_AD_INTERNAL_ERROR;
@@ -279,7 +208,7 @@ static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-static int ticket_init(EVP_MAC_CTX *hctx, const struct ticket_key *k)
+static int ticket_init(EVP_MAC_CTX *hctx, const struct weir_ticket_key *k)
 {
 	OSSL_PARAM p[] = {
 		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
@@ -298,36 +227,11 @@ static int on_ticket(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
 		     EVP_MAC_CTX *hctx, int enc)
 {
 	struct weir_tls_server *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), server_idx);
-	struct ticket_ring *r = t->ring;
-	struct ticket_key k;
-	int rc = 1;
+	struct weir_ticket_key k;
+	int rc = weir_ticket_key(t->ring, weir_now_ms(), enc ? NULL : name, &k);
 
-	pthread_mutex_lock(&r->lock);
-	uint64_t now = weir_now_ms();
-	if (now >= r->rotate_at) {
-		struct ticket_key fresh;
-		if (key_new(&fresh) == 0) {
-			/* A ring idle for two periods has no previous key worth keeping. */
-			r->has_prev = now < r->rotate_at + r->period_ms;
-			r->prev = r->cur;
-			r->cur = fresh;
-		}
-		r->rotate_at = now + r->period_ms;
-		OPENSSL_cleanse(&fresh, sizeof(fresh));
-	}
-	if (enc) {
-		k = r->cur;
-	} else if (!memcmp(name, r->cur.name, 16)) {
-		k = r->cur;
-	} else if (r->has_prev && !memcmp(name, r->prev.name, 16)) {
-		k = r->prev;
-		rc = 2;
-	} else {
-		rc = 0;
-	}
-	pthread_mutex_unlock(&r->lock);
-	if (rc == 0)
-		return 0;
+	if (rc <= 0)
+		return rc;
 	if (enc) {
 		memcpy(name, k.name, 16);
 		if (RAND_bytes(iv, 16) != 1 ||
@@ -470,7 +374,7 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 	const struct weir_tls_conf *tc = &l->tls;
 	struct weir_tls_server *t = calloc(1, sizeof(*t));
 	const char *field = "tls";
-	char why[400], where[96];
+	char why[400], where[96], at[400];
 	unsigned line = tc->line;
 	size_t k = 0;
 
@@ -494,7 +398,7 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 		t->id_header_len = strlen(t->id_header);
 	}
 	if (tc->session_tickets &&
-	    !(t->ring = ring_get(l->addr.text, tc->ticket_key_rotate_ms)))
+	    !(t->ring = weir_ticket_ring_get(l->addr.text, tc->ticket_key_rotate_ms)))
 		goto oom;
 	if (!(t->ctxs = calloc(tc->n_certs, sizeof(*t->ctxs))))
 		goto oom;
@@ -509,7 +413,8 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 			goto fail;
 		line = cc->line;
 		snprintf(where, sizeof(where), "listeners[%zu].tls.certificates[%zu]", index, k);
-		if (ctx_cert(t->ctxs[k], cc, &field, why, sizeof(why), where) < 0)
+		snprintf(at, sizeof(at), "%s:%u: %s", file_of(c), line, where);
+		if (ctx_cert(t->ctxs[k], cc, &field, why, sizeof(why), at) < 0)
 			goto fail;
 		if (cert_names(t, SSL_CTX_get0_certificate(t->ctxs[k]), (uint32_t)k) < 0)
 			goto oom;
@@ -852,4 +757,9 @@ void weir_tls_cross(struct weir_io *io, bool readable, bool writable)
 		io->tls_rw &= ~WEIR_TLS_WRITE_ON_READ;
 		io->writable = 1;
 	}
+}
+
+void weir_tls_cleanup(void)
+{
+	weir_ticket_rings_free();
 }

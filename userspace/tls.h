@@ -38,6 +38,10 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 void weir_tls_server_hold(struct weir_tls_server *t);
 void weir_tls_server_put(struct weir_tls_server *t);
 uint32_t weir_tls_server_handshake_ms(const struct weir_tls_server *t);
+/* The certificate a server name selects (its index in the listener's
+ * certificates), or -1 for the default: an exact name first (any case),
+ * then a "*." wildcard for the name less its first label. */
+int weir_tls_server_pick(const struct weir_tls_server *t, const char *name);
 /* The header the client's identity goes upstream in (lower case), or NULL. */
 const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *len);
 
