@@ -256,6 +256,15 @@ check_eq "... three requests of one client, one TLS connection to the upstream (
 	"$(($(conns UT) - before))"
 check_eq "... the upstream saw them" 3 "$(seen UT '"/echo?t=')"
 check_eq "upstream TLS verified by IP address (no sni): 200" 200 "$(code $P/ut-ip/echo)"
+got=$(curl -s --max-time 20 -D "$TMP/ut-big.h" "$P/ut/big?n=3000000" | sha256sum | cut -d' ' -f1)
+check_eq "upstream TLS: a 3 MB response arrives whole" \
+	"$(grep -i x-body-sha256 "$TMP/ut-big.h" | tr -d '\r' | cut -d' ' -f2)" "$got"
+got=$(curl -s --max-time 20 "$P/ut/eof-body?n=100000" | wc -c)
+check_eq "upstream TLS: a body that ends when the upstream closes (no close_notify)" 100000 "$got"
+want=$(sha256sum <"$TMP/body.bin" | cut -d' ' -f1)
+got=$(curl -s --max-time 20 --data-binary @"$TMP/body.bin" $P/ut/echo |
+	$PY -c 'import json,sys; print(json.load(sys.stdin)["body_sha256"])')
+check_eq "upstream TLS: a 3 MB request body arrives whole" "$want" "$got"
 check_eq "upstream TLS with the wrong CA: 502" 502 "$(code $P/ut-ca/echo?t=ca)"
 check "... which says why" bash -c "curl -s $P/ut-ca/echo | grep -q 'TLS handshake failed'"
 check_eq "... and no request reached the upstream" 0 "$(seen UT 't=ca')"
