@@ -84,11 +84,13 @@ struct weir_tls_server {
 };
 
 static int server_idx = -1;		/* SSL_CTX ex_data: its weir_tls_server */
+static EVP_CIPHER *ticket_cipher;	/* fetched once, not by name per ticket */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void idx_init(void)
 {
 	server_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
 }
 
 static const char *file_of(const struct weir_config *c)
@@ -235,9 +237,9 @@ static int on_ticket(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPH
 	if (enc) {
 		memcpy(name, k.name, 16);
 		if (RAND_bytes(iv, 16) != 1 ||
-		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv))
+		    !EVP_EncryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv))
 			rc = -1;
-	} else if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) {
+	} else if (!EVP_DecryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv)) {
 		rc = -1;
 	}
 	if (rc > 0 && ticket_init(hctx, &k) < 0)
@@ -379,7 +381,7 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 	size_t k = 0;
 
 	pthread_once(&idx_once, idx_init);
-	if (!t || server_idx < 0)
+	if (!t || server_idx < 0 || !ticket_cipher)
 		goto oom;
 	t->refs = 1;
 	t->handshake_ms = tc->handshake_timeout_ms;
@@ -765,4 +767,6 @@ void weir_tls_cross(struct weir_io *io, bool readable, bool writable)
 void weir_tls_cleanup(void)
 {
 	weir_ticket_rings_free();
+	EVP_CIPHER_free(ticket_cipher);
+	ticket_cipher = NULL;
 }

@@ -33,7 +33,7 @@ for try in $(seq 0 30); do
 done
 [ $free = 1 ] || die "no eight free ports in 20000-20999"
 P_TLS=$BASE P_MTLS=$((BASE + 1)) P_PLAIN=$((BASE + 2)) P_SWAP=$((BASE + 3))
-P_U=$((BASE + 4)) P_UT=$((BASE + 5))
+P_U=$((BASE + 4)) P_UT=$((BASE + 5)) P_OPT=$((BASE + 6))
 
 # ---- keys and certificates ------------------------------------------------
 cd "$TMP"
@@ -99,6 +99,12 @@ listeners:
       verify_client: require
       client_id_header: X-Client-Id
   - 127.0.0.1:$P_PLAIN
+  - listen: 127.0.0.1:$P_OPT
+    tls:
+      certificates: [{cert: $TMP/default.pem, key: $TMP/default.key}]
+      client_ca: $TMP/ca.pem
+      verify_client: optional
+      client_id_header: X-Client-Id
   - listen: 127.0.0.1:$P_SWAP
     tls:
       certificates: [{cert: $1, key: $2}]
@@ -246,6 +252,18 @@ check_eq "... and the upstream never saw it" 0 "$(seen U 'who=mallory')"
 check_eq "without client certificates, no identity header goes upstream" 0 \
 	"$(grep 'v=13' "$TMP/U.log" | grep -c 'x-client-id')"
 
+O="https://default.test:$P_OPT"
+RO=(--resolve default.test:$P_OPT:127.0.0.1)
+check_eq "mTLS optional: no certificate is served" 200 "$(code "${RO[@]}" "$O/echo?who=opt-none")"
+check_eq "... without an identity header (the client's own is dropped)" 0 \
+	"$(C "${RO[@]}" -H 'X-Client-Id: root' "$O/echo?who=opt-none2" >/dev/null;
+	   grep 'who=opt-none2' "$TMP/U.log" | grep -c 'x-client-id')"
+check_eq "mTLS optional: a certificate from the CA gives its identity" 1 \
+	"$(C "${RO[@]}" --cert "$TMP/alice.pem" --key "$TMP/alice.key" "$O/echo?who=opt-alice" >/dev/null;
+	   grep 'who=opt-alice' "$TMP/U.log" | grep -cF '["x-client-id", "alice"]')"
+check "mTLS optional: a certificate from another CA is refused" \
+	bash -c "! curl -s --max-time 20 --cacert $TMP/ca.pem ${RO[*]} --cert $TMP/mallory.pem --key $TMP/mallory.key $O/echo?who=opt-mallory -o /dev/null"
+
 # ---- TLS to upstreams ------------------------------------------------------------
 P="http://127.0.0.1:$P_PLAIN"
 before=$(conns UT)
@@ -312,16 +330,16 @@ write_conf "$TMP/swap.pem" "$TMP/a.key"
 kill -HUP $WPID
 wait_for 10 grep -q 'reload failed' "$TMP/weir.err"
 check "a key that does not match: the reload fails naming the field" \
-	grep -q "weir.yaml:[0-9]*: listeners\[3\].tls.certificates\[0\].key: .* does not match the certificate" "$TMP/weir.err"
+	grep -q "weir.yaml:[0-9]*: listeners\[4\].tls.certificates\[0\].key: .* does not match the certificate" "$TMP/weir.err"
 check_eq "... and the running certificate stays" new.test "$(S)"
 check_fails "--check: a key that does not match its certificate" \
-	"listeners\[3\]\.tls\.certificates\[0\]\.key: .*does not match" \
+	"listeners\[4\]\.tls\.certificates\[0\]\.key: .*does not match" \
 	"$WEIR" --check "$TMP/weir.yaml"
 write_conf "$TMP/missing.pem" "$TMP/a.key"
 kill -HUP $WPID
 wait_for 10 test "$(grep -c 'reload failed' "$TMP/weir.err")" -ge 2
 check "a missing certificate file: the reload fails naming the field and the reason" \
-	grep -q "listeners\[3\].tls.certificates\[0\].cert: '$TMP/missing.pem': No such file or directory" "$TMP/weir.err"
+	grep -q "listeners\[4\].tls.certificates\[0\].cert: '$TMP/missing.pem': No such file or directory" "$TMP/weir.err"
 check_eq "... and the running certificate stays" new.test "$(S)"
 
 kill -TERM $WPID
