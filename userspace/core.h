@@ -90,6 +90,7 @@ struct weir_io {
 	uint8_t eof;			/* read returned 0 */
 	uint8_t rdhup;			/* the peer's FIN was reported */
 	uint8_t tls_rw;			/* WEIR_TLS_* */
+	uint8_t tls_drained;		/* TLS: a read in this SSL call found the socket empty */
 	int fd;
 	struct ssl_st *ssl;		/* NULL: plaintext */
 };

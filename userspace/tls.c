@@ -21,10 +21,14 @@
  * Ticket keys are per listener address and outlive snapshots (tls_ticket.c),
  * so tickets issued before a reload still resume after it.
  *
- * I/O: records are read with read-ahead, so one read() takes whatever the
- * socket holds; a read is "drained" only at SSL_ERROR_WANT_READ, because
- * decrypted bytes may wait in OpenSSL with nothing left in the socket to
- * raise another edge. Writes run with partial writes and moving buffers:
+ * I/O: OpenSSL reads and writes the socket through weir's own BIO, which
+ * knows the edge-triggered contract of struct weir_io: a read shorter than
+ * asked drained the socket (the next byte brings a new edge), so a second
+ * read in the same SSL call answers "would block" without a system call,
+ * and the connection is marked drained once OpenSSL holds no more bytes
+ * (SSL_has_pending), which saves the read() that returns EAGAIN after each
+ * request, as the plaintext path does. Records are read with read-ahead,
+ * so one read() takes whatever the socket holds. Writes run with partial writes and moving buffers:
  * a write that would block is retried later with the same bytes at its
  * front, which is what the callers (http.c, proxy.c) do anyway. Small
  * vectored writes (a response head and its body) are gathered into one
@@ -37,11 +41,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -293,7 +299,16 @@ static int ctx_setup(SSL_CTX *ctx, struct weir_tls_server *t, const struct weir_
 		ERR_clear_error();
 		return -1;
 	}
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid, (unsigned)strlen(sid));
+	/* A session resumes only on the listener that made it (its client
+	 * certificate settings); OpenSSL takes at most 32 bytes: a digest of
+	 * the address, which may be longer. */
+	unsigned char sid_ctx[SHA256_DIGEST_LENGTH];
+	if (!EVP_Digest(sid, strlen(sid), sid_ctx, NULL, EVP_sha256(), NULL) ||
+	    !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx))) {
+		*field = "certificates";
+		ssl_why(why, len);
+		return -1;
+	}
 	SSL_CTX_set_timeout(ctx, t->session_timeout_s);
 	if (tc->session_cache) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -514,11 +529,96 @@ void weir_tls_client_free(SSL_CTX *ctx)
 
 /* ---- connections -------------------------------------------------------------- */
 
+/* The socket BIO of every TLS connection, its data the struct weir_io. */
+static int bio_read(BIO *b, char *buf, int len)
+{
+	struct weir_io *io = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (io->tls_drained) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	do
+		n = read(io->fd, buf, (size_t)len);
+	while (n < 0 && errno == EINTR);
+	if (n > 0 && n < len && !io->rdhup)
+		io->tls_drained = 1;
+	if (n < 0 && errno == EAGAIN) {
+		io->tls_drained = 1;
+		BIO_set_retry_read(b);
+	}
+	return (int)n;
+}
+
+static int bio_write(BIO *b, const char *buf, int len)
+{
+	struct weir_io *io = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	do
+		n = write(io->fd, buf, (size_t)len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		BIO_set_retry_write(b);
+	return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH;
+}
+
+static int bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weir socket");
+
+	if (m && BIO_meth_set_read(m, bio_read) && BIO_meth_set_write(m, bio_write) &&
+	    BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+		bio_method = m;
+	else
+		BIO_meth_free(m);
+}
+
+/* s on io's socket, through the BIO above. */
+static int ssl_attach(SSL *s, struct weir_io *io)
+{
+	BIO *b;
+
+	pthread_once(&bio_once, bio_init);
+	if (!s || !bio_method || !(b = BIO_new(bio_method)))
+		return -1;
+	BIO_set_data(b, io);
+	SSL_set_bio(s, b, b);
+	io->tls_drained = 0;
+	return 0;
+}
+
+/* After a successful SSL call: the socket is drained when a read found it
+ * so and OpenSSL holds no byte that a read would return. */
+static void after_read(struct weir_io *io)
+{
+	if (io->tls_drained && !SSL_has_pending(io->ssl))
+		io->readable = 0;
+	io->tls_drained = 0;
+}
+
 int weir_tls_accept(struct weir_io *io, struct weir_tls_server *t)
 {
 	SSL *s = SSL_new(t->ctxs[0]);
 
-	if (!s || !SSL_set_fd(s, io->fd)) {
+	if (ssl_attach(s, io) < 0) {
 		SSL_free(s);
 		ERR_clear_error();
 		return -1;
@@ -537,7 +637,7 @@ int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstrea
 			(const void *)&((const struct sockaddr_in *)&node->sa)->sin_addr :
 			(const void *)&((const struct sockaddr_in6 *)&node->sa)->sin6_addr;
 
-	if (!s || !SSL_set_fd(s, io->fd))
+	if (ssl_attach(s, io) < 0)
 		goto fail;
 	if (conf->sni && !SSL_set_tlsext_host_name(s, conf->sni))
 		goto fail;
@@ -562,12 +662,15 @@ int weir_tls_handshake(struct weir_io *io, const char **why)
 	int rc;
 
 	ERR_clear_error();
+	io->tls_drained = 0;
 	rc = SSL_do_handshake(s);
 
 	if (rc == 1) {
 		io->readable = 1;	/* application data may have come with it */
+		after_read(io);
 		return 1;
 	}
+	io->tls_drained = 0;
 	switch (SSL_get_error(s, rc)) {
 	case SSL_ERROR_WANT_READ:
 		io->readable = 0;
@@ -661,12 +764,15 @@ ssize_t weir_tls_read(struct weir_io *io, struct weir_buf *b)
 	int rc;
 
 	ERR_clear_error();	/* SSL_get_error reads the queue: nothing stale in it */
+	io->tls_drained = 0;
 	rc = SSL_read_ex(io->ssl, b->data + b->end, b->cap - b->end, &n);
 
 	if (rc == 1) {
 		b->end += (uint32_t)n;
+		after_read(io);
 		return (ssize_t)n;
 	}
+	io->tls_drained = 0;
 	return io_wait(io, rc, true);
 }
 
@@ -677,6 +783,7 @@ ssize_t weir_tls_writev(struct weir_io *io, const struct iovec *iov, int n_iov, 
 	int i = 0;
 
 	ERR_clear_error();
+	io->tls_drained = 0;	/* a write may read (a key update): no shortcut */
 	while (i < n_iov) {
 		const char *p = (const char *)iov[i].iov_base + off;
 		size_t len = iov[i].iov_len - off, w;
@@ -728,7 +835,9 @@ bool weir_tls_idle_ok(struct weir_io *io)
 	int rc;
 
 	ERR_clear_error();
+	io->tls_drained = 0;
 	rc = SSL_peek_ex(io->ssl, &ch, 1, &n);
+	io->tls_drained = 0;
 
 	if (rc == 1)
 		return false;	/* bytes nobody asked for */
@@ -767,6 +876,8 @@ void weir_tls_cross(struct weir_io *io, bool readable, bool writable)
 void weir_tls_cleanup(void)
 {
 	weir_ticket_rings_free();
+	BIO_meth_free(bio_method);
+	bio_method = NULL;
 	EVP_CIPHER_free(ticket_cipher);
 	ticket_cipher = NULL;
 }
