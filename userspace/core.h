@@ -195,6 +195,7 @@ struct weir_upconn {
 	struct weir_io io;
 	uint8_t state;
 	uint8_t reused;			/* came from the pool */
+	uint8_t done;			/* its last exchange ended cleanly (TLS: close_notify) */
 	uint16_t node;			/* index of the node in its upstream */
 	uint32_t pool;			/* the worker's pool it returns to */
 	uint32_t nreq;
@@ -309,6 +310,9 @@ struct weir_req {
 struct weir_pool {
 	struct weir_upconn *idle;	/* most recently used first */
 	uint32_t n_idle;
+	/* TLS: the last session a node gave a connection of this pool, which
+	 * the next new connection resumes (tls.c); NULL: none, or plaintext */
+	struct ssl_session_st *tls_session;
 };
 
 struct weir_snap_ref {

@@ -310,6 +310,7 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_u
 		return NULL;
 	u->io.kind = WEIR_IO_UPSTREAM;
 	u->pool = n->pool;
+	u->w = w;
 	u->timer.fire = upconn_timer_fire;
 	u->io.fd = socket(n->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->io.fd < 0) {
@@ -324,7 +325,8 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_u
 		return NULL;
 	}
 	u->state = WEIR_UP_CONNECTING;
-	if ((up->tls && weir_tls_connect(&u->io, up->tls, &up->conf->tls, &n->addr) < 0) ||
+	if ((up->tls && weir_tls_connect(&u->io, up->tls, &up->conf->tls, &n->addr,
+					 worker_pool(w, n->pool)) < 0) ||
 	    weir_io_add(w, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
 		weir_tls_close(&u->io, false);
 		close(u->io.fd);
@@ -361,6 +363,7 @@ static bool upstream_connect(struct weir_req *r, int status, const char *why)
 		if (u) {
 			pool_unlink(p, u);
 			u->reused = 1;
+			u->done = 0;
 			u->state = WEIR_UP_ACTIVE;
 			weir_timer_stop(w, &u->timer);
 		} else {
@@ -1014,7 +1017,9 @@ void weir_proxy_pump(struct weir_req *r)
 static void upconn_close(struct weir_worker *w, struct weir_upconn *u)
 {
 	weir_timer_stop(w, &u->timer);
-	weir_tls_close(&u->io, u->state == WEIR_UP_IDLE);
+	/* A clean close keeps the TLS session resumable; one after an error
+	 * does not (OpenSSL drops the session of a connection not shut down). */
+	weir_tls_close(&u->io, u->state == WEIR_UP_IDLE || u->done);
 	close(u->io.fd);		/* which also takes it out of epoll */
 	u->io.fd = -1;
 	if (u->in)
@@ -1071,6 +1076,7 @@ void weir_proxy_finish(struct weir_req *r)
 	}
 	if (!r->sent_all)
 		r->close_after = 1;	/* answered early: the rest of the body is unread */
+	u->done = r->sent_all && !r->close_upstream;
 	upconn_release(r, reusable);
 	weir_client_req_done(r->client);
 }
@@ -1214,10 +1220,12 @@ void weir_upconn_event(struct weir_upconn *u, uint32_t events)
 
 void weir_pools_close(struct weir_worker *w)
 {
-	for (uint32_t i = 0; i < w->n_pools; i++)
+	for (uint32_t i = 0; i < w->n_pools; i++) {
 		while (w->pools[i].idle) {
 			struct weir_upconn *u = w->pools[i].idle;
 			pool_unlink(&w->pools[i], u);
 			upconn_close(w, u);
 		}
+		weir_tls_session_drop(&w->pools[i]);
+	}
 }

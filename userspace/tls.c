@@ -482,6 +482,21 @@ const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *l
 
 /* ---- an upstream's context ------------------------------------------------- */
 
+/* A node gave a connection a session (or a TLS 1.3 ticket): the pool keeps
+ * the latest for its next new connection; we take OpenSSL's reference. */
+_Static_assert(offsetof(struct weir_upconn, io) == 0, "SSL_get_app_data is the upconn");
+
+static int on_client_session(SSL *s, SSL_SESSION *sess)
+{
+	struct weir_upconn *u = SSL_get_app_data(s);
+	struct weir_pool *p = &u->w->pools[u->pool];
+
+	SSL_SESSION_free(p->tls_session);
+	p->tls_session = sess;
+	return 1;
+}
+
+
 SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
 			     size_t errlen)
 {
@@ -503,6 +518,10 @@ SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *er
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+	/* Sessions are kept per pool (node and settings) by the worker that
+	 * owns it, not in a cache of OpenSSL's. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
 	if (tc->verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 		if (tc->ca && readable_file(tc->ca, why, sizeof(why)) < 0)
@@ -636,8 +655,14 @@ int weir_tls_accept(struct weir_io *io, struct weir_tls_server *t)
 	return 0;
 }
 
+void weir_tls_session_drop(struct weir_pool *p)
+{
+	SSL_SESSION_free(p->tls_session);
+	p->tls_session = NULL;
+}
+
 int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
-		     const struct weir_addr *node)
+		     const struct weir_addr *node, struct weir_pool *from)
 {
 	SSL *s = SSL_new(ctx);
 	char ip[INET6_ADDRSTRLEN];
@@ -655,6 +680,9 @@ int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstrea
 	    (!inet_ntop(node->sa.ss_family, a, ip, sizeof(ip)) ||
 	     !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), ip)))
 		goto fail;
+	if (from && from->tls_session && !SSL_set_session(s, from->tls_session))
+		ERR_clear_error();	/* then a full handshake */
+	SSL_set_app_data(s, io);	/* the upconn: io is its first member */
 	SSL_set_connect_state(s);
 	io->ssl = s;
 	return 0;

@@ -25,6 +25,7 @@
 
 struct weir_io;
 struct weir_buf;
+struct weir_pool;
 struct ssl_ctx_st;
 
 struct weir_tls_server;
@@ -54,9 +55,15 @@ void weir_tls_client_free(struct ssl_ctx_st *ctx);
  * out of memory. */
 int weir_tls_accept(struct weir_io *io, struct weir_tls_server *t);
 /* Starts the client side towards a node: SNI and the name or address to
- * verify as the upstream's settings say. -1 when out of memory. */
+ * verify as the upstream's settings say, resuming the session kept in
+ * `from` if there is one. io must be the first member of a struct
+ * weir_upconn: the sessions the node gives it are kept in its pool for the
+ * next connection. -1 when out of memory. */
 int weir_tls_connect(struct weir_io *io, struct ssl_ctx_st *ctx,
-		     const struct weir_upstream_tls_conf *conf, const struct weir_addr *node);
+		     const struct weir_upstream_tls_conf *conf, const struct weir_addr *node,
+		     struct weir_pool *from);
+/* Frees the session a pool keeps. */
+void weir_tls_session_drop(struct weir_pool *p);
 /* Moves a handshake on. 1 done, 0 waiting for the socket (io's readable or
  * writable cleared), -1 failed (why says how, for a log or a 502). */
 int weir_tls_handshake(struct weir_io *io, const char **why);

@@ -125,6 +125,10 @@ upstreams:
   ut_noverify:
     nodes: [127.0.0.1:$P_UT]
     tls: {verify: false}
+  ut_nopool:
+    nodes: [127.0.0.1:$P_UT]
+    keepalive: {size: 0}
+    tls: {ca: $TMP/ca.pem, sni: up.test, verify: true}
 routes:
   - {id: default, path: /*, upstream: u}
   - {id: ut, path: /ut/*, upstream: ut, rewrite: {strip_prefix: /ut}}
@@ -132,6 +136,7 @@ routes:
   - {id: ut-ca, path: /ut-ca/*, upstream: ut_wrong_ca, rewrite: {strip_prefix: /ut-ca}}
   - {id: ut-name, path: /ut-name/*, upstream: ut_wrong_name, rewrite: {strip_prefix: /ut-name}}
   - {id: ut-nov, path: /ut-nov/*, upstream: ut_noverify, rewrite: {strip_prefix: /ut-nov}}
+  - {id: ut-np, path: /ut-np/*, upstream: ut_nopool, rewrite: {strip_prefix: /ut-np}}
 EOF
 }
 write_conf "$TMP/swap.pem" "$TMP/swap.key"
@@ -289,6 +294,12 @@ check "... which says why" bash -c "curl -s $P/ut-ca/echo | grep -q 'TLS handsha
 check_eq "... and no request reached the upstream" 0 "$(seen UT 't=ca')"
 check_eq "upstream TLS, a name the certificate does not have: 502" 502 "$(code $P/ut-name/echo?t=nm)"
 check_eq "upstream TLS with verify: false: 200" 200 "$(code $P/ut-nov/echo)"
+reused() { grep -c '"ev": "tls", "reused": true' "$TMP/UT.log"; }
+r0=$(reused)
+check_eq "upstream TLS without a pool: four requests of one client, four connections" \
+	"200200200200" "$(curl -s --max-time 20 -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+	-w '%{http_code}' $P/ut-np/echo?np=1 $P/ut-np/echo?np=2 $P/ut-np/echo?np=3 $P/ut-np/echo?np=4)"
+check_ge "... the later ones resume the TLS session the node gave the first" 3 $(($(reused) - r0))
 
 # ---- certificates change on SIGHUP ------------------------------------------------
 S() { timeout 20 openssl s_client -connect 127.0.0.1:$P_SWAP -servername swap.test </dev/null 2>&1 |

@@ -4,7 +4,8 @@ tests, stdlib only, one thread per connection.
 
     upstream.py --port PORT --name NAME --log FILE [--ready FILE] [--unhealthy-if FILE]
     upstream.py --port PORT --blackhole [--ready FILE]
-    upstream.py ... --tls CERT KEY      the same over TLS (python's ssl)
+    upstream.py ... --tls CERT KEY      the same over TLS (python's ssl); each
+                                        handshake logged: {"ev": "tls", "reused": BOOL}
 
 --blackhole: a listener whose accept queue is kept full, so the kernel drops
 every new SYN and connects to it hang (a connect timeout, on 127.0.0.1).
@@ -116,6 +117,7 @@ class Handler(socketserver.BaseRequestHandler):
             # (a client refusing our certificate) is logged and dropped.
             try:
                 self.sock = self.server.tls.wrap_socket(self.sock, server_side=True)
+                self.server.log.event(ev="tls", reused=self.sock.session_reused)
             except (ssl.SSLError, OSError) as e:
                 self.server.log.event(ev="tls-fail", why=str(e))
                 self.sock = None
