@@ -889,7 +889,12 @@ void weir_tls_close(struct weir_io *io, bool clean)
 {
 	if (!io->ssl)
 		return;
-	if (clean && SSL_is_init_finished(io->ssl))
+	/* A peer that closed first gets no close_notify (the write would only
+	 * fail); the session is marked shut down all the same, so it stays in
+	 * the cache. */
+	if (clean && (io->eof || io->rdhup || (SSL_get_shutdown(io->ssl) & SSL_RECEIVED_SHUTDOWN)))
+		SSL_set_shutdown(io->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	else if (clean && SSL_is_init_finished(io->ssl))
 		SSL_shutdown(io->ssl);
 	SSL_free(io->ssl);
 	ERR_clear_error();
