@@ -33,7 +33,7 @@ DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
 	libcmocka-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
 	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
-	curl wrk nginx-light
+	curl wrk nginx-light openssl
 BENCH_PKGS := wrk nginx-light haproxy
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
