@@ -176,7 +176,7 @@ check "curl verifies the SNI-chosen certificate (b.test)" \
 check "TLS 1.1 is refused" bash -c "! timeout 20 openssl s_client -connect 127.0.0.1:$P_TLS \
 	-tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null >$TMP/t11.out 2>&1"
 check "... with a protocol version alert, not a client-side refusal" \
-	grep -qi 'protocol version\|unsupported protocol' "$TMP/t11.out"
+	grep -q 'alert protocol version' "$TMP/t11.out"
 check "TLS 1.0 is refused" bash -c "! timeout 20 openssl s_client -connect 127.0.0.1:$P_TLS \
 	-tls1 -cipher DEFAULT@SECLEVEL=0 </dev/null >/dev/null 2>&1"
 check "TLS 1.2 without forward secrecy (RSA key exchange) is refused" bash -c \
