@@ -221,6 +221,18 @@ check_eq "a client that connects and sends nothing is not closed at once" open \
 	"$($PY $CL hold $P_TLS 0.3)"
 check_eq "... but after handshake_timeout (1s)" closed "$($PY $CL hold $P_TLS 10)"
 
+# client.py's raw cases over TLS: pipelining, a WebSocket tunnel
+TC() { WEIR_TLS_CA=$TMP/ca.pem WEIR_TLS_SNI=a.test $PY $CL "$@"; }
+check_eq "pipelining over TLS: six requests in one write, six answers in order" \
+	"200:/echo?i=1:0 200:/echo?i=2:5 200:/echo?i=3:3 204:None 200:777 200:/echo?i=6:0 closed" \
+	"$(TC pipeline $P_TLS 2>&1)"
+check_eq "pipelining behind a 300 kB body over TLS" "300000 sha-ok /echo?i=2 closed" \
+	"$(TC big-pipeline $P_TLS 0 2>&1)"
+check_eq "a WebSocket tunnel over TLS: handshake, three echoes, close" \
+	"101 accept-ok ok ok ok close closed" "$(TC ws $P_TLS 2>&1)"
+check_eq "... with the first frame in the handshake's record" \
+	"101 accept-ok ok ok ok close closed" "$(TC ws $P_TLS 1 2>&1)"
+
 # keepalive and a large body through TLS both ways
 check_eq "keepalive: five requests on one TLS connection, one connection upstream" \
 	"200200200200200" "$(C -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
