@@ -1,9 +1,10 @@
 /* userspace/tls.h - TLS with OpenSSL: the server side of a TLS listener
  * (certificates chosen by SNI, ALPN, session cache and rotating ticket
- * keys, client certificates), the client side towards an upstream, and the
- * thin I/O layer that puts SSL_read/SSL_write under the same read/write
- * contracts as the plaintext sockets (core.h: weir_io_read, weir_io_writev),
- * so that HTTP parsing and proxying do not know which one they run on.
+ * keys, client certificates), the client side towards an upstream (tls.c),
+ * and the thin I/O layer that puts SSL_read/SSL_write under the same
+ * read/write contracts as the plaintext sockets (tls_io.c, under core.h's
+ * weir_io_read and weir_io_writev), so that HTTP parsing and proxying do
+ * not know which one they run on.
  *
  * Lifetimes: a snapshot owns one struct weir_tls_server per TLS listener
  * and one client SSL_CTX per TLS upstream. A connection holds what it needs
@@ -87,5 +88,11 @@ void weir_tls_cross(struct weir_io *io, bool readable, bool writable);
 
 /* Frees what the process keeps across snapshots (ticket keys). At exit. */
 void weir_tls_cleanup(void);
+
+/* tls_io.c, for tls.c: puts a new SSL on io's socket through weir's BIO
+ * (-1 when out of memory), and frees the BIO method at exit. */
+struct ssl_st;
+int weir_tls_attach(struct ssl_st *s, struct weir_io *io);
+void weir_tls_io_cleanup(void);
 
 #endif
