@@ -33,7 +33,7 @@ DEB_PKGS := clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev \
 	zlib1g-dev libmnl-dev libssl-dev node-llhttp libyaml-dev libjansson-dev \
 	libcmocka-dev libcrypt-dev libnftables-dev pkg-config iproute2 ethtool nftables ipset python3 \
 	python3-matplotlib libclang-rt-14-dev iputils-ping util-linux \
-	curl wrk nginx-light apache2-utils whois python3-cryptography
+	curl wrk nginx-light apache2-utils whois python3-cryptography openssl
 BENCH_PKGS := wrk nginx-light haproxy
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
@@ -167,6 +167,11 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	-fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror -Wshadow \
 	-Wno-unused-parameter -D_GNU_SOURCE -I.
 FUZZ_LIB_SRCS := $(MAPS_SRCS)
+# The targets over the daemon's own code (the request path; the credentials
+# the auth plugins read; the admin API's JSON -> configuration road) link its
+# sources. Defined before the rule that names them: a rule's prerequisites
+# are expanded where it is read.
+DAEMON_FUZZ_BINS := $(BUILD)/fuzz_request $(BUILD)/fuzz_auth $(BUILD)/fuzz_admin
 
 fuzz: $(FUZZ_BINS) $(DAEMON_FUZZ_BINS)
 
@@ -182,10 +187,6 @@ $(FUZZ_LLHTTP_OBJS): $(BUILD)/fuzz-llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I$(LLHTTP_INC) -c $< -o $@
-# The targets over the daemon's own code (the request path; the credentials
-# the auth plugins read; the admin API's JSON -> configuration road) link its
-# sources.
-DAEMON_FUZZ_BINS := $(BUILD)/fuzz_request $(BUILD)/fuzz_auth $(BUILD)/fuzz_admin
 $(DAEMON_FUZZ_BINS): $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(USPACE_SRCS) \
 		$(FUZZ_LIB_SRCS) $(FUZZ_LLHTTP_OBJS) $(wildcard userspace/*.h maps/*.h) \
 		$(BUILD)/weir_steer.skel.h | $(BUILD)

@@ -120,6 +120,7 @@ enum ckind {
 	CK_MS,		/* uint32_t milliseconds from a duration */
 	CK_SIZE32,	/* uint32_t bytes from a size */
 	CK_SIZE64,	/* uint64_t bytes from a size */
+	CK_BOOL,	/* bool: true or false */
 	CK_STR,		/* char *, non-empty */
 	CK_ENUM,	/* int, the index of the value in names */
 	CK_ADDR,	/* struct weir_addr; min = 1 for a listening address */
@@ -150,6 +151,7 @@ struct ckey {
 #define MS(n, T, f, lo, hi, d)	NUM(n, CK_MS, T, f, 4, lo, hi, d)
 #define SZ32(n, T, f, lo, hi, d) NUM(n, CK_SIZE32, T, f, 4, lo, hi, d)
 #define SZ64(n, T, f, lo, hi, d) NUM(n, CK_SIZE64, T, f, 8, lo, hi, d)
+#define BOOL(n, T, f, d)	{ n, CK_BOOL, FIELD(T, f, sizeof(bool)), 0, 0, d, NULL, NULL, NULL, false }
 #define STR(n, T, f, req)	{ n, CK_STR, FIELD(T, f, sizeof(char *)), 0, 0, 0, NULL, NULL, NULL, req }
 #define ENUM(n, T, f, nm, d)	{ n, CK_ENUM, FIELD(T, f, sizeof(int)), 0, 0, d, nm, NULL, NULL, false }
 #define ADDR(n, T, f, lst)	{ n, CK_ADDR, FIELD(T, f, sizeof(struct weir_addr)), lst, 0, 0, NULL, NULL, NULL, true }

@@ -84,11 +84,181 @@ static int parse_plugins(struct pctx *x, yaml_node_t *v, const char *path,
 	return weir__config_each_pair(x, v, path, plugin_pair, &(struct pluginargs){ *arr, n });
 }
 
+/* ---- TLS: a listener's termination, an upstream's origination --------- */
+
+/* ALPN protocols weir serves; a row here is all "h2" will need. */
+static const char *const alpn_names[] = { "http/1.1", NULL };
+static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const verify_names[] = { "off", "optional", "require", NULL };
+
+static const struct ckey tls_cert_keys[] = {
+	STR("cert", struct weir_tls_cert_conf, cert, true),
+	STR("key", struct weir_tls_cert_conf, key, true),
+	END
+};
+
+static int tls_cert_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *it,
+			 size_t i, const char *path, void *arg)
+{
+	struct weir_tls_conf *t = arg;
+	struct weir_tls_cert_conf *cc = &t->certs[t->n_certs++];
+
+	cc->line = weir__config_line_of(it);
+	if (it->type != YAML_MAPPING_NODE)
+		return weir__config_fail(x, it, path, "expected a mapping: {cert: FILE, key: FILE}");
+	return weir__config_parse_map(x, it, tls_cert_keys, cc, path);
+}
+
+static int tls_certificates(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			    const char *path)
+{
+	struct weir_tls_conf *t = base;
+
+	if (v->type != YAML_SEQUENCE_NODE || !weir__config_n_items(v))
+		return weir__config_fail(x, v, path,
+					 "expected a list of {cert: FILE, key: FILE}, at least one");
+	if (!(t->certs = weir__config_alloc(x, v, path, weir__config_n_items(v), sizeof(*t->certs))))
+		return -1;
+	return weir__config_each_item(x, v, path, tls_cert_item, t);
+}
+
+static int check_alpn(struct pctx *x, yaml_node_t *n, char *s, const char *path)
+{
+	for (int i = 0; alpn_names[i]; i++)
+		if (!strcmp(s, alpn_names[i]))
+			return 0;
+	return weir__config_fail(x, n, path, "'%s': weir serves only http/1.1", s);
+}
+
+static int tls_alpn(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		    const char *path)
+{
+	struct weir_tls_conf *t = base;
+	char **arr = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (v->type == YAML_SEQUENCE_NODE && weir__config_n_items(v) > WEIR_TLS_MAX_ALPN)
+		return weir__config_fail(x, v, path, "at most %d protocols", WEIR_TLS_MAX_ALPN);
+	rc = weir__config_strlist(x, v, path, ONE | LIST, &arr, &n, check_alpn);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < i && !rc; j++)
+			if (!strcmp(arr[i], arr[j]))
+				rc = weir__config_fail(x, v, path, "'%s' is listed twice", arr[i]);
+		if (i < WEIR_TLS_MAX_ALPN)
+			t->alpn[t->n_alpn++] = arr[i];
+		else
+			free(arr[i]);
+	}
+	free(arr);
+	return rc;
+}
+
+#define TLS struct weir_tls_conf
+static const struct ckey tls_keys[] = {
+	FN("certificates", tls_certificates, 0, true),
+	ENUM("min_version", TLS, min_version, tls_versions, WEIR_TLS_1_2),
+	ENUM("max_version", TLS, max_version, tls_versions, WEIR_TLS_1_3),
+	STR("ciphers", TLS, ciphers, false),
+	STR("ciphersuites", TLS, ciphersuites, false),
+	FN("alpn", tls_alpn, 0, false),
+	MS("handshake_timeout", TLS, handshake_timeout_ms, 1, DAY_MS, 10000),
+	U32("session_cache", TLS, session_cache, 0, 10000000, 20480),	/* 0: no cache */
+	MS("session_timeout", TLS, session_timeout_ms, 1000, 7 * DAY_MS, 3600000),
+	BOOL("session_tickets", TLS, session_tickets, true),
+	MS("ticket_key_rotate", TLS, ticket_key_rotate_ms, 1000, 7 * DAY_MS, 3600000),
+	STR("client_ca", TLS, client_ca, false),
+	ENUM("verify_client", TLS, verify_client, verify_names, WEIR_VERIFY_OFF),
+	U32("verify_depth", TLS, verify_depth, 1, 16, 4),
+	STR("client_id_header", TLS, client_id_header, false),
+	END
+};
+#undef TLS
+
+/* The rules between keys: versions in order, a CA exactly when client
+ * certificates are asked for, an identity header only when there can be an
+ * identity, and a header name that is a token. */
+static int listener_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			const char *path)
+{
+	struct weir_tls_conf *t = &((struct weir_listener_conf *)base)->tls;
+	char fp[PATHLEN];
+	char *h;
+
+	weir__config_set_defaults(tls_keys, t);
+	t->line = weir__config_line_of(v);
+	if (weir__config_parse_map(x, v, tls_keys, t, path))
+		return -1;
+	t->enabled = true;
+	if (t->min_version > t->max_version)
+		return weir__config_fail(x, weir__config_map_get(x, v, "min_version"),
+					 weir__config_pjoin(fp, path, "min_version"),
+					 "%s is above max_version %s", tls_versions[t->min_version],
+					 tls_versions[t->max_version]);
+	if (t->verify_client != WEIR_VERIFY_OFF && !t->client_ca)
+		return weir__config_fail(x, weir__config_map_get(x, v, "verify_client"),
+					 weir__config_pjoin(fp, path, "client_ca"),
+					 "required with verify_client: %s",
+					 verify_names[t->verify_client]);
+	if (t->verify_client == WEIR_VERIFY_OFF && t->client_ca)
+		return weir__config_fail(x, weir__config_map_get(x, v, "client_ca"),
+					 weir__config_pjoin(fp, path, "client_ca"),
+					 "only used with verify_client: optional or require");
+	if ((h = t->client_id_header)) {
+		if (t->verify_client == WEIR_VERIFY_OFF)
+			return weir__config_fail(x, weir__config_map_get(x, v, "client_id_header"),
+						 weir__config_pjoin(fp, path, "client_id_header"),
+						 "only used with verify_client: optional or require");
+		lower(h);
+		if (h[strspn(h, ALNUM "!#$%&'*+-.^_`|~")])
+			return weir__config_fail(x, weir__config_map_get(x, v, "client_id_header"),
+						 weir__config_pjoin(fp, path, "client_id_header"),
+						 "'%s' is not a header name", h);
+	}
+	if (!t->n_alpn && !(t->alpn[t->n_alpn++] = weir__config_dup(x, v, path, "http/1.1")))
+		return -1;
+	return 0;
+}
+
+#define UTLS struct weir_upstream_tls_conf
+static const struct ckey upstream_tls_keys[] = {
+	BOOL("verify", UTLS, verify, true),
+	STR("ca", UTLS, ca, false),
+	STR("sni", UTLS, sni, false),
+	END
+};
+#undef UTLS
+
+/* "tls:" alone: verified against the system's CAs, the node's IP checked. */
+static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			const char *path)
+{
+	struct weir_upstream_tls_conf *t = &((struct weir_upstream_conf *)base)->tls;
+	char fp[PATHLEN];
+
+	weir__config_set_defaults(upstream_tls_keys, t);
+	t->line = weir__config_line_of(v);
+	if (!weir__config_is_null(v) && weir__config_parse_map(x, v, upstream_tls_keys, t, path))
+		return -1;
+	t->enabled = true;
+	if (t->ca && !t->verify)
+		return weir__config_fail(x, weir__config_map_get(x, v, "ca"),
+					 weir__config_pjoin(fp, path, "ca"), "only used with verify: true");
+	if (t->sni && (t->sni[strspn(t->sni, ALNUM ".-")] || t->sni[0] == '.'))
+		return weir__config_fail(x, weir__config_map_get(x, v, "sni"),
+					 weir__config_pjoin(fp, path, "sni"),
+					 "'%s' is not a host name", t->sni);
+	if (t->sni)
+		lower(t->sni);
+	return 0;
+}
+
 /* ---- listeners and nodes: an address, or a mapping with one ------------ */
 
 static const struct ckey listener_keys[] = {
 	ADDR("listen", struct weir_listener_conf, addr, 1),
 	U32("backlog", struct weir_listener_conf, backlog, 1, 65535, 4096),
+	FN("tls", listener_tls, 0, false),
 	END
 };
 
@@ -303,6 +473,7 @@ static const struct ckey upstream_keys[] = {
 	MAP("timeouts", up_timeout_keys),
 	MAP("health", up_health_keys),
 	FN("health_check", upstream_health_check, 0, false),
+	FN("tls", upstream_tls, 0, false),
 	U32("retries", UP, retries, 0, 16, 1),
 	MS("retry_timeout", UP, retry_timeout_ms, 0, DAY_MS, 0),	/* 0: no limit */
 	END
@@ -1366,10 +1537,15 @@ int weir_config_quick(const char *from, const char *to, uint32_t workers,
 	return -1;
 }
 
-static void free_strs(char **s, size_t n)
+static void free_strs_in(char **s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(s[i]);
+}
+
+static void free_strs(char **s, size_t n)
+{
+	free_strs_in(s, n);
 	free(s);
 }
 
@@ -1386,7 +1562,23 @@ void weir_config_free(struct weir_config *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct weir_tls_conf *t = &c->listeners[i].tls;
+
+		for (size_t j = 0; j < t->n_certs; j++) {
+			free(t->certs[j].cert);
+			free(t->certs[j].key);
+		}
+		free(t->certs);
+		free(t->ciphers);
+		free(t->ciphersuites);
+		free_strs_in(t->alpn, t->n_alpn);
+		free(t->client_ca);
+		free(t->client_id_header);
+	}
 	for (size_t i = 0; i < c->n_upstreams; i++) {
+		free(c->upstreams[i].tls.ca);
+		free(c->upstreams[i].tls.sni);
 		free(c->upstreams[i].name);
 		free(c->upstreams[i].nodes);
 		free(c->upstreams[i].hash_key);

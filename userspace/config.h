@@ -104,9 +104,54 @@ struct weir_log_sink_conf {
 	unsigned line;
 };
 
+/* TLS termination on a listener (README: TLS). Files are read, and
+ * certificates checked against their keys, when the snapshot is built
+ * (tls.c); here they are names only. */
+enum weir_tls_version {
+	WEIR_TLS_1_2,
+	WEIR_TLS_1_3,
+};
+
+enum weir_verify_client {
+	WEIR_VERIFY_OFF,		/* no certificate asked for */
+	WEIR_VERIFY_OPTIONAL,		/* asked for; one that is sent must verify */
+	WEIR_VERIFY_REQUIRE,		/* a verified certificate or no handshake */
+};
+
+#define WEIR_TLS_MAX_ALPN 4
+
+struct weir_tls_cert_conf {
+	char *cert;			/* PEM: the certificate, then its chain */
+	char *key;			/* PEM private key */
+	unsigned line;
+};
+
+struct weir_tls_conf {
+	bool enabled;			/* a tls: section is present */
+	struct weir_tls_cert_conf *certs;	/* the first is the default */
+	size_t n_certs;
+	enum weir_tls_version min_version;	/* default TLSv1.2 */
+	enum weir_tls_version max_version;	/* default TLSv1.3 */
+	char *ciphers;			/* TLS 1.2 cipher list; NULL: ECDHE + AEAD only */
+	char *ciphersuites;		/* TLS 1.3 suites; NULL: OpenSSL's defaults */
+	char *alpn[WEIR_TLS_MAX_ALPN];	/* in preference order; default http/1.1 */
+	size_t n_alpn;
+	uint32_t handshake_timeout_ms;	/* default 10000 */
+	uint32_t session_cache;		/* sessions kept for resumption by id; default 20480 */
+	uint32_t session_timeout_ms;	/* lifetime of sessions and tickets; default 1h */
+	bool session_tickets;		/* default true */
+	uint32_t ticket_key_rotate_ms;	/* a new ticket key this often; default 1h */
+	char *client_ca;		/* PEM CA certificates for client certificates */
+	enum weir_verify_client verify_client;	/* default off */
+	uint32_t verify_depth;		/* default 4 */
+	char *client_id_header;		/* lower case; NULL: the identity is not sent upstream */
+	unsigned line;
+};
+
 struct weir_listener_conf {
 	struct weir_addr addr;
 	int backlog;			/* default 4096 */
+	struct weir_tls_conf tls;
 };
 
 struct weir_node_conf {
@@ -142,6 +187,15 @@ static inline bool weir_hc_expects(const struct weir_health_check_conf *h, unsig
 	return status <= WEIR_HC_STATUS_MAX && (h->expect[status / 64] >> (status % 64)) & 1;
 }
 
+/* TLS towards an upstream's nodes (README: TLS). */
+struct weir_upstream_tls_conf {
+	bool enabled;			/* a tls: section is present */
+	bool verify;			/* default true */
+	char *ca;			/* PEM CA certificates; NULL: the system's store */
+	char *sni;			/* server name sent and verified; NULL: the node's IP is verified */
+	unsigned line;
+};
+
 struct weir_upstream_conf {
 	char *name;
 	struct weir_node_conf *nodes;
@@ -164,6 +218,7 @@ struct weir_upstream_conf {
 	uint32_t retries;		/* other nodes tried; default 1 */
 	uint32_t retry_timeout_ms;	/* total time for tries; default 0 = no limit */
 	struct weir_health_check_conf hc;	/* active health checks */
+	struct weir_upstream_tls_conf tls;
 	unsigned line;			/* where it was defined, 0 if not from a file */
 };
 

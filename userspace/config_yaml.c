@@ -326,6 +326,7 @@ void weir__config_set_defaults(const struct ckey *keys, void *base)
 		case CK_I32: *(int32_t *)f = k->def; break;
 		case CK_SIZE64: *(uint64_t *)f = k->def; break;
 		case CK_ENUM: *(int *)f = k->def; break;
+		case CK_BOOL: *(bool *)f = k->def; break;
 		case CK_MAP: weir__config_set_defaults(k->keys, base); break;
 		default: break;
 		}
@@ -462,6 +463,13 @@ static int map_pair(struct pctx *x, yaml_node_t *kn, const char *name, yaml_node
 	}
 	case CK_ENUM:
 		return parse_enum(x, k, v, f, path);
+	case CK_BOOL: {
+		const char *s = text(x, v, path, "true or false");
+
+		if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
+			return *(bool *)f = s[0] == 't', 0;
+		return s ? weir__config_fail(x, v, path, "'%s': expected true or false", s) : -1;
+	}
 	case CK_ADDR:
 		return weir__config_parse_addr(x, v, k->min, f, path);
 	case CK_MAP:

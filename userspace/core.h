@@ -20,6 +20,8 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <llhttp.h>
@@ -31,6 +33,8 @@ struct weir_snapshot;
 struct weir_route;
 struct weir_upstream;
 struct weir_worker;
+struct weir_tls_server;
+struct ssl_st;
 
 /* ---- buffers ---------------------------------------------------------- */
 
@@ -86,15 +90,36 @@ int weir_timers_run(struct weir_worker *w);
 enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT,
 		   WEIR_IO_PROBE };
 
-/* What epoll's data pointer points at: the first member of every kind. */
+/* io->tls_rw: a TLS read that waits for the socket to be writable, or a
+ * write that waits for it to be readable (tls.c, weir_tls_cross). */
+#define WEIR_TLS_READ_ON_WRITE 1
+#define WEIR_TLS_WRITE_ON_READ 2
+
+/* What epoll's data pointer points at: the first member of every kind.
+ * A TLS connection has its SSL here: weir_io_read and weir_io_writev go
+ * through it, and everything above them sees plaintext (tls.h). */
 struct weir_io {
 	uint8_t kind;
 	uint8_t readable;		/* edge seen, not yet drained to EAGAIN */
 	uint8_t writable;
 	uint8_t eof;			/* read returned 0 */
 	uint8_t rdhup;			/* the peer's FIN was reported */
+	uint8_t tls_rw;			/* WEIR_TLS_* */
+	uint8_t tls_drained;		/* TLS: a read in this SSL call found the socket empty */
 	int fd;
+	struct ssl_st *ssl;		/* NULL: plaintext */
 };
+
+/* Reads from io into b's free space. Returns bytes, 0 at EOF, -1 when
+ * drained (io->readable cleared), -2 on an error. */
+ssize_t weir_io_read(struct weir_io *io, struct weir_buf *b);
+/* writev of `total` bytes. Returns bytes written (maybe 0 when full, and
+ * then io->writable is cleared), -2 on an error. */
+ssize_t weir_io_writev(struct weir_io *io, const struct iovec *iov, int n_iov, size_t total);
+/* Writes [p, p+len); as weir_io_writev. */
+ssize_t weir_io_write(struct weir_io *io, const char *p, size_t len);
+/* Ends our direction of the stream (close_notify first on TLS). */
+void weir_io_shutdown_write(struct weir_io *io);
 
 /* Header spans are offsets into the input buffer of the side that parsed
  * them, so compacting the buffer moves them by one subtraction. */
@@ -142,6 +167,7 @@ enum weir_client_state {
 	WEIR_CLIENT_TUNNEL,		/* upgraded: bytes both ways */
 	WEIR_CLIENT_CLOSING,		/* flushing a final answer, then close */
 	WEIR_CLIENT_ANSWER,		/* writing a local answer's large body */
+	WEIR_CLIENT_HANDSHAKE,		/* TLS handshake, before any request */
 };
 
 struct weir_client {
@@ -164,11 +190,19 @@ struct weir_client {
 	struct weir_req *req;
 	struct weir_timer timer;
 	struct sockaddr_in6 peer;	/* IPv4 as mapped */
+	/* TLS (NULL on a plaintext listener): the listener's contexts, held
+	 * while the connection lives, and the identity of the client's
+	 * verified certificate (subject CN, else first SAN DNS name or email;
+	 * NULL when none was asked for or sent). Plugins and routes read it
+	 * as r->client->tls_client_id; it lives as long as the connection. */
+	struct weir_tls_server *tls;
+	char *tls_client_id;
 	llhttp_t parser;
 };
 
 enum weir_up_state {
 	WEIR_UP_CONNECTING,
+	WEIR_UP_HANDSHAKE,		/* TLS towards the node */
 	WEIR_UP_ACTIVE,			/* carrying a request */
 	WEIR_UP_IDLE,			/* in the keepalive pool */
 };
@@ -177,6 +211,7 @@ struct weir_upconn {
 	struct weir_io io;
 	uint8_t state;
 	uint8_t reused;			/* came from the pool */
+	uint8_t done;			/* its last exchange ended cleanly (TLS: close_notify) */
 	uint16_t node;			/* index of the node in its upstream */
 	uint32_t pool;			/* the worker's pool it returns to */
 	uint32_t nreq;
@@ -320,6 +355,9 @@ struct weir_req {
 struct weir_pool {
 	struct weir_upconn *idle;	/* most recently used first */
 	uint32_t n_idle;
+	/* TLS: the last session a node gave a connection of this pool, which
+	 * the next new connection resumes (tls.c); NULL: none, or plaintext */
+	struct ssl_session_st *tls_session;
 };
 
 struct weir_snap_ref {
@@ -432,9 +470,6 @@ const char *weir_status_text(int status);
 
 /* proxy.c: the upstream side */
 void weir_proxy_start(struct weir_req *r);
-/* Reads from io's fd into b's free space. Returns bytes, 0 at EOF, -1 when
- * drained (io->readable cleared), -2 on an error. */
-ssize_t weir_io_read(struct weir_io *io, struct weir_buf *b);
 void weir_upconn_event(struct weir_upconn *u, uint32_t events);
 void weir_proxy_pump(struct weir_req *r);
 void weir_proxy_abort(struct weir_req *r);

@@ -31,6 +31,7 @@
 #include "snapshot.h"
 #include "plugin.h"
 #include "accesslog.h"
+#include "tls.h"
 
 #define LINGER_MS 2000
 #define REQS_PER_TURN 32		/* pipelined requests answered per event */
@@ -218,6 +219,7 @@ static int client_flush(struct weir_client *c);
 static void answer_pump(struct weir_client *c);
 static void client_hold_body(struct weir_client *c, struct weir_req *r);
 static void req_go(struct weir_client *c, struct weir_req *r);
+static void client_handshake(struct weir_client *c);
 
 /* An answer of ours is in c->out, n bytes of it: count it, then either
  * go on to the next request or flush and close. */
@@ -357,11 +359,9 @@ static void answer_pump(struct weir_client *c)
 			iov[n_iov++] = (struct iovec){ o->data + o->start, head_n };
 		if (r->abody_left)
 			iov[n_iov++] = (struct iovec){ (void *)r->abody, r->abody_left };
-		ssize_t n = writev(c->io.fd, iov, n_iov);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			c->io.writable = 0;
+		/* Through weir_io, so that a TLS client gets it encrypted. */
+		ssize_t n = weir_io_writev(&c->io, iov, n_iov, head_n + r->abody_left);
+		if (n == 0) {
 			weir_timer_set(c->w, &c->timer, c->w->now + c->w->snap->conf->send_timeout_ms);
 			return;
 		}
@@ -965,23 +965,8 @@ static void client_read_head(struct weir_client *c)
 		}
 		if (!c->io.readable)
 			break;
-		uint32_t room = c->in->cap - c->in->end;
-		ssize_t n = read(c->io.fd, c->in->data + c->in->end, room);
-		if (n > 0) {
-			/* A short read drained the socket (see weir_io_read in proxy.c). */
-			if ((uint32_t)n < room && !c->io.rdhup)
-				c->io.readable = 0;
-			c->in->end += (uint32_t)n;
-			continue;
-		}
-		if (n == 0) {
-			c->io.eof = 1;
-			weir_client_close(c);
-			return;
-		}
-		if (errno == EAGAIN)
-			c->io.readable = 0;
-		else if (errno != EINTR) {
+		ssize_t n = weir_io_read(&c->io, c->in);
+		if (n == 0 || n == -2) {
 			weir_client_close(c);
 			return;
 		}
@@ -1002,18 +987,12 @@ static int client_flush(struct weir_client *c)
 	struct weir_buf *o = c->out;
 
 	while (o && o->start < o->end) {
-		ssize_t n = write(c->io.fd, o->data + o->start, o->end - o->start);
-		if (n > 0) {
-			o->start += (uint32_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EAGAIN) {
-			c->io.writable = 0;
+		ssize_t n = weir_io_write(&c->io, o->data + o->start, o->end - o->start);
+		if (n < 0)
+			return -1;
+		if (n == 0)
 			return 0;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
+		o->start += (uint32_t)n;
 	}
 	if (o) {
 		weir_buf_put(c->w, o);
@@ -1050,7 +1029,7 @@ static void client_closing(struct weir_client *c)
 	}
 	if (!c->lingering) {
 		c->lingering = 1;
-		shutdown(c->io.fd, SHUT_WR);
+		weir_io_shutdown_write(&c->io);
 		c->timer.fire = client_linger_fire;
 		weir_timer_set(c->w, &c->timer, c->w->now + LINGER_MS);
 	}
@@ -1076,6 +1055,26 @@ static void client_closing(struct weir_client *c)
 int weir_client_flush(struct weir_client *c)
 {
 	return client_flush(c);
+}
+
+/* Moves a TLS handshake on; once done, the connection waits for its first
+ * request like a plaintext one. A failed handshake is closed without a
+ * word: there is no HTTP to answer in. */
+static void client_handshake(struct weir_client *c)
+{
+	const char *why;
+	int rc = weir_tls_handshake(&c->io, &why);
+
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		weir_client_close(c);
+		return;
+	}
+	c->tls_client_id = weir_tls_peer_id(&c->io);
+	c->state = WEIR_CLIENT_IDLE;
+	weir_timer_set(c->w, &c->timer, c->w->now + c->w->snap->conf->client_header_timeout_ms);
+	client_read_head(c);
 }
 
 /* Comes back to a client that still has work after its share of a turn:
@@ -1116,6 +1115,9 @@ void weir_client_event(struct weir_client *c, uint32_t events)
 	case WEIR_CLIENT_ANSWER:
 		answer_pump(c);
 		break;
+	case WEIR_CLIENT_HANDSHAKE:
+		client_handshake(c);
+		break;
 	}
 }
 
@@ -1149,6 +1151,7 @@ void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa
 			uint32_t listener)
 {
 	struct weir_client *c = w->free_clients;
+	struct weir_tls_server *tls = w->snap->listen_tls ? w->snap->listen_tls[listener] : NULL;
 	int one = 1;
 
 	if (c)
@@ -1194,6 +1197,18 @@ void weir_client_accept(struct weir_worker *w, int fd, const struct sockaddr *sa
 	/* Data often arrives with the handshake's last ACK: try at once. */
 	c->io.readable = 1;
 	c->io.writable = 1;
+	if (tls) {
+		if (weir_tls_accept(&c->io, tls) < 0) {
+			weir_client_close(c);
+			return;
+		}
+		weir_tls_server_hold(tls);
+		c->tls = tls;
+		c->state = WEIR_CLIENT_HANDSHAKE;
+		weir_timer_set(w, &c->timer, w->now + weir_tls_server_handshake_ms(tls));
+		client_handshake(c);
+		return;
+	}
 	weir_timer_set(w, &c->timer, w->now + w->snap->conf->client_header_timeout_ms);
 	client_read_head(c);
 }
@@ -1211,6 +1226,14 @@ void weir_client_close(struct weir_client *c)
 		c->req = NULL;
 	}
 	weir_timer_stop(w, &c->timer);
+	if (c->io.ssl) {
+		/* close_notify after a whole exchange; not after an error */
+		weir_tls_close(&c->io, c->state == WEIR_CLIENT_IDLE || c->state == WEIR_CLIENT_CLOSING);
+		weir_tls_server_put(c->tls);
+		free(c->tls_client_id);
+		c->tls = NULL;
+		c->tls_client_id = NULL;
+	}
 	close(c->io.fd);		/* which also takes it out of epoll */
 	c->io.fd = -1;
 	if (c->in)

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "core.h"
 #include "server.h"
+#include "tls.h"
 #include "snapshot.h"
 #include "steer.h"
 #include "accesslog.h"
@@ -566,6 +567,7 @@ int main(int argc, char **argv)
 	weir_ban_stop();
 	weir_steer_fini();
 	weir_snapshot_put(cur);
+	weir_tls_cleanup();
 	weir_log_shutdown();
 	free(base_text);
 	fprintf(stderr, "weir: stopped\n");

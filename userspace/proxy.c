@@ -32,6 +32,9 @@
 #include "snapshot.h"
 #include "plugin.h"
 #include "balance.h"
+#include "tls.h"
+
+#include <openssl/ssl.h>
 
 enum fail_kind { FAIL_CONNECT, FAIL_CONNECT_TIMEOUT, FAIL_RESET, FAIL_TIMEOUT, FAIL_PROTOCOL };
 
@@ -204,6 +207,10 @@ static int build_upstream_head(struct weir_req *r)
 	const struct weir_hdr_names *drop = r->route->drop_request;
 	const char *xfh = NULL;
 	uint32_t n_xff = 0, first_xff = 0, xfh_len = 0;
+	/* The header that carries the client certificate's identity: never
+	 * the client's own, only ours. */
+	size_t idh_len = 0;
+	const char *idh = c->tls ? weir_tls_server_id_header(c->tls, &idh_len) : NULL;
 
 	if (!r->up_head && !(r->up_head = weir_buf_get(c->w)))
 		return -1;
@@ -223,7 +230,8 @@ static int build_upstream_head(struct weir_req *r)
 		}
 		if (is_hop_by_hop(r, h->name, h->name_len, b) ||
 		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)) ||
-		    (r->held && is_framing(h->name, h->name_len)))
+		    (r->held && is_framing(h->name, h->name_len)) ||
+		    (idh && h->name_len == idh_len && !memcmp(h->name, idh, idh_len)))
 			continue;
 		/* Tracing replaces traceparent, and keeps tracestate only with
 		 * the trace it belongs to. */
@@ -252,7 +260,16 @@ static int build_upstream_head(struct weir_req *r)
 		}
 	}
 	weir_buf_append(o, addr, strlen(addr));
-	weir_buf_append(o, "\r\nx-forwarded-proto: http\r\n", 27);
+	if (c->io.ssl)
+		weir_buf_append(o, "\r\nx-forwarded-proto: https\r\n", 28);
+	else
+		weir_buf_append(o, "\r\nx-forwarded-proto: http\r\n", 27);
+	if (idh && c->tls_client_id) {
+		weir_buf_append(o, idh, idh_len);
+		weir_buf_append(o, ": ", 2);
+		weir_buf_append(o, c->tls_client_id, strlen(c->tls_client_id));
+		weir_buf_append(o, "\r\n", 2);
+	}
 	if (xfh) {
 		weir_buf_append(o, "x-forwarded-host: ", 18);
 		weir_buf_append(o, xfh, xfh_len);
@@ -358,7 +375,8 @@ static void pool_unlink(struct weir_pool *p, struct weir_upconn *u)
 
 static void upconn_timer_fire(struct weir_worker *w, struct weir_timer *t);
 
-static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_node *n)
+static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_upstream *up,
+				      const struct weir_node *n)
 {
 	struct weir_upconn *u = calloc(1, sizeof(*u));
 	int one = 1;
@@ -367,6 +385,7 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_n
 		return NULL;
 	u->io.kind = WEIR_IO_UPSTREAM;
 	u->pool = n->pool;
+	u->w = w;
 	u->timer.fire = upconn_timer_fire;
 	u->io.fd = socket(n->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->io.fd < 0) {
@@ -381,7 +400,10 @@ static struct weir_upconn *upconn_new(struct weir_worker *w, const struct weir_n
 		return NULL;
 	}
 	u->state = WEIR_UP_CONNECTING;
-	if (weir_io_add(w, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+	if ((up->tls && weir_tls_connect(&u->io, up->tls, &up->conf->tls, &n->addr,
+					 worker_pool(w, n->pool)) < 0) ||
+	    weir_io_add(w, &u->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+		weir_tls_close(&u->io, false);
 		close(u->io.fd);
 		free(u);
 		return NULL;
@@ -416,10 +438,11 @@ static bool upstream_connect(struct weir_req *r, int status, const char *why)
 		if (u) {
 			pool_unlink(p, u);
 			u->reused = 1;
+			u->done = 0;
 			u->state = WEIR_UP_ACTIVE;
 			weir_timer_stop(w, &u->timer);
 		} else {
-			u = upconn_new(w, n);
+			u = upconn_new(w, up, n);
 			if (!u) {
 				weir_lb_report(st, node, true, w->now, up->conf->max_fails,
 					       up->conf->fail_window_ms, up->conf->eject_ms);
@@ -674,10 +697,12 @@ static int on_resp_message_complete(llhttp_t *p)
 
 /* ---- moving bytes ---------------------------------------------------------- */
 
-/* writev of `total` bytes. Returns bytes written (maybe 0 when full), -2
- * on an error. */
-static ssize_t io_writev(struct weir_io *io, struct iovec *iov, int n_iov, size_t total)
+/* The socket calls under weir_io_*: one pointer test decides between the
+ * plaintext path and TLS (tls.c). */
+ssize_t weir_io_writev(struct weir_io *io, const struct iovec *iov, int n_iov, size_t total)
 {
+	if (io->ssl)
+		return weir_tls_writev(io, iov, n_iov, total);
 	for (;;) {
 		ssize_t n = writev(io->fd, iov, n_iov);
 		if (n >= 0) {
@@ -695,16 +720,17 @@ static ssize_t io_writev(struct weir_io *io, struct iovec *iov, int n_iov, size_
 	}
 }
 
-/* Writes [p, p+len); as io_writev. */
-static ssize_t io_write(struct weir_io *io, const char *p, size_t len)
+ssize_t weir_io_write(struct weir_io *io, const char *p, size_t len)
 {
 	struct iovec iov = { (void *)p, len };
 
-	return io_writev(io, &iov, 1, len);
+	return weir_io_writev(io, &iov, 1, len);
 }
 
 ssize_t weir_io_read(struct weir_io *io, struct weir_buf *b)
 {
+	if (io->ssl)
+		return weir_tls_read(io, b);
 	for (;;) {
 		ssize_t n = read(io->fd, b->data + b->end, b->cap - b->end);
 		if (n > 0) {
@@ -748,7 +774,7 @@ static int send_held(struct weir_req *r)
 			iov[n_iov++] = (struct iovec){ r->up_head->data + r->up_head_sent, head_n };
 		if (body_n)
 			iov[n_iov++] = (struct iovec){ r->hold.data + r->hold_sent, body_n };
-		ssize_t n = io_writev(&u->io, iov, n_iov, head_n + body_n);
+		ssize_t n = weir_io_writev(&u->io, iov, n_iov, head_n + body_n);
 		if (n < 0) {
 			upstream_fail(r, FAIL_RESET, "upstream closed while sending");
 			return -1;
@@ -765,6 +791,13 @@ static int send_held(struct weir_req *r)
 	if (r->phase == WEIR_REQ_SENDING)
 		r->phase = WEIR_REQ_WAITING;
 	return moved;
+}
+
+void weir_io_shutdown_write(struct weir_io *io)
+{
+	if (io->ssl)
+		SSL_shutdown(io->ssl);
+	shutdown(io->fd, SHUT_WR);
 }
 
 /* Request bytes to the upstream: the rebuilt head, then the body as the
@@ -790,7 +823,7 @@ static int send_request(struct weir_req *r)
 			{ r->up_head->data + r->up_head_sent, head_n },
 			{ b->data + r->fwd, body_n },
 		};
-		ssize_t n = io_writev(&u->io, iov, body_n ? 2 : 1, head_n + body_n);
+		ssize_t n = weir_io_writev(&u->io, iov, body_n ? 2 : 1, head_n + body_n);
 		if (n < 0) {
 			upstream_fail(r, FAIL_RESET, "upstream closed while sending");
 			return -1;
@@ -807,7 +840,7 @@ static int send_request(struct weir_req *r)
 		if (r->fwd < limit) {
 			if (!u->io.writable)
 				return moved;
-			ssize_t n = io_write(&u->io, b->data + r->fwd, limit - r->fwd);
+			ssize_t n = weir_io_write(&u->io, b->data + r->fwd, limit - r->fwd);
 			if (n < 0) {
 				upstream_fail(r, FAIL_RESET, "upstream closed while sending");
 				return -1;
@@ -907,7 +940,7 @@ static ssize_t write_client(struct weir_req *r, uint32_t limit)
 		iov[n_iov++] = (struct iovec){ o->data + o->start, head_n };
 	if (body_n)
 		iov[n_iov++] = (struct iovec){ (void *)body, body_n };
-	ssize_t n = io_writev(&c->io, iov, n_iov, head_n + body_n);
+	ssize_t n = weir_io_writev(&c->io, iov, n_iov, head_n + body_n);
 	if (n <= 0)
 		return n;
 	r->resp_started = 1;
@@ -1061,7 +1094,7 @@ static int tunnel_dir(struct weir_io *src, struct weir_buf *b, uint32_t *fwd,
 		if (*fwd < b->end) {
 			if (!dst->writable)
 				return 0;
-			ssize_t n = io_write(dst, b->data + *fwd, b->end - *fwd);
+			ssize_t n = weir_io_write(dst, b->data + *fwd, b->end - *fwd);
 			if (n < 0)
 				return -1;
 			*fwd += (uint32_t)n;
@@ -1077,7 +1110,7 @@ static int tunnel_dir(struct weir_io *src, struct weir_buf *b, uint32_t *fwd,
 		if (n == -2)
 			return -1;
 		if (n == 0) {
-			shutdown(dst->fd, SHUT_WR);
+			weir_io_shutdown_write(dst);
 			return 1;
 		}
 		*moved |= n > 0;
@@ -1123,7 +1156,7 @@ static void set_timers(struct weir_req *r)
 	} else {
 		weir_timer_stop(w, &c->timer);
 	}
-	if (!u || u->state == WEIR_UP_CONNECTING)
+	if (!u || u->state == WEIR_UP_CONNECTING || u->state == WEIR_UP_HANDSHAKE)
 		goto check;
 	if (out_pending && !c->io.writable) {
 		weir_timer_stop(w, &u->timer);
@@ -1183,6 +1216,9 @@ void weir_proxy_pump(struct weir_req *r)
 static void upconn_close(struct weir_worker *w, struct weir_upconn *u)
 {
 	weir_timer_stop(w, &u->timer);
+	/* A clean close keeps the TLS session resumable; one after an error
+	 * does not (OpenSSL drops the session of a connection not shut down). */
+	weir_tls_close(&u->io, u->state == WEIR_UP_IDLE || u->done);
 	close(u->io.fd);		/* which also takes it out of epoll */
 	u->io.fd = -1;
 	if (u->in)
@@ -1239,6 +1275,7 @@ void weir_proxy_finish(struct weir_req *r)
 	}
 	if (!r->sent_all)
 		r->close_after = 1;	/* answered early: the rest of the body is unread */
+	u->done = r->sent_all && !r->close_upstream;
 	upconn_release(r, reusable);
 	weir_client_req_done(r->client);
 }
@@ -1319,6 +1356,8 @@ static void upconn_timer_fire(struct weir_worker *w, struct weir_timer *t)
 	}
 	if (u->state == WEIR_UP_CONNECTING)
 		upstream_fail(u->req, FAIL_CONNECT_TIMEOUT, "upstream connect timed out");
+	else if (u->state == WEIR_UP_HANDSHAKE)
+		upstream_fail(u->req, FAIL_CONNECT_TIMEOUT, "upstream TLS handshake timed out");
 	else
 		upstream_fail(u->req, FAIL_TIMEOUT, u->req->sent_all ?
 			      "upstream response timed out" : "upstream send timed out");
@@ -1336,7 +1375,8 @@ void weir_upconn_event(struct weir_upconn *u, uint32_t events)
 		 * then, and the connection is good. */
 		char ch;
 		if (!(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-		    recv(u->io.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+		    (u->io.ssl ? weir_tls_idle_ok(&u->io) :
+		     recv(u->io.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)) {
 			u->io.readable = 0;
 			return;
 		}
@@ -1355,6 +1395,23 @@ void weir_upconn_event(struct weir_upconn *u, uint32_t events)
 			upstream_fail(u->req, FAIL_CONNECT, "upstream connect failed");
 			return;
 		}
+		u->state = u->io.ssl ? WEIR_UP_HANDSHAKE : WEIR_UP_ACTIVE;
+		if (!u->io.ssl)
+			weir_timer_stop(u->req->client->w, &u->timer);
+	}
+	if (u->state == WEIR_UP_HANDSHAKE) {
+		/* The connect timeout covers the handshake too. */
+		const char *why;
+		int rc = weir_tls_handshake(&u->io, &why);
+		char msg[160];
+
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "upstream TLS handshake failed: %s", why);
+			upstream_fail(u->req, FAIL_CONNECT, msg);
+			return;
+		}
 		u->state = WEIR_UP_ACTIVE;
 		weir_timer_stop(u->req->client->w, &u->timer);
 	}
@@ -1363,10 +1420,12 @@ void weir_upconn_event(struct weir_upconn *u, uint32_t events)
 
 void weir_pools_close(struct weir_worker *w)
 {
-	for (uint32_t i = 0; i < w->n_pools; i++)
+	for (uint32_t i = 0; i < w->n_pools; i++) {
 		while (w->pools[i].idle) {
 			struct weir_upconn *u = w->pools[i].idle;
 			pool_unlink(&w->pools[i], u);
 			upconn_close(w, u);
 		}
+		weir_tls_session_drop(&w->pools[i]);
+	}
 }

@@ -9,36 +9,53 @@
 #include "snapshot.h"
 #include "plugin.h"
 #include "metrics.h"
+#include "tls.h"
 
 /* ---- pool ids -------------------------------------------------------------- */
 
-/* Addresses seen by any snapshot, in order; an address's index is its pool
- * id for as long as the process runs. Snapshots are built by one thread at a
- * time, but the lock keeps that an implementation detail. */
-static struct weir_addr *pool_addrs;
-static uint32_t n_pool_addrs, cap_pool_addrs;
+/* Addresses seen by any snapshot, in order, each with the TLS settings its
+ * connections were made under (a pooled TLS connection was verified against
+ * one upstream's CA and name: another upstream with other settings on the
+ * same address must not reuse it). An entry's index is its pool id for as
+ * long as the process runs. Snapshots are built by one thread at a time,
+ * but the lock keeps that an implementation detail. */
+struct pool_key {
+	struct weir_addr addr;
+	char *tls;			/* NULL: plaintext */
+};
+
+static struct pool_key *pool_keys;
+static uint32_t n_pool_keys, cap_pool_keys;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
-uint32_t weir_pool_id(const struct weir_addr *a)
+uint32_t weir_pool_id(const struct weir_addr *a, const char *tls)
 {
 	uint32_t id;
 
 	pthread_mutex_lock(&pool_lock);
-	for (id = 0; id < n_pool_addrs; id++)
-		if (pool_addrs[id].len == a->len && !memcmp(&pool_addrs[id].sa, &a->sa, a->len))
+	for (id = 0; id < n_pool_keys; id++) {
+		const struct pool_key *k = &pool_keys[id];
+		if (k->addr.len == a->len && !memcmp(&k->addr.sa, &a->sa, a->len) &&
+		    (k->tls && tls ? !strcmp(k->tls, tls) : k->tls == tls))
 			goto out;
-	if (n_pool_addrs == cap_pool_addrs) {
-		uint32_t cap = cap_pool_addrs ? cap_pool_addrs * 2 : 64;
-		struct weir_addr *p = realloc(pool_addrs, cap * sizeof(*p));
+	}
+	if (n_pool_keys == cap_pool_keys) {
+		uint32_t cap = cap_pool_keys ? cap_pool_keys * 2 : 64;
+		struct pool_key *p = realloc(pool_keys, cap * sizeof(*p));
 		if (!p) {
 			id = 0;
 			goto out;
 		}
-		pool_addrs = p;
-		cap_pool_addrs = cap;
+		pool_keys = p;
+		cap_pool_keys = cap;
 	}
-	pool_addrs[n_pool_addrs] = *a;
-	id = n_pool_addrs++;
+	pool_keys[n_pool_keys].addr = *a;
+	pool_keys[n_pool_keys].tls = tls ? strdup(tls) : NULL;
+	if (tls && !pool_keys[n_pool_keys].tls) {
+		id = 0;
+		goto out;
+	}
+	id = n_pool_keys++;
 out:
 	pthread_mutex_unlock(&pool_lock);
 	return id;
@@ -55,6 +72,7 @@ static void snapshot_free(struct weir_snapshot *s)
 		for (uint32_t k = 0; u->states && k < s->n_workers; k++)
 			weir_lb_state_free(u->states[k]);
 		free(u->states);
+		weir_tls_client_free(u->tls);
 		weir_lb_free(u->lb);
 		free(u->nodes);
 	}
@@ -69,6 +87,9 @@ static void snapshot_free(struct weir_snapshot *s)
 	for (size_t i = 0; s->globals && i < s->n_globals; i++)
 		json_decref(s->globals[i].conf);
 	free(s->globals);
+	for (size_t i = 0; s->listen_tls && i < s->conf->n_listeners; i++)
+		weir_tls_server_put(s->listen_tls[i]);
+	free(s->listen_tls);
 	free(s->listen_fds);
 	if (s->router)
 		weir_router_free(s->router);
@@ -99,10 +120,15 @@ static int build_upstream(struct weir_snapshot *s, struct weir_upstream *u,
 	u->states = calloc(s->n_workers, sizeof(*u->states));
 	if (!u->nodes || !u->states)
 		goto oom;
+	char tls[600];
+
+	if (uc->tls.enabled)
+		snprintf(tls, sizeof(tls), "verify=%d ca=%s sni=%s", uc->tls.verify,
+			 uc->tls.ca ? uc->tls.ca : "", uc->tls.sni ? uc->tls.sni : "");
 	for (size_t i = 0; i < uc->n_nodes; i++) {
 		u->nodes[i].addr = uc->nodes[i].addr;
 		u->nodes[i].weight = uc->nodes[i].weight;
-		u->nodes[i].pool = weir_pool_id(&uc->nodes[i].addr);
+		u->nodes[i].pool = weir_pool_id(&uc->nodes[i].addr, uc->tls.enabled ? tls : NULL);
 		weights[i] = uc->nodes[i].weight;
 		ids[i] = weir_hash64(uc->nodes[i].addr.text, strlen(uc->nodes[i].addr.text), 0);
 	}
@@ -115,6 +141,9 @@ static int build_upstream(struct weir_snapshot *s, struct weir_upstream *u,
 	for (uint32_t k = 0; k < s->n_workers; k++)
 		if (!(u->states[k] = weir_lb_state_new(u->lb)))
 			goto oom;
+	if (uc->tls.enabled &&
+	    !(u->tls = weir_tls_client_new(s->conf, (size_t)(uc - s->conf->upstreams), err, errlen)))
+		return -1;
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -307,6 +336,17 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 		}
 	if (build_globals(s, err, errlen) < 0)
 		goto fail;
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		if (!conf->listeners[i].tls.enabled)
+			continue;
+		if (!s->listen_tls &&
+		    !(s->listen_tls = calloc(conf->n_listeners, sizeof(*s->listen_tls)))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (!(s->listen_tls[i] = weir_tls_server_new(conf, i, err, errlen)))
+			goto fail;
+	}
 	for (size_t i = 0; i < conf->n_upstreams; i++) {
 		s->n_upstreams = i + 1;
 		if (build_upstream(s, &s->upstreams[i], &conf->upstreams[i], err, errlen) < 0)

@@ -22,6 +22,8 @@
 struct weir_plugin_inst;
 struct weir_hdr_names;
 struct weir_route_stats;
+struct weir_tls_server;
+struct ssl_ctx_st;
 
 struct weir_node {
 	struct weir_addr addr;
@@ -35,6 +37,7 @@ struct weir_upstream {
 	size_t n_nodes;
 	struct weir_lb *lb;
 	struct weir_lb_state **states;	/* one per worker */
+	struct ssl_ctx_st *tls;		/* NULL: plaintext to the nodes */
 };
 
 struct weir_route {
@@ -76,6 +79,9 @@ struct weir_snapshot {
 	 * owned by the main thread's listener table, not by the snapshot */
 	int *listen_fds;
 	uint32_t n_listen;
+	/* per listener, its TLS contexts (NULL: plaintext); the array itself
+	 * is NULL when no listener has TLS */
+	struct weir_tls_server **listen_tls;
 };
 
 /* Builds a snapshot that takes ownership of conf (also on failure, when it
@@ -85,8 +91,9 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 void weir_snapshot_hold(struct weir_snapshot *s);
 void weir_snapshot_put(struct weir_snapshot *s);
 
-/* Pool ids of node addresses: the same address gets the same id in every
- * snapshot, so keepalive connections outlive reloads. */
-uint32_t weir_pool_id(const struct weir_addr *a);
+/* Pool ids of node addresses: the same address (and TLS settings, a text
+ * that names them, NULL for plaintext) gets the same id in every snapshot,
+ * so keepalive connections outlive reloads. */
+uint32_t weir_pool_id(const struct weir_addr *a, const char *tls);
 
 #endif

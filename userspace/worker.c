@@ -34,6 +34,7 @@
 #include "accesslog.h"
 #include "metrics.h"
 #include "health.h"
+#include "tls.h"
 
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_TURN 64
@@ -467,6 +468,8 @@ static void *worker_main(void *arg)
 				io->rdhup = 1;
 			if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 				io->writable = 1;
+			if (io->tls_rw)
+				weir_tls_cross(io, io->readable, io->writable);
 			switch (io->kind) {
 			case WEIR_IO_LISTENER:
 				if (!w->stopping)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/http/run.sh - weir's L7 reverse proxy beside nginx and HAProxy (wrk).
 #
-#   BUILD=build bench/http/run.sh [--quick]      (QUICK=1 works too)
+#   BUILD=build bench/http/run.sh [--quick] [--tls]   (QUICK=1, TLS=1 work too)
 #
 # Starts, on 127.0.0.1 only: one upstream (nginx, a 12-byte static file,
 # port 9080) and the proxies under test, one worker each, keepalive to it:
@@ -19,28 +19,45 @@
 # the driver started is killed on exit (it records the pids in the temp dir;
 # the trap below uses them if the driver itself dies). HTTP_BENCH_ARGS passes extra options to
 # bench/http/httpbench.py (see its --help), e.g. "--peers nginx,haproxy".
+#
+# Then TLS (bench/http/tlsbench.py): weir and nginx terminating TLS with the
+# same certificate: full and resumed handshakes/s (openssl s_time) and req/s
+# on keepalive TLS connections (wrk https); writes http_tls.json and
+# http_tls.md (~2 min full, ~40 s quick). --tls (TLS=1) runs this part alone;
+# TLS_BENCH_ARGS passes options to tlsbench.py (e.g. "--port-base 20900").
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 QUICK=${QUICK:-0}
-[ "${1:-}" = "--quick" ] && QUICK=1
+TLS=${TLS:-0}
+for arg; do
+	case $arg in
+	--quick) QUICK=1 ;;
+	--tls) TLS=1 ;;
+	*) printf 'bench/http/run.sh: unknown option %s\n' "$arg" >&2; exit 2 ;;
+	esac
+done
 RESULTS=${RESULTS:-bench/results}
 PY=/usr/bin/python3 # Debian's, with python3-matplotlib
 export PYTHONDONTWRITEBYTECODE=1
 
 die() { printf 'bench/http/run.sh: %s\n' "$*" >&2; exit 1; }
 
-for t in nginx haproxy wrk taskset "$PY"; do
+TOOLS=(nginx wrk taskset openssl curl "$PY")
+[ "$TLS" = 1 ] || TOOLS+=(haproxy)
+for t in "${TOOLS[@]}"; do
 	command -v "$t" >/dev/null || die "$t not found: run 'make deps'"
 done
-"$PY" -c 'import matplotlib' 2>/dev/null || die "python3-matplotlib missing: run 'make deps'"
+[ "$TLS" = 1 ] || "$PY" -c 'import matplotlib' 2>/dev/null ||
+	die "python3-matplotlib missing: run 'make deps'"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (proxy on CPU 1, client on CPU 0)"
 
 # 5000 idle connections in the client and as many in the proxy; HAProxy
 # (maxconn 8000) wants 2 x maxconn descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-[ "$(ulimit -n)" -ge 17000 ] || die "ulimit -n is $(ulimit -n); needs 17000 (run as root)"
+[ "$TLS" = 1 ] || [ "$(ulimit -n)" -ge 17000 ] ||
+	die "ulimit -n is $(ulimit -n); needs 17000 (run as root)"
 
 TMP=$(mktemp -d /tmp/weirhttp.XXXXXX)
 DRIVER=
@@ -73,6 +90,7 @@ if [ -n "${MAKELEVEL:-}" ]; then
 else
 	CMD="BUILD=$BUILD bench/http/run.sh"
 	if [ "$QUICK" = 1 ]; then CMD="$CMD --quick"; fi
+	if [ "$TLS" = 1 ]; then CMD="$CMD --tls"; fi
 fi
 ARGS=(--tmp "$TMP" --build "$BUILD" --out-dir "$RESULTS" --command "$CMD")
 [ "$QUICK" = 1 ] && ARGS+=(--quick)
@@ -81,6 +99,15 @@ ARGS=(--tmp "$TMP" --build "$BUILD" --out-dir "$RESULTS" --command "$CMD")
 
 # In the background so that the trap runs at once on a signal; bounded as a
 # whole too (the full run takes ~6 min).
-timeout 1800 "$PY" bench/http/httpbench.py "${ARGS[@]}" &
+if [ "$TLS" != 1 ]; then
+	timeout 1800 "$PY" bench/http/httpbench.py "${ARGS[@]}" &
+	DRIVER=$!
+	wait "$DRIVER"
+fi
+TARGS=(--tmp "$TMP" --build "$BUILD" --out-dir "$RESULTS" --command "$CMD")
+[ "$QUICK" = 1 ] && TARGS+=(--quick)
+# shellcheck disable=SC2206
+[ -n "${TLS_BENCH_ARGS:-}" ] && TARGS+=($TLS_BENCH_ARGS)
+timeout 900 "$PY" bench/http/tlsbench.py "${TARGS[@]}" &
 DRIVER=$!
 wait "$DRIVER"

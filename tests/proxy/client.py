@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tests/proxy/client.py - raw-socket HTTP/1.1 clients for the cases curl
 cannot make: exact bytes on the wire, pipelining, stalls, WebSocket frames.
-Each command prints one short line the shell test compares.
+Each command prints one short line the shell test compares. With WEIR_TLS_CA
+(and WEIR_TLS_SNI) in the environment, each goes over TLS (test_tls.sh).
 
     client.py send PORT REQ [TIMEOUT]     REQ with \\r\\n escapes; prints the
                                           status of the answer and "closed" when
@@ -36,6 +37,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -90,8 +92,13 @@ def read_resp(rd, method="GET"):
 
 
 def connect(port, timeout=10):
+    """With WEIR_TLS_CA set (a CA file), over TLS, verified, with the SNI
+    WEIR_TLS_SNI: every command works the same through a TLS listener."""
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if os.environ.get("WEIR_TLS_CA"):
+        ctx = ssl.create_default_context(cafile=os.environ["WEIR_TLS_CA"])
+        s = ctx.wrap_socket(s, server_hostname=os.environ.get("WEIR_TLS_SNI", "localhost"))
     return s
 
 

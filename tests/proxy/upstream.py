@@ -4,6 +4,8 @@ tests, stdlib only, one thread per connection.
 
     upstream.py --port PORT --name NAME --log FILE [--ready FILE] [--unhealthy-if FILE]
     upstream.py --port PORT --blackhole [--ready FILE]
+    upstream.py ... --tls CERT KEY      the same over TLS (python's ssl); each
+                                        handshake logged: {"ev": "tls", "reused": BOOL}
 
 --blackhole: a listener whose accept queue is kept full, so the kernel drops
 every new SYN and connects to it hang (a connect timeout, on 127.0.0.1).
@@ -57,6 +59,7 @@ import os
 import random
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -105,6 +108,10 @@ class Log:
             self.f.write(json.dumps({"ev": "conn", "conn": n}) + "\n")
             return n
 
+    def event(self, **kw):
+        with self.lock:
+            self.f.write(json.dumps(kw) + "\n")
+
     def req(self, **kw):
         with self.lock:
             self.f.write(json.dumps(dict(ev="req", **kw)) + "\n")
@@ -114,11 +121,23 @@ class Handler(socketserver.BaseRequestHandler):
     def setup(self):
         self.sock = self.request
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.server.tls:
+            # The handshake in this connection's thread; one that fails
+            # (a client refusing our certificate) is logged and dropped.
+            try:
+                self.sock = self.server.tls.wrap_socket(self.sock, server_side=True)
+                self.server.log.event(ev="tls", reused=self.sock.session_reused)
+            except (ssl.SSLError, OSError) as e:
+                self.server.log.event(ev="tls-fail", why=str(e))
+                self.sock = None
+                return
         self.rd = Reader(self.sock)
         self.conn_id = self.server.log.conn()
         self.name = self.server.name
 
     def handle(self):
+        if self.sock is None:
+            return
         try:
             while self.one():
                 pass
@@ -405,6 +424,7 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--blackhole", action="store_true")
     ap.add_argument("--unhealthy-if")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     a = ap.parse_args()
     if a.blackhole:
         return blackhole(a)
@@ -413,6 +433,10 @@ def main():
     srv.unhealthy_if = a.unhealthy_if
     srv.counts = {}
     srv.log = Log(a.log)
+    srv.tls = None
+    if a.tls:
+        srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        srv.tls.load_cert_chain(a.tls[0], a.tls[1])
     if a.ready:
         with open(a.ready, "w") as f:
             f.write("%d\n" % os.getpid())

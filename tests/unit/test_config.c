@@ -23,6 +23,7 @@
 #include "userspace/config.h"
 #include "userspace/snapshot.h"
 #include "userspace/plugin.h"
+#include "certs.h"
 
 static struct weir_config *parse_ok(const char *yaml)
 {
@@ -1102,6 +1103,60 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:2: admin.listen: 127.0.0.1:8080 is also listeners[0]" },
 	{ "admin_is_metrics", L "metrics: {listen: 127.0.0.1:9180}\nadmin: {token: a, state: /s}\n",
 	  "t.yaml:3: admin.listen: 127.0.0.1:9180 is also metrics.listen" },
+
+	/* TLS on a listener: the key rules (files are read by the snapshot) */
+#define TL(x) "listeners:\n  - listen: 8443\n    tls: {certificates: [{cert: c.pem, key: c.key}]" x "}\n"
+	{ "tls_no_certificates", "listeners:\n  - listen: 8443\n    tls: {}\n",
+	  "t.yaml:3: listeners[0].tls.certificates: required field missing" },
+	{ "tls_empty_certificates", "listeners:\n  - listen: 8443\n    tls: {certificates: []}\n",
+	  "t.yaml:3: listeners[0].tls.certificates: expected a list of {cert: FILE, key: FILE}, "
+	  "at least one" },
+	{ "tls_certificate_not_mapping", "listeners:\n  - listen: 8443\n    tls: {certificates: [c.pem]}\n",
+	  "t.yaml:3: listeners[0].tls.certificates[0]: expected a mapping: {cert: FILE, key: FILE}" },
+	{ "tls_missing_key", "listeners:\n  - listen: 8443\n    tls:\n      certificates:\n"
+	  "        - {cert: a.pem, key: a.key}\n        - {cert: b.pem}\n",
+	  "t.yaml:6: listeners[0].tls.certificates[1].key: required field missing" },
+	{ "tls_certificate_unknown_key", TL(", x: 1"),
+	  "t.yaml:3: listeners[0].tls.x: unknown field" },
+	{ "tls_bad_version", TL(", min_version: TLSv1.1"),
+	  "t.yaml:3: listeners[0].tls.min_version: 'TLSv1.1' is not one of: TLSv1.2, TLSv1.3" },
+	{ "tls_bad_max_version", TL(", max_version: SSLv3"),
+	  "t.yaml:3: listeners[0].tls.max_version: 'SSLv3' is not one of: TLSv1.2, TLSv1.3" },
+	{ "tls_versions_order", TL(", min_version: TLSv1.3, max_version: TLSv1.2"),
+	  "t.yaml:3: listeners[0].tls.min_version: TLSv1.3 is above max_version TLSv1.2" },
+	{ "tls_alpn_h2", TL(", alpn: [h2, http/1.1]"),
+	  "t.yaml:3: listeners[0].tls.alpn[0]: 'h2': weir serves only http/1.1" },
+	{ "tls_alpn_twice", TL(", alpn: [http/1.1, http/1.1]"),
+	  "t.yaml:3: listeners[0].tls.alpn: 'http/1.1' is listed twice" },
+	{ "tls_handshake_timeout_unit", TL(", handshake_timeout: 10"),
+	  "t.yaml:3: listeners[0].tls.handshake_timeout: a duration needs a unit: ms, s, m or h" },
+	{ "tls_tickets_not_bool", TL(", session_tickets: yes"),
+	  "t.yaml:3: listeners[0].tls.session_tickets: 'yes': expected true or false" },
+	{ "tls_rotate_too_short", TL(", ticket_key_rotate: 10ms"),
+	  "t.yaml:3: listeners[0].tls.ticket_key_rotate: 10ms is out of range: 1s to 168h" },
+	{ "tls_verify_client_unknown", TL(", verify_client: yes, client_ca: ca.pem"),
+	  "t.yaml:3: listeners[0].tls.verify_client: 'yes' is not one of: off, optional, require" },
+	{ "tls_verify_without_ca", TL(", verify_client: require"),
+	  "t.yaml:3: listeners[0].tls.client_ca: required with verify_client: require" },
+	{ "tls_ca_without_verify", TL(", client_ca: ca.pem"),
+	  "t.yaml:3: listeners[0].tls.client_ca: only used with verify_client: optional or require" },
+	{ "tls_id_header_without_verify", TL(", client_id_header: x-id"),
+	  "t.yaml:3: listeners[0].tls.client_id_header: only used with verify_client: optional or "
+	  "require" },
+	{ "tls_id_header_not_token", TL(", verify_client: optional, client_ca: ca.pem, "
+				       "client_id_header: 'x id'"),
+	  "t.yaml:3: listeners[0].tls.client_id_header: 'x id' is not a header name" },
+#undef TL
+	/* TLS to an upstream */
+	{ "upstream_tls_unknown", L "upstreams: {u: {nodes: [127.0.0.1:9000], tls: {verfy: true}}}\n",
+	  "t.yaml:2: upstreams.u.tls.verfy: unknown field (did you mean 'verify'?)" },
+	{ "upstream_tls_verify_not_bool", L "upstreams: {u: {nodes: [127.0.0.1:9000], tls: {verify: no}}}\n",
+	  "t.yaml:2: upstreams.u.tls.verify: 'no': expected true or false" },
+	{ "upstream_tls_ca_without_verify",
+	  L "upstreams: {u: {nodes: [127.0.0.1:9000], tls: {verify: false, ca: ca.pem}}}\n",
+	  "t.yaml:2: upstreams.u.tls.ca: only used with verify: true" },
+	{ "upstream_tls_bad_sni", L "upstreams: {u: {nodes: [127.0.0.1:9000], tls: {sni: 'a b'}}}\n",
+	  "t.yaml:2: upstreams.u.tls.sni: 'a b' is not a host name" },
 };
 
 static void test_bad(void **state)
@@ -1309,6 +1364,179 @@ static void test_snap_good(void **state)
 	weir_snapshot_put(s);
 }
 
+/* ---- TLS: keys into the structs, files read when the snapshot is built -- */
+
+static void test_tls_conf(void **state)
+{
+	static const char yaml[] =
+		"listeners:\n"
+		"  - listen: 8443\n"
+		"    tls:\n"
+		"      certificates: [{cert: a.pem, key: a.key}, {cert: b.pem, key: b.key}]\n"
+		"      min_version: TLSv1.3\n"
+		"      ciphersuites: TLS_AES_128_GCM_SHA256\n"
+		"      handshake_timeout: 3s\n"
+		"      session_cache: 0\n"
+		"      session_tickets: false\n"
+		"      ticket_key_rotate: 30m\n"
+		"      client_ca: ca.pem\n"
+		"      verify_client: optional\n"
+		"      client_id_header: X-Client-CN\n"
+		"  - listen: 8444\n"
+		"    tls: {certificates: [{cert: a.pem, key: a.key}]}\n"
+		"  - 8080\n"
+		"upstreams:\n"
+		"  u: {nodes: [127.0.0.1:9000], tls: {ca: ca.pem, sni: API.Example.com}}\n"
+		"  v: {nodes: [127.0.0.1:9001], tls: }\n"
+		"  w: {nodes: [127.0.0.1:9002]}\n";
+	struct weir_config *c = parse_ok(yaml);
+	const struct weir_tls_conf *t = &c->listeners[0].tls, *d = &c->listeners[1].tls;
+
+	assert_true(t->enabled);
+	assert_int_equal(t->n_certs, 2);
+	assert_string_equal(t->certs[1].cert, "b.pem");
+	assert_string_equal(t->certs[1].key, "b.key");
+	assert_int_equal(t->min_version, WEIR_TLS_1_3);
+	assert_int_equal(t->max_version, WEIR_TLS_1_3);
+	assert_string_equal(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_int_equal(t->handshake_timeout_ms, 3000);
+	assert_int_equal(t->session_cache, 0);
+	assert_false(t->session_tickets);
+	assert_int_equal(t->ticket_key_rotate_ms, 1800000);
+	assert_int_equal(t->verify_client, WEIR_VERIFY_OPTIONAL);
+	assert_string_equal(t->client_id_header, "x-client-cn");
+	/* the defaults */
+	assert_true(d->enabled);
+	assert_int_equal(d->min_version, WEIR_TLS_1_2);
+	assert_int_equal(d->max_version, WEIR_TLS_1_3);
+	assert_null(d->ciphers);
+	assert_null(d->ciphersuites);
+	assert_int_equal(d->n_alpn, 1);
+	assert_string_equal(d->alpn[0], "http/1.1");
+	assert_int_equal(d->handshake_timeout_ms, 10000);
+	assert_int_equal(d->session_cache, 20480);
+	assert_int_equal(d->session_timeout_ms, 3600000);
+	assert_true(d->session_tickets);
+	assert_int_equal(d->ticket_key_rotate_ms, 3600000);
+	assert_int_equal(d->verify_client, WEIR_VERIFY_OFF);
+	assert_int_equal(d->verify_depth, 4);
+	assert_null(d->client_id_header);
+	assert_false(c->listeners[2].tls.enabled);
+	assert_true(c->upstreams[0].tls.enabled);
+	assert_true(c->upstreams[0].tls.verify);
+	assert_string_equal(c->upstreams[0].tls.sni, "api.example.com");
+	assert_true(c->upstreams[1].tls.enabled);
+	assert_true(c->upstreams[1].tls.verify);
+	assert_null(c->upstreams[1].tls.ca);
+	assert_false(c->upstreams[2].tls.enabled);
+	weir_config_free(c);
+}
+
+/* Each row: the tls keys after certificates (or, with upstream set, the
+ * upstream's tls mapping), and the message; @ stands for the directory. */
+struct tls_file_case {
+	const char *cert, *key, *extra, *upstream, *err;
+};
+
+static const struct tls_file_case tls_file_cases[] = {
+	{ "none.pem", "a.key", "", NULL,
+	  "t.yaml:5: listeners[0].tls.certificates[0].cert: '@/none.pem': No such file or directory" },
+	{ "junk.pem", "a.key", "", NULL,
+	  "t.yaml:5: listeners[0].tls.certificates[0].cert: '@/junk.pem': not a PEM certificate" },
+	{ "a.pem", "none.key", "", NULL,
+	  "t.yaml:5: listeners[0].tls.certificates[0].key: '@/none.key': No such file or directory" },
+	{ "a.pem", "junk.pem", "", NULL,
+	  "t.yaml:5: listeners[0].tls.certificates[0].key: '@/junk.pem': not a PEM private key" },
+	{ "a.pem", "b.key", "", NULL,
+	  "t.yaml:5: listeners[0].tls.certificates[0].key: '@/b.key' does not match the "
+	  "certificate '@/a.pem'" },
+	{ "a.pem", "a.key", "      ciphers: NOPE\n", NULL,
+	  "t.yaml:4: listeners[0].tls.ciphers: 'NOPE': no cipher OpenSSL knows" },
+	{ "a.pem", "a.key", "      ciphersuites: TLS_NOPE\n", NULL,
+	  "t.yaml:4: listeners[0].tls.ciphersuites: 'TLS_NOPE': no TLS 1.3 suite OpenSSL knows" },
+	{ "a.pem", "a.key", "      verify_client: require\n      client_ca: @/none.pem\n", NULL,
+	  "t.yaml:4: listeners[0].tls.client_ca: '@/none.pem': No such file or directory" },
+	{ "a.pem", "a.key", "      verify_client: require\n      client_ca: @/junk.pem\n", NULL,
+	  "t.yaml:4: listeners[0].tls.client_ca: '@/junk.pem': no CA certificate in it" },
+	{ "a.pem", "a.key", "", "{ca: @/none.pem}",
+	  "t.yaml:9: upstreams.u.tls.ca: '@/none.pem': No such file or directory" },
+	{ "a.pem", "a.key", "", "{ca: @/junk.pem}",
+	  "t.yaml:9: upstreams.u.tls.ca: '@/junk.pem': no CA certificate in it" },
+};
+
+/* s with every @ replaced by dir */
+static void subst(char *out, size_t len, const char *s, const char *dir)
+{
+	size_t o = 0;
+
+	for (; *s && o + strlen(dir) + 1 < len; s++)
+		if (*s == '@')
+			o += (size_t)snprintf(out + o, len - o, "%s", dir);
+		else
+			out[o++] = *s;
+	out[o] = 0;
+}
+
+static void test_tls_files(void **state)
+{
+	char dir[] = "/tmp/weir-unit-tls.XXXXXX", path[600], yaml[4096], tmpl[2048], want[1024];
+	struct weir_snapshot *s;
+	struct weir_config *c;
+	char err[1024];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_cert(dir, "a", "a.test", "DNS:a.test", 30), 0);
+	assert_int_equal(test_cert(dir, "b", "b.test", "DNS:b.test", 30), 0);
+	assert_int_equal(test_cert(dir, "old", "old.test", NULL, -1), 0);
+	snprintf(path, sizeof(path), "%s/junk.pem", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("not a certificate\n", f);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(tls_file_cases) / sizeof(tls_file_cases[0]); i++) {
+		const struct tls_file_case *k = &tls_file_cases[i];
+
+		snprintf(tmpl, sizeof(tmpl),
+			 "listeners:\n  - listen: 8443\n    tls:\n      certificates:\n"
+			 "        - {cert: @/%s, key: @/%s}\n%s"
+			 "upstreams:\n  u:\n    nodes: [127.0.0.1:9000]\n%s%s%s",
+			 k->cert, k->key, k->extra, k->upstream ? "    tls: " : "",
+			 k->upstream ? k->upstream : "",
+			 k->upstream ? "\n" : "");
+		subst(yaml, sizeof(yaml), tmpl, dir);
+		subst(want, sizeof(want), k->err, dir);
+		c = NULL;
+		s = (void *)1;
+		err[0] = 0;
+		assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err,
+						   sizeof(err)), 0);
+		c->file = strdup("t.yaml");
+		assert_int_equal(weir_snapshot_build(c, 1, &s, err, sizeof(err)), -1);
+		assert_null(s);
+		if (strncmp(err, want, strlen(want)))
+			fail_msg("case %zu:\n  got  %s\n  want %s", i, err, want);
+	}
+	/* An expired certificate is a warning, and builds; so does a good one
+	 * with a verified upstream. */
+	snprintf(yaml, sizeof(yaml),
+		 "listeners:\n  - listen: 8443\n    tls:\n      certificates:\n"
+		 "        - {cert: %s/a.pem, key: %s/a.key}\n        - {cert: %s/old.pem, key: %s/old.key}\n"
+		 "upstreams: {u: {nodes: [127.0.0.1:9000], tls: {ca: %s/a.pem}}}\n",
+		 dir, dir, dir, dir, dir);
+	assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	assert_int_equal(weir_snapshot_build(c, 1, &s, err, sizeof(err)), 0);
+	assert_non_null(s->listen_tls);
+	assert_non_null(s->listen_tls[0]);
+	assert_non_null(s->upstreams[0].tls);
+	weir_snapshot_put(s);
+	for (const char *n = "a.pem\0a.key\0b.pem\0b.key\0old.pem\0old.key\0junk.pem\0"; *n;
+	     n += strlen(n) + 1) {
+		snprintf(path, sizeof(path), "%s/%s", dir, n);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -1326,6 +1554,8 @@ int main(void)
 		cmocka_unit_test(test_snap_good),
 		cmocka_unit_test(test_consumers),
 		cmocka_unit_test(test_consumer_errors),
+		cmocka_unit_test(test_tls_conf),
+		cmocka_unit_test(test_tls_files),
 	};
 	size_t nf = sizeof(fixed) / sizeof(fixed[0]);
 	size_t nb = sizeof(bad_cases) / sizeof(bad_cases[0]);

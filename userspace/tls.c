@@ -1,0 +1,592 @@
+/* userspace/tls.c - TLS with OpenSSL 3.0 (see tls.h): the contexts a
+ * snapshot builds for its TLS listeners and upstreams, the callbacks of a
+ * handshake (SNI, ALPN, session tickets, upstream sessions), and the SSL
+ * objects of new connections. Their I/O is tls_io.c's.
+ *
+ * A TLS listener is one SSL_CTX per certificate, all set up alike; the
+ * first is the default and the one every connection starts on, so it is
+ * also where the session cache and the ticket callback live (OpenSSL keeps
+ * both on the SSL's initial context, its session_ctx). The servername
+ * callback moves a connection to the context of the certificate whose
+ * names (SAN DNS names, else the CN) match the SNI: exactly, or by a
+ * "*.example.com" wildcard covering one label (RFC 6125 6.4.3).
+ *
+ * One set of contexts serves every worker thread: OpenSSL locks its session
+ * cache and reference counts internally, and nothing else in a context
+ * changes once it is built, so sharing it gives all workers one session
+ * cache (a session resumed on another worker is found) at the cost of a
+ * lock per cache lookup or insert, taken once per handshake, never per
+ * record.
+ *
+ * Ticket keys are per listener address and outlive snapshots (tls_ticket.c),
+ * so tickets issued before a reload still resume after it.
+ * */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+#include "core.h"
+#include "tls_ticket.h"
+
+/* TLS 1.2: forward secrecy and AEAD only (Mozilla's "intermediate" list
+ * without DHE). TLS 1.3 suites are all AEAD; OpenSSL's defaults stand. */
+#define DEFAULT_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };	/* enum weir_tls_version */
+
+/* ---- a listener's contexts ------------------------------------------------ */
+
+struct sni_name {
+	char *name;			/* lower case; a wildcard's without its "*" */
+	size_t len;
+	uint32_t ctx;
+	bool wild;
+};
+
+struct weir_tls_server {
+	_Atomic uint32_t refs;
+	SSL_CTX **ctxs;			/* one per certificate; [0]: the default */
+	size_t n_ctxs;
+	struct sni_name *names;
+	size_t n_names;
+	unsigned char alpn[64];		/* wire format */
+	unsigned alpn_len;
+	struct weir_ticket_ring *ring;
+	uint32_t handshake_ms;
+	uint32_t session_timeout_s;
+	char *id_header;
+	size_t id_header_len;
+};
+
+static int server_idx = -1;		/* SSL_CTX ex_data: its weir_tls_server */
+static EVP_CIPHER *ticket_cipher;	/* fetched once, not by name per ticket */
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void idx_init(void)
+{
+	server_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+}
+
+static const char *file_of(const struct weir_config *c)
+{
+	return c->file ? c->file : "config";
+}
+
+/* The first error OpenSSL queued, as text, and the queue emptied. */
+static const char *ssl_why(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(buf, len, "%s", r ? r : "unknown OpenSSL error");
+	ERR_clear_error();
+	return buf;
+}
+
+static int add_name(struct weir_tls_server *t, const char *name, size_t len, uint32_t ctx)
+{
+	struct sni_name *n;
+	bool wild = len > 2 && name[0] == '*' && name[1] == '.';
+
+	if (!len || (name[0] == '*' && !wild) || memchr(name + wild, '*', len - wild))
+		return 0;	/* other wildcard forms are not matched (RFC 6125) */
+	if (!(n = realloc(t->names, (t->n_names + 1) * sizeof(*n))))
+		return -1;
+	t->names = n;
+	n = &t->names[t->n_names];
+	n->wild = wild;
+	n->len = len - wild;
+	n->ctx = ctx;
+	if (!(n->name = strndup(name + wild, len - wild)))
+		return -1;
+	for (char *p = n->name; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	t->n_names++;
+	return 0;
+}
+
+/* The names a certificate serves: its SAN DNS names, or its CN when it has
+ * none (RFC 6125 6.4.4). */
+static int cert_names(struct weir_tls_server *t, X509 *x, uint32_t ctx)
+{
+	GENERAL_NAMES *san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int found = 0, rc = 0;
+
+	for (int i = 0; san && i < sk_GENERAL_NAME_num(san) && !rc; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
+
+		if (g->type != GEN_DNS)
+			continue;
+		found = 1;
+		rc = add_name(t, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+			      (size_t)ASN1_STRING_length(g->d.dNSName), ctx);
+	}
+	GENERAL_NAMES_free(san);
+	if (!found && !rc) {
+		X509_NAME *subj = X509_get_subject_name(x);
+		int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+		unsigned char *cn = NULL;
+		int len = i < 0 ? -1 :
+			  ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)));
+
+		if (len > 0)
+			rc = add_name(t, (const char *)cn, (size_t)len, ctx);
+		OPENSSL_free(cn);
+	}
+	return rc;
+}
+
+/* The context for a server name: an exact name first, then a wildcard for
+ * the name less its first label; the first certificate listed wins a tie. */
+int weir_tls_server_pick(const struct weir_tls_server *t, const char *name)
+{
+	size_t len = strlen(name);
+	const char *dot = memchr(name, '.', len);
+
+	for (size_t i = 0; i < t->n_names; i++)
+		if (!t->names[i].wild && t->names[i].len == len &&
+		    !strncasecmp(t->names[i].name, name, len))
+			return (int)t->names[i].ctx;
+	if (!dot || dot == name)
+		return -1;
+	for (size_t i = 0; i < t->n_names; i++)
+		if (t->names[i].wild && t->names[i].len == len - (size_t)(dot - name) &&
+		    !strncasecmp(t->names[i].name, dot, t->names[i].len))
+			return (int)t->names[i].ctx;
+	return -1;
+}
+
+static int on_servername(SSL *s, int *al, void *arg)
+{
+	struct weir_tls_server *t = arg;
+	const char *name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+	int i = name ? weir_tls_server_pick(t, name) : -1;
+
+	if (i > 0 && !SSL_set_SSL_CTX(s, t->ctxs[i])) {
+		*al = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return i < 0 ? SSL_TLSEXT_ERR_NOACK : SSL_TLSEXT_ERR_OK;
+}
+
+/* Our preference among the client's offers; no offer in common (or none at
+ * all) is no ALPN, not a refusal: HTTP/1.1 is served anyway. */
+static int on_alpn(SSL *s, const unsigned char **out, unsigned char *outlen,
+		   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct weir_tls_server *t = arg;
+	unsigned char *o;
+
+	if (SSL_select_next_proto(&o, outlen, t->alpn, t->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = o;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int ticket_init(EVP_MAC_CTX *hctx, const struct weir_ticket_key *k)
+{
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
+						  sizeof(k->hmac)),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	return EVP_MAC_CTX_set_params(hctx, p) == 1 ? 0 : -1;
+}
+
+/* OpenSSL's ticket key callback: enc 1 seals a new ticket with the current
+ * key; enc 0 opens one: 1 with the current key, 2 with the previous one
+ * (renew it), 0 unknown (a full handshake), -1 error. */
+static int on_ticket(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	struct weir_tls_server *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), server_idx);
+	struct weir_ticket_key k;
+	int rc = weir_ticket_key(t->ring, weir_now_ms(), enc ? NULL : name, &k);
+
+	if (rc <= 0)
+		return rc;
+	if (enc) {
+		memcpy(name, k.name, 16);
+		if (RAND_bytes(iv, 16) != 1 ||
+		    !EVP_EncryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv))
+			rc = -1;
+	} else if (!EVP_DecryptInit_ex(cctx, ticket_cipher, NULL, k.aes, iv)) {
+		rc = -1;
+	}
+	if (rc > 0 && ticket_init(hctx, &k) < 0)
+		rc = -1;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rc;
+}
+
+/* Whether a file can be opened, with the reason when it cannot: OpenSSL's
+ * own message for a missing file is "system lib". */
+static int readable_file(const char *path, char *why, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(why, len, "'%s': %s", path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Settings every context of a listener shares. */
+static int ctx_setup(SSL_CTX *ctx, struct weir_tls_server *t, const struct weir_tls_conf *tc,
+		     const char *sid, const char **field, char *why, size_t len)
+{
+	long opts = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+		    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF;
+
+	if (!tc->session_tickets)
+		opts |= SSL_OP_NO_TICKET;
+	SSL_CTX_set_options(ctx, opts);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			 SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	if (!SSL_CTX_set_min_proto_version(ctx, versions[tc->min_version]) ||
+	    !SSL_CTX_set_max_proto_version(ctx, versions[tc->max_version])) {
+		*field = "min_version";
+		ssl_why(why, len);
+		return -1;
+	}
+	if (!SSL_CTX_set_cipher_list(ctx, tc->ciphers ? tc->ciphers : DEFAULT_CIPHERS)) {
+		*field = "ciphers";
+		snprintf(why, len, "'%s': no cipher OpenSSL knows", tc->ciphers ? tc->ciphers : "");
+		ERR_clear_error();
+		return -1;
+	}
+	if (tc->ciphersuites && !SSL_CTX_set_ciphersuites(ctx, tc->ciphersuites)) {
+		*field = "ciphersuites";
+		snprintf(why, len, "'%s': no TLS 1.3 suite OpenSSL knows", tc->ciphersuites);
+		ERR_clear_error();
+		return -1;
+	}
+	/* A session resumes only on the listener that made it (its client
+	 * certificate settings); OpenSSL takes at most 32 bytes: a digest of
+	 * the address, which may be longer. */
+	unsigned char sid_ctx[SHA256_DIGEST_LENGTH];
+	if (!EVP_Digest(sid, strlen(sid), sid_ctx, NULL, EVP_sha256(), NULL) ||
+	    !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx))) {
+		*field = "certificates";
+		ssl_why(why, len);
+		return -1;
+	}
+	SSL_CTX_set_timeout(ctx, t->session_timeout_s);
+	if (tc->session_cache) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, tc->session_cache);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t);
+	SSL_CTX_set_ex_data(ctx, server_idx, t);
+	if (tc->session_tickets)
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
+	if (tc->verify_client != WEIR_VERIFY_OFF) {
+		STACK_OF(X509_NAME) *names;
+
+		*field = "client_ca";
+		if (readable_file(tc->client_ca, why, len) < 0)
+			return -1;
+		if (!SSL_CTX_load_verify_locations(ctx, tc->client_ca, NULL) ||
+		    !(names = SSL_load_client_CA_file(tc->client_ca))) {
+			snprintf(why, len, "'%s': no CA certificate in it", tc->client_ca);
+			ERR_clear_error();
+			return -1;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (tc->verify_client == WEIR_VERIFY_REQUIRE ?
+							   SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+				   NULL);
+		SSL_CTX_set_verify_depth(ctx, (int)tc->verify_depth);
+	}
+	return 0;
+}
+
+/* Loads one certificate with its chain and key into ctx, checks they
+ * belong together, and warns of an expired certificate. */
+static int ctx_cert(SSL_CTX *ctx, const struct weir_tls_cert_conf *cc, const char **field,
+		    char *why, size_t len, const char *where)
+{
+	X509 *x;
+
+	*field = "cert";
+	if (readable_file(cc->cert, why, len) < 0)
+		return -1;
+	if (!SSL_CTX_use_certificate_chain_file(ctx, cc->cert)) {
+		char r[160];
+		snprintf(why, len, "'%s': not a PEM certificate (%s)", cc->cert, ssl_why(r, sizeof(r)));
+		return -1;
+	}
+	*field = "key";
+	if (readable_file(cc->key, why, len) < 0)
+		return -1;
+	if (!SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM)) {
+		unsigned long e = ERR_peek_last_error();
+		char r[160];
+
+		/* OpenSSL checks the key against the certificate as it loads it */
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+						       ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH))
+			snprintf(why, len, "'%s' does not match the certificate '%s'", cc->key, cc->cert);
+		else
+			snprintf(why, len, "'%s': not a PEM private key (%s)", cc->key,
+				 ssl_why(r, sizeof(r)));
+		ERR_clear_error();
+		return -1;
+	}
+	if (!SSL_CTX_check_private_key(ctx)) {
+		snprintf(why, len, "'%s' does not match the certificate '%s'", cc->key, cc->cert);
+		ERR_clear_error();
+		return -1;
+	}
+	x = SSL_CTX_get0_certificate(ctx);
+	if (x && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		fprintf(stderr, "weir: warning: %s: certificate '%s' has expired\n", where, cc->cert);
+	return 0;
+}
+
+struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t index,
+					    char *err, size_t errlen)
+{
+	const struct weir_listener_conf *l = &c->listeners[index];
+	const struct weir_tls_conf *tc = &l->tls;
+	struct weir_tls_server *t = calloc(1, sizeof(*t));
+	const char *field = "tls";
+	char why[400], where[96], at[400];
+	unsigned line = tc->line;
+	size_t k = 0;
+
+	pthread_once(&idx_once, idx_init);
+	if (!t || server_idx < 0 || !ticket_cipher)
+		goto oom;
+	t->refs = 1;
+	t->handshake_ms = tc->handshake_timeout_ms;
+	t->session_timeout_s = (tc->session_timeout_ms + 999) / 1000;
+	for (size_t i = 0; i < tc->n_alpn; i++) {
+		size_t n = strlen(tc->alpn[i]);
+		if (t->alpn_len + 1 + n > sizeof(t->alpn))
+			break;
+		t->alpn[t->alpn_len++] = (unsigned char)n;
+		memcpy(t->alpn + t->alpn_len, tc->alpn[i], n);
+		t->alpn_len += (unsigned)n;
+	}
+	if (tc->client_id_header) {
+		if (!(t->id_header = strdup(tc->client_id_header)))
+			goto oom;
+		t->id_header_len = strlen(t->id_header);
+	}
+	if (tc->session_tickets &&
+	    !(t->ring = weir_ticket_ring_get(l->addr.text, tc->ticket_key_rotate_ms)))
+		goto oom;
+	if (!(t->ctxs = calloc(tc->n_certs, sizeof(*t->ctxs))))
+		goto oom;
+	snprintf(where, sizeof(where), "listeners[%zu].tls", index);
+	for (k = 0; k < tc->n_certs; k++) {
+		const struct weir_tls_cert_conf *cc = &tc->certs[k];
+
+		if (!(t->ctxs[k] = SSL_CTX_new(TLS_server_method())))
+			goto oom;
+		t->n_ctxs = k + 1;
+		if (ctx_setup(t->ctxs[k], t, tc, l->addr.text, &field, why, sizeof(why)) < 0)
+			goto fail;
+		line = cc->line;
+		snprintf(where, sizeof(where), "listeners[%zu].tls.certificates[%zu]", index, k);
+		snprintf(at, sizeof(at), "%s:%u: %s", file_of(c), line, where);
+		if (ctx_cert(t->ctxs[k], cc, &field, why, sizeof(why), at) < 0)
+			goto fail;
+		if (cert_names(t, SSL_CTX_get0_certificate(t->ctxs[k]), (uint32_t)k) < 0)
+			goto oom;
+		line = tc->line;
+		snprintf(where, sizeof(where), "listeners[%zu].tls", index);
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->ctxs[0], on_servername);
+	SSL_CTX_set_tlsext_servername_arg(t->ctxs[0], t);
+	return t;
+oom:
+	snprintf(why, sizeof(why), "out of memory");
+	ERR_clear_error();
+fail:
+	snprintf(err, errlen, "%s:%u: %s.%s: %s", file_of(c), line, where, field, why);
+	weir_tls_server_put(t);
+	return NULL;
+}
+
+void weir_tls_server_hold(struct weir_tls_server *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void weir_tls_server_put(struct weir_tls_server *t)
+{
+	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < t->n_ctxs; i++)
+		SSL_CTX_free(t->ctxs[i]);
+	for (size_t i = 0; i < t->n_names; i++)
+		free(t->names[i].name);
+	free(t->names);
+	free(t->ctxs);
+	free(t->id_header);
+	free(t);
+}
+
+uint32_t weir_tls_server_handshake_ms(const struct weir_tls_server *t)
+{
+	return t->handshake_ms;
+}
+
+const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *len)
+{
+	*len = t->id_header_len;
+	return t->id_header;
+}
+
+/* ---- an upstream's context ------------------------------------------------- */
+
+/* A node gave a connection a session (or a TLS 1.3 ticket): the pool keeps
+ * the latest for its next new connection; we take OpenSSL's reference. */
+_Static_assert(offsetof(struct weir_upconn, io) == 0, "SSL_get_app_data is the upconn");
+
+static int on_client_session(SSL *s, SSL_SESSION *sess)
+{
+	struct weir_upconn *u = SSL_get_app_data(s);
+	struct weir_pool *p = &u->w->pools[u->pool];
+
+	SSL_SESSION_free(p->tls_session);
+	p->tls_session = sess;
+	return 1;
+}
+
+
+SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
+			     size_t errlen)
+{
+	const struct weir_upstream_conf *u = &c->upstreams[index];
+	const struct weir_upstream_tls_conf *tc = &u->tls;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char why[300];
+
+	if (!ctx) {
+		snprintf(err, errlen, "out of memory");
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Many servers close without close_notify; a body that ends at the
+	 * close is taken as ended, as it is over plaintext. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+	/* Sessions are kept per pool (node and settings) by the worker that
+	 * owns it, not in a cache of OpenSSL's. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
+	if (tc->verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (tc->ca && readable_file(tc->ca, why, sizeof(why)) < 0)
+			goto fail;
+		if (tc->ca ? !SSL_CTX_load_verify_locations(ctx, tc->ca, NULL) :
+			     !SSL_CTX_set_default_verify_paths(ctx)) {
+			snprintf(why, sizeof(why), "'%s': no CA certificate in it",
+				 tc->ca ? tc->ca : "the system's store");
+			goto fail;
+		}
+	}
+	return ctx;
+fail:
+	snprintf(err, errlen, "%s:%u: upstreams.%s.tls.ca: %s", file_of(c), tc->line, u->name, why);
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void weir_tls_client_free(SSL_CTX *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+/* ---- connections -------------------------------------------------------------- */
+
+int weir_tls_accept(struct weir_io *io, struct weir_tls_server *t)
+{
+	SSL *s = SSL_new(t->ctxs[0]);
+
+	if (weir_tls_attach(s, io) < 0) {
+		SSL_free(s);
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set_accept_state(s);
+	io->ssl = s;
+	return 0;
+}
+
+void weir_tls_session_drop(struct weir_pool *p)
+{
+	SSL_SESSION_free(p->tls_session);
+	p->tls_session = NULL;
+}
+
+int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
+		     const struct weir_addr *node, struct weir_pool *from)
+{
+	SSL *s = SSL_new(ctx);
+	char ip[INET6_ADDRSTRLEN];
+	const void *a = node->sa.ss_family == AF_INET ?
+			(const void *)&((const struct sockaddr_in *)&node->sa)->sin_addr :
+			(const void *)&((const struct sockaddr_in6 *)&node->sa)->sin6_addr;
+
+	if (weir_tls_attach(s, io) < 0)
+		goto fail;
+	if (conf->sni && !SSL_set_tlsext_host_name(s, conf->sni))
+		goto fail;
+	if (conf->verify && conf->sni && !SSL_set1_host(s, conf->sni))
+		goto fail;
+	if (conf->verify && !conf->sni &&
+	    (!inet_ntop(node->sa.ss_family, a, ip, sizeof(ip)) ||
+	     !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), ip)))
+		goto fail;
+	if (from && from->tls_session && !SSL_set_session(s, from->tls_session))
+		ERR_clear_error();	/* then a full handshake */
+	SSL_set_app_data(s, io);	/* the upconn: io is its first member */
+	SSL_set_connect_state(s);
+	io->ssl = s;
+	return 0;
+fail:
+	SSL_free(s);
+	ERR_clear_error();
+	return -1;
+}
+
+void weir_tls_cleanup(void)
+{
+	weir_ticket_rings_free();
+	weir_tls_io_cleanup();
+	EVP_CIPHER_free(ticket_cipher);
+	ticket_cipher = NULL;
+}
