@@ -137,6 +137,11 @@ routes:
   - {id: ut-name, path: /ut-name/*, upstream: ut_wrong_name, rewrite: {strip_prefix: /ut-name}}
   - {id: ut-nov, path: /ut-nov/*, upstream: ut_noverify, rewrite: {strip_prefix: /ut-nov}}
   - {id: ut-np, path: /ut-np/*, upstream: ut_nopool, rewrite: {strip_prefix: /ut-np}}
+  - id: cached
+    path: /cache/*
+    upstream: u
+    plugins:
+      proxy-cache: {max_object_size: 2m}
 EOF
 }
 write_conf "$TMP/swap.pem" "$TMP/swap.key"
@@ -158,6 +163,19 @@ check_eq "TLS 1.2: curl gets 200 through" 200 \
 check_eq "TLS 1.3: curl gets 200 through" 200 \
 	"$(code --tlsv1.3 --resolve a.test:$P_TLS:127.0.0.1 https://a.test:$P_TLS/echo?v=13)"
 check_eq "the upstream is told the client came over https" 2 "$(seen U '"x-forwarded-proto", "https"')"
+
+# A cached answer larger than a connection's buffer is written from the
+# store, not from c->out: it must go through TLS too.
+T="/cache/big?cc=max-age=60&n=1048576"
+for i in 1 2; do
+	C -D "$TMP/cache$i.h" -o "$TMP/cache$i.b" --resolve a.test:$P_TLS:127.0.0.1 \
+		"https://a.test:$P_TLS$T"
+done
+check_eq "a 1 MiB cached response over TLS: MISS then HIT" "MISS HIT" \
+	"$(tr -d '\r' <"$TMP/cache1.h" | sed -n 's/^x-cache-status: //Ip') $(tr -d '\r' <"$TMP/cache2.h" | sed -n 's/^x-cache-status: //Ip')"
+check_eq "... the hit's body intact through TLS" \
+	"$(tr -d '\r' <"$TMP/cache1.h" | sed -n 's/^x-body-sha256: //Ip')" \
+	"$(sha256sum "$TMP/cache2.b" | cut -d' ' -f1)"
 check "TLS 1.2 negotiated when asked" bash -c "$(declare -f sc); P_TLS=$P_TLS TMP=$TMP sc -tls1_2 | grep -q 'Protocol *: TLSv1.2'"
 check "TLS 1.3 negotiated by default" bash -c "$(declare -f sc); P_TLS=$P_TLS TMP=$TMP sc | grep -q 'TLSv1.3'"
 check_eq "SNI a.test: a.test's certificate" a.test "$(subject -servername a.test)"
