@@ -120,6 +120,7 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	API_CMDS("routes", "proxy's routes"),
 	API_CMDS("upstreams", "proxy's upstreams"),
 	API_CMDS("plugins", "proxy's global plugin settings"),
+	API_CMDS("consumers", "proxy's consumers (identities and their credentials)"),
 };
 #define N_CMDS (sizeof(weirctl_cmds) / sizeof(weirctl_cmds[0]))
 

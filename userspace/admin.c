@@ -48,8 +48,9 @@
 
 struct kind {
 	const char *name;		/* URL segment and the document's key */
-	bool listed;			/* a list of objects with "id"; else a mapping by id */
-	bool object;			/* a resource is an object ("id" may be in it) */
+	bool listed;			/* a list of objects named by idkey; else a mapping by id */
+	bool object;			/* a resource is an object (idkey may be in it) */
+	const char *idkey;		/* the member that names an object: "id", "username" */
 	const char *status;		/* a member GET adds and PUT/PATCH ignore, or NULL */
 	/* The reason a DELETE of id is refused (409), or NULL. */
 	const char *(*in_use)(const json_t *doc, const char *id, char *why, size_t len);
@@ -61,12 +62,12 @@ static const char *upstream_in_use(const json_t *doc, const char *id, char *why,
 static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s);
 
 static const struct kind kinds[] = {
-	{ "routes", true, true, NULL, NULL, NULL },
-	{ "upstreams", false, true, "status", upstream_in_use, upstream_show },
-	{ "plugins", false, false, NULL, NULL, NULL },
-	/* consumers, certificates: a row each, e.g.
-	 * { "consumers", false, true, NULL, NULL, NULL }, once config.c reads
-	 * the section and lists it in resource_keys and the resource swap. */
+	{ "routes", true, true, "id", NULL, NULL, NULL },
+	{ "upstreams", false, true, "id", "status", upstream_in_use, upstream_show },
+	{ "plugins", false, false, "id", NULL, NULL, NULL },
+	{ "consumers", true, true, "username", NULL, NULL, NULL },
+	/* A kind more is a row here, once config.c reads its section and lists
+	 * it in resource_keys and the resource swap. */
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -96,7 +97,7 @@ static json_t *find(const json_t *doc, const struct kind *k, const char *id, siz
 	if (!k->listed)
 		return json_object_get(sec, id);
 	json_array_foreach(sec, i, v) {
-		const char *vid = json_string_value(json_object_get(v, "id"));
+		const char *vid = json_string_value(json_object_get(v, k->idkey));
 		if (vid && !strcmp(vid, id)) {
 			if (at)
 				*at = i;
@@ -474,19 +475,19 @@ static int normalize(const struct kind *k, const char *id, json_t *v, char *fiel
 		snprintf(why, wlen, "expected an object");
 		return -1;
 	}
-	if ((bid = json_object_get(v, "id")) &&
+	if ((bid = json_object_get(v, k->idkey)) &&
 	    (!json_is_string(bid) || strcmp(json_string_value(bid), id))) {
-		snprintf(field, flen, "%s.%s.id", k->name, id);
-		snprintf(why, wlen, "the body's id must be the URL's ('%s')", id);
+		snprintf(field, flen, "%s.%s.%s", k->name, id, k->idkey);
+		snprintf(why, wlen, "the body's %s must be the URL's ('%s')", k->idkey, id);
 		return -1;
 	}
 	if (k->status)
 		json_object_del(v, k->status);
-	json_object_del(v, "id");
+	json_object_del(v, k->idkey);
 	if (k->listed) {	/* the id first, as a reader expects it */
 		json_t *rest = json_copy(v);
 		json_object_clear(v);
-		if (!rest || json_object_set_new(v, "id", json_string(id)) ||
+		if (!rest || json_object_set_new(v, k->idkey, json_string(id)) ||
 		    json_object_update(v, rest)) {
 			json_decref(rest);
 			return -1;
@@ -506,8 +507,7 @@ static int commit(int fd, json_t *next)
 
 	rc = adm.hooks->apply(next, err, sizeof(err));
 	if (rc < 0) {
-		weir_admin_field(err, json_object_get(next, "routes"), field, sizeof(field),
-				 reason, sizeof(reason));
+		weir_admin_field(err, next, field, sizeof(field), reason, sizeof(reason));
 		json_decref(next);
 		weir__admin_answer(fd, 400, weir__admin_error("invalid configuration", field, reason), NULL);
 		return -1;

@@ -69,9 +69,10 @@ int weir_admin_page(const char *query, size_t *off, size_t *lim, const char **fi
 		    char *why, size_t whylen);
 
 /* Splits a configuration error "FILE:LINE: FIELD: REASON" (or "FILE: FIELD:
- * REASON") into field and reason, writing routes[N] as routes.ID with ids
- * from `routes` (the document's route list). */
-void weir_admin_field(const char *err, const json_t *routes, char *field, size_t flen,
+ * REASON") into field and reason, writing routes[N] as routes.ID and
+ * consumers[N] as consumers.USERNAME, the names taken from doc (the
+ * resources document). */
+void weir_admin_field(const char *err, const json_t *doc, char *field, size_t flen,
 		      char *reason, size_t rlen);
 
 /* Finds what the configuration cannot carry in v: a string with a NUL (C

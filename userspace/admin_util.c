@@ -116,7 +116,13 @@ int weir_admin_page(const char *query, size_t *off, size_t *lim, const char **fi
 	return 0;
 }
 
-void weir_admin_field(const char *err, const json_t *routes, char *field, size_t flen,
+/* The listed sections, whose errors name an index, and the member that
+ * names each of their items. */
+static const struct { const char *name, *idkey; } listed[] = {
+	{ "routes", "id" }, { "consumers", "username" },
+};
+
+void weir_admin_field(const char *err, const json_t *doc, char *field, size_t flen,
 		      char *reason, size_t rlen)
 {
 	const char *f = strstr(err, ": "), *r;
@@ -130,10 +136,18 @@ void weir_admin_field(const char *err, const json_t *routes, char *field, size_t
 	}
 	f += 2;
 	snprintf(reason, rlen, "%s", r + 2);
-	if (!strncmp(f, "routes[", 7) && (idx = strtoul(f + 7, &end, 10), *end == ']') &&
-	    json_is_string(json_object_get(json_array_get(routes, idx), "id"))) {
-		const char *id = json_string_value(json_object_get(json_array_get(routes, idx), "id"));
-		snprintf(field, flen, "routes.%s%.*s", id, (int)(r - end - 1), end + 1);
+	for (size_t i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
+		size_t n = strlen(listed[i].name);
+		const json_t *item;
+		const char *id;
+
+		if (strncmp(f, listed[i].name, n) || f[n] != '[')
+			continue;
+		idx = strtoul(f + n + 1, &end, 10);
+		item = json_array_get(json_object_get(doc, listed[i].name), idx);
+		if (*end != ']' || !(id = json_string_value(json_object_get(item, listed[i].idkey))))
+			break;
+		snprintf(field, flen, "%s.%s%.*s", listed[i].name, id, (int)(r - end - 1), end + 1);
 		return;
 	}
 	snprintf(field, flen, "%.*s", (int)(r - f), f);

@@ -1204,6 +1204,7 @@ void weir_upstream_defaults(struct weir_upstream_conf *u)
  * routes get their ids written in, so that each can be addressed. */
 static const struct { const char *key; json_type type; } resource_keys[] = {
 	{ "routes", JSON_ARRAY }, { "upstreams", JSON_OBJECT }, { "plugins", JSON_OBJECT },
+	{ "consumers", JSON_ARRAY },
 };
 
 static int resources_json(struct pctx *x, yaml_node_t *root)
@@ -1504,6 +1505,8 @@ void weir_config_swap_resources(struct weir_config *a, struct weir_config *b)
 	SWAP(size_t, a->n_upstreams, b->n_upstreams);
 	SWAP(struct weir_plugin_conf *, a->plugins, b->plugins);
 	SWAP(size_t, a->n_plugins, b->n_plugins);
+	SWAP(struct weir_consumer_conf *, a->consumers, b->consumers);
+	SWAP(size_t, a->n_consumers, b->n_consumers);
 }
 #undef SWAP
 

@@ -361,8 +361,7 @@ static int state_error(struct weir_config *conf, json_t *state, const char *err)
 {
 	char field[256], reason[384];
 
-	weir_admin_field(err, json_object_get(state, "routes"), field, sizeof(field), reason,
-			 sizeof(reason));
+	weir_admin_field(err, state, field, sizeof(field), reason, sizeof(reason));
 	fprintf(stderr, "weir: state file %s: %s%s%s (fix or remove it)\n",
 		weir_admin_state_file(), field, field[0] ? ": " : "", reason);
 	weir_config_free(conf);

@@ -167,6 +167,37 @@ check_eq "... and served byte for byte" \
 	"$(printf 'a: b\n- c # d &e *f !g {h} [i] "j" '"'"'k'"'"' %%l @m `n ~ null true 1.5 \\u00e9 é')" \
 	"$(curl -s "http://127.0.0.1:$P_PROXY/tricky")"
 
+# ---- consumers ----------------------------------------------------------------
+# keyed [CURL ARGS]: "STATUS CONSUMER" of a request to the key-auth route,
+# CONSUMER the X-Consumer-Username the upstream saw ("-": none).
+keyed() {
+	local out
+	out=$(curl -s --max-time 30 -w ' %{http_code}' "$@" "http://127.0.0.1:$P_PROXY/keyed/x")
+	echo "${out##* } $(echo "${out% *}" | jq -r '[.headers[] | select(.[0] == "x-consumer-username") | .[1]][0] // "-"' 2>/dev/null || echo -)"
+}
+check_eq "PUT a consumer: 201" 201 \
+	"$(api PUT /admin/consumers/ann '{"plugins": {"key-auth": {"key": "k-ann"}}}')"
+check_eq "... answered with its username first" "username" "$(body 'keys_unsorted[0]')"
+check_eq "a route with key-auth" 201 \
+	"$(api PUT /admin/routes/keyed '{"path": "/keyed/*", "upstream": "a", "plugins": {"key-auth": {}}}')"
+check_eq "the consumer's key passes, the upstream is told who" "200 ann" "$(keyed -H 'apikey: k-ann')"
+check_eq "another key does not" "401 -" "$(keyed -H 'apikey: nope')"
+check_eq "GET consumers lists it" "1 ann" \
+	"$(api GET /admin/consumers >/dev/null; body '(.total | tostring) + " " + .items[0].username')"
+refused "a consumer whose body names another" 400 consumers.ann.username \
+	PUT /admin/consumers/ann '{"username": "bob", "plugins": {"key-auth": {"key": "k"}}}'
+refused "a second consumer with ann's key" 400 consumers.bob.plugins.key-auth.key \
+	PUT /admin/consumers/bob '{"plugins": {"key-auth": {"key": "k-ann"}}}'
+check_eq "PATCH a consumer's key" 200 \
+	"$(api PATCH /admin/consumers/ann '{"plugins": {"key-auth": {"key": "k-ann2"}}}')"
+check_eq "... the new key passes, the old one no more" "200 ann 401 -" \
+	"$(keyed -H 'apikey: k-ann2') $(keyed -H 'apikey: k-ann')"
+check_eq "... and it is in the state file" "k-ann2" \
+	"$(jq -r '.consumers[0].plugins["key-auth"].key' "$STATE")"
+check_eq "DELETE the consumer: 204" 204 "$(api DELETE /admin/consumers/ann)"
+check_eq "... its key passes no more" "401 -" "$(keyed -H 'apikey: k-ann2')"
+api DELETE /admin/routes/keyed >/dev/null
+
 # Characters YAML refuses raw or reads as line breaks arrive unchanged too.
 odd=$(printf 'del\x7f nel\xc2\x85 c1\xc2\x90 ls\xe2\x80\xa8 ps\xe2\x80\xa9 bom\xef\xbb\xbf end')
 check_eq "a mock body with DEL, C1, U+2028/9, U+FEFF is accepted" 201 \
@@ -357,6 +388,11 @@ check_eq "weirctl api routes get" "/ctl/*" "$(W api routes get ctl | jq -r .path
 check_eq "weirctl api routes list: every page" "$(api GET /admin/routes >/dev/null; body .total)" \
 	"$(W api routes list | jq '.items | length')"
 check_eq "weirctl api routes list --page" 2 "$(W api routes list --page 1 --page-size 2 | jq '.items | length')"
+echo '{"plugins": {"key-auth": {"key": "k-carl"}}}' >"$TMP/carl.json"
+check "weirctl api consumers put" W api consumers put carl "$TMP/carl.json"
+check_eq "weirctl api consumers get" "carl k-carl" \
+	"$(W api consumers get carl | jq -r '.username + " " + .plugins["key-auth"].key')"
+check "weirctl api consumers del" W api consumers del carl
 echo '{"methods": ["GET"]}' >"$TMP/patch.json"
 check_eq "weirctl api routes patch" GET "$(W api routes patch ctl "$TMP/patch.json" | jq -r '.methods[0]')"
 check_eq "weirctl api upstreams get" "127.0.0.1:$P_A" "$(W api upstreams get a | jq -r '.nodes[0]')"

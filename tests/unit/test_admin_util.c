@@ -132,7 +132,8 @@ static void test_page(void **state)
 
 static void test_field(void **state)
 {
-	json_t *routes = j("[{\"id\":\"api\"},{\"id\":\"web\"}]");
+	json_t *routes = j("{\"routes\": [{\"id\":\"api\"},{\"id\":\"web\"}],"
+			   " \"consumers\": [{\"username\":\"ann\"}]}");
 	char f[128], r[256];
 
 	weir_admin_field("admin:1: routes[1].upstream: no upstream named 'x'", routes, f,
@@ -150,6 +151,10 @@ static void test_field(void **state)
 	weir_admin_field("admin:1: routes[7].path: beyond the list", routes, f, sizeof(f), r,
 			 sizeof(r));
 	assert_string_equal(f, "routes[7].path");
+	weir_admin_field("admin:1: consumers[0].plugins.key-auth.key: must be a string", routes,
+			 f, sizeof(f), r, sizeof(r));
+	assert_string_equal(f, "consumers.ann.plugins.key-auth.key");
+	assert_string_equal(r, "must be a string");
 	weir_admin_field("out of memory", routes, f, sizeof(f), r, sizeof(r));
 	assert_string_equal(f, "");
 	assert_string_equal(r, "out of memory");
