@@ -329,7 +329,8 @@ struct weir_req {
 	const struct weir_answer *answer;	/* ... or its whole response */
 	const char *abody;		/* the answer's body still to write */
 	size_t abody_left;
-	uint16_t status;
+	uint16_t status;		/* sent to the client */
+	uint16_t up_status;		/* the upstream's final one (passive health) */
 
 	uint64_t start_ms;
 	uint64_t start_us;		/* the loop turn it began in (metrics) */

@@ -127,6 +127,14 @@ bool weir_plugin_chain_answers(const struct weir_plugin_inst *chain, size_t n)
 	return false;
 }
 
+bool weir_plugin_chain_rewrites_status(const struct weir_plugin_inst *chain, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (chain[i].plugin->response_status)
+			return true;
+	return false;
+}
+
 /* Merges the name sets of a chain's instances (sets[i] for chain[i]). */
 static int merge_names(const struct weir_hdr_names *const *sets, size_t n,
 		       struct weir_hdr_names **out)
@@ -307,6 +315,17 @@ void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len
 	for (size_t i = 0; rt && i < rt->n_plugins; i++)
 		if (rt->plugins[i].plugin->response_body)
 			rt->plugins[i].plugin->response_body(r, rt->plugins[i].inst, data, len);
+}
+
+uint16_t weir_plugins_response_status(struct weir_req *r, uint16_t status)
+{
+	const struct weir_route *rt = r->route;
+
+	for (size_t i = 0; rt && i < rt->n_plugins; i++)
+		if (rt->plugins[i].plugin->response_status)
+			status = rt->plugins[i].plugin->response_status(r, rt->plugins[i].inst,
+									 status);
+	return status;
 }
 
 void weir_plugins_log(struct weir_req *r)

@@ -111,6 +111,11 @@ struct weir_plugin {
 	 * upstream (response false) or the response head going out; NULL or
 	 * an empty set for none. Asked once, when the snapshot is built. */
 	const struct weir_hdr_names *(*removes)(void *inst, bool response);
+	/* The status to send the client instead of the upstream's final one
+	 * (the same to keep it). Never asked for 1xx and 101, nor for weir's
+	 * own answers; the framing stays the upstream's. A route whose chain
+	 * has no such plugin pays one flag test (weir_route.rewrites_status). */
+	uint16_t (*response_status)(struct weir_req *r, void *inst, uint16_t status);
 	/* The query parameter names this instance takes out of the target
 	 * going upstream (compared exactly, not as header names are); NULL
 	 * for none. Asked once. */
@@ -201,6 +206,10 @@ void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);
 void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head);
 int weir_plugins_request_body(struct weir_req *r, struct weir_body *body);
 void weir_plugins_response_body(struct weir_req *r, const char *data, size_t len);
+/* The status the chain sends instead of `status` (response_status). */
+uint16_t weir_plugins_response_status(struct weir_req *r, uint16_t status);
+/* Whether a chain has a plugin that may change the response status. */
+bool weir_plugin_chain_rewrites_status(const struct weir_plugin_inst *chain, size_t n);
 int weir_plugins_response_held(struct weir_req *r, struct weir_body *body);
 void weir_plugins_log(struct weir_req *r);
 

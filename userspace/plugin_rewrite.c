@@ -5,6 +5,7 @@
  *     rewrite:
  *       request_headers:  {set: {x-tenant: acme}, remove: [x-debug]}
  *       response_headers: {set: {x-served-by: weir}, remove: [server]}
+ *       status: {"404": 200, "502": 503}
  *
  * `set` replaces: every field of that name the client (or upstream) sent is
  * dropped and the one given is added. `remove` drops every field of the
@@ -14,8 +15,13 @@
  * weir writes itself (X-Forwarded-*, X-Request-Id) are not rewritable: a
  * change to them would break the exchange or be overwritten.
  *
+ * `status` maps the upstream's final status to the one the client gets
+ * (the reason phrase becomes weir's for the new code); the body and its
+ * framing are the upstream's, so neither side of a pair may be 204 or 304
+ * (bodyless by definition) or below 200.
+ *
  * The route's own `rewrite:` (strip_prefix, template) rewrites the path;
- * this plugin only touches header fields.
+ * this plugin touches header fields and the status.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +49,12 @@ struct rewrite_dir {
 	struct weir_hdr_names *drop;	/* NULL: none */
 };
 
+#define MAX_STATUS_MAP 32
+
 struct rewrite_inst {
 	struct rewrite_dir dir[2];	/* request, response */
+	size_t n_status;
+	uint16_t status[MAX_STATUS_MAP][2];	/* from, to */
 };
 
 static void dir_free(struct rewrite_dir *d)
@@ -165,6 +175,50 @@ oom:
 	return -1;
 }
 
+/* A status a response may have and be given: 200-599, with a body. */
+static bool status_ok(long v)
+{
+	return v >= 200 && v <= 599 && v != 204 && v != 304;
+}
+
+/* Reads `status: {"FROM": TO, ...}` into rw. */
+static int status_configure(const json_t *conf, struct rewrite_inst *rw, char *err,
+			    size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	char *end;
+
+	if (!conf)
+		return 0;
+	if (!json_is_object(conf) || !json_object_size(conf)) {
+		snprintf(err, errlen, "status: must be a map of upstream status to the one sent");
+		return -1;
+	}
+	if (json_object_size(conf) > MAX_STATUS_MAP) {
+		snprintf(err, errlen, "status: at most %d statuses", MAX_STATUS_MAP);
+		return -1;
+	}
+	json_object_foreach((json_t *)conf, key, val) {
+		long from = strtol(key, &end, 10);
+
+		if (*end || end - key != 3 || !status_ok(from)) {
+			snprintf(err, errlen, "status.%s: expected a status 200-599 with a body "
+				 "(not 204 or 304)", key);
+			return -1;
+		}
+		if (!json_is_integer(val) || !status_ok(json_integer_value(val))) {
+			snprintf(err, errlen, "status.%s: the status sent must be 200-599 with a "
+				 "body (not 204 or 304)", key);
+			return -1;
+		}
+		rw->status[rw->n_status][0] = (uint16_t)from;
+		rw->status[rw->n_status][1] = (uint16_t)json_integer_value(val);
+		rw->n_status++;
+	}
+	return 0;
+}
+
 static int rewrite_configure(const json_t *conf, const json_t *global, void **inst,
 			     char *err, size_t errlen)
 {
@@ -173,12 +227,13 @@ static int rewrite_configure(const json_t *conf, const json_t *global, void **in
 	json_t *val;
 
 	if (!json_is_object(conf)) {
-		snprintf(err, errlen, "settings must be a map with `request_headers` and/or "
-			 "`response_headers`");
+		snprintf(err, errlen, "settings must be a map with `request_headers`, "
+			 "`response_headers` and/or `status`");
 		return -1;
 	}
 	json_object_foreach((json_t *)conf, key, val) {
-		if (strcmp(key, "request_headers") && strcmp(key, "response_headers")) {
+		if (strcmp(key, "request_headers") && strcmp(key, "response_headers") &&
+		    strcmp(key, "status")) {
 			snprintf(err, errlen, "%s: unknown field", key);
 			return -1;
 		}
@@ -191,7 +246,8 @@ static int rewrite_configure(const json_t *conf, const json_t *global, void **in
 	if (dir_configure(json_object_get(conf, "request_headers"), "request_headers",
 			  managed_request, &rw->dir[0], err, errlen) < 0 ||
 	    dir_configure(json_object_get(conf, "response_headers"), "response_headers",
-			  managed_response, &rw->dir[1], err, errlen) < 0) {
+			  managed_response, &rw->dir[1], err, errlen) < 0 ||
+	    status_configure(json_object_get(conf, "status"), rw, err, errlen) < 0) {
 		rewrite_destroy(rw);
 		return -1;
 	}
@@ -215,6 +271,16 @@ static void rewrite_response(struct weir_req *r, void *inst, struct weir_buf *he
 		weir_buf_append(head, rw->dir[1].set, rw->dir[1].set_len);
 }
 
+static uint16_t rewrite_status(struct weir_req *r, void *inst, uint16_t status)
+{
+	const struct rewrite_inst *rw = inst;
+
+	for (size_t i = 0; i < rw->n_status; i++)
+		if (rw->status[i][0] == status)
+			return rw->status[i][1];
+	return status;
+}
+
 static const struct weir_hdr_names *rewrite_removes(void *inst, bool response)
 {
 	const struct rewrite_inst *rw = inst;
@@ -230,4 +296,8 @@ const struct weir_plugin weir_plugin_rewrite = {
 	.before_upstream = rewrite_request,
 	.response_headers = rewrite_response,
 	.removes = rewrite_removes,
+	/* asked on every response of its routes: a scan of an empty map when
+	 * the instance has none */
+	.response_status = rewrite_status,
 };
+

@@ -612,13 +612,19 @@ static int on_resp_headers_complete(llhttp_t *p)
 		weir_buf_printf(o, "HTTP/1.1 %d %s\r\n\r\n", status, weir_status_text(status));
 		return HPE_PAUSED;
 	}
-	r->status = (uint16_t)status;
+	/* What the client is sent; `status` stays the upstream's, which the
+	 * framing below follows. */
+	r->status = r->up_status = (uint16_t)status;
+	if (r->route->rewrites_status)
+		r->status = weir_plugins_response_status(r, r->status);
 	char line[13] = "HTTP/1.1 000 ";
-	line[9] = (char)('0' + status / 100 % 10);
-	line[10] = (char)('0' + status / 10 % 10);
-	line[11] = (char)('0' + status % 10);
+	line[9] = (char)('0' + r->status / 100 % 10);
+	line[10] = (char)('0' + r->status / 10 % 10);
+	line[11] = (char)('0' + r->status % 10);
 	weir_buf_append(o, line, 13);
-	if (r->rhead.url.off != UINT32_MAX)
+	if (r->status != status)
+		weir_buf_printf(o, "%s", weir_status_text(r->status));
+	else if (r->rhead.url.off != UINT32_MAX)
 		weir_buf_append(o, b->data + r->rhead.url.off, r->rhead.url.len);
 	weir_buf_append(o, "\r\n", 2);
 
@@ -1267,7 +1273,7 @@ void weir_proxy_finish(struct weir_req *r)
 			r->umsg_end == u->in->end && llhttp_should_keep_alive(&u->parser) &&
 			++u->nreq < up->conf->keepalive_requests && r->http_minor;
 
-	weir_lb_report(up->states[w->id], u->node, r->status >= 500, w->now,
+	weir_lb_report(up->states[w->id], u->node, r->up_status >= 500, w->now,
 		       up->conf->max_fails, up->conf->fail_window_ms, up->conf->eject_ms);
 	if (r->route->stats) {		/* metrics are on */
 		r->up_us = weir_now_us() - r->up_start_us;

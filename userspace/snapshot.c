@@ -204,6 +204,7 @@ static int build_route(struct weir_snapshot *s, struct weir_route *rt, uint32_t 
 			 bad < rc->n_plugins ? rc->plugins[bad].line : rc->line, index, why);
 		return -1;
 	}
+	rt->rewrites_status = weir_plugin_chain_rewrites_status(rt->plugins, rt->n_plugins);
 	/* No upstream is fine for a route that never goes to one. */
 	if (!rt->upstream && !weir_plugin_chain_answers(rt->plugins, rt->n_plugins)) {
 		snprintf(err, errlen, "%s:%u: routes[%u].upstream: required unless a plugin "

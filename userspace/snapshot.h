@@ -52,6 +52,7 @@ struct weir_route {
 	uint32_t connect_timeout_ms, send_timeout_ms, read_timeout_ms;
 	struct weir_plugin_inst *plugins;	/* in phase order */
 	size_t n_plugins;
+	bool rewrites_status;		/* a plugin may change the response status */
 	/* header names the plugins take out of each head; NULL: none */
 	struct weir_hdr_names *drop_request, *drop_response;
 	/* query parameter names they take out of the target; NULL: none */

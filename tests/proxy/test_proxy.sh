@@ -156,6 +156,7 @@ routes:
       rewrite:
         request_headers: {set: {x-set: new}, remove: [x-debug, X-Drop]}
         response_headers: {set: {x-served-by: weir}, remove: [x-conn]}
+        status: {"404": 200, "503": 502}
 EOF
 check "weir --check accepts a good file" bash -c \
 	"'$WEIR' --check '$TMP/main.yaml' | grep -q ': ok'"
@@ -184,6 +185,14 @@ bad_route plugconf 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '  
 check_fails "weir --check: a plugin's own setting error" \
 	"plugconf.yaml:8: routes\\[0\\]\\.plugins\\.headers: request\\.x-a: a header needs" \
 	"$WEIR" --check "$TMP/plugconf.yaml"
+bad_route rwstatus 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '      rewrite: {status: {"204": 200}}'
+check_fails "weir --check: rewrite status from a bodyless one, named" \
+	"rwstatus.yaml:8: routes\\[0\\]\\.plugins\\.rewrite: status\\.204: expected a status 200-599 with a body" \
+	"$WEIR" --check "$TMP/rwstatus.yaml"
+bad_route rwstatus2 'routes:' '  - path: /*' '    upstream: a' '    plugins:' '      rewrite: {status: {"404": 304}}'
+check_fails "weir --check: rewrite status to a bodyless one, named" \
+	"rwstatus2.yaml:8: routes\\[0\\]\\.plugins\\.rewrite: status\\.404: the status sent must be" \
+	"$WEIR" --check "$TMP/rwstatus2.yaml"
 bad_route noup 'routes:' '  - path: /*' '    plugins: {headers: {}}'
 check_fails "weir --check: a route without an upstream and no plugin that answers" \
 	"noup.yaml:5: routes\\[0\\]\\.upstream: required unless a plugin answers the route" \
@@ -398,6 +407,11 @@ check "rewrite: response_headers.set adds a field" grep -qi '^x-served-by: weir'
 check "rewrite: response_headers.remove takes the upstream's out" \
 	bash -c "! grep -qi '^x-conn:' '$TMP/rh'"
 check "rewrite: ... and leaves the rest" grep -qi '^x-name: A' "$TMP/rh"
+check_eq "rewrite: status 404 from the upstream goes out as 200 OK, its body kept" \
+	"HTTP/1.1 200 OK|status 404" \
+	"$(C -i $M/rw/status/404 | tr -d '\r' | sed -n '1p;$p' | paste -sd'|')"
+check_eq "rewrite: 503 goes out as 502; a status not in the map is kept" "502 418" \
+	"$(code $M/rw/status/503) $(code $M/rw/status/418)"
 check "without the plugin, the upstream's X-Conn reaches the client" \
 	bash -c "curl -s -D - -o /dev/null $M/echo | grep -qi '^x-conn:'"
 
