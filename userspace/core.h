@@ -84,7 +84,7 @@ int weir_timers_run(struct weir_worker *w);
 /* ---- connections ------------------------------------------------------ */
 
 enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT,
-		   WEIR_IO_PROBE };
+		   WEIR_IO_PROBE, WEIR_IO_HANDLER };
 
 /* What epoll's data pointer points at: the first member of every kind. */
 struct weir_io {
@@ -94,6 +94,15 @@ struct weir_io {
 	uint8_t eof;			/* read returned 0 */
 	uint8_t rdhup;			/* the peer's FIN was reported */
 	int fd;
+};
+
+/* A socket a plugin owns (forward-auth's connections to its service):
+ * the worker calls `event` for each of its epoll events. Like every object
+ * of the loop, it must stay readable (io.fd -1 once closed) until the batch
+ * of events ends: free it from the plugin's worker_reap (plugin.h). */
+struct weir_io_handler {
+	struct weir_io io;		/* WEIR_IO_HANDLER */
+	void (*event)(struct weir_io_handler *h, uint32_t events);
 };
 
 /* Header spans are offsets into the input buffer of the side that parsed
@@ -290,6 +299,10 @@ struct weir_req {
 	 * access phase, on r->delay, without holding the worker. */
 	uint32_t delay_ms;
 	struct weir_timer delay;
+	/* The access phase suspended (WEIR_ACCESS_PENDING, plugin.h): the
+	 * index in the chain of the next plugin whose access phase runs when
+	 * the request is resumed (weir_req_resume). */
+	uint8_t access_next;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
 	const char *abody;		/* the answer's body still to write */
@@ -429,6 +442,13 @@ int weir_client_flush(struct weir_client *c);
 /* The request's response is complete: log, release, read the next. */
 void weir_client_req_done(struct weir_client *c);
 const char *weir_status_text(int status);
+/* Resumes a request whose access phase a plugin suspended
+ * (WEIR_ACCESS_PENDING): status 0 runs the rest of the chain and goes on
+ * as an access phase that passed does; a status answers it (r->answer or
+ * r->local_why, as an access result would). A client that closed its side
+ * meanwhile ends the request unanswered (499). Call it from the worker's
+ * loop (an event or a timer), never from inside the access phase. */
+void weir_req_resume(struct weir_req *r, int status);
 
 /* proxy.c: the upstream side */
 void weir_proxy_start(struct weir_req *r);

@@ -218,6 +218,7 @@ static int client_flush(struct weir_client *c);
 static void answer_pump(struct weir_client *c);
 static void client_hold_body(struct weir_client *c, struct weir_req *r);
 static void req_go(struct weir_client *c, struct weir_req *r);
+static void access_then(struct weir_client *c, struct weir_req *r, int status);
 
 /* An answer of ours is in c->out, n bytes of it: count it, then either
  * go on to the next request or flush and close. */
@@ -734,7 +735,15 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		weir_client_answer(c, 404, "no route", r->req_done);
 		return;
 	}
-	status = weir_plugins_access(r);
+	access_then(c, r, weir_plugins_access(r));
+}
+
+/* The request after its access phase (status as weir_plugins_access
+ * returns it): answered, suspended, delayed, or on its way. */
+static void access_then(struct weir_client *c, struct weir_req *r, int status)
+{
+	if (status == WEIR_ACCESS_PENDING)
+		return;		/* the plugin calls weir_req_resume */
 	if (status) {
 		if (r->answer)
 			weir_client_answer_with(c, r->answer, r->req_done);
@@ -752,6 +761,21 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		return;
 	}
 	req_go(c, r);
+}
+
+/* A suspended request (WEIR_ACCESS_PENDING) meets its verdict. As for a
+ * delayed one (req_delay_fire), a client that has closed its side is not
+ * served: the request ends there (499). */
+void weir_req_resume(struct weir_req *r, int status)
+{
+	struct weir_client *c = r->client;
+
+	if (c->io.rdhup) {
+		r->status = 499;
+		weir_client_close(c);
+		return;
+	}
+	access_then(c, r, weir_plugins_access_resume(r, status));
 }
 
 /* The request goes on after its access phase (and a delay a limit put on
