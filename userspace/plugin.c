@@ -7,7 +7,8 @@
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
  * plugin_rewrite.c, plugin_cache.c, plugin_key_auth.c, plugin_basic_auth.c,
- * plugin_jwt_auth.c, plugin_hmac.c, plugin_bodycrypto.c, ...) and are
+ * plugin_jwt_auth.c, plugin_hmac.c, plugin_bodycrypto.c, plugin_forward_auth.c,
+ * ...) and are
  * registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
@@ -518,6 +519,7 @@ void weir_plugins_builtin(void)
 		&weir_plugin_ip_restriction, &weir_plugin_limit_req, &weir_plugin_limit_count,
 		&weir_plugin_limit_conn, &weir_plugin_key_auth, &weir_plugin_basic_auth,
 		&weir_plugin_jwt_auth, &weir_plugin_hmac, &weir_plugin_bodycrypto,
+		&weir_plugin_forward_auth,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

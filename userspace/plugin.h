@@ -178,6 +178,7 @@ extern const struct weir_plugin weir_plugin_jwt_auth;	/* plugin_jwt_auth.c */
 bool weir_plugin_is_token(const char *s);
 extern const struct weir_plugin weir_plugin_hmac;	/* plugin_hmac.c */
 extern const struct weir_plugin weir_plugin_bodycrypto;	/* plugin_bodycrypto.c */
+extern const struct weir_plugin weir_plugin_forward_auth;	/* plugin_forward_auth.c */
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in
