@@ -112,6 +112,28 @@ check_eq "... and its body" denied "$(cat "$TMP/b")"
 check_eq "... and the upstream saw nothing" "$before" "$(ups)"
 check_eq "no Authorization at all: 401" 401 "$(code "$URL/nc/x")"
 
+# A body waits in the client's buffer while the call is pending, then goes up whole.
+out=$(head -c 100000 /dev/urandom | tee "$TMP/body" | C "${GOOD[@]}" --data-binary @- "$URL/nc/post")
+check_eq "a body sent with a pending call reaches the upstream whole" \
+	"$(sha256sum <"$TMP/body" | cut -d' ' -f1)" \
+	"$(echo "$out" | $PY -c 'import json, sys; print(json.load(sys.stdin)["body_sha256"])')"
+# Pipelined requests: the next one is read once the first is resumed and done.
+got=$($PY - "$P_MAIN" <<'PYEOF'
+import re, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+req = "GET /nc/p%d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s\r\n"
+s.sendall((req % (1, "good", "") + req % (2, "bad", "") + req % (3, "good", "Connection: close\r\n")).encode())
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(" ".join(re.findall(r"HTTP/1\.1 (\d{3}) ", data.decode("latin-1"))))
+PYEOF
+)
+check_eq "pipelined requests are answered in order" "200 401 200" "$got"
+
 # ---- keepalive: one connection to the service for all of the above -------------
 for i in 1 2 3 4 5; do C "${GOOD[@]}" "$URL/nc/k$i" >/dev/null; done
 check_eq "one kept connection carried every call" 1 "$(conns)"
