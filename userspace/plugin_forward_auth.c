@@ -484,45 +484,49 @@ static struct fa_ctx **ctx_of(struct weir_req *r, const struct fa_inst *fa)
 	return (struct fa_ctx **)weir_plugin_ctx(r, fa);
 }
 
-/* The request to the service, into fc->out. */
+/* Appends n bytes (none: p may be NULL): 0, or -1 when out of memory. */
+static int put(struct weir_body *o, const char *p, size_t n)
+{
+	return n ? weir_body_append(o, p, n, UINT64_MAX) : 0;
+}
+
+#define S(lit) lit, sizeof(lit) - 1
+#define Z(str) str, strlen(str)
+
+/* The request to the service, into fc->out (reusing its memory). */
 static int build_request(struct fa_conn *fc, struct weir_req *r, const struct fa_inst *fa)
 {
 	struct weir_body *o = &fc->out;
-	const char *xff = NULL;
+	const char *method = llhttp_method_name(r->method), *addr = weir_req_client_addr(r);
+	const char *xff;
 	size_t xff_len = 0;
-	char *s = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&s, &n);
 
-	if (!f)
+	o->len = 0;
+	if (put(o, Z(fa->post ? "POST " : "GET ")) || put(o, Z(fa->path)) ||
+	    put(o, S(" HTTP/1.1\r\nHost: ")) || put(o, Z(fa->addr.text)) ||
+	    put(o, S("\r\nX-Forwarded-Method: ")) || put(o, Z(method)) ||
+	    put(o, S("\r\nX-Forwarded-Host: ")) || put(o, r->host, r->host_len) ||
+	    put(o, S("\r\nX-Forwarded-Uri: ")) ||
+	    put(o, r->client->in->data + r->path.off, r->path.len) ||
+	    put(o, S("\r\nX-Forwarded-For: ")))
 		return -1;
-	fprintf(f, "%s %s HTTP/1.1\r\nHost: %s\r\n", fa->post ? "POST" : "GET", fa->path,
-		fa->addr.text);
-	fprintf(f, "X-Forwarded-Method: %s\r\n", llhttp_method_name(r->method));
-	fprintf(f, "X-Forwarded-Host: %.*s\r\n", (int)r->host_len, r->host);
-	fprintf(f, "X-Forwarded-Uri: %.*s\r\n", (int)r->path.len,
-		r->client->in->data + r->path.off);
-	if ((xff = weir_auth_header(r, "x-forwarded-for", &xff_len)))
-		fprintf(f, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
-			weir_req_client_addr(r));
-	else
-		fprintf(f, "X-Forwarded-For: %s\r\n", weir_req_client_addr(r));
+	if ((xff = weir_auth_header(r, "x-forwarded-for", &xff_len)) &&
+	    (put(o, xff, xff_len) || put(o, S(", "))))
+		return -1;
+	if (put(o, Z(addr)) || put(o, S("\r\n")))
+		return -1;
 	for (uint32_t i = 0; fa->req_hdrs && i < r->head.n_fields; i++) {
 		const struct weir_hdr *h = &r->hdrs[i];
-		if (weir_hdr_names_has(fa->req_hdrs, h->name, h->name_len))
-			fprintf(f, "%.*s: %.*s\r\n", (int)h->name_len, h->name,
-				(int)h->value_len, h->value);
+		if (weir_hdr_names_has(fa->req_hdrs, h->name, h->name_len) &&
+		    (put(o, h->name, h->name_len) || put(o, S(": ")) ||
+		     put(o, h->value, h->value_len) || put(o, S("\r\n"))))
+			return -1;
 	}
-	fprintf(f, "%s\r\n", fa->post ? "Content-Length: 0\r\n" : "");
-	if (fclose(f) != 0) {
-		free(s);
-		return -1;
-	}
-	o->len = 0;
-	int rc = weir_body_append(o, s, n, UINT64_MAX);
-	free(s);
-	return rc;
+	return put(o, Z(fa->post ? "Content-Length: 0\r\n\r\n" : "\r\n"));
 }
+
+#undef S
+#undef Z
 
 /* The cache key: the service's address, then each key header's value (or
  * a mark for an absent one), NUL-separated, in fw.scratch. */
@@ -561,9 +565,7 @@ static int verdict_apply(struct weir_req *r, const struct fa_inst *fa, uint16_t 
 		return 500;
 	}
 	x->data.len = 0;
-	/* (an empty part may be NULL, which memcpy must not see) */
-	if ((lines_len && weir_body_append(&x->data, lines, lines_len, UINT64_MAX)) ||
-	    (body_len && weir_body_append(&x->data, body, body_len, UINT64_MAX))) {
+	if (put(&x->data, lines, lines_len) || put(&x->data, body, body_len)) {
 		r->local_why = "out of memory";
 		return 500;
 	}
@@ -783,7 +785,7 @@ static int call_start(struct weir_req *r, const struct fa_inst *fa, const char *
 		fc->fa = fa;
 		fc->sent = 0;
 		fc->lines.len = fc->body.len = fc->name.len = fc->value.len = fc->key.len = 0;
-		if ((key_len && weir_body_append(&fc->key, key, key_len, UINT64_MAX)) ||
+		if (put(&fc->key, key, key_len) ||
 		    build_request(fc, r, fa) < 0) {
 			conn_close(fc);
 			r->local_why = "out of memory";
