@@ -15,11 +15,12 @@
  * its answer added to the request going upstream; any other status (below
  * 500) is answered to the client, with the client_headers of the service's
  * answer and its body (up to MAX_BODY bytes; a larger body is dropped),
- * and nothing goes upstream; fields of the upstream_headers' names that
- * the client sent never go upstream. A failure of the service (no connection, no
- * answer within `timeout`, a malformed answer, a 5xx) is answered with the
- * last verdict for the same key if it is younger than stale_ttl, else 503
- * (on_failure: deny, the default) or let through (on_failure: allow).
+ * and nothing goes upstream. Fields of the upstream_headers' names that
+ * the client sent never go upstream. A failure of the service (no
+ * connection, no answer within `timeout`, a malformed answer, a 5xx) is
+ * answered with the last verdict for the same key if it is younger than
+ * stale_ttl, else 503 (on_failure: deny, the default) or let through
+ * (on_failure: allow).
  *
  * The call runs in the worker's loop: the access phase sends the request
  * and suspends (WEIR_ACCESS_PENDING, plugin.h), and the connection's events
@@ -101,7 +102,6 @@ static _Thread_local struct {
 	struct weir_fa_cache *cache;
 	struct weir_body scratch;	/* a cache key being built */
 } fw;
-
 
 /* ---- settings -------------------------------------------------------------- */
 
@@ -365,7 +365,7 @@ static void conn_release(struct fa_conn *fc, bool reusable)
 	fc->r = NULL;
 	for (struct fa_conn *i = fw.idle; i; i = i->next)
 		n += i->addr_len == fc->addr_len && !memcmp(&i->addr, &fc->addr, fc->addr_len);
-	if (!reusable || n >= fc->fa->keepalive) {
+	if (!reusable || n >= fc->fa->keepalive || fc->w->stopping) {
 		conn_close(fc);
 		return;
 	}

@@ -23,8 +23,8 @@ TMP=$(mktemp -d /tmp/weir-fwdauth.XXXXXX)
 PY=$(python3 -c 'import sys; print(sys.executable)')
 cleanup_at_exit "$TMP"
 
-free_ports 28000 28999 4 || die "no four free ports in 28000-28999"
-P_MAIN=$BASE P_A=$((BASE + 1)) P_AUTH=$((BASE + 2)) P_DOWN=$((BASE + 3))
+free_ports 28000 28999 5 || die "no five free ports in 28000-28999"
+P_MAIN=$BASE P_A=$((BASE + 1)) P_AUTH=$((BASE + 2)) P_DOWN=$((BASE + 3)) P_TWO=$((BASE + 4))
 
 $PY tests/proxy/upstream.py --port $P_A --name A --log "$TMP/A.log" --ready "$TMP/A.ready" \
 	2>"$TMP/A.err" &
@@ -203,6 +203,24 @@ slow=$!
 wait_for 10 grep -q '"Bearer slow"' "$TMP/auth.log"
 check_eq "another request is served while a call is pending" 401 "$(code "${BAD[@]}" "$URL/c/5")"
 wait $slow
+
+# ---- two workers: each has its own cache and its own kept connections ----------
+sed -e 's/^workers: 1/workers: 2/' -e "s/127.0.0.1:$P_MAIN\]/127.0.0.1:$P_TWO]/" \
+	"$TMP/fa.yaml" >"$TMP/two.yaml"
+"$WEIR" -c "$TMP/two.yaml" 2>"$TMP/two.err" &
+TWO=$!
+PIDS+=($TWO)
+wait_for 10 grep -q 'listening on' "$TMP/two.err" || die "weir did not start: $(cat "$TMP/two.err")"
+a0=$(asks) c0=$(conns) n=0
+for i in $(seq 20); do
+	[ "$(code -H 'Authorization: Bearer good' "http://127.0.0.1:$P_TWO/c/w$i")" = 200 ] && n=$((n + 1))
+done
+check_eq "two workers: every request passes" 20 "$n"
+check "two workers: at most one call per worker (per-worker caches)" test $(($(asks) - a0)) -le 2
+check "two workers: at most one connection per worker" test $(($(conns) - c0)) -le 2
+kill $TWO
+wait $TWO 2>/dev/null
+check_eq "two workers: no sanitizer reports (ASan build)" 0 "$(grep -c Sanitizer "$TMP/two.err")"
 
 # ---- config errors --------------------------------------------------------------
 bad() { # NAME SETTINGS PATTERN: weir --check refuses with PATTERN
