@@ -303,6 +303,9 @@ struct weir_req {
 	 * index in the chain of the next plugin whose access phase runs when
 	 * the request is resumed (weir_req_resume). */
 	uint8_t access_next;
+	/* ... and while it waits: client events only look for a hang-up
+	 * (http.c, req_suspended_event), and arm no timer of the client's. */
+	uint8_t suspended;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
 	const char *abody;		/* the answer's body still to write */

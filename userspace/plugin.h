@@ -18,10 +18,12 @@
  *                     the plugin waits for something in the worker's loop
  *                     (forward-auth's call to its service), and resume it
  *                     later with weir_req_resume (core.h), which runs the
- *                     access phases after it. A plugin that suspends must
- *                     cancel what it waits for in its log phase, which runs
- *                     when the request ends (the client went away) before
- *                     it was resumed.
+ *                     access phases after it. While suspended, nothing is
+ *                     read from the client and no client timer runs: the
+ *                     plugin bounds the wait itself. A client that hangs
+ *                     up ends the request; a plugin that suspends cancels
+ *                     what it waits for in its log phase, which runs when
+ *                     the request ends before it was resumed.
  *   before_upstream   append header lines to the request head going upstream
  *   response_headers  append header lines to the response head going out
  *                     (also to a plugin's own answer)

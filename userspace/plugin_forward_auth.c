@@ -90,6 +90,7 @@ struct fa_conn {
 /* Per request (r->plugin_ctx): the call while pending, then the verdict's
  * header lines for the upstream, or the answer to the client. */
 struct fa_ctx {
+	struct fa_ctx *next;		/* the worker's free list */
 	struct fa_conn *call;
 	struct weir_answer answer;
 	struct weir_body data;		/* lines, then body */
@@ -101,7 +102,37 @@ static _Thread_local struct {
 	struct fa_conn *idle, *dead;
 	struct weir_fa_cache *cache;
 	struct weir_body scratch;	/* a cache key being built */
+	struct fa_ctx *free_ctx;	/* recycled request contexts */
+	uint32_t n_free_ctx;
 } fw;
+
+#define FREE_CTX_KEPT 64
+
+/* A request's context, recycled with its buffer; NULL when out of memory. */
+static struct fa_ctx *ctx_new(void)
+{
+	struct fa_ctx *x = fw.free_ctx;
+
+	if (!x)
+		return calloc(1, sizeof(*x));
+	fw.free_ctx = x->next;
+	fw.n_free_ctx--;
+	x->data.len = x->lines_len = 0;
+	return x;
+}
+
+static void ctx_free(struct fa_ctx *x)
+{
+	if (fw.n_free_ctx >= FREE_CTX_KEPT) {
+		weir_body_free(&x->data);
+		free(x);
+		return;
+	}
+	x->call = NULL;
+	x->next = fw.free_ctx;
+	fw.free_ctx = x;
+	fw.n_free_ctx++;
+}
 
 /* ---- settings -------------------------------------------------------------- */
 
@@ -560,7 +591,7 @@ static int verdict_apply(struct weir_req *r, const struct fa_inst *fa, uint16_t 
 		return 0;
 	if (!slot)
 		return 500;
-	if (!(x = *slot) && !(x = *slot = calloc(1, sizeof(*x)))) {
+	if (!(x = *slot) && !(x = *slot = ctx_new())) {
 		r->local_why = "out of memory";
 		return 500;
 	}
@@ -769,7 +800,7 @@ static int call_start(struct weir_req *r, const struct fa_inst *fa, const char *
 
 	if (!slot)
 		return 500;
-	if (!*slot && !(*slot = calloc(1, sizeof(**slot)))) {
+	if (!*slot && !(*slot = ctx_new())) {
 		r->local_why = "out of memory";
 		return 500;
 	}
@@ -863,8 +894,7 @@ static void fa_log(struct weir_req *r, void *inst)
 		x->call->r = NULL;
 		conn_close(x->call);
 	}
-	weir_body_free(&x->data);
-	free(x);
+	ctx_free(x);
 	*slot = NULL;
 }
 
@@ -887,6 +917,13 @@ static void fa_worker_end(struct weir_worker *w)
 	fa_worker_reap(w);
 	weir_fa_cache_free(fw.cache);
 	fw.cache = NULL;
+	while (fw.free_ctx) {
+		struct fa_ctx *x = fw.free_ctx;
+		fw.free_ctx = x->next;
+		weir_body_free(&x->data);
+		free(x);
+	}
+	fw.n_free_ctx = 0;
 	weir_body_free(&fw.scratch);
 }
 
