@@ -1,6 +1,9 @@
-/* userspace/fwdauth.h - the verdict cache of the forward-auth plugin
- * (plugin_forward_auth.c), apart so it can be tested alone.
+/* userspace/fwdauth.h - the settings and the verdict cache of the
+ * forward-auth plugin (plugin_forward_auth.c), apart from its client so
+ * they can be tested alone: fwdauth_conf.c reads the settings, fwdauth.c
+ * holds the cache.
  *
+ * The cache:
  * One cache per worker, touched by that worker alone (no locks). A verdict
  * is stored under the key the plugin builds from the auth service's
  * address and the values of the configured request headers, and is
@@ -15,8 +18,30 @@
 #ifndef WEIR_FWDAUTH_H
 #define WEIR_FWDAUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "plugin.h"
+
+/* A forward-auth instance's settings, immutable once read. */
+struct weir_fa_conf {
+	struct weir_addr addr;		/* of the service */
+	char *path;			/* origin form, query included */
+	bool post, allow;		/* request_method POST; on_failure: allow */
+	/* header names, lower case; NULL for none */
+	struct weir_hdr_names *req_hdrs, *up_hdrs, *cli_hdrs, *key_hdrs;
+	uint64_t timeout_ms, ttl_ms, stale_ms;
+	uint32_t keepalive;		/* idle connections per worker */
+	bool cache;
+};
+
+/* Reads the plugin's settings map: 0 and *out, or -1 with "FIELD: reason"
+ * in err. */
+int weir_fa_configure(const json_t *conf, struct weir_fa_conf **out, char *err, size_t errlen);
+void weir_fa_conf_free(struct weir_fa_conf *fa);
 
 #define WEIR_FA_WAYS 4
 

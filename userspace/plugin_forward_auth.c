@@ -30,7 +30,7 @@
  * as the verdict cache is (fwdauth.h). A call on a kept connection that the
  * service had closed goes again once on a new one. A request whose client
  * goes away while it waits ends (its log phase runs) and its call is
- * dropped with its connection.
+ * dropped with its connection. The settings are read in fwdauth_conf.c.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -51,16 +51,6 @@
 #define KEEPALIVE_IDLE_MS 60000
 #define CACHE_ENTRIES 4096		/* per worker */
 
-struct fa_inst {
-	struct weir_addr addr;
-	char *path;			/* origin form, query included */
-	bool post, allow;		/* request_method POST; on_failure: allow */
-	struct weir_hdr_names *req_hdrs, *up_hdrs, *cli_hdrs, *key_hdrs;	/* lower case */
-	uint64_t timeout_ms, ttl_ms, stale_ms;
-	uint32_t keepalive;
-	bool cache;
-};
-
 enum fa_state { FA_CONNECTING, FA_SENDING, FA_READING, FA_IDLE };
 
 /* A connection to the service, carrying one call at a time. */
@@ -75,7 +65,7 @@ struct fa_conn {
 	uint8_t keep;			/* the service keeps the connection */
 	struct weir_timer timer;	/* the call's deadline, or the idle one */
 	struct weir_req *r;		/* the waiting request; NULL when none */
-	const struct fa_inst *fa;
+	const struct weir_fa_conf *fa;
 	struct weir_body out;		/* the request to the service */
 	size_t sent;
 	struct weir_body key;		/* the cache key of the call */
@@ -134,207 +124,15 @@ static void ctx_free(struct fa_ctx *x)
 	fw.n_free_ctx++;
 }
 
-/* ---- settings -------------------------------------------------------------- */
-
-static void fa_destroy(void *p)
-{
-	struct fa_inst *fa = p;
-
-	if (!fa)
-		return;
-	free(fa->path);
-	struct weir_hdr_names *sets[] = { fa->req_hdrs, fa->up_hdrs, fa->cli_hdrs, fa->key_hdrs };
-	for (size_t i = 0; i < 4; i++) {
-		for (size_t j = 0; sets[i] && j < sets[i]->n; j++)
-			free((char *)sets[i]->v[j].name);
-		free(sets[i]);
-	}
-	free(fa);
-}
-
-/* A list of header names (lower-cased), or NULL and 0 for an absent one. */
-static int names_of(const json_t *v, const char *field, struct weir_hdr_names **out,
-		    char *err, size_t errlen)
-{
-	size_t i;
-	json_t *e;
-
-	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_is_array(v)) {
-		snprintf(err, errlen, "%s: must be a list of header names", field);
-		return -1;
-	}
-	if (!(*out = calloc(1, sizeof(**out) + json_array_size(v) * sizeof((*out)->v[0])))) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	json_array_foreach(v, i, e) {
-		const char *s = json_string_value(e);
-		char *l;
-
-		if (!s || !weir_plugin_is_token(s)) {
-			snprintf(err, errlen, "%s[%zu]: must be a header name", field, i);
-			return -1;
-		}
-		if (!(l = strdup(s))) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		for (char *p = l; *p; p++)
-			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-		(*out)->v[(*out)->n++] = (struct weir_hdr_name){ l, (uint32_t)strlen(l) };
-	}
-	return 0;
-}
-
-static int duration_of(const json_t *conf, const char *field, uint64_t def, uint64_t *out,
-		       char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(conf, field);
-	int64_t ms;
-
-	*out = def;
-	if (!v)
-		return 0;
-	if (weir_plugin_scaled(v, true, &ms) < 0) {
-		snprintf(err, errlen, "%s: must be a duration (\"3s\", \"500ms\", \"1m\")", field);
-		return -1;
-	}
-	*out = (uint64_t)ms;
-	return 0;
-}
-
-/* uri: http://IP:PORT/path, the address a literal as upstream nodes are. */
-static int uri_of(struct fa_inst *fa, const char *uri, char *err, size_t errlen)
-{
-	char hostport[80], why[160];
-	const char *p, *slash;
-
-	if (strncmp(uri, "http://", 7)) {
-		snprintf(err, errlen, "uri: must start with http://");
-		return -1;
-	}
-	p = uri + 7;
-	slash = strchr(p, '/');
-	size_t n = slash ? (size_t)(slash - p) : strlen(p);
-	if (n >= sizeof(hostport)) {
-		snprintf(err, errlen, "uri: address too long");
-		return -1;
-	}
-	memcpy(hostport, p, n);
-	hostport[n] = 0;
-	if (weir_addr_parse(hostport, false, &fa->addr, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "uri: %s", why);
-		return -1;
-	}
-	for (const char *q = slash; q && *q; q++)
-		if ((unsigned char)*q <= ' ' || *q == 127 || *q == '#') {
-			snprintf(err, errlen, "uri: the path has a character not allowed there");
-			return -1;
-		}
-	if (!(fa->path = strdup(slash ? slash : "/"))) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 static int fa_configure(const json_t *conf, const json_t *global, void **inst,
 			char *err, size_t errlen)
 {
-	static const char *const known[] = {
-		"uri", "request_method", "request_headers", "upstream_headers",
-		"client_headers", "timeout", "keepalive", "cache", "stale_ttl", "on_failure", NULL,
-	};
-	static const char *const cache_known[] = { "ttl", "key", NULL };
-	const json_t *v, *cache = json_object_get(conf, "cache");
-	struct fa_inst *fa;
-	const char *s;
+	return weir_fa_configure(conf, (struct weir_fa_conf **)inst, err, errlen);
+}
 
-	if (weir_plugin_fields(conf, known, err, errlen) < 0)
-		return -1;
-	if (!(fa = calloc(1, sizeof(*fa)))) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (!(s = json_string_value(json_object_get(conf, "uri")))) {
-		snprintf(err, errlen, "uri: required, a string http://IP:PORT/path");
-		goto fail;
-	}
-	if (uri_of(fa, s, err, errlen) < 0)
-		goto fail;
-	if ((v = json_object_get(conf, "request_method"))) {
-		s = json_string_value(v);
-		if (!s || (strcmp(s, "GET") && strcmp(s, "POST"))) {
-			snprintf(err, errlen, "request_method: must be GET or POST");
-			goto fail;
-		}
-		fa->post = !strcmp(s, "POST");
-	}
-	if (names_of(json_object_get(conf, "request_headers"), "request_headers",
-		     &fa->req_hdrs, err, errlen) < 0 ||
-	    names_of(json_object_get(conf, "upstream_headers"), "upstream_headers",
-		     &fa->up_hdrs, err, errlen) < 0 ||
-	    names_of(json_object_get(conf, "client_headers"), "client_headers",
-		     &fa->cli_hdrs, err, errlen) < 0 ||
-	    duration_of(conf, "timeout", 3000, &fa->timeout_ms, err, errlen) < 0 ||
-	    duration_of(conf, "stale_ttl", 0, &fa->stale_ms, err, errlen) < 0)
-		goto fail;
-	if (!fa->timeout_ms) {
-		snprintf(err, errlen, "timeout: must be more than 0");
-		goto fail;
-	}
-	fa->keepalive = 8;
-	if ((v = json_object_get(conf, "keepalive"))) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) > 10000) {
-			snprintf(err, errlen, "keepalive: must be an integer from 0 to 10000");
-			goto fail;
-		}
-		fa->keepalive = (uint32_t)json_integer_value(v);
-	}
-	if ((v = json_object_get(conf, "on_failure"))) {
-		s = json_string_value(v);
-		if (!s || (strcmp(s, "deny") && strcmp(s, "allow"))) {
-			snprintf(err, errlen, "on_failure: must be deny or allow");
-			goto fail;
-		}
-		fa->allow = !strcmp(s, "allow");
-	}
-	if (cache) {
-		char why[200];
-
-		if (weir_plugin_fields(cache, cache_known, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "cache.%s", why);
-			goto fail;
-		}
-		if (duration_of(cache, "ttl", 30000, &fa->ttl_ms, why, sizeof(why)) < 0 ||
-		    names_of(json_object_get(cache, "key"), "key", &fa->key_hdrs,
-			     why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "cache.%s", why);
-			goto fail;
-		}
-		if (!fa->key_hdrs || !fa->key_hdrs->n) {
-			snprintf(err, errlen, "cache.key: required, a list of header names");
-			goto fail;
-		}
-		fa->cache = true;
-	}
-	if (fa->stale_ms && !fa->cache) {
-		snprintf(err, errlen, "stale_ttl: needs `cache` (a stale verdict is a cached one)");
-		goto fail;
-	}
-	if (fa->stale_ms && fa->stale_ms < fa->ttl_ms) {
-		snprintf(err, errlen, "stale_ttl: must be at least cache.ttl");
-		goto fail;
-	}
-	*inst = fa;
-	return 0;
-fail:
-	fa_destroy(fa);
-	return -1;
+static void fa_destroy(void *inst)
+{
+	weir_fa_conf_free(inst);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -366,7 +164,7 @@ static void conn_free(struct fa_conn *fc)
 }
 
 /* An idle connection to the instance's address, taken out of the list. */
-static struct fa_conn *idle_take(const struct fa_inst *fa)
+static struct fa_conn *idle_take(const struct weir_fa_conf *fa)
 {
 	for (struct fa_conn **p = &fw.idle; *p; p = &(*p)->next) {
 		struct fa_conn *fc = *p;
@@ -407,7 +205,7 @@ static void conn_release(struct fa_conn *fc, bool reusable)
 	weir_timer_set(fc->w, &fc->timer, fc->w->now + KEEPALIVE_IDLE_MS);
 }
 
-static struct fa_conn *conn_new(struct weir_worker *w, const struct fa_inst *fa)
+static struct fa_conn *conn_new(struct weir_worker *w, const struct weir_fa_conf *fa)
 {
 	struct fa_conn *fc = calloc(1, sizeof(*fc));
 	int one = 1;
@@ -510,7 +308,7 @@ static const llhttp_settings_t fa_settings = {
 
 /* ---- the call -------------------------------------------------------------- */
 
-static struct fa_ctx **ctx_of(struct weir_req *r, const struct fa_inst *fa)
+static struct fa_ctx **ctx_of(struct weir_req *r, const struct weir_fa_conf *fa)
 {
 	return (struct fa_ctx **)weir_plugin_ctx(r, fa);
 }
@@ -525,7 +323,7 @@ static int put(struct weir_body *o, const char *p, size_t n)
 #define Z(str) str, strlen(str)
 
 /* The request to the service, into fc->out (reusing its memory). */
-static int build_request(struct fa_conn *fc, struct weir_req *r, const struct fa_inst *fa)
+static int build_request(struct fa_conn *fc, struct weir_req *r, const struct weir_fa_conf *fa)
 {
 	struct weir_body *o = &fc->out;
 	const char *method = llhttp_method_name(r->method), *addr = weir_req_client_addr(r);
@@ -561,7 +359,7 @@ static int build_request(struct fa_conn *fc, struct weir_req *r, const struct fa
 
 /* The cache key: the service's address, then each key header's value (or
  * a mark for an absent one), NUL-separated, in fw.scratch. */
-static int build_key(struct weir_req *r, const struct fa_inst *fa)
+static int build_key(struct weir_req *r, const struct weir_fa_conf *fa)
 {
 	struct weir_body *k = &fw.scratch;
 
@@ -582,7 +380,7 @@ static int build_key(struct weir_req *r, const struct fa_inst *fa)
 
 /* Applies a verdict to the request (status, lines, body): 0 to go on, or
  * the status to answer with (the answer kept in the request's context). */
-static int verdict_apply(struct weir_req *r, const struct fa_inst *fa, uint16_t status,
+static int verdict_apply(struct weir_req *r, const struct weir_fa_conf *fa, uint16_t status,
 			 const char *lines, size_t lines_len, const char *body, size_t body_len)
 {
 	struct fa_ctx **slot = ctx_of(r, fa), *x;
@@ -611,7 +409,7 @@ static int verdict_apply(struct weir_req *r, const struct fa_inst *fa, uint16_t 
 	return status;
 }
 
-static int failure_verdict(struct weir_req *r, const struct fa_inst *fa, const char *key,
+static int failure_verdict(struct weir_req *r, const struct weir_fa_conf *fa, const char *key,
 			   size_t key_len)
 {
 	const struct weir_fa_entry *e;
@@ -626,7 +424,7 @@ static int failure_verdict(struct weir_req *r, const struct fa_inst *fa, const c
 	return 503;
 }
 
-static int call_start(struct weir_req *r, const struct fa_inst *fa, const char *key,
+static int call_start(struct weir_req *r, const struct weir_fa_conf *fa, const char *key,
 		      size_t key_len, bool may_reuse);
 static int send_now(struct fa_conn *fc);
 
@@ -636,7 +434,7 @@ static int send_now(struct fa_conn *fc);
 static void fa_call_end(struct fa_conn *fc, int ok)
 {
 	struct weir_req *r = fc->r;
-	const struct fa_inst *fa = fc->fa;
+	const struct weir_fa_conf *fa = fc->fa;
 	struct fa_ctx **slot = ctx_of(r, fa);
 	int verdict;
 
@@ -791,7 +589,7 @@ static int send_now(struct fa_conn *fc)
  * the cache key `key`. Returns WEIR_ACCESS_PENDING, or the verdict when no
  * call could start. A kept connection is written at once (no edge would
  * come for it); a new one when its connect completes (fa_event). */
-static int call_start(struct weir_req *r, const struct fa_inst *fa, const char *key,
+static int call_start(struct weir_req *r, const struct weir_fa_conf *fa, const char *key,
 		      size_t key_len, bool may_reuse)
 {
 	struct weir_worker *w = r->client->w;
@@ -841,7 +639,7 @@ static int call_start(struct weir_req *r, const struct fa_inst *fa, const char *
 
 static int fa_access(struct weir_req *r, void *inst)
 {
-	const struct fa_inst *fa = inst;
+	const struct weir_fa_conf *fa = inst;
 	struct weir_worker *w = r->client->w;
 
 	fw.scratch.len = 0;
@@ -868,7 +666,7 @@ static int fa_access(struct weir_req *r, void *inst)
  * of those names never reach the upstream. */
 static const struct weir_hdr_names *fa_removes(void *inst, bool response)
 {
-	const struct fa_inst *fa = inst;
+	const struct weir_fa_conf *fa = inst;
 
 	return response ? NULL : fa->up_hdrs;
 }
