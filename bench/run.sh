@@ -241,6 +241,16 @@ say "sign: signature and AES-GCM costs per call, body-crypto through weir -> $RE
 	BUILD=$BUILD ROUNDS=$([ "$QUICK" = 1 ] && echo 1 || echo 5) bench/sign_http.sh
 } >"$RESULTS/sign.md"
 
+say "forward-auth: wrk against weir's forward-auth and nginx auth_request -> $RESULTS/fwdauth.md"
+{
+	echo "# Forward authentication"
+	echo
+	echo "\`bench/fwdauth_http.sh\` at $REV: every request asks an auth service (nginx) and goes"
+	echo "to the upstream (nginx), through one weir worker or one nginx worker, alternated."
+	echo
+	BUILD=$BUILD ROUNDS=$([ "$QUICK" = 1 ] && echo 1 || echo 5) bench/fwdauth_http.sh
+} >"$RESULTS/fwdauth.md"
+
 say "http: wrk against weir, nginx and HAProxy -> $RESULTS/http.md"
 BUILD=$BUILD RESULTS=$RESULTS QUICK=$QUICK bench/http/run.sh
 
@@ -251,4 +261,4 @@ else
 	BUILD=$BUILD RESULTS=$RESULTS bench/http/cache.sh
 fi
 
-say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, sign.md, http.md, cache.md"
+say "done in $(($(date +%s) - start)) s: $RESULTS/README.md, router.md, sign.md, fwdauth.md, http.md, cache.md"

@@ -45,6 +45,8 @@ run_suite "limits" tests/proxy/test_limits.sh
 WEIR=build/asan/weir run_suite "limits (asan)" tests/proxy/test_limits.sh
 run_suite "auth" tests/proxy/test_auth.sh
 WEIR=build/asan/weir run_suite "auth (asan)" tests/proxy/test_auth.sh
+run_suite "fwdauth" tests/proxy/test_fwdauth.sh
+WEIR=build/asan/weir run_suite "fwdauth (asan)" tests/proxy/test_fwdauth.sh
 run_suite "sign" tests/proxy/test_sign.sh
 WEIR=build/asan/weir run_suite "sign (asan)" tests/proxy/test_sign.sh
 run_suite "logs" tests/proxy/test_logs.sh

@@ -88,7 +88,7 @@ int weir_timers_run(struct weir_worker *w);
 /* ---- connections ------------------------------------------------------ */
 
 enum weir_io_kind { WEIR_IO_LISTENER, WEIR_IO_CLIENT, WEIR_IO_UPSTREAM, WEIR_IO_EVENT,
-		   WEIR_IO_PROBE };
+		   WEIR_IO_PROBE, WEIR_IO_HANDLER };
 
 /* io->tls_rw: a TLS read that waits for the socket to be writable, or a
  * write that waits for it to be readable (tls.c, weir_tls_cross). */
@@ -120,6 +120,14 @@ ssize_t weir_io_writev(struct weir_io *io, const struct iovec *iov, int n_iov, s
 ssize_t weir_io_write(struct weir_io *io, const char *p, size_t len);
 /* Ends our direction of the stream (close_notify first on TLS). */
 void weir_io_shutdown_write(struct weir_io *io);
+/* A socket a plugin owns (forward-auth's connections to its service):
+ * the worker calls `event` for each of its epoll events. Like every object
+ * of the loop, it must stay readable (io.fd -1 once closed) until the batch
+ * of events ends: free it from the plugin's worker_reap (plugin.h). */
+struct weir_io_handler {
+	struct weir_io io;		/* WEIR_IO_HANDLER */
+	void (*event)(struct weir_io_handler *h, uint32_t events);
+};
 
 /* Header spans are offsets into the input buffer of the side that parsed
  * them, so compacting the buffer moves them by one subtraction. */
@@ -325,6 +333,13 @@ struct weir_req {
 	 * access phase, on r->delay, without holding the worker. */
 	uint32_t delay_ms;
 	struct weir_timer delay;
+	/* The access phase suspended (WEIR_ACCESS_PENDING, plugin.h): the
+	 * index in the chain of the next plugin whose access phase runs when
+	 * the request is resumed (weir_req_resume). */
+	uint8_t access_next;
+	/* ... and while it waits: client events only look for a hang-up
+	 * (http.c, req_suspended_event), and arm no timer of the client's. */
+	uint8_t suspended;
 	const char *local_why;		/* set by a plugin that answers */
 	const struct weir_answer *answer;	/* ... or its whole response */
 	const char *abody;		/* the answer's body still to write */
@@ -468,6 +483,13 @@ int weir_client_flush(struct weir_client *c);
 /* The request's response is complete: log, release, read the next. */
 void weir_client_req_done(struct weir_client *c);
 const char *weir_status_text(int status);
+/* Resumes a request whose access phase a plugin suspended
+ * (WEIR_ACCESS_PENDING): status 0 runs the rest of the chain and goes on
+ * as an access phase that passed does; a status answers it (r->answer or
+ * r->local_why, as an access result would). A client that closed its side
+ * meanwhile ends the request unanswered (499). Call it from the worker's
+ * loop (an event or a timer), never from inside the access phase. */
+void weir_req_resume(struct weir_req *r, int status);
 
 /* proxy.c: the upstream side */
 void weir_proxy_start(struct weir_req *r);

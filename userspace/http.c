@@ -220,6 +220,7 @@ static void answer_pump(struct weir_client *c);
 static void client_hold_body(struct weir_client *c, struct weir_req *r);
 static void req_go(struct weir_client *c, struct weir_req *r);
 static void client_handshake(struct weir_client *c);
+static void access_then(struct weir_client *c, struct weir_req *r, int status);
 
 /* An answer of ours is in c->out, n bytes of it: count it, then either
  * go on to the next request or flush and close. */
@@ -734,7 +735,17 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		weir_client_answer(c, 404, "no route", r->req_done);
 		return;
 	}
-	status = weir_plugins_access(r);
+	access_then(c, r, weir_plugins_access(r));
+}
+
+/* The request after its access phase (status as weir_plugins_access
+ * returns it): answered, suspended, delayed, or on its way. */
+static void access_then(struct weir_client *c, struct weir_req *r, int status)
+{
+	if (status == WEIR_ACCESS_PENDING) {
+		r->suspended = 1;	/* the plugin calls weir_req_resume */
+		return;
+	}
 	if (status) {
 		if (r->answer)
 			weir_client_answer_with(c, r->answer, r->req_done);
@@ -752,6 +763,35 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		return;
 	}
 	req_go(c, r);
+}
+
+/* A suspended request (WEIR_ACCESS_PENDING) meets its verdict. As for a
+ * delayed one (req_delay_fire), a client that has closed its side is not
+ * served: the request ends there (499). */
+void weir_req_resume(struct weir_req *r, int status)
+{
+	struct weir_client *c = r->client;
+
+	r->suspended = 0;
+	if (c->io.rdhup) {
+		r->status = 499;
+		weir_client_close(c);
+		return;
+	}
+	access_then(c, r, weir_plugins_access_resume(r, status));
+}
+
+/* A client event while its request is suspended: nothing is read (the
+ * bytes wait in the socket; io.readable remembers them) and no timer is
+ * armed (the plugin's own deadline bounds the wait), but a client that has
+ * hung up ends the request at once (499), which cancels what the plugin
+ * waits for (its log phase runs). */
+static void req_suspended_event(struct weir_client *c, struct weir_req *r)
+{
+	if (c->io.rdhup) {
+		r->status = 499;
+		weir_client_close(c);
+	}
 }
 
 /* The request goes on after its access phase (and a delay a limit put on
@@ -1104,7 +1144,9 @@ void weir_client_event(struct weir_client *c, uint32_t events)
 		break;
 	case WEIR_CLIENT_BUSY:
 	case WEIR_CLIENT_TUNNEL:
-		if (c->req && c->req->holding)
+		if (c->req && c->req->suspended)
+			req_suspended_event(c, c->req);
+		else if (c->req && c->req->holding)
 			client_hold_body(c, c->req);
 		else if (c->req)
 			weir_proxy_pump(c->req);

@@ -7,7 +7,8 @@
  *
  * The other built-in plugins live in files of their own (plugin_mock.c,
  * plugin_rewrite.c, plugin_cache.c, plugin_key_auth.c, plugin_basic_auth.c,
- * plugin_jwt_auth.c, plugin_hmac.c, plugin_bodycrypto.c, ...) and are
+ * plugin_jwt_auth.c, plugin_hmac.c, plugin_bodycrypto.c, plugin_forward_auth.c,
+ * ...) and are
  * registered here, in weir_plugins_builtin().
  */
 #include <stdio.h>
@@ -240,24 +241,56 @@ void weir_body_free(struct weir_body *b)
 	*b = (struct weir_body){ 0 };
 }
 
+/* Refusals count towards a ban of the source (ban.h). */
+static void note_refusal(struct weir_req *r, const struct weir_plugin *p, int status)
+{
+	if (status && p->refusal)
+		weir_ban_note(r, p->refusal);
+	else if (status == 401 || status == 403)
+		weir_ban_note(r, WEIR_BAN_AUTH);
+}
+
 int weir_plugins_access(struct weir_req *r)
 {
 	const struct weir_route *rt = r->route;
 
-	for (size_t i = 0; i < rt->n_plugins; i++) {
+	for (size_t i = r->access_next; i < rt->n_plugins; i++) {
 		const struct weir_plugin_inst *pi = &rt->plugins[i];
 		if (pi->plugin->access) {
 			int status = pi->plugin->access(r, pi->inst);
-			/* Refusals count towards a ban of the source (ban.h). */
-			if (status && pi->plugin->refusal)
-				weir_ban_note(r, pi->plugin->refusal);
-			else if (status == 401 || status == 403)
-				weir_ban_note(r, WEIR_BAN_AUTH);
+			if (status == WEIR_ACCESS_PENDING) {
+				r->access_next = (uint8_t)(i + 1);
+				return status;
+			}
+			note_refusal(r, pi->plugin, status);
 			if (status)
 				return status;
 		}
 	}
 	return 0;
+}
+
+int weir_plugins_access_resume(struct weir_req *r, int status)
+{
+	if (status) {
+		note_refusal(r, r->route->plugins[r->access_next - 1].plugin, status);
+		return status;
+	}
+	return weir_plugins_access(r);
+}
+
+void weir_plugins_worker_reap(struct weir_worker *w)
+{
+	for (size_t i = 0; i < n_registered; i++)
+		if (registry[i]->worker_reap)
+			registry[i]->worker_reap(w);
+}
+
+void weir_plugins_worker_end(struct weir_worker *w)
+{
+	for (size_t i = 0; i < n_registered; i++)
+		if (registry[i]->worker_end)
+			registry[i]->worker_end(w);
 }
 
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head)
@@ -505,6 +538,7 @@ void weir_plugins_builtin(void)
 		&weir_plugin_ip_restriction, &weir_plugin_limit_req, &weir_plugin_limit_count,
 		&weir_plugin_limit_conn, &weir_plugin_key_auth, &weir_plugin_basic_auth,
 		&weir_plugin_jwt_auth, &weir_plugin_hmac, &weir_plugin_bodycrypto,
+		&weir_plugin_forward_auth,
 	};
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)

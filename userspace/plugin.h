@@ -13,7 +13,17 @@
  *   access            after routing, before any upstream work; return an
  *                     HTTP status to answer the request here (auth, limits),
  *                     with r->local_why as the short text body, or with
- *                     r->answer set for a whole response of its own (mock)
+ *                     r->answer set for a whole response of its own (mock);
+ *                     or WEIR_ACCESS_PENDING to suspend the request while
+ *                     the plugin waits for something in the worker's loop
+ *                     (forward-auth's call to its service), and resume it
+ *                     later with weir_req_resume (core.h), which runs the
+ *                     access phases after it. While suspended, nothing is
+ *                     read from the client and no client timer runs: the
+ *                     plugin bounds the wait itself. A client that hangs
+ *                     up ends the request; a plugin that suspends cancels
+ *                     what it waits for in its log phase, which runs when
+ *                     the request ends before it was resumed.
  *   before_upstream   append header lines to the request head going upstream
  *   response_headers  append header lines to the response head going out
  *                     (also to a plugin's own answer)
@@ -83,6 +93,11 @@ static inline bool weir_hdr_names_has(const struct weir_hdr_names *s, const char
 	return false;
 }
 
+/* An access result: the request waits; the plugin resumes it (above). */
+#define WEIR_ACCESS_PENDING (-1)
+
+struct weir_worker;
+
 struct weir_plugin {
 	const char *name;
 	int priority;
@@ -124,6 +139,13 @@ struct weir_plugin {
 	 * must see whole, in bytes; 0 when it does not hold that direction.
 	 * Asked once, when the snapshot is built. */
 	uint64_t (*holds)(void *inst, bool response);
+	/* Per-worker state of the plugin (connections, caches kept in
+	 * thread-local storage, since a worker is a thread): worker_reap runs
+	 * on the worker's thread after each batch of events, to free objects
+	 * closed during it; worker_end once as the worker stops, to release
+	 * everything. Either may be NULL. */
+	void (*worker_reap)(struct weir_worker *w);
+	void (*worker_end)(struct weir_worker *w);
 };
 
 struct weir_plugin_inst {
@@ -163,6 +185,7 @@ extern const struct weir_plugin weir_plugin_jwt_auth;	/* plugin_jwt_auth.c */
 bool weir_plugin_is_token(const char *s);
 extern const struct weir_plugin weir_plugin_hmac;	/* plugin_hmac.c */
 extern const struct weir_plugin weir_plugin_bodycrypto;	/* plugin_bodycrypto.c */
+extern const struct weir_plugin weir_plugin_forward_auth;	/* plugin_forward_auth.c */
 
 /* Preformats a map of header names to string values as "name: value\r\n"
  * lines (malloc'd; NULL and 0 for an absent map). `dir` names the map in
@@ -201,7 +224,16 @@ int weir_plugin_chain_removes_query(const struct weir_plugin_inst *chain, size_t
  * 0 when none holds it. */
 uint64_t weir_plugin_chain_holds(const struct weir_plugin_inst *chain, size_t n, bool response);
 
+/* Runs the access phases from r->access_next on: 0 passed, a status to
+ * answer with, or WEIR_ACCESS_PENDING (r->access_next then names the next
+ * plugin to run). */
 int weir_plugins_access(struct weir_req *r);
+/* The suspending plugin's verdict (0 or a status): counted as its refusal
+ * would have been, then the rest of the chain; returns as above. */
+int weir_plugins_access_resume(struct weir_req *r, int status);
+/* The registered plugins' worker_reap and worker_end (struct weir_plugin). */
+void weir_plugins_worker_reap(struct weir_worker *w);
+void weir_plugins_worker_end(struct weir_worker *w);
 void weir_plugins_before_upstream(struct weir_req *r, struct weir_buf *head);
 void weir_plugins_response_headers(struct weir_req *r, struct weir_buf *head);
 int weir_plugins_request_body(struct weir_req *r, struct weir_body *body);

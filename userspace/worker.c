@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "health.h"
 #include "tls.h"
+#include "plugin.h"
 
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_TURN 64
@@ -484,6 +485,9 @@ static void *worker_main(void *arg)
 			case WEIR_IO_PROBE:
 				weir_probe_event((struct weir_probe *)io, e);
 				break;
+			case WEIR_IO_HANDLER:
+				((struct weir_io_handler *)io)->event((struct weir_io_handler *)io, e);
+				break;
 			case WEIR_IO_EVENT: {
 				uint64_t v;
 				if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -524,6 +528,7 @@ static void *worker_main(void *arg)
 	}
 	weir_pools_close(w);
 	weir_health_stop(w);
+	weir_plugins_worker_end(w);	/* plugins' per-worker state (plugin.h) */
 	weir_worker_reap(w);
 	weir_log_flush(w, true);
 	return NULL;
@@ -535,6 +540,7 @@ void weir_worker_reap(struct weir_worker *w)
 	free(w->old_listen);
 	w->old_listen = NULL;
 	weir_health_reap(w);
+	weir_plugins_worker_reap(w);
 	while (w->dead_ups) {
 		struct weir_upconn *u = w->dead_ups;
 		w->dead_ups = u->next;
