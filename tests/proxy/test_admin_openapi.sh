@@ -6,7 +6,7 @@
 # validator for python) and POST /admin/cache/purge (a HIT from the
 # proxy-cache, purged, is a MISS that reaches tests/proxy/upstream.py again).
 #
-#   WEIR=build/asan/weir tests/proxy/test_admin_openapi.sh
+#   WEIR=build/asan/weir WEIRCTL=build/asan/weirctl tests/proxy/test_admin_openapi.sh
 #
 # Nothing depends on timing: waits are bounded polls.
 set -u
@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 . tests/proxy/lib.sh
 
 proxy_setup openapi
+WEIRCTL=${WEIRCTL:-build/weirctl}
 proxy_ports 29000 29999 3
 P_W=$BASE P_ADMIN=$((BASE + 1)) P_UP=$((BASE + 2))
 U=http://127.0.0.1:$P_W
@@ -170,6 +171,20 @@ check_eq "GET cache/purge: 405" "405 method" "$(api GET /admin/cache/purge) $(jb
 check_eq "purge without the token: 401" 401 \
 	"$(code -X POST --data-binary '{"zone": "default", "all": true}' "$ADMIN/admin/cache/purge")"
 check_eq "... nothing purged" HIT "$(get $T)"
+
+# ---- weirctl api cache purge ---------------------------------------------------
+W() { WEIR_ADMIN=127.0.0.1:$P_ADMIN WEIR_ADMIN_TOKEN=$TOKEN "$WEIRCTL" "$@"; }
+check_eq "weirctl api cache purge --key: one" 1 \
+	"$(W api cache purge --zone default --key "GET 127.0.0.1 $T" | jq .purged)"
+check_eq "... the next request is a MISS" MISS "$(get $T)"
+check_eq "weirctl api cache purge --prefix: the two stored under /cache/" 2 \
+	"$(W api cache purge --zone default --prefix "GET 127.0.0.1 /cache/" | jq .purged)"
+check_eq "weirctl api cache purge --all: none left" 0 \
+	"$(W api cache purge --zone default --all | jq .purged)"
+check_fails "weirctl: an unknown zone is the API's 404" "404: zone: no proxy-cache zone 'nope'" \
+	W api cache purge --zone nope --all
+check_fails "weirctl: two selections are refused" "give one of --key, --prefix and --all" \
+	W api cache purge --zone default --key a --all
 
 check_stopped "weir stops cleanly" "$WPID"
 check_sanitizers
