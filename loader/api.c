@@ -311,3 +311,28 @@ int weirctl_api_patch(struct weirctl_ctx *ctx)
 {
 	return send_file(ctx, "PATCH");
 }
+
+/* `api cache purge --zone Z (--key K | --prefix P | --all)`: POST
+ * /admin/cache/purge; the API checks the body again and names a field. */
+int weirctl_api_cache_purge(struct weirctl_ctx *ctx)
+{
+	const char *zone = weirctl_opt(ctx, "zone"), *key = weirctl_opt(ctx, "key"),
+		   *prefix = weirctl_opt(ctx, "prefix");
+	bool all = weirctl_flag(ctx, "all");
+	char *text, *body = NULL;
+	json_t *j;
+
+	if (!zone)
+		return weirctl_err(ctx, "--zone is required");
+	if ((key != NULL) + (prefix != NULL) + all != 1)
+		return weirctl_err(ctx, "give one of --key, --prefix and --all");
+	j = all ? json_pack("{s:s, s:b}", "zone", zone, "all", 1)
+		: json_pack("{s:s, s:s}", "zone", zone, key ? "key" : "prefix", key ? key : prefix);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return weirctl_err(ctx, "out of memory");
+	int st = request(ctx, "POST", "/admin/cache/purge", text, &body);
+	free(text);
+	return report(ctx, st, body);
+}

@@ -121,6 +121,13 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	API_CMDS("upstreams", "proxy's upstreams"),
 	API_CMDS("plugins", "proxy's global plugin settings"),
 	API_CMDS("consumers", "proxy's consumers (identities and their credentials)"),
+	{ "api cache", "purge", "", 0, 0,
+	  { API_ADDR, API_TOKEN, { "zone", "ZONE", "the proxy-cache zone (required)" },
+	    { "key", "KEY", "the entries of this key (\"GET HOST TARGET\" by default)" },
+	    { "prefix", "PREFIX", "the entries of every key that starts with PREFIX" },
+	    { "all", NULL, "every entry of the zone" } },
+	  weirctl_api_cache_purge, "remove stored responses from the proxy's cache; "
+	  "prints {\"purged\": N}" },
 };
 #define N_CMDS (sizeof(weirctl_cmds) / sizeof(weirctl_cmds[0]))
 

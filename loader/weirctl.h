@@ -104,6 +104,7 @@ int weirctl_api_list(struct weirctl_ctx *ctx);
 int weirctl_api_get(struct weirctl_ctx *ctx);
 int weirctl_api_put(struct weirctl_ctx *ctx);
 int weirctl_api_patch(struct weirctl_ctx *ctx);
+int weirctl_api_cache_purge(struct weirctl_ctx *ctx);
 int weirctl_api_del(struct weirctl_ctx *ctx);
 
 /* synproxy.c: makes the kernel's side of the SYN-cookie defence match the

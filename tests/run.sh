@@ -53,6 +53,8 @@ run_suite "logs" tests/proxy/test_logs.sh
 WEIR=build/asan/weir run_suite "logs (asan)" tests/proxy/test_logs.sh
 run_suite "admin api" tests/proxy/test_admin.sh
 WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "admin api (asan)" tests/proxy/test_admin.sh
+run_suite "admin openapi, cache purge" tests/proxy/test_admin_openapi.sh
+WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "admin openapi, cache purge (asan)" tests/proxy/test_admin_openapi.sh
 run_suite "tls" tests/proxy/test_tls.sh
 WEIR=build/asan/weir run_suite "tls (asan)" tests/proxy/test_tls.sh
 run_suite "steer" tests/steer/test_steer.sh

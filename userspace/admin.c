@@ -35,6 +35,7 @@
 
 #include "admin.h"
 #include "admin-int.h"
+#include "cache.h"
 #include "config.h"
 #include "core.h"
 #include "metrics.h"
@@ -616,6 +617,122 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	weir_snapshot_put(s);
 }
 
+/* GET /admin/openapi.json: the live snapshot's routes (admin_openapi.c). */
+static void get_openapi(int fd)
+{
+	struct weir_snapshot *s = snapshot_hold();
+	json_t *doc = s ? weir_openapi_build(s->conf, s->version) : NULL;
+
+	weir_snapshot_put(s);
+	if (!doc)
+		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
+	else
+		weir__admin_answer(fd, 200, doc, NULL);
+}
+
+/* POST /admin/cache/purge {"zone": Z, "key": K | "prefix": P | "all": true}:
+ * removes entries of the proxy-cache zone Z (cache.h: weir_cache_purge),
+ * answers {"purged": N}. Nothing of the resources changes. */
+static void cache_purge(int fd, const struct weir_admin_req *q)
+{
+	static const char *const what[] = { "key", "prefix", "all" };
+	json_error_t je;
+	json_t *body, *v, *sel = NULL;
+	const char *zone, *name, *pick = NULL;
+	char why[256];
+	long n;
+
+	if (!(body = json_loadb(q->body ? q->body : "", q->body_len, JSON_REJECT_DUPLICATES, &je))) {
+		snprintf(why, sizeof(why), "not a JSON object: line %d column %d: %s", je.line,
+			 je.column, je.text);
+		weir__admin_answer(fd, 400, weir__admin_error("bad JSON", "body", why), NULL);
+		return;
+	}
+	name = "body";
+	snprintf(why, sizeof(why), "expected an object");
+	if (!json_is_object(body))
+		goto bad;
+	json_object_foreach(body, name, v) {
+		size_t i;
+		for (i = 0; i < 3 && strcmp(name, what[i]); i++)
+			;
+		if (i == 3 && strcmp(name, "zone")) {
+			snprintf(why, sizeof(why), "unknown field (zone, and one of key, prefix, all)");
+			goto bad;
+		}
+		if (i < 3 && sel) {
+			snprintf(why, sizeof(why), "give one of key, prefix, all (also '%s')", pick);
+			goto bad;
+		}
+		if (i < 3)
+			sel = v, pick = name;
+	}
+	name = "zone";
+	if (!(zone = json_string_value(json_object_get(body, "zone")))) {
+		snprintf(why, sizeof(why), "%s", json_object_get(body, "zone") ?
+			 "must be a string" : "required: the proxy-cache zone");
+		goto bad;
+	}
+	if (!sel) {
+		name = "key";
+		snprintf(why, sizeof(why), "give one of key, prefix, all");
+		goto bad;
+	}
+	name = pick;
+	if (!strcmp(pick, "all") ? !json_is_true(sel) :
+	    !json_is_string(sel) || !json_string_length(sel)) {
+		snprintf(why, sizeof(why), "%s", !strcmp(pick, "all") ? "must be true" :
+			 "must be a non-empty string");
+		goto bad;
+	}
+	if (!strcmp(pick, "all"))
+		n = weir_cache_purge(zone, NULL, 0, false);
+	else
+		n = weir_cache_purge(zone, json_string_value(sel), json_string_length(sel),
+				     !strcmp(pick, "prefix"));
+	if (n < 0) {
+		snprintf(why, sizeof(why), "no proxy-cache zone '%.64s'", zone);
+		json_decref(body);
+		weir__admin_answer(fd, 404, weir__admin_error("not found", "zone", why), NULL);
+		return;
+	}
+	json_decref(body);
+	weir__admin_answer(fd, 200, json_pack("{s:I}", "purged", (json_int_t)n), NULL);
+	return;
+bad:	/* name may be a member of body's */
+	v = weir__admin_error("bad request", name, why);
+	json_decref(body);
+	weir__admin_answer(fd, 400, v, NULL);
+}
+
+/* The paths that are not resources: GET openapi.json, POST cache/purge.
+ * Returns whether path is one of them (answered). */
+static bool special(int fd, int method, const char *path, const struct weir_admin_req *q)
+{
+	const char *allow;
+
+	if (!strcmp(path, "openapi.json")) {
+		if (method == HTTP_GET) {
+			get_openapi(fd);
+			return true;
+		}
+		allow = "GET";
+	} else if (!strcmp(path, "cache/purge")) {
+		if (method == HTTP_POST) {
+			cache_purge(fd, q);
+			return true;
+		}
+		allow = "POST";
+	} else {
+		return false;
+	}
+	char why[64], hdr[64];
+	snprintf(why, sizeof(why), "/admin/%.16s takes %s", path, allow);
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	weir__admin_answer(fd, 405, weir__admin_error("method not allowed", "method", why), hdr);
+	return true;
+}
+
 /* Authenticated: routes the request to a collection or a resource. */
 static void dispatch(int fd, int method, const struct weir_admin_req *q)
 {
@@ -630,6 +747,8 @@ static void dispatch(int fd, int method, const struct weir_admin_req *q)
 		return;
 	}
 	kname = path + 7;
+	if (special(fd, method, kname, q))
+		return;
 	if ((id = strchr(kname, '/')))
 		*id++ = 0;
 	for (size_t i = 0; i < N_KINDS; i++)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 struct weir_config;
@@ -82,6 +83,11 @@ void weir_admin_field(const char *err, const json_t *doc, char *field, size_t fl
  * -1 with its path (under `path`) in field and the reason in why. */
 int weir_admin_check_text(const json_t *v, const char *path, int max_depth, char *field,
 			  size_t flen, char *why, size_t whylen);
+
+/* The OpenAPI 3.0 document of conf's routes (admin_openapi.c; README:
+ * Admin API), info.version the configuration's version. A new reference,
+ * NULL when out of memory. */
+json_t *weir_openapi_build(const struct weir_config *conf, uint64_t version);
 
 /* True when s is a valid id: 1 to 64 of A-Z a-z 0-9 . _ - */
 bool weir_admin_id_ok(const char *s);
