@@ -121,6 +121,7 @@ int main(void)
 		return 1;
 	}
 	doc = weir_openapi_build(c, 42);
+	cmocka_set_message_output(CM_OUTPUT_TAP);
 	rc = doc ? cmocka_run_group_tests(tests, NULL, NULL) : 1;
 	json_decref(doc);
 	weir_config_free(c);
