@@ -32,7 +32,9 @@ static const char yaml[] =
 	"  - {id: h2, path: /h, host: '*.example.org', upstream: u, methods: [POST]}\n"
 	"  - {id: low, path: /p, upstream: u, methods: [GET]}\n"
 	"  - {id: high, path: /p, upstream: u, methods: [GET], priority: 5}\n"
-	"  - {id: k, path: /k, upstream: u, methods: [GET], plugins: {key-auth: {}}}\n";
+	"  - {id: k, path: /k, upstream: u, methods: [GET], plugins: {key-auth: {}}}\n"
+	"  - {id: sig, path: /sig, upstream: u, methods: [POST],\n"
+	"     plugins: {hmac-auth: {keys: {k1: {secret: s3cr3t-s3cr3t-s3cr3t, consumer: c}}}}}\n";
 
 static json_t *doc;
 
@@ -102,6 +104,11 @@ static void test_security(void **state)
 		json_object_get(doc, "paths"), "/k"), "get"), "security")), 2);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "info"),
 							      "version")), "42");
+	/* hmac-auth: an apiKey in Authorization, required by its route */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "hmac-auth"),
+							      "name")), "Authorization");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(json_object_get(
+		json_object_get(doc, "paths"), "/sig"), "post"), "security")), 1);
 }
 
 int main(void)
