@@ -35,39 +35,29 @@ for t in build/test_*; do
 done
 run_suite "bpf fixtures" build/test_xdp
 run_suite "bpf fixtures (asan)" build/asan/test_xdp
-run_suite "cli" tests/cli/test_cli.sh
-WEIRCTL=build/asan/weirctl run_suite "cli (asan)" tests/cli/test_cli.sh
-run_suite "proxy" tests/proxy/test_proxy.sh
-WEIR=build/asan/weir run_suite "proxy (asan)" tests/proxy/test_proxy.sh
-run_suite "cache" tests/proxy/test_cache.sh
-WEIR=build/asan/weir run_suite "cache (asan)" tests/proxy/test_cache.sh
-run_suite "limits" tests/proxy/test_limits.sh
-WEIR=build/asan/weir run_suite "limits (asan)" tests/proxy/test_limits.sh
-run_suite "auth" tests/proxy/test_auth.sh
-WEIR=build/asan/weir run_suite "auth (asan)" tests/proxy/test_auth.sh
-run_suite "fwdauth" tests/proxy/test_fwdauth.sh
-WEIR=build/asan/weir run_suite "fwdauth (asan)" tests/proxy/test_fwdauth.sh
-run_suite "sign" tests/proxy/test_sign.sh
-WEIR=build/asan/weir run_suite "sign (asan)" tests/proxy/test_sign.sh
-run_suite "logs" tests/proxy/test_logs.sh
-WEIR=build/asan/weir run_suite "logs (asan)" tests/proxy/test_logs.sh
-run_suite "admin api" tests/proxy/test_admin.sh
-WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "admin api (asan)" tests/proxy/test_admin.sh
-run_suite "admin openapi, cache purge" tests/proxy/test_admin_openapi.sh
-WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "admin openapi, cache purge (asan)" tests/proxy/test_admin_openapi.sh
-run_suite "tls" tests/proxy/test_tls.sh
-WEIR=build/asan/weir run_suite "tls (asan)" tests/proxy/test_tls.sh
-run_suite "steer" tests/steer/test_steer.sh
-WEIR=build/asan/weir run_suite "steer (asan)" tests/steer/test_steer.sh
+# both NAME SCRIPT: a script's suite with the normal build, then with the
+# sanitizer build's weir and weirctl.
+both() {
+	run_suite "$1" "$2"
+	WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "$1 (asan)" "$2"
+}
+both "cli" tests/cli/test_cli.sh
+both "proxy" tests/proxy/test_proxy.sh
+both "cache" tests/proxy/test_cache.sh
+both "limits" tests/proxy/test_limits.sh
+both "auth" tests/proxy/test_auth.sh
+both "fwdauth" tests/proxy/test_fwdauth.sh
+both "sign" tests/proxy/test_sign.sh
+both "logs" tests/proxy/test_logs.sh
+both "admin api" tests/proxy/test_admin.sh
+both "admin openapi, cache purge" tests/proxy/test_admin_openapi.sh
+both "tls" tests/proxy/test_tls.sh
+both "steer" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh
-run_suite "e2e namespaces" tests/e2e/test_e2e.sh
-WEIRCTL=build/asan/weirctl run_suite "e2e namespaces (asan)" tests/e2e/test_e2e.sh
-run_suite "e2e syncookie" tests/e2e/test_syncookie.sh
-WEIRCTL=build/asan/weirctl run_suite "e2e syncookie (asan)" tests/e2e/test_syncookie.sh
-run_suite "e2e l4" tests/e2e/test_l4.sh
-WEIRCTL=build/asan/weirctl run_suite "e2e l4 (asan)" tests/e2e/test_l4.sh
-run_suite "e2e ban" tests/e2e/test_ban.sh
-WEIR=build/asan/weir WEIRCTL=build/asan/weirctl run_suite "e2e ban (asan)" tests/e2e/test_ban.sh
+both "e2e namespaces" tests/e2e/test_e2e.sh
+both "e2e syncookie" tests/e2e/test_syncookie.sh
+both "e2e l4" tests/e2e/test_l4.sh
+both "e2e ban" tests/e2e/test_ban.sh
 
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"
 echo "$passed passed, $failed failed"
