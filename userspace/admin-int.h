@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #define WEIR_ADMIN_MAX_BODY (1u << 20)	/* a request body, else 413 */
@@ -45,5 +46,34 @@ void weir__admin_req_free(struct weir_admin_req *q);
 void weir__admin_answer(int fd, int status, json_t *body, const char *extra);
 /* {"error": error, "field": field, "reason": reason} */
 json_t *weir__admin_error(const char *error, const char *field, const char *reason);
+
+/* ---- the journal of changes (admin_journal.c) ---- */
+
+struct weir_journal {
+	int fd;
+	char *path;
+	uint64_t seq;			/* of the last record, or the state file's */
+	size_t records;			/* since the state file was last written whole */
+};
+
+/* Applies one record to doc: value NULL removes kind's id. 0, or -1 with
+ * the reason in why. */
+typedef int weir_journal_apply_fn(json_t *doc, const char *kind, const char *id, json_t *value,
+				  char *why, size_t whylen);
+
+/* Opens STATE.journal, creating it. With `replay`, applies its records
+ * numbered above j->seq (set by the caller to the state file's) to doc in
+ * order, and cuts off a half-written last one; without, empties it (there
+ * is no state file it could follow). Returns 0, or -1 with "state journal
+ * FILE[:LINE]: REASON" in err. */
+int weir__journal_open(struct weir_journal *j, const char *state, bool replay, json_t *doc,
+		       weir_journal_apply_fn *apply, char *err, size_t errlen);
+/* Appends a record (value NULL: a removal) and syncs it. -1 with err, and
+ * nothing of it left in the file. */
+int weir__journal_append(struct weir_journal *j, const char *kind, const char *id,
+			 const json_t *value, char *err, size_t errlen);
+/* Empties it: the state file now holds everything up to j->seq. */
+int weir__journal_reset(struct weir_journal *j, char *err, size_t errlen);
+void weir__journal_close(struct weir_journal *j);
 
 #endif

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <llhttp.h>
@@ -44,6 +45,7 @@
 #include "snapshot.h"
 
 #define MAX_DEPTH 64			/* of a body's JSON */
+#define COMPACT_MIN 4096		/* journal records before a compaction */
 
 /* ---- resource kinds ---------------------------------------------------- */
 
@@ -89,6 +91,31 @@ static json_t *section(const json_t *doc, const struct kind *k)
 	return json_object_get(doc, k->name);
 }
 
+/* The live document's routes by id (the objects in its list), so that a
+ * route is found without a walk of the list; NULL until built. */
+static json_t *route_ix;
+static const json_t *route_ix_doc;	/* the document it indexes */
+
+static void route_ix_build(const json_t *doc)
+{
+	json_t *v;
+	size_t i;
+
+	json_decref(route_ix);
+	route_ix_doc = NULL;
+	if (!(route_ix = json_object()))
+		return;
+	json_array_foreach(json_object_get(doc, "routes"), i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		if (id && json_object_set(route_ix, id, v)) {
+			json_decref(route_ix);
+			route_ix = NULL;
+			return;
+		}
+	}
+	route_ix_doc = doc;
+}
+
 /* The stored resource id of kind k in doc, and its index for a list. */
 static json_t *find(const json_t *doc, const struct kind *k, const char *id, size_t *at)
 {
@@ -97,6 +124,8 @@ static json_t *find(const json_t *doc, const struct kind *k, const char *id, siz
 
 	if (!k->listed)
 		return json_object_get(sec, id);
+	if (!at && doc == route_ix_doc && !strcmp(k->name, "routes"))
+		return json_object_get(route_ix, id);
 	json_array_foreach(sec, i, v) {
 		const char *vid = json_string_value(json_object_get(v, k->idkey));
 		if (vid && !strcmp(vid, id)) {
@@ -108,15 +137,41 @@ static json_t *find(const json_t *doc, const struct kind *k, const char *id, siz
 	return NULL;
 }
 
-/* Stores v (taking it) as id; returns 1 when it is new, 0 replaced, -1. */
+static bool indexed(const json_t *doc, const struct kind *k)
+{
+	return doc == route_ix_doc && !strcmp(k->name, "routes");
+}
+
+/* Where the object v is in the list sec. */
+static size_t place_of(const json_t *sec, const json_t *v)
+{
+	size_t i, n = json_array_size(sec);
+
+	for (i = 0; i < n && json_array_get(sec, i) != v; i++)
+		;
+	return i;
+}
+
+/* Stores v (taking it) as id; returns 1 when it is new, 0 replaced, -1. In
+ * an indexed list, a replaced object keeps its identity (its contents
+ * change), so that the index stays right. */
 static int store(json_t *doc, const struct kind *k, const char *id, json_t *v)
 {
-	json_t *sec = section(doc, k);
+	json_t *sec = section(doc, k), *cur;
 	size_t at;
 
 	if (!k->listed) {
 		bool is_new = !json_object_get(sec, id);
 		return json_object_set_new(sec, id, v) ? -1 : is_new;
+	}
+	if (indexed(doc, k)) {
+		int rc = 1;
+		if ((cur = json_object_get(route_ix, id)))
+			rc = json_object_clear(cur) || json_object_update(cur, v) ? -1 : 0;
+		else if (json_array_append(sec, v) || json_object_set(route_ix, id, v))
+			rc = -1;
+		json_decref(v);
+		return rc;
 	}
 	if (find(doc, k, id, &at))
 		return json_array_set_new(sec, at, v) ? -1 : 0;
@@ -127,10 +182,17 @@ static void drop(json_t *doc, const struct kind *k, const char *id)
 {
 	size_t at;
 
-	if (!k->listed)
+	if (!k->listed) {
 		json_object_del(section(doc, k), id);
-	else if (find(doc, k, id, &at))
+	} else if (indexed(doc, k)) {
+		json_t *cur = json_object_get(route_ix, id);
+		if (cur) {
+			json_array_remove(section(doc, k), place_of(section(doc, k), cur));
+			json_object_del(route_ix, id);
+		}
+	} else if (find(doc, k, id, &at)) {
 		json_array_remove(section(doc, k), at);
+	}
 }
 
 static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len)
@@ -191,14 +253,20 @@ static struct {
 	const struct weir_admin_hooks *hooks;
 	json_t *doc;			/* the live resources */
 	bool saved;			/* doc is the state file's */
-} adm = { .side = WEIR_SIDE_INIT };
+	struct weir_journal journal;	/* the changes since it was written whole */
+} adm = { .side = WEIR_SIDE_INIT, .journal = { .fd = -1 } };
 
-/* In one piece: json_dumpfd() would make a write(2) per token. */
+/* In one piece: json_dumpfd() would make a write(2) per token. The
+ * journal's sequence number goes with the resources (admin_journal.c). */
 static int write_doc(int fd, const json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_INDENT(1));
+	json_t *top = json_copy((json_t *)doc);	/* shallow: the sections are shared */
+	char *text = NULL;
 	size_t len, off = 0;
 
+	if (top && !json_object_set_new(top, "_seq", json_integer((json_int_t)adm.journal.seq)))
+		text = json_dumps(top, JSON_INDENT(1));
+	json_decref(top);
 	if (!text) {
 		errno = ENOMEM;
 		return -1;
@@ -306,6 +374,28 @@ static int check_doc(json_t *doc, char *err, size_t errlen)
 	return 0;
 }
 
+/* A journal record (admin_journal.c) applied to the document being read at
+ * start, as the change it records was. */
+static int replay_one(json_t *doc, const char *kind, const char *id, json_t *value, char *why,
+		      size_t whylen)
+{
+	const struct kind *k = NULL;
+
+	for (size_t i = 0; i < N_KINDS; i++)
+		if (!strcmp(kinds[i].name, kind))
+			k = &kinds[i];
+	if (!k || !weir_admin_id_ok(id)) {
+		snprintf(why, whylen, "%s '%s': not a resource", kind, id);
+		return -1;
+	}
+	if (!value) {
+		drop(doc, k, id);
+		return 0;
+	}
+	return store(doc, k, id, json_incref(value)) < 0 ? (snprintf(why, whylen, "out of memory"), -1)
+							 : 0;
+}
+
 int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_t errlen)
 {
 	json_error_t je;
@@ -348,8 +438,20 @@ int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_
 			return -1;
 		}
 		char why[384];
+		json_t *seq = json_object_get(*res, "_seq");
+		adm.journal.seq = json_is_integer(seq) && json_integer_value(seq) > 0 ?
+			(uint64_t)json_integer_value(seq) : 0;
+		if (json_is_object(*res))
+			json_object_del(*res, "_seq");
 		if (check_doc(*res, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "state file %s: %s", adm.state, why);
+			json_decref(*res);
+			*res = NULL;
+			return -1;
+		}
+		route_ix_build(*res);
+		if (weir__journal_open(&adm.journal, adm.state, true, *res, replay_one, err,
+				       errlen) < 0) {
 			json_decref(*res);
 			*res = NULL;
 			return -1;
@@ -357,6 +459,9 @@ int weir_admin_start(const struct weir_config *c, json_t **res, char *err, size_
 		adm.saved = true;
 	} else if (errno != ENOENT) {
 		snprintf(err, errlen, "state file %s: %s", adm.state, strerror(errno));
+		return -1;
+	} else if (weir__journal_open(&adm.journal, adm.state, false, NULL, NULL, err,
+				      errlen) < 0) {
 		return -1;
 	}
 	adm.addr = c->admin_listen;
@@ -380,6 +485,7 @@ void weir_admin_reseed(const json_t *res)
 	if (adm.side.running && !adm.saved && res && (d = json_deep_copy(res))) {
 		json_decref(adm.doc);
 		adm.doc = d;
+		route_ix_build(adm.doc);
 	}
 }
 
@@ -498,15 +604,35 @@ static int normalize(const struct kind *k, const char *id, json_t *v, char *fiel
 	return 0;
 }
 
+/* The last change's cost, as a Server-Timing header line for its answer:
+ * "apply" went live, "save" made it durable (microseconds, shown in ms). */
+static char timing[96];
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void timing_set(uint64_t t0, uint64_t t1, uint64_t t2)
+{
+	snprintf(timing, sizeof(timing), "Server-Timing: apply;dur=%.3f, save;dur=%.3f\r\n",
+		 (double)(t1 - t0) / 1000, (double)(t2 - t1) / 1000);
+}
+
 /* Makes `next` live and durable, or answers why not; with the apply lock
  * held. Returns 0 when it is the new doc (taken), -1 when answered (next
  * freed). */
 static int commit(int fd, json_t *next)
 {
 	char err[512], field[256], reason[384];
+	uint64_t t0 = now_us(), t1;
 	int rc;
 
 	rc = adm.hooks->apply(next, err, sizeof(err));
+	t1 = now_us();
 	if (rc < 0) {
 		weir_admin_field(err, next, field, sizeof(field), reason, sizeof(reason));
 		json_decref(next);
@@ -530,7 +656,118 @@ static int commit(int fd, json_t *next)
 	json_decref(adm.doc);
 	adm.doc = next;
 	adm.saved = true;
+	timing_set(t0, t1, now_us());
+	route_ix_build(adm.doc);
+	if (weir__journal_reset(&adm.journal, err, sizeof(err)) < 0)
+		fprintf(stderr, "weir: admin: %s (its records are older than the state file: "
+			"replay skips them)\n", err);
 	return 0;
+}
+
+/* The document the route hook takes: the route, and the upstream it names
+ * when there is one (a new reference; NULL when out of memory). */
+static json_t *route_alone(const json_t *v)
+{
+	const char *up = json_string_value(json_object_get(v, "upstream"));
+	json_t *uc = up ? json_object_get(json_object_get(adm.doc, "upstreams"), up) : NULL;
+	json_t *one = json_pack("{s:[O]}", "routes", v);
+
+	if (one && uc && json_object_set_new(one, "upstreams", json_pack("{s:O}", up, uc))) {
+		json_decref(one);
+		return NULL;
+	}
+	return one;
+}
+
+/* Writes the whole document when the journal has grown as large as it
+ * (admin_journal.c), so that replay at start stays short. */
+static void compact(void)
+{
+	size_t n = json_array_size(json_object_get(adm.doc, "routes"));
+	char err[512];
+	bool renamed;
+
+	if (adm.journal.records < COMPACT_MIN || adm.journal.records < n)
+		return;
+	if (persist(adm.doc, &renamed, err, sizeof(err)) < 0 ||
+	    weir__journal_reset(&adm.journal, err, sizeof(err)) < 0)
+		fprintf(stderr, "weir: admin: compacting the journal: %s (it goes on)\n", err);
+}
+
+/* A route PUT, PATCH (v, taken) or DELETE (v NULL) of the route cur (NULL:
+ * a new one): made live through the route hook, without a full build, and
+ * durable through the journal, before the answer. Returns 1 created, 0
+ * done, -1 when answered already. */
+static int route_commit(int fd, const char *id, json_t *cur, json_t *v)
+{
+	char err[512], field[256], reason[384];
+	const struct kind *k = &kinds[0];
+	json_t *one = v ? route_alone(v) : NULL, *old = NULL, *sec = section(adm.doc, k);
+	size_t at = 0;
+	int rc;
+
+	if ((v && !one) || (cur && !(old = json_deep_copy(cur)))) {
+		json_decref(one);
+		json_decref(v);
+		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
+		return -1;
+	}
+	uint64_t t0 = now_us(), t1;
+	if ((rc = adm.hooks->route(id, one, err, sizeof(err))) != 0) {
+		weir_admin_field(err, one, field, sizeof(field), reason, sizeof(reason));
+		json_decref(one);
+		json_decref(v);
+		json_decref(old);
+		weir__admin_answer(fd, 400, weir__admin_error("invalid configuration", field, reason),
+				   NULL);
+		return -1;
+	}
+	json_decref(one);
+	t1 = now_us();
+	if (cur && !v)
+		at = place_of(sec, cur);
+	json_incref(cur);	/* a DELETE may need it back */
+	if (v)
+		rc = store(adm.doc, k, id, json_incref(v)) < 0 ? -1 : 0;
+	else
+		drop(adm.doc, k, id);
+	bool renamed = false;
+	if (rc == 0 && !adm.saved) {
+		if ((rc = persist(adm.doc, &renamed, err, sizeof(err))) == 0)
+			adm.saved = true;
+	} else if (rc == 0) {
+		rc = weir__journal_append(&adm.journal, k->name, id, v, err, sizeof(err));
+	} else {
+		snprintf(err, sizeof(err), "out of memory");
+	}
+	if (rc < 0) {
+		/* undone: the route as it was, live and in the document */
+		json_t *back = old ? route_alone(old) : NULL;
+		char why[512];
+		if ((old && !back) || adm.hooks->route(id, back, why, sizeof(why)) < 0)
+			fprintf(stderr, "weir: admin: putting route %s back: %s\n", id,
+				old && !back ? "out of memory" : why);
+		json_decref(back);
+		if (!cur)
+			drop(adm.doc, k, id);
+		else if (v)
+			json_object_clear(cur), json_object_update(cur, old);
+		else if (!json_array_insert(sec, at, cur))
+			json_object_set(route_ix, id, cur);
+		if (renamed && persist(adm.doc, &renamed, why, sizeof(why)) < 0)
+			fprintf(stderr, "weir: admin: writing the saved resources back: %s\n", why);
+		fprintf(stderr, "weir: admin: change not saved, undone: %s\n", err);
+		weir__admin_answer(fd, 500, weir__admin_error("state not saved, change undone", "state",
+							      err), NULL);
+	}
+	json_decref(cur);
+	json_decref(old);
+	json_decref(v);
+	if (rc < 0)
+		return -1;
+	timing_set(t0, t1, now_us());
+	compact();
+	return !cur;
 }
 
 static void handle_one(int fd, const struct kind *k, const char *id, int method,
@@ -552,10 +789,13 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 		} else if (k->in_use && k->in_use(adm.doc, id, why, sizeof(why))) {
 			snprintf(field, sizeof(field), "%s.%s", k->name, id);
 			weir__admin_answer(fd, 409, weir__admin_error("in use", field, why), NULL);
+		} else if (k == &kinds[0] && adm.hooks->route) {
+			if (route_commit(fd, id, cur, NULL) >= 0)
+				weir__admin_answer(fd, 204, NULL, timing);
 		} else if ((next = json_deep_copy(adm.doc))) {
 			drop(next, k, id);
 			if (commit(fd, next) == 0)
-				weir__admin_answer(fd, 204, NULL, NULL);
+				weir__admin_answer(fd, 204, NULL, timing);
 		} else {
 			weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
 		}
@@ -605,6 +845,15 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 		return;
 	}
 	int created;
+	if (k == &kinds[0] && adm.hooks->route) {
+		if ((created = route_commit(fd, id, cur, v)) < 0)
+			return;
+		s = snapshot_hold();
+		weir__admin_answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s),
+				   timing);
+		weir_snapshot_put(s);
+		return;
+	}
 	if (!(next = json_deep_copy(adm.doc)) || (created = store(next, k, id, v)) < 0) {
 		json_decref(next);
 		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
@@ -613,7 +862,8 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	if (commit(fd, next) < 0)
 		return;
 	s = snapshot_hold();
-	weir__admin_answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s), NULL);
+	weir__admin_answer(fd, created ? 201 : 200, show(k, id, find(adm.doc, k, id, NULL), s),
+			   timing);
 	weir_snapshot_put(s);
 }
 
@@ -621,8 +871,14 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 static void get_openapi(int fd)
 {
 	struct weir_snapshot *s = snapshot_hold();
-	json_t *doc = s ? weir_openapi_build(s->conf, s->version) : NULL;
+	const struct weir_route_conf **rc = s ? calloc(s->n_routes + 1, sizeof(*rc)) : NULL;
+	json_t *doc = NULL;
 
+	for (size_t i = 0; rc && i < s->n_routes; i++)
+		rc[i] = s->routes[i]->conf;
+	if (rc)
+		doc = weir_openapi_build_routes(s->conf, rc, s->n_routes, s->version);
+	free(rc);
 	weir_snapshot_put(s);
 	if (!doc)
 		weir__admin_answer(fd, 500, weir__admin_error("out of memory", "", ""), NULL);
@@ -811,6 +1067,7 @@ int weir_admin_serve(const struct weir_admin_hooks *hooks, const json_t *live)
 	adm.hooks = hooks;
 	if (!(adm.doc = json_deep_copy(live)) || check_doc(adm.doc, err, sizeof(err)) < 0)
 		return -ENOMEM;
+	route_ix_build(adm.doc);
 	return weir_side_start(&adm.side, serve);
 }
 
@@ -819,6 +1076,10 @@ void weir_admin_stop(void)
 	weir_side_stop(&adm.side);
 	json_decref(adm.doc);
 	adm.doc = NULL;
+	json_decref(route_ix);
+	route_ix = NULL;
+	route_ix_doc = NULL;
+	weir__journal_close(&adm.journal);
 	free(adm.state);
 	free(adm.tmp);
 	free(adm.dir);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 struct weir_config;
+struct weir_route_conf;
 
 struct weir_admin_hooks {
 	/* Builds a configuration from the running server settings and `res`
@@ -27,6 +28,13 @@ struct weir_admin_hooks {
 	 * Called with the lock held. Returns 0, or -1 with
 	 * "FILE:LINE: FIELD: REASON" in err and nothing changed. */
 	int (*apply)(const json_t *res, char *err, size_t errlen);
+	/* Replaces, adds or (one NULL) removes the route `id` alone, in time
+	 * that does not grow with the routes: one is {"routes": [ROUTE],
+	 * "upstreams": {the one ROUTE names, when it exists}}. Returns 0, 1
+	 * when there is no such route to remove, or -1 with
+	 * "FILE:LINE: FIELD: REASON" (about one) in err and nothing changed.
+	 * Called with the lock held. */
+	int (*route)(const char *id, const json_t *one, char *err, size_t errlen);
 	void (*lock)(void);
 	void (*unlock)(void);
 };
@@ -88,6 +96,11 @@ int weir_admin_check_text(const json_t *v, const char *path, int max_depth, char
  * Admin API), info.version the configuration's version. A new reference,
  * NULL when out of memory. */
 json_t *weir_openapi_build(const struct weir_config *conf, uint64_t version);
+/* The same over the given routes (a snapshot's live ones), in list order;
+ * conf gives the rest (the consumers' schemes). */
+json_t *weir_openapi_build_routes(const struct weir_config *conf,
+				  const struct weir_route_conf *const *routes, size_t n_routes,
+				  uint64_t version);
 
 /* True when s is a valid id: 1 to 64 of A-Z a-z 0-9 . _ - */
 bool weir_admin_id_ok(const char *s);

@@ -159,17 +159,12 @@ static json_t *security(const struct weir_config *c, const struct weir_route_con
  * then the configuration's order. */
 static int by_precedence(const void *a, const void *b, void *arg)
 {
-	const struct weir_config *c = arg;
-	const struct weir_route_conf *x = &c->routes[*(const size_t *)a];
-	const struct weir_route_conf *y = &c->routes[*(const size_t *)b];
+	const struct weir_route_conf *const *routes = arg;
+	const struct weir_route_conf *x = routes[*(const size_t *)a];
+	const struct weir_route_conf *y = routes[*(const size_t *)b];
+	int k = weir_route_conf_rank(x, y);
 
-	if (x->priority != y->priority)
-		return x->priority > y->priority ? -1 : 1;
-	if (x->n_headers != y->n_headers)
-		return x->n_headers > y->n_headers ? -1 : 1;
-	if (!x->methods != !y->methods)
-		return x->methods ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	return k ? k : *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
 /* One operation of route r on one of its paths (the n-th: operationIds stay
@@ -223,9 +218,25 @@ static void add_hosts(json_t *item, const struct weir_route_conf *r)
 
 json_t *weir_openapi_build(const struct weir_config *c, uint64_t version)
 {
+	const struct weir_route_conf **routes = calloc(c->n_routes + 1, sizeof(*routes));
+	json_t *doc;
+
+	if (!routes)
+		return NULL;
+	for (size_t i = 0; i < c->n_routes; i++)
+		routes[i] = &c->routes[i];
+	doc = weir_openapi_build_routes(c, routes, c->n_routes, version);
+	free(routes);
+	return doc;
+}
+
+json_t *weir_openapi_build_routes(const struct weir_config *c,
+				  const struct weir_route_conf *const *routes, size_t n_routes,
+				  uint64_t version)
+{
 	char ver[32], path[MAX_PATH];
 	json_t *doc, *paths = json_object(), *schemes = json_object(), *item, *v;
-	size_t *order = calloc(c->n_routes + 1, sizeof(*order));
+	size_t *order = calloc(n_routes + 1, sizeof(*order));
 	const char *key;
 	void *tmp;
 
@@ -239,11 +250,11 @@ json_t *weir_openapi_build(const struct weir_config *c, uint64_t version)
 		json_decref(doc);
 		return NULL;
 	}
-	for (size_t i = 0; i < c->n_routes; i++)
+	for (size_t i = 0; i < n_routes; i++)
 		order[i] = i;
-	qsort_r(order, c->n_routes, sizeof(*order), by_precedence, (void *)c);
-	for (size_t k = 0; k < c->n_routes; k++) {
-		const struct weir_route_conf *r = &c->routes[order[k]];
+	qsort_r(order, n_routes, sizeof(*order), by_precedence, (void *)routes);
+	for (size_t k = 0; k < n_routes; k++) {
+		const struct weir_route_conf *r = routes[order[k]];
 		json_t *sec = security(c, r, schemes);
 
 		for (size_t p = 0; p < r->n_paths; p++) {

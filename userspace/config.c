@@ -1496,6 +1496,17 @@ out:
 	return rc;
 }
 
+int weir_route_conf_rank(const struct weir_route_conf *a, const struct weir_route_conf *b)
+{
+	if (a->priority != b->priority)
+		return a->priority > b->priority ? -1 : 1;
+	if (a->n_headers != b->n_headers)
+		return a->n_headers > b->n_headers ? -1 : 1;
+	if (!a->methods != !b->methods)
+		return a->methods ? -1 : 1;
+	return 0;
+}
+
 #define SWAP(T, a, b) do { T t_ = (a); (a) = (b); (b) = t_; } while (0)
 void weir_config_swap_resources(struct weir_config *a, struct weir_config *b)
 {

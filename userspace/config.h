@@ -355,6 +355,11 @@ int weir_config_read(const char *file, char **text, size_t *len, char *err, size
 int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
 			       size_t errlen);
 
+/* Routes of one path pattern, by the router's rule (router.h, 3.):
+ * negative when a goes first, positive when b does, 0 when only their
+ * places in the list tell them apart. */
+int weir_route_conf_rank(const struct weir_route_conf *a, const struct weir_route_conf *b);
+
 /* Exchanges the routes, upstreams and global plugin settings of a and b. */
 void weir_config_swap_resources(struct weir_config *a, struct weir_config *b);
 

@@ -717,7 +717,7 @@ static void head_done(struct weir_client *c, struct weir_req *r)
 		.method = r->method_bit,
 		.headers = r->hdrs, .n_headers = r->head.n_fields,
 	};
-	bool found = weir_router_match(r->snap->router, &rq, &r->match);
+	bool found = weir_snapshot_match(r->snap, &rq, &r->match);
 	if (found) {
 		r->route = r->match.route;
 		/* From the first body byte on, a holding route copies the

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -253,8 +254,9 @@ static int publish(struct weir_snapshot *s, bool log, char *err, size_t errlen)
 	if (log && weir_log_configure(s->conf, why, sizeof(why)) < 0)
 		fprintf(stderr, "weir: reload: %s (the log stays where it was)\n", why);
 	weir_health_carry(s, atomic_load(&weir_server.snap));
+	weir_snapshot_commit(s, atomic_load(&weir_server.snap));
 	weir_metrics_lock();
-	struct weir_snapshot *old = weir_workers_publish(s);
+	struct weir_snapshot *old = weir_workers_publish(s, true);
 	weir_metrics_unlock();
 	listeners_retire(false);
 	weir_snapshot_put(old);
@@ -277,6 +279,163 @@ static int admin_apply(const json_t *res, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- one route at a time ----------------------------------------------------
+ *
+ * A route changed through the admin API derives the next snapshot from the
+ * current one (snapshot.h): no full build, and no wait for the workers,
+ * whose listeners do not change. The fold thread makes the layers one
+ * router again, off the apply lock, once changes pause for FOLD_QUIET_MS or
+ * the delta reaches FOLD_DELTA routes. */
+
+#define FOLD_QUIET_MS 200
+#define FOLD_DELTA 128
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started, stop, pending;
+	size_t delta;
+	struct timespec last;		/* of the last change (CLOCK_MONOTONIC) */
+} fold = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Publishes s, derived from the current snapshot, with apply_lock held. */
+static int publish_derived(struct weir_snapshot *s, char *err, size_t errlen)
+{
+	struct weir_snapshot *cur = atomic_load(&weir_server.snap), *old;
+
+	if (!(s->listen_fds = malloc((cur->n_listen * n_workers + 1) * sizeof(int)))) {
+		weir_snapshot_put(s);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(s->listen_fds, cur->listen_fds, cur->n_listen * n_workers * sizeof(int));
+	s->n_listen = cur->n_listen;
+	weir_snapshot_commit(s, cur);
+	weir_metrics_lock();
+	old = weir_workers_publish(s, false);
+	weir_metrics_unlock();
+	weir_snapshot_put(old);
+	return 0;
+}
+
+static void fold_kick(size_t delta)
+{
+	pthread_mutex_lock(&fold.lock);
+	fold.pending = true;
+	fold.delta = delta;
+	clock_gettime(CLOCK_MONOTONIC, &fold.last);
+	pthread_cond_signal(&fold.cond);
+	pthread_mutex_unlock(&fold.lock);
+}
+
+static void fold_once(void)
+{
+	struct weir_snapshot *from, *cur, *s;
+	struct weir_base *b;
+	char err[512];
+	int rc;
+
+	pthread_mutex_lock(&apply_lock);
+	from = atomic_load(&weir_server.snap);
+	bool worth = weir_snapshot_foldable(from);
+	if (worth)
+		weir_snapshot_hold(from);
+	pthread_mutex_unlock(&apply_lock);
+	if (!worth)
+		return;
+	b = weir_snapshot_fold_base(from, err, sizeof(err));
+	if (b) {
+		pthread_mutex_lock(&apply_lock);
+		cur = atomic_load(&weir_server.snap);
+		rc = weir_snapshot_refold(cur, from, b, &s, err, sizeof(err));
+		if (rc == 0)
+			rc = publish_derived(s, err, sizeof(err));
+		pthread_mutex_unlock(&apply_lock);
+	}
+	if (!b || rc < 0)
+		fprintf(stderr, "weir: folding route changes: %s (matching stays layered)\n", err);
+	weir_snapshot_put(from);
+}
+
+static void *fold_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&fold.lock);
+	while (!fold.stop) {
+		if (!fold.pending) {
+			pthread_cond_wait(&fold.cond, &fold.lock);
+			continue;
+		}
+		/* until changes pause, unless the delta has grown */
+		struct timespec until = fold.last;
+		until.tv_nsec += FOLD_QUIET_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (fold.delta < FOLD_DELTA &&
+		    pthread_cond_timedwait(&fold.cond, &fold.lock, &until) != ETIMEDOUT)
+			continue;
+		fold.pending = false;
+		pthread_mutex_unlock(&fold.lock);
+		fold_once();
+		pthread_mutex_lock(&fold.lock);
+	}
+	pthread_mutex_unlock(&fold.lock);
+	return NULL;
+}
+
+static int fold_start(void)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&fold.cond, &a);
+	pthread_condattr_destroy(&a);
+	if (rc || (rc = pthread_create(&fold.thread, NULL, fold_main, NULL)))
+		return -rc;
+	fold.started = true;
+	return 0;
+}
+
+static void fold_stop(void)
+{
+	if (!fold.started)
+		return;
+	pthread_mutex_lock(&fold.lock);
+	fold.stop = true;
+	pthread_cond_signal(&fold.cond);
+	pthread_mutex_unlock(&fold.lock);
+	pthread_join(fold.thread, NULL);
+	fold.started = false;
+}
+
+/* The admin API's hook for one route (admin.h), with apply_lock held. */
+static int admin_route(const char *id, const json_t *one, char *err, size_t errlen)
+{
+	struct weir_config *c = NULL;
+	struct weir_snapshot *s;
+	int rc;
+
+	if (one && weir_config_from_resources(one, &c, err, errlen) < 0) {
+		weir_metrics_reloaded(false);
+		return -1;
+	}
+	rc = weir_snapshot_change(atomic_load(&weir_server.snap), id, c, &s, err, errlen);
+	if (rc == 0)
+		rc = publish_derived(s, err, errlen);
+	if (rc < 0) {
+		weir_metrics_reloaded(false);
+		return -1;
+	}
+	if (rc == 0) {
+		weir_metrics_reloaded(true);
+		fold_kick(s->n_delta);
+	}
+	return rc;
+}
+
 static void apply_lock_take(void)
 {
 	pthread_mutex_lock(&apply_lock);
@@ -288,7 +447,7 @@ static void apply_lock_drop(void)
 }
 
 static const struct weir_admin_hooks admin_hooks = {
-	admin_apply, apply_lock_take, apply_lock_drop
+	admin_apply, admin_route, apply_lock_take, apply_lock_drop
 };
 
 /* SIGHUP: the file again, for everything but the resources the admin API
@@ -515,6 +674,7 @@ int main(int argc, char **argv)
 		weir_snapshot_put(s);
 		return 1;
 	}
+	weir_snapshot_commit(s, NULL);
 	int rc = weir_workers_start(n_workers, s, bufsz);
 	if (rc < 0) {
 		fprintf(stderr, "weir: starting workers: %s\n", strerror(-rc));
@@ -522,6 +682,10 @@ int main(int argc, char **argv)
 	}
 	if ((rc = weir_ban_apply(s->conf)) < 0) {
 		fprintf(stderr, "weir: starting the ban writer: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (s->conf->admin && (rc = fold_start()) < 0) {
+		fprintf(stderr, "weir: starting the fold thread: %s\n", strerror(-rc));
 		return 1;
 	}
 	if ((rc = weir_admin_serve(&admin_hooks, state ? state : s->conf->resources)) < 0) {
@@ -555,6 +719,7 @@ int main(int argc, char **argv)
 		}
 	}
 	weir_admin_stop();	/* first: a change it is applying finishes */
+	fold_stop();
 	struct weir_snapshot *cur = atomic_load(&weir_server.snap);
 	weir_workers_stop(cur->conf->shutdown_timeout_ms);
 	for (uint32_t i = 0; i < n_workers; i++)

@@ -282,10 +282,10 @@ static void render_routes(FILE *f, const struct weir_snapshot *s)
 	if (!rt.ids || !rt.s)
 		goto out;
 	for (size_t i = 0; i < s->n_routes; i++) {
-		if (!s->routes[i].stats)
+		if (!s->routes[i]->stats)
 			continue;
-		rt.ids[rt.n] = s->routes[i].id;
-		sum(s->routes[i].stats, &rt.s[rt.n++]);
+		rt.ids[rt.n] = s->routes[i]->id;
+		sum(s->routes[i]->stats, &rt.s[rt.n++]);
 	}
 	rt.ids[rt.n] = "";
 	sum(unmatched, &rt.s[rt.n++]);

@@ -23,9 +23,10 @@ struct weir_server {
 extern struct weir_server weir_server;
 
 int weir_workers_start(uint32_t n, struct weir_snapshot *first, uint32_t buf_size);
-/* Publishes a snapshot (taking the caller's ref) and waits until every worker
- * runs new requests on it; returns the old one, still referenced. */
-struct weir_snapshot *weir_workers_publish(struct weir_snapshot *s);
+/* Publishes a snapshot (taking the caller's ref) and, with `wait`, waits
+ * until every worker runs new requests on it (before listeners it dropped
+ * may close); returns the old one, still referenced. */
+struct weir_snapshot *weir_workers_publish(struct weir_snapshot *s, bool wait);
 void weir_workers_stop(uint32_t deadline_ms);
 void weir_workers_join(void);
 

@@ -342,10 +342,12 @@ static void snapshot_switch(struct weir_worker *w)
 	struct weir_snapshot *s = atomic_load_explicit(&weir_server.snap, memory_order_acquire);
 	if (s != w->snap) {
 		struct weir_snapshot *old = w->snap;
-		if (old)
+		/* a snapshot derived by a route change shares the upstreams */
+		bool same = old && old->upstreams == s->upstreams;
+		if (old && !same)
 			health_carry(w, s, old);
 		/* worker 0 runs the active health checks of all workers */
-		if (w->id == 0 && !w->stopping && weir_health_switch(w, s, old) < 0)
+		if (w->id == 0 && !w->stopping && !same && weir_health_switch(w, s, old) < 0)
 			fprintf(stderr, "weir: health checks: out of memory, probes stopped\n");
 		weir_worker_snap_hold(w, s);
 		w->snap = s;
@@ -594,13 +596,13 @@ static void poke_all(void)
 			perror("weir: eventfd");
 }
 
-struct weir_snapshot *weir_workers_publish(struct weir_snapshot *s)
+struct weir_snapshot *weir_workers_publish(struct weir_snapshot *s, bool wait)
 {
 	struct weir_snapshot *old = atomic_exchange(&weir_server.snap, s);
 	uint64_t v = atomic_fetch_add(&weir_server.version, 1) + 1;
 
 	poke_all();
-	for (uint32_t i = 0; i < weir_server.n_workers; i++)
+	for (uint32_t i = 0; wait && i < weir_server.n_workers; i++)
 		while (atomic_load_explicit(&weir_server.workers[i].acked_version,
 					    memory_order_acquire) < v)
 			usleep(1000);

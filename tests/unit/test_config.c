@@ -1352,15 +1352,15 @@ static void test_snap_good(void **state)
 
 	assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
 	assert_int_equal(weir_snapshot_build(c, 1, &s, err, sizeof(err)), 0);
-	assert_null(s->routes[0].upstream);
-	assert_null(s->routes[0].drop_request);
-	assert_non_null(s->routes[2].upstream);
-	assert_non_null(s->routes[2].drop_request);
-	assert_int_equal(s->routes[2].drop_request->n, 3);	/* set names too */
-	assert_string_equal(s->routes[2].drop_request->v[2].name, "x-c");
-	assert_int_equal(s->routes[2].drop_response->n, 1);
-	assert_null(s->routes[3].drop_request);
-	assert_null(s->routes[3].drop_response);
+	assert_null(s->routes[0]->upstream);
+	assert_null(s->routes[0]->drop_request);
+	assert_non_null(s->routes[2]->upstream);
+	assert_non_null(s->routes[2]->drop_request);
+	assert_int_equal(s->routes[2]->drop_request->n, 3);	/* set names too */
+	assert_string_equal(s->routes[2]->drop_request->v[2].name, "x-c");
+	assert_int_equal(s->routes[2]->drop_response->n, 1);
+	assert_null(s->routes[3]->drop_request);
+	assert_null(s->routes[3]->drop_response);
 	weir_snapshot_put(s);
 }
 
