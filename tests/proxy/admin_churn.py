@@ -3,13 +3,16 @@
 admin API, for tests/proxy/test_admin.sh and bench/admin_apply.sh.
 
     admin_churn.py PORT TOKEN COUNT [--ack FILE] [--route ID] [--times FILE]
+                   [--server-times FILE] [--rate N]
 
 Change i (1..COUNT) PUTs route ID (default "churn") with priority i and a
 path that alternates between /churn/a/* and /churn/b/*, each on a new
 connection, waiting for the answer. Every answer must be 200 or 201; the
 number of each acknowledged change is appended to --ack FILE (flushed, so a
 reader sees it as soon as weir answered), and the time from request to
-answer, in microseconds, to --times FILE. Prints "ok COUNT" or the first
+answer, in microseconds, to --times FILE, and weir's own account of it (its
+Server-Timing header: "APPLY SAVE", in microseconds) to --server-times FILE.
+With --rate, changes start at most N a second. Prints "ok COUNT" or the first
 failure, and exits non-zero on one.
 """
 import argparse
@@ -28,12 +31,20 @@ def main():
     ap.add_argument("--route", default="churn")
     ap.add_argument("--upstream", default="a")
     ap.add_argument("--times")
+    ap.add_argument("--server-times")
+    ap.add_argument("--rate", type=float)
     a = ap.parse_args()
+    stimes = open(a.server_times, "w") if a.server_times else None
+    start = time.perf_counter()
     ack = open(a.ack, "a", buffering=1) if a.ack else None
     times = open(a.times, "w") if a.times else None
     for i in range(1, a.count + 1):
         body = json.dumps({"path": "/churn/%s/*" % "ab"[i % 2], "upstream": a.upstream,
                            "priority": i})
+        if a.rate:
+            wait = start + (i - 1) / a.rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
         t0 = time.perf_counter()
         try:
@@ -53,6 +64,10 @@ def main():
             ack.write("%d\n" % i)
         if times:
             times.write("%d\n" % int(dt * 1e6))
+        if stimes:
+            st = dict(p.strip().split(";dur=") for p in
+                      (r.getheader("Server-Timing") or "apply;dur=0, save;dur=0").split(","))
+            stimes.write("%d %d\n" % (float(st["apply"]) * 1000, float(st["save"]) * 1000))
     print("ok %d" % a.count)
     return 0
 
