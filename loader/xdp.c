@@ -358,20 +358,21 @@ static int svc_relayout_prepare(struct weirctl_ctx *ctx, struct bpf_map *map,
 	}
 	/* Pinned beside the old one now, so that taking its place later is a
 	 * rename alone. */
-	snprintf(r->tmp, sizeof(r->tmp), "%s.new", path);
+	snprintf(r->tmp, sizeof(r->tmp), "%s_new", path); /* bpffs: no dots */
 	if (unlink(r->tmp) && errno != ENOENT) {
 		n = -errno;
 		r->tmp[0] = '\0';
 		svc_relayout_abort(r);
-		return weirctl_err(ctx, "%s.new: %s", path, strerror(-n));
+		return weirctl_err(ctx, "%s_new: %s", path, strerror(-n));
 	}
 	if (bpf_obj_pin(r->fd, r->tmp) || bpf_map__reuse_fd(map, r->fd)) {
 		n = -errno;
 		svc_relayout_abort(r);
 		return weirctl_err(ctx, "%s: %s", path, strerror(-n));
 	}
-	printf("service table: %d service%s placed by this build's hash (layout %u)\n",
-	       n, n == 1 ? "" : "s", WEIR_SVC_LAYOUT);
+	if (n)
+		printf("service table: %d service%s placed by this build's hash "
+		       "(layout %u)\n", n, n == 1 ? "" : "s", WEIR_SVC_LAYOUT);
 	return 0;
 }
 
