@@ -124,54 +124,6 @@ static int find_weir_progs(int ifindex, struct xdp_multiprog **mpp,
 	return n;
 }
 
-/* weir runs alone on the interface (libxdp fell back to a single program,
- * e.g. where the kernel refuses the dispatcher's freplace programs): load the
- * new build against the pinned maps and swap it in with one
- * XDP_FLAGS_REPLACE call, which fails rather than clobbering a program that
- * changed under us. */
-struct svc_relayout;
-static int svc_relayout_commit(struct weirctl_ctx *ctx, struct svc_relayout *r,
-			       int cfg_fd);
-
-static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
-			  int ifindex, enum xdp_attach_mode mode,
-			  struct xdp_program *old, struct svc_relayout *rl)
-{
-	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
-	__u32 flags = XDP_FLAGS_REPLACE |
-		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-	int err, fd;
-
-	err = weir_xdp_bpf__load(skel);
-	if (err)
-		return weirctl_err(ctx, "loading the program against the maps "
-					"pinned under %s: %s (a build with another map "
-					"layout needs 'weirctl detach IFACE --purge')",
-				   ctx->pin_dir, strerror(-err));
-	fd = bpf_program__fd(skel->progs.weir_xdp);
-	if (bpf_xdp_attach(ifindex, fd, flags, &opts))
-		return weirctl_err(ctx, "replacing program id %u on %s: %s",
-				   xdp_program__id(old), ctx->argv[0],
-				   strerror(errno));
-	if (svc_relayout_commit(ctx, rl, bpf_map__fd(skel->maps.weir_config))) {
-		/* the old program back, with the table that is still pinned */
-		LIBBPF_OPTS(bpf_xdp_attach_opts, back, .old_prog_fd = fd);
-
-		if (bpf_xdp_attach(ifindex, xdp_program__fd(old), flags, &back))
-			weirctl_err(ctx, "putting program id %u back on %s failed "
-				    "too: %s", xdp_program__id(old), ctx->argv[0],
-				    strerror(errno));
-		return 1;
-	}
-	bpf_obj_get_info_by_fd(fd, &info, &len);
-	printf("weir attached to %s (%s mode, program id %u, replacing id %u "
-	       "atomically); maps pinned under %s\n", ctx->argv[0],
-	       mode_name(mode), info.id, xdp_program__id(old), ctx->pin_dir);
-	return 0;
-}
-
 /* Is the pinned map at fd what the object defines for map? */
 static bool pin_matches(int fd, const struct bpf_map *map)
 {
@@ -281,6 +233,7 @@ static int upgrade_pins(struct weirctl_ctx *ctx, struct bpf_object *obj)
 struct svc_relayout {
 	int lock; /* the pin directory, flock'ed: weirctl's writers wait */
 	int fd;   /* the rebuilt table; -1 when the pinned one is kept */
+	int n;    /* the services it holds */
 	char tmp[520]; /* where it is pinned until it takes the table's place */
 };
 
@@ -332,8 +285,10 @@ static int svc_relayout_prepare(struct weirctl_ctx *ctx, struct bpf_map *map,
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return 0; /* none pinned: this build creates it */
+	/* Of this layout: nothing to do; of another shape: attach refuses
+	 * it later, as before. */
 	if (!pin_matches(fd, map) || pinned_svc_layout(ctx) == WEIR_SVC_LAYOUT) {
-		close(fd); /* another shape: attach refuses it as before */
+		close(fd);
 		return 0;
 	}
 	r->lock = open(ctx->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -370,9 +325,7 @@ static int svc_relayout_prepare(struct weirctl_ctx *ctx, struct bpf_map *map,
 		svc_relayout_abort(r);
 		return weirctl_err(ctx, "%s: %s", path, strerror(-n));
 	}
-	if (n)
-		printf("service table: %d service%s placed by this build's hash "
-		       "(layout %u)\n", n, n == 1 ? "" : "s", WEIR_SVC_LAYOUT);
+	r->n = n;
 	return 0;
 }
 
@@ -400,6 +353,9 @@ static int svc_relayout_commit(struct weirctl_ctx *ctx, struct svc_relayout *r,
 				   "place: %s", path, strerror(-err));
 	}
 	r->tmp[0] = '\0';
+	if (r->n)
+		printf("service table: %d service%s placed by this build's hash "
+		       "(layout %u)\n", r->n, r->n == 1 ? "" : "s", WEIR_SVC_LAYOUT);
 	err = bpf_map_lookup_elem(cfg_fd, &k, &cfg);
 	if (!err) {
 		cfg.svc_layout = WEIR_SVC_LAYOUT;
@@ -410,6 +366,50 @@ static int svc_relayout_commit(struct weirctl_ctx *ctx, struct svc_relayout *r,
 			"layout: %s; 'weirctl service add' refuses until the next "
 			"attach\n", strerror(errno));
 	svc_relayout_abort(r);
+	return 0;
+}
+
+/* weir runs alone on the interface (libxdp fell back to a single program,
+ * e.g. where the kernel refuses the dispatcher's freplace programs): load the
+ * new build against the pinned maps and swap it in with one
+ * XDP_FLAGS_REPLACE call, which fails rather than clobbering a program that
+ * changed under us. */
+static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
+			  int ifindex, enum xdp_attach_mode mode,
+			  struct xdp_program *old, struct svc_relayout *rl)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
+	__u32 flags = XDP_FLAGS_REPLACE |
+		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err, fd;
+
+	err = weir_xdp_bpf__load(skel);
+	if (err)
+		return weirctl_err(ctx, "loading the program against the maps "
+					"pinned under %s: %s (a build with another map "
+					"layout needs 'weirctl detach IFACE --purge')",
+				   ctx->pin_dir, strerror(-err));
+	fd = bpf_program__fd(skel->progs.weir_xdp);
+	if (bpf_xdp_attach(ifindex, fd, flags, &opts))
+		return weirctl_err(ctx, "replacing program id %u on %s: %s",
+				   xdp_program__id(old), ctx->argv[0],
+				   strerror(errno));
+	if (svc_relayout_commit(ctx, rl, bpf_map__fd(skel->maps.weir_config))) {
+		/* the old program back, with the table that is still pinned */
+		LIBBPF_OPTS(bpf_xdp_attach_opts, back, .old_prog_fd = fd);
+
+		if (bpf_xdp_attach(ifindex, xdp_program__fd(old), flags, &back))
+			weirctl_err(ctx, "putting program id %u back on %s failed "
+				    "too: %s", xdp_program__id(old), ctx->argv[0],
+				    strerror(errno));
+		return 1;
+	}
+	bpf_obj_get_info_by_fd(fd, &info, &len);
+	printf("weir attached to %s (%s mode, program id %u, replacing id %u "
+	       "atomically); maps pinned under %s\n", ctx->argv[0],
+	       mode_name(mode), info.id, xdp_program__id(old), ctx->pin_dir);
 	return 0;
 }
 

@@ -89,6 +89,18 @@ check_fails "layout 0: an add is refused, saying why" \
 	"laid out by an older weir \(another hash\); 'weirctl attach IFACE'" \
 	W service add 10.77.0.1:6999/udp --mode drop
 check_eq "layout 0: the refused add changed nothing" "$BEFORE" "$(listed)"
+# A rebuild that cannot be put in place (a directory where it would wait)
+# fails before anything changed, and lets go of the writers' lock.
+mkdir "$PIN/weir_svc_tab_new"
+check_fails "an attach whose rebuilt table cannot be pinned fails, saying where" \
+	"weir_svc_tab_new: Is a directory" W attach "$IF" --mode native
+rmdir "$PIN/weir_svc_tab_new"
+check_eq "the failed attach left no program" 0 "$(W status --json | python3 -c "
+import json, sys
+print(sum(1 for i in json.load(sys.stdin)['interfaces'] if i['name'] == '$IF'))")"
+check_eq "the failed attach left the table in layout 0" "$BEFORE" "$(listed)"
+check_fails "the failed attach let go of the lock; the table is still of layout 0" \
+	"laid out by an older weir" W service add 10.77.0.1:6999/udp --mode drop
 W attach "$IF" --mode native >"$TMP/attach.out" 2>&1
 check "attach over the table of layout 0" grep -q "weir attached" "$TMP/attach.out"
 check "attach says it placed the 320 services by this build's hash" \
