@@ -87,6 +87,7 @@ def main():
         "generated_by": "bench/ab_l4.py",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 1),
+        "invocation": " ".join(["bench/ab_l4.py"] + sys.argv[1:]),
         "command": f"bench_xdp --cpu {args.cpu} --only l4 --rounds {args.rounds}, "
                    f"{args.pairs} pairs, alternated (A B, B A, ...)",
         "before": {"label": args.label_before,
@@ -102,7 +103,7 @@ def main():
     lb, la = args.label_before, args.label_after
     with open(args.md, "w") as f:
         f.write("# l4 path per packet: two builds of weir, alternated\n\n")
-        f.write(f"`bench/ab_l4.py` on {result['date']} ({result['duration_s']} s): "
+        f.write(f"`{result['invocation']}` on {result['date']} ({result['duration_s']} s): "
                 f"{result['command']}; each run times weir beside the trivial XDP_TX "
                 f"program under the same harness. Before: {lb} (weir_xdp.bpf.o "
                 f"{result['before']['object_sha256']}); after: {la} "

@@ -123,7 +123,8 @@ if [ -z "$OLD" ] && git cat-file -e "$REV^{commit}" 2>/dev/null; then
 	if [ ! -x "$OLD" ]; then
 		rm -rf build/layout0 && mkdir -p build/layout0/src &&
 			git archive "$REV" | tar -x -C build/layout0/src &&
-			make -C build/layout0/src BUILD=build build/weirctl >"$TMP/make.out" 2>&1 &&
+			env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C build/layout0/src BUILD=build \
+				build/weirctl >"$TMP/make.out" 2>&1 &&
 			cp build/layout0/src/build/weirctl "$OLD" && rm -rf build/layout0/src ||
 			{ sed 's/^/#   /' "$TMP/make.out" | tail -20; OLD=""; }
 	fi
