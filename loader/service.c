@@ -56,6 +56,11 @@ static int svc_fail(struct weirctl_ctx *ctx, const char *svc, int err)
 		return weirctl_err(ctx, "no room: at most %u services, %u of them "
 				   "l4, and %u backends", WEIR_SVC_MAX, WEIR_RING_MAX,
 				   WEIR_BACKEND_MAX);
+	case -ESTALE:
+		return weirctl_err(ctx, "service %s: the service table under %s was "
+				   "laid out by an older weir (another hash); 'weirctl "
+				   "attach IFACE' with this build converts it", svc,
+				   ctx->pin_dir);
 	default:
 		return weirctl_err(ctx, "service %s: %s", svc, strerror(-err));
 	}

@@ -14,6 +14,7 @@
 #include "weirctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -122,40 +124,6 @@ static int find_weir_progs(int ifindex, struct xdp_multiprog **mpp,
 	return n;
 }
 
-/* weir runs alone on the interface (libxdp fell back to a single program,
- * e.g. where the kernel refuses the dispatcher's freplace programs): load the
- * new build against the pinned maps and swap it in with one
- * XDP_FLAGS_REPLACE call, which fails rather than clobbering a program that
- * changed under us. */
-static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
-			  int ifindex, enum xdp_attach_mode mode,
-			  struct xdp_program *old)
-{
-	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
-	__u32 flags = XDP_FLAGS_REPLACE |
-		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-	int err, fd;
-
-	err = weir_xdp_bpf__load(skel);
-	if (err)
-		return weirctl_err(ctx, "loading the program against the maps "
-					"pinned under %s: %s (a build with another map "
-					"layout needs 'weirctl detach IFACE --purge')",
-				   ctx->pin_dir, strerror(-err));
-	fd = bpf_program__fd(skel->progs.weir_xdp);
-	if (bpf_xdp_attach(ifindex, fd, flags, &opts))
-		return weirctl_err(ctx, "replacing program id %u on %s: %s",
-				   xdp_program__id(old), ctx->argv[0],
-				   strerror(errno));
-	bpf_obj_get_info_by_fd(fd, &info, &len);
-	printf("weir attached to %s (%s mode, program id %u, replacing id %u "
-	       "atomically); maps pinned under %s\n", ctx->argv[0],
-	       mode_name(mode), info.id, xdp_program__id(old), ctx->pin_dir);
-	return 0;
-}
-
 /* Is the pinned map at fd what the object defines for map? */
 static bool pin_matches(int fd, const struct bpf_map *map)
 {
@@ -245,6 +213,206 @@ static int upgrade_pins(struct weirctl_ctx *ctx, struct bpf_object *obj)
 	return 0;
 }
 
+/* ---- the service table's layout ----
+ *
+ * Where a service lives in weir_svc_tab depends on weir_svc_hash; a build
+ * whose hash differs from the one that filled a pinned table
+ * (weir_xdp_config.svc_layout against WEIR_SVC_LAYOUT) would find none of
+ * its services there. Attach rebuilds such a table without a moment where
+ * a packet finds no service: under the writers' lock, the live entries are
+ * copied into a new map, each where the new hash puts it, and the new
+ * program is loaded with that map while the old program keeps the old one;
+ * both hold the same services, and nothing changes them while the lock is
+ * held. Once the new program runs, the new map is pinned in the old one's
+ * place (rename(2) on the bpffs: the path never goes missing), then the
+ * layout is recorded and the lock let go. A failure before that leaves the
+ * old program, its table and the pin as they were. A crash between the
+ * rename and the record leaves a new-layout table marked old: the next
+ * attach rebuilds it again, which moves nothing that is already in place.
+ */
+struct svc_relayout {
+	int lock; /* the pin directory, flock'ed: weirctl's writers wait */
+	int fd;   /* the rebuilt table; -1 when the pinned one is kept */
+	int n;    /* the services it holds */
+	char tmp[520]; /* where it is pinned until it takes the table's place */
+};
+
+#define SVC_RELAYOUT_NONE ((struct svc_relayout){ .lock = -1, .fd = -1 })
+
+/* The layout the pinned config records; 0 when there is none. */
+static __u32 pinned_svc_layout(struct weirctl_ctx *ctx)
+{
+	struct weir_xdp_config cfg = {};
+	char path[512];
+	__u32 k = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir, WEIR_MAP_CONFIG);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &k, &cfg))
+		cfg.svc_layout = 0;
+	close(fd);
+	return cfg.svc_layout;
+}
+
+/* Lets go of a rebuilt table that did not take the pinned one's place (or
+ * did: then only the lock and the fd go). */
+static void svc_relayout_abort(struct svc_relayout *r)
+{
+	if (r->tmp[0])
+		unlink(r->tmp);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->lock >= 0)
+		close(r->lock); /* and with it the flock */
+	*r = SVC_RELAYOUT_NONE;
+}
+
+/* When the pinned service table is of another layout: takes the writers'
+ * lock, builds the table anew for this build and gives it to `map` (the
+ * object's weir_svc_tab, which must then not be pinned by libbpf). 0, or 1
+ * after saying why. */
+static int svc_relayout_prepare(struct weirctl_ctx *ctx, struct bpf_map *map,
+				struct svc_relayout *r)
+{
+	char path[512];
+	int fd, n;
+
+	*r = SVC_RELAYOUT_NONE;
+	snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir, WEIR_MAP_SVC);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0; /* none pinned: this build creates it */
+	/* Of this layout: nothing to do; of another shape: attach refuses
+	 * it later, as before. */
+	if (!pin_matches(fd, map) || pinned_svc_layout(ctx) == WEIR_SVC_LAYOUT) {
+		close(fd);
+		return 0;
+	}
+	r->lock = open(ctx->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->lock < 0) {
+		close(fd);
+		return weirctl_err(ctx, "%s: %s", ctx->pin_dir, strerror(errno));
+	}
+	while (flock(r->lock, LOCK_EX) && errno == EINTR)
+		;
+	/* another attach may have done it while we waited */
+	if (pinned_svc_layout(ctx) == WEIR_SVC_LAYOUT) {
+		close(fd);
+		svc_relayout_abort(r);
+		return 0;
+	}
+	n = weir_svc_relayout(fd, &r->fd);
+	close(fd);
+	if (n < 0) {
+		svc_relayout_abort(r);
+		return weirctl_err(ctx, "%s: rebuilding the service table for this "
+				   "build's hash: %s", path, strerror(-n));
+	}
+	/* Pinned beside the old one now, so that taking its place later is a
+	 * rename alone. */
+	snprintf(r->tmp, sizeof(r->tmp), "%s_new", path); /* bpffs: no dots */
+	if (unlink(r->tmp) && errno != ENOENT) {
+		n = -errno;
+		r->tmp[0] = '\0';
+		svc_relayout_abort(r);
+		return weirctl_err(ctx, "%s_new: %s", path, strerror(-n));
+	}
+	if (bpf_obj_pin(r->fd, r->tmp) || bpf_map__reuse_fd(map, r->fd)) {
+		n = -errno;
+		svc_relayout_abort(r);
+		return weirctl_err(ctx, "%s: %s", path, strerror(-n));
+	}
+	r->n = n;
+	return 0;
+}
+
+/* The new program runs with the rebuilt table: it takes the pinned one's
+ * place, the layout is recorded in the config (cfg_fd: the object's
+ * weir_config, the pinned one), and the lock goes. 0 once the table is in
+ * place (a config that cannot be written is only warned about: the next
+ * attach rebuilds again); 1, after saying why, when it is not, and the old
+ * table is still the pinned one. */
+static int svc_relayout_commit(struct weirctl_ctx *ctx, struct svc_relayout *r,
+			       int cfg_fd)
+{
+	struct weir_xdp_config cfg;
+	char path[512];
+	__u32 k = 0;
+	int err;
+
+	if (r->fd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir, WEIR_MAP_SVC);
+	if (rename(r->tmp, path)) {
+		err = -errno;
+		svc_relayout_abort(r);
+		return weirctl_err(ctx, "%s: putting the rebuilt service table in "
+				   "place: %s", path, strerror(-err));
+	}
+	r->tmp[0] = '\0';
+	if (r->n)
+		printf("service table: %d service%s placed by this build's hash "
+		       "(layout %u)\n", r->n, r->n == 1 ? "" : "s", WEIR_SVC_LAYOUT);
+	err = bpf_map_lookup_elem(cfg_fd, &k, &cfg);
+	if (!err) {
+		cfg.svc_layout = WEIR_SVC_LAYOUT;
+		err = bpf_map_update_elem(cfg_fd, &k, &cfg, BPF_ANY);
+	}
+	if (err)
+		fprintf(stderr, "weirctl: warning: recording the service table's "
+			"layout: %s; 'weirctl service add' refuses until the next "
+			"attach\n", strerror(errno));
+	svc_relayout_abort(r);
+	return 0;
+}
+
+/* weir runs alone on the interface (libxdp fell back to a single program,
+ * e.g. where the kernel refuses the dispatcher's freplace programs): load the
+ * new build against the pinned maps and swap it in with one
+ * XDP_FLAGS_REPLACE call, which fails rather than clobbering a program that
+ * changed under us. */
+static int replace_legacy(struct weirctl_ctx *ctx, struct weir_xdp_bpf *skel,
+			  int ifindex, enum xdp_attach_mode mode,
+			  struct xdp_program *old, struct svc_relayout *rl)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = xdp_program__fd(old));
+	__u32 flags = XDP_FLAGS_REPLACE |
+		      (mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err, fd;
+
+	err = weir_xdp_bpf__load(skel);
+	if (err)
+		return weirctl_err(ctx, "loading the program against the maps "
+					"pinned under %s: %s (a build with another map "
+					"layout needs 'weirctl detach IFACE --purge')",
+				   ctx->pin_dir, strerror(-err));
+	fd = bpf_program__fd(skel->progs.weir_xdp);
+	if (bpf_xdp_attach(ifindex, fd, flags, &opts))
+		return weirctl_err(ctx, "replacing program id %u on %s: %s",
+				   xdp_program__id(old), ctx->argv[0],
+				   strerror(errno));
+	if (svc_relayout_commit(ctx, rl, bpf_map__fd(skel->maps.weir_config))) {
+		/* the old program back, with the table that is still pinned */
+		LIBBPF_OPTS(bpf_xdp_attach_opts, back, .old_prog_fd = fd);
+
+		if (bpf_xdp_attach(ifindex, xdp_program__fd(old), flags, &back))
+			weirctl_err(ctx, "putting program id %u back on %s failed "
+				    "too: %s", xdp_program__id(old), ctx->argv[0],
+				    strerror(errno));
+		return 1;
+	}
+	bpf_obj_get_info_by_fd(fd, &info, &len);
+	printf("weir attached to %s (%s mode, program id %u, replacing id %u "
+	       "atomically); maps pinned under %s\n", ctx->argv[0],
+	       mode_name(mode), info.id, xdp_program__id(old), ctx->pin_dir);
+	return 0;
+}
+
 /* Gives a new set of maps its tables' hash seed (weir_abi.h). */
 static int seed_maps(struct weirctl_ctx *ctx)
 {
@@ -266,10 +434,12 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 	enum xdp_attach_mode mode = XDP_MODE_NATIVE, old_mode;
 	struct xdp_program *old[8], *prog = NULL;
 	struct xdp_multiprog *mp = NULL;
+	struct svc_relayout rl = SVC_RELAYOUT_NONE;
 	struct weir_xdp_bpf *skel;
 	struct bpf_map *map;
 	char path[512], errbuf[256];
-	int ifindex, n_old, err, ret = 1;
+	int ifindex, n_old, err, ret = 1, late = 0;
+	bool moved;
 
 	if (mode_s && !strcmp(mode_s, "generic"))
 		mode = XDP_MODE_SKB;
@@ -295,11 +465,13 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 		ret = weirctl_err(ctx, "opening the BPF object: %s", strerror(errno));
 		goto out_mp;
 	}
-	if (upgrade_pins(ctx, skel->obj))
+	if (upgrade_pins(ctx, skel->obj) ||
+	    svc_relayout_prepare(ctx, skel->maps.weir_svc_tab, &rl))
 		goto out_skel;
 	bpf_object__for_each_map(map, skel->obj) {
 		for (size_t i = 0; i < weir_map_count; i++) {
-			if (strcmp(bpf_map__name(map), weir_map_descs[i].name))
+			if (strcmp(bpf_map__name(map), weir_map_descs[i].name) ||
+			    (map == skel->maps.weir_svc_tab && rl.fd >= 0))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", ctx->pin_dir,
 				 weir_map_descs[i].name);
@@ -307,7 +479,7 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 		}
 	}
 	if (n_old && xdp_multiprog__is_legacy(mp)) {
-		ret = replace_legacy(ctx, skel, ifindex, mode, old[0]);
+		ret = replace_legacy(ctx, skel, ifindex, mode, old[0], &rl);
 		goto out_skel;
 	}
 	DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel->obj,
@@ -338,22 +510,34 @@ int weirctl_attach(struct weirctl_ctx *ctx)
 	}
 	/* From here on a failure takes the new program off again, so that the
 	 * interface is left as it was: the old program alone, or none. */
-	if (seed_maps(ctx))
+	/* Except once a rebuilt service table is in place: the old program's
+	 * table is no longer the pinned one, so the new program stays. */
+	moved = rl.fd >= 0;
+	if (svc_relayout_commit(ctx, &rl, bpf_map__fd(skel->maps.weir_config)))
 		goto out_undo;
+	if (seed_maps(ctx)) {
+		if (!moved)
+			goto out_undo;
+		late = 1;
+	}
 	for (int i = 0; i < n_old; i++) {
 		err = xdp_program__detach(old[i], ifindex, mode, 0);
 		if (err) {
 			libxdp_strerror(err, errbuf, sizeof(errbuf));
 			ret = weirctl_err(ctx, "removing the previous program (id %u): "
-					       "%s; the new one was taken off again",
-					  xdp_program__id(old[i]), errbuf);
+					       "%s; %s", xdp_program__id(old[i]), errbuf,
+					  moved ? "both run (the new one with the rebuilt "
+						  "service table)"
+						: "the new one was taken off again");
+			if (moved)
+				goto out_prog;
 			goto out_undo;
 		}
 	}
 	printf("weir attached to %s (%s mode, program id %u%s); maps pinned "
 	       "under %s\n", ctx->argv[0], mode_name(mode), xdp_program__id(prog),
 	       n_old ? ", replacing the previous one" : "", ctx->pin_dir);
-	ret = 0;
+	ret = late;
 	goto out_prog;
 out_undo:
 	err = xdp_program__detach(prog, ifindex, mode, 0);
@@ -365,6 +549,7 @@ out_undo:
 out_prog:
 	xdp_program__close(prog);
 out_skel:
+	svc_relayout_abort(&rl);
 	weir_xdp_bpf__destroy(skel);
 out_mp:
 	xdp_multiprog__close(mp);

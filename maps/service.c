@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- keys as text ---- */
 
@@ -132,10 +134,37 @@ static struct weir_svc_slot *tab_map(const struct weir_maps *m, bool write)
 	return t == MAP_FAILED ? NULL : t;
 }
 
+/* Is the table's layout (weir_xdp_config.svc_layout) this build's? 1 yes,
+ * 0 no, or a negative errno. */
+static int tab_current(const struct weir_maps *m)
+{
+	struct weir_xdp_config cfg;
+	int err = weir_xdp_config_read(m, &cfg);
+
+	return err ? err : cfg.svc_layout == WEIR_SVC_LAYOUT;
+}
+
+/* Index of the first free slot of k's chain in a table of this layout,
+ * or -ENOSPC. */
+static long tab_home(const struct weir_svc_slot *t, const struct weir_svc_key *k)
+{
+	uint32_t h = weir_svc_hash(k);
+
+	for (uint32_t n = 0; n < WEIR_SVC_PROBES; n++) {
+		uint32_t i = weir_probe(h, n, WEIR_SVC_SLOTS - 1);
+
+		if (__atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) != WEIR_SVC_LIVE)
+			return i;
+	}
+	return -ENOSPC;
+}
+
 /* The slot of the live service k, or -ENOENT; *reuse (when not NULL) gets
- * the first EMPTY or DEAD slot of k's chain, or -1. */
+ * the first EMPTY or DEAD slot of k's chain, or -1. A table of an older
+ * layout (stale) is searched whole after its chain: its keys are not where
+ * this build's hash puts them. */
 static long tab_find(const struct weir_svc_slot *t, const struct weir_svc_key *k,
-		     long *reuse)
+		     bool stale, long *reuse)
 {
 	uint32_t h = weir_svc_hash(k);
 
@@ -152,6 +181,10 @@ static long tab_find(const struct weir_svc_slot *t, const struct weir_svc_key *k
 		if (st == WEIR_SVC_LIVE && !memcmp(&t[i].key, k, sizeof(*k)))
 			return i;
 	}
+	for (uint32_t i = 0; stale && i < WEIR_SVC_SLOTS; i++)
+		if (__atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) == WEIR_SVC_LIVE &&
+		    !memcmp(&t[i].key, k, sizeof(*k)))
+			return i;
 	return -ENOENT;
 }
 
@@ -174,45 +207,78 @@ static void slot_write(struct weir_svc_slot *s, const struct weir_svc_key *k,
 int weir_svc_get(const struct weir_maps *m, const struct weir_svc_key *k,
 		 struct weir_svc *v)
 {
-	struct weir_svc_slot *t = tab_map(m, false);
+	int cur = tab_current(m);
+	struct weir_svc_slot *t;
 	long i;
 
+	if (cur < 0)
+		return cur;
+	t = tab_map(m, false);
 	if (!t)
 		return -errno;
-	i = tab_find(t, k, NULL);
+	i = tab_find(t, k, !cur, NULL);
 	if (i >= 0)
 		memcpy(v, &t[i].svc, sizeof(*v));
 	munmap(t, TAB_BYTES);
 	return i < 0 ? (int)i : 0;
 }
 
-/* Adds k (absent: the caller checked, under the lock). */
+/* Adds k (absent: the caller checked, under the lock). A table of an
+ * older layout takes no new service (the program attached with it would
+ * not find it there) unless it is empty: an empty table is of every
+ * layout, and the first service makes it this build's. */
 static int tab_put(const struct weir_maps *m, const struct weir_svc_key *k,
 		   const struct weir_svc *v)
 {
-	struct weir_svc_slot *t = tab_map(m, true);
+	int cur = tab_current(m), err = 0;
+	struct weir_svc_slot *t;
 	long reuse;
 
+	if (cur < 0)
+		return cur;
+	t = tab_map(m, true);
 	if (!t)
 		return -errno;
-	if (tab_find(t, k, &reuse) >= 0) {
-		munmap(t, TAB_BYTES);
-		return -EEXIST;
+	if (tab_find(t, k, !cur, &reuse) >= 0) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (!cur) {
+		struct weir_xdp_config cfg;
+
+		for (uint32_t i = 0; i < WEIR_SVC_SLOTS && !err; i++)
+			if (__atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) == WEIR_SVC_LIVE)
+				err = -ESTALE;
+		if (!err)
+			err = weir_xdp_config_read(m, &cfg);
+		if (err)
+			goto out;
+		cfg.svc_layout = WEIR_SVC_LAYOUT;
+		err = weir_xdp_config_write(m, &cfg);
+		if (err)
+			goto out;
 	}
 	if (reuse >= 0)
 		slot_write(&t[reuse], k, v, WEIR_SVC_LIVE);
+	else
+		err = -ENOSPC;
+out:
 	munmap(t, TAB_BYTES);
-	return reuse >= 0 ? 0 : -ENOSPC;
+	return err;
 }
 
 static int tab_del(const struct weir_maps *m, const struct weir_svc_key *k)
 {
-	struct weir_svc_slot *t = tab_map(m, true);
+	int cur = tab_current(m);
+	struct weir_svc_slot *t;
 	long i;
 
+	if (cur < 0)
+		return cur;
+	t = tab_map(m, true);
 	if (!t)
 		return -errno;
-	i = tab_find(t, k, NULL);
+	i = tab_find(t, k, !cur, NULL);
 	if (i >= 0)
 		slot_write(&t[i], NULL, NULL, WEIR_SVC_DEAD);
 	munmap(t, TAB_BYTES);
@@ -242,6 +308,56 @@ int weir_svc_walk(const struct weir_maps *m,
 		err = fn(&live[i].key, &live[i].svc, ctx);
 	free(live);
 	return err ? err : n;
+}
+
+int weir_svc_relayout(int fd, int *new_fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct weir_svc_slot *from, *to;
+	int nfd, err = 0, n = 0;
+
+	*new_fd = -1;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(*to) ||
+	    info.max_entries != WEIR_SVC_SLOTS || !(info.map_flags & BPF_F_MMAPABLE))
+		return -EINVAL;
+	nfd = bpf_map_create(BPF_MAP_TYPE_ARRAY, WEIR_MAP_SVC, sizeof(__u32), sizeof(*to),
+			     WEIR_SVC_SLOTS, &o);
+	if (nfd < 0)
+		return -errno;
+	from = mmap(NULL, TAB_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+	to = mmap(NULL, TAB_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, nfd, 0);
+	if (from == MAP_FAILED || to == MAP_FAILED)
+		err = -errno;
+	/* No program reads the new map yet: plain writes, seq 0 (even). */
+	for (uint32_t j = 0; !err && j < WEIR_SVC_SLOTS; j++) {
+		long i;
+
+		if (__atomic_load_n(&from[j].state, __ATOMIC_ACQUIRE) != WEIR_SVC_LIVE)
+			continue;
+		i = tab_home(to, &from[j].key);
+		if (i < 0) {
+			err = (int)i;
+			break;
+		}
+		to[i].key = from[j].key;
+		to[i].svc = from[j].svc;
+		to[i].state = WEIR_SVC_LIVE;
+		n++;
+	}
+	if (from != MAP_FAILED)
+		munmap(from, TAB_BYTES);
+	if (to != MAP_FAILED)
+		munmap(to, TAB_BYTES);
+	if (err) {
+		close(nfd);
+		return err;
+	}
+	*new_fd = nfd;
+	return n;
 }
 
 struct svc_used {

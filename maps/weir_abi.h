@@ -158,7 +158,10 @@ struct weir_xdp_config {
 	 * ring lookups, and cannot evict the established flows from weir_flow
 	 * (Katran's LRU bypass). */
 	__u32 flow_track_rate;
-	__u32 _pad;
+	/* Which weir_svc_hash placed weir_svc_tab's entries (WEIR_SVC_LAYOUT;
+	 * 0: the first builds'). Written when attach has placed them by this
+	 * build's hash, or by the first service added to an empty table. */
+	__u32 svc_layout;
 };
 /* Set at the first attach: a quarter of the flow table per CPU and second,
  * so that a flood cannot cycle the table in under a second per CPU. */
@@ -278,6 +281,12 @@ _Static_assert(sizeof(struct weir_svc) == 16, "weir_svc ABI");
  * the next even value when done; a reader that sees seq change (or odd)
  * takes the slot for a miss. */
 #define WEIR_SVC_SLOTS (2 * WEIR_SVC_MAX) /* a power of two */
+/* The table's layout: where weir_svc_hash (weir_table.h) puts a key. Moves
+ * with every change of that hash. Layout 0 was five chained murmur3
+ * finalizers over the key's words; 1 is one multiply-shift. A pinned table
+ * of another layout is rebuilt by the next attach (loader/xdp.c), and until
+ * then weirctl reads and deletes its services but adds none. */
+#define WEIR_SVC_LAYOUT 1u
 #define WEIR_SVC_PROBES 32
 enum weir_svc_slot_state { WEIR_SVC_EMPTY = 0, WEIR_SVC_LIVE = 1, WEIR_SVC_DEAD = 2 };
 

@@ -166,6 +166,15 @@ int weir_svc_walk(const struct weir_maps *m,
 			    void *ctx),
 		  void *ctx);
 
+/* Copies the live services of the service table at fd into a new map of
+ * the same shape, each placed by this build's weir_svc_hash (layout
+ * WEIR_SVC_LAYOUT, whatever placed them before; tombstones stay behind);
+ * *new_fd gets the new map. Returns how many services it holds, or a
+ * negative errno: -EINVAL when fd is not a service table of this build's
+ * shape, -ENOSPC when one found no slot. The caller keeps writers out (the
+ * pin directory's flock) until the copy has taken the table's place. */
+int weir_svc_relayout(int fd, int *new_fd);
+
 /* Adds b (addr, family, weight and the next hop: ifindex, dmac, smac, src)
  * to the l4 service k and rebuilds its ring. -ENOENT no such service,
  * -EINVAL not an l4 service or another family, -EEXIST the address is

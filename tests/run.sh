@@ -57,6 +57,7 @@ run_suite "fuzz" tests/fuzz/run_fuzz.sh
 both "e2e namespaces" tests/e2e/test_e2e.sh
 both "e2e syncookie" tests/e2e/test_syncookie.sh
 both "e2e l4" tests/e2e/test_l4.sh
+both "e2e service table upgrade" tests/e2e/test_svc_upgrade.sh
 both "e2e ban" tests/e2e/test_ban.sh
 
 [ -n "$suites_failed" ] && echo "failed suites:$suites_failed"

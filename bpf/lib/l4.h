@@ -27,40 +27,57 @@
 
 #define WEIR_L4_NO_VERDICT (-1)
 
+_Static_assert(__builtin_offsetof(struct weir_svc_slot, key) == 8 &&
+	       __builtin_offsetof(struct weir_svc_slot, svc) == 32,
+	       "weir_svc_find reads a slot's seq and state as one word, its key as words");
+
 /* Copies the service the packet is addressed to into *out; 0 when there is
  * none. A slot that changes while it is read (its seq moves) counts as a
- * miss: that one packet goes on as if to no service. */
+ * miss: that one packet goes on as if to no service.
+ *
+ * Per probe: one 8-byte load gives seq and state together (the seqlock's
+ * first read), the key is compared as two 8-byte words and one 4-byte word,
+ * and only a match copies the service and reads seq again. The compiler
+ * barriers keep the key and service reads between the two reads of seq;
+ * the JIT keeps the order of loads as written, and x86 does not reorder
+ * loads with loads. */
 static __always_inline int weir_svc_find(const struct weir_pkt *p, struct weir_svc *out)
 {
-	struct weir_svc_key k = {
-		.family = p->family,
-		.proto = p->l4proto,
-		.port = p->dport,
-	};
-	__u32 h, kw[5];
+	union weir_svc_kw kw = { .w = { 0, 0, 0 } };
+	__u32 h;
 
 	/* A fragment has port 0 here (parse.h): no service has it. */
 	if (!p->has_l4 || (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP))
 		return 0;
-	__builtin_memcpy(k.addr, p->daddr, 16);
-	__builtin_memcpy(kw, &k, 20);
-	h = weir_svc_hash(&k);
+	kw.k.family = p->family;
+	kw.k.proto = p->l4proto;
+	kw.k.port = p->dport;
+	__builtin_memcpy(kw.k.addr, p->daddr, 16);
+	h = weir_svc_hash_kw(&kw);
 	for (__u32 n = 0; n < WEIR_SVC_PROBES; n++) {
 		__u32 i = weir_probe(h, n, WEIR_SVC_SLOTS - 1);
 		struct weir_svc_slot *s = bpf_map_lookup_elem(&weir_svc_tab, &i);
-		__u32 seq, st, sw[5];
+		const __u64 *sk;
+		__u64 hdr;
+		__u32 seq;
 
 		if (!s)
 			return 0;
-		seq = *(volatile __u32 *)&s->seq;
-		st = *(volatile __u32 *)&s->state;
-		if (st == WEIR_SVC_EMPTY)
+		hdr = *(volatile __u64 *)s;
+		asm volatile("" ::: "memory");
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		seq = (__u32)hdr;
+		hdr >>= 32;
+#else
+		seq = (__u32)(hdr >> 32);
+		hdr &= 0xffffffffu;
+#endif
+		if (hdr == WEIR_SVC_EMPTY)
 			return 0;
-		if (st != WEIR_SVC_LIVE)
-			continue;
-		__builtin_memcpy(sw, &s->key, 20);
-		if (sw[0] != kw[0] || sw[1] != kw[1] || sw[2] != kw[2] || sw[3] != kw[3] ||
-		    sw[4] != kw[4])
+		/* the key at offset 8 of a 48-byte element: 8-byte aligned */
+		sk = (const __u64 *)&s->key;
+		if (hdr != WEIR_SVC_LIVE || sk[0] != kw.w[0] || sk[1] != kw.w[1] ||
+		    *(const __u32 *)&sk[2] != ((const __u32 *)kw.w)[4])
 			continue;
 		__builtin_memcpy(out, &s->svc, sizeof(*out));
 		/* the copy before the second read of seq */

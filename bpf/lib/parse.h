@@ -54,7 +54,7 @@ struct weir_pkt {
 	__be16 dport;
 	__u8 saddr[16];
 	__u8 daddr[16];
-};
+} __attribute__((aligned(8))); /* the addresses at 16 and 32: read as words */
 
 #define WEIR_TCP_FIN 0x01
 #define WEIR_TCP_SYN 0x02

@@ -632,10 +632,264 @@ static void test_svc_table(void)
 	CHECK(weir_svc_del(&M, &k) == 0, "service table: deleted");
 }
 
+/* ---- many services, and a table of an older layout ---- */
+
+/* The frame of a UDP/TCP packet to the service k (the test frame with its
+ * destination and port rewritten). */
+static void svc_frame(struct pkt *p, const struct weir_svc_key *k)
+{
+	struct pkt_opts o = { .family = k->family == 4 ? PK_V4 : PK_V6,
+			      .proto = k->proto };
+
+	pkt_build(p, &o);
+	memcpy(p->b + p->l3 + (k->family == 4 ? 16 : 24), k->addr, k->family == 4 ? 4 : 16);
+	memcpy(p->b + p->l4 + 2, &k->port, 2);
+}
+
+/* How many of the n services keys[] the program with prog_fd drops as
+ * service_dropped (their mode). */
+static int svc_dropped(int fd, const struct weir_svc_key *keys, int n)
+{
+	int found = 0;
+
+	for (int i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .repeat = 1);
+		struct pkt p;
+
+		svc_frame(&p, &keys[i]);
+		o.data_in = p.b;
+		o.data_size_in = (__u32)p.len;
+		if (bpf_prog_test_run_opts(fd, &o))
+			die("test run", errno);
+		found += o.retval == XDP_DROP;
+	}
+	return found;
+}
+
+/* The i-th key of a family's run of consecutive addresses and ports: the
+ * keys an operator writes, and the ones a weak hash piles up. */
+static struct weir_svc_key svc_seq_key(int family, int i)
+{
+	struct weir_svc_key k = { .family = (uint8_t)family };
+
+	if (family == 4) {
+		k.proto = IPPROTO_UDP;
+		k.addr[0] = 10;
+		k.addr[1] = 128;
+		k.addr[2] = (uint8_t)(i >> 8);
+		k.addr[3] = (uint8_t)i;
+		k.port = htons((uint16_t)(2000 + i));
+	} else {
+		k.proto = IPPROTO_TCP;
+		pkt_addr(PK_V6, "2001:db8:5::", k.addr);
+		k.addr[14] = (uint8_t)(i >> 8);
+		k.addr[15] = (uint8_t)i;
+		k.port = htons((uint16_t)(3000 + i));
+	}
+	return k;
+}
+
+/* Probes each live service of the table takes to find (1 = its home slot):
+ * the longest, and the mean. */
+static void svc_probe_lengths(int fd, int *max, double *mean)
+{
+	struct weir_svc_slot *t = mmap(NULL, WEIR_SVC_SLOTS * sizeof(*t), PROT_READ,
+				       MAP_SHARED, fd, 0);
+	long sum = 0, n = 0;
+
+	if (t == MAP_FAILED)
+		die("mmap weir_svc_tab", errno);
+	*max = 0;
+	for (uint32_t i = 0; i < WEIR_SVC_SLOTS; i++) {
+		uint32_t h, p;
+
+		if (t[i].state != WEIR_SVC_LIVE)
+			continue;
+		h = weir_svc_hash(&t[i].key);
+		for (p = 0; p < WEIR_SVC_PROBES && weir_probe(h, p, WEIR_SVC_SLOTS - 1) != i; p++)
+			;
+		sum += p + 1;
+		n++;
+		if ((int)p + 1 > *max)
+			*max = (int)p + 1;
+	}
+	munmap(t, WEIR_SVC_SLOTS * sizeof(*t));
+	*mean = n ? (double)sum / (double)n : 0;
+}
+
+/* A full table (WEIR_SVC_MAX services, half the slots) of consecutive
+ * addresses and ports, per family: every one is added, found by the
+ * library and by the program, within a few probes of its home slot. */
+static void test_svc_many(void)
+{
+	static struct weir_svc_key keys[WEIR_SVC_MAX];
+	char desc[160];
+
+	for (int fam = 4; fam <= 6; fam += 2) {
+		struct weir_svc_key extra = svc_seq_key(fam, WEIR_SVC_MAX);
+		struct weir_svc v = { .mode = WEIR_SVC_DROP };
+		int added = 0, got = 0, max;
+		double mean;
+
+		for (int i = 0; i < (int)WEIR_SVC_MAX; i++) {
+			keys[i] = svc_seq_key(fam, i);
+			v = (struct weir_svc){ .mode = WEIR_SVC_DROP };
+			added += weir_svc_add(&M, &keys[i], &v) == 0;
+		}
+		v = (struct weir_svc){ .mode = WEIR_SVC_DROP };
+		snprintf(desc, sizeof(desc), "many services, IPv%d: %u with consecutive "
+			 "addresses and ports added, one more refused", fam, WEIR_SVC_MAX);
+		checkf(added == (int)WEIR_SVC_MAX && weir_svc_add(&M, &extra, &v) == -ENOSPC,
+		       desc, "%d added", added);
+		for (int i = 0; i < (int)WEIR_SVC_MAX; i++)
+			got += weir_svc_get(&M, &keys[i], &v) == 0;
+		snprintf(desc, sizeof(desc), "many services, IPv%d: all found by weirctl", fam);
+		checkf(got == (int)WEIR_SVC_MAX, desc, "%d found", got);
+		got = svc_dropped(prog_fd, keys, WEIR_SVC_MAX);
+		snprintf(desc, sizeof(desc), "many services, IPv%d: all found by the program", fam);
+		checkf(got == (int)WEIR_SVC_MAX, desc, "%d found", got);
+		snprintf(desc, sizeof(desc), "many services, IPv%d: the next key is no service",
+			 fam);
+		checkf(svc_dropped(prog_fd, &extra, 1) == 0, desc, "dropped");
+		/* A random function gives ~1.39 probes on average at half load,
+		 * and a longest chain of ~10 here. */
+		svc_probe_lengths(M.svc, &max, &mean);
+		printf("# IPv%d, %u services in %u slots: %.2f probes on average, "
+		       "at most %d\n", fam, WEIR_SVC_MAX, WEIR_SVC_SLOTS, mean, max);
+		snprintf(desc, sizeof(desc), "many services, IPv%d: probing stays short "
+			 "(mean <= 1.6, longest <= 16 of %d)", fam, WEIR_SVC_PROBES);
+		checkf(mean <= 1.6 && max <= 16, desc, "mean %.2f, longest %d", mean, max);
+		CHECK(weir_svc_flush(&M) == (int)WEIR_SVC_MAX && !(features() & WEIR_F_SVC),
+		      "many services: flushed");
+	}
+}
+
+/* The hash of the first builds (layout 0): five chained finalizers. Only
+ * here, to write a table as they did. */
+static uint32_t svc_hash_layout0(const struct weir_svc_key *k)
+{
+	uint32_t w[5];
+
+	memcpy(w, k, 20);
+	return weir_mix32(weir_mix32(weir_mix32(weir_mix32(weir_mix32(w[0]) ^ w[1]) ^
+						w[2]) ^ w[3]) ^ w[4]);
+}
+
+static void svc_layout_set(uint32_t layout)
+{
+	struct weir_xdp_config cfg;
+
+	if (weir_xdp_config_read(&M, &cfg))
+		die("weir_xdp_config_read", EIO);
+	cfg.svc_layout = layout;
+	if (weir_xdp_config_write(&M, &cfg))
+		die("weir_xdp_config_write", EIO);
+}
+
+/* A table written by the first builds (layout 0): weirctl still reads and
+ * deletes in it but adds nothing; weir_svc_relayout (what attach runs)
+ * copies it into a table where a program of this build finds every
+ * service, loaded here as attach loads it, with the rebuilt map. */
+static void test_svc_relayout(void)
+{
+	enum { N = 600 };
+	static struct weir_svc_key keys[N];
+	struct weir_svc_slot *t;
+	struct weir_xdp_bpf *s2;
+	struct weir_maps m2;
+	struct weir_svc v;
+	int placed = 0, got = 0, nfd, n;
+
+	t = mmap(NULL, WEIR_SVC_SLOTS * sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED,
+		 M.svc, 0);
+	if (t == MAP_FAILED)
+		die("mmap weir_svc_tab", errno);
+	for (int i = 0; i < N; i++) {
+		uint32_t h;
+
+		keys[i] = svc_seq_key(i % 2 ? 6 : 4, i);
+		h = svc_hash_layout0(&keys[i]);
+		for (uint32_t p = 0; p < WEIR_SVC_PROBES; p++) {
+			uint32_t j = weir_probe(h, p, WEIR_SVC_SLOTS - 1);
+
+			if (t[j].state == WEIR_SVC_LIVE)
+				continue;
+			t[j].key = keys[i];
+			t[j].svc = (struct weir_svc){ .mode = WEIR_SVC_DROP, .id = (uint16_t)i };
+			t[j].state = WEIR_SVC_LIVE;
+			placed++;
+			break;
+		}
+	}
+	munmap(t, WEIR_SVC_SLOTS * sizeof(*t));
+	svc_layout_set(0);
+	weir_features_update(&M, WEIR_F_SVC, 0);
+	CHECK(placed == N, "old layout: 600 services placed by the first builds' hash");
+	n = svc_dropped(prog_fd, keys, N);
+	checkf(n < N / 10, "old layout: this build's program misses them (why attach "
+	       "rebuilds the table)", "%d of %d found", n, N);
+	for (int i = 0; i < N; i++)
+		got += weir_svc_get(&M, &keys[i], &v) == 0 && v.id == i;
+	checkf(got == N, "old layout: weirctl still finds every one", "%d found", got);
+	v = (struct weir_svc){ .mode = WEIR_SVC_DROP };
+	CHECK(svc_add("192.0.2.201:80", WEIR_SVC_DROP, 0) == -ESTALE &&
+	      weir_svc_walk(&M, svc_nop, NULL) == N,
+	      "old layout: an add is refused (-ESTALE), nothing changes");
+	CHECK(weir_svc_del(&M, &keys[0]) == 0 && weir_svc_walk(&M, svc_nop, NULL) == N - 1 &&
+	      weir_svc_get(&M, &keys[0], &v) == -ENOENT,
+	      "old layout: a delete finds its service");
+
+	n = weir_svc_relayout(M.svc, &nfd);
+	CHECK(n == N - 1, "relayout: every live service copied");
+	m2 = M;
+	m2.svc = nfd;
+	svc_layout_set(WEIR_SVC_LAYOUT);
+	got = 0;
+	for (int i = 1; i < N; i++)
+		got += weir_svc_get(&m2, &keys[i], &v) == 0 && v.id == i;
+	checkf(got == N - 1, "relayout: each one where this build's hash puts it",
+	       "%d found", got);
+
+	/* A second program on the same maps but the rebuilt table, as attach
+	 * loads the new build beside the old. */
+	s2 = weir_xdp_bpf__open();
+	if (!s2)
+		die("open a second skeleton", errno);
+	s2->rodata->weir_test_clock = 1;
+	if (bpf_map__reuse_fd(s2->maps.weir_svc_tab, nfd) ||
+	    bpf_map__reuse_fd(s2->maps.weir_config, M.config) ||
+	    bpf_map__reuse_fd(s2->maps.weir_stats, M.stats) ||
+	    bpf_map__reuse_fd(s2->maps.weir_clock, clock_fd))
+		die("reuse the maps", errno);
+	if ((n = weir_xdp_bpf__load(s2)))
+		die("load the second skeleton", n);
+	n = svc_dropped(bpf_program__fd(s2->progs.weir_xdp), keys + 1, N - 1);
+	checkf(n == N - 1, "relayout: a program with the rebuilt table finds all of them",
+	       "%d of %d found", n, N - 1);
+	CHECK(svc_dropped(bpf_program__fd(s2->progs.weir_xdp), keys, 1) == 0,
+	      "relayout: and not the deleted one");
+	weir_xdp_bpf__destroy(s2);
+
+	CHECK(weir_svc_relayout(M.config, &n) == -EINVAL,
+	      "relayout: a map that is no service table is refused");
+	CHECK(weir_svc_flush(&m2) == N - 1, "relayout: the rebuilt table flushes");
+	close(nfd);
+	t = mmap(NULL, WEIR_SVC_SLOTS * sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED,
+		 M.svc, 0);
+	if (t == MAP_FAILED)
+		die("mmap weir_svc_tab", errno);
+	memset(t, 0, WEIR_SVC_SLOTS * sizeof(*t));
+	munmap(t, WEIR_SVC_SLOTS * sizeof(*t));
+	CHECK(!(features() & WEIR_F_SVC) && weir_svc_walk(&M, svc_nop, NULL) == 0,
+	      "relayout: tables empty again");
+}
+
 static void test_services(void)
 {
 	test_svc_parse();
 	test_svc_table();
+	test_svc_many();
+	test_svc_relayout();
 	test_svc_modes();
 	test_maglev();
 	test_l4();
