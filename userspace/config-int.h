@@ -167,6 +167,11 @@ void weir__config_set_defaults(const struct ckey *keys, void *base);
 int weir__config_parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
 			   const char *path);
 
+/* A client's tls: mapping (verify, ca, sni) into t, defaults first; v NULL
+ * or null: the defaults alone. An upstream's, and an https log sink's. */
+int weir__config_client_tls(struct pctx *x, yaml_node_t *v, struct weir_upstream_tls_conf *t,
+			    const char *path);
+
 /* ---- sections of their own (config_log.c) ------------------------------ */
 
 int weir__config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,

@@ -229,16 +229,16 @@ static const struct ckey upstream_tls_keys[] = {
 };
 #undef UTLS
 
-/* "tls:" alone: verified against the system's CAs, the node's IP checked. */
-static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
-			const char *path)
+/* "tls:" alone (v NULL or null): verified against the system's CAs, the
+ * peer's IP checked. */
+int weir__config_client_tls(struct pctx *x, yaml_node_t *v, struct weir_upstream_tls_conf *t,
+			    const char *path)
 {
-	struct weir_upstream_tls_conf *t = &((struct weir_upstream_conf *)base)->tls;
 	char fp[PATHLEN];
 
 	weir__config_set_defaults(upstream_tls_keys, t);
 	t->line = weir__config_line_of(v);
-	if (!weir__config_is_null(v) && weir__config_parse_map(x, v, upstream_tls_keys, t, path))
+	if (v && !weir__config_is_null(v) && weir__config_parse_map(x, v, upstream_tls_keys, t, path))
 		return -1;
 	t->enabled = true;
 	if (t->ca && !t->verify)
@@ -251,6 +251,12 @@ static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, vo
 	if (t->sni)
 		lower(t->sni);
 	return 0;
+}
+
+static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			const char *path)
+{
+	return weir__config_client_tls(x, v, &((struct weir_upstream_conf *)base)->tls, path);
 }
 
 /* ---- listeners and nodes: an address, or a mapping with one ------------ */

@@ -76,6 +76,16 @@ enum weir_syslog_proto {
 	WEIR_SYSLOG_UNIX,	/* datagrams to a local socket such as /dev/log */
 };
 
+/* TLS as a client: towards an upstream's nodes, and an https log sink's
+ * collector (README: TLS, Access log). */
+struct weir_upstream_tls_conf {
+	bool enabled;			/* a tls: section is present (or an https:// url) */
+	bool verify;			/* default true */
+	char *ca;			/* PEM CA certificates; NULL: the system's store */
+	char *sni;			/* server name sent and verified; NULL: the peer's IP is verified */
+	unsigned line;
+};
+
 struct weir_log_header {
 	char *name, *value;
 };
@@ -93,7 +103,7 @@ struct weir_log_sink_conf {
 	int facility;			/* 0..23; default 23 (local7) */
 	char *tag;			/* APP-NAME; default "weir" */
 	/* http */
-	char *url;			/* http://IP:PORT/path */
+	char *url;			/* http://IP:PORT/path or https:// */
 	char *url_host;			/* the Host header: the url's authority */
 	char *url_path;			/* default "/" */
 	uint32_t batch_size;		/* lines per POST at most; default 1000 */
@@ -101,6 +111,7 @@ struct weir_log_sink_conf {
 	uint32_t timeout_ms;		/* connect to response; default 5000 */
 	struct weir_log_header *headers;	/* extra request header fields */
 	size_t n_headers;
+	struct weir_upstream_tls_conf tls;	/* enabled exactly with an https:// url */
 	unsigned line;
 };
 
@@ -186,15 +197,6 @@ static inline bool weir_hc_expects(const struct weir_health_check_conf *h, unsig
 {
 	return status <= WEIR_HC_STATUS_MAX && (h->expect[status / 64] >> (status % 64)) & 1;
 }
-
-/* TLS towards an upstream's nodes (README: TLS). */
-struct weir_upstream_tls_conf {
-	bool enabled;			/* a tls: section is present */
-	bool verify;			/* default true */
-	char *ca;			/* PEM CA certificates; NULL: the system's store */
-	char *sni;			/* server name sent and verified; NULL: the node's IP is verified */
-	unsigned line;
-};
 
 struct weir_upstream_conf {
 	char *name;

@@ -481,16 +481,12 @@ static int on_client_session(SSL *s, SSL_SESSION *sess)
 }
 
 
-SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
-			     size_t errlen)
+SSL_CTX *weir_tls_client_ctx(const struct weir_upstream_tls_conf *tc, char *why, size_t len)
 {
-	const struct weir_upstream_conf *u = &c->upstreams[index];
-	const struct weir_upstream_tls_conf *tc = &u->tls;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	char why[300];
 
 	if (!ctx) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(why, len, "out of memory");
 		ERR_clear_error();
 		return NULL;
 	}
@@ -502,27 +498,42 @@ SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *er
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
-	/* Sessions are kept per pool (node and settings) by the worker that
-	 * owns it, not in a cache of OpenSSL's. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
 	if (tc->verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (tc->ca && readable_file(tc->ca, why, sizeof(why)) < 0)
+		if (tc->ca && readable_file(tc->ca, why, len) < 0)
 			goto fail;
 		if (tc->ca ? !SSL_CTX_load_verify_locations(ctx, tc->ca, NULL) :
 			     !SSL_CTX_set_default_verify_paths(ctx)) {
-			snprintf(why, sizeof(why), "'%s': no CA certificate in it",
+			snprintf(why, len, "'%s': no CA certificate in it",
 				 tc->ca ? tc->ca : "the system's store");
 			goto fail;
 		}
 	}
 	return ctx;
 fail:
-	snprintf(err, errlen, "%s:%u: upstreams.%s.tls.ca: %s", file_of(c), tc->line, u->name, why);
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
+			     size_t errlen)
+{
+	const struct weir_upstream_conf *u = &c->upstreams[index];
+	const struct weir_upstream_tls_conf *tc = &u->tls;
+	char why[300];
+	SSL_CTX *ctx = weir_tls_client_ctx(tc, why, sizeof(why));
+
+	if (!ctx) {
+		snprintf(err, errlen, "%s:%u: upstreams.%s.tls.ca: %s", file_of(c), tc->line,
+			 u->name, why);
+		return NULL;
+	}
+	/* Sessions are kept per pool (node and settings) by the worker that
+	 * owns it, not in a cache of OpenSSL's. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
+	return ctx;
 }
 
 void weir_tls_client_free(SSL_CTX *ctx)
@@ -552,8 +563,8 @@ void weir_tls_session_drop(struct weir_pool *p)
 	p->tls_session = NULL;
 }
 
-int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
-		     const struct weir_addr *node, struct weir_pool *from)
+int weir_tls_client_start(struct weir_io *io, SSL_CTX *ctx,
+			  const struct weir_upstream_tls_conf *conf, const struct weir_addr *node)
 {
 	SSL *s = SSL_new(ctx);
 	char ip[INET6_ADDRSTRLEN];
@@ -571,9 +582,6 @@ int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstrea
 	    (!inet_ntop(node->sa.ss_family, a, ip, sizeof(ip)) ||
 	     !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), ip)))
 		goto fail;
-	if (from && from->tls_session && !SSL_set_session(s, from->tls_session))
-		ERR_clear_error();	/* then a full handshake */
-	SSL_set_app_data(s, io);	/* the upconn: io is its first member */
 	SSL_set_connect_state(s);
 	io->ssl = s;
 	return 0;
@@ -581,6 +589,17 @@ fail:
 	SSL_free(s);
 	ERR_clear_error();
 	return -1;
+}
+
+int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
+		     const struct weir_addr *node, struct weir_pool *from)
+{
+	if (weir_tls_client_start(io, ctx, conf, node) < 0)
+		return -1;
+	if (from && from->tls_session && !SSL_set_session(io->ssl, from->tls_session))
+		ERR_clear_error();	/* then a full handshake */
+	SSL_set_app_data(io->ssl, io);	/* the upconn: io is its first member */
+	return 0;
 }
 
 void weir_tls_cleanup(void)

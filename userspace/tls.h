@@ -51,6 +51,17 @@ const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *l
 struct ssl_ctx_st *weir_tls_client_new(const struct weir_config *c, size_t index,
 				       char *err, size_t errlen);
 void weir_tls_client_free(struct ssl_ctx_st *ctx);
+/* A client context as conf says (verified against conf->ca or the
+ * system's store unless verify is off; TLS 1.2 and up; ALPN http/1.1),
+ * without a session cache: what an upstream's context is built on, and
+ * what the access log's https sinks use alone. NULL with the reason in why
+ * (of the field ca). */
+struct ssl_ctx_st *weir_tls_client_ctx(const struct weir_upstream_tls_conf *conf, char *why,
+				       size_t len);
+/* Starts the client side of a handshake on io->fd (io->ssl is set): SNI
+ * and the name or address to verify as conf says. -1 when out of memory. */
+int weir_tls_client_start(struct weir_io *io, struct ssl_ctx_st *ctx,
+			  const struct weir_upstream_tls_conf *conf, const struct weir_addr *node);
 
 /* Starts the server side of a handshake on io->fd: io->ssl is set. -1 when
  * out of memory. */
