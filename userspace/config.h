@@ -139,7 +139,8 @@ struct weir_tls_cert_conf {
 
 struct weir_tls_conf {
 	bool enabled;			/* a tls: section is present */
-	struct weir_tls_cert_conf *certs;	/* the first is the default */
+	struct weir_tls_cert_conf *certs;	/* the first is the default; may be none when
+						 * weir_config.certificates has some */
 	size_t n_certs;
 	enum weir_tls_version min_version;	/* default TLSv1.2 */
 	enum weir_tls_version max_version;	/* default TLSv1.3 */
@@ -156,6 +157,21 @@ struct weir_tls_conf {
 	enum weir_verify_client verify_client;	/* default off */
 	uint32_t verify_depth;		/* default 4 */
 	char *client_id_header;		/* lower case; NULL: the identity is not sent upstream */
+	unsigned line;
+};
+
+/* A certificate of the top-level certificates: section, which every TLS
+ * listener serves beside its own (README: TLS, Certificates as a
+ * resource); the admin API's `certificates` resources, by id. cert and
+ * key are PEM text (a value that starts with "-----BEGIN") or file names,
+ * read and checked when the snapshot is built (tls.c). */
+struct weir_cert_conf {
+	char *id;
+	char *cert;			/* the certificate, then its chain */
+	char *key;			/* its private key */
+	char **snis;			/* names served, exact or "*.suffix" (lower case);
+					 * none: the certificate's own names */
+	size_t n_snis;
 	unsigned line;
 };
 
@@ -321,6 +337,8 @@ struct weir_config {
 	char *ban_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
 	struct weir_consumer_conf *consumers;
 	size_t n_consumers;
+	struct weir_cert_conf *certificates;	/* top-level, in file order */
+	size_t n_certificates;
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;
@@ -330,9 +348,11 @@ struct weir_config {
 	char *admin_token;		/* exactly one of token and token_file */
 	char *admin_token_file;
 	char *admin_state;		/* the state file */
-	/* With admin: the file's routes, upstreams and plugins as JSON, in the
-	 * admin API's shape: {"routes": [...], "upstreams": {...}, "plugins":
-	 * {...}}, every route with its id. NULL without admin:. */
+	/* With admin: the file's routes, upstreams, plugins, consumers and
+	 * certificates as JSON, in the admin API's shape: {"routes": [...],
+	 * "upstreams": {...}, "plugins": {...}, "consumers": [...],
+	 * "certificates": {...}}, every route with its id. NULL without
+	 * admin:. */
 	json_t *resources;
 };
 
@@ -357,7 +377,8 @@ int weir_config_read(const char *file, char **text, size_t *len, char *err, size
 int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
 			       size_t errlen);
 
-/* Exchanges the routes, upstreams and global plugin settings of a and b. */
+/* Exchanges the resources of a and b: routes, upstreams, global plugin
+ * settings, consumers, certificates. */
 void weir_config_swap_resources(struct weir_config *a, struct weir_config *b);
 
 /* Quick mode: one listener, one upstream of one node, one catch-all route. */

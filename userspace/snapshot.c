@@ -309,6 +309,7 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 {
 	static _Atomic uint64_t versions;
 	struct weir_snapshot *s = calloc(1, sizeof(*s));
+	struct weir_tls_certs *top = NULL;
 	char why[256];
 
 	*out = NULL;
@@ -337,6 +338,10 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 		}
 	if (build_globals(s, err, errlen) < 0)
 		goto fail;
+	/* The top-level certificates are checked whether a listener serves
+	 * them or not; each listener's contexts take their own references. */
+	if (!(top = weir_tls_certs_load(conf, err, errlen)))
+		goto fail;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		if (!conf->listeners[i].tls.enabled)
 			continue;
@@ -345,9 +350,11 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		if (!(s->listen_tls[i] = weir_tls_server_new(conf, i, err, errlen)))
+		if (!(s->listen_tls[i] = weir_tls_server_new(conf, i, top, err, errlen)))
 			goto fail;
 	}
+	weir_tls_certs_free(top);
+	top = NULL;
 	for (size_t i = 0; i < conf->n_upstreams; i++) {
 		s->n_upstreams = i + 1;
 		if (build_upstream(s, &s->upstreams[i], &conf->upstreams[i], err, errlen) < 0)
@@ -365,6 +372,7 @@ int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 	*out = s;
 	return 0;
 fail:
+	weir_tls_certs_free(top);
 	snapshot_free(s);
 	return -1;
 }

@@ -1129,8 +1129,21 @@ static const struct bad_case bad_cases[] = {
 
 	/* TLS on a listener: the key rules (files are read by the snapshot) */
 #define TL(x) "listeners:\n  - listen: 8443\n    tls: {certificates: [{cert: c.pem, key: c.key}]" x "}\n"
-	{ "tls_no_certificates", "listeners:\n  - listen: 8443\n    tls: {}\n",
-	  "t.yaml:3: listeners[0].tls.certificates: required field missing" },
+	{ "certs_list", L "certificates: [a]\n",
+	  "t.yaml:2: certificates: expected a mapping of ids to certificates" },
+	{ "certs_bad_id", L "certificates: {'a b': {cert: c.pem, key: c.key}}\n",
+	  "t.yaml:2: certificates.a b: 'a b': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	{ "certs_not_mapping", L "certificates: {a: c.pem}\n",
+	  "t.yaml:2: certificates.a: expected a mapping: {cert: PEM or FILE, key: PEM or FILE, "
+	  "snis: [NAME, ...]}" },
+	{ "certs_no_key", L "certificates: {a: {cert: c.pem}}\n",
+	  "t.yaml:2: certificates.a.key: required field missing" },
+	{ "certs_unknown", L "certificates: {a: {cert: c.pem, key: c.key, sni: [a.test]}}\n",
+	  "t.yaml:2: certificates.a.sni: unknown field (did you mean 'snis'?)" },
+	{ "certs_bad_sni", L "certificates: {a: {cert: c.pem, key: c.key, snis: ['a.test:443']}}\n",
+	  "t.yaml:2: certificates.a.snis[0]: 'a.test:443' is not a host name (or *.NAME)" },
+	{ "certs_bad_wildcard", L "certificates: {a: {cert: c.pem, key: c.key, snis: ['a.*.test']}}\n",
+	  "t.yaml:2: certificates.a.snis[0]: 'a.*.test' is not a host name (or *.NAME)" },
 	{ "tls_empty_certificates", "listeners:\n  - listen: 8443\n    tls: {certificates: []}\n",
 	  "t.yaml:3: listeners[0].tls.certificates: expected a list of {cert: FILE, key: FILE}, "
 	  "at least one" },
