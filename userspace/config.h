@@ -163,7 +163,8 @@ struct weir_tls_conf {
 /* A certificate of the top-level certificates: section, which every TLS
  * listener serves beside its own (README: TLS, Certificates as a
  * resource); the admin API's `certificates` resources, by id. cert and
- * key are PEM text (a value that starts with "-----BEGIN") or file names,
+ * key are PEM text (a value that holds "-----BEGIN" or a line break) or
+ * file names,
  * read and checked when the snapshot is built (tls.c). */
 struct weir_cert_conf {
 	char *id;

@@ -50,7 +50,7 @@ struct weir_tls_cert {
 };
 
 /* Loads cert (the certificate then its chain) and key, each PEM text (it
- * starts with "-----BEGIN") or a PEM file's name, and checks that the key
+ * holds "-----BEGIN" or a line break) or a PEM file's name, and checks that the key
  * is the certificate's. 0, or -1 with the field ("cert" or "key") in
  * *field and the reason in why (a file named, text never quoted). */
 int weir_tls_cert_load(struct weir_tls_cert *c, const char *cert, const char *key,

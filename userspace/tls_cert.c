@@ -6,8 +6,8 @@
  * here once per snapshot, whether or not a listener serves them yet, so a
  * bad one is refused the same way with or without TLS listeners.
  *
- * A value is PEM text when it starts with "-----BEGIN", a file name
- * otherwise. Text is never quoted back in a message (it may be a private
+ * A value is PEM text when it holds "-----BEGIN" or a line break, a file
+ * name otherwise. Text is never quoted back in a message (it may be a private
  * key); a file is named.
  */
 #include <errno.h>
@@ -24,9 +24,11 @@
 
 #define PEM_START "-----BEGIN"
 
+/* Text: PEM's start line or a line break anywhere, so that what was meant
+ * as a key is never taken for a file name and quoted back. */
 static bool is_text(const char *v)
 {
-	return !strncmp(v, PEM_START, strlen(PEM_START));
+	return strstr(v, PEM_START) || strchr(v, '\n');
 }
 
 const char *weir_tls_ssl_why(char *buf, size_t len)
