@@ -586,6 +586,12 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	}
 	if (!(body = json_loadb(q->body ? q->body : "", q->body_len,
 				JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je))) {
+		char *near = strstr(je.text, " near '");
+
+		/* jansson quotes the token it stopped in, which may be a piece
+		 * of a private key */
+		if (k->secret && near)
+			*near = 0;
 		snprintf(why, sizeof(why), "not valid JSON: line %d column %d: %s", je.line,
 			 je.column, je.text);
 		weir__admin_answer(fd, 400, weir__admin_error("bad JSON", "body", why), NULL);

@@ -152,6 +152,11 @@ refused "a bad sni" "certificates.api.snis[0]" "is not a host name" \
 	PATCH /admin/certificates/api '{"snis": ["a.test:443"]}'
 refused "an unknown member" certificates.api.sni "unknown field" \
 	PATCH /admin/certificates/api '{"sni": ["a.test"]}'
+# jansson quotes a short token it stopped in: here a piece of a key.
+KEYBIT=$(sed -n 2p "$TMP/api1.key" | cut -c20-34)
+refused "a body cut short inside a key: not JSON, the key not quoted back" body \
+	"not valid JSON" PUT /admin/certificates/api "{\"key\": \"$KEYBIT"
+check_eq "... not that piece of it in the answer" 0 "$(grep -cF -- "$KEYBIT" "$TMP/body")"
 refused "a new certificate that is not PEM either" certificates.new.cert "not a PEM certificate" \
 	PUT /admin/certificates/new "$BADPEM"
 check_eq "... and it was not created" 404 "$(api GET /admin/certificates/new)"
