@@ -386,7 +386,10 @@ static int tls_handshake(struct weir_logsink *s, uint64_t deadline)
 		}
 		if (rc < 0)
 			break;
-		if (io_wait(s, s->io.fd, s->io.readable ? POLLOUT : POLLIN, deadline) != 1) {
+		rc = io_wait(s, s->io.fd, s->io.readable ? POLLOUT : POLLIN, deadline);
+		if (rc < 0)
+			return -1;	/* stopped: nothing to say */
+		if (rc == 0) {
 			why = "handshake timed out";
 			break;
 		}

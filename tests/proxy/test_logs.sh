@@ -19,12 +19,12 @@ cd "$(dirname "$0")/../.."
 
 proxy_setup logs
 SINK=tests/proxy/logsink.py
-proxy_ports 25000 25999 19
+proxy_ports 25000 25999 20
 P_MAIN=$BASE P_A=$((BASE + 1)) P_UDP=$((BASE + 2)) P_TCP=$((BASE + 3)) P_HTTP=$((BASE + 4))
 P_MET=$((BASE + 5)) P_OFF=$((BASE + 6)) P_SLOW=$((BASE + 7)) P_HTTP2=$((BASE + 8))
 P_TCP2=$((BASE + 9)) P_MET2=$((BASE + 10)) P_RETRY=$((BASE + 11)) P_503=$((BASE + 12))
 P_400=$((BASE + 13)) P_MET3=$((BASE + 14)) P_TOK=$((BASE + 15)) P_TBAD=$((BASE + 16))
-P_TLSW=$((BASE + 17)) P_MET4=$((BASE + 18))
+P_TLSW=$((BASE + 17)) P_MET4=$((BASE + 18)) P_TSTOP=$((BASE + 19))
 
 # start_sink NAME MODE ARG [OPTION...]: a receiver writing to $TMP/NAME.out;
 # sets SPID.
@@ -428,6 +428,8 @@ tls_cert rogue rogue.test "DNS:logs.test,IP:127.0.0.1" rogue_ca
 [ -s "$TMP/col.pem" ] && [ -s "$TMP/rogue.pem" ] || die "openssl did not make the certificates"
 start_sink tok http $P_TOK --cert "$TMP/col.pem" --key "$TMP/col.key"
 start_sink tbad http $P_TBAD --cert "$TMP/rogue.pem" --key "$TMP/rogue.key"
+start_sink tstop http $P_TSTOP --cert "$TMP/col.pem" --key "$TMP/col.key"
+kill -STOP $SPID		# accepts (the kernel does), never answers the handshake
 U_OK=https://127.0.0.1:$P_TOK U_BAD=https://127.0.0.1:$P_TBAD
 cat >"$TMP/tls.yaml" <<EOF
 workers: 1
@@ -443,6 +445,8 @@ access_log:
        flush_interval: 50ms, buffer_size: 1k}
     - {type: http, url: "$U_BAD/", tls: {ca: $TMP/ca.pem}, flush_interval: 50ms, buffer_size: 1k}
     - {type: http, url: "$U_BAD/noverify", tls: {verify: false}, flush_interval: 50ms}
+    - {type: http, url: "https://127.0.0.1:$P_TSTOP/", tls: {ca: $TMP/ca.pem}, flush_interval: 50ms,
+       timeout: 300ms, buffer_size: 1k}
 EOF
 start_weir tls -c "$TMP/tls.yaml"
 TLS_PID=$WPID
@@ -487,11 +491,13 @@ check "https, a certificate of another CA: failed attempts and dropped lines cou
 	wait_for 30 refused "$U_BAD/"
 check "https, a name the certificate does not hold (sni other.test): counted the same" \
 	wait_for 30 refused "$U_OK/badname"
-check_eq "... and not one line reached either" "" "$(at tbad /)$(at tok /badname)"
+check "https, a collector that never answers the handshake: counted the same" \
+	wait_for 30 refused "https://127.0.0.1:$P_TSTOP/"
+check_eq "... and not one line reached them" "" "$(at tbad /)$(at tok /badname)"
 check "the untrusted collector saw weir refuse its certificate" \
 	grep -q '"ev": "tls-error"' "$TMP/tbad.out"
-check_eq "weir said why once per sink (the verify error), not at every retry" "1 1 2" \
-	"$(grep -c "$U_BAD/: TLS handshake failed: unable to get local issuer certificate" "$TMP/tls.err") $(grep -c "$U_OK/badname: TLS handshake failed: hostname mismatch" "$TMP/tls.err") $(grep -c 'TLS handshake failed' "$TMP/tls.err")"
+check_eq "weir said why once per sink, not at every retry" "1 1 1 3" \
+	"$(grep -c "$U_BAD/: TLS handshake failed: unable to get local issuer certificate" "$TMP/tls.err") $(grep -c "$U_OK/badname: TLS handshake failed: hostname mismatch" "$TMP/tls.err") $(grep -c "127.0.0.1:$P_TSTOP/: TLS handshake failed: handshake timed out" "$TMP/tls.err") $(grep -c 'TLS handshake failed' "$TMP/tls.err")"
 check_eq "the verified sinks dropped nothing" "0 0" "$(pget \
 	"weir_access_log_dropped_lines_total{sink=\"$U_OK/ip\",type=\"http\"}" \
 	"weir_access_log_dropped_lines_total{sink=\"$U_OK/sni\",type=\"http\"}" | tr '\n' ' ' | sed 's/ $//')"
