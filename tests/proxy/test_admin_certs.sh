@@ -103,6 +103,15 @@ check_eq "no SNI: the listener's own first certificate" "$(fp dflt)" "$(served "
 check_eq "a listener with none of its own starts on the first top-level one" "$(fp file)" \
 	"$(served $P_TLS2 "")"
 
+# ---- SIGHUP with a top-level certificate that does not load: nothing changes ---
+sed -i "s|cert: $TMP/file.pem, key: $TMP/file.key|cert: $TMP/file.pem, key: $TMP/api1.key|" "$TMP/weir.yaml"
+kill -HUP "$WPID"
+check "SIGHUP, a key of another certificate: the reload fails naming it" wait_for 20 grep -q \
+	"reload failed, configuration unchanged: .*weir.yaml:11: certificates.filecert.key: '$TMP/api1.key' does not match the certificate '$TMP/file.pem'" \
+	"$TMP/w1.err"
+check_eq "... file.test is served what it was" "$(fp file)" "$(served file.test)"
+sed -i "s|cert: $TMP/file.pem, key: $TMP/api1.key|cert: $TMP/file.pem, key: $TMP/file.key|" "$TMP/weir.yaml"
+
 # ---- PUT, as PEM text: served at once -----------------------------------------
 check_eq "PUT a certificate (PEM text): 201" 201 "$(api PUT /admin/certificates/api "$(pem api1)")"
 check "... the answer has no key" no_key
