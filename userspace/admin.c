@@ -8,8 +8,9 @@
  *
  * The thread owns `doc`, the resources that are live, in the shape of the
  * configuration file's sections ({"routes": [...], "upstreams": {...},
- * "plugins": {...}, "consumers": [...], "certificates": {...}}). A change is made on a copy of it, and under main.c's
- * apply lock: the copy goes live through hooks->apply (the reload path:
+ * "plugins": {...}, "consumers": [...], "certificates": {...}}). A change
+ * is made on a copy of it, and under main.c's apply lock: the copy goes
+ * live through hooks->apply (the reload path:
  * build, validate, publish), then is written to the state file (tmp file,
  * fsync, rename, fsync of the directory), and only then is it the new `doc`
  * and the answer sent. A copy that does not validate is answered 400 with

@@ -62,7 +62,8 @@ static int plugin_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_no
 	struct weir_plugin_conf *p = &a->p[(*a->n)++];
 
 	p->line = weir__config_line_of(k);
-	if (weir__config_check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(p->name = weir__config_dup(x, k, path, name)))
 		return -1;
 	if (weir__config_is_null(v))	/* "cors:" alone: the plugin's defaults */
 		p->conf = json_object();
@@ -496,7 +497,8 @@ static int upstream_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_
 
 	weir_upstream_defaults(u);
 	u->line = weir__config_line_of(k);
-	if (weir__config_check_name(x, k, path, name) || !(u->name = weir__config_dup(x, k, path, name)) ||
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(u->name = weir__config_dup(x, k, path, name)) ||
 	    weir__config_parse_map(x, v, upstream_keys, u, path))
 		return -1;
 	on = weir__config_map_get(x, v, "hash_on");
@@ -903,7 +905,8 @@ static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yam
 	int rc = -1;
 
 	p->line = weir__config_line_of(k);
-	if (weir__config_check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(p->name = weir__config_dup(x, k, path, name)))
 		return -1;
 	if (v->type != YAML_MAPPING_NODE)
 		return weir__config_fail(x, v, path, "credentials must be a mapping");
