@@ -10,12 +10,12 @@
  * configuration file's sections ({"routes": [...], "upstreams": {...},
  * "plugins": {...}, "consumers": [...], "certificates": {...}}). A change
  * is made on a copy of it, and under main.c's apply lock: the copy goes
- * live through hooks->apply (the reload path:
- * build, validate, publish), then is written to the state file (tmp file,
- * fsync, rename, fsync of the directory), and only then is it the new `doc`
- * and the answer sent. A copy that does not validate is answered 400 with
- * the field and the reason, and nothing changes; a state file that cannot
- * be written puts the old resources back live and answers 500.
+ * live through hooks->apply (the reload path: build, validate, publish),
+ * then is written to the state file (tmp file, fsync, rename, fsync of the
+ * directory), and only then is it the new `doc` and the answer sent. A
+ * copy that does not validate is answered 400 with the field and the
+ * reason, and nothing changes; a state file that cannot be written puts
+ * the old resources back live and answers 500.
  *
  * Resource kinds are rows of `kinds`: the URL segment, which is also the
  * document's key, whether the section is a list of objects with an id (the
