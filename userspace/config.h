@@ -370,11 +370,11 @@ int weir_config_parse(const char *name, const char *text, size_t len,
  * Returns 0, or -1 with "FILE: REASON" in err. */
 int weir_config_read(const char *file, char **text, size_t *len, char *err, size_t errlen);
 
-/* A configuration of the resources alone (routes, upstreams, plugins) from
- * their JSON document (the shape of weir_config.resources), validated as a
- * file holding them would be, with a stand-in listener: a caller moves them
- * into a whole configuration with weir_config_swap_resources(). Errors read
- * "admin:1: FIELD: REASON". */
+/* A configuration of the resources alone (routes, upstreams, plugins,
+ * consumers, certificates) from their JSON document (the shape of
+ * weir_config.resources), validated as a file holding them would be, with a
+ * stand-in listener: a caller moves them into a whole configuration with
+ * weir_config_swap_resources(). Errors read "admin:1: FIELD: REASON". */
 int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
 			       size_t errlen);
 
