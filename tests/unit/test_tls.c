@@ -1,9 +1,11 @@
 /* tests/unit/test_tls.c - the parts of TLS that are logic rather than
  * OpenSSL: session ticket keys rotating with the time they are asked at
  * (tls_ticket.h), and the certificate a server name selects from the names
- * in the certificates themselves (weir_tls_server_pick), against files made
- * by certs.h. The handshakes themselves are tested end to end
- * (tests/proxy/test_tls.sh).
+ * in the certificates themselves (weir_tls_server_pick), the listener's own
+ * beside the top-level ones, certificates as files or PEM text and what is
+ * refused of them (tls_cert.c), against files made by certs.h. The
+ * handshakes themselves are tested end to end (tests/proxy/test_tls.sh,
+ * tests/proxy/test_admin_certs.sh).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -234,11 +236,53 @@ static void test_sni_pick_top(void **state)
 	rmdir(dir);
 }
 
+/* An expired certificate loads (a warning, not an error); what the admin
+ * API shows of it says so, with its names and a fingerprint, and no key. */
+static void test_cert_json(void **state)
+{
+	char dir[] = "/tmp/weir-unit-json.XXXXXX", yaml[1024], err[512], p[600];
+	struct weir_config *c = NULL;
+	struct weir_tls_certs *top;
+	json_t *j;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_cert(dir, "old", "old.test", "DNS:old.test,DNS:*.old.test", -2), 0);
+	snprintf(yaml, sizeof(yaml), "listeners: [8080]\ncertificates:\n"
+		 "  old: {cert: %1$s/old.pem, key: %1$s/old.key}\n", dir);
+	assert_int_equal(weir_config_parse("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	top = weir_tls_certs_load(c, err, sizeof(err));
+	if (!top)
+		fail_msg("%s", err);
+	assert_true(weir_tls_cert_expired(&top->v[0]));
+	weir_tls_certs_free(top);
+	weir_config_free(c);
+	snprintf(p, sizeof(p), "%s/old.pem", dir);
+	j = weir_tls_cert_json(p);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(j, "expired")));
+	assert_string_equal(json_string_value(json_object_get(j, "subject")), "/CN=old.test");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "names"), 1)),
+			    "*.old.test");
+	assert_int_equal(strlen(json_string_value(json_object_get(j, "sha256"))), 32 * 3 - 1);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "not_after")), "T"));
+	assert_null(json_object_get(j, "key"));
+	json_decref(j);
+	snprintf(p, sizeof(p), "%s/old.key", dir);
+	j = weir_tls_cert_json(p);	/* a key is not a certificate, and is not shown */
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "not a PEM certificate");
+	json_decref(j);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/old.pem", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ticket_rotation),
 		cmocka_unit_test(test_sni_pick_top),	/* before weir_tls_cleanup() */
+		cmocka_unit_test(test_cert_json),
 		cmocka_unit_test(test_sni_pick),
 	};
 
