@@ -4,7 +4,8 @@
  * A plain blocking client: one connection per request, a request written in
  * full (method, target, Host, the token, Content-Length, Connection: close),
  * the response read through llhttp, the same parser weir itself uses. The
- * kind (routes, upstreams, plugins, consumers) is the command's group after "api ".
+ * kind (routes, upstreams, plugins, consumers, certificates) is the command's
+ * group after "api ".
  * Address and token come from --addr/--token or WEIR_ADMIN/WEIR_ADMIN_TOKEN.
  * A 2xx answer prints its JSON body on stdout; any other prints
  * "STATUS: FIELD: REASON" from the error body and exits 1.

@@ -121,6 +121,7 @@ static const struct weirctl_cmd weirctl_cmds[] = {
 	API_CMDS("upstreams", "proxy's upstreams"),
 	API_CMDS("plugins", "proxy's global plugin settings"),
 	API_CMDS("consumers", "proxy's consumers (identities and their credentials)"),
+	API_CMDS("certificates", "proxy's TLS certificates"),
 	{ "api cache", "purge", "", 0, 0,
 	  { API_ADDR, API_TOKEN, { "zone", "ZONE", "the proxy-cache zone (required)" },
 	    { "key", "KEY", "the entries of this key (\"GET HOST TARGET\" by default)" },

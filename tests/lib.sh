@@ -116,3 +116,21 @@ link_up() {
 }
 
 finish() { rm -f /tmp/weir-check.$$.out /tmp/weir-check.$$.err; exit $(( FAILED > 0 )); }
+
+# Keys and certificates made with openssl, in $TMP: tls_ca NAME CN makes a CA
+# ($TMP/NAME.key, $TMP/NAME.pem); tls_cert NAME CN SAN CA a certificate
+# signed by CA, with the subjectAltName SAN ("DNS:a.test,IP:127.0.0.1"; ""
+# for none). EC P-256 keys, 30 days.
+tls_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/$1.key" 2>/dev/null; }
+tls_ca() {
+	tls_key "$1"
+	openssl req -x509 -new -key "$TMP/$1.key" -out "$TMP/$1.pem" -days 30 -subj "/CN=$2" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign 2>/dev/null
+}
+tls_cert() {
+	tls_key "$1"
+	openssl req -new -key "$TMP/$1.key" -out "$TMP/$1.csr" -subj "/CN=$2" 2>/dev/null
+	printf '%s\n' "${3:+subjectAltName=$3}" "basicConstraints=CA:FALSE" >"$TMP/$1.ext"
+	openssl x509 -req -in "$TMP/$1.csr" -CA "$TMP/$4.pem" -CAkey "$TMP/$4.key" -CAcreateserial \
+		-out "$TMP/$1.pem" -days 30 -extfile "$TMP/$1.ext" 2>/dev/null
+}

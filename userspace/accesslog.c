@@ -128,7 +128,7 @@ int weir_log_configure(const struct weir_config *c, char *err, size_t errlen)
 				news[i] = L.sinks[j];
 				kept[j] = reused[i] = true;
 			}
-		if (!news[i] && !(news[i] = weir_logsink_new(&want[i], err, errlen)))
+		if (!news[i] && !(news[i] = weir_logsink_new(&want[i], c->file, i, err, errlen)))
 			goto fail;
 	}
 	for (size_t j = 0; j < n_old; j++)

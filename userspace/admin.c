@@ -8,19 +8,22 @@
  *
  * The thread owns `doc`, the resources that are live, in the shape of the
  * configuration file's sections ({"routes": [...], "upstreams": {...},
- * "plugins": {...}}). A change is made on a copy of it, and under main.c's
- * apply lock: the copy goes live through hooks->apply (the reload path:
- * build, validate, publish), then is written to the state file (tmp file,
- * fsync, rename, fsync of the directory), and only then is it the new `doc`
- * and the answer sent. A copy that does not validate is answered 400 with
- * the field and the reason, and nothing changes; a state file that cannot
- * be written puts the old resources back live and answers 500.
+ * "plugins": {...}, "consumers": [...], "certificates": {...}}). A change
+ * is made on a copy of it, and under main.c's apply lock: the copy goes
+ * live through hooks->apply (the reload path: build, validate, publish),
+ * then is written to the state file (tmp file, fsync, rename, fsync of the
+ * directory), and only then is it the new `doc` and the answer sent. A
+ * copy that does not validate is answered 400 with the field and the
+ * reason, and nothing changes; a state file that cannot be written puts
+ * the old resources back live and answers 500.
  *
  * Resource kinds are rows of `kinds`: the URL segment, which is also the
  * document's key, whether the section is a list of objects with an id (the
  * routes) or a mapping by id, and the hooks a kind may need (what refuses a
  * DELETE, the live state a GET shows). A kind the configuration reader knows
- * is served by adding its row.
+ * is served by adding its row; a member that must never be shown (a
+ * certificate's private key) is the row's `secret`: it is kept, and
+ * persisted, but no answer carries it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +46,7 @@
 #include "server.h"
 #include "sidesrv.h"
 #include "snapshot.h"
+#include "tls.h"
 
 #define MAX_DEPTH 64			/* of a body's JSON */
 #define COMPACT_MIN 4096		/* journal records before a compaction */
@@ -55,6 +59,7 @@ struct kind {
 	bool object;			/* a resource is an object (idkey may be in it) */
 	const char *idkey;		/* the member that names an object: "id", "username" */
 	const char *status;		/* a member GET adds and PUT/PATCH ignore, or NULL */
+	const char *secret;		/* a member GET never shows (a private key), or NULL */
 	/* The reason a DELETE of id is refused (409), or NULL. */
 	const char *(*in_use)(const json_t *doc, const char *id, char *why, size_t len);
 	/* Adds the live state to the GET form of a resource. */
@@ -63,12 +68,14 @@ struct kind {
 
 static const char *upstream_in_use(const json_t *doc, const char *id, char *why, size_t len);
 static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s);
+static void cert_show(json_t *out, const char *id, struct weir_snapshot *s);
 
 static const struct kind kinds[] = {
-	{ "routes", true, true, "id", NULL, NULL, NULL },
-	{ "upstreams", false, true, "id", "status", upstream_in_use, upstream_show },
-	{ "plugins", false, false, "id", NULL, NULL, NULL },
-	{ "consumers", true, true, "username", NULL, NULL, NULL },
+	{ "routes", true, true, "id", NULL, NULL, NULL, NULL },
+	{ "upstreams", false, true, "id", "status", NULL, upstream_in_use, upstream_show },
+	{ "plugins", false, false, "id", NULL, NULL, NULL, NULL },
+	{ "consumers", true, true, "username", NULL, NULL, NULL, NULL },
+	{ "certificates", false, true, "id", "info", "key", NULL, cert_show },
 	/* A kind more is a row here, once config.c reads its section and lists
 	 * it in resource_keys and the resource swap. */
 };
@@ -241,6 +248,16 @@ static void upstream_show(json_t *out, const char *id, struct weir_snapshot *s)
 		return;
 	}
 	json_decref(nodes);
+}
+
+/* What a certificate is, from its PEM (tls_cert.c), in place of its key,
+ * which GET never shows. */
+static void cert_show(json_t *out, const char *id, struct weir_snapshot *s)
+{
+	const char *cert = json_string_value(json_object_get(out, "cert"));
+
+	if (cert)
+		json_object_set_new(out, "info", weir_tls_cert_json(cert));
 }
 
 /* ---- the thread's state ------------------------------------------------ */
@@ -521,6 +538,8 @@ static json_t *show(const struct kind *k, const char *id, const json_t *v,
 		out = json_deep_copy(v);
 	else if ((out = json_pack("{s:s}", "id", id)))
 		json_object_update(out, (json_t *)v);
+	if (out && k->secret)
+		json_object_del(out, k->secret);
 	if (out && k->show)
 		k->show(out, id, s);
 	return out;
@@ -808,6 +827,12 @@ static void handle_one(int fd, const struct kind *k, const char *id, int method,
 	}
 	if (!(body = json_loadb(q->body ? q->body : "", q->body_len,
 				JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je))) {
+		char *near = strstr(je.text, " near '");
+
+		/* jansson quotes the token it stopped in, which may be a piece
+		 * of a private key */
+		if (k->secret && near)
+			*near = 0;
 		snprintf(why, sizeof(why), "not valid JSON: line %d column %d: %s", je.line,
 			 je.column, je.text);
 		weir__admin_answer(fd, 400, weir__admin_error("bad JSON", "body", why), NULL);

@@ -1,7 +1,8 @@
 /* userspace/admin.h - the admin API (README: Admin API): a thread with a
  * listener of its own that reads and changes the resources of the
- * configuration (routes, upstreams, global plugin settings) over HTTP+JSON,
- * and the state file that keeps them across restarts.
+ * configuration (routes, upstreams, global plugin settings, consumers, TLS
+ * certificates) over HTTP+JSON, and the state file that keeps them across
+ * restarts.
  *
  * The admin thread owns the desired state: one JSON document of every
  * resource, in the shape of the configuration file's sections. A change is

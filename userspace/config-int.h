@@ -167,12 +167,26 @@ void weir__config_set_defaults(const struct ckey *keys, void *base);
 int weir__config_parse_map(struct pctx *x, yaml_node_t *n, const struct ckey *keys, void *base,
 			   const char *path);
 
+/* s is a name (an upstream, a route id, a certificate id): 1 to MAX_NAME
+ * of A-Z a-z 0-9 . _ - */
+int weir__config_check_name(struct pctx *x, yaml_node_t *n, const char *path, const char *s);
+
+/* A client's tls: mapping (verify, ca, sni) into t, defaults first; v NULL
+ * or null: the defaults alone. An upstream's, and an https log sink's. */
+int weir__config_client_tls(struct pctx *x, yaml_node_t *v, struct weir_upstream_tls_conf *t,
+			    const char *path);
+
 /* ---- sections of their own (config_log.c) ------------------------------ */
 
 int weir__config_access_log(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
 			    const char *path);
 extern const struct ckey weir__config_tracing_keys[];
 void weir__config_free_log(struct weir_config *c);
+
+/* The top-level certificates: (config_certs.c). */
+int weir__config_certificates(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			      const char *path);
+void weir__config_free_certs(struct weir_config *c);
 
 /* ---- plugin settings: YAML to JSON ------------------------------------ */
 

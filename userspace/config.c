@@ -37,7 +37,7 @@ static void lower(char *s)
 
 /* Upstream names, route ids and plugin names end up in admin API URLs, logs
  * and metrics, so they are kept to a plain alphabet. */
-static int check_name(struct pctx *x, yaml_node_t *n, const char *path, const char *s)
+int weir__config_check_name(struct pctx *x, yaml_node_t *n, const char *path, const char *s)
 {
 	size_t len = strspn(s, ALNUM "._-");
 
@@ -62,7 +62,8 @@ static int plugin_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_no
 	struct weir_plugin_conf *p = &a->p[(*a->n)++];
 
 	p->line = weir__config_line_of(k);
-	if (check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(p->name = weir__config_dup(x, k, path, name)))
 		return -1;
 	if (weir__config_is_null(v))	/* "cors:" alone: the plugin's defaults */
 		p->conf = json_object();
@@ -156,7 +157,7 @@ static int tls_alpn(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *
 
 #define TLS struct weir_tls_conf
 static const struct ckey tls_keys[] = {
-	FN("certificates", tls_certificates, 0, true),
+	FN("certificates", tls_certificates, 0, false),	/* or top-level ones: tls.c */
 	ENUM("min_version", TLS, min_version, tls_versions, WEIR_TLS_1_2),
 	ENUM("max_version", TLS, max_version, tls_versions, WEIR_TLS_1_3),
 	STR("ciphers", TLS, ciphers, false),
@@ -229,16 +230,16 @@ static const struct ckey upstream_tls_keys[] = {
 };
 #undef UTLS
 
-/* "tls:" alone: verified against the system's CAs, the node's IP checked. */
-static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
-			const char *path)
+/* "tls:" alone (v NULL or null): verified against the system's CAs, the
+ * peer's IP checked. */
+int weir__config_client_tls(struct pctx *x, yaml_node_t *v, struct weir_upstream_tls_conf *t,
+			    const char *path)
 {
-	struct weir_upstream_tls_conf *t = &((struct weir_upstream_conf *)base)->tls;
 	char fp[PATHLEN];
 
 	weir__config_set_defaults(upstream_tls_keys, t);
 	t->line = weir__config_line_of(v);
-	if (!weir__config_is_null(v) && weir__config_parse_map(x, v, upstream_tls_keys, t, path))
+	if (v && !weir__config_is_null(v) && weir__config_parse_map(x, v, upstream_tls_keys, t, path))
 		return -1;
 	t->enabled = true;
 	if (t->ca && !t->verify)
@@ -251,6 +252,12 @@ static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, vo
 	if (t->sni)
 		lower(t->sni);
 	return 0;
+}
+
+static int upstream_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+			const char *path)
+{
+	return weir__config_client_tls(x, v, &((struct weir_upstream_conf *)base)->tls, path);
 }
 
 /* ---- listeners and nodes: an address, or a mapping with one ------------ */
@@ -490,7 +497,8 @@ static int upstream_pair(struct pctx *x, yaml_node_t *k, const char *name, yaml_
 
 	weir_upstream_defaults(u);
 	u->line = weir__config_line_of(k);
-	if (check_name(x, k, path, name) || !(u->name = weir__config_dup(x, k, path, name)) ||
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(u->name = weir__config_dup(x, k, path, name)) ||
 	    weir__config_parse_map(x, v, upstream_keys, u, path))
 		return -1;
 	on = weir__config_map_get(x, v, "hash_on");
@@ -723,7 +731,7 @@ static int route_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_nod
 	if (weir__config_parse_map(x, it, route_keys, r, path))
 		return -1;
 	at = weir__config_map_get(x, it, "id");
-	if (r->id && check_name(x, at, weir__config_pjoin(fp, path, "id"), r->id))
+	if (r->id && weir__config_check_name(x, at, weir__config_pjoin(fp, path, "id"), r->id))
 		return -1;
 	if (!r->id && asprintf(&r->id, "route-%zu", i) < 0) {
 		r->id = NULL;
@@ -897,7 +905,8 @@ static int consumer_plugin(struct pctx *x, yaml_node_t *k, const char *name, yam
 	int rc = -1;
 
 	p->line = weir__config_line_of(k);
-	if (check_name(x, k, path, name) || !(p->name = weir__config_dup(x, k, path, name)))
+	if (weir__config_check_name(x, k, path, name) ||
+	    !(p->name = weir__config_dup(x, k, path, name)))
 		return -1;
 	if (v->type != YAML_MAPPING_NODE)
 		return weir__config_fail(x, v, path, "credentials must be a mapping");
@@ -965,7 +974,7 @@ static int consumer_username(struct pctx *x, struct weir_consumer_conf *cc, yaml
 	weir__config_pjoin(fp, path, "username");
 	if (!v)
 		return weir__config_fail(x, it, fp, "required field missing");
-	if (!(s = weir__config_str(x, v, fp)) || check_name(x, v, fp, s) ||
+	if (!(s = weir__config_str(x, v, fp)) || weir__config_check_name(x, v, fp, s) ||
 	    !(cc->username = weir__config_dup(x, v, fp, s)))
 		return -1;
 	if (!(first = weir__config_seen(&x->users, cc->username, cc, ENTER)))
@@ -1184,6 +1193,7 @@ static const struct ckey config_keys[] = {
 	FN("routes", config_routes, 0, false),
 	FN("plugins", config_plugins, 0, false),
 	FN("consumers", config_consumers, 0, false),
+	FN("certificates", weir__config_certificates, 0, false),
 	FN("admin", config_admin, 0, false),
 	END
 };
@@ -1204,7 +1214,7 @@ void weir_upstream_defaults(struct weir_upstream_conf *u)
  * routes get their ids written in, so that each can be addressed. */
 static const struct { const char *key; json_type type; } resource_keys[] = {
 	{ "routes", JSON_ARRAY }, { "upstreams", JSON_OBJECT }, { "plugins", JSON_OBJECT },
-	{ "consumers", JSON_ARRAY },
+	{ "consumers", JSON_ARRAY }, { "certificates", JSON_OBJECT },
 };
 
 static int resources_json(struct pctx *x, yaml_node_t *root)
@@ -1518,6 +1528,8 @@ void weir_config_swap_resources(struct weir_config *a, struct weir_config *b)
 	SWAP(size_t, a->n_plugins, b->n_plugins);
 	SWAP(struct weir_consumer_conf *, a->consumers, b->consumers);
 	SWAP(size_t, a->n_consumers, b->n_consumers);
+	SWAP(struct weir_cert_conf *, a->certificates, b->certificates);
+	SWAP(size_t, a->n_certificates, b->n_certificates);
 }
 #undef SWAP
 
@@ -1619,6 +1631,7 @@ void weir_config_free(struct weir_config *c)
 		free_plugins(c->consumers[i].plugins, c->consumers[i].n_plugins);
 	}
 	free(c->consumers);
+	weir__config_free_certs(c);
 	free(c->file);
 	free(c->listeners);
 	free(c->upstreams);

@@ -76,6 +76,16 @@ enum weir_syslog_proto {
 	WEIR_SYSLOG_UNIX,	/* datagrams to a local socket such as /dev/log */
 };
 
+/* TLS as a client: towards an upstream's nodes, and an https log sink's
+ * collector (README: TLS, Access log). */
+struct weir_upstream_tls_conf {
+	bool enabled;			/* a tls: section is present (or an https:// url) */
+	bool verify;			/* default true */
+	char *ca;			/* PEM CA certificates; NULL: the system's store */
+	char *sni;			/* server name sent and verified; NULL: the peer's IP is verified */
+	unsigned line;
+};
+
 struct weir_log_header {
 	char *name, *value;
 };
@@ -93,7 +103,7 @@ struct weir_log_sink_conf {
 	int facility;			/* 0..23; default 23 (local7) */
 	char *tag;			/* APP-NAME; default "weir" */
 	/* http */
-	char *url;			/* http://IP:PORT/path */
+	char *url;			/* http://IP:PORT/path or https:// */
 	char *url_host;			/* the Host header: the url's authority */
 	char *url_path;			/* default "/" */
 	uint32_t batch_size;		/* lines per POST at most; default 1000 */
@@ -101,6 +111,7 @@ struct weir_log_sink_conf {
 	uint32_t timeout_ms;		/* connect to response; default 5000 */
 	struct weir_log_header *headers;	/* extra request header fields */
 	size_t n_headers;
+	struct weir_upstream_tls_conf tls;	/* enabled exactly with an https:// url */
 	unsigned line;
 };
 
@@ -128,7 +139,8 @@ struct weir_tls_cert_conf {
 
 struct weir_tls_conf {
 	bool enabled;			/* a tls: section is present */
-	struct weir_tls_cert_conf *certs;	/* the first is the default */
+	struct weir_tls_cert_conf *certs;	/* the first is the default; may be none when
+						 * weir_config.certificates has some */
 	size_t n_certs;
 	enum weir_tls_version min_version;	/* default TLSv1.2 */
 	enum weir_tls_version max_version;	/* default TLSv1.3 */
@@ -145,6 +157,22 @@ struct weir_tls_conf {
 	enum weir_verify_client verify_client;	/* default off */
 	uint32_t verify_depth;		/* default 4 */
 	char *client_id_header;		/* lower case; NULL: the identity is not sent upstream */
+	unsigned line;
+};
+
+/* A certificate of the top-level certificates: section, which every TLS
+ * listener serves beside its own (README: TLS, Certificates as a
+ * resource); the admin API's `certificates` resources, by id. cert and
+ * key are PEM text (a value that holds "-----BEGIN" or a line break) or
+ * file names,
+ * read and checked when the snapshot is built (tls.c). */
+struct weir_cert_conf {
+	char *id;
+	char *cert;			/* the certificate, then its chain */
+	char *key;			/* its private key */
+	char **snis;			/* names served, exact or "*.suffix" (lower case);
+					 * none: the certificate's own names */
+	size_t n_snis;
 	unsigned line;
 };
 
@@ -186,15 +214,6 @@ static inline bool weir_hc_expects(const struct weir_health_check_conf *h, unsig
 {
 	return status <= WEIR_HC_STATUS_MAX && (h->expect[status / 64] >> (status % 64)) & 1;
 }
-
-/* TLS towards an upstream's nodes (README: TLS). */
-struct weir_upstream_tls_conf {
-	bool enabled;			/* a tls: section is present */
-	bool verify;			/* default true */
-	char *ca;			/* PEM CA certificates; NULL: the system's store */
-	char *sni;			/* server name sent and verified; NULL: the node's IP is verified */
-	unsigned line;
-};
 
 struct weir_upstream_conf {
 	char *name;
@@ -319,6 +338,8 @@ struct weir_config {
 	char *ban_pin_dir;		/* the XDP layer's pins; NULL: /sys/fs/bpf/weir */
 	struct weir_consumer_conf *consumers;
 	size_t n_consumers;
+	struct weir_cert_conf *certificates;	/* top-level, in file order */
+	size_t n_certificates;
 	/* global plugin settings, by plugin name */
 	struct weir_plugin_conf *plugins;
 	size_t n_plugins;
@@ -328,9 +349,11 @@ struct weir_config {
 	char *admin_token;		/* exactly one of token and token_file */
 	char *admin_token_file;
 	char *admin_state;		/* the state file */
-	/* With admin: the file's routes, upstreams and plugins as JSON, in the
-	 * admin API's shape: {"routes": [...], "upstreams": {...}, "plugins":
-	 * {...}}, every route with its id. NULL without admin:. */
+	/* With admin: the file's routes, upstreams, plugins, consumers and
+	 * certificates as JSON, in the admin API's shape: {"routes": [...],
+	 * "upstreams": {...}, "plugins": {...}, "consumers": [...],
+	 * "certificates": {...}}, every route with its id. NULL without
+	 * admin:. */
 	json_t *resources;
 };
 
@@ -347,11 +370,11 @@ int weir_config_parse(const char *name, const char *text, size_t len,
  * Returns 0, or -1 with "FILE: REASON" in err. */
 int weir_config_read(const char *file, char **text, size_t *len, char *err, size_t errlen);
 
-/* A configuration of the resources alone (routes, upstreams, plugins) from
- * their JSON document (the shape of weir_config.resources), validated as a
- * file holding them would be, with a stand-in listener: a caller moves them
- * into a whole configuration with weir_config_swap_resources(). Errors read
- * "admin:1: FIELD: REASON". */
+/* A configuration of the resources alone (routes, upstreams, plugins,
+ * consumers, certificates) from their JSON document (the shape of
+ * weir_config.resources), validated as a file holding them would be, with a
+ * stand-in listener: a caller moves them into a whole configuration with
+ * weir_config_swap_resources(). Errors read "admin:1: FIELD: REASON". */
 int weir_config_from_resources(const json_t *res, struct weir_config **out, char *err,
 			       size_t errlen);
 
@@ -360,7 +383,8 @@ int weir_config_from_resources(const json_t *res, struct weir_config **out, char
  * places in the list tell them apart. */
 int weir_route_conf_rank(const struct weir_route_conf *a, const struct weir_route_conf *b);
 
-/* Exchanges the routes, upstreams and global plugin settings of a and b. */
+/* Exchanges the resources of a and b: routes, upstreams, global plugin
+ * settings, consumers, certificates. */
 void weir_config_swap_resources(struct weir_config *a, struct weir_config *b);
 
 /* Quick mode: one listener, one upstream of one node, one catch-all route. */

@@ -38,6 +38,12 @@ static const char *const managed_headers[] = {
 static int sink_headers(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
 			const char *path);
 
+static int sink_tls(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		    const char *path)
+{
+	return weir__config_client_tls(x, v, &((struct weir_log_sink_conf *)base)->tls, path);
+}
+
 #define SK struct weir_log_sink_conf
 static const struct ckey sink_keys[] = {
 	{ "type", CK_ENUM, FIELD(SK, type, sizeof(int)), 0, 0, WEIR_SINK_FILE, sink_types, NULL,
@@ -53,6 +59,7 @@ static const struct ckey sink_keys[] = {
 	MS("flush_interval", SK, flush_interval_ms, 10, 3600000, 1000),
 	MS("timeout", SK, timeout_ms, 10, 600000, 5000),
 	FN("headers", sink_headers, 0, false),
+	FN("tls", sink_tls, 0, false),
 	END
 };
 #undef SK
@@ -72,6 +79,7 @@ static const struct {
 	{ "flush_interval", T(WEIR_SINK_HTTP) },
 	{ "timeout", T(WEIR_SINK_HTTP) },
 	{ "headers", T(WEIR_SINK_HTTP) },
+	{ "tls", T(WEIR_SINK_HTTP) },
 };
 /* The key each type cannot do without. */
 static const char *const sink_needs[] = { "path", "address", "url" };
@@ -119,36 +127,44 @@ static int sink_headers(struct pctx *x, const struct ckey *k, yaml_node_t *v, vo
 	return weir__config_each_pair(x, v, path, header_pair, s);
 }
 
-/* "http://IP[:PORT][/path]": an IP literal (names are never resolved), port
- * 80 by default, no query or fragment, no https. */
-static int parse_url(struct pctx *x, yaml_node_t *n, struct weir_log_sink_conf *s,
-		     const char *path)
+/* "http://IP[:PORT][/path]" or "https://...": an IP literal (names are
+ * never resolved), port 80 or 443 by default, no query or fragment. https
+ * verifies the collector as tls: says, by default against the system's CAs
+ * and for the IP (tls.sni names another name to send and verify). */
+static int parse_url(struct pctx *x, yaml_node_t *v, yaml_node_t *n,
+		     struct weir_log_sink_conf *s, const char *spath, const char *path)
 {
 	const char *u = s->url, *auth, *slash;
-	char hostport[80], why[160];
+	char hostport[80], why[160], fp[PATHLEN];
+	bool https = !strncasecmp(u, "https://", 8);
 
-	if (!strncasecmp(u, "https://", 8))
-		return weir__config_fail(x, n, path, "'%s': https is not supported; use http://",
-					 u);
-	if (strncasecmp(u, "http://", 7))
-		return weir__config_fail(x, n, path, "'%s': expected http://IP:PORT/path", u);
-	auth = u + 7;
+	if (!https && strncasecmp(u, "http://", 7))
+		return weir__config_fail(x, n, path, "'%s': expected http://IP:PORT/path (or "
+					 "https://)", u);
+	if (!https && s->tls.enabled)
+		return weir__config_fail(x, weir__config_map_get(x, v, "tls"),
+					 weir__config_pjoin(fp, spath, "tls"),
+					 "only used with an https:// url");
+	if (https && !s->tls.enabled &&
+	    weir__config_client_tls(x, NULL, &s->tls, weir__config_pjoin(fp, spath, "tls")))
+		return -1;
+	auth = u + (https ? 8 : 7);
 	slash = auth + strcspn(auth, "/");
 	for (const char *c = auth; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '?' || *c == '#')
 			return weir__config_fail(x, n, path, "'%s': no spaces, control characters, "
 						 "query or fragment", u);
-	if (slash == auth || (size_t)(slash - auth) >= sizeof(hostport) - 4)
+	if (slash == auth || (size_t)(slash - auth) >= sizeof(hostport) - 5)
 		return weir__config_fail(x, n, path, "'%s': expected http://IP:PORT/path", u);
 	memcpy(hostport, auth, (size_t)(slash - auth));
 	hostport[slash - auth] = 0;
 	if (!(s->url_host = weir__config_dup(x, n, path, hostport)))
 		return -1;
-	/* No port after the host (or after "]" of an IPv6 literal): 80. */
+	/* No port after the host (or after "]" of an IPv6 literal): 80, 443. */
 	const char *close = strrchr(hostport, ']');
 	if (!strchr(close ? close : hostport, ':') || (!close && strchr(hostport, ':') !=
 						       strrchr(hostport, ':')))
-		strcat(hostport, ":80");
+		strcat(hostport, https ? ":443" : ":80");
 	if (weir_addr_parse(hostport, false, &s->addr, why, sizeof(why)))
 		return weir__config_fail(x, n, path, "%s", why);
 	return (s->url_path = weir__config_dup(x, n, path, *slash ? slash : "/")) ? 0 : -1;
@@ -204,7 +220,7 @@ static int sink_check(struct pctx *x, yaml_node_t *v, struct weir_log_sink_conf 
 		}
 		return 0;
 	case WEIR_SINK_HTTP:
-		if (parse_url(x, n, s, fp))
+		if (parse_url(x, v, n, s, path, fp))
 			return -1;
 		return (s->name = weir__config_dup(x, n, fp, s->url)) ? 0 : -1;
 	}
@@ -300,6 +316,8 @@ void weir__config_free_log(struct weir_config *c)
 		free(s->url);
 		free(s->url_host);
 		free(s->url_path);
+		free(s->tls.ca);
+		free(s->tls.sni);
 		for (size_t j = 0; j < s->n_headers; j++) {
 			free(s->headers[j].name);
 			free(s->headers[j].value);

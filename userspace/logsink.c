@@ -21,7 +21,12 @@
  *           lines as they are (application/x-ndjson), on a keepalive
  *           connection. 2xx delivers; 408, 429, 5xx and any I/O failure or
  *           timeout retry the batch; other statuses refuse it for good
- *           (dropped, counted).
+ *           (dropped, counted). An https:// collector gets the same over
+ *           TLS: its client context and handshake are tls.c's, as an
+ *           upstream's are, and its reads and writes go through
+ *           weir_io_read/weir_io_writev (tls_io.c), as the workers' do; a
+ *           handshake that fails (a certificate that does not verify) is a
+ *           failed attempt, retried like a refused connect.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,12 +47,14 @@
 
 #include "core.h"
 #include "logsink.h"
+#include "tls.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define SYSLOG_TIMEOUT_MS 5000		/* connect and send, syslog over TCP */
 #define HDR_MAX 192			/* an RFC 5424 header, without the line */
 #define MMSG 64
+#define REPLY_BUF 4096			/* a collector's reply, read in pieces this large */
 
 enum { SENT, REFUSED, FAILED };		/* what became of a batch */
 
@@ -75,8 +82,13 @@ struct weir_logsink {
 	uint32_t lines;
 	uint64_t first_ms;		/* when the oldest buffered line came */
 
-	/* the thread's own */
-	int fd;
+	/* the thread's own: the socket or file (io.fd), with its TLS (io.ssl)
+	 * on an https collector */
+	struct weir_io io;
+	struct ssl_ctx_st *tls_ctx;	/* https: the client context; else NULL */
+	struct weir_upstream_tls_conf tls;	/* https: verify and sni */
+	const char *tls_why;		/* the last handshake failure reported */
+	struct weir_buf *in;		/* http: the reply, read through io */
 	char *scratch;
 	size_t scratch_cap;
 
@@ -128,21 +140,37 @@ static int net_connect(struct weir_logsink *s, int type, const struct sockaddr *
 	return fd;
 }
 
-/* Writes all of iov (which it consumes). 0, or -1. */
-static int send_all(struct weir_logsink *s, int fd, struct iovec *iov, int n,
-		    uint64_t deadline)
+/* Waits until s->io can go on with a read (`reading`) or a write: TLS may
+ * need the other direction first (tls_io.c's tls_rw). As io_wait. */
+static int io_ready(struct weir_logsink *s, bool reading, uint64_t deadline)
+{
+	bool in = reading;
+	int rc;
+
+	if (s->io.tls_rw & (reading ? WEIR_TLS_READ_ON_WRITE : WEIR_TLS_WRITE_ON_READ))
+		in = !reading;
+	rc = io_wait(s, s->io.fd, in ? POLLIN : POLLOUT, deadline);
+	if (rc == 1 && s->io.ssl)
+		weir_tls_cross(&s->io, in, !in);
+	return rc;
+}
+
+/* Writes all of iov (which it consumes) to s->io, in plaintext or TLS. 0,
+ * or -1. */
+static int send_all(struct weir_logsink *s, struct iovec *iov, int n, uint64_t deadline)
 {
 	while (n) {
-		ssize_t k = writev(fd, iov, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN) {
-			if (io_wait(s, fd, POLLOUT, deadline) != 1)
+		size_t total = 0;
+		for (int i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		ssize_t k = weir_io_writev(&s->io, iov, n, total);
+		if (k < 0)
+			return -1;
+		if (k == 0) {
+			if (io_ready(s, false, deadline) != 1)
 				return -1;
 			continue;
 		}
-		if (k < 0)
-			return -1;
 		while (n && (size_t)k >= iov->iov_len) {
 			k -= (ssize_t)iov->iov_len;
 			iov++;
@@ -156,23 +184,27 @@ static int send_all(struct weir_logsink *s, int fd, struct iovec *iov, int n,
 	return 0;
 }
 
-/* A kept connection the peer has closed (or written to: no collector
- * speaks first) would swallow the next batch. */
-static void drop_stale(struct weir_logsink *s)
-{
-	struct pollfd pf = { s->fd, POLLIN | POLLRDHUP, 0 };
-
-	if (s->fd >= 0 && poll(&pf, 1, 0) != 0) {
-		close(s->fd);
-		s->fd = -1;
-	}
-}
-
 static void net_close(struct weir_logsink *s)
 {
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
+	weir_tls_close(&s->io, true);	/* close_notify, best effort */
+	if (s->io.fd >= 0)
+		close(s->io.fd);
+	s->io.fd = -1;
+}
+
+/* A kept connection the peer has closed (or written to: no collector
+ * speaks first) would swallow the next batch. Over TLS, records without
+ * data (a TLS 1.3 session ticket) are no reason. */
+static void drop_stale(struct weir_logsink *s)
+{
+	struct pollfd pf = { s->io.fd, POLLIN | POLLRDHUP, 0 };
+
+	if (s->io.fd < 0 || poll(&pf, 1, 0) == 0)
+		return;
+	if (s->io.ssl && !(pf.revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
+	    weir_tls_idle_ok(&s->io))
+		return;
+	net_close(s);
 }
 
 static char *scratch(struct weir_logsink *s, size_t need)
@@ -204,7 +236,7 @@ static int file_open(const char *path, char *err, size_t errlen)
 static int file_send(struct weir_logsink *s, const char *p, size_t n, uint32_t lines)
 {
 	while (n) {
-		ssize_t k = write(s->fd, p, n);
+		ssize_t k = write(s->io.fd, p, n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
@@ -236,16 +268,16 @@ static int syslog_connect(struct weir_logsink *s, uint64_t deadline)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 
-	if (s->fd >= 0)
+	if (s->io.fd >= 0)
 		return 0;
 	if (s->proto == WEIR_SYSLOG_UNIX) {
 		memcpy(un.sun_path, s->unix_path, sizeof(un.sun_path));
-		s->fd = net_connect(s, SOCK_DGRAM, (struct sockaddr *)&un, sizeof(un), deadline);
+		s->io.fd = net_connect(s, SOCK_DGRAM, (struct sockaddr *)&un, sizeof(un), deadline);
 	} else {
-		s->fd = net_connect(s, s->proto == WEIR_SYSLOG_TCP ? SOCK_STREAM : SOCK_DGRAM,
+		s->io.fd = net_connect(s, s->proto == WEIR_SYSLOG_TCP ? SOCK_STREAM : SOCK_DGRAM,
 				    (struct sockaddr *)&s->addr.sa, s->addr.len, deadline);
 	}
-	return s->fd >= 0 ? 0 : -1;
+	return s->io.fd >= 0 ? 0 : -1;
 }
 
 /* One datagram per line, 64 to a sendmmsg. */
@@ -269,10 +301,10 @@ static int syslog_send_dgram(struct weir_logsink *s, const char *p, size_t n, ui
 			k++;
 		}
 		for (int done = 0; done < k;) {
-			int r = sendmmsg(s->fd, mm + done, (unsigned)(k - done), 0);
+			int r = sendmmsg(s->io.fd, mm + done, (unsigned)(k - done), 0);
 			if (r < 0 && errno == EINTR)
 				continue;
-			if (r < 0 && errno == EAGAIN && io_wait(s, s->fd, POLLOUT, deadline) == 1)
+			if (r < 0 && errno == EAGAIN && io_wait(s, s->io.fd, POLLOUT, deadline) == 1)
 				continue;
 			if (r <= 0)
 				return -1;
@@ -303,7 +335,7 @@ static int syslog_send_tcp(struct weir_logsink *s, const char *p, size_t n, uint
 		p += ll + 1;
 	}
 	iov = (struct iovec){ o, k };
-	return send_all(s, s->fd, &iov, 1, deadline);
+	return send_all(s, &iov, 1, deadline);
 }
 
 static int syslog_send(struct weir_logsink *s, const char *p, size_t n, uint32_t lines)
@@ -335,6 +367,40 @@ static int on_reply_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+/* The TLS handshake with the collector, within the deadline. A failure
+ * (a certificate that does not verify) is said once on stderr, not at
+ * every retry; it is a failed attempt like a refused connect. 0, or -1. */
+static int tls_handshake(struct weir_logsink *s, uint64_t deadline)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (weir_tls_client_start(&s->io, s->tls_ctx, &s->tls, &s->addr) < 0)
+		return -1;
+	for (;;) {
+		s->io.readable = s->io.writable = 1;
+		rc = weir_tls_handshake(&s->io, &why);
+		if (rc == 1) {
+			s->tls_why = NULL;
+			return 0;
+		}
+		if (rc < 0)
+			break;
+		rc = io_wait(s, s->io.fd, s->io.readable ? POLLOUT : POLLIN, deadline);
+		if (rc < 0)
+			return -1;	/* stopped: nothing to say */
+		if (rc == 0) {
+			why = "handshake timed out";
+			break;
+		}
+	}
+	if (why != s->tls_why)
+		fprintf(stderr, "weir: access_log: %s: TLS handshake failed: %s (the batch is "
+			"kept and retried)\n", s->name, why);
+	s->tls_why = why;
+	return -1;
+}
+
 /* One POST of p[0..n) and its reply on the kept connection. SENT, REFUSED
  * (a status that retrying will not change) or FAILED; *replied: a status
  * came back. */
@@ -343,34 +409,34 @@ static int http_post(struct weir_logsink *s, const char *p, size_t n, uint64_t d
 {
 	static const llhttp_settings_t settings = { .on_message_complete = on_reply_complete };
 	struct http_reply rep = { false };
-	char cl[32], in[4096];
+	struct weir_buf *in = s->in;
+	char cl[32];
 	struct iovec iov[3] = { { s->http_head, strlen(s->http_head) }, { cl, 0 },
 				{ (char *)p, n } };
 	llhttp_t parser;
 
-	if (s->fd < 0) {
-		s->fd = net_connect(s, SOCK_STREAM, (struct sockaddr *)&s->addr.sa, s->addr.len,
-				    deadline);
-		if (s->fd < 0)
+	if (s->io.fd < 0) {
+		s->io.fd = net_connect(s, SOCK_STREAM, (struct sockaddr *)&s->addr.sa, s->addr.len,
+				       deadline);
+		if (s->io.fd < 0 || (s->tls_ctx && tls_handshake(s, deadline) < 0))
 			return FAILED;
 	}
 	iov[1].iov_len = (size_t)snprintf(cl, sizeof(cl), "%zu\r\n\r\n", n);
-	if (send_all(s, s->fd, iov, 3, deadline) < 0)
+	if (send_all(s, iov, 3, deadline) < 0)
 		return FAILED;
 	llhttp_init(&parser, HTTP_RESPONSE, &settings);
 	parser.data = &rep;
 	while (!rep.done) {
-		ssize_t k = read(s->fd, in, sizeof(in));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN) {
-			if (io_wait(s, s->fd, POLLIN, deadline) != 1)
+		in->start = in->end = 0;
+		ssize_t k = weir_io_read(&s->io, in);
+		if (k == -1) {
+			if (io_ready(s, true, deadline) != 1)
 				return FAILED;
 			continue;
 		}
 		if (k <= 0)
 			return FAILED;
-		llhttp_errno_t e = llhttp_execute(&parser, in, (size_t)k);
+		llhttp_errno_t e = llhttp_execute(&parser, in->data, (size_t)k);
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return FAILED;
 	}
@@ -391,7 +457,7 @@ static int http_send(struct weir_logsink *s, const char *p, size_t n)
 	bool replied = false, reused;
 
 	drop_stale(s);
-	reused = s->fd >= 0;
+	reused = s->io.fd >= 0;
 	rc = http_post(s, p, n, deadline, &replied);
 	if (rc == FAILED) {
 		net_close(s);
@@ -452,8 +518,8 @@ static int deliver(struct weir_logsink *s, const char *p, size_t n, uint32_t lin
 		if (reopen) {
 			int fd = file_open(s->path, NULL, 0);
 			if (fd >= 0) {
-				close(s->fd);
-				s->fd = fd;
+				close(s->io.fd);
+				s->io.fd = fd;
 			}
 		}
 		return n ? file_send(s, p, n, lines) : SENT;
@@ -540,6 +606,9 @@ static char *sink_key(const struct weir_log_sink_conf *c)
 		c->timeout_ms);
 	for (size_t i = 0; i < c->n_headers; i++)
 		fprintf(f, "|%s: %s", c->headers[i].name, c->headers[i].value);
+	if (c->tls.enabled)
+		fprintf(f, "|tls %d %s %s", c->tls.verify, c->tls.ca ? c->tls.ca : "",
+			c->tls.sni ? c->tls.sni : "");
 	if (fclose(f)) {
 		free(k);
 		return NULL;
@@ -569,8 +638,10 @@ static char *http_head(const struct weir_log_sink_conf *c)
 
 static void sink_free(struct weir_logsink *s)
 {
-	if (s->fd >= 0)
-		close(s->fd);
+	net_close(s);
+	weir_tls_client_free(s->tls_ctx);
+	free(s->tls.sni);
+	free(s->in);
 	if (s->stopfd >= 0)
 		close(s->stopfd);
 	pthread_mutex_destroy(&s->lock);
@@ -584,8 +655,8 @@ static void sink_free(struct weir_logsink *s)
 	free(s);
 }
 
-struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, char *err,
-				      size_t errlen)
+struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, const char *file,
+				      size_t index, char *err, size_t errlen)
 {
 	struct weir_logsink *s = calloc(1, sizeof(*s));
 	pthread_condattr_t ca;
@@ -593,7 +664,7 @@ struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, char *
 
 	if (!s)
 		goto oom;
-	s->fd = -1;
+	s->io.fd = -1;
 	s->stopfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -614,7 +685,7 @@ struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, char *
 	case WEIR_SINK_FILE:
 		if (!(s->path = strdup(c->path)))
 			goto oom;
-		if ((s->fd = file_open(c->path, err, errlen)) < 0) {
+		if ((s->io.fd = file_open(c->path, err, errlen)) < 0) {
 			sink_free(s);
 			return NULL;
 		}
@@ -629,8 +700,24 @@ struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, char *
 			 c->tag, (int)getpid());
 		break;
 	case WEIR_SINK_HTTP:
-		if (!(s->http_head = http_head(c)))
+		if (!(s->http_head = http_head(c)) ||
+		    !(s->in = malloc(sizeof(*s->in) + REPLY_BUF)))
 			goto oom;
+		s->in->cap = REPLY_BUF;
+		if (!c->tls.enabled)
+			break;
+		s->tls.enabled = true;
+		s->tls.verify = c->tls.verify;
+		if (c->tls.sni && !(s->tls.sni = strdup(c->tls.sni)))
+			goto oom;
+		char why[300];
+		if (!(s->tls_ctx = weir_tls_client_ctx(&c->tls, why, sizeof(why)))) {
+			snprintf(err, errlen, "%s:%u: access_log.sinks[%zu].tls.ca: %s",
+				 file ? file : "config", c->tls.line ? c->tls.line : c->line, index,
+				 why);
+			sink_free(s);
+			return NULL;
+		}
 		break;
 	}
 	if (pthread_create(&s->thread, NULL, sink_main, s)) {

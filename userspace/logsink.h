@@ -21,10 +21,12 @@
 
 struct weir_logsink;
 
-/* A sink for c, its thread started; a file sink opens its file here, so a
- * bad path fails the configuration. NULL with the reason in err. */
-struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, char *err,
-				      size_t errlen);
+/* A sink for c (sinks[index] of the configuration read from file), its
+ * thread started; a file sink opens its file here, and an https sink loads
+ * its CAs, so a bad path fails the configuration. NULL with the reason in
+ * err. */
+struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, const char *file,
+				      size_t index, char *err, size_t errlen);
 /* True when c describes s exactly (a reload keeps s, its buffer and its
  * connection). */
 bool weir_logsink_same(const struct weir_logsink *s, const struct weir_log_sink_conf *c);

@@ -630,7 +630,8 @@ int main(int argc, char **argv)
 			return state_error(conf, state, err);
 		weir_config_swap_resources(conf, r);
 		weir_config_free(r);
-		fprintf(stderr, "weir: routes, upstreams and plugins from the state file %s\n",
+		fprintf(stderr, "weir: routes, upstreams, plugins, consumers and certificates from the "
+			"state file %s\n",
 			conf->admin_state);
 	}
 	if (log_path) {

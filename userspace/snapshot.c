@@ -532,6 +532,7 @@ static struct weir_frame *frame_build(struct weir_config *conf, uint32_t n_worke
 				      size_t errlen)
 {
 	struct weir_frame *f = calloc(1, sizeof(*f));
+	struct weir_tls_certs *top = NULL;
 
 	if (!f) {
 		weir_config_free(conf);
@@ -554,6 +555,10 @@ static struct weir_frame *frame_build(struct weir_config *conf, uint32_t n_worke
 		}
 	if (build_globals(f, err, errlen) < 0)
 		goto fail;
+	/* The top-level certificates are checked whether a listener serves
+	 * them or not; each listener's contexts take their own references. */
+	if (!(top = weir_tls_certs_load(conf, err, errlen)))
+		goto fail;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		if (!conf->listeners[i].tls.enabled)
 			continue;
@@ -562,9 +567,11 @@ static struct weir_frame *frame_build(struct weir_config *conf, uint32_t n_worke
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		if (!(f->listen_tls[i] = weir_tls_server_new(conf, i, err, errlen)))
+		if (!(f->listen_tls[i] = weir_tls_server_new(conf, i, top, err, errlen)))
 			goto fail;
 	}
+	weir_tls_certs_free(top);
+	top = NULL;
 	for (size_t i = 0; i < conf->n_upstreams; i++) {
 		f->n_upstreams = i + 1;
 		if (build_upstream(f, &f->upstreams[i], &conf->upstreams[i], err, errlen) < 0)
@@ -572,6 +579,7 @@ static struct weir_frame *frame_build(struct weir_config *conf, uint32_t n_worke
 	}
 	return f;
 fail:
+	weir_tls_certs_free(top);
 	weir__frame_put(f);
 	return NULL;
 }

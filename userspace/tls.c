@@ -3,10 +3,12 @@
  * handshake (SNI, ALPN, session tickets, upstream sessions), and the SSL
  * objects of new connections. Their I/O is tls_io.c's.
  *
- * A TLS listener is one SSL_CTX per certificate, all set up alike; the
- * first is the default and the one every connection starts on, so it is
- * also where the session cache and the ticket callback live (OpenSSL keeps
- * both on the SSL's initial context, its session_ctx). The servername
+ * A TLS listener is one SSL_CTX per certificate, all set up alike: its own
+ * certificates, then the configuration's top-level ones (loaded once per
+ * snapshot by tls_cert.c, shared by reference). The first is the default
+ * and the one every connection starts on, so it is also where the session
+ * cache and the ticket callback live (OpenSSL keeps both on the SSL's
+ * initial context, its session_ctx). The servername
  * callback moves a connection to the context of the certificate whose
  * names (SAN DNS names, else the CN) match the SNI: exactly, or by a
  * "*.example.com" wildcard covering one label (RFC 6125 6.4.3).
@@ -86,17 +88,6 @@ static void idx_init(void)
 static const char *file_of(const struct weir_config *c)
 {
 	return c->file ? c->file : "config";
-}
-
-/* The first error OpenSSL queued, as text, and the queue emptied. */
-static const char *ssl_why(char *buf, size_t len)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
-
-	snprintf(buf, len, "%s", r ? r : "unknown OpenSSL error");
-	ERR_clear_error();
-	return buf;
 }
 
 static int add_name(struct weir_tls_server *t, const char *name, size_t len, uint32_t ctx)
@@ -268,7 +259,7 @@ static int ctx_setup(SSL_CTX *ctx, struct weir_tls_server *t, const struct weir_
 	if (!SSL_CTX_set_min_proto_version(ctx, versions[tc->min_version]) ||
 	    !SSL_CTX_set_max_proto_version(ctx, versions[tc->max_version])) {
 		*field = "min_version";
-		ssl_why(why, len);
+		weir_tls_ssl_why(why, len);
 		return -1;
 	}
 	if (!SSL_CTX_set_cipher_list(ctx, tc->ciphers ? tc->ciphers : DEFAULT_CIPHERS)) {
@@ -290,7 +281,7 @@ static int ctx_setup(SSL_CTX *ctx, struct weir_tls_server *t, const struct weir_
 	if (!EVP_Digest(sid, strlen(sid), sid_ctx, NULL, EVP_sha256(), NULL) ||
 	    !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx))) {
 		*field = "certificates";
-		ssl_why(why, len);
+		weir_tls_ssl_why(why, len);
 		return -1;
 	}
 	SSL_CTX_set_timeout(ctx, t->session_timeout_s);
@@ -325,73 +316,58 @@ static int ctx_setup(SSL_CTX *ctx, struct weir_tls_server *t, const struct weir_
 	return 0;
 }
 
-/* Loads one certificate with its chain and key into ctx, checks they
- * belong together, and warns of an expired certificate. */
-static int ctx_cert(SSL_CTX *ctx, const struct weir_tls_cert_conf *cc, const char **field,
-		    char *why, size_t len, const char *where)
+/* Puts a loaded certificate, its chain and key into ctx (which takes its
+ * own references). */
+static int ctx_cert(SSL_CTX *ctx, const struct weir_tls_cert *lc, const char **field, char *why,
+		    size_t len)
 {
-	X509 *x;
+	char r[160];
 
+	if (SSL_CTX_use_cert_and_key(ctx, lc->x, lc->pk, lc->chain, 1) == 1)
+		return 0;
 	*field = "cert";
-	if (readable_file(cc->cert, why, len) < 0)
-		return -1;
-	if (!SSL_CTX_use_certificate_chain_file(ctx, cc->cert)) {
-		char r[160];
-		snprintf(why, len, "'%s': not a PEM certificate (%s)", cc->cert, ssl_why(r, sizeof(r)));
-		return -1;
-	}
-	*field = "key";
-	if (readable_file(cc->key, why, len) < 0)
-		return -1;
-	if (!SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM)) {
-		unsigned long e = ERR_peek_last_error();
-		char r[160];
-
-		/* OpenSSL checks the key against the certificate as it loads it */
-		if (ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
-						       ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH))
-			snprintf(why, len, "'%s' does not match the certificate '%s'", cc->key, cc->cert);
-		else
-			snprintf(why, len, "'%s': not a PEM private key (%s)", cc->key,
-				 ssl_why(r, sizeof(r)));
-		ERR_clear_error();
-		return -1;
-	}
-	if (!SSL_CTX_check_private_key(ctx)) {
-		snprintf(why, len, "'%s' does not match the certificate '%s'", cc->key, cc->cert);
-		ERR_clear_error();
-		return -1;
-	}
-	x = SSL_CTX_get0_certificate(ctx);
-	if (x && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
-		fprintf(stderr, "weir: warning: %s: certificate '%s' has expired\n", where, cc->cert);
-	return 0;
+	snprintf(why, len, "not usable (%s)", weir_tls_ssl_why(r, sizeof(r)));
+	return -1;
 }
 
+/* A listener's contexts: its own certificates first (the first is the
+ * default and where every handshake starts), then the top-level ones. The
+ * names are listed the top-level certificates' first, so that a name they
+ * share with one of the listener's goes to them: what the admin API puts
+ * takes effect without editing the file. A top-level certificate with
+ * snis serves those names instead of its own. */
 struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t index,
-					    char *err, size_t errlen)
+					    const struct weir_tls_certs *top, char *err,
+					    size_t errlen)
 {
 	const struct weir_listener_conf *l = &c->listeners[index];
 	const struct weir_tls_conf *tc = &l->tls;
 	struct weir_tls_server *t = calloc(1, sizeof(*t));
+	size_t n_top = top ? top->n : 0, n = tc->n_certs + n_top, k = 0;
 	const char *field = "tls";
-	char why[400], where[96], at[400];
+	char why[400], where[96];
 	unsigned line = tc->line;
-	size_t k = 0;
 
 	pthread_once(&idx_once, idx_init);
+	snprintf(where, sizeof(where), "listeners[%zu].tls", index);
 	if (!t || server_idx < 0 || !ticket_cipher)
 		goto oom;
 	t->refs = 1;
+	if (!n) {
+		field = "certificates";
+		snprintf(why, sizeof(why), "required: the listener has none of its own and there "
+			 "is no top-level certificate");
+		goto fail;
+	}
 	t->handshake_ms = tc->handshake_timeout_ms;
 	t->session_timeout_s = (tc->session_timeout_ms + 999) / 1000;
 	for (size_t i = 0; i < tc->n_alpn; i++) {
-		size_t n = strlen(tc->alpn[i]);
-		if (t->alpn_len + 1 + n > sizeof(t->alpn))
+		size_t len = strlen(tc->alpn[i]);
+		if (t->alpn_len + 1 + len > sizeof(t->alpn))
 			break;
-		t->alpn[t->alpn_len++] = (unsigned char)n;
-		memcpy(t->alpn + t->alpn_len, tc->alpn[i], n);
-		t->alpn_len += (unsigned)n;
+		t->alpn[t->alpn_len++] = (unsigned char)len;
+		memcpy(t->alpn + t->alpn_len, tc->alpn[i], len);
+		t->alpn_len += (unsigned)len;
 	}
 	if (tc->client_id_header) {
 		if (!(t->id_header = strdup(tc->client_id_header)))
@@ -401,26 +377,53 @@ struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t 
 	if (tc->session_tickets &&
 	    !(t->ring = weir_ticket_ring_get(l->addr.text, tc->ticket_key_rotate_ms)))
 		goto oom;
-	if (!(t->ctxs = calloc(tc->n_certs, sizeof(*t->ctxs))))
+	if (!(t->ctxs = calloc(n, sizeof(*t->ctxs))))
 		goto oom;
-	snprintf(where, sizeof(where), "listeners[%zu].tls", index);
-	for (k = 0; k < tc->n_certs; k++) {
-		const struct weir_tls_cert_conf *cc = &tc->certs[k];
+	for (k = 0; k < n; k++) {
+		struct weir_tls_cert own = { 0 };
+		const struct weir_tls_cert *lc = k < tc->n_certs ? &own : &top->v[k - tc->n_certs];
+		int rc;
 
 		if (!(t->ctxs[k] = SSL_CTX_new(TLS_server_method())))
 			goto oom;
 		t->n_ctxs = k + 1;
 		if (ctx_setup(t->ctxs[k], t, tc, l->addr.text, &field, why, sizeof(why)) < 0)
 			goto fail;
-		line = cc->line;
-		snprintf(where, sizeof(where), "listeners[%zu].tls.certificates[%zu]", index, k);
-		snprintf(at, sizeof(at), "%s:%u: %s", file_of(c), line, where);
-		if (ctx_cert(t->ctxs[k], cc, &field, why, sizeof(why), at) < 0)
+		if (k < tc->n_certs) {
+			const struct weir_tls_cert_conf *cc = &tc->certs[k];
+
+			line = cc->line;
+			snprintf(where, sizeof(where), "listeners[%zu].tls.certificates[%zu]", index, k);
+			if (weir_tls_cert_load(&own, cc->cert, cc->key, &field, why, sizeof(why)) < 0)
+				goto fail;
+			if (weir_tls_cert_expired(&own))
+				fprintf(stderr, "weir: warning: %s:%u: %s: certificate '%s' has expired\n",
+					file_of(c), line, where, cc->cert);
+		} else {
+			const struct weir_cert_conf *cc = &c->certificates[k - tc->n_certs];
+
+			line = cc->line;
+			snprintf(where, sizeof(where), "certificates.%s", cc->id);
+		}
+		rc = ctx_cert(t->ctxs[k], lc, &field, why, sizeof(why));
+		weir_tls_cert_clear(&own);
+		if (rc < 0)
 			goto fail;
-		if (cert_names(t, SSL_CTX_get0_certificate(t->ctxs[k]), (uint32_t)k) < 0)
-			goto oom;
 		line = tc->line;
 		snprintf(where, sizeof(where), "listeners[%zu].tls", index);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t at = (uint32_t)((i + tc->n_certs) % n);	/* the top-level ones first */
+		const struct weir_cert_conf *cc = at >= tc->n_certs ?
+						  &c->certificates[at - tc->n_certs] : NULL;
+		int rc = 0;
+
+		for (size_t j = 0; cc && j < cc->n_snis && !rc; j++)
+			rc = add_name(t, cc->snis[j], strlen(cc->snis[j]), at);
+		if (!cc || !cc->n_snis)
+			rc = cert_names(t, SSL_CTX_get0_certificate(t->ctxs[at]), at);
+		if (rc < 0)
+			goto oom;
 	}
 	SSL_CTX_set_tlsext_servername_callback(t->ctxs[0], on_servername);
 	SSL_CTX_set_tlsext_servername_arg(t->ctxs[0], t);
@@ -481,16 +484,12 @@ static int on_client_session(SSL *s, SSL_SESSION *sess)
 }
 
 
-SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
-			     size_t errlen)
+SSL_CTX *weir_tls_client_ctx(const struct weir_upstream_tls_conf *tc, char *why, size_t len)
 {
-	const struct weir_upstream_conf *u = &c->upstreams[index];
-	const struct weir_upstream_tls_conf *tc = &u->tls;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	char why[300];
 
 	if (!ctx) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(why, len, "out of memory");
 		ERR_clear_error();
 		return NULL;
 	}
@@ -502,27 +501,42 @@ SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *er
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
-	/* Sessions are kept per pool (node and settings) by the worker that
-	 * owns it, not in a cache of OpenSSL's. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
 	if (tc->verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (tc->ca && readable_file(tc->ca, why, sizeof(why)) < 0)
+		if (tc->ca && readable_file(tc->ca, why, len) < 0)
 			goto fail;
 		if (tc->ca ? !SSL_CTX_load_verify_locations(ctx, tc->ca, NULL) :
 			     !SSL_CTX_set_default_verify_paths(ctx)) {
-			snprintf(why, sizeof(why), "'%s': no CA certificate in it",
+			snprintf(why, len, "'%s': no CA certificate in it",
 				 tc->ca ? tc->ca : "the system's store");
 			goto fail;
 		}
 	}
 	return ctx;
 fail:
-	snprintf(err, errlen, "%s:%u: upstreams.%s.tls.ca: %s", file_of(c), tc->line, u->name, why);
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *weir_tls_client_new(const struct weir_config *c, size_t index, char *err,
+			     size_t errlen)
+{
+	const struct weir_upstream_conf *u = &c->upstreams[index];
+	const struct weir_upstream_tls_conf *tc = &u->tls;
+	char why[300];
+	SSL_CTX *ctx = weir_tls_client_ctx(tc, why, sizeof(why));
+
+	if (!ctx) {
+		snprintf(err, errlen, "%s:%u: upstreams.%s.tls.ca: %s", file_of(c), tc->line,
+			 u->name, why);
+		return NULL;
+	}
+	/* Sessions are kept per pool (node and settings) by the worker that
+	 * owns it, not in a cache of OpenSSL's. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_client_session);
+	return ctx;
 }
 
 void weir_tls_client_free(SSL_CTX *ctx)
@@ -552,8 +566,8 @@ void weir_tls_session_drop(struct weir_pool *p)
 	p->tls_session = NULL;
 }
 
-int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
-		     const struct weir_addr *node, struct weir_pool *from)
+int weir_tls_client_start(struct weir_io *io, SSL_CTX *ctx,
+			  const struct weir_upstream_tls_conf *conf, const struct weir_addr *node)
 {
 	SSL *s = SSL_new(ctx);
 	char ip[INET6_ADDRSTRLEN];
@@ -571,9 +585,6 @@ int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstrea
 	    (!inet_ntop(node->sa.ss_family, a, ip, sizeof(ip)) ||
 	     !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), ip)))
 		goto fail;
-	if (from && from->tls_session && !SSL_set_session(s, from->tls_session))
-		ERR_clear_error();	/* then a full handshake */
-	SSL_set_app_data(s, io);	/* the upconn: io is its first member */
 	SSL_set_connect_state(s);
 	io->ssl = s;
 	return 0;
@@ -581,6 +592,17 @@ fail:
 	SSL_free(s);
 	ERR_clear_error();
 	return -1;
+}
+
+int weir_tls_connect(struct weir_io *io, SSL_CTX *ctx, const struct weir_upstream_tls_conf *conf,
+		     const struct weir_addr *node, struct weir_pool *from)
+{
+	if (weir_tls_client_start(io, ctx, conf, node) < 0)
+		return -1;
+	if (from && from->tls_session && !SSL_set_session(io->ssl, from->tls_session))
+		ERR_clear_error();	/* then a full handshake */
+	SSL_set_app_data(io->ssl, io);	/* the upconn: io is its first member */
+	return 0;
 }
 
 void weir_tls_cleanup(void)

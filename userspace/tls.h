@@ -22,6 +22,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct weir_io;
@@ -30,19 +32,71 @@ struct weir_pool;
 struct ssl_ctx_st;
 
 struct weir_tls_server;
+struct x509_st;
+struct evp_pkey_st;
+struct stack_st_X509;
 
-/* Builds the contexts of listener `index` of c (c->listeners[index].tls):
- * reads and checks every certificate and key, the client CA, the cipher
- * lists. Returns NULL with "FILE:LINE: FIELD: REASON" in err. An expired
- * certificate is a warning on stderr, not an error. */
+/* ---- server certificates (tls_cert.c) ---- */
+
+/* The last error OpenSSL queued, as text in buf, and the thread's queue
+ * emptied; returns buf. */
+const char *weir_tls_ssl_why(char *buf, size_t len);
+
+/* One certificate as loaded: the leaf, the rest of its chain, its key. */
+struct weir_tls_cert {
+	struct x509_st *x;
+	struct stack_st_X509 *chain;
+	struct evp_pkey_st *pk;
+};
+
+/* Loads cert (the certificate then its chain) and key, each PEM text (it
+ * holds "-----BEGIN" or a line break) or a PEM file's name, and checks that the key
+ * is the certificate's. 0, or -1 with the field ("cert" or "key") in
+ * *field and the reason in why (a file named, text never quoted). */
+int weir_tls_cert_load(struct weir_tls_cert *c, const char *cert, const char *key,
+		       const char **field, char *why, size_t len);
+void weir_tls_cert_clear(struct weir_tls_cert *c);
+bool weir_tls_cert_expired(const struct weir_tls_cert *c);
+
+/* The top-level certificates of a configuration, loaded in its order. */
+struct weir_tls_certs {
+	struct weir_tls_cert *v;
+	size_t n;
+};
+
+/* Loads conf->certificates; NULL with "FILE:LINE: certificates.ID.FIELD:
+ * REASON" in err. An expired one is a warning on stderr, not an error. */
+struct weir_tls_certs *weir_tls_certs_load(const struct weir_config *conf, char *err,
+					   size_t errlen);
+void weir_tls_certs_free(struct weir_tls_certs *s);
+
+/* What the admin API shows of a certificate (PEM text or file), never its
+ * key: {"subject", "issuer", "not_before", "not_after" (ISO 8601, UTC),
+ * "sha256" (the fingerprint, AB:CD:...), "names" (its SAN DNS names),
+ * "expired"}, or {"error": REASON} when it cannot be read now. A new
+ * reference, NULL when out of memory. */
+json_t *weir_tls_cert_json(const char *cert);
+
+/* ---- a TLS listener (tls.c) ---- */
+
+/* Builds the contexts of listener `index` of c (c->listeners[index].tls),
+ * with its own certificates and the top-level ones (`top`, loaded by
+ * weir_tls_certs_load; the contexts take their own references): reads and
+ * checks the listener's certificates and keys, the client CA, the cipher
+ * lists. Returns NULL with "FILE:LINE: FIELD: REASON" in err; a listener
+ * with no certificate at all is one. An expired certificate is a warning
+ * on stderr, not an error. */
 struct weir_tls_server *weir_tls_server_new(const struct weir_config *c, size_t index,
-					    char *err, size_t errlen);
+					    const struct weir_tls_certs *top, char *err,
+					    size_t errlen);
 void weir_tls_server_hold(struct weir_tls_server *t);
 void weir_tls_server_put(struct weir_tls_server *t);
 uint32_t weir_tls_server_handshake_ms(const struct weir_tls_server *t);
-/* The certificate a server name selects (its index in the listener's
- * certificates), or -1 for the default: an exact name first (any case),
- * then a "*." wildcard for the name less its first label. */
+/* The certificate a server name selects, or -1 for the default: an exact
+ * name first (any case), then a "*." wildcard for the name less its first
+ * label; among certificates with the same name, a top-level one before the
+ * listener's own, then in order. The index counts the listener's own
+ * certificates first, then the top-level ones. */
 int weir_tls_server_pick(const struct weir_tls_server *t, const char *name);
 /* The header the client's identity goes upstream in (lower case), or NULL. */
 const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *len);
@@ -51,6 +105,17 @@ const char *weir_tls_server_id_header(const struct weir_tls_server *t, size_t *l
 struct ssl_ctx_st *weir_tls_client_new(const struct weir_config *c, size_t index,
 				       char *err, size_t errlen);
 void weir_tls_client_free(struct ssl_ctx_st *ctx);
+/* A client context as conf says (verified against conf->ca or the
+ * system's store unless verify is off; TLS 1.2 and up; ALPN http/1.1),
+ * without a session cache: what an upstream's context is built on, and
+ * what the access log's https sinks use alone. NULL with the reason in why
+ * (of the field ca). */
+struct ssl_ctx_st *weir_tls_client_ctx(const struct weir_upstream_tls_conf *conf, char *why,
+				       size_t len);
+/* Starts the client side of a handshake on io->fd (io->ssl is set): SNI
+ * and the name or address to verify as conf says. -1 when out of memory. */
+int weir_tls_client_start(struct weir_io *io, struct ssl_ctx_st *ctx,
+			  const struct weir_upstream_tls_conf *conf, const struct weir_addr *node);
 
 /* Starts the server side of a handshake on io->fd: io->ssl is set. -1 when
  * out of memory. */

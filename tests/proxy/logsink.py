@@ -6,7 +6,8 @@ tests/proxy/test_logs.sh; stdlib only.
     logsink.py --tcp PORT  --out FILE [--ready FILE]   syslog over TCP, octet counting
     logsink.py --unix PATH --out FILE [--ready FILE]   syslog datagrams on a unix socket
     logsink.py --http PORT --out FILE [--ready FILE] [--discard] [--fail CODE:N]
-                                                       HTTP collector (POST, keepalive)
+               [--cert PEM --key PEM]                  HTTP collector (POST, keepalive),
+                                                       over TLS with --cert and --key
 
 Everything received is appended to FILE as JSON lines, flushed at once:
 
@@ -14,6 +15,9 @@ Everything received is appended to FILE as JSON lines, flushed at once:
     {"ev": "error", "conn": N, "why": TEXT}                     TCP framing broken
     {"ev": "batch", "conn": N, "method": M, "path": P,
      "headers": {name: value}, "lines": [TEXT, ...]}             HTTP
+
+Over TLS, a handshake that fails (weir refused the certificate) is recorded
+as {"ev": "tls-error", "why": TEXT}.
 
 --fail CODE:N: the first N POSTs are answered CODE (recorded as {"ev":
 "failed", "status": CODE, "lines": LINES}), the later ones 200.
@@ -33,6 +37,7 @@ import json
 import os
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 
@@ -95,6 +100,12 @@ class Collector(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                record({"ev": "tls-error", "why": str(e)})
+                raise
         super().setup()
         self.conn = new_conn()
 
@@ -146,6 +157,8 @@ def main():
     ap.add_argument("--ready")
     ap.add_argument("--discard", action="store_true")
     ap.add_argument("--fail")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
     if a.fail:
         code, n = a.fail.split(":")
@@ -170,6 +183,12 @@ def main():
         run = srv.serve_forever
     elif a.http:
         srv = Server(("127.0.0.1", a.http), Collector)
+        if a.cert:
+            # The handshake in the connection's thread (setup), not in accept.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(a.cert, a.key)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                         do_handshake_on_connect=False)
         run = srv.serve_forever
     else:
         ap.error("one of --udp, --tcp, --unix, --http")

@@ -19,11 +19,12 @@ cd "$(dirname "$0")/../.."
 
 proxy_setup logs
 SINK=tests/proxy/logsink.py
-proxy_ports 25000 25999 15
+proxy_ports 25000 25999 20
 P_MAIN=$BASE P_A=$((BASE + 1)) P_UDP=$((BASE + 2)) P_TCP=$((BASE + 3)) P_HTTP=$((BASE + 4))
 P_MET=$((BASE + 5)) P_OFF=$((BASE + 6)) P_SLOW=$((BASE + 7)) P_HTTP2=$((BASE + 8))
 P_TCP2=$((BASE + 9)) P_MET2=$((BASE + 10)) P_RETRY=$((BASE + 11)) P_503=$((BASE + 12))
-P_400=$((BASE + 13)) P_MET3=$((BASE + 14))
+P_400=$((BASE + 13)) P_MET3=$((BASE + 14)) P_TOK=$((BASE + 15)) P_TBAD=$((BASE + 16))
+P_TLSW=$((BASE + 17)) P_MET4=$((BASE + 18)) P_TSTOP=$((BASE + 19))
 
 # start_sink NAME MODE ARG [OPTION...]: a receiver writing to $TMP/NAME.out;
 # sets SPID.
@@ -419,9 +420,102 @@ code -H 'X-Request-Id: r-2' "http://127.0.0.1:$P_RETRY/echo" >/dev/null
 r400b() { [ "$(ids_in "$TMP/c400.out" batch r-)" = r-2 ]; }
 check "... and the next batch is delivered" wait_for 20 r400b
 
+# ---- https collectors: verified against a CA by IP or by sni; untrusted ones -------------
+tls_ca ca "log CA"
+tls_ca rogue_ca "rogue CA"
+tls_cert col logs.test "DNS:logs.test,IP:127.0.0.1" ca
+tls_cert rogue rogue.test "DNS:logs.test,IP:127.0.0.1" rogue_ca
+[ -s "$TMP/col.pem" ] && [ -s "$TMP/rogue.pem" ] || die "openssl did not make the certificates"
+start_sink tok http $P_TOK --cert "$TMP/col.pem" --key "$TMP/col.key"
+start_sink tbad http $P_TBAD --cert "$TMP/rogue.pem" --key "$TMP/rogue.key"
+start_sink tstop http $P_TSTOP --cert "$TMP/col.pem" --key "$TMP/col.key"
+kill -STOP $SPID		# accepts (the kernel does), never answers the handshake
+U_OK=https://127.0.0.1:$P_TOK U_BAD=https://127.0.0.1:$P_TBAD
+cat >"$TMP/tls.yaml" <<EOF
+workers: 1
+listeners: [127.0.0.1:$P_TLSW]
+metrics: {listen: 127.0.0.1:$P_MET4}
+upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
+routes: [{path: "/*", upstream: a}]
+access_log:
+  sinks:
+    - {type: http, url: "$U_OK/ip", tls: {ca: $TMP/ca.pem}, flush_interval: 50ms}
+    - {type: http, url: "$U_OK/sni", tls: {ca: $TMP/ca.pem, sni: logs.test}, flush_interval: 50ms}
+    - {type: http, url: "$U_OK/badname", tls: {ca: $TMP/ca.pem, sni: other.test},
+       flush_interval: 50ms, buffer_size: 1k}
+    - {type: http, url: "$U_BAD/", tls: {ca: $TMP/ca.pem}, flush_interval: 50ms, buffer_size: 1k}
+    - {type: http, url: "$U_BAD/noverify", tls: {verify: false}, flush_interval: 50ms}
+    - {type: http, url: "https://127.0.0.1:$P_TSTOP/", tls: {ca: $TMP/ca.pem}, flush_interval: 50ms,
+       timeout: 300ms, buffer_size: 1k}
+EOF
+start_weir tls -c "$TMP/tls.yaml"
+TLS_PID=$WPID
+T=8
+for i in $(seq 1 $T); do code -H "X-Request-Id: t-$i" "http://127.0.0.1:$P_TLSW/echo" >/dev/null; done
+want_t=$(expected_ids t- $T)
+# at NAME PATH: the request ids (t-*) in the batches collector NAME got at PATH.
+at() {
+	$PY - "$TMP/$1.out" "$2" <<'EOF' | sort
+import json, sys
+for raw in open(sys.argv[1]):
+    r = json.loads(raw)
+    if r["ev"] == "batch" and r["path"] == sys.argv[2]:
+        for l in r["lines"]:
+            rid = json.loads(l)["request_id"]
+            if rid.startswith("t-"):
+                print(rid)
+EOF
+}
+tls_all() { [ "$(at "$1" "$2")" = "$want_t" ]; }
+check "https: the collector verified by its IP gets the $T lines" wait_for 20 tls_all tok /ip
+check "https: the collector verified by sni logs.test gets them" wait_for 20 tls_all tok /sni
+check "https, verify: false: the untrusted collector gets them" wait_for 20 tls_all tbad /noverify
+check "https: each sink's batches share one keepalive connection" $PY - "$TMP/tok.out" <<'EOF'
+import json, sys
+conns = {}
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["ev"] == "batch":
+        conns.setdefault(r["path"], set()).add(r["conn"])
+assert len(conns) == 2 and all(len(c) == 1 for c in conns.values()), conns
+EOF
+# refused URL: the sink has failed attempts and dropped lines, both counted.
+refused() {
+	scrape $P_MET4 >/dev/null
+	[ "$(pget "weir_access_log_send_errors_total{sink=\"$1\",type=\"http\"}")" -ge 2 ] &&
+		[ "$(pget "weir_access_log_dropped_lines_total{sink=\"$1\",type=\"http\"}")" -ge 1 ]
+}
+# Enough lines to overflow the 1k buffers of the sinks that cannot deliver.
+for i in $(seq 1 12); do code -H "X-Request-Id: fill-$i" "http://127.0.0.1:$P_TLSW/echo" >/dev/null; done
+check "https, a certificate of another CA: failed attempts and dropped lines counted" \
+	wait_for 30 refused "$U_BAD/"
+check "https, a name the certificate does not hold (sni other.test): counted the same" \
+	wait_for 30 refused "$U_OK/badname"
+check "https, a collector that never answers the handshake: counted the same" \
+	wait_for 30 refused "https://127.0.0.1:$P_TSTOP/"
+check_eq "... and not one line reached them" "" "$(at tbad /)$(at tok /badname)"
+check "the untrusted collector saw weir refuse its certificate" \
+	grep -q '"ev": "tls-error"' "$TMP/tbad.out"
+check_eq "weir said why once per sink, not at every retry" "1 1 1 3" \
+	"$(grep -c "$U_BAD/: TLS handshake failed: unable to get local issuer certificate" "$TMP/tls.err") $(grep -c "$U_OK/badname: TLS handshake failed: hostname mismatch" "$TMP/tls.err") $(grep -c "127.0.0.1:$P_TSTOP/: TLS handshake failed: handshake timed out" "$TMP/tls.err") $(grep -c 'TLS handshake failed' "$TMP/tls.err")"
+check_eq "the verified sinks dropped nothing" "0 0" "$(pget \
+	"weir_access_log_dropped_lines_total{sink=\"$U_OK/ip\",type=\"http\"}" \
+	"weir_access_log_dropped_lines_total{sink=\"$U_OK/sni\",type=\"http\"}" | tr '\n' ' ' | sed 's/ $//')"
+cat >"$TMP/tls-bad.yaml" <<EOF
+listeners: [127.0.0.1:$P_TLSW]
+upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
+routes: [{path: "/*", upstream: a}]
+access_log:
+  sinks:
+    - {type: http, url: "$U_OK/", tls: {ca: $TMP/nope.pem}}
+EOF
+check_fails "https: a CA file that is missing stops weir, naming the field" \
+	"tls-bad.yaml:6: access_log.sinks\[0\]\.tls\.ca: '$TMP/nope.pem': No such file or directory" \
+	"$WEIR" -c "$TMP/tls-bad.yaml"
+
 # ---- stop: what is buffered is delivered -------------------------------------------------------
 code -H 'X-Request-Id: last-1' "$M/echo" >/dev/null
-check_stopped "the weirs exit 0 on SIGTERM" $MAIN_PID $OFF_PID $SLOW_PID $RETRY_PID
+check_stopped "the weirs exit 0 on SIGTERM" $MAIN_PID $OFF_PID $SLOW_PID $RETRY_PID $TLS_PID
 check_eq "the line of the last request reached the http collector before the stop" last-1 \
 	"$(ids_in "$TMP/http.out" batch last-)"
 check_sanitizers

@@ -37,30 +37,17 @@ P_U=$((BASE + 4)) P_UT=$((BASE + 5)) P_OPT=$((BASE + 6))
 
 # ---- keys and certificates ------------------------------------------------
 cd "$TMP"
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
-ca() { # NAME CN
-	key "$1"
-	openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 30 -subj "/CN=$2" \
-		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign 2>/dev/null
-}
-cert() { # NAME CN SAN CA
-	key "$1"
-	openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-	printf '%s\n' "${3:+subjectAltName=$3}" "basicConstraints=CA:FALSE" >"$1.ext"
-	openssl x509 -req -in "$1.csr" -CA "$4.pem" -CAkey "$4.key" -CAcreateserial \
-		-out "$1.pem" -days 30 -extfile "$1.ext" 2>/dev/null
-}
-ca ca "weir test CA"
-ca ca2 "another CA"
-cert default default.test "DNS:default.test" ca
-cert a a.test "DNS:a.test" ca
-cert b b.test "DNS:b.test,DNS:bee.test" ca
-cert w "wildcard" "DNS:*.w.test" ca
-cert old old.test "DNS:swap.test" ca
-cert new new.test "DNS:swap.test" ca
-cert alice alice "" ca
-cert mallory mallory "" ca2
-cert up up.test "DNS:up.test,IP:127.0.0.1" ca
+tls_ca ca "weir test CA"
+tls_ca ca2 "another CA"
+tls_cert default default.test "DNS:default.test" ca
+tls_cert a a.test "DNS:a.test" ca
+tls_cert b b.test "DNS:b.test,DNS:bee.test" ca
+tls_cert w "wildcard" "DNS:*.w.test" ca
+tls_cert old old.test "DNS:swap.test" ca
+tls_cert new new.test "DNS:swap.test" ca
+tls_cert alice alice "" ca
+tls_cert mallory mallory "" ca2
+tls_cert up up.test "DNS:up.test,IP:127.0.0.1" ca
 cp old.pem swap.pem && cp old.key swap.key
 cd - >/dev/null
 [ -s "$TMP/up.pem" ] && [ -s "$TMP/alice.pem" ] || die "openssl did not make the certificates"

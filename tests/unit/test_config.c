@@ -597,11 +597,13 @@ static void test_log_sinks(void **state)
 		"      flush_interval: 250ms\n"
 		"      timeout: 2s\n"
 		"      headers: {Authorization: Bearer x, X-Scope: edge}\n"
+		"    - {type: http, url: 'https://10.0.0.7/in'}\n"
+		"    - {type: http, url: 'https://10.0.0.8:8443/', tls: {ca: /ca.pem, sni: Logs.Example}}\n"
 		"tracing: {mode: off, sample_percent: 5}\n");
 	const struct weir_log_sink_conf *k = c->log_sinks;
 
 	assert_null(c->log_path);
-	assert_int_equal(c->n_log_sinks, 6);
+	assert_int_equal(c->n_log_sinks, 8);
 	assert_int_equal(k[0].type, WEIR_SINK_FILE);
 	assert_string_equal(k[0].path, "/var/log/weir.log");
 	assert_string_equal(k[0].name, "/var/log/weir.log");
@@ -636,6 +638,17 @@ static void test_log_sinks(void **state)
 	assert_int_equal(k[5].n_headers, 2);
 	assert_string_equal(k[5].headers[0].name, "Authorization");
 	assert_string_equal(k[5].headers[0].value, "Bearer x");
+	assert_false(k[5].tls.enabled);
+	assert_true(k[6].tls.enabled);		/* https: verified, system CAs, the IP */
+	assert_true(k[6].tls.verify);
+	assert_null(k[6].tls.ca);
+	assert_null(k[6].tls.sni);
+	assert_string_equal(k[6].addr.text, "10.0.0.7:443");
+	assert_string_equal(k[6].url_host, "10.0.0.7");
+	assert_true(k[7].tls.enabled && k[7].tls.verify);
+	assert_string_equal(k[7].tls.ca, "/ca.pem");
+	assert_string_equal(k[7].tls.sni, "logs.example");
+	assert_string_equal(k[7].addr.text, "10.0.0.8:8443");
 	assert_int_equal(c->trace, 0);
 	assert_int_equal(c->trace_sample_percent, 5);
 	weir_config_free(c);
@@ -1040,10 +1053,20 @@ static const struct bad_case bad_cases[] = {
 	  "tag: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}]}\n",
 	  "t.yaml:2: access_log.sinks[0].tag: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': "
 	  "1 to 48 printable characters without spaces" },
-	{ "sink_http_https", L "access_log: {sinks: [{type: http, url: 'https://1.2.3.4/x'}]}\n",
-	  "t.yaml:2: access_log.sinks[0].url: 'https://1.2.3.4/x': https is not supported; use http://" },
+	{ "sink_http_tls_plain", L "access_log: {sinks: [{type: http, url: 'http://1.2.3.4/x', "
+	  "tls: {verify: false}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tls: only used with an https:// url" },
+	{ "sink_https_sni", L "access_log: {sinks: [{type: http, url: 'https://1.2.3.4/x', "
+	  "tls: {sni: 'a b'}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tls.sni: 'a b' is not a host name" },
+	{ "sink_https_ca_no_verify", L "access_log: {sinks: [{type: http, url: 'https://1.2.3.4/x', "
+	  "tls: {verify: false, ca: /x.pem}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tls.ca: only used with verify: true" },
+	{ "sink_https_key", L "access_log: {sinks: [{type: http, url: 'https://1.2.3.4/x', "
+	  "tls: {cert: /x.pem}}]}\n",
+	  "t.yaml:2: access_log.sinks[0].tls.cert: unknown field" },
 	{ "sink_http_scheme", L "access_log: {sinks: [{type: http, url: '1.2.3.4:80/x'}]}\n",
-	  "t.yaml:2: access_log.sinks[0].url: '1.2.3.4:80/x': expected http://IP:PORT/path" },
+	  "t.yaml:2: access_log.sinks[0].url: '1.2.3.4:80/x': expected http://IP:PORT/path (or https://)" },
 	{ "sink_http_no_host", L "access_log: {sinks: [{type: http, url: 'http:///x'}]}\n",
 	  "t.yaml:2: access_log.sinks[0].url: 'http:///x': expected http://IP:PORT/path" },
 	{ "sink_http_dns", L "access_log: {sinks: [{type: http, url: 'http://collector:9200/'}]}\n",
@@ -1106,8 +1129,21 @@ static const struct bad_case bad_cases[] = {
 
 	/* TLS on a listener: the key rules (files are read by the snapshot) */
 #define TL(x) "listeners:\n  - listen: 8443\n    tls: {certificates: [{cert: c.pem, key: c.key}]" x "}\n"
-	{ "tls_no_certificates", "listeners:\n  - listen: 8443\n    tls: {}\n",
-	  "t.yaml:3: listeners[0].tls.certificates: required field missing" },
+	{ "certs_list", L "certificates: [a]\n",
+	  "t.yaml:2: certificates: expected a mapping of ids to certificates" },
+	{ "certs_bad_id", L "certificates: {'a b': {cert: c.pem, key: c.key}}\n",
+	  "t.yaml:2: certificates.a b: 'a b': use 1 to 64 letters, digits, '.', '_' or '-'" },
+	{ "certs_not_mapping", L "certificates: {a: c.pem}\n",
+	  "t.yaml:2: certificates.a: expected a mapping: {cert: PEM or FILE, key: PEM or FILE, "
+	  "snis: [NAME, ...]}" },
+	{ "certs_no_key", L "certificates: {a: {cert: c.pem}}\n",
+	  "t.yaml:2: certificates.a.key: required field missing" },
+	{ "certs_unknown", L "certificates: {a: {cert: c.pem, key: c.key, sni: [a.test]}}\n",
+	  "t.yaml:2: certificates.a.sni: unknown field (did you mean 'snis'?)" },
+	{ "certs_bad_sni", L "certificates: {a: {cert: c.pem, key: c.key, snis: ['a.test:443']}}\n",
+	  "t.yaml:2: certificates.a.snis[0]: 'a.test:443' is not a host name (or *.NAME)" },
+	{ "certs_bad_wildcard", L "certificates: {a: {cert: c.pem, key: c.key, snis: ['a.*.test']}}\n",
+	  "t.yaml:2: certificates.a.snis[0]: 'a.*.test' is not a host name (or *.NAME)" },
 	{ "tls_empty_certificates", "listeners:\n  - listen: 8443\n    tls: {certificates: []}\n",
 	  "t.yaml:3: listeners[0].tls.certificates: expected a list of {cert: FILE, key: FILE}, "
 	  "at least one" },
