@@ -296,10 +296,16 @@ void weir_worker_snap_release(struct weir_worker *w, struct weir_snapshot *s)
 static void listeners_sync(struct weir_worker *w, bool none)
 {
 	struct weir_snapshot *s = w->snap;
-	uint32_t n = none ? 0 : s->n_listen;
-	struct weir_listen_fd *keep = calloc(n ? n : 1, sizeof(*keep));
+	uint32_t n = none ? 0 : s->n_listen, same = 0;
+	struct weir_listen_fd *keep;
 
-	if (!keep)
+	/* a snapshot derived by a route change has the same sockets */
+	while (same < n && n == w->n_listen &&
+	       w->listen[same].io.fd == s->listen_fds[same * s->n_workers + w->id])
+		same++;
+	if (n && same == n)
+		return;
+	if (!(keep = calloc(n ? n : 1, sizeof(*keep))))
 		return;
 	for (uint32_t k = 0; k < w->n_listen; k++) {
 		if (w->listen[k].io.fd >= 0)

@@ -3,7 +3,7 @@
 admin API, for tests/proxy/test_admin.sh and bench/admin_apply.sh.
 
     admin_churn.py PORT TOKEN COUNT [--ack FILE] [--route ID] [--times FILE]
-                   [--server-times FILE] [--rate N]
+                   [--server-times FILE] [--rate N] [--read]
 
 Change i (1..COUNT) PUTs route ID (default "churn") with priority i and a
 path that alternates between /churn/a/* and /churn/b/*, each on a new
@@ -12,7 +12,9 @@ number of each acknowledged change is appended to --ack FILE (flushed, so a
 reader sees it as soon as weir answered), and the time from request to
 answer, in microseconds, to --times FILE, and weir's own account of it (its
 Server-Timing header: "APPLY SAVE", in microseconds) to --server-times FILE.
-With --rate, changes start at most N a second. Prints "ok COUNT" or the first
+With --rate, changes start at most N a second. With --read, each change is
+a GET of the route instead (the same client work, nothing changed: a control
+for benchmarks). Prints "ok COUNT" or the first
 failure, and exits non-zero on one.
 """
 import argparse
@@ -33,6 +35,7 @@ def main():
     ap.add_argument("--times")
     ap.add_argument("--server-times")
     ap.add_argument("--rate", type=float)
+    ap.add_argument("--read", action="store_true")
     a = ap.parse_args()
     stimes = open(a.server_times, "w") if a.server_times else None
     start = time.perf_counter()
@@ -48,7 +51,8 @@ def main():
         c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=60)
         t0 = time.perf_counter()
         try:
-            c.request("PUT", "/admin/routes/" + a.route, body,
+            c.request("GET" if a.read else "PUT", "/admin/routes/" + a.route,
+                      None if a.read else body,
                       {"X-API-Key": a.token, "Content-Type": "application/json"})
             r = c.getresponse()
             data = r.read()
