@@ -330,7 +330,8 @@ struct weir_req {
 	const char *consumer;
 	/* Set by an access plugin that admits the request late (limit-req
 	 * within its burst): the upstream work starts this many ms after the
-	 * access phase, on r->delay, without holding the worker. */
+	 * access phase, on r->delay, without holding the worker: the request
+	 * is suspended (below) until that timer resumes it (http.c). */
 	uint32_t delay_ms;
 	struct weir_timer delay;
 	/* The access phase suspended (WEIR_ACCESS_PENDING, plugin.h): the

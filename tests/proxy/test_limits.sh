@@ -180,9 +180,11 @@ cat >"$TMP/delay.yaml" <<EOF
 workers: 1
 access_log: {path: $TMP/delay.log, format: json}
 listeners: [127.0.0.1:$P_BAD]
+timeouts: {client_body: 1s}
 upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
 routes:
   - {id: d, path: /d/*, upstream: a, plugins: {limit-req: {rate: 0.2, burst: 1}}}
+  - {id: d2, path: /d2/*, upstream: a, plugins: {limit-req: {rate: 0.5, burst: 1}}}
   - {id: free, path: /*, upstream: a}
 EOF
 MAIN_PID=$WPID
@@ -207,6 +209,57 @@ curl -s -o /dev/null --max-time 1 $D/d/4
 check "limit-req delay: a request whose client left ends (logged 499)" wait_for 15 \
 	grep -q '"uri":"/d/4".*"status":499' "$TMP/delay.log"
 check_eq "limit-req delay: ... without reaching the upstream" 0 "$(seen A /d/4)"
+# What the client sends while its request is delayed does not move the
+# request on: B (2 s behind A at 0.5/s) gets its body 0.3 s into its wait,
+# and a pipelined C behind it; a client timer armed by those bytes (1 s for
+# a body here) would end B with a 408 before its delay is over.
+$PY - $P_BAD >"$TMP/d2.out" <<'PYEOF'
+import json, socket, sys, time
+last = b""
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+buf = b""
+def answer():
+    global buf
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            return "closed"
+        buf += d
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(buf) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    global last
+    last, buf = buf[:n], buf[n:]
+    return head.split(b" ")[1].decode()
+s.sendall(b"GET /d2/a HTTP/1.1\r\nHost: x\r\n\r\n")
+a = answer()
+ta = time.monotonic()
+s.sendall(b"POST /d2/b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+time.sleep(0.3)
+s.sendall(b"abcdGET /d2/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+b = answer()
+tb = time.monotonic()
+blen = json.loads(last).get("body_len", -1) if b == "200" else -1
+c = answer()
+print(a, b, c, int((tb - ta) * 1000), blen)
+PYEOF
+read -r D2A D2B D2C D2MS D2LEN <"$TMP/d2.out"
+check_eq "limit-req delay + client bytes: A, then B and the pipelined C all served" \
+	"200 200 200" "$D2A $D2B $D2C"
+check_ge "limit-req delay + client bytes: B answered no sooner than its delay (ms, 2000 at 0.5/s)" \
+	1500 "${D2MS:-0}"
+check_eq "limit-req delay + client bytes: B went upstream with its 4-byte body" 4 "${D2LEN:--}"
+check_eq "limit-req delay + client bytes: ... once" 1 "$(seen_target A /d2/b)"
+check "limit-req delay + client bytes: B reached the upstream before C" bash -c \
+	"grep -o '\"target\": \"/d2/[bc]\"' '$TMP/A.log' | tr '\n' ' ' | grep -q 'b.*c'"
 kill $WPID; wait $WPID 2>/dev/null
 check "limit-req delay: weir stops cleanly" grep -q 'weir: stopped' "$TMP/delay.err"
 WPID=$MAIN_PID
