@@ -33,6 +33,7 @@ struct weir_snapshot;
 struct weir_route;
 struct weir_upstream;
 struct weir_worker;
+struct weir_job;
 struct weir_tls_server;
 struct ssl_st;
 
@@ -426,6 +427,10 @@ struct weir_worker {
 	struct weir_log *log;
 	struct weir_health *health;	/* worker 0: the probes of its snapshot (health.c) */
 	struct weir_health *dead_health;	/* probes stopped in this batch of events */
+	/* Its jobs the offload pool returned, pushed by the pool's threads,
+	 * and how many of its jobs the pool holds (offload.h). */
+	struct weir_job *_Atomic jobs_done;
+	_Atomic uint32_t jobs_out;
 	/* read by the metrics thread; written by this worker alone */
 	_Atomic uint32_t m_open;		/* client connections open */
 	_Atomic uint64_t m_accepted;		/* client connections accepted */

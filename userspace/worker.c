@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "core.h"
+#include "offload.h"
 #include "server.h"
 #include "snapshot.h"
 #include "steer.h"
@@ -492,6 +493,7 @@ static void *worker_main(void *arg)
 				uint64_t v;
 				if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					break;
+				weir_offload_drain(w);	/* results of offloaded work */
 				snapshot_switch(w);
 				if (atomic_load(&weir_server.stop) && !w->stopping)
 					begin_stop(w, w->now + w->snap->conf->shutdown_timeout_ms);
@@ -528,6 +530,7 @@ static void *worker_main(void *arg)
 	}
 	weir_pools_close(w);
 	weir_health_stop(w);
+	weir_offload_worker_end(w);	/* every client is gone: its jobs are cancelled */
 	weir_plugins_worker_end(w);	/* plugins' per-worker state (plugin.h) */
 	weir_worker_reap(w);
 	weir_log_flush(w, true);
