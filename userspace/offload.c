@@ -50,6 +50,18 @@ static void give_back(struct weir_job *j)
 	atomic_fetch_sub_explicit(&w->jobs_out, 1, memory_order_release);
 }
 
+/* Under P.lock: takes the job *pp points at off the queue, unrun, and
+ * hands it back to its worker. */
+static void unqueue_locked(struct weir_job **pp)
+{
+	struct weir_job *j = *pp;
+
+	if (!(*pp = j->next))
+		P.tail = pp;
+	P.len--;
+	give_back(j);
+}
+
 static void *pool_main(void *arg)
 {
 	(void)arg;
@@ -127,6 +139,14 @@ int weir_offload_submit(struct weir_worker *w, struct weir_job *j)
 void weir_offload_cancel(struct weir_job *j)
 {
 	atomic_store_explicit(&j->cancelled, true, memory_order_relaxed);
+	/* Still queued: out at once, so that it holds no room there. */
+	pthread_mutex_lock(&P.lock);
+	for (struct weir_job **pp = &P.head; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			unqueue_locked(pp);
+			break;
+		}
+	pthread_mutex_unlock(&P.lock);
 }
 
 void weir_offload_drain(struct weir_worker *w)
@@ -149,10 +169,7 @@ void weir_offload_worker_end(struct weir_worker *w)
 			pp = &j->next;
 			continue;
 		}
-		if (!(*pp = j->next))
-			P.tail = pp;
-		P.len--;
-		give_back(j);
+		unqueue_locked(pp);
 	}
 	pthread_mutex_unlock(&P.lock);
 	/* What runs now is one job's work per thread: bounded, and short. */

@@ -17,8 +17,9 @@
  * the request's end (a plugin's log phase), read only by `done` — both on
  * the worker's thread, so no lock is needed — and `done` of a job whose
  * request is gone just frees it. The request's end also calls
- * weir_offload_cancel, so a job still queued is not run at all (a client
- * that sends and hangs up costs no hash); its `done` still comes.
+ * weir_offload_cancel, so a job still queued leaves the queue unrun (a
+ * client that sends and hangs up costs no hash, nor room in the queue);
+ * its `done` still comes.
  *
  * The queue is bounded (WEIR_OFFLOAD_QUEUE jobs waiting): a submit past it
  * fails, and the caller decides (basic-auth answers 503). The threads
@@ -48,7 +49,8 @@ struct weir_job {
 /* Queues j for a pool thread. Returns 0, or -1 when the queue is full or
  * no thread could be started (j is untouched, still the caller's). */
 int weir_offload_submit(struct weir_worker *w, struct weir_job *j);
-/* Any thread: j's `run` is skipped if it has not started. */
+/* Any thread: j's `run` is skipped if it has not started, and a queued j
+ * leaves the queue at once (its `done` still comes, through the drain). */
 void weir_offload_cancel(struct weir_job *j);
 /* On w's thread: runs `done` of w's finished jobs, in no set order. */
 void weir_offload_drain(struct weir_worker *w);

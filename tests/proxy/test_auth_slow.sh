@@ -5,7 +5,8 @@
 # does not hold up another connection's request; a wrong password is
 # refused after its hash the same way; clients that hang up while their
 # hash runs end their requests (499) and leave nothing behind (the ASan
-# build stays clean); a stop while a hash runs is clean.
+# build stays clean); past the pool's queue a request gets 503; a stop
+# while a hash runs is clean.
 #
 #   WEIR=build/asan/weir tests/proxy/test_auth_slow.sh    the same with the sanitizers
 #
@@ -115,6 +116,42 @@ check "clients gone mid-hash: their requests end, logged 499" wait_for 20 gone_l
 check_eq "... and the worker serves on" 200 "$(code http://127.0.0.1:$P_MAIN/plain/after)"
 check_eq "... a slow request after them is still answered" 200 \
 	"$(C -o /dev/null -w '%{http_code}' -u sloth:slow-pw http://127.0.0.1:$P_MAIN/slow/after)"
+
+# More checks than the pool's queue holds (256 waiting, a few running):
+# the ones past it are answered 503 at once, not hashed on the loop. 300
+# requests go out in far less time than one hash takes, so at most a few
+# of them finish meanwhile. Then every client leaves: the queued checks are
+# skipped (cancelled), and the worker is free again.
+$PY - "$P_MAIN" >"$TMP/flood.out" <<'PYEOF'
+import base64, select, socket, sys, time
+port = int(sys.argv[1])
+auth = base64.b64encode(b"sloth:slow-pw").decode()
+socks = []
+for i in range(300):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("GET /slow/flood%d HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n\r\n"
+               % (i, auth)).encode())
+    socks.append(s)
+busy, retry, deadline = 0, 0, time.monotonic() + 10
+left = list(socks)
+while left and time.monotonic() < deadline and busy < 20:
+    r, _, _ = select.select(left, [], [], 0.5)
+    for s in r:
+        d = s.recv(65536)
+        left.remove(s)
+        if d.startswith(b"HTTP/1.1 503"):
+            busy += 1
+            retry += b"\r\nRetry-After: 1\r\n" in d and b"password checks queued" in d
+for s in socks:
+    s.close()
+print(busy >= 20, busy == retry)
+PYEOF
+check_eq "past the queue's 256: 503 with Retry-After and a reason (at least 20 of 300)" \
+	"True True" "$(cat "$TMP/flood.out")"
+check_eq "... and once they are gone the worker serves at once" 200 \
+	"$(code http://127.0.0.1:$P_MAIN/plain/after-flood)"
+check_eq "... and checks passwords again" 200 \
+	"$(C -o /dev/null -w '%{http_code}' -u sloth:slow-pw http://127.0.0.1:$P_MAIN/slow/after-flood)"
 
 # A stop while hashes run: the jobs come back or are dropped, all freed.
 CURLS=()

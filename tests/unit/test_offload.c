@@ -182,23 +182,34 @@ static void test_worker_end(void **state)
 	weir_offload_limits(0, 0);
 }
 
-/* A job cancelled before it starts is not run, but still comes back. */
+/* A job cancelled before it starts leaves the queue at once, unrun, and
+ * comes back. */
 static void test_cancel(void **state)
 {
 	_Atomic bool gate = false;
 	struct weir_worker w;
-	struct tjob t[2];
+	struct tjob t[3];
 
-	weir_offload_limits(1, 8);
+	weir_offload_limits(1, 1);
 	worker_init(&w);
 	tjob_init(&t[0], 2, &gate);
 	tjob_init(&t[1], 3, NULL);
+	tjob_init(&t[2], 4, NULL);
 	assert_int_equal(weir_offload_submit(&w, &t[0].job), 0);
+	for (int i = 0; i < 10000 && !atomic_load(&t[0].started); i++)
+		usleep(1000);
+	assert_true(atomic_load(&t[0].started));
 	assert_int_equal(weir_offload_submit(&w, &t[1].job), 0);
+	assert_int_equal(weir_offload_submit(&w, &t[2].job), -1);	/* full */
 	weir_offload_cancel(&t[1].job);
+	/* out of the queue at once, back to its worker, unrun */
+	wake_and_drain(&w);
+	assert_true(t[1].done);
+	assert_int_equal(weir_offload_submit(&w, &t[2].job), 0);	/* room again */
 	atomic_store(&gate, true);
-	while (count_done(t, 2) < 2)
+	while (count_done(t, 3) < 3)
 		wake_and_drain(&w);
+	assert_int_equal(t[2].out, 16);
 	assert_true(t[0].job.ran);
 	assert_int_equal(t[0].out, 4);
 	assert_false(t[1].job.ran);
