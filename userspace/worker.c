@@ -4,7 +4,9 @@
  * Workers share nothing on the request path. They meet the main thread in
  * three places only: the current snapshot (an atomic pointer read when the
  * eventfd says it changed), the acknowledged version (so the main thread
- * knows when an old snapshot's listeners may close), and the stop flag. Each
+ * knows when an old snapshot's listeners may close), and the stop flag.
+ * The same eventfd brings back the results of work a worker handed to the
+ * offload pool's threads (offload.h), drained when it fires. Each
  * also tells the steering program (steer.c) when it drains or is overloaded.
  * Worker 0 also runs the active health checks of every upstream (health.c),
  * whose verdicts all workers' balancers read.
