@@ -46,7 +46,9 @@ both "proxy" tests/proxy/test_proxy.sh
 both "cache" tests/proxy/test_cache.sh
 both "limits" tests/proxy/test_limits.sh
 both "auth" tests/proxy/test_auth.sh
+both "auth: password hashes off the loop" tests/proxy/test_auth_slow.sh
 both "fwdauth" tests/proxy/test_fwdauth.sh
+both "fwdauth: the shared verdict cache" tests/proxy/test_fwdauth_shared.sh
 both "sign" tests/proxy/test_sign.sh
 both "logs" tests/proxy/test_logs.sh
 both "admin api" tests/proxy/test_admin.sh

@@ -33,6 +33,7 @@ struct weir_snapshot;
 struct weir_route;
 struct weir_upstream;
 struct weir_worker;
+struct weir_job;
 struct weir_tls_server;
 struct ssl_st;
 
@@ -330,7 +331,8 @@ struct weir_req {
 	const char *consumer;
 	/* Set by an access plugin that admits the request late (limit-req
 	 * within its burst): the upstream work starts this many ms after the
-	 * access phase, on r->delay, without holding the worker. */
+	 * access phase, on r->delay, without holding the worker: the request
+	 * is suspended (below) until that timer resumes it (http.c). */
 	uint32_t delay_ms;
 	struct weir_timer delay;
 	/* The access phase suspended (WEIR_ACCESS_PENDING, plugin.h): the
@@ -425,6 +427,10 @@ struct weir_worker {
 	struct weir_log *log;
 	struct weir_health *health;	/* worker 0: the probes of its snapshot (health.c) */
 	struct weir_health *dead_health;	/* probes stopped in this batch of events */
+	/* Its jobs the offload pool returned, pushed by the pool's threads,
+	 * and how many of its jobs the pool holds (offload.h). */
+	struct weir_job *_Atomic jobs_done;
+	_Atomic uint32_t jobs_out;
 	/* read by the metrics thread; written by this worker alone */
 	_Atomic uint32_t m_open;		/* client connections open */
 	_Atomic uint64_t m_accepted;		/* client connections accepted */

@@ -14,6 +14,21 @@
  * An entry keeps its age; the caller says how old a verdict it accepts (the
  * TTL normally, stale_ttl when the service fails), so nothing expires by
  * itself: old entries are the first replaced.
+ *
+ * The shared cache (cache.shared in the settings):
+ * Behind the per-worker caches, a cache all workers read and fill, so that
+ * a credential the service judged on one worker is not asked about again
+ * from another. It is the same table cut into WEIR_FA_SHARDS shards by the
+ * key's hash, each behind its own mutex (lock striping, as the limit
+ * table's shards in limits.h): a lookup locks one shard for one set's
+ * compare and a copy. Bounded like the per-worker one: `size` entries, the
+ * oldest of a set replaced. A hit is copied into the worker's own cache
+ * with its age kept, so a verdict is never younger in a worker than it
+ * was when the service gave it; the TTLs (cache.ttl for the worker's,
+ * cache.shared.ttl for the shared) and stale_ttl are applied to that age.
+ * Instances with the same service and size share one table, found through
+ * a registry (as the limit tables are): a reload that keeps them keeps its
+ * verdicts.
  */
 #ifndef WEIR_FWDAUTH_H
 #define WEIR_FWDAUTH_H
@@ -36,6 +51,10 @@ struct weir_fa_conf {
 	uint64_t timeout_ms, ttl_ms, stale_ms;
 	uint32_t keepalive;		/* idle connections per worker */
 	bool cache;
+	/* cache.shared: its TTL and size; shared NULL when not asked for */
+	uint64_t shared_ttl_ms;
+	uint32_t shared_size;
+	struct weir_fa_shared *shared;
 };
 
 /* Reads the plugin's settings map: 0 and *out, or -1 with "FIELD: reason"
@@ -84,5 +103,27 @@ const struct weir_fa_entry *weir_fa_cache_get(const struct weir_fa_cache *c, con
 int weir_fa_cache_put(struct weir_fa_cache *c, const char *key, size_t key_len, uint64_t now,
 		      uint16_t status, const char *lines, size_t lines_len, const char *body,
 		      size_t body_len);
+
+#define WEIR_FA_SHARDS 16
+#define WEIR_FA_SHARED_SIZE 16384	/* entries, by default */
+
+struct weir_fa_shared;
+
+/* The shared table for `id` (the service and size; made with `entries`
+ * slots when there is none), with a reference taken; NULL when out of
+ * memory. Thread-safe. */
+struct weir_fa_shared *weir_fa_shared_acquire(const char *id, uint32_t entries);
+void weir_fa_shared_release(struct weir_fa_shared *s);
+/* The verdict stored under key if at most max_age ms old at `now`, copied
+ * into the worker's cache `into` with its age (so the result is into's
+ * entry, valid until its next put); NULL when there is none, or no memory
+ * to copy it. Any thread. */
+const struct weir_fa_entry *weir_fa_shared_get(struct weir_fa_shared *s, const char *key,
+					       size_t key_len, uint64_t now, uint64_t max_age,
+					       struct weir_fa_cache *into);
+/* Stores a verdict, as weir_fa_cache_put. Any thread. */
+int weir_fa_shared_put(struct weir_fa_shared *s, const char *key, size_t key_len, uint64_t now,
+		       uint16_t status, const char *lines, size_t lines_len, const char *body,
+		       size_t body_len);
 
 #endif

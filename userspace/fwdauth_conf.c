@@ -13,6 +13,7 @@ void weir_fa_conf_free(struct weir_fa_conf *fa)
 {
 	if (!fa)
 		return;
+	weir_fa_shared_release(fa->shared);
 	free(fa->path);
 	struct weir_hdr_names *sets[] = { fa->req_hdrs, fa->up_hdrs, fa->cli_hdrs, fa->key_hdrs };
 	for (size_t i = 0; i < 4; i++) {
@@ -112,13 +113,55 @@ static int uri_of(struct weir_fa_conf *fa, const char *uri, char *err, size_t er
 	return 0;
 }
 
+/* cache.shared: {ttl, size}; ttl defaults to cache.ttl. */
+static int shared_of(struct weir_fa_conf *fa, const json_t *v, char *err, size_t errlen)
+{
+	static const char *const known[] = { "ttl", "size", NULL };
+	const json_t *size = json_object_get(v, "size");
+	char why[200];
+
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "cache.shared: must be a map (ttl, size)");
+		return -1;
+	}
+	if (weir_plugin_fields(v, known, why, sizeof(why)) < 0 ||
+	    duration_of(v, "ttl", fa->ttl_ms, &fa->shared_ttl_ms, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cache.shared.%s", why);
+		return -1;
+	}
+	if (!fa->shared_ttl_ms) {
+		snprintf(err, errlen, "cache.shared.ttl: must be more than 0");
+		return -1;
+	}
+	fa->shared_size = WEIR_FA_SHARED_SIZE;
+	if (size) {
+		if (!json_is_integer(size) || json_integer_value(size) < WEIR_FA_SHARDS ||
+		    json_integer_value(size) > 1 << 24) {
+			snprintf(err, errlen, "cache.shared.size: must be an integer from %d to %d "
+				 "(entries)", WEIR_FA_SHARDS, 1 << 24);
+			return -1;
+		}
+		fa->shared_size = (uint32_t)json_integer_value(size);
+	}
+	return 0;
+}
+
+/* The shared table of the service at that size (fwdauth.h, registry). */
+static struct weir_fa_shared *shared_table(const struct weir_fa_conf *fa)
+{
+	char id[512];
+
+	snprintf(id, sizeof(id), "%s %u %s", fa->addr.text, fa->shared_size, fa->path);
+	return weir_fa_shared_acquire(id, fa->shared_size);
+}
+
 int weir_fa_configure(const json_t *conf, struct weir_fa_conf **inst, char *err, size_t errlen)
 {
 	static const char *const known[] = {
 		"uri", "request_method", "request_headers", "upstream_headers",
 		"client_headers", "timeout", "keepalive", "cache", "stale_ttl", "on_failure", NULL,
 	};
-	static const char *const cache_known[] = { "ttl", "key", NULL };
+	static const char *const cache_known[] = { "ttl", "key", "shared", NULL };
 	const json_t *v, *cache = json_object_get(conf, "cache");
 	struct weir_fa_conf *fa;
 	const char *s;
@@ -191,6 +234,8 @@ int weir_fa_configure(const json_t *conf, struct weir_fa_conf **inst, char *err,
 			goto fail;
 		}
 		fa->cache = true;
+		if ((v = json_object_get(cache, "shared")) && shared_of(fa, v, err, errlen) < 0)
+			goto fail;
 	}
 	if (fa->stale_ms && !fa->cache) {
 		snprintf(err, errlen, "stale_ttl: needs `cache` (a stale verdict is a cached one)");
@@ -198,6 +243,14 @@ int weir_fa_configure(const json_t *conf, struct weir_fa_conf **inst, char *err,
 	}
 	if (fa->stale_ms && fa->stale_ms < fa->ttl_ms) {
 		snprintf(err, errlen, "stale_ttl: must be at least cache.ttl");
+		goto fail;
+	}
+	if (fa->stale_ms && fa->stale_ms < fa->shared_ttl_ms) {
+		snprintf(err, errlen, "stale_ttl: must be at least cache.shared.ttl");
+		goto fail;
+	}
+	if (fa->shared_size && !(fa->shared = shared_table(fa))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	*inst = fa;

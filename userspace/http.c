@@ -402,22 +402,18 @@ void weir_client_error(struct weir_client *c, int status, const char *why)
 
 /* ---- judging a request head -------------------------------------------- */
 
-/* A request an access plugin delayed (r->delay_ms) goes upstream now,
- * unless its client has closed its side meanwhile: nobody reads while the
- * request waits, so that is seen here, and the request ends without costing
- * the upstream anything, logged as nginx logs it (499, client closed
- * request). Anything else that ends the request first stops this timer
- * (weir_req_finish). */
+/* A request an access plugin delayed (r->delay_ms) was suspended like one
+ * waiting for a plugin's verdict (access_then), and its timer is what
+ * resumes it: one mechanism, so a delayed request, too, reads nothing from
+ * its client and arms no client timer while it waits, and a client that
+ * hangs up meanwhile ends it at once (req_suspended_event, 499). Anything
+ * that ends the request first stops this timer (weir_req_finish). */
 static void req_delay_fire(struct weir_worker *w, struct weir_timer *t)
 {
 	struct weir_req *r = (struct weir_req *)((char *)t - offsetof(struct weir_req, delay));
 
-	if (r->client->io.rdhup) {
-		r->status = 499;
-		weir_client_close(r->client);
-		return;
-	}
-	req_go(r->client, r);
+	r->delay_ms = 0;
+	weir_req_resume(r, 0);
 }
 
 /* Walks the comma-separated tokens of a Connection value. */
@@ -758,6 +754,8 @@ static void access_then(struct weir_client *c, struct weir_req *r, int status)
 		return;
 	}
 	if (r->delay_ms) {
+		/* A suspension that a timer resumes (req_delay_fire). */
+		r->suspended = 1;
 		r->delay.fire = req_delay_fire;
 		weir_timer_set(c->w, &r->delay, c->w->now + r->delay_ms);
 		return;
@@ -765,9 +763,9 @@ static void access_then(struct weir_client *c, struct weir_req *r, int status)
 	req_go(c, r);
 }
 
-/* A suspended request (WEIR_ACCESS_PENDING) meets its verdict. As for a
- * delayed one (req_delay_fire), a client that has closed its side is not
- * served: the request ends there (499). */
+/* A suspended request (WEIR_ACCESS_PENDING, or a delay: req_delay_fire)
+ * meets its verdict. A client that has closed its side is not served: the
+ * request ends there (499). */
 void weir_req_resume(struct weir_req *r, int status)
 {
 	struct weir_client *c = r->client;

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "health.h"
 #include "ban.h"
+#include "offload.h"
 #include "admin.h"
 
 #define MAX_LISTENERS 64
@@ -729,6 +730,7 @@ int main(int argc, char **argv)
 	listeners_retire(true);
 	weir_metrics_stop();
 	weir_workers_join();
+	weir_offload_stop();
 	weir_ban_stop();
 	weir_steer_fini();
 	weir_snapshot_put(cur);

@@ -267,6 +267,8 @@ int weir_plugins_access(struct weir_req *r)
 				return status;
 		}
 	}
+	/* All passed: resuming (after a delay) runs none again. */
+	r->access_next = (uint8_t)rt->n_plugins;
 	return 0;
 }
 

@@ -23,7 +23,12 @@
  *                     plugin bounds the wait itself. A client that hangs
  *                     up ends the request; a plugin that suspends cancels
  *                     what it waits for in its log phase, which runs when
- *                     the request ends before it was resumed.
+ *                     the request ends before it was resumed. Work that
+ *                     would block the loop (a slow hash) goes to the
+ *                     offload pool (offload.h), whose result comes back
+ *                     on the loop to resume the request. A request that
+ *                     passes with r->delay_ms set (limit-req) is
+ *                     suspended the same way until a timer resumes it.
  *   before_upstream   append header lines to the request head going upstream
  *   response_headers  append header lines to the response head going out
  *                     (also to a plugin's own answer)

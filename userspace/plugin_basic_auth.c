@@ -18,8 +18,18 @@
  * keeps a small direct-mapped cache of SHA-256(stored hash, username,
  * password) -> expiry, for cache_ttl seconds (default 60; 0 turns it off).
  * Only passwords that matched enter it, a changed hash changes the key, and
- * the cache holds digests, never passwords. A miss still blocks the worker
- * for one hash computation.
+ * the cache holds digests, never passwords.
+ *
+ * A miss never runs the hash on the worker's loop: the request is
+ * suspended (WEIR_ACCESS_PENDING) while a thread of the offload pool
+ * (offload.h) computes it over copies of the hash and the password, and is
+ * resumed on its worker when the result is back (and cached there). A
+ * request that ends first (its client hung up) clears the job's `r` in its
+ * log phase and cancels it (a job still queued is not hashed); the job,
+ * back later, then only frees itself. When the
+ * pool's queue is full the request is answered 503 with Retry-After: 1:
+ * running the hash inline instead would stall every connection of the
+ * worker exactly when hashing is what the host has too much of.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +40,7 @@
 
 #include "auth.h"
 #include "core.h"
+#include "offload.h"
 #include "plugin.h"
 
 #define CACHE_SLOTS 256			/* per worker thread */
@@ -49,6 +60,13 @@ static const char *const answer_body[N_ANS] = {
 	"401 Unauthorized: missing credentials\n",
 	"401 Unauthorized: malformed Basic credentials\n",
 	"401 Unauthorized: invalid username or password\n",
+};
+
+static const char busy_head[] = "Retry-After: 1\r\nContent-Type: text/plain\r\n";
+static const char busy_body[] = "503 Service Unavailable: too many password checks queued\n";
+static const struct weir_answer busy = {
+	.status = 503, .head = busy_head, .head_len = sizeof(busy_head) - 1,
+	.body = busy_body, .body_len = sizeof(busy_body) - 1,
 };
 
 struct basic_auth {
@@ -160,25 +178,112 @@ static void cache_key(const char *hash, const char *user, size_t ulen, const cha
 	OPENSSL_cleanse(buf, n);
 }
 
-/* Whether pw is user's password: from the cache while fresh, else by the
- * hash (and then cached). */
-static bool password_ok(const struct basic_auth *b, uint64_t now, const char *hash,
-			const char *user, size_t ulen, const char *pw, size_t plen)
+/* The cache slot of a verification's key. */
+static struct verified *cache_slot(const unsigned char key[32])
 {
-	unsigned char key[32];
-	struct verified *v;
+	return &cache[(key[0] | (unsigned)key[1] << 8) % CACHE_SLOTS];
+}
 
-	if (!b->ttl_ms)
-		return weir_auth_hash_verify(hash, pw, plen) == 1;
-	cache_key(hash, user, ulen, pw, plen, key);
-	v = &cache[(key[0] | (unsigned)key[1] << 8) % CACHE_SLOTS];
-	if (v->expires > now && !CRYPTO_memcmp(v->digest, key, 32))
-		return true;
-	if (weir_auth_hash_verify(hash, pw, plen) != 1)
-		return false;
-	memcpy(v->digest, key, 32);
-	v->expires = now + b->ttl_ms;
-	return true;
+/* A password check on the offload pool: inputs copied in (the snapshot
+ * that holds the hash may go while it runs), the verdict written back. */
+struct hash_job {
+	struct weir_job job;		/* first */
+	struct weir_req *r;		/* the cancel token: NULL once the request ended */
+	const struct basic_auth *b;	/* valid while r is (r holds the snapshot) */
+	const char *consumer;		/* ... the same */
+	unsigned char key[32];		/* cache key */
+	bool ok;
+	size_t plen;
+	char hash[MAX_HASH + 1];
+	char pw[MAX_DECODED];
+};
+
+static void hash_job_free(struct hash_job *h)
+{
+	OPENSSL_cleanse(h->pw, sizeof(h->pw));
+	free(h);
+}
+
+static void hash_run(struct weir_job *j)
+{
+	struct hash_job *h = (struct hash_job *)j;
+
+	h->ok = weir_auth_hash_verify(h->hash, h->pw, h->plen) == 1;
+	OPENSSL_cleanse(h->pw, sizeof(h->pw));
+}
+
+/* On the request's worker: the verdict resumes the request, unless it
+ * ended meanwhile. */
+static void hash_done(struct weir_job *j)
+{
+	struct hash_job *h = (struct hash_job *)j;
+	struct weir_req *r = h->r;
+	void **slot;
+
+	if (!r) {
+		hash_job_free(h);
+		return;
+	}
+	if ((slot = weir_plugin_ctx(r, h->b)))
+		*slot = NULL;
+	if (h->ok && j->ran && h->b->ttl_ms) {
+		struct verified *v = cache_slot(h->key);
+		memcpy(v->digest, h->key, 32);
+		v->expires = r->client->w->now + h->b->ttl_ms;
+	}
+	if (h->ok && j->ran) {
+		r->consumer = h->consumer;
+		hash_job_free(h);
+		weir_req_resume(r, 0);
+		return;
+	}
+	r->answer = &h->b->answers[ANS_INVALID];
+	hash_job_free(h);
+	weir_req_resume(r, 401);
+}
+
+/* Whether pw is user's password, from the cache while fresh: 0 yes, 401
+ * no, or WEIR_ACCESS_PENDING while the pool checks it (hash_done resumes
+ * the request), 503 when the pool's queue is full. */
+static int password_check(struct weir_req *r, const struct basic_auth *b,
+			  const struct weir_auth_entry *e, const char *user, size_t ulen,
+			  const char *pw, size_t plen)
+{
+	const char *hash = e->data;
+	struct hash_job *h;
+	unsigned char key[32] = { 0 };
+	size_t hl = strnlen(hash, MAX_HASH + 1);
+	void **slot;
+
+	if (b->ttl_ms) {
+		struct verified *v;
+
+		cache_key(hash, user, ulen, pw, plen, key);
+		v = cache_slot(key);
+		if (v->expires > r->client->w->now && !CRYPTO_memcmp(v->digest, key, 32))
+			return 0;
+	}
+	if (hl > MAX_HASH || plen > sizeof(h->pw))
+		return 401;
+	if (!(h = calloc(1, sizeof(*h))) || !(slot = weir_plugin_ctx(r, b))) {
+		free(h);
+		return 503;
+	}
+	h->job.run = hash_run;
+	h->job.done = hash_done;
+	h->r = r;
+	h->b = b;
+	h->consumer = e->consumer;
+	memcpy(h->key, key, sizeof(key));
+	memcpy(h->hash, hash, hl);
+	memcpy(h->pw, pw, plen);
+	h->plen = plen;
+	if (weir_offload_submit(r->client->w, &h->job) < 0) {
+		hash_job_free(h);
+		return 503;
+	}
+	*slot = h;
+	return WEIR_ACCESS_PENDING;
 }
 
 static int basic_auth_access(struct weir_req *r, void *inst)
@@ -187,8 +292,8 @@ static int basic_auth_access(struct weir_req *r, void *inst)
 	const struct weir_auth_entry *e;
 	unsigned char dec[MAX_DECODED + 4];
 	const char *v, *colon;
-	size_t len = 0;
-	int n;
+	size_t len = 0, ulen;
+	int n, rc;
 
 	if (!(v = weir_auth_header(r, "authorization", &len)) || !len) {
 		r->answer = &b->answers[ANS_MISSING];
@@ -206,17 +311,33 @@ static int basic_auth_access(struct weir_req *r, void *inst)
 		r->answer = &b->answers[ANS_BAD];
 		return 401;
 	}
-	e = weir_auth_table_find(&b->table, (const char *)dec, (size_t)(colon - (char *)dec));
-	if (!e || !password_ok(b, r->client->w->now, e->data, (const char *)dec,
-			       (size_t)(colon - (char *)dec), colon + 1,
-			       (size_t)n - (size_t)(colon - (char *)dec) - 1)) {
-		OPENSSL_cleanse(dec, sizeof(dec));
-		r->answer = &b->answers[ANS_INVALID];
-		return 401;
-	}
+	ulen = (size_t)(colon - (char *)dec);
+	e = weir_auth_table_find(&b->table, (const char *)dec, ulen);
+	rc = e ? password_check(r, b, e, (const char *)dec, ulen, colon + 1,
+				(size_t)n - ulen - 1) : 401;
 	OPENSSL_cleanse(dec, sizeof(dec));
-	r->consumer = e->consumer;
-	return 0;
+	if (rc == 401)
+		r->answer = &b->answers[ANS_INVALID];
+	else if (rc == 503)
+		r->answer = &busy;
+	else if (rc == 0)
+		r->consumer = e->consumer;
+	return rc;
+}
+
+/* The request ended while its password was being checked: the job finds
+ * no request when it is back. */
+static void basic_auth_log(struct weir_req *r, void *inst)
+{
+	void **slot = weir_plugin_ctx(r, inst);
+
+	if (slot && *slot) {
+		struct hash_job *h = *slot;
+
+		h->r = NULL;
+		weir_offload_cancel(&h->job);
+		*slot = NULL;
+	}
 }
 
 const struct weir_plugin weir_plugin_basic_auth = {
@@ -226,6 +347,7 @@ const struct weir_plugin weir_plugin_basic_auth = {
 	.configure = basic_auth_configure,
 	.destroy = basic_auth_destroy,
 	.access = basic_auth_access,
+	.log = basic_auth_log,
 	.before_upstream = weir_auth_before_upstream,
 	.removes = weir_auth_removes,
 };

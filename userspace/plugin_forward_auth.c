@@ -8,7 +8,7 @@
  *       request_headers: [authorization]
  *       upstream_headers: [x-user-id]
  *       client_headers: [www-authenticate]
- *       cache: {ttl: 30s, key: [authorization]}
+ *       cache: {ttl: 30s, key: [authorization], shared: {ttl: 60s, size: 16384}}
  *       stale_ttl: 5m
  *
  * The service's 2xx lets the request go on, with the upstream_headers of
@@ -27,8 +27,10 @@
  * resume it (weir_req_resume) with the verdict. The response is parsed by
  * llhttp. Connections to the service are kept per worker (up to `keepalive`
  * idle ones per address, for KEEPALIVE_IDLE_MS) in thread-local storage,
- * as the verdict cache is (fwdauth.h). A call on a kept connection that the
- * service had closed goes again once on a new one. A request whose client
+ * as the verdict cache is (fwdauth.h); behind it, with cache.shared, a
+ * verdict cache all workers share (fwdauth.h), asked on the worker's miss
+ * and filled with each answer of the service. A call on a kept connection
+ * that the service had closed goes again once on a new one. A request whose client
  * goes away while it waits ends (its log phase runs) and its call is
  * dropped with its connection. The settings are read in fwdauth_conf.c.
  */
@@ -412,10 +414,14 @@ static int verdict_apply(struct weir_req *r, const struct weir_fa_conf *fa, uint
 static int failure_verdict(struct weir_req *r, const struct weir_fa_conf *fa, const char *key,
 			   size_t key_len)
 {
-	const struct weir_fa_entry *e;
+	const struct weir_fa_entry *e = NULL;
+	uint64_t now = r->client->w->now;
 
+	/* The shared cache first: it has every worker's latest verdict. */
 	if (fa->stale_ms && fw.cache &&
-	    (e = weir_fa_cache_get(fw.cache, key, key_len, r->client->w->now, fa->stale_ms)))
+	    ((fa->shared &&
+	      (e = weir_fa_shared_get(fa->shared, key, key_len, now, fa->stale_ms, fw.cache))) ||
+	     (e = weir_fa_cache_get(fw.cache, key, key_len, now, fa->stale_ms))))
 		return verdict_apply(r, fa, e->status, weir_fa_entry_lines(e), e->lines_len,
 				     weir_fa_entry_body(e), e->body_len);
 	if (fa->allow)
@@ -464,6 +470,9 @@ static void fa_call_end(struct fa_conn *fc, int ok)
 	if (fa->cache && fw.cache)
 		weir_fa_cache_put(fw.cache, fc->key.data, fc->key.len, fc->w->now, fc->status,
 				  fc->lines.data, fc->lines.len, fc->body.data, fc->body.len);
+	if (fa->shared)
+		weir_fa_shared_put(fa->shared, fc->key.data, fc->key.len, fc->w->now, fc->status,
+				   fc->lines.data, fc->lines.len, fc->body.data, fc->body.len);
 	verdict = verdict_apply(r, fa, fc->status, fc->lines.data, fc->lines.len,
 				fc->body.data, fc->body.len);
 	conn_release(fc, fc->keep);
@@ -654,8 +663,12 @@ static int fa_access(struct weir_req *r, void *inst)
 			r->local_why = "out of memory";
 			return 500;
 		}
+		/* The worker's cache, then the one all workers share. */
 		if ((e = weir_fa_cache_get(fw.cache, fw.scratch.data, fw.scratch.len, w->now,
-					   fa->ttl_ms)))
+					   fa->ttl_ms)) ||
+		    (fa->shared &&
+		     (e = weir_fa_shared_get(fa->shared, fw.scratch.data, fw.scratch.len, w->now,
+					     fa->shared_ttl_ms, fw.cache))))
 			return verdict_apply(r, fa, e->status, weir_fa_entry_lines(e),
 					     e->lines_len, weir_fa_entry_body(e), e->body_len);
 	}

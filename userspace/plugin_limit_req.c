@@ -8,11 +8,13 @@
  *
  * Requests within the burst are delayed so that they go upstream at `rate`
  * (the default, as APISIX's and nginx's), or served at once with
- * `nodelay: true`. A delayed request waits on a timer of its own in the
- * worker's loop (r->delay_ms, http.c), never in the worker; its place in
- * the bucket is taken when it is admitted, so a client that leaves while
- * waiting has still spent it (the request ends then without going
- * upstream, http.c). `rate` may be fractional (0.5: one request
+ * `nodelay: true`. A delayed request is suspended as one waiting for a
+ * plugin's verdict is (plugin.h, WEIR_ACCESS_PENDING), resumed by a timer
+ * of its own in the worker's loop (r->delay_ms, http.c), never in the
+ * worker: nothing its client sends meanwhile (a body, a pipelined request)
+ * moves it on early. Its place in the bucket is taken when it is admitted,
+ * so a client that leaves while waiting has still spent it (the request
+ * ends at once, 499, without going upstream). `rate` may be fractional (0.5: one request
  * every 2 s). The shared settings are limits.h's.
  */
 #include <stdio.h>

@@ -4,7 +4,9 @@
  * Workers share nothing on the request path. They meet the main thread in
  * three places only: the current snapshot (an atomic pointer read when the
  * eventfd says it changed), the acknowledged version (so the main thread
- * knows when an old snapshot's listeners may close), and the stop flag. Each
+ * knows when an old snapshot's listeners may close), and the stop flag.
+ * The same eventfd brings back the results of work a worker handed to the
+ * offload pool's threads (offload.h), drained when it fires. Each
  * also tells the steering program (steer.c) when it drains or is overloaded.
  * Worker 0 also runs the active health checks of every upstream (health.c),
  * whose verdicts all workers' balancers read.
@@ -28,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "core.h"
+#include "offload.h"
 #include "server.h"
 #include "snapshot.h"
 #include "steer.h"
@@ -500,6 +503,7 @@ static void *worker_main(void *arg)
 				uint64_t v;
 				if (read(io->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					break;
+				weir_offload_drain(w);	/* results of offloaded work */
 				snapshot_switch(w);
 				if (atomic_load(&weir_server.stop) && !w->stopping)
 					begin_stop(w, w->now + w->snap->conf->shutdown_timeout_ms);
@@ -536,6 +540,7 @@ static void *worker_main(void *arg)
 	}
 	weir_pools_close(w);
 	weir_health_stop(w);
+	weir_offload_worker_end(w);	/* every client is gone: its jobs are cancelled */
 	weir_plugins_worker_end(w);	/* plugins' per-worker state (plugin.h) */
 	weir_worker_reap(w);
 	weir_log_flush(w, true);

@@ -24,9 +24,12 @@ proxy_setup() {
 }
 
 # proxy_ports LO HI N: sets BASE to the first of N free ports in a row in
-# [LO, HI] (free_ports), or ends the test.
+# [LO, HI] (free_ports), or ends the test. WEIR_PORTS=LO-HI in the
+# environment replaces the range (several people testing on one machine).
 proxy_ports() {
-	free_ports "$1" "$2" "$3" || die "no $3 free ports in a row in $1-$2"
+	local lo=$1 hi=$2
+	if [ -n "${WEIR_PORTS:-}" ]; then lo=${WEIR_PORTS%-*} hi=${WEIR_PORTS#*-}; fi
+	free_ports "$lo" "$hi" "$3" || die "no $3 free ports in a row in $lo-$hi"
 }
 
 # start_upstream NAME PORT [OPTION...]: upstream.py on 127.0.0.1:PORT,

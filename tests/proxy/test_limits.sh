@@ -174,15 +174,21 @@ check "limit-count: ... with the new limit" bash -c \
 check_eq "limit-req: its unchanged settings keep its state" 429 "$(code $U/req/after-change)"
 
 # ---- limit-req delays within the burst, without holding the worker -------------
+BCKEY=$(printf '0123456789abcdef0123456789abcdef' | base64)
 # One worker: the delayed request and the one that must not wait for it
 # share the loop. rate 0.2/s, burst 1: the second request waits 5 s.
 cat >"$TMP/delay.yaml" <<EOF
 workers: 1
 access_log: {path: $TMP/delay.log, format: json}
 listeners: [127.0.0.1:$P_BAD]
+timeouts: {client_body: 1s}
 upstreams: {a: {nodes: [127.0.0.1:$P_A]}}
 routes:
   - {id: d, path: /d/*, upstream: a, plugins: {limit-req: {rate: 0.2, burst: 1}}}
+  - {id: d2, path: /d2/*, upstream: a, plugins: {limit-req: {rate: 0.5, burst: 1}}}
+  - {id: d3, path: /d3/*, upstream: a,
+     plugins: {limit-req: {rate: 0.5, burst: 1},
+               body-crypto: {keys: {k1: "$BCKEY"}, encrypt_responses: false}}}
   - {id: free, path: /*, upstream: a}
 EOF
 MAIN_PID=$WPID
@@ -201,12 +207,78 @@ ELAPSED_MS=$(( ($(date +%s%N) - START) / 1000000 ))
 check_eq "limit-req delay: the delayed one is served" 200 "$(cat "$TMP/d2.code")"
 check_ge "limit-req delay: ... after about 5 s (ms)" 4500 $ELAPSED_MS
 check_eq "limit-req delay: the upstream saw it" 1 "$(seen A /d/2)"
-# A client that leaves while delayed: the request ends when its delay is
-# over (the access log has it then), without going upstream.
+# A client that leaves while delayed: the request ends at once (the access
+# log has it), without going upstream.
 curl -s -o /dev/null --max-time 1 $D/d/4
 check "limit-req delay: a request whose client left ends (logged 499)" wait_for 15 \
 	grep -q '"uri":"/d/4".*"status":499' "$TMP/delay.log"
 check_eq "limit-req delay: ... without reaching the upstream" 0 "$(seen A /d/4)"
+# What the client sends while its request is delayed does not move the
+# request on: B (2 s behind A at 0.5/s) gets its body 0.3 s into its wait,
+# and a pipelined C behind it. A client timer armed by those bytes (1 s for
+# a body here) would end B with a 408 before its delay is over; on a route
+# that holds bodies (body-crypto, /d3), reading that body would send B
+# upstream at once. delayed_body PREFIX [KEY]: prints the statuses of A, B
+# and C, the ms from A's answer to B's, and the body length the upstream
+# saw for B; with KEY (base64), B's body is sealed for body-crypto (k1).
+delayed_body() {
+	$PY - $P_BAD "$@" <<'PYEOF'
+import base64, json, os, socket, sys, time
+port, prefix = int(sys.argv[1]), sys.argv[2]
+body, extra = b"abcd", b""
+if len(sys.argv) > 3:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = os.urandom(12)
+    body = nonce + AESGCM(base64.b64decode(sys.argv[3])).encrypt(nonce, body, None)
+    extra = b"X-Enc-Key-Id: k1\r\n"
+last = b""
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+buf = b""
+def answer():
+    global buf, last
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            return "closed"
+        buf += d
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(buf) < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    last, buf = buf[:n], buf[n:]
+    return head.split(b" ")[1].decode()
+s.sendall(b"GET %s/a HTTP/1.1\r\nHost: x\r\n\r\n" % prefix.encode())
+a = answer()
+ta = time.monotonic()
+s.sendall(b"POST %s/b HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n"
+          % (prefix.encode(), extra, len(body)))
+time.sleep(0.3)
+s.sendall(body + b"GET %s/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % prefix.encode())
+b = answer()
+tb = time.monotonic()
+blen = json.loads(last).get("body_len", -1) if b == "200" else -1
+c = answer()
+print(a, b, c, int((tb - ta) * 1000), blen)
+PYEOF
+}
+for PFX in /d2 /d3; do
+	if [ $PFX = /d3 ]; then delayed_body $PFX "$BCKEY"; else delayed_body $PFX; fi >"$TMP/dl.out"
+	read -r DA DB DC DMS DLEN <"$TMP/dl.out"
+	WHAT="limit-req delay + client bytes ($PFX$([ $PFX = /d3 ] && echo ', body held'))"
+	check_eq "$WHAT: A, then B and the pipelined C all served" "200 200 200" "$DA $DB $DC"
+	check_ge "$WHAT: B answered no sooner than its delay (ms, 2000 at 0.5/s)" 1500 "${DMS:-0}"
+	check_eq "$WHAT: B went upstream with its 4-byte body" 4 "${DLEN:--}"
+	check_eq "$WHAT: ... once" 1 "$(seen_target A $PFX/b)"
+	check "$WHAT: B reached the upstream before C" bash -c \
+		"grep -o '\"target\": \"$PFX/[bc]\"' '$TMP/A.log' | tr '\n' ' ' | grep -q 'b.*c'"
+done
 kill $WPID; wait $WPID 2>/dev/null
 check "limit-req delay: weir stops cleanly" grep -q 'weir: stopped' "$TMP/delay.err"
 WPID=$MAIN_PID

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include <cmocka.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -26,7 +28,9 @@
 
 #include "userspace/auth.h"
 #include "userspace/core.h"
+#include "userspace/offload.h"
 #include "userspace/plugin.h"
+#include "userspace/snapshot.h"
 
 /* ---- requests built by hand --------------------------------------------- */
 
@@ -263,6 +267,34 @@ static void test_key_auth(void **state)
 
 /* ---- basic-auth ----------------------------------------------------------- */
 
+/* A request whose password goes to the offload pool: access suspends it
+ * with a job in its slot; the request then ends (the log phase cancels the
+ * job) and the worker's end waits for the job and frees it. What the job
+ * decides, and the resumed request, are tests/proxy/test_auth.sh's: a
+ * resume needs the real loop. */
+static void basic_pending(const struct weir_plugin *p, void *inst, struct fake *f)
+{
+	struct weir_plugin_inst pi = { p, inst };
+	struct weir_route rt = { .plugins = &pi, .n_plugins = 1 };
+	void **slot;
+
+	f->r.route = &rt;
+	f->w.event.fd = eventfd(0, EFD_CLOEXEC);
+	assert_true(f->w.event.fd >= 0);
+	assert_int_equal(run(p, inst, f), WEIR_ACCESS_PENDING);
+	assert_null(f->r.consumer);
+	slot = weir_plugin_ctx(&f->r, inst);
+	assert_non_null(slot);
+	assert_non_null(*slot);
+	p->log(&f->r, inst);
+	assert_null(*slot);
+	weir_offload_worker_end(&f->w);
+	assert_int_equal(atomic_load(&f->w.jobs_out), 0);
+	assert_null(atomic_load(&f->w.jobs_done));
+	close(f->w.event.fd);
+	f->r.route = NULL;
+}
+
 static void test_basic_auth(void **state)
 {
 	const struct weir_plugin *p = &weir_plugin_basic_auth;
@@ -279,27 +311,34 @@ static void test_basic_auth(void **state)
 	sprintf(w, "]");
 	inst = instance(p, "{\"realm\": \"zone\"}", consumers);
 
-	for (int round = 0; round < 2; round++)	/* the second from the cache */
-		for (int i = 0; good_hashes[i]; i++) {
-			char cred[64];
-			snprintf(cred, sizeof(cred), "%s:open sesame", users[i]);
-			EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)cred, (int)strlen(cred));
-			snprintf(hdr, sizeof(hdr), "Basic %s", b64);
-			f = fake_req("/", "authorization", hdr, NULL);
-			assert_int_equal(run(p, inst, f), 0);
-			assert_string_equal(f->r.consumer + 2, users[i]);
-			fake_free(f);
-		}
+	/* A known user's password is checked off the loop, right or wrong. */
+	for (int i = 0; good_hashes[i]; i++) {
+		char cred[64];
+		snprintf(cred, sizeof(cred), "%s:open sesame", users[i]);
+		EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)cred, (int)strlen(cred));
+		snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+		f = fake_req("/", "authorization", hdr, NULL);
+		basic_pending(p, inst, f);
+		fake_free(f);
+	}
+	const char *checked[] = {
+		"Basic YmNyeXB0Om9wZW4gc2VzYW0=",	/* bcrypt:open sesam */
+		"Basic YmNyeXB0Om9wZW4gc2VzYW1F",	/* bcrypt:open sesamE */
+		"Basic YmNyeXB0Og==",			/* bcrypt: (empty) */
+	};
+	for (size_t i = 0; i < sizeof(checked) / sizeof(checked[0]); i++) {
+		f = fake_req("/", "authorization", checked[i], NULL);
+		basic_pending(p, inst, f);
+		fake_free(f);
+	}
 
+	/* What needs no hash is answered at once. */
 	struct { const char *hdr, *body; } bad[] = {
 		{ NULL, "missing credentials" },
 		{ "Bearer abc", "malformed" },
 		{ "Basic !!!!", "malformed" },
 		{ "Basic YmNyeXB0", "malformed" },			/* "bcrypt", no colon */
 		{ "Basic YQ=a", "malformed" },				/* bad padding */
-		{ "Basic YmNyeXB0Om9wZW4gc2VzYW0=", "invalid" },	/* bcrypt:open sesam */
-		{ "Basic YmNyeXB0Om9wZW4gc2VzYW1F", "invalid" },	/* bcrypt:open sesamE */
-		{ "Basic YmNyeXB0Og==", "invalid" },			/* bcrypt: (empty) */
 		{ "Basic bm9ib2R5Om9wZW4gc2VzYW1l", "invalid" },	/* nobody:open sesame */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -313,29 +352,6 @@ static void test_basic_auth(void **state)
 		fake_free(f);
 	}
 	assert_true(weir_hdr_names_has(p->removes(inst, false), "authorization", 13));
-	p->destroy(inst);
-
-	/* A password cached as right under one hash is not right under another
-	 * (a reload that changed it): the cache key holds the stored hash. */
-	snprintf(consumers, sizeof(consumers), "[{\"username\": \"c\", \"credential\": "
-		 "{\"username\": \"u\", \"password_hash\": \"%s\"}}]", good_hashes[0]);
-	inst = instance(p, "{}", consumers);
-	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);	/* u:open sesame */
-	assert_int_equal(run(p, inst, f), 0);
-	fake_free(f);
-	p->destroy(inst);
-	snprintf(consumers, sizeof(consumers), "[{\"username\": \"c\", \"credential\": "
-		 "{\"username\": \"u\", \"password_hash\": \"%s\"}}]",
-		 "$pbkdf2-sha256$1000$MDEyMzQ1Njc4OWFiY2RlZg$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-	inst = instance(p, "{\"cache_ttl\": 0}", consumers);
-	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);
-	assert_int_equal(run(p, inst, f), 401);
-	fake_free(f);
-	p->destroy(inst);
-	inst = instance(p, "{\"cache_ttl\": 5}", consumers);
-	f = fake_req("/", "authorization", "Basic dTpvcGVuIHNlc2FtZQ==", NULL);
-	assert_int_equal(run(p, inst, f), 401);
-	fake_free(f);
 	p->destroy(inst);
 	configure_fails(p, "{\"realm\": \"a\\\"b\"}", "[]", "realm");
 	configure_fails(p, "{\"cache_ttl\": -1}", "[]", "cache_ttl");
@@ -772,6 +788,10 @@ int main(void)
 		cmocka_unit_test(test_jwt_sources),
 	};
 
+	int rc;
+
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("auth", tests, keys_setup, keys_teardown);
+	rc = cmocka_run_group_tests_name("auth", tests, keys_setup, keys_teardown);
+	weir_offload_stop();
+	return rc;
 }
