@@ -732,7 +732,8 @@ static int route_commit(int fd, const char *id, json_t *cur, json_t *v)
 		return -1;
 	}
 	uint64_t t0 = now_us(), t1;
-	if ((rc = adm.hooks->route(id, one, err, sizeof(err))) != 0) {
+	/* 1: the route to remove is not live; the document follows */
+	if ((rc = adm.hooks->route(id, one, err, sizeof(err))) < 0) {
 		weir_admin_field(err, one, field, sizeof(field), reason, sizeof(reason));
 		json_decref(one);
 		json_decref(v);
@@ -742,6 +743,7 @@ static int route_commit(int fd, const char *id, json_t *cur, json_t *v)
 		return -1;
 	}
 	json_decref(one);
+	rc = 0;
 	t1 = now_us();
 	if (cur && !v)
 		at = place_of(sec, cur);

@@ -59,6 +59,7 @@ EOF
 
 # start_weir NAME: starts weir on the config, sets WPID, waits for it.
 start_weir() {
+	: >"$TMP/$1.err"	# now, not in the child: a NAME used before must not pass the wait
 	"$WEIR" -c "$TMP/weir.yaml" 2>"$TMP/$1.err" &
 	WPID=$!
 	PIDS+=($WPID)
