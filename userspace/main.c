@@ -296,9 +296,10 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t thread;
-	bool started, stop, pending;
+	bool started, stop, stopped, pending;
 	size_t delta;
 	struct timespec last;		/* of the last change (CLOCK_MONOTONIC) */
+	struct weir_snapshot *reap;	/* to free */
 } fold = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Publishes s, derived from the current snapshot, with apply_lock held. */
@@ -360,39 +361,73 @@ static void fold_once(void)
 	weir_snapshot_put(from);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The fold thread is also where snapshots are freed (weir_snapshot_put
+ * hands them over): a worker never pays for freeing a snapshot, a base
+ * router of 100k routes, or the routes a change retired. */
+static void fold_reap(struct weir_snapshot *s)
+{
+	pthread_mutex_lock(&fold.lock);
+	if (fold.stopped) {	/* a put that raced fold_stop */
+		pthread_mutex_unlock(&fold.lock);
+		weir_snapshot_free(s);
+		return;
+	}
+	s->reap_next = fold.reap;
+	fold.reap = s;
+	pthread_cond_signal(&fold.cond);
+	pthread_mutex_unlock(&fold.lock);
+}
+
 static void *fold_main(void *arg)
 {
+	uint64_t next_ok = 0;	/* no fold before: a tenth of a core at most */
+
 	(void)arg;
 	pthread_mutex_lock(&fold.lock);
-	while (!fold.stop) {
-		if (!fold.pending) {
-			pthread_cond_wait(&fold.cond, &fold.lock);
+	for (;;) {
+		while (fold.reap) {
+			struct weir_snapshot *r = fold.reap;
+			fold.reap = NULL;
+			pthread_mutex_unlock(&fold.lock);
+			while (r) {
+				struct weir_snapshot *n = r->reap_next;
+				weir_snapshot_free(r);
+				r = n;
+			}
+			pthread_mutex_lock(&fold.lock);
+		}
+		if (fold.stop)
+			break;
+		/* when changes pause, or at once when the delta has grown */
+		uint64_t now = mono_ns(), at = (uint64_t)fold.last.tv_sec * 1000000000u +
+			(uint64_t)fold.last.tv_nsec + FOLD_QUIET_MS * 1000000u;
+		if (fold.delta >= FOLD_DELTA)
+			at = now;
+		if (at < next_ok)
+			at = next_ok;
+		if (fold.pending && now >= at) {
+			fold.pending = false;
+			pthread_mutex_unlock(&fold.lock);
+			fold_once();
+			uint64_t done = mono_ns();
+			next_ok = done + 9 * (done - now);
+			pthread_mutex_lock(&fold.lock);
 			continue;
 		}
-		/* until changes pause, unless the delta has grown */
-		struct timespec until = fold.last;
-		until.tv_nsec += FOLD_QUIET_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		if (fold.delta < FOLD_DELTA &&
-		    pthread_cond_timedwait(&fold.cond, &fold.lock, &until) != ETIMEDOUT)
-			continue;
-		fold.pending = false;
-		pthread_mutex_unlock(&fold.lock);
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		fold_once();
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		pthread_mutex_lock(&fold.lock);
-		/* at most a tenth of a core: rest nine times what the fold took */
-		long ns = (t1.tv_sec - t0.tv_sec) * 1000000000L + t1.tv_nsec - t0.tv_nsec;
-		struct timespec rest = t1;
-		rest.tv_sec += ns * 9 / 1000000000L;
-		rest.tv_nsec += ns * 9 % 1000000000L;
-		rest.tv_sec += rest.tv_nsec / 1000000000L;
-		rest.tv_nsec %= 1000000000L;
-		while (!fold.stop && pthread_cond_timedwait(&fold.cond, &fold.lock, &rest) != ETIMEDOUT)
-			;
+		if (!fold.pending) {
+			pthread_cond_wait(&fold.cond, &fold.lock);
+		} else {
+			struct timespec until = { (time_t)(at / 1000000000u), (long)(at % 1000000000u) };
+			pthread_cond_timedwait(&fold.cond, &fold.lock, &until);
+		}
 	}
 	pthread_mutex_unlock(&fold.lock);
 	return NULL;
@@ -410,6 +445,7 @@ static int fold_start(void)
 	if (rc || (rc = pthread_create(&fold.thread, NULL, fold_main, NULL)))
 		return -rc;
 	fold.started = true;
+	weir_snapshot_reaper(fold_reap);
 	return 0;
 }
 
@@ -417,12 +453,23 @@ static void fold_stop(void)
 {
 	if (!fold.started)
 		return;
+	weir_snapshot_reaper(NULL);	/* from now on the last holder frees */
 	pthread_mutex_lock(&fold.lock);
 	fold.stop = true;
 	pthread_cond_signal(&fold.cond);
 	pthread_mutex_unlock(&fold.lock);
 	pthread_join(fold.thread, NULL);
 	fold.started = false;
+	pthread_mutex_lock(&fold.lock);
+	fold.stopped = true;
+	struct weir_snapshot *r = fold.reap;
+	fold.reap = NULL;
+	pthread_mutex_unlock(&fold.lock);
+	while (r) {
+		struct weir_snapshot *n = r->reap_next;
+		weir_snapshot_free(r);
+		r = n;
+	}
 }
 
 /* The admin API's hook for one route (admin.h), with apply_lock held. */

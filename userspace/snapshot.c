@@ -628,10 +628,27 @@ void weir_snapshot_hold(struct weir_snapshot *s)
 	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 }
 
+static void (*_Atomic reaper)(struct weir_snapshot *s);
+
+void weir_snapshot_reaper(void (*fn)(struct weir_snapshot *s))
+{
+	atomic_store(&reaper, fn);
+}
+
+void weir_snapshot_free(struct weir_snapshot *s)
+{
+	snapshot_free(s);
+}
+
 void weir_snapshot_put(struct weir_snapshot *s)
 {
-	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-		snapshot_free(s);
+	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+		void (*fn)(struct weir_snapshot *) = atomic_load(&reaper);
+		if (fn)
+			fn(s);
+		else
+			snapshot_free(s);
+	}
 }
 
 /* A base route that a later change took out: dead in every snapshot from

@@ -125,6 +125,7 @@ struct weir_snapshot {
 	struct weir_route *gone, *added;
 	bool published, superseded;	/* set by weir_snapshot_commit */
 	struct weir_snapshot *live_prev, *live_next;	/* snapshot.c's live list */
+	struct weir_snapshot *reap_next;	/* the reaper's list */
 };
 
 /* Builds a snapshot that takes ownership of conf (also on failure, when it
@@ -132,7 +133,13 @@ struct weir_snapshot {
 int weir_snapshot_build(struct weir_config *conf, uint32_t n_workers,
 			struct weir_snapshot **out, char *err, size_t errlen);
 void weir_snapshot_hold(struct weir_snapshot *s);
+/* Lets go of s; the last holder frees it, or hands it to the reaper. */
 void weir_snapshot_put(struct weir_snapshot *s);
+/* Sets (fn) or clears (NULL) the function the last holder hands a
+ * snapshot to, which must call weir_snapshot_free on it later, off the
+ * workers' loops. The caller makes sure no put runs while it changes. */
+void weir_snapshot_reaper(void (*fn)(struct weir_snapshot *s));
+void weir_snapshot_free(struct weir_snapshot *s);
 
 /* The route that takes req, as weir_router_match() (router.h) would over
  * the snapshot's routes. Read-only on s. */

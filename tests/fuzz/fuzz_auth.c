@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       value, (uint32_t)len };
 		r.head.n_fields = 1;
 	}
-	r.route = &snap->routes[route];
+	r.route = snap->routes[route];
 	status = weir_plugins_access(&r);
 	if (status == WEIR_ACCESS_PENDING) {
 		/* A known user's password goes to the offload pool: the
