@@ -386,6 +386,22 @@ static void fold_reap(struct weir_snapshot *s)
 	pthread_mutex_unlock(&fold.lock);
 }
 
+/* Frees the reaper's list, with fold.lock held (and let go meanwhile). */
+static void reap_all(void)
+{
+	while (fold.reap) {
+		struct weir_snapshot *r = fold.reap;
+		fold.reap = NULL;
+		pthread_mutex_unlock(&fold.lock);
+		while (r) {
+			struct weir_snapshot *n = r->reap_next;
+			weir_snapshot_free(r);
+			r = n;
+		}
+		pthread_mutex_lock(&fold.lock);
+	}
+}
+
 static void *fold_main(void *arg)
 {
 	uint64_t next_ok = 0;	/* no fold before: a tenth of a core at most */
@@ -393,17 +409,7 @@ static void *fold_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&fold.lock);
 	for (;;) {
-		while (fold.reap) {
-			struct weir_snapshot *r = fold.reap;
-			fold.reap = NULL;
-			pthread_mutex_unlock(&fold.lock);
-			while (r) {
-				struct weir_snapshot *n = r->reap_next;
-				weir_snapshot_free(r);
-				r = n;
-			}
-			pthread_mutex_lock(&fold.lock);
-		}
+		reap_all();
 		if (fold.stop)
 			break;
 		/* when changes pause, or at once when the delta has grown */
@@ -462,14 +468,8 @@ static void fold_stop(void)
 	fold.started = false;
 	pthread_mutex_lock(&fold.lock);
 	fold.stopped = true;
-	struct weir_snapshot *r = fold.reap;
-	fold.reap = NULL;
+	reap_all();
 	pthread_mutex_unlock(&fold.lock);
-	while (r) {
-		struct weir_snapshot *n = r->reap_next;
-		weir_snapshot_free(r);
-		r = n;
-	}
 }
 
 /* The admin API's hook for one route (admin.h), with apply_lock held. */
