@@ -79,7 +79,7 @@ EOF
 	grep -q 'listening on' "$TMP/weir.err" || { cat "$TMP/weir.err"; exit 1; }
 	rm -f "$TMP/state.json.journal"
 	$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN "$CHANGES" --times "$TMP/times" \
-		--server-times "$TMP/stimes" >/dev/null
+		--server-times "$TMP/stimes" --route "r$((n / 2))" >/dev/null
 	read -r p50 p99 <<<"$(pct 1 "$TMP/times")"
 	read -r a50 a99 <<<"$(pct 1 "$TMP/stimes")"
 	read -r s50 s99 <<<"$(pct 2 "$TMP/stimes")"
@@ -90,12 +90,16 @@ EOF
 			cpid=
 			if [ $mode != A ]; then
 				$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN $((RATE * 12)) --rate "$RATE" \
-					--route "r$((n / 2))" $([ $mode = R ] && echo --read) >/dev/null &
+					--route "r$((n / 2))" $([ $mode = R ] && echo --read) >"$TMP/churn.out" 2>&1 &
 				cpid=$!
 			fi
 			wrk -t1 -c20 -d10s --latency "http://127.0.0.1:$P_PROXY/svc$((n / 3))/items/7" \
 				>"$TMP/wrk.out" 2>&1
-			[ -n "$cpid" ] && { kill $cpid 2>/dev/null; wait $cpid 2>/dev/null || true; }
+			if [ -n "$cpid" ]; then
+				grep -q '^change' "$TMP/churn.out" && { cat "$TMP/churn.out"; exit 1; }
+				kill $cpid 2>/dev/null || true
+				wait $cpid 2>/dev/null || true
+			fi
 			v=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000}
 				else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}
 				printf "%.3f", v}' "$TMP/wrk.out")
