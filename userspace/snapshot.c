@@ -212,6 +212,52 @@ out:
 	return rc;
 }
 
+/* ---- arrays of routes ---------------------------------------------------------
+ *
+ * Each snapshot has its array of route pointers, 800 kB at 100k routes, and
+ * a change makes one and lets one go. Kept for the next one instead of given
+ * back: a fresh mapping would fault its pages in and the freed one shoot down
+ * the workers' TLBs, at every change. */
+
+#define ARRAYS_KEPT 4
+
+static pthread_mutex_t arrays_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { struct weir_route **v; size_t cap; } arrays[ARRAYS_KEPT];
+
+/* Room for n routes (not zeroed: a snapshot fills what it counts); *cap
+ * what it holds. NULL when out of memory. */
+static struct weir_route **routes_array_get(size_t n, size_t *cap)
+{
+	struct weir_route **v = NULL;
+
+	n = n ? n : 1;
+	pthread_mutex_lock(&arrays_lock);
+	for (size_t i = 0; i < ARRAYS_KEPT && !v; i++)
+		if (arrays[i].v && arrays[i].cap >= n && arrays[i].cap <= 2 * n + 64) {
+			v = arrays[i].v;
+			*cap = arrays[i].cap;
+			arrays[i].v = NULL;
+		}
+	pthread_mutex_unlock(&arrays_lock);
+	if (v)
+		return v;
+	*cap = n + n / 16;	/* room for the routes a few changes add */
+	return malloc(*cap * sizeof(*v));
+}
+
+static void routes_array_put(struct weir_route **v, size_t cap)
+{
+	pthread_mutex_lock(&arrays_lock);
+	for (size_t i = 0; v && i < ARRAYS_KEPT; i++)
+		if (!arrays[i].v) {
+			arrays[i].v = v;
+			arrays[i].cap = cap;
+			v = NULL;
+		}
+	pthread_mutex_unlock(&arrays_lock);
+	free(v);
+}
+
 /* ---- building -------------------------------------------------------------- */
 
 static void snapshot_free(struct weir_snapshot *s)
@@ -229,7 +275,7 @@ static void snapshot_free(struct weir_snapshot *s)
 	}
 	if (s->version)
 		live_leave(s);
-	free(s->routes);
+	routes_array_put(s->routes, s->routes_cap);
 	free(s->delta_routes);
 	if (s->delta)
 		weir_router_free(s->delta);
@@ -254,7 +300,7 @@ struct weir_snapshot *weir__snapshot_new(struct weir_frame *f, size_t n_routes)
 	s->globals = f->globals;
 	s->n_globals = f->n_globals;
 	s->listen_tls = f->listen_tls;
-	if (!(s->routes = calloc(n_routes ? n_routes : 1, sizeof(*s->routes)))) {
+	if (!(s->routes = routes_array_get(n_routes, &s->routes_cap))) {
 		snapshot_free(s);
 		return NULL;
 	}

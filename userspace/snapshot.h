@@ -93,7 +93,7 @@ struct weir_snapshot {
 	 * `routes` below are the live ones. */
 	struct weir_config *conf;
 	struct weir_route **routes;	/* in list order; the array is this snapshot's */
-	size_t n_routes;
+	size_t n_routes, routes_cap;
 	struct weir_upstream *upstreams;
 	size_t n_upstreams;
 	uint32_t n_workers;
