@@ -30,8 +30,6 @@ struct weir_snapshot *weir__snapshot_new(struct weir_frame *f, size_t n_routes);
 /* Gives it its version: from now on, routes retired at a later version
  * stay until it is gone. */
 void weir__snapshot_enter(struct weir_snapshot *s);
-/* Frees a snapshot no one else holds (and none of its routes). */
-void weir__snapshot_drop(struct weir_snapshot *s);
 
 /* The route rc (which must outlive it) built against f; `file` and `index`
  * name it in errors ("FILE:LINE: routes[INDEX].FIELD: REASON"). NULL with

@@ -312,11 +312,6 @@ void weir__snapshot_enter(struct weir_snapshot *s)
 	live_enter(s);
 }
 
-void weir__snapshot_drop(struct weir_snapshot *s)
-{
-	snapshot_free(s);
-}
-
 static const char *file_of(const struct weir_config *c)
 {
 	return c->file ? c->file : "config";

@@ -380,7 +380,7 @@ int weir_snapshot_change(struct weir_snapshot *cur, const char *id, struct weir_
 oom:
 	snprintf(err, errlen, "out of memory");
 fail:
-	weir__snapshot_drop(s);
+	weir_snapshot_free(s);	/* never published: no one else holds it */
 	weir__route_put(rt);
 	return -1;
 }
@@ -443,7 +443,7 @@ int weir_snapshot_refold(struct weir_snapshot *cur, const struct weir_snapshot *
 	s->base = b;
 	if (set_delta(s, cur->delta_routes, cur->n_delta, b->version, NULL, NULL, err,
 		      errlen) < 0) {
-		weir__snapshot_drop(s);
+		weir_snapshot_free(s);	/* never published: no one else holds it */
 		return -1;
 	}
 	weir__snapshot_enter(s);
