@@ -141,8 +141,10 @@ int weir_log_configure(const struct weir_config *c, char *err, size_t errlen)
 	pthread_mutex_unlock(&L.sinks_lock);
 	weir_logsink_close_all(gone, n_gone, false);
 	pthread_mutex_lock(&L.lock);
-	if (!L.running && n && !pthread_create(&L.thread, NULL, shipper, NULL))
+	if (!L.running && n && !pthread_create(&L.thread, NULL, shipper, NULL)) {
+		pthread_setname_np(L.thread, "weir-log");
 		L.running = true;
+	}
 	pthread_mutex_unlock(&L.lock);
 	free(gone);
 	free(kept);

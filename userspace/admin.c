@@ -1095,7 +1095,7 @@ int weir_admin_serve(const struct weir_admin_hooks *hooks, const json_t *live)
 	if (!(adm.doc = json_deep_copy(live)) || check_doc(adm.doc, err, sizeof(err)) < 0)
 		return -ENOMEM;
 	route_ix_build(adm.doc);
-	return weir_side_start(&adm.side, serve);
+	return weir_side_start(&adm.side, serve, "weir-admin");
 }
 
 void weir_admin_stop(void)

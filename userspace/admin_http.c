@@ -106,7 +106,7 @@ static int on_headers_done(llhttp_t *p)
 	}
 	if (q->expect) {	/* the client waits for this before its body */
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		weir_side_send(q->fd, cont, sizeof(cont) - 1);
+		weir_side_send(q->fd, cont, sizeof(cont) - 1, NULL, 0);
 	}
 	return 0;
 }
@@ -163,11 +163,9 @@ void weir__admin_answer(int fd, int status, json_t *body, const char *extra)
 		     "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
 		     status, reason_of(status), extra ? extra : "",
 		     text ? "Content-Type: application/json\r\n" : "", len + (text ? 1 : 0));
-	weir_side_send(fd, head, (size_t)n);
-	if (text) {
+	if (text)
 		text[len] = '\n';	/* json_dumps leaves the NUL: room for it */
-		weir_side_send(fd, text, len + 1);
-	}
+	weir_side_send(fd, head, (size_t)n, text, len + 1);
 	free(text);
 	json_decref(body);
 }

@@ -211,6 +211,8 @@ int weir_ban_apply(const struct weir_config *c)
 		ban.stop = false;
 		err = -pthread_create(&ban.thread, NULL, ban_thread, NULL);
 		ban.running = !err;
+		if (ban.running)
+			pthread_setname_np(ban.thread, "weir-ban");
 	}
 	pthread_cond_signal(&ban.cond);
 	pthread_mutex_unlock(&ban.lock);

@@ -725,6 +725,7 @@ struct weir_logsink *weir_logsink_new(const struct weir_log_sink_conf *c, const 
 		sink_free(s);
 		return NULL;
 	}
+	pthread_setname_np(s->thread, "weir-logsink");
 	return s;
 oom:
 	snprintf(err, errlen, "access_log: %s: out of memory", c->name);

@@ -450,6 +450,7 @@ static int fold_start(void)
 	pthread_condattr_destroy(&a);
 	if (rc || (rc = pthread_create(&fold.thread, NULL, fold_main, NULL)))
 		return -rc;
+	pthread_setname_np(fold.thread, "weir-fold");
 	fold.started = true;
 	weir_snapshot_reaper(fold_reap);
 	return 0;

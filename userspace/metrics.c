@@ -548,9 +548,7 @@ static void answer(int fd, int status, const char *reason, const char *extra,
 			 "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
 			 status, reason, extra, len);
 
-	weir_side_send(fd, head, (size_t)n);
-	if (!head_only)
-		weir_side_send(fd, body, len);
+	weir_side_send(fd, head, (size_t)n, head_only ? NULL : body, len);
 }
 
 /* One connection, one request: read it through llhttp, answer, close. */
@@ -639,7 +637,7 @@ int weir_metrics_start(const struct weir_config *c, char *err, size_t errlen)
 
 int weir_metrics_serve(void)
 {
-	return weir_side_start(&srv.side, serve);
+	return weir_side_start(&srv.side, serve, "weir-metrics");
 }
 
 void weir_metrics_stop(void)

@@ -110,6 +110,7 @@ static int start_locked(void)
 			fprintf(stderr, "weir: offload thread: %s\n", strerror(err));
 			break;
 		}
+		pthread_setname_np(P.threads[P.n_threads], "weir-offload");
 		P.n_threads++;
 	}
 	return P.n_threads ? 0 : -1;

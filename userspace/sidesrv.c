@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "sidesrv.h"
 
@@ -33,14 +34,25 @@ fail:
 	return -1;
 }
 
-void weir_side_send(int fd, const char *p, size_t n)
+void weir_side_send(int fd, const char *head, size_t head_n, const char *body, size_t body_n)
 {
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+	struct iovec iov[2] = { { (void *)head, head_n }, { (void *)body, body ? body_n : 0 } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	while (iov[0].iov_len || iov[1].iov_len) {
+		ssize_t k = sendmsg(fd, &m, MSG_NOSIGNAL);
 		if (k <= 0)
 			return;
-		p += k;
-		n -= (size_t)k;
+		for (int i = 0; i < 2; i++) {
+			size_t d = (size_t)k < iov[i].iov_len ? (size_t)k : iov[i].iov_len;
+			iov[i].iov_base = (char *)iov[i].iov_base + d;
+			iov[i].iov_len -= d;
+			k -= (ssize_t)d;
+		}
+		if (!iov[0].iov_len) {	/* the head is out: send from the body */
+			m.msg_iov = &iov[1];
+			m.msg_iovlen = 1;
+		}
 	}
 }
 
@@ -77,7 +89,7 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-int weir_side_start(struct weir_side *s, void (*serve)(int fd))
+int weir_side_start(struct weir_side *s, void (*serve)(int fd), const char *name)
 {
 	int rc;
 
@@ -86,6 +98,7 @@ int weir_side_start(struct weir_side *s, void (*serve)(int fd))
 	s->serve = serve;
 	if ((rc = pthread_create(&s->thread, NULL, side_main, s)))
 		return -rc;
+	pthread_setname_np(s->thread, name);
 	s->running = true;
 	return 0;
 }

@@ -28,14 +28,16 @@ struct weir_side {
  * early). Returns 0, or -1 with "WHAT ADDR: REASON" in err. */
 int weir_side_listen(struct weir_side *s, const struct weir_addr *a, const char *what,
 		     char *err, size_t errlen);
-/* Starts the thread: each client connection goes to serve(), with I/O
- * timeouts set, and is closed once the client has read the answer. 0 or
- * -errno; 0 when s is not listening. */
-int weir_side_start(struct weir_side *s, void (*serve)(int fd));
+/* Starts the thread, called name: each client connection goes to serve(),
+ * with I/O timeouts set, and is closed once the client has read the answer.
+ * 0 or -errno; 0 when s is not listening. */
+int weir_side_start(struct weir_side *s, void (*serve)(int fd), const char *name);
 /* Stops the thread (after the client it serves) and closes the listener. */
 void weir_side_stop(struct weir_side *s);
 
-/* Writes all of p, or gives up on the first error or timeout. */
-void weir_side_send(int fd, const char *p, size_t n);
+/* Writes all of head and then of body (NULL for none) in as few sends as the
+ * socket takes: an answer is one segment, not a head and a body. Gives up on
+ * the first error or timeout. */
+void weir_side_send(int fd, const char *head, size_t head_n, const char *body, size_t body_n);
 
 #endif

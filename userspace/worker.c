@@ -590,10 +590,13 @@ int weir_workers_start(uint32_t n, struct weir_snapshot *first, uint32_t buf_siz
 			return -errno;
 	}
 	for (uint32_t i = 0; i < n; i++) {
+		char name[16];
 		int err = pthread_create(&weir_server.workers[i].thread, NULL, worker_main,
 					 &weir_server.workers[i]);
 		if (err)
 			return -err;
+		snprintf(name, sizeof(name), "weir-w%u", (uint16_t)i);
+		pthread_setname_np(weir_server.workers[i].thread, name);
 	}
 	return 0;
 }
