@@ -287,10 +287,19 @@ static int admin_apply(const json_t *res, char *err, size_t errlen)
  * whose listeners do not change. The fold thread makes the layers one
  * router again, off the apply lock, once changes pause for FOLD_QUIET_MS or
  * the delta reaches FOLD_DELTA routes, and takes at most a tenth of a core
- * for it (a fold at 100k routes is a few hundred ms). */
+ * for it (a fold at 100k routes is a few hundred ms).
+ *
+ * A change wakes no thread but the workers. The fold thread, once it has a
+ * change to wait on, sleeps until FOLD_QUIET_MS after the change it knows
+ * of and then looks again; it is woken early only for a delta at
+ * FOLD_DELTA. The snapshots the workers let go wait for it in batches of
+ * REAP_BATCH (or until its next wake, at most FOLD_QUIET_MS away), so that
+ * a stream of changes does not wake it, on a core a worker may be using,
+ * once per change and once per release. */
 
 #define FOLD_QUIET_MS 200
 #define FOLD_DELTA 128
+#define REAP_BATCH 4
 
 static struct {
 	pthread_mutex_t lock;
@@ -300,6 +309,7 @@ static struct {
 	size_t delta;
 	struct timespec last;		/* of the last change (CLOCK_MONOTONIC) */
 	struct weir_snapshot *reap;	/* to free */
+	unsigned n_reap;
 } fold = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Publishes s, derived from the current snapshot, with apply_lock held. */
@@ -325,10 +335,13 @@ static int publish_derived(struct weir_snapshot *s, char *err, size_t errlen)
 static void fold_kick(size_t delta)
 {
 	pthread_mutex_lock(&fold.lock);
+	/* pending: it is asleep until a time it will look again at */
+	bool wake = !fold.pending || (delta >= FOLD_DELTA && fold.delta < FOLD_DELTA);
 	fold.pending = true;
 	fold.delta = delta;
 	clock_gettime(CLOCK_MONOTONIC, &fold.last);
-	pthread_cond_signal(&fold.cond);
+	if (wake)
+		pthread_cond_signal(&fold.cond);
 	pthread_mutex_unlock(&fold.lock);
 }
 
@@ -382,7 +395,9 @@ static void fold_reap(struct weir_snapshot *s)
 	}
 	s->reap_next = fold.reap;
 	fold.reap = s;
-	pthread_cond_signal(&fold.cond);
+	/* with nothing pending it sleeps until woken: wake it now */
+	if (++fold.n_reap >= REAP_BATCH || !fold.pending)
+		pthread_cond_signal(&fold.cond);
 	pthread_mutex_unlock(&fold.lock);
 }
 
@@ -392,6 +407,7 @@ static void reap_all(void)
 	while (fold.reap) {
 		struct weir_snapshot *r = fold.reap;
 		fold.reap = NULL;
+		fold.n_reap = 0;
 		pthread_mutex_unlock(&fold.lock);
 		while (r) {
 			struct weir_snapshot *n = r->reap_next;
