@@ -54,6 +54,8 @@ struct weir_journal {
 	char *path;
 	uint64_t seq;			/* of the last record, or the state file's */
 	size_t records;			/* since the state file was last written whole */
+	off_t end;			/* where the next record goes */
+	off_t size;			/* of the file: zeros from end on */
 };
 
 /* Applies one record to doc: value NULL removes kind's id. 0, or -1 with

@@ -13,6 +13,15 @@
  * (with the last sequence number) and then empties the journal: a crash
  * between the two leaves records the state file already has, which replay
  * skips by their numbers.
+ *
+ * The file is made longer ahead of the records, in zeroed chunks, as
+ * databases prepare their logs: a record is then written over blocks the
+ * file already has, and its fdatasync writes that data and flushes, where
+ * a record that grew the file would also have to write the inode for the
+ * new size, a second write to wait for at every change. The records end at
+ * the first zero byte. A record cut short by a crash ends in zeros, or has
+ * zeros in it where its blocks did not all reach the disk; one with a zero
+ * byte, or with no newline, is the half-written last record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +32,8 @@
 #include <sys/stat.h>
 
 #include "admin-int.h"
+
+#define JOURNAL_CHUNK (256 * 1024)	/* the file grows by this much at a time */
 
 int weir__journal_open(struct weir_journal *j, const char *state, bool replay, json_t *doc,
 		       weir_journal_apply_fn *apply, char *err, size_t errlen)
@@ -39,7 +50,8 @@ int weir__journal_open(struct weir_journal *j, const char *state, bool replay, j
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	j->end = j->size = 0;
+	j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0)
 		goto fail_errno;
 	if (!replay) {
@@ -72,7 +84,10 @@ int weir__journal_open(struct weir_journal *j, const char *state, bool replay, j
 		json_t *value;
 
 		line++;
-		if (!(end = memchr(p, '\n', (size_t)(text + st.st_size - p))))
+		if (!*p)
+			break;	/* the zeros after the last record */
+		end = memchr(p, '\n', (size_t)(text + st.st_size - p));
+		if (!end || memchr(p, 0, (size_t)(end - p)))
 			break;	/* the last record, half written: never acknowledged */
 		r = json_loadb(p, (size_t)(end - p), JSON_REJECT_DUPLICATES, &je);
 		if (!r || json_unpack(r, "{s:I, s:s, s:s, s:o}", "seq", &seq, "kind", &kind, "id",
@@ -96,7 +111,13 @@ int weir__journal_open(struct weir_journal *j, const char *state, bool replay, j
 		json_decref(r);
 		good = (size_t)(end + 1 - text);
 	}
-	if (good < (size_t)st.st_size) {
+	j->end = j->size = (off_t)good;
+	size_t tail = good;
+	while (tail < (size_t)st.st_size && !text[tail])
+		tail++;
+	if (tail == (size_t)st.st_size) {
+		j->size = st.st_size;	/* zeros to the end: room kept */
+	} else {
 		fprintf(stderr, "weir: admin: %s: cutting off a half-written last record\n",
 			j->path);
 		if (ftruncate(j->fd, (off_t)good) < 0 || fdatasync(j->fd) < 0)
@@ -113,13 +134,32 @@ fail:
 	return -1;
 }
 
+static const char zeros[65536];
+
+/* Makes the file a chunk longer than `need`, with zeros, as far as the file
+ * system has room: short of it (a full disk), the record grows the file
+ * itself, or fails. */
+static void grow(struct weir_journal *j, off_t need)
+{
+	off_t to = (need + JOURNAL_CHUNK - 1) / JOURNAL_CHUNK * JOURNAL_CHUNK;
+
+	while (j->size < to) {
+		size_t n = to - j->size < (off_t)sizeof(zeros) ? (size_t)(to - j->size) : sizeof(zeros);
+		ssize_t k = pwrite(j->fd, zeros, n, j->size);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		j->size += k;
+	}
+}
+
 int weir__journal_append(struct weir_journal *j, const char *kind, const char *id,
 			 const json_t *value, char *err, size_t errlen)
 {
 	json_t *r = json_pack("{s:I, s:s, s:s, s:O?}", "seq", (json_int_t)(j->seq + 1), "kind",
 			      kind, "id", id, "value", (json_t *)value);
 	char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
-	struct stat st;
 	size_t len, off = 0;
 	int e;
 
@@ -130,10 +170,10 @@ int weir__journal_append(struct weir_journal *j, const char *kind, const char *i
 	}
 	len = strlen(text);
 	text[len++] = '\n';	/* over the NUL: the length is known */
-	if (fstat(j->fd, &st) < 0)
-		goto fail;
+	if (j->end + (off_t)len > j->size)
+		grow(j, j->end + (off_t)len);
 	while (off < len) {
-		ssize_t n = write(j->fd, text + off, len - off);
+		ssize_t n = pwrite(j->fd, text + off, len - off, j->end + (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -146,17 +186,28 @@ int weir__journal_append(struct weir_journal *j, const char *kind, const char *i
 	if (fdatasync(j->fd) < 0)
 		goto undo;
 	free(text);
+	j->end += (off_t)len;
+	if (j->size < j->end)
+		j->size = j->end;
 	j->seq++;
 	j->records++;
 	return 0;
 undo:
 	e = errno;
-	/* what was written of it must not be replayed */
-	if (ftruncate(j->fd, st.st_size) == 0)
-		fdatasync(j->fd);
-	errno = e;
-fail:
-	e = errno;
+	/* what was written of it must not be replayed: cut it off, or, if the
+	 * file cannot be cut, zero it */
+	if (ftruncate(j->fd, j->end) == 0) {
+		j->size = j->end;
+	} else {
+		for (size_t z = 0; z < len && z < (size_t)(j->size - j->end);) {
+			ssize_t k = pwrite(j->fd, zeros, len - z < sizeof(zeros) ? len - z : sizeof(zeros),
+					   j->end + (off_t)z);
+			if (k <= 0)
+				break;
+			z += (size_t)k;
+		}
+	}
+	fdatasync(j->fd);
 	free(text);
 	snprintf(err, errlen, "%s: %s", j->path, strerror(e));
 	return -1;
@@ -168,6 +219,7 @@ int weir__journal_reset(struct weir_journal *j, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		return -1;
 	}
+	j->end = j->size = 0;
 	j->records = 0;
 	return 0;
 }

@@ -297,10 +297,12 @@ check_eq "writable again: the change goes through" 201 \
 api DELETE /admin/upstreams/nosave >/dev/null
 
 # A route change is appended to the journal: a record that cannot be written
-# (a full file system here) undoes the change too.
+# (a full file system here) undoes the change too. The journal grows ahead of
+# its records, in zeroed chunks of 256 KiB: a record that fits in that room
+# is written even on a full file system; one larger than it is not.
 # The same ports: w1 stops meanwhile, and comes back on its state file.
 mkdir -p "$TMP/small"
-if mount -t tmpfs -o size=64k tmpfs "$TMP/small" 2>/dev/null; then
+if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
 	trap 'umount -l "$TMP/small" 2>/dev/null; stop_pids; rm -rf "${CLEANUP_PATHS[@]}"' EXIT
 	stop_weir
 	sed "s|$STATE|$TMP/small/state.json|" "$TMP/weir.yaml" >"$TMP/small.yaml"
@@ -312,24 +314,32 @@ if mount -t tmpfs -o size=64k tmpfs "$TMP/small" 2>/dev/null; then
 		"$(api PUT /admin/routes/small '{"path": "/small", "plugins": {"mock": {}}}')"
 	check_eq "small fs: a second goes to the journal" 200 \
 		"$(api PUT /admin/routes/small '{"path": "/small", "plugins": {"mock": {"status": 202}}}')"
-	head -c 60000 /dev/zero >"$TMP/small/fill" 2>/dev/null
-	big=$(head -c 8000 /dev/zero | tr '\0' x)	# more than a page: the journal must grow
+	check_eq "... which has room ahead of its records" 262144 "$(stat -c %s "$TMP/small/state.json.journal")"
+	head -c 2M /dev/zero >"$TMP/small/fill" 2>/dev/null
+	check_eq "the file system is full" 0 "$(df --output=avail -B1 "$TMP/small" | tail -n1 | tr -d ' ')"
+	check_eq "a change that fits in the journal's room: saved on a full file system" 200 \
+		"$(api PUT /admin/routes/small '{"path": "/small", "plugins": {"mock": {"status": 202, "body": "room"}}}')"
+	# more than the room (about 400 kB of host names): the journal must grow
+	for p in small big; do
+		jq -nc --arg p "/$p" '{path: $p, hosts: [range(20000) | "h\(.).example.com"],
+			plugins: {mock: {}}}' >"$TMP/big-$p.json"
+	done
 	check_eq "a record that does not fit: 500" 500 \
-		"$(api PUT /admin/routes/small "{\"path\": \"/small\", \"plugins\": {\"mock\": {\"body\": \"$big\"}}}")"
+		"$(api PUT /admin/routes/small "@$TMP/big-small.json")"
 	check_eq "... naming the state" state "$(body .field)"
 	check_eq "... the route is as it was" 202 \
 		"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PROXY/small")"
 	check_eq "... and as it was listed" 202 \
 		"$(api GET /admin/routes/small >/dev/null; body '.plugins.mock.status')"
-	check_eq "... no part of the record is left" 1 "$(wc -l <"$TMP/small/state.json.journal")"
+	check_eq "... no part of the record is left" 2 "$(wc -l <"$TMP/small/state.json.journal")"
 	check_eq "a new route that does not fit: 500" 500 \
-		"$(api PUT /admin/routes/big "{\"path\": \"/big\", \"plugins\": {\"mock\": {\"body\": \"$big\"}}}")"
+		"$(api PUT /admin/routes/big "@$TMP/big-big.json")"
 	check_eq "... is not served" 404 \
 		"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_PROXY/big")"
 	check_eq "... nor listed" 404 "$(api GET /admin/routes/big)"
 	rm -f "$TMP/small/fill"
 	check_eq "room again: the change goes through" 200 \
-		"$(api PUT /admin/routes/small "{\"path\": \"/small\", \"plugins\": {\"mock\": {\"body\": \"$big\"}}}")"
+		"$(api PUT /admin/routes/small "@$TMP/big-small.json")"
 	kill "$SPID"; wait "$SPID" 2>/dev/null
 	umount "$TMP/small"
 	start_weir w1
@@ -427,7 +437,7 @@ check_eq "the last change is live" 1000 "$(api GET /admin/routes/churn >/dev/nul
 # and at least 4096.
 check_ge "route changes are journal records" 1000 "$(wc -l <"$STATE.journal")"
 check_eq "... each naming its change" 1000 \
-	"$(tail -n1 "$STATE.journal" | jq -r 'select(.kind == "routes" and .id == "churn") | .value.priority')"
+	"$(tr -d '\0' <"$STATE.journal" | tail -n1 | jq -r 'select(.kind == "routes" and .id == "churn") | .value.priority')"
 $PY $CHURN $P_ADMIN "$TOKEN" 3200 >"$TMP/churn.out" 2>&1
 check_eq "3200 more changes acknowledged" "ok 3200" "$(cat "$TMP/churn.out")"
 check_eq "the journal was compacted into the state file" yes \
@@ -547,8 +557,9 @@ start_weir w8
 check_eq "a torn last record: weir starts, saying so" 1 \
 	"$(grep -c "cutting off a half-written last record" "$TMP/w8.err")"
 check_eq "... without it" 404 "$(api GET /admin/routes/torn)"
-check_eq "... and the file ends at the last whole record" "$(cat "$TMP/good-journal" | sha256sum)" \
-	"$(cat "$STATE.journal" | sha256sum)"
+check_eq "... and the file ends at the last whole record" "$(tr -d '\0' <"$TMP/good-journal" | sha256sum)" \
+	"$(tr -d '\0' <"$STATE.journal" | sha256sum)"
+check_eq "... with nothing after it" 0 "$(tr -d '\0' <"$STATE.journal" | tail -c1 | tr -d '\n' | wc -c)"
 check_eq "... the routes as before" "200 a" "$(via /stable/x)"
 stop_weir
 { echo 'not json'; cat "$TMP/good-journal"; } >"$STATE.journal"
