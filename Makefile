@@ -69,7 +69,7 @@ WEIRCTL := $(BUILD)/weirctl
 TEST_BPF := $(BUILD)/test_xdp
 WEIR := $(BUILD)/weir
 BENCH_BINS := $(BUILD)/bench_xdp $(BUILD)/livegen $(BUILD)/xdp_drop.bpf.o \
-	$(BUILD)/xdp_tx.bpf.o $(BUILD)/bench_router $(BUILD)/bench_sign
+	$(BUILD)/xdp_tx.bpf.o $(BUILD)/bench_router $(BUILD)/bench_sign $(BUILD)/rateload
 
 .PHONY: all deps test test-only asan fuzz run bench clean
 all: $(WEIRCTL) $(TEST_BPF) $(WEIR) $(UNIT_BINS)
@@ -137,6 +137,10 @@ $(BUILD)/bench_router: $(BUILD)/bench/bench_router.o $(USPACE_LIB_OBJS) $(LLHTTP
 $(BUILD)/bench_sign: $(BUILD)/bench/bench_sign.o $(USPACE_LIB_OBJS) $(LLHTTP_OBJS) $(MAPS_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(WEIR_LDLIBS)
+
+$(BUILD)/rateload: $(BUILD)/bench/rateload.o $(LLHTTP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/livegen: $(BUILD)/bench/livegen.o
 	$(call msg,LINK,$@)

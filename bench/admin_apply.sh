@@ -4,7 +4,8 @@
 # served meanwhile.
 #
 #   BUILD=build bench/admin_apply.sh [ROUTES...]      (default: 1000 10000 100000)
-#   CHANGES=300 RATE=50 ROUNDS=3 PORT_BASE=23900 bench/admin_apply.sh
+#   CHANGES=300 RATE=50 ROUNDS=20 SECS=2 REQ_RATE=20000 PORT_BASE=23900 \
+#       bench/admin_apply.sh
 #
 # 1. CHANGES PUTs of one route, one after the other: weir's own account of
 #    each (its Server-Timing header: "apply", the route built and the
@@ -14,18 +15,28 @@
 #    file holding the same routes (a full build: what a change cost before
 #    changes were applied one route at a time), median of 5 runs before and
 #    5 after the changes.
-# 2. wrk against one of the routes (a mock: no upstream in the way),
-#    ROUNDS rounds of 10 s each with no admin traffic (A), with RATE GETs a
-#    second through the admin API (R: the control, the same client work
-#    with nothing changed) and with RATE changes a second (B), alternated:
-#    the request p99 of each and the ratios B/A and B/R.
+# 2. Requests at a fixed rate (bench/rateload.c, REQ_RATE a second, open
+#    loop, latency counted from when each request was due) to one of the
+#    routes (a mock: no upstream in the way), ROUNDS rounds of SECS seconds
+#    with no admin traffic (A), with RATE GETs a second through the admin
+#    API (R: the control, the same client work with nothing changed) and
+#    with RATE changes a second (B), alternated; each mode's histograms
+#    pooled: the request p99 of each, the ratios B/A and B/R, and B/R from
+#    the odd and the even rounds apart (how far the estimate itself moves).
+#    Why not wrk: a closed loop keeps the worker saturated, so its p99 is
+#    the length of the queue it builds, which any other thread on these 2
+#    cores (the API client's own) moves by tens of percent from one 10 s
+#    run to the next; a fixed rate below saturation measures the wait a
+#    change adds to the requests it meets.
 # Writes bench/results/admin_apply.json and bench/results/admin_apply.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 CHANGES=${CHANGES:-300}
 RATE=${RATE:-50}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-20}
+SECS=${SECS:-2}
+REQ_RATE=${REQ_RATE:-20000}
 PORT_BASE=${PORT_BASE:-23900}
 RESULTS=${RESULTS:-bench/results}
 SIZES=("$@")
@@ -46,7 +57,10 @@ check_ms() {
 	done | sort -n | sed -n 3p | awk '{printf "%.2f", $1 / 1000}'
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# cpu_us: the CPU time weir has used, all its threads, in microseconds
+cpu_us() { cat /proc/"$WPID"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s / 1000}'; }
+# worker_ns: the CPU time of weir's worker thread, in nanoseconds
+worker_ns() { cut -d' ' -f1 "$(grep -l '^weir-w0$' /proc/"$WPID"/task/*/comm | sed 's/comm$/schedstat/')"; }
 # pct COLUMN FILE: median and p99 of a column of microseconds, in ms.
 pct() {
 	sort -n -k"$1" "$2" | awk -v c="$1" '{a[NR] = $c}
@@ -62,7 +76,7 @@ import json, sys
 n, tmp, pp, pa, tok = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 routes = [{"id": "r%d" % i, "path": "/svc%d/items/:id" % i, "upstream": "a"} for i in range(n)]
 routes[n // 3] = {"id": "r%d" % (n // 3), "path": "/svc%d/items/:id" % (n // 3),
-                  "plugins": {"mock": {"body": "ok"}}}	# what wrk asks: no upstream in the way
+                  "plugins": {"mock": {"body": "ok"}}}	# what the load asks: no upstream in the way
 json.dump({"routes": routes, "upstreams": {"a": {"nodes": ["127.0.0.1:%d" % (int(pp) + 2)]}},
            "plugins": {}}, open(tmp + "/state.json", "w"))
 head = "workers: 1\nlisteners: [127.0.0.1:%s]\n" % pp
@@ -78,48 +92,60 @@ EOF
 	for i in $(seq 600); do grep -q 'listening on' "$TMP/weir.err" && break; sleep 0.1; done
 	grep -q 'listening on' "$TMP/weir.err" || { cat "$TMP/weir.err"; exit 1; }
 	rm -f "$TMP/state.json.journal"
+	c0=$(cpu_us)
 	$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN "$CHANGES" --times "$TMP/times" \
 		--server-times "$TMP/stimes" --route "r$((n / 2))" >/dev/null
+	sleep 0.5	# the fold after them
+	c1=$(cpu_us)
+	$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN "$CHANGES" --route "r$((n / 2))" --read >/dev/null
+	sleep 0.5
+	c2=$(cpu_us)
+	cpu_change=$(( (c1 - c0) / CHANGES )) cpu_read=$(( (c2 - c1) / CHANGES ))
 	read -r p50 p99 <<<"$(pct 1 "$TMP/times")"
 	read -r a50 a99 <<<"$(pct 1 "$TMP/stimes")"
 	read -r s50 s99 <<<"$(pct 2 "$TMP/stimes")"
-	# requests while changes stream in (B) or not (A)
-	lat_a=() lat_r=() lat_b=()
+	# requests while changes stream in (B), or reads (R), or nothing (A):
+	# short rounds alternated, so that the machine's own hiccups fall on
+	# every mode alike; each mode's histograms pooled.
+	rm -f "$TMP"/h.* "$TMP/worker"
 	for r in $(seq "$ROUNDS"); do
 		for mode in A R B; do
 			cpid=
 			if [ $mode != A ]; then
-				$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN $((RATE * 12)) --rate "$RATE" \
-					--route "r$((n / 2))" $([ $mode = R ] && echo --read) >"$TMP/churn.out" 2>&1 &
+				$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN $((RATE * (SECS + 3))) \
+					--rate "$RATE" --route "r$((n / 2))" $([ $mode = R ] && echo --read) \
+					>"$TMP/churn.out" 2>&1 &
 				cpid=$!
 			fi
-			wrk -t1 -c20 -d10s --latency "http://127.0.0.1:$P_PROXY/svc$((n / 3))/items/7" \
-				>"$TMP/wrk.out" 2>&1
+			w0=$(worker_ns)
+			"$BUILD/rateload" --addr "127.0.0.1:$P_PROXY" --path "/svc$((n / 3))/items/7" \
+				--rate "$REQ_RATE" --duration "$SECS" --warmup 0.5 \
+				--hist "$TMP/h.$mode.$r" >"$TMP/load.out" || { cat "$TMP/load.out"; exit 1; }
+			echo "$mode $(( $(worker_ns) - w0 )) $(jq .counted "$TMP/load.out")" >>"$TMP/worker"
 			if [ -n "$cpid" ]; then
 				grep -q '^change' "$TMP/churn.out" && { cat "$TMP/churn.out"; exit 1; }
 				kill $cpid 2>/dev/null || true
 				wait $cpid 2>/dev/null || true
 			fi
-			v=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000}
-				else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}
-				printf "%.3f", v}' "$TMP/wrk.out")
-			grep -Eq 'Non-2xx|Socket errors' "$TMP/wrk.out" && { cat "$TMP/wrk.out"; exit 1; }
-			case $mode in A) lat_a+=("$v") ;; R) lat_r+=("$v") ;; B) lat_b+=("$v") ;; esac
-			sleep 1	# the fold after a stream of changes is not the next round's
 		done
 	done
+	# pooled p99 of each mode, and B/R from the odd and the even rounds
+	# apart: how far the estimate itself moves
+	read -r q_a q_r q_b q_ratio q_ratio_r half_odd half_even \
+		<<<"$($PY bench/hist_pool.py "$TMP" "$ROUNDS")"
+	# the worker's CPU per request, warm-up included: what a change costs
+	# the request path itself, whatever the machine's hiccups
+	read -r wr_r wr_b <<<"$(awk '{ns[$1] += $2; n[$1] += $3}
+		END {printf "%.2f %.2f", ns["R"] / n["R"] / 1000, ns["B"] / n["B"] / 1000}' "$TMP/worker")"
 	kill $WPID; wait $WPID 2>/dev/null || true; WPID=
 	after=$(check_ms "$TMP/check.yaml")
 	peer=$(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", (a + b) / 2}')
-	q_a=$(median "${lat_a[@]}") q_r=$(median "${lat_r[@]}") q_b=$(median "${lat_b[@]}")
-	q_ratio=$(awk -v a="$q_a" -v b="$q_b" 'BEGIN {printf "%.2f", b / a}')
-	q_ratio_r=$(awk -v a="$q_r" -v b="$q_b" 'BEGIN {printf "%.2f", b / a}')
-	printf '%s routes: apply p50 %s p99 %s ms, save p50 %s p99 %s ms, API p50 %s p99 %s ms; weir --check %s ms; request p99 %s / %s / %s ms (%s, %s)\n' \
-		"$n" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$peer" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r"
+	printf '%s routes: apply p50 %s p99 %s ms, save p50 %s p99 %s ms, API p50 %s p99 %s ms; weir CPU %s us a change, %s a read; weir --check %s ms; request p99 %s / %s / %s ms (%s, %s; halves %s %s); worker CPU a request %s / %s us\n' \
+		"$n" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b"
 	[ $first = 1 ] || echo "," >>"$TMP/results.json"
 	first=0
-	printf '{"routes": %s, "changes": %s, "apply_p50_ms": %s, "apply_p99_ms": %s, "save_p50_ms": %s, "save_p99_ms": %s, "api_p50_ms": %s, "api_p99_ms": %s, "check_ms": %s, "rate": %s, "req_p99_ms_quiet": %s, "req_p99_ms_reading": %s, "req_p99_ms_changing": %s, "req_p99_ratio": %s, "req_p99_ratio_to_reading": %s}\n' \
-		"$n" "$CHANGES" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$peer" "$RATE" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" >>"$TMP/results.json"
+	printf '{"routes": %s, "changes": %s, "apply_p50_ms": %s, "apply_p99_ms": %s, "save_p50_ms": %s, "save_p99_ms": %s, "api_p50_ms": %s, "api_p99_ms": %s, "cpu_us_per_change": %s, "cpu_us_per_read": %s, "check_ms": %s, "rate": %s, "req_p99_ms_quiet": %s, "req_p99_ms_reading": %s, "req_p99_ms_changing": %s, "req_p99_ratio": %s, "req_p99_ratio_to_reading": %s, "ratio_to_reading_odd_rounds": %s, "ratio_to_reading_even_rounds": %s, "worker_us_per_req_reading": %s, "worker_us_per_req_changing": %s, "req_rate": %s, "rounds": %s, "round_s": %s}\n' \
+		"$n" "$CHANGES" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$RATE" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b" "$REQ_RATE" "$ROUNDS" "$SECS" >>"$TMP/results.json"
 done
 echo "]" >>"$TMP/results.json"
 mkdir -p "$RESULTS"
@@ -132,22 +158,27 @@ cp "$TMP/results.json" "$RESULTS/admin_apply.json"
 	echo "(tests/proxy/admin_churn.py). apply: weir's Server-Timing, the route built and the"
 	echo "derived snapshot published; save: the journal record written and synced (fdatasync);"
 	echo "API: the client's time, request to answer. Peer: \`weir --check\` of a YAML file holding the"
-	echo "same routes, a full build, which is what every change cost before."
+	echo "same routes, a full build, which is what every change cost before. CPU: what weir's"
+	echo "threads used (schedstat) over those changes, fold included, and over as many GETs of"
+	echo "the route, per request."
 	echo
-	echo "| routes | apply p50 (ms) | apply p99 (ms) | save p50 (ms) | save p99 (ms) | API p50 (ms) | API p99 (ms) | weir --check (ms) |"
-	echo "|---|---|---|---|---|---|---|---|"
-	jq -r '.[] | "| \(.routes) | \(.apply_p50_ms) | \(.apply_p99_ms) | \(.save_p50_ms) | \(.save_p99_ms) | \(.api_p50_ms) | \(.api_p99_ms) | \(.check_ms) |"' \
+	echo "| routes | apply p50 (ms) | apply p99 (ms) | save p50 (ms) | save p99 (ms) | API p50 (ms) | API p99 (ms) | weir CPU a change / a read (us) | weir --check (ms) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	jq -r '.[] | "| \(.routes) | \(.apply_p50_ms) | \(.apply_p99_ms) | \(.save_p50_ms) | \(.save_p99_ms) | \(.api_p50_ms) | \(.api_p99_ms) | \(.cpu_us_per_change) / \(.cpu_us_per_read) | \(.check_ms) |"' \
 		"$RESULTS/admin_apply.json"
 	echo
-	echo "Requests meanwhile: wrk -t1 -c20 -d10s --latency on one route of the table, $ROUNDS rounds"
-	echo "of each, alternated: no admin traffic (quiet); $RATE GETs a second of another route through"
-	echo "the admin API (reading: the same client and admin work, nothing changed); $RATE changes a"
-	echo "second to that route (changing). Median of the rounds' p99. On 2 cores, wrk and the worker"
-	echo "fill both: the admin client's own CPU shows in the quiet/changing ratio, hence the control."
+	echo "Requests meanwhile: bench/rateload.c, $REQ_RATE GETs a second (open loop: latency from"
+	echo "when each was due) on one route of the table, $ROUNDS rounds of ${SECS} s of each mode,"
+	echo "alternated: no admin traffic (quiet); $RATE GETs a second of another route through the"
+	echo "admin API (reading: the same client and admin work, nothing changed); $RATE changes a"
+	echo "second to that route (changing). p99 of each mode's pooled histograms; the last two"
+	echo "columns are changing / reading over the odd and the even rounds apart; then the worker"
+	echo "thread's CPU time (schedstat) over the requests of each mode (the warm-up's counted in"
+	echo "the time, not in the requests): what a change costs the request path itself."
 	echo
-	echo "| routes | request p99 quiet (ms) | reading (ms) | changing (ms) | changing / quiet | changing / reading |"
-	echo "|---|---|---|---|---|---|"
-	jq -r '.[] | "| \(.routes) | \(.req_p99_ms_quiet) | \(.req_p99_ms_reading) | \(.req_p99_ms_changing) | \(.req_p99_ratio) | \(.req_p99_ratio_to_reading) |"' \
+	echo "| routes | request p99 quiet (ms) | reading (ms) | changing (ms) | changing / quiet | changing / reading | odd rounds | even rounds | worker CPU a request, reading / changing (us) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	jq -r '.[] | "| \(.routes) | \(.req_p99_ms_quiet) | \(.req_p99_ms_reading) | \(.req_p99_ms_changing) | \(.req_p99_ratio) | \(.req_p99_ratio_to_reading) | \(.ratio_to_reading_odd_rounds) | \(.ratio_to_reading_even_rounds) | \(.worker_us_per_req_reading) / \(.worker_us_per_req_changing) |"' \
 		"$RESULTS/admin_apply.json"
 } >"$RESULTS/admin_apply.md"
 cat "$RESULTS/admin_apply.md"
