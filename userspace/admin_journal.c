@@ -199,13 +199,18 @@ undo:
 	if (ftruncate(j->fd, j->end) == 0) {
 		j->size = j->end;
 	} else {
-		for (size_t z = 0; z < len && z < (size_t)(j->size - j->end);) {
-			ssize_t k = pwrite(j->fd, zeros, len - z < sizeof(zeros) ? len - z : sizeof(zeros),
+		/* over the bytes written: the blocks are the file's already */
+		for (size_t z = 0; z < off;) {
+			ssize_t k = pwrite(j->fd, zeros, off - z < sizeof(zeros) ? off - z : sizeof(zeros),
 					   j->end + (off_t)z);
+			if (k < 0 && errno == EINTR)
+				continue;
 			if (k <= 0)
 				break;
 			z += (size_t)k;
 		}
+		if (j->size < j->end + (off_t)off)
+			j->size = j->end + (off_t)off;
 	}
 	fdatasync(j->fd);
 	free(text);
@@ -215,12 +220,17 @@ undo:
 
 int weir__journal_reset(struct weir_journal *j, char *err, size_t errlen)
 {
-	if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0) {
+	if (ftruncate(j->fd, 0) < 0) {
 		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
 		return -1;
 	}
+	/* empty from here on, synced or not: the next record goes at 0 */
 	j->end = j->size = 0;
 	j->records = 0;
+	if (fdatasync(j->fd) < 0) {
+		snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 

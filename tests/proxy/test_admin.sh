@@ -101,6 +101,10 @@ refused() {
 }
 
 start_weir w1
+# The threads say what they are (top -H, perf): a worker, the admin API, the
+# thread that folds route changes.
+check_eq "threads are named" "weir-admin weir-fold weir-w0" \
+	"$(grep -hxE 'weir-(admin|fold|w0)' /proc/"$WPID"/task/*/comm | sort | paste -sd' ')"
 
 # ---- reading the file's resources ------------------------------------------
 check_eq "GET routes" 200 "$(api GET /admin/routes)"
@@ -562,6 +566,28 @@ check_eq "... and the file ends at the last whole record" "$(tr -d '\0' <"$TMP/g
 check_eq "... with nothing after it" 0 "$(tr -d '\0' <"$STATE.journal" | tail -c1 | tr -d '\n' | wc -c)"
 check_eq "... the routes as before" "200 a" "$(via /stable/x)"
 stop_weir
+# The same inside the room the journal keeps ahead of its records: a record
+# whose start was written and the rest is still zeros, and one with zeros
+# inside it (a block of it that did not reach the disk, and its newline that
+# did).
+for torn in prefix hole; do
+	cp "$TMP/good-journal" "$STATE.journal"
+	end=$(tr -d '\0' <"$STATE.journal" | wc -c)
+	[ "$(stat -c %s "$STATE.journal")" -gt $((end + 100)) ] ||
+		truncate -s $((end + 4096)) "$STATE.journal"
+	case $torn in
+	prefix) printf '{"seq": 999999, "kind": "routes", "id": "torn", "value": {"pa' ;;
+	hole) printf '{"seq": 999999, "kind": "routes", "id": "torn", \0\0\0\0 "value": null}\n' ;;
+	esac | dd of="$STATE.journal" bs=1 seek="$end" conv=notrunc status=none
+	start_weir "w8$torn"
+	check_eq "a record torn in the journal's room ($torn): weir starts, saying so" 1 \
+		"$(grep -c "cutting off a half-written last record" "$TMP/w8$torn.err")"
+	check_eq "... without it ($torn)" 404 "$(api GET /admin/routes/torn)"
+	check_eq "... the records as before ($torn)" "$(tr -d '\0' <"$TMP/good-journal" | sha256sum)" \
+		"$(tr -d '\0' <"$STATE.journal" | sha256sum)"
+	check_eq "... the routes as before ($torn)" "200 a" "$(via /stable/x)"
+	stop_weir
+done
 { echo 'not json'; cat "$TMP/good-journal"; } >"$STATE.journal"
 rc=0; "$WEIR" -c "$TMP/weir.yaml" 2>"$TMP/w9.err" || rc=$?
 check_eq "a bad record in the journal: weir refuses to start" 1 "$rc"
