@@ -293,7 +293,8 @@ static int admin_apply(const json_t *res, char *err, size_t errlen)
  * change to wait on, sleeps until FOLD_QUIET_MS after the change it knows
  * of and then looks again; it is woken early only for a delta at
  * FOLD_DELTA. The snapshots the workers let go wait for it in batches of
- * REAP_BATCH (or until its next wake, at most FOLD_QUIET_MS away), so that
+ * REAP_BATCH (or until its next wake: FOLD_QUIET_MS after the last change,
+ * later only while a fold at 100k routes is throttled), so that
  * a stream of changes does not wake it, on a core a worker may be using,
  * once per change and once per release. */
 

@@ -219,7 +219,7 @@ out:
  * back: a fresh mapping would fault its pages in and the freed one shoot down
  * the workers' TLBs, at every change. */
 
-#define ARRAYS_KEPT 4
+#define ARRAYS_KEPT 8	/* twice the batch main.c's fold thread frees (REAP_BATCH) */
 
 static pthread_mutex_t arrays_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct { struct weir_route **v; size_t cap; } arrays[ARRAYS_KEPT];
