@@ -121,7 +121,7 @@ EOF
 			"$BUILD/rateload" --addr "127.0.0.1:$P_PROXY" --path "/svc$((n / 3))/items/7" \
 				--rate "$REQ_RATE" --duration "$SECS" --warmup 0.5 \
 				--hist "$TMP/h.$mode.$r" >"$TMP/load.out" || { cat "$TMP/load.out"; exit 1; }
-			echo "$mode $(( $(worker_ns) - w0 )) $(jq .counted "$TMP/load.out")" >>"$TMP/worker"
+			echo "$mode $(( $(worker_ns) - w0 )) $(jq .answered "$TMP/load.out")" >>"$TMP/worker"
 			if [ -n "$cpid" ]; then
 				grep -q '^change' "$TMP/churn.out" && { cat "$TMP/churn.out"; exit 1; }
 				kill $cpid 2>/dev/null || true
@@ -133,7 +133,7 @@ EOF
 	# apart: how far the estimate itself moves
 	read -r q_a q_r q_b q_ratio q_ratio_r half_odd half_even \
 		<<<"$($PY bench/hist_pool.py "$TMP" "$ROUNDS")"
-	# the worker's CPU per request, warm-up included: what a change costs
+	# the worker's CPU per request (the warm-up's included in both): what a change costs
 	# the request path itself, whatever the machine's hiccups
 	read -r wr_r wr_b <<<"$(awk '{ns[$1] += $2; n[$1] += $3}
 		END {printf "%.2f %.2f", ns["R"] / n["R"] / 1000, ns["B"] / n["B"] / 1000}' "$TMP/worker")"
@@ -173,8 +173,8 @@ cp "$TMP/results.json" "$RESULTS/admin_apply.json"
 	echo "admin API (reading: the same client and admin work, nothing changed); $RATE changes a"
 	echo "second to that route (changing). p99 of each mode's pooled histograms; the last two"
 	echo "columns are changing / reading over the odd and the even rounds apart; then the worker"
-	echo "thread's CPU time (schedstat) over the requests of each mode (the warm-up's counted in"
-	echo "the time, not in the requests): what a change costs the request path itself."
+	echo "thread's CPU time (schedstat) over the requests of each mode, warm-up included: what a"
+	echo "change costs the request path itself."
 	echo
 	echo "| routes | request p99 quiet (ms) | reading (ms) | changing (ms) | changing / quiet | changing / reading | odd rounds | even rounds | worker CPU a request, reading / changing (us) |"
 	echo "|---|---|---|---|---|---|---|---|---|"

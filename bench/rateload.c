@@ -17,8 +17,10 @@
  * request due while every connection is busy waits for the first free one
  * (and its wait is part of its latency). Responses are read with llhttp. The
  * first --warmup seconds are sent but not counted. It prints one JSON object:
- * requests counted, errors (a connection closed or refused, a status other
- * than 2xx), the rate achieved, and latency percentiles in microseconds
+ * responses in all (the warm-up's too) and requests counted, errors (a
+ * connection closed or refused, a status other than 2xx), requests
+ * unanswered or never sent by the end, the rate achieved, and latency
+ * percentiles in microseconds
  * (exact to the microsecond up to 1 s, above that the maximum is kept).
  * With --hist it also writes the histogram, a line "US COUNT" per non-empty
  * microsecond and "over COUNT MAX_US" last, so that the runs of a benchmark
@@ -58,6 +60,7 @@ static struct {
 	size_t req_len;
 	uint32_t *hist;
 	uint64_t over, max_us, counted, errors;
+	uint64_t answered;	/* every response, the warm-up's too */
 	uint64_t count_from;	/* ns: responses to requests due before are not counted */
 } L;
 
@@ -74,7 +77,7 @@ static int on_complete(llhttp_t *p)
 	struct conn *c = p->data;
 
 	c->done = true;
-	if (p->status_code < 200 || p->status_code > 299)
+	if ((p->status_code < 200 || p->status_code > 299) && c->due >= L.count_from)
 		L.errors++;
 	return HPE_PAUSED;	/* one response per request: stop at its end */
 }
@@ -106,6 +109,7 @@ static void record(uint64_t due, uint64_t at)
 {
 	uint64_t us = at > due ? (at - due) / 1000u : 0;
 
+	L.answered++;
 	if (due < L.count_from)
 		return;
 	L.counted++;
@@ -294,33 +298,37 @@ int main(int argc, char **argv)
 			conn_send(c, ep, due);
 			next++;
 		}
-		bool busy = false;
-		for (int k = 0; k < n_conns && !busy; k++)
-			busy = conns[k].busy;
-		if ((next >= total && !busy) || t >= deadline)
-			break;
-		/* sleep until the next request is due or a response comes */
-		struct timespec to = { 1, 0 };
-		if (next < total) {
-			uint64_t due = start + (uint64_t)((double)next * gap);
-			uint64_t wait = due > t ? due - t : 0;
-			to.tv_sec = (time_t)(wait / 1000000000u);
-			to.tv_nsec = (long)(wait % 1000000000u);
+		int n_busy = 0, n_free = 0;
+		for (int k = 0; k < n_conns; k++) {
+			n_busy += conns[k].busy;
+			n_free += !conns[k].busy && conns[k].fd >= 0;
 		}
+		if ((next >= total && !n_busy) || t >= deadline)
+			break;
+		/* sleep until the next request is due, or, when no connection
+		 * is free, until a response comes (never spinning on an
+		 * overdue request: that would take a core from the server
+		 * under test just as it stalls) */
+		uint64_t wait = deadline - t;
+		if (next < total && n_free) {
+			uint64_t due = start + (uint64_t)((double)next * gap);
+			wait = due > t ? due - t : 0;
+		}
+		struct timespec to = { (time_t)(wait / 1000000000u), (long)(wait % 1000000000u) };
 		struct epoll_event evs[64];
 		int n = epoll_pwait2(ep, evs, 64, &to, NULL);
 		for (int i = 0; i < n; i++)
 			conn_read(evs[i].data.ptr, ep);
 	}
-	uint64_t lost = 0;
+	uint64_t lost = total - next;	/* never sent: a stall past the deadline */
 	for (int k = 0; k < n_conns; k++)
 		if (conns[k].busy && conns[k].due >= L.count_from)
 			lost++;
-	printf("{\"rate\": %.0f, \"duration_s\": %.1f, \"conns\": %d, \"counted\": %llu, "
+	printf("{\"rate\": %.0f, \"duration_s\": %.1f, \"conns\": %d, \"answered\": %llu, \"counted\": %llu, "
 	       "\"errors\": %llu, \"unanswered\": %llu, \"achieved_rate\": %.0f, "
 	       "\"p50_us\": %llu, \"p90_us\": %llu, \"p99_us\": %llu, \"p999_us\": %llu, "
 	       "\"max_us\": %llu, \"over_1s\": %llu}\n",
-	       rate, duration, n_conns, (unsigned long long)L.counted,
+	       rate, duration, n_conns, (unsigned long long)L.answered, (unsigned long long)L.counted,
 	       (unsigned long long)L.errors, (unsigned long long)lost,
 	       (double)L.counted / duration, (unsigned long long)pct(0.5),
 	       (unsigned long long)pct(0.9), (unsigned long long)pct(0.99),
