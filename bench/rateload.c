@@ -10,8 +10,9 @@
  * of the server is charged to every request it delayed (no coordinated
  * omission).
  *
- *   rateload --addr IP:PORT [--path PATH] [--host HOST] [--rate N]
- *            [--conns N] [--duration SEC] [--warmup SEC] [--hist FILE]
+ *   rateload --addr IP:PORT [--path PATH] [--host HOST] [--header 'K: V']...
+ *            [--rate N] [--conns N] [--duration SEC] [--warmup SEC]
+ *            [--hist FILE]
  *
  * Each of --conns keepalive connections carries one request at a time; a
  * request due while every connection is busy waits for the first free one
@@ -56,7 +57,7 @@ struct conn {
 
 static struct {
 	struct sockaddr_in addr;
-	char req[512];
+	char req[2048];
 	size_t req_len;
 	uint32_t *hist;
 	uint64_t over, max_us, counted, errors;
@@ -212,8 +213,8 @@ static int write_hist(const char *path)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: rateload --addr IP:PORT [--path PATH] [--host HOST] [--rate N]\n"
-			"                [--conns N] [--duration SEC] [--warmup SEC] [--hist FILE]\n");
+	fprintf(stderr, "usage: rateload --addr IP:PORT [--path PATH] [--host HOST] [--header 'K: V']...\n"
+			"                [--rate N] [--conns N] [--duration SEC] [--warmup SEC] [--hist FILE]\n");
 	exit(2);
 }
 
@@ -224,11 +225,14 @@ int main(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' }, { "rate", required_argument, NULL, 'r' },
 		{ "conns", required_argument, NULL, 'c' }, { "duration", required_argument, NULL, 'd' },
 		{ "warmup", required_argument, NULL, 'w' }, { "hist", required_argument, NULL, 'h' },
+		{ "header", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *addr = NULL, *path = "/", *host = NULL, *hist = NULL;
 	double rate = 10000, duration = 10, warmup = 1;
 	int n_conns = 32, o;
+	char headers[1024] = "";
+	size_t headers_len = 0;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
@@ -240,6 +244,14 @@ int main(int argc, char **argv)
 		case 'd': duration = atof(optarg); break;
 		case 'w': warmup = atof(optarg); break;
 		case 'h': hist = optarg; break;
+		case 'x': {
+			int k = snprintf(headers + headers_len, sizeof(headers) - headers_len, "%s\r\n",
+					 optarg);
+			if (k < 0 || (size_t)k >= sizeof(headers) - headers_len || strpbrk(optarg, "\r\n"))
+				usage();
+			headers_len += (size_t)k;
+			break;
+		}
 		default: usage();
 		}
 	}
@@ -255,8 +267,8 @@ int main(int argc, char **argv)
 	L.addr.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, ip, &L.addr.sin_addr) != 1)
 		usage();
-	int len = snprintf(L.req, sizeof(L.req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path,
-			   host ? host : addr);
+	int len = snprintf(L.req, sizeof(L.req), "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path,
+			   host ? host : addr, headers);
 	if (len < 0 || (size_t)len >= sizeof(L.req))
 		usage();
 	L.req_len = (size_t)len;

@@ -12,6 +12,10 @@ nginx, HAProxy and `weir proxy`. Proxies run on CPU 1; wrk, the upstream and
 this script on CPU 0. Cases, each peer alternately, several rounds:
   - keepalive clients: wrk -t1 -c {10,50,200};
   - a new connection per request: wrk -t1 -c 50 -H 'Connection: close';
+  - a fixed rate below every peer's ceiling (bench/rateload.c, open loop:
+    each request due at its time, latency counted from then), where the
+    latency is what a user sees rather than the queue a saturating client
+    builds;
   - RSS per idle keepalive client connection (N connections, one request
     each, then idle), on a freshly started proxy.
 Writes http.json, http.md, http_rps.png and http_latency.png (httpreport.py);
@@ -209,6 +213,44 @@ def wrk_request_bytes(port, close):
     return len(req) + 2
 
 
+def run_rate(a, peer, c, duration):
+    """rateload at c["rate"] requests a second on c["conns"] keepalive
+    connections, 0.5 s of warm-up (sent, not counted in the latency)."""
+    cmd = ["taskset", "-c", str(a.cpu_client), os.path.join(a.build, "rateload"),
+           "--addr", "127.0.0.1:%d" % peer.port, "--path", "/", "--rate", str(c["rate"]),
+           "--conns", str(c["conns"]), "--duration", str(duration), "--warmup", "0.5"]
+    for h in peer.headers:
+        cmd += ["--header", h]
+    if VERBOSE:
+        log("  $ " + " ".join(cmd))
+    waited, load = wait_quiet(min(5.0, a.quiet_wait - a.quiet_spent),
+                              cpus=(a.cpu_client, a.cpu_proxy))
+    a.quiet_spent += waited
+    s0, c0, t0 = cpu_stat(), cpu_seconds(peer.proc.pid), time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
+    s1, c1, t1 = cpu_stat(), cpu_seconds(peer.proc.pid), time.monotonic()
+    try:
+        res = json.loads(p.stdout)
+    except ValueError:
+        raise RuntimeError("rateload: exit %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:]))
+    n = res["answered"]
+    return {
+        "rps": res["achieved_rate"], "requests": res["counted"],
+        "p50_us": res["p50_us"], "p90_us": res["p90_us"], "p99_us": res["p99_us"],
+        "p99_9_us": res["p999_us"], "max_us": res["max_us"], "response_bytes": None,
+        "errors": {"status": res["errors"], "unanswered": res["unanswered"]},
+        "valid": res["counted"] > 0 and res["errors"] == 0 and res["unanswered"] == 0,
+        "proxy_cpu_pct": round(100.0 * (c1 - c0) / (t1 - t0), 1),
+        # over every request, the warm-up's too, as the CPU time is
+        "cpu_us_per_req": round(1e6 * (c1 - c0) / n, 2) if n else None,
+        "other_on_proxy_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_proxy)
+                                            - 100.0 * (c1 - c0) / (t1 - t0)), 1),
+        "quiet_wait_s": waited, "load_before_pct": load,
+        "cpu_busy_pct": {"client": busy(s0, s1, a.cpu_client), "proxy": busy(s0, s1, a.cpu_proxy)},
+        "duration_s": round(t1 - t0, 3),
+    }
+
+
 def run_wrk(a, peer, conns, duration, close):
     cmd = ["taskset", "-c", str(a.cpu_client), "wrk", "-t1", "-c%d" % conns,
            "-d%ds" % duration, "--latency", "-s", os.path.join(HERE, "wrk_report.lua")]
@@ -277,6 +319,9 @@ def cases_of(a):
           for c in a.conns]
     cs.append({"id": "close_c%d" % a.close_conns, "kind": "close", "conns": a.close_conns,
                "close": True})
+    if a.rate:
+        cs.append({"id": "rate_r%d" % a.rate, "kind": "rate", "conns": 50, "close": False,
+                   "rate": a.rate})
     return cs
 
 
@@ -318,6 +363,9 @@ def main():
     ap.add_argument("--duration", type=int)
     ap.add_argument("--conns", default="10,50,200")
     ap.add_argument("--close-conns", type=int, default=50)
+    ap.add_argument("--rate", type=int, default=20000,
+                    help="the fixed-rate case's requests a second (0: none); below every "
+                         "peer's ceiling")
     ap.add_argument("--idle-conns", type=int, default=5000)
     ap.add_argument("--mem-rounds", type=int)
     ap.add_argument("--peers", default="weir,weir_plugins,nginx,haproxy")
@@ -420,7 +468,10 @@ def main():
                     if not p.available:
                         continue
                     try:
-                        res = run_wrk(a, p, c["conns"], a.duration, c["close"])
+                        if c["kind"] == "rate":
+                            res = run_rate(a, p, c, a.duration)
+                        else:
+                            res = run_wrk(a, p, c["conns"], a.duration, c["close"])
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         res = {"valid": False, "error": str(e)}
                     if p.proc.poll() is not None:
@@ -496,6 +547,8 @@ def main():
                         "note": "each proxy on its CPU; wrk, the upstream and the driver on "
                                 "the other"},
             "wrk": "wrk -t1 -cN -dDs --latency -s bench/http/wrk_report.lua [-H 'Connection: close']",
+            "rateload": "build/rateload --rate R --conns 50 --duration D --warmup 0.5"
+                        if a.rate else None,
             "duration_s": a.duration, "rounds": a.rounds, "conns": a.conns,
             "close_conns": a.close_conns, "idle_conns": a.idle_conns,
             "mem_rounds": a.mem_rounds, "body_bytes": len(BODY),

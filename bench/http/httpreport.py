@@ -37,6 +37,8 @@ def fmt_mib(b):
 
 
 def case_label(c):
+    if c.get("kind") == "rate":
+        return "fixed rate %s req/s, %d conns" % (fmt_int(c["rate"]), c["conns"])
     if c["close"]:
         return "new connection per request, %d conns" % c["conns"]
     return "keepalive, %d conns" % c["conns"]
@@ -95,6 +97,16 @@ def write_md(d, path):
              "with `Connection: close`."
              % (s["wrk"], s["duration_s"], s["rounds"], ", ".join(map(str, s["conns"])),
                 s["close_conns"]))
+    rate = [c for c in s["cases"] if c.get("kind") == "rate"]
+    if rate:
+        L.append("- **Fixed rate**: `%s`, in the same rounds: %s requests a second on %d "
+                 "keepalive connections, below every peer's ceiling, open loop (each request "
+                 "due at its time whatever came before; its latency counted from then, so a "
+                 "stall is charged to every request it delays). wrk's latencies above are "
+                 "those of a saturated proxy, the length of the queue it builds; these are "
+                 "what a client sees at a load the proxy carries. req/s there is the rate "
+                 "achieved; CPU-us/req counts the warm-up's requests too."
+                 % (s["rateload"], fmt_int(rate[0]["rate"]), rate[0]["conns"]))
     L.append("- **Sizes**: request %d bytes (`GET /` with Host; %d with `Connection: close`), "
              "response body %d bytes; response bytes per request as each peer sends it: %s."
              % (s["request_bytes"]["keepalive"], s["request_bytes"]["close"], s["body_bytes"],
@@ -221,7 +233,7 @@ def resp_bytes(d, name):
 def series(d, name, key, close=False):
     xs, ys, lo, hi = [], [], [], []
     for c in d["setup"]["cases"]:
-        if c["close"] != close:
+        if c["close"] != close or c.get("kind") == "rate":
             continue
         m = d["medians"].get(c["id"], {}).get(name)
         if not m:

@@ -52,6 +52,7 @@ done
 [ "$TLS" = 1 ] || "$PY" -c 'import matplotlib' 2>/dev/null ||
 	die "python3-matplotlib missing: run 'make deps'"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (proxy on CPU 1, client on CPU 0)"
+[ "$TLS" = 1 ] || [ -x "$BUILD/rateload" ] || die "$BUILD/rateload missing: run 'make bench' or 'make $BUILD/rateload'"
 
 # 5000 idle connections in the client and as many in the proxy; HAProxy
 # (maxconn 8000) wants 2 x maxconn descriptors.
