@@ -6,6 +6,7 @@
  */
 #include <crypt.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +396,46 @@ int weir_auth_hash_verify(const char *hash, const char *pw, size_t len)
 
 /* ---- the consumer table --------------------------------------------------- */
 
+/* ---- SHA-256 on the request path --------------------------------------
+ *
+ * OpenSSL 3's SHA256() fetches the algorithm from its provider (a name
+ * copied, a read lock taken) and allocates a digest context at every call:
+ * three allocations and a lock for each key-auth request. Here the
+ * algorithm is fetched once and each thread keeps its context; what is left
+ * is the one allocation OpenSSL 3.0 makes for the digest's state at each
+ * init. */
+
+static EVP_MD *sha256_md;
+static pthread_key_t sha256_ctx_key;
+static bool sha256_ready;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void sha256_init(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha256_ready = sha256_md && !pthread_key_create(&sha256_ctx_key, sha256_ctx_free);
+}
+
+void weir_sha256(const void *p, size_t n, unsigned char out[32])
+{
+	EVP_MD_CTX *ctx = NULL;
+
+	pthread_once(&sha256_once, sha256_init);
+	if (sha256_ready && !(ctx = pthread_getspecific(sha256_ctx_key)) &&
+	    (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_ctx_key, ctx)) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
+	    !EVP_DigestFinal_ex(ctx, out, NULL))
+		SHA256(p, n, out);	/* out of memory: the slow way */
+}
+
 int weir_auth_table_init(struct weir_auth_table *t, size_t n)
 {
 	size_t size = 8;
@@ -437,7 +478,7 @@ const struct weir_auth_entry *weir_auth_table_find(const struct weir_auth_table 
 
 	if (!t->slots)
 		return NULL;
-	SHA256((const unsigned char *)text, len, d);
+	weir_sha256(text, len, d);
 	for (size_t i = slot_of(d) & t->mask; t->slots[i].consumer; i = (i + 1) & t->mask)
 		if (!CRYPTO_memcmp(t->slots[i].digest, d, 32))
 			return &t->slots[i];

@@ -86,6 +86,11 @@ int weir_auth_hash_verify(const char *hash, const char *pw, size_t len);
  * length no encoder writes. */
 int weir_auth_b64_decode(const char *in, size_t len, bool url, unsigned char *out, size_t cap);
 
+/* SHA-256 of n bytes at p into out, for the request path: the algorithm
+ * fetched once, a digest context kept per thread (freed when the thread
+ * ends), where OpenSSL's one-shot SHA256() fetches and allocates each time. */
+void weir_sha256(const void *p, size_t n, unsigned char out[32]);
+
 /* ---- the consumer table ----------------------------------------------- */
 
 struct weir_auth_entry {

@@ -174,7 +174,7 @@ static void cache_key(const char *hash, const char *user, size_t ulen, const cha
 	buf[n++] = 0;
 	memcpy(buf + n, pw, plen);
 	n += plen;
-	SHA256(buf, n, out);
+	weir_sha256(buf, n, out);
 	OPENSSL_cleanse(buf, n);
 }
 
