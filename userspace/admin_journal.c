@@ -134,7 +134,24 @@ fail:
 	return -1;
 }
 
-static const char zeros[65536];
+/* Writes n zero bytes at off; returns how many were written before an
+ * error (a full disk). */
+static size_t write_zeros(int fd, off_t off, size_t n)
+{
+	static const char zeros[65536];
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t k = pwrite(fd, zeros, n - done < sizeof(zeros) ? n - done : sizeof(zeros),
+				   off + (off_t)done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		done += (size_t)k;
+	}
+	return done;
+}
 
 /* Makes the file a chunk longer than `need`, with zeros, as far as the file
  * system has room: short of it (a full disk), the record grows the file
@@ -143,15 +160,7 @@ static void grow(struct weir_journal *j, off_t need)
 {
 	off_t to = (need + JOURNAL_CHUNK - 1) / JOURNAL_CHUNK * JOURNAL_CHUNK;
 
-	while (j->size < to) {
-		size_t n = to - j->size < (off_t)sizeof(zeros) ? (size_t)(to - j->size) : sizeof(zeros);
-		ssize_t k = pwrite(j->fd, zeros, n, j->size);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return;
-		j->size += k;
-	}
+	j->size += (off_t)write_zeros(j->fd, j->size, (size_t)(to - j->size));
 }
 
 int weir__journal_append(struct weir_journal *j, const char *kind, const char *id,
@@ -200,15 +209,7 @@ undo:
 		j->size = j->end;
 	} else {
 		/* over the bytes written: the blocks are the file's already */
-		for (size_t z = 0; z < off;) {
-			ssize_t k = pwrite(j->fd, zeros, off - z < sizeof(zeros) ? off - z : sizeof(zeros),
-					   j->end + (off_t)z);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			z += (size_t)k;
-		}
+		write_zeros(j->fd, j->end, off);
 		if (j->size < j->end + (off_t)off)
 			j->size = j->end + (off_t)off;
 	}

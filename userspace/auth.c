@@ -394,8 +394,6 @@ int weir_auth_hash_verify(const char *hash, const char *pw, size_t len)
 	return ok;
 }
 
-/* ---- the consumer table --------------------------------------------------- */
-
 /* ---- SHA-256 on the request path --------------------------------------
  *
  * OpenSSL 3's SHA256() fetches the algorithm from its provider (a name
@@ -435,6 +433,8 @@ void weir_sha256(const void *p, size_t n, unsigned char out[32])
 	    !EVP_DigestFinal_ex(ctx, out, NULL))
 		SHA256(p, n, out);	/* out of memory: the slow way */
 }
+
+/* ---- the consumer table --------------------------------------------------- */
 
 int weir_auth_table_init(struct weir_auth_table *t, size_t n)
 {
