@@ -315,6 +315,16 @@ struct weir_req {
 	struct weir_upconn *up;
 	struct weir_head rhead;		/* the response head, spans in up->in */
 	uint32_t ufwd, umsg_end;
+	/* The request went up as HTTP/1.1, so its connection may be kept:
+	 * every request but an HTTP/1.0 one without Host (or asking for an
+	 * upgrade), which goes as it came, with connection: close. */
+	uint8_t up_v11;
+	/* A chunked response to an HTTP/1.0 client, which knows no chunks: its
+	 * body is de-chunked in place in up->in, the data moved down to end at
+	 * udc, and sent from ufwd to there; the client's connection closes
+	 * after it, which delimits it. */
+	uint8_t dechunk;
+	uint32_t udc;
 	uint8_t resp_seen;		/* a response head arrived */
 	uint8_t interim;		/* the current response is a 1xx */
 	uint8_t body_phase;		/* response body bytes are being forwarded */

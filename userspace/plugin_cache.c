@@ -502,7 +502,9 @@ static struct weir_cache_entry *fill_start(struct cache_inst *c, struct weir_req
 	char key[MAX_KEY], rec[MAX_VARY];
 	ssize_t klen, rlen = 0;
 
-	if (r->method != HTTP_GET || r->status >= 640 ||
+	/* A chunked body going de-chunked to an HTTP/1.0 client reaches
+	 * response_body without its framing: not one to store as it came. */
+	if (r->method != HTTP_GET || r->dechunk || r->status >= 640 ||
 	    !(c->statuses[r->status / 64] & (1ull << (r->status % 64))) ||
 	    (!chunked && !(p->flags & F_CONTENT_LENGTH)) ||
 	    llhttp_message_needs_eof(p) ||

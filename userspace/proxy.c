@@ -55,9 +55,10 @@ static llhttp_settings_t resp_settings = {
 	.on_message_complete = on_resp_message_complete,
 };
 
-/* The same, with the decoded body copied aside, for routes that hold
- * responses whole (plugin.h); streaming routes never pay for on_body. */
-static llhttp_settings_t resp_hold_settings = {
+/* The same, with the decoded body passed to on_resp_body: for routes that
+ * hold responses whole (plugin.h), and switched to for a body de-chunked
+ * for an HTTP/1.0 client; streaming routes never pay for on_body. */
+static llhttp_settings_t resp_body_settings = {
 	.on_message_begin = on_resp_begin,
 	.on_status = on_resp_status,
 	.on_header_field = on_resp_field,
@@ -219,7 +220,11 @@ static int build_upstream_head(struct weir_req *r)
 	weir_buf_append(o, llhttp_method_name(r->method), strlen(llhttp_method_name(r->method)));
 	weir_buf_append(o, " ", 1);
 	head_target(o, r, b->data + r->path.off);
-	weir_buf_append(o, r->http_minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+	/* HTTP/1.1 upstream even for an HTTP/1.0 client, as HAProxy and
+	 * nginx's keepalive pools do: its connection goes back to the pool.
+	 * It needs a Host to send; an upgrade is for HTTP/1.1 clients. */
+	r->up_v11 = r->http_minor || (r->host_field >= 0 && !r->upgrade);
+	weir_buf_append(o, r->up_v11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
 	for (uint32_t i = 0; i < r->head.n_fields; i++) {
 		const struct weir_hdr *h = &r->hdrs[i];
 		if (h->name_len == 15 && !memcmp(h->name, "x-forwarded-for", 15) && !n_xff++)
@@ -231,7 +236,10 @@ static int build_upstream_head(struct weir_req *r)
 		if (is_hop_by_hop(r, h->name, h->name_len, b) ||
 		    (drop && weir_hdr_names_has(drop, h->name, h->name_len)) ||
 		    (r->held && is_framing(h->name, h->name_len)) ||
-		    (idh && h->name_len == idh_len && !memcmp(h->name, idh, idh_len)))
+		    (idh && h->name_len == idh_len && !memcmp(h->name, idh, idh_len)) ||
+		    /* HTTP/1.0 has no 100-continue (RFC 9110 10.1.1): not
+		     * to be asked of the upstream in its name */
+		    (!r->http_minor && h->name_len == 6 && !memcmp(h->name, "expect", 6)))
 			continue;
 		/* Tracing replaces traceparent, and keeps tracestate only with
 		 * the trace it belongs to. */
@@ -291,7 +299,7 @@ static int build_upstream_head(struct weir_req *r)
 	}
 	if (r->upgrade)
 		weir_buf_append(o, "connection: upgrade\r\n", 21);
-	else if (!r->http_minor)
+	else if (!r->up_v11)
 		weir_buf_append(o, "connection: close\r\n", 19);
 	weir_plugins_before_upstream(r, o);
 	if (weir_buf_append(o, "\r\n", 2) < 0)
@@ -463,7 +471,7 @@ static bool upstream_connect(struct weir_req *r, int status, const char *why)
 		r->ufwd = r->umsg_end = 0;
 		r->resp_done = r->resp_seen = r->body_phase = r->interim = 0;
 		llhttp_init(&u->parser, HTTP_RESPONSE,
-			    r->route->hold_response ? &resp_hold_settings : &resp_settings);
+			    r->route->hold_response ? &resp_body_settings : &resp_settings);
 		u->parser.data = u;
 		r->up = u;
 		weir_lb_conn_start(st, node);
@@ -633,12 +641,18 @@ static int on_resp_headers_complete(llhttp_t *p)
 	/* A held response gets its framing when its body is complete. */
 	bool hold = r->route->hold_response && !upgrade && !bodyless;
 	const struct weir_hdr_names *drop = r->route->drop_response;
+	/* Held, a body gets its framing anew; to an HTTP/1.0 client, a chunked
+	 * one goes de-chunked, delimited by the close. */
+	r->dechunk = chunked && !r->http_minor && !upgrade && !bodyless && !hold;
+	if (r->dechunk)
+		p->settings = (void *)&resp_body_settings;	/* read at each callback */
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
 		const struct weir_field *f = &r->rhead.fields[i];
 		const char *n = b->data + f->name.off;
 		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade) ||
 		    (drop && weir_hdr_names_has(drop, n, f->name.len)) ||
-		    (hold && is_framing(n, f->name.len)))
+		    (hold && is_framing(n, f->name.len)) ||
+		    (r->dechunk && f->name.len == 17 && !strncasecmp(n, "transfer-encoding", 17)))
 			continue;
 		weir_buf_append(o, n, f->name.len);
 		weir_buf_append(o, ": ", 2);
@@ -677,9 +691,16 @@ static int on_resp_headers_complete(llhttp_t *p)
 
 static int on_resp_body(llhttp_t *p, const char *at, size_t len)
 {
-	struct weir_req *r = upconn_of(p)->req;
+	struct weir_upconn *u = upconn_of(p);
+	struct weir_req *r = u->req;
 	int rc;
 
+	if (r->dechunk) {
+		/* Down over the chunk framing already passed: udc <= at. */
+		memmove(u->in->data + r->udc, at, len);
+		r->udc += (uint32_t)len;
+		return 0;
+	}
 	if (!r->resp_holding)
 		return 0;
 	rc = weir_body_append(&r->rhold, at, len, r->route->hold_response);
@@ -1020,10 +1041,10 @@ static int recv_response(struct weir_req *r)
 			/* Head bytes are consumed (rebuilt into c->out), body bytes
 			 * are forwarded from where the head ended. */
 			if (!was_body)
-				r->ufwd = u->parsed;
+				r->ufwd = r->udc = u->parsed;
 			r->uprog = 1;
 		}
-		uint32_t limit = r->resp_done ? r->umsg_end : u->parsed;
+		uint32_t limit = r->dechunk ? r->udc : r->resp_done ? r->umsg_end : u->parsed;
 		if (r->resp_holding && r->resp_done && resp_release(r) < 0)
 			return -1;
 		if (resp_pending(r, limit)) {
@@ -1056,8 +1077,9 @@ static int recv_response(struct weir_req *r)
 			return -1;
 		}
 		/* Everything parsed went out (or aside): rewind the body window. */
-		if ((r->body_phase || r->resp_holding) && u->parsed == b->end && r->ufwd == b->end)
-			b->end = u->parsed = r->ufwd = 0;
+		if ((r->body_phase || r->resp_holding) && u->parsed == b->end &&
+		    r->ufwd == (r->dechunk ? r->udc : b->end))
+			b->end = u->parsed = r->ufwd = r->udc = 0;
 		if (b->end == b->cap) {
 			if (!r->body_phase && !r->resp_holding) {
 				upstream_fail(r, FAIL_PROTOCOL, "response head too large");
@@ -1271,7 +1293,7 @@ void weir_proxy_finish(struct weir_req *r)
 	struct weir_worker *w = r->client->w;
 	bool reusable = !r->close_upstream && r->sent_all && u->in &&
 			r->umsg_end == u->in->end && llhttp_should_keep_alive(&u->parser) &&
-			++u->nreq < up->conf->keepalive_requests && r->http_minor;
+			++u->nreq < up->conf->keepalive_requests && r->up_v11;
 
 	weir_lb_report(up->states[w->id], u->node, r->up_status >= 500, w->now,
 		       up->conf->max_fails, up->conf->fail_window_ms, up->conf->eject_ms);

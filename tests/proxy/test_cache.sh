@@ -138,6 +138,13 @@ check_eq "... fetched once" 1 "$(seen_target U "$T")"
 
 check_eq "an HTTP/1.0 client is not answered from a chunked entry" BYPASS \
 	"$(get $U$T --http1.0)"
+T="/cache/chunked10?cc=max-age=60&n=100000&chunk=7000"
+ST=$(get $U$T --http1.0)
+check_eq "a chunked response an HTTP/1.0 client asked for goes to it de-chunked, intact" \
+	"MISS - $(hv x-body-sha256)" "$ST $(hv transfer-encoding) $(sha)"
+ST=$(get $U$T)
+check_eq "... and is not stored so: the next client is a MISS, answered chunked, intact" \
+	"MISS chunked $(hv x-body-sha256) 2" "$ST $(hv transfer-encoding) $(sha) $(seen_target U "$T")"
 T="/cache/a?cc=max-age=60"
 check_eq "... but from one with a Content-Length, keepalive as it asks" "HIT keep-alive" \
 	"$(get $U$T --http1.0 -H 'Connection: keep-alive') $(hv connection)"

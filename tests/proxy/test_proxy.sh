@@ -326,6 +326,16 @@ check_eq "... and the upstream got HTTP/1.0 with connection: close" "1" \
 	"$(grep '"ev": "req"' "$TMP/A.log" | grep -F 'v=http10' | grep -F '"HTTP/1.0"' | grep -cF '["connection", "close"]')"
 check_eq "HTTP/1.0 with Connection: keep-alive keeps the connection" "200 200 closed" \
 	"$($PY $CL statuses $P_MAIN "GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /echo HTTP/1.0\r\n\r\n")"
+check_eq "HTTP/1.0 with Host: answered, then closed" "200 closed" \
+	"$($PY $CL statuses $P_MAIN "GET /echo?v=http10h HTTP/1.0\r\nHost: h\r\nExpect: 100-continue\r\n\r\n")"
+check_eq "... and the upstream got HTTP/1.1, without connection: close or the expectation" "1 0" \
+	"$(grep '"ev": "req"' "$TMP/A.log" | grep -F 'v=http10h' | grep -cF '"HTTP/1.1"') $(grep '"ev": "req"' "$TMP/A.log" | grep -F 'v=http10h' | grep -ciE '"(connection|expect)"')"
+check_eq "HTTP/1.0: a chunked response goes de-chunked, delimited by the close" \
+	"200 close 300000 sha-ok closed" "$($PY $CL http10 $P_MAIN '/chunked?n=300000&chunk=7000' 1)"
+check_eq "HTTP/1.0: a chunked response in 1-byte chunks, past a buffer" \
+	"200 close 40000 sha-ok closed" "$($PY $CL http10 $P_MAIN '/chunked?n=40000&chunk=1')"
+check_eq "HTTP/1.0: a Content-Length response keeps a keep-alive connection" \
+	"200 length 5000 sha-ok open" "$($PY $CL http10 $P_MAIN '/big?n=5000' 1)"
 check_eq "a client that half-closes after its GET gets the answer" "200 0 closed" \
 	"$($PY $CL half-close $P_MAIN GET)"
 check_eq "a client that half-closes after its POST body gets the answer" "200 200000 closed" \
@@ -353,6 +363,11 @@ for i in $(seq 10); do
 		OK=$((OK + 1))
 done
 check_eq "the upstream closing a pooled connection costs no request" 10 $OK
+N0=$(conns C)
+OK=0; for i in $(seq 20); do [ "$(code --http1.0 $M/reuse/echo?h10=$i)" = 200 ] && OK=$((OK + 1)); done
+check_eq "20 HTTP/1.0 requests on 20 client connections" 20 $OK
+check "... reached the upstream over at most one connection per worker" \
+	test $(($(conns C) - N0)) -le 2
 
 # ---- routing ---------------------------------------------------------------
 route() { C -o /dev/null -w '%{http_code} %header{x-name}' "$@"; }
