@@ -16,6 +16,8 @@ this script on CPU 0. Cases, each peer alternately, several rounds:
     each request due at its time, latency counted from then), where the
     latency is what a user sees rather than the queue a saturating client
     builds;
+  - HTTP/1.0 keepalive clients, as ApacheBench makes them: ab -k -c 50,
+    whose requests each proxy must still carry over its upstream pool;
   - RSS per idle keepalive client connection (N connections, one request
     each, then idle), on a freshly started proxy.
 Writes http.json, http.md, http_rps.png and http_latency.png (httpreport.py);
@@ -213,14 +215,10 @@ def wrk_request_bytes(port, close):
     return len(req) + 2
 
 
-def run_rate(a, peer, c, duration):
-    """rateload at c["rate"] requests a second on c["conns"] keepalive
-    connections, 0.5 s of warm-up (sent, not counted in the latency)."""
-    cmd = ["taskset", "-c", str(a.cpu_client), os.path.join(a.build, "rateload"),
-           "--addr", "127.0.0.1:%d" % peer.port, "--path", "/", "--rate", str(c["rate"]),
-           "--conns", str(c["conns"]), "--duration", str(duration), "--warmup", "0.5"]
-    for h in peer.headers:
-        cmd += ["--header", h]
+def run_measured(a, peer, cmd, duration):
+    """Runs a load command against peer (after waiting for quiet CPUs) and
+    measures the peer's CPU meanwhile. Returns the finished process and a
+    function of the request count giving the CPU fields of a run."""
     if VERBOSE:
         log("  $ " + " ".join(cmd))
     waited, load = wait_quiet(min(5.0, a.quiet_wait - a.quiet_spent),
@@ -229,26 +227,78 @@ def run_rate(a, peer, c, duration):
     s0, c0, t0 = cpu_stat(), cpu_seconds(peer.proc.pid), time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30)
     s1, c1, t1 = cpu_stat(), cpu_seconds(peer.proc.pid), time.monotonic()
+
+    def cpu_fields(n):
+        return {
+            "proxy_cpu_pct": round(100.0 * (c1 - c0) / (t1 - t0), 1),
+            "cpu_us_per_req": round(1e6 * (c1 - c0) / n, 2) if n else None,
+            "other_on_proxy_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_proxy)
+                                                - 100.0 * (c1 - c0) / (t1 - t0)), 1),
+            "quiet_wait_s": waited, "load_before_pct": load,
+            "cpu_busy_pct": {"client": busy(s0, s1, a.cpu_client),
+                             "proxy": busy(s0, s1, a.cpu_proxy)},
+            "duration_s": round(t1 - t0, 3),
+        }
+    return p, cpu_fields
+
+
+def run_rate(a, peer, c, duration):
+    """rateload at c["rate"] requests a second on c["conns"] keepalive
+    connections, 0.5 s of warm-up (sent, not counted in the latency)."""
+    cmd = ["taskset", "-c", str(a.cpu_client), os.path.join(a.build, "rateload"),
+           "--addr", "127.0.0.1:%d" % peer.port, "--path", "/", "--rate", str(c["rate"]),
+           "--conns", str(c["conns"]), "--duration", str(duration), "--warmup", "0.5"]
+    for h in peer.headers:
+        cmd += ["--header", h]
+    p, cpu_fields = run_measured(a, peer, cmd, duration)
     try:
         res = json.loads(p.stdout)
     except ValueError:
         raise RuntimeError("rateload: exit %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:]))
-    n = res["answered"]
-    return {
+    r = {
         "rps": res["achieved_rate"], "requests": res["counted"],
         "p50_us": res["p50_us"], "p90_us": res["p90_us"], "p99_us": res["p99_us"],
         "p99_9_us": res["p999_us"], "max_us": res["max_us"], "response_bytes": None,
         "errors": {"status": res["errors"], "unanswered": res["unanswered"]},
         "valid": res["counted"] > 0 and res["errors"] == 0 and res["unanswered"] == 0,
-        "proxy_cpu_pct": round(100.0 * (c1 - c0) / (t1 - t0), 1),
-        # over every request, the warm-up's too, as the CPU time is
-        "cpu_us_per_req": round(1e6 * (c1 - c0) / n, 2) if n else None,
-        "other_on_proxy_cpu_pct": round(max(0.0, busy(s0, s1, a.cpu_proxy)
-                                            - 100.0 * (c1 - c0) / (t1 - t0)), 1),
-        "quiet_wait_s": waited, "load_before_pct": load,
-        "cpu_busy_pct": {"client": busy(s0, s1, a.cpu_client), "proxy": busy(s0, s1, a.cpu_proxy)},
-        "duration_s": round(t1 - t0, 3),
     }
+    # over every request, the warm-up's too, as the CPU time is
+    r.update(cpu_fields(res["answered"]))
+    return r
+
+
+def ab_field(out, name):
+    for line in out.splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].split()[0]
+    return None
+
+
+def run_ab(a, peer, c, duration):
+    """ab -k (HTTP/1.0 with Connection: keep-alive) on c["conns"]
+    connections for `duration` seconds. ab's percentiles are whole
+    milliseconds: only req/s and CPU are kept."""
+    cmd = ["taskset", "-c", str(a.cpu_client), "ab", "-k", "-q", "-c", str(c["conns"]),
+           "-t", str(duration), "-n", "100000000"]
+    for h in peer.headers:
+        cmd += ["-H", h]
+    cmd.append("http://127.0.0.1:%d/" % peer.port)
+    p, cpu_fields = run_measured(a, peer, cmd, duration)
+    n, rps = ab_field(p.stdout, "Complete requests"), ab_field(p.stdout, "Requests per second")
+    if p.returncode != 0 or n is None or rps is None:
+        raise RuntimeError("ab: exit %d: %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:]))
+    n = int(n)
+    failed = int(ab_field(p.stdout, "Failed requests") or 0)
+    non2xx = int(ab_field(p.stdout, "Non-2xx responses") or 0)
+    r = {
+        "rps": float(rps), "requests": n,
+        "p50_us": None, "p90_us": None, "p99_us": None, "p99_9_us": None, "max_us": None,
+        "response_bytes": None,
+        "errors": {"status": non2xx, "failed": failed},
+        "valid": n > 0 and non2xx == 0 and failed <= 0.001 * n,
+    }
+    r.update(cpu_fields(n))
+    return r
 
 
 def run_wrk(a, peer, conns, duration, close):
@@ -322,6 +372,9 @@ def cases_of(a):
     if a.rate:
         cs.append({"id": "rate_r%d" % a.rate, "kind": "rate", "conns": 50, "close": False,
                    "rate": a.rate})
+    if a.http10_conns:
+        cs.append({"id": "http10_c%d" % a.http10_conns, "kind": "http10",
+                   "conns": a.http10_conns, "close": False})
     return cs
 
 
@@ -347,7 +400,8 @@ def summarize(runs, peers, cases):
                          ("weir_plugins", "nginx"), ("weir_plugins", "weir")):
             if num in m and den in m:
                 rt["%s/%s" % (num, den)] = {
-                    k: round(m[num][k] / m[den][k], 3) if m[den][k] else None
+                    k: round(m[num][k] / m[den][k], 3)
+                    if m[den][k] and m[num][k] is not None else None
                     for k in ("rps", "p50_us", "p99_us", "cpu_us_per_req")}
         ratios[c["id"]] = rt
     return medians, ratios
@@ -366,6 +420,8 @@ def main():
     ap.add_argument("--rate", type=int, default=20000,
                     help="the fixed-rate case's requests a second (0: none); below every "
                          "peer's ceiling")
+    ap.add_argument("--http10-conns", type=int, default=50,
+                    help="connections of the HTTP/1.0 keepalive case, ab -k (0: none)")
     ap.add_argument("--idle-conns", type=int, default=5000)
     ap.add_argument("--mem-rounds", type=int)
     ap.add_argument("--peers", default="weir,weir_plugins,nginx,haproxy")
@@ -470,6 +526,8 @@ def main():
                     try:
                         if c["kind"] == "rate":
                             res = run_rate(a, p, c, a.duration)
+                        elif c["kind"] == "http10":
+                            res = run_ab(a, p, c, a.duration)
                         else:
                             res = run_wrk(a, p, c["conns"], a.duration, c["close"])
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
@@ -549,6 +607,7 @@ def main():
             "wrk": "wrk -t1 -cN -dDs --latency -s bench/http/wrk_report.lua [-H 'Connection: close']",
             "rateload": "build/rateload --rate R --conns 50 --duration D --warmup 0.5"
                         if a.rate else None,
+            "ab": "ab -k -q -c N -t D -n 100000000" if a.http10_conns else None,
             "duration_s": a.duration, "rounds": a.rounds, "conns": a.conns,
             "close_conns": a.close_conns, "idle_conns": a.idle_conns,
             "mem_rounds": a.mem_rounds, "body_bytes": len(BODY),

@@ -24,6 +24,10 @@ def fmt_int(v):
     return "-" if v is None else "{:,}".format(int(round(v)))
 
 
+def fmt_lat(v):
+    return "-" if v is None else "%s us" % fmt_int(v)
+
+
 def fmt_f(v):
     return "-" if v is None else "%.1f" % v
 
@@ -39,6 +43,8 @@ def fmt_mib(b):
 def case_label(c):
     if c.get("kind") == "rate":
         return "fixed rate %s req/s, %d conns" % (fmt_int(c["rate"]), c["conns"])
+    if c.get("kind") == "http10":
+        return "HTTP/1.0 keepalive (ab -k), %d conns" % c["conns"]
     if c["close"]:
         return "new connection per request, %d conns" % c["conns"]
     return "keepalive, %d conns" % c["conns"]
@@ -107,6 +113,13 @@ def write_md(d, path):
                  "what a client sees at a load the proxy carries. req/s there is the rate "
                  "achieved; CPU-us/req counts the warm-up's requests too."
                  % (s["rateload"], fmt_int(rate[0]["rate"]), rate[0]["conns"]))
+    h10 = [c for c in s["cases"] if c.get("kind") == "http10"]
+    if h10:
+        L.append("- **HTTP/1.0 keepalive**: `%s`, in the same rounds, %d connections: "
+                 "ApacheBench's requests are HTTP/1.0 with `Connection: keep-alive`, which a "
+                 "proxy must still carry over its keepalive upstream pool (HTTP/1.1 upstream). "
+                 "ab's percentiles are whole milliseconds, so only req/s and CPU are reported."
+                 % (s["ab"], h10[0]["conns"]))
     L.append("- **Sizes**: request %d bytes (`GET /` with Host; %d with `Connection: close`), "
              "response body %d bytes; response bytes per request as each peer sends it: %s."
              % (s["request_bytes"]["keepalive"], s["request_bytes"]["close"], s["body_bytes"],
@@ -130,9 +143,9 @@ def write_md(d, path):
             x = m[n]
             runs = "%d" % x["runs"] + (" (+%d invalid)" % x["invalid_runs"]
                                        if x["invalid_runs"] else "")
-            L.append("| %s | **%s** | %s | %s us | %s us | %s us | %s us | %s | %s%% | %s%% | %s |"
-                     % (case_label(c), n, fmt_int(x["rps"]), fmt_int(x["p50_us"]),
-                        fmt_int(x["p90_us"]), fmt_int(x["p99_us"]), fmt_int(x["p99_9_us"]),
+            L.append("| %s | **%s** | %s | %s | %s | %s | %s | %s | %s%% | %s%% | %s |"
+                     % (case_label(c), n, fmt_int(x["rps"]), fmt_lat(x["p50_us"]),
+                        fmt_lat(x["p90_us"]), fmt_lat(x["p99_us"]), fmt_lat(x["p99_9_us"]),
                         fmt_f(x["cpu_us_per_req"]), fmt_int(x["proxy_cpu_pct"]),
                         fmt_int(x["client_cpu_busy_pct"]), runs))
     L.append("")
@@ -233,7 +246,7 @@ def resp_bytes(d, name):
 def series(d, name, key, close=False):
     xs, ys, lo, hi = [], [], [], []
     for c in d["setup"]["cases"]:
-        if c["close"] != close or c.get("kind") == "rate":
+        if c["close"] != close or c.get("kind") in ("rate", "http10"):
             continue
         m = d["medians"].get(c["id"], {}).get(name)
         if not m:
