@@ -36,7 +36,8 @@
  *                     any of it goes upstream (see "Holding bodies" below);
  *                     return an HTTP status to refuse it, or rewrite it
  *   response_body     see the response body bytes as they pass (raw message
- *                     bytes, framing included)
+ *                     bytes, framing included; de-chunked when r->dechunk:
+ *                     a chunked body going to an HTTP/1.0 client)
  *   response_held     the whole response body, before any of it goes to the
  *                     client, to rewrite (see below)
  *   log               the exchange is over (status, bytes, timings known)

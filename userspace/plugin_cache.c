@@ -22,7 +22,8 @@
  *                     on a hit); for a storable response, a new entry with
  *                     the response head as stored
  *   response_body     the raw body bytes (framing included) appended to it,
- *                     abandoned past max_object_size
+ *                     abandoned past max_object_size (a body de-chunked for
+ *                     an HTTP/1.0 client is not stored at all)
  *   log               a response that ended whole is inserted; anything
  *                     else (upstream error, client gone) is dropped
  * The stored head is the upstream's fields after the route's removals,

@@ -68,9 +68,9 @@ static llhttp_settings_t resp_body_settings = {
 	.on_message_complete = on_resp_message_complete,
 };
 
-/* Why on_resp_body stopped llhttp (in r->stop, free once the request is
+/* Why a response callback stopped llhttp (in r->stop, free once the request is
  * read). */
-enum { STOP_RESP_TOO_LARGE = 32, STOP_RESP_NO_MEMORY };
+enum { STOP_RESP_TOO_LARGE = 32, STOP_RESP_NO_MEMORY, STOP_RESP_CODING };
 
 static void upstream_fail(struct weir_req *r, enum fail_kind kind, const char *why);
 static void upconn_close(struct weir_worker *w, struct weir_upconn *u);
@@ -567,6 +567,30 @@ static bool resp_hop_by_hop(const char *n, uint32_t len, bool upgrade)
 	return false;
 }
 
+static bool is_transfer_encoding(const char *name, uint32_t len)
+{
+	return len == 17 && !strncasecmp(name, "transfer-encoding", 17);
+}
+
+/* Whether a chunked response's coding is chunked alone: in one field, as
+ * no TE field asked the upstream for more (a "gzip, chunked" body cannot
+ * be given to a client that knows no codings). */
+static bool only_chunked(const struct weir_head *h, const struct weir_buf *b)
+{
+	uint32_t n = 0;
+	bool ok = true;
+
+	for (uint32_t i = 0; i < h->n_fields; i++) {
+		const struct weir_field *f = &h->fields[i];
+		if (f->name.off == UINT32_MAX || !is_transfer_encoding(b->data + f->name.off, f->name.len))
+			continue;
+		n++;
+		ok &= f->value.off != UINT32_MAX && f->value.len == 7 &&
+		      !strncasecmp(b->data + f->value.off, "chunked", 7);
+	}
+	return ok && n == 1;
+}
+
 /* Ends a response head in o: Connection as the exchange allows, then the
  * blank line. 0, or -1 when the buffer is full. */
 static int resp_head_end(struct weir_req *r, struct weir_buf *o, bool upgrade, bool must_close)
@@ -641,9 +665,15 @@ static int on_resp_headers_complete(llhttp_t *p)
 	/* A held response gets its framing when its body is complete. */
 	bool hold = r->route->hold_response && !upgrade && !bodyless;
 	const struct weir_hdr_names *drop = r->route->drop_response;
-	/* Held, a body gets its framing anew; to an HTTP/1.0 client, a chunked
-	 * one goes de-chunked, delimited by the close. */
-	r->dechunk = chunked && !r->http_minor && !upgrade && !bodyless && !hold;
+	/* An HTTP/1.0 client knows no transfer coding (RFC 9112 6.1): a chunked
+	 * body goes to it de-chunked, delimited by the close (held, a body gets
+	 * its framing anew), and Transfer-Encoding never, bodyless or not. */
+	bool no_te = chunked && !r->http_minor && !upgrade;
+	if (no_te && !only_chunked(&r->rhead, b)) {
+		r->stop = STOP_RESP_CODING;
+		return HPE_USER;
+	}
+	r->dechunk = no_te && !bodyless && !hold;
 	if (r->dechunk)
 		p->settings = (void *)&resp_body_settings;	/* read at each callback */
 	for (uint32_t i = 0; i < r->rhead.n_fields; i++) {
@@ -652,7 +682,7 @@ static int on_resp_headers_complete(llhttp_t *p)
 		if (f->name.off == UINT32_MAX || resp_hop_by_hop(n, f->name.len, upgrade) ||
 		    (drop && weir_hdr_names_has(drop, n, f->name.len)) ||
 		    (hold && is_framing(n, f->name.len)) ||
-		    (r->dechunk && f->name.len == 17 && !strncasecmp(n, "transfer-encoding", 17)))
+		    (no_te && is_transfer_encoding(n, f->name.len)))
 			continue;
 		weir_buf_append(o, n, f->name.len);
 		weir_buf_append(o, ": ", 2);
@@ -910,6 +940,13 @@ static int send_request(struct weir_req *r)
 	}
 }
 
+/* Where the response bytes ready for the client end in up->in: the
+ * de-chunked data, or what llhttp has parsed (of this message). */
+static uint32_t resp_limit(const struct weir_req *r)
+{
+	return r->dechunk ? r->udc : r->resp_done ? r->umsg_end : r->up->parsed;
+}
+
 /* Whether response bytes wait for the client: our head (not while the
  * body is being held), body bytes parsed, or a held body. */
 static bool resp_pending(const struct weir_req *r, uint32_t limit)
@@ -1035,6 +1072,8 @@ static int recv_response(struct weir_req *r)
 					      "response body larger than the limit" :
 					      r->stop == STOP_RESP_NO_MEMORY ?
 					      "out of memory for the response body" :
+					      r->stop == STOP_RESP_CODING ?
+					      "a transfer coding an HTTP/1.0 client cannot take" :
 					      "bad response from upstream");
 				return -1;
 			}
@@ -1044,7 +1083,7 @@ static int recv_response(struct weir_req *r)
 				r->ufwd = r->udc = u->parsed;
 			r->uprog = 1;
 		}
-		uint32_t limit = r->dechunk ? r->udc : r->resp_done ? r->umsg_end : u->parsed;
+		uint32_t limit = resp_limit(r);
 		if (r->resp_holding && r->resp_done && resp_release(r) < 0)
 			return -1;
 		if (resp_pending(r, limit)) {
@@ -1171,8 +1210,7 @@ static void set_timers(struct weir_req *r)
 	struct weir_upconn *u = r->up;
 	struct weir_worker *w = c->w;
 	const struct weir_config *conf = r->snap->conf;
-	bool out_pending = u ? resp_pending(r, r->resp_done ? r->umsg_end : u->parsed) :
-			       c->out != NULL;
+	bool out_pending = u ? resp_pending(r, resp_limit(r)) : c->out != NULL;
 	bool need_body = !r->req_done && !c->io.readable;
 
 	if (out_pending && !c->io.writable) {

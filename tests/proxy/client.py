@@ -27,10 +27,12 @@ Each command prints one short line the shell test compares. With WEIR_TLS_CA
                                           prints the sha check and weir's peak RSS
     client.py hold PORT TIMEOUT           open a connection and wait for the close
     client.py big-pipeline PORT CHUNKED   a 300 kB POST and a GET in one write
-    client.py http10 PORT PATH [KEEP]     an HTTP/1.0 GET (KEEP 1: Connection:
-                                          keep-alive) read as HTTP/1.0 reads: the
-                                          status, the framing seen, the body length
-                                          and its sha check (X-Body-Sha256), "closed"
+    client.py http10 PORT PATH [KEEP] [METHOD]  an HTTP/1.0 GET (KEEP 1:
+                                          Connection: keep-alive) read as HTTP/1.0
+                                          reads: the status, Transfer-Encoding and
+                                          Content-Length ("-": none), the body length,
+                                          its sha check (X-Body-Sha256; "-" for a
+                                          HEAD), "closed" or "open"
     client.py abort PORT up|down          go away half-way through a 50 MB body
     client.py early PORT                  a 17 MB body of requests to an upstream
                                           that answers 413 without reading it
@@ -362,15 +364,16 @@ def cmd_big_pipeline(port, chunked):
           else "sha-bad", j2["target"], "closed" if rd.closed(5) else "open")
 
 
-def cmd_http10(port, path, keep="0"):
+def cmd_http10(port, path, keep="0", method="GET"):
     s = connect(port)
     rd = Reader(s)
-    s.sendall(b"GET %s HTTP/1.0\r\nHost: t\r\n%s\r\n" %
-              (path.encode(), b"Connection: keep-alive\r\n" if keep == "1" else b""))
-    r = read_resp(rd)
-    framing = "chunked" if r.chunked else "length" if r.h("content-length") else "close"
+    s.sendall(b"%s %s HTTP/1.0\r\nHost: t\r\n%s\r\n" %
+              (method.encode(), path.encode(),
+               b"Connection: keep-alive\r\n" if keep == "1" else b""))
+    r = read_resp(rd, method)
     sha = r.h("x-body-sha256")
-    print(r.status, framing, len(r.body),
+    print(r.status, r.h("transfer-encoding") or "-", r.h("content-length") or "-", len(r.body),
+          "-" if method == "HEAD" else
           "sha-ok" if sha == hashlib.sha256(r.body).hexdigest() else "sha-bad",
           "closed" if rd.closed(5) else "open")
 

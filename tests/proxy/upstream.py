@@ -23,7 +23,8 @@ a client has its response the log already holds the request:
 Behaviour by path (the first segment; anything else is /echo):
   /echo           JSON: method, target, headers, body length and sha256, name
   /big?n=B        B bytes of a fixed pattern, Content-Length; X-Body-Sha256
-  /chunked?n=B&chunk=C   the same pattern, chunked
+  /chunked?n=B&chunk=C   the same pattern, chunked (te=V: "Transfer-Encoding: V"
+                  said, the body chunked all the same)
   /eof-body?n=B   no Content-Length: the body ends when the connection does
   /slow-head?ms=M wait M ms, then answer like /echo
   /slow-body?ms=M&n=B  head and half the body, wait M ms, the rest
@@ -251,7 +252,8 @@ class Handler(socketserver.BaseRequestHandler):
         elif seg == "chunked":
             n = int(q.get("n", "0"))
             size = int(q.get("chunk", "8192"))
-            extra = [("Transfer-Encoding", "chunked"), ("X-Body-Sha256", pattern_sha(n)),
+            extra = [("Transfer-Encoding", q.get("te", "chunked")),
+                     ("X-Body-Sha256", pattern_sha(n)),
                      ("Content-Type", "application/octet-stream")]
             gen = (b"%x\r\n%s\r\n" % (len(c), c) for c in
                    list(pattern_chunks(n, size)) + [b""])
