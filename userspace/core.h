@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/types.h>
@@ -50,9 +51,29 @@ struct weir_buf *weir_buf_get(struct weir_worker *w);
 void weir_buf_put(struct weir_worker *w, struct weir_buf *b);
 /* Moves the data to the front; returns the distance moved. */
 uint32_t weir_buf_compact(struct weir_buf *b);
-int weir_buf_append(struct weir_buf *b, const void *p, size_t n);
+/* The appends return 0, or -1 when the data does not fit: the buffer is
+ * then poisoned (full), so a caller that appends several pieces checks the
+ * last. Inline: a request head is built of dozens of small constant-size
+ * appends, each a few moves once inlined. */
+static inline int weir_buf_append(struct weir_buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->end) {
+		b->end = b->cap;
+		return -1;
+	}
+	memcpy(b->data + b->end, p, n);
+	b->end += (uint32_t)n;
+	return 0;
+}
 int weir_buf_printf(struct weir_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Appends "NAME: V\r\n" (name_len bytes of name), V in decimal: for the
+ * header fields with a number that are written per request, without the
+ * cost of a printf. */
+int weir_buf_field_u64(struct weir_buf *b, const char *name, size_t name_len, uint64_t v);
+/* Appends "HTTP/1.1 STATUS REASON\r\n" (status 100..999). */
+int weir_buf_status_line(struct weir_buf *b, unsigned status, const char *reason,
+			 size_t reason_len);
 
 /* A body held whole (plugin.h, "Holding bodies"): data[0, len) of cap
  * bytes, malloc'd for one exchange. A plugin may rewrite it in place or make
@@ -199,6 +220,7 @@ struct weir_client {
 	struct weir_req *req;
 	struct weir_timer timer;
 	struct sockaddr_in6 peer;	/* IPv4 as mapped */
+	char addr[INET6_ADDRSTRLEN];	/* peer as text, once asked (weir_req_client_addr) */
 	/* TLS (NULL on a plaintext listener): the listener's contexts, held
 	 * while the connection lives, and the identity of the client's
 	 * verified certificate (subject CN, else first SAN DNS name or email;
@@ -373,7 +395,6 @@ struct weir_req {
 	uint8_t trace_in;
 	uint8_t n_traceparent;		/* traceparent fields in the request */
 	int16_t traceparent_field;	/* the last one's index in hdrs */
-	char addr[INET6_ADDRSTRLEN];	/* the client's address as text, once asked */
 	void *plugin_ctx[WEIR_MAX_PLUGINS];
 };
 
@@ -467,7 +488,7 @@ void weir_req_trace(struct weir_worker *w, struct weir_req *r);
  * "00-TRACEID-" written at out[0..36) and the flags at out[52..55). */
 bool weir_traceparent_parse(const char *v, size_t n, char out[56]);
 /* The client's address as text (IPv4 without its mapping), formatted once
- * per request for X-Forwarded-For and the access log. */
+ * per connection, for X-Forwarded-For, plugins and the access log. */
 const char *weir_req_client_addr(struct weir_req *r);
 /* Frees recycled request objects past `keep`; returns bytes freed. */
 size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep);

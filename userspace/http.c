@@ -293,6 +293,7 @@ void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a,
 	struct weir_req *r = c->req;
 	bool bodyless = a->status < 200 || a->status == 204 || a->status == 304;
 	struct weir_buf *o;
+	const char *reason;
 	uint32_t before;
 	int rc;
 
@@ -301,7 +302,8 @@ void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a,
 	o = c->out;
 	weir_buf_compact(o);
 	before = o->end;
-	weir_buf_printf(o, "HTTP/1.1 %u %s\r\n", a->status, weir_status_text(a->status));
+	reason = weir_status_text(a->status);
+	weir_buf_status_line(o, a->status, reason, strlen(reason));
 	weir_buf_append(o, a->head, a->head_len);
 	if (r)
 		weir_plugins_response_headers(r, o);
@@ -311,7 +313,7 @@ void weir_client_answer_with(struct weir_client *c, const struct weir_answer *a,
 		weir_buf_append(o, "\r\n", 2);
 	}
 	if (!bodyless && !a->framed)
-		weir_buf_printf(o, "Content-Length: %zu\r\n", a->body_len);
+		weir_buf_field_u64(o, "Content-Length", 14, a->body_len);
 	if (!keep)
 		weir_buf_append(o, "Connection: close\r\n", 19);
 	else if (r && !r->http_minor)

@@ -600,8 +600,8 @@ static void cache_response_headers(struct weir_req *r, void *inst, struct weir_b
 	if (v > CS_LAST && (v & 1)) {
 		const struct weir_cache_entry *e = (const void *)(v & ~(uintptr_t)1);
 		int64_t age = e->initial_age + ((int64_t)time(NULL) - e->stored_at);
-		weir_buf_printf(head, "X-Cache-Status: HIT\r\nAge: %lld\r\n",
-				(long long)(age > 0 ? age : 0));
+		weir_buf_append(head, "X-Cache-Status: HIT\r\n", 21);
+		weir_buf_field_u64(head, "Age", 3, age > 0 ? (uint64_t)age : 0);
 		return;
 	}
 	if (v > CS_LAST || !cstate_text[v])

@@ -133,12 +133,11 @@ static void lcount_headers(struct weir_req *r, void *inst, struct weir_buf *head
 
 	if (!(s & SLOT_SET))
 		return;
-	weir_buf_printf(head, "RateLimit-Limit: %llu\r\nRateLimit-Remaining: %llu\r\n"
-			"RateLimit-Reset: %llu\r\n", (unsigned long long)l->count,
-			(unsigned long long)SLOT_LEFT(s), (unsigned long long)SLOT_SECS(s));
+	weir_buf_field_u64(head, "RateLimit-Limit", 15, l->count);
+	weir_buf_field_u64(head, "RateLimit-Remaining", 19, SLOT_LEFT(s));
+	weir_buf_field_u64(head, "RateLimit-Reset", 15, SLOT_SECS(s));
 	if (s & SLOT_REJECTED)
-		weir_buf_printf(head, "Retry-After: %llu\r\n",
-				(unsigned long long)(SLOT_SECS(s) ? SLOT_SECS(s) : 1));
+		weir_buf_field_u64(head, "Retry-After", 11, SLOT_SECS(s) ? SLOT_SECS(s) : 1);
 }
 
 const struct weir_plugin weir_plugin_limit_count = {

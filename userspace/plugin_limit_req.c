@@ -122,8 +122,7 @@ static void lreq_headers(struct weir_req *r, void *inst, struct weir_buf *head)
 	uint64_t s = slot ? (uint64_t)(uintptr_t)*slot : 0;
 
 	if (s & SLOT_SET)
-		weir_buf_printf(head, "Retry-After: %llu\r\n",
-				(unsigned long long)((s & ~SLOT_SET) ? s & ~SLOT_SET : 1));
+		weir_buf_field_u64(head, "Retry-After", 11, (s & ~SLOT_SET) ? s & ~SLOT_SET : 1);
 }
 
 const struct weir_plugin weir_plugin_limit_req = {

@@ -291,7 +291,7 @@ static int build_upstream_head(struct weir_req *r)
 	/* A held body goes with a length of its own (a plugin may have changed
 	 * it), and whole: nothing to expect. */
 	if (r->held && r->has_length)
-		weir_buf_printf(o, "content-length: %zu\r\n", r->hold.len);
+		weir_buf_field_u64(o, "content-length", 14, r->hold.len);
 	if (r->traceparent[0]) {
 		weir_buf_append(o, "traceparent: ", 13);
 		weir_buf_append(o, r->traceparent, 55);
@@ -649,16 +649,17 @@ static int on_resp_headers_complete(llhttp_t *p)
 	r->status = r->up_status = (uint16_t)status;
 	if (r->route->rewrites_status)
 		r->status = weir_plugins_response_status(r, r->status);
-	char line[13] = "HTTP/1.1 000 ";
-	line[9] = (char)('0' + r->status / 100 % 10);
-	line[10] = (char)('0' + r->status / 10 % 10);
-	line[11] = (char)('0' + r->status % 10);
-	weir_buf_append(o, line, 13);
-	if (r->status != status)
-		weir_buf_printf(o, "%s", weir_status_text(r->status));
-	else if (r->rhead.url.off != UINT32_MAX)
-		weir_buf_append(o, b->data + r->rhead.url.off, r->rhead.url.len);
-	weir_buf_append(o, "\r\n", 2);
+	/* The upstream's reason phrase, unless a plugin changed the status. */
+	const char *reason = "";
+	size_t reason_len = 0;
+	if (r->status != status) {
+		reason = weir_status_text(r->status);
+		reason_len = strlen(reason);
+	} else if (r->rhead.url.off != UINT32_MAX) {
+		reason = b->data + r->rhead.url.off;
+		reason_len = r->rhead.url.len;
+	}
+	weir_buf_status_line(o, r->status, reason, reason_len);
 
 	bool chunked = (p->flags & F_CHUNKED) != 0, has_len = (p->flags & F_CONTENT_LENGTH) != 0;
 	bool bodyless = r->head_only || status == 204 || status == 304;
@@ -966,7 +967,7 @@ static int resp_release(struct weir_req *r)
 	r->resp_holding = 0;
 	status = weir_plugins_response_held(r, &r->rhold);
 	if (!status && c->out &&
-	    (weir_buf_printf(c->out, "Content-Length: %zu\r\n", r->rhold.len) < 0 ||
+	    (weir_buf_field_u64(c->out, "Content-Length", 14, r->rhold.len) < 0 ||
 	     resp_head_end(r, c->out, false, false) < 0)) {
 		status = 502;
 		r->local_why = "response head too large";

@@ -3,6 +3,7 @@
  * allocates only while the list warms up (or when a reload raises
  * max_headers above what a recycled object can hold).
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -132,15 +133,16 @@ size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep)
 
 const char *weir_req_client_addr(struct weir_req *r)
 {
-	const struct in6_addr *a = &r->client->peer.sin6_addr;
+	struct weir_client *c = r->client;
+	const struct in6_addr *a = &c->peer.sin6_addr;
 
-	if (!r->addr[0]) {
+	if (!c->addr[0]) {
 		if (IN6_IS_ADDR_V4MAPPED(a))
-			inet_ntop(AF_INET, &a->s6_addr[12], r->addr, sizeof(r->addr));
+			inet_ntop(AF_INET, &a->s6_addr[12], c->addr, sizeof(c->addr));
 		else
-			inet_ntop(AF_INET6, a, r->addr, sizeof(r->addr));
+			inet_ntop(AF_INET6, a, c->addr, sizeof(c->addr));
 	}
-	return r->addr;
+	return c->addr;
 }
 
 /* The worker's xorshift64 generator, seeded from getrandom on first use:
@@ -160,12 +162,26 @@ static uint64_t rand64(struct weir_worker *w)
 	return w->rng = x;
 }
 
+/* 32 bits as 8 lower-case hex digits, nibble i (from the low end) as
+ * out[i]: each nibble spread into a byte of its own, then all eight turned
+ * into digits at once ('a'..'f' where a byte + 6 carries into bit 4). */
+static void hex32(uint32_t v, char *out)
+{
+	uint64_t t = v;
+
+	t = ((t & 0xffff0000ull) << 16) | (t & 0xffffull);
+	t = ((t & 0x0000ff000000ff00ull) << 8) | (t & 0x000000ff000000ffull);
+	t = ((t & 0x00f000f000f000f0ull) << 4) | (t & 0x000f000f000f000full);
+	t += 0x3030303030303030ull +
+	     (((t + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull) * ('a' - '0' - 10);
+	t = htole64(t);
+	memcpy(out, &t, 8);
+}
+
 static void hex64(uint64_t x, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < 16; i++)
-		out[i] = hex[(x >> (i * 4)) & 15];
+	hex32((uint32_t)x, out);
+	hex32((uint32_t)(x >> 32), out + 8);
 }
 
 /* 128 random bits as 32 hex digits: unique enough to trace. */

@@ -122,15 +122,32 @@ uint32_t weir_buf_compact(struct weir_buf *b)
 	return d;
 }
 
-int weir_buf_append(struct weir_buf *b, const void *p, size_t n)
+int weir_buf_status_line(struct weir_buf *b, unsigned status, const char *reason,
+			 size_t reason_len)
 {
-	if (n > b->cap - b->end) {
-		b->end = b->cap;	/* poisoned: the caller checks the last append */
-		return -1;
-	}
-	memcpy(b->data + b->end, p, n);
-	b->end += (uint32_t)n;
-	return 0;
+	char line[13] = "HTTP/1.1 000 ";
+
+	line[9] = (char)('0' + status / 100 % 10);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	weir_buf_append(b, line, sizeof(line));
+	weir_buf_append(b, reason, reason_len);
+	return weir_buf_append(b, "\r\n", 2);
+}
+
+int weir_buf_field_u64(struct weir_buf *b, const char *name, size_t name_len, uint64_t v)
+{
+	char num[24], *d = num + sizeof(num);
+
+	*--d = '\n';
+	*--d = '\r';
+	do
+		*--d = (char)('0' + v % 10);
+	while (v /= 10);
+	*--d = ' ';
+	*--d = ':';
+	weir_buf_append(b, name, name_len);
+	return weir_buf_append(b, d, (size_t)(num + sizeof(num) - d));
 }
 
 int weir_buf_printf(struct weir_buf *b, const char *fmt, ...)

@@ -1,7 +1,9 @@
 /* tests/unit/test_trace.c - the W3C traceparent reader (request.c): one row
  * per rule of the Trace Context format, valid or not, each a TAP test of its
  * own; a valid value yields "00-TRACEID-" and the flags, ready for weir's
- * own span id.
+ * own span id. Then the request ids (and span ids) weir makes: the worker's
+ * generator's numbers as hex, checked digit by digit against a plain
+ * nibble-by-nibble rendering over many values.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,13 +61,53 @@ static void test_case(void **state)
 	assert_string_equal(got, t->want);
 }
 
+/* The generator of request.c (xorshift64), to know which numbers an id
+ * renders. */
+static uint64_t next64(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void hex_ref(uint64_t x, char *out)
+{
+	for (int i = 0; i < 16; i++)
+		out[i] = "0123456789abcdef"[(x >> (i * 4)) & 15];
+}
+
+static void test_request_id(void **state)
+{
+	static struct weir_worker w;
+	/* digits 0-9 and a-f at every position, and the edges */
+	static const uint64_t seeds[] = { 1, 0x0123456789abcdefull, 0xfedcba9876543210ull,
+					  0xffffffffffffffffull, 0x9999999999999999ull,
+					  0xaaaaaaaaaaaaaaaaull };
+	char id[33], want[33];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]) + 10000; i++) {
+		uint64_t x = i < sizeof(seeds) / sizeof(seeds[0]) ? seeds[i] : w.rng;
+
+		w.rng = x;
+		weir_request_id(&w, id);
+		hex_ref(next64(&x), want);
+		hex_ref(next64(&x), want + 16);
+		want[32] = 0;
+		assert_string_equal(id, want);
+	}
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0])];
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 1];
+	size_t n = sizeof(cases) / sizeof(cases[0]);
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < n; i++)
 		tests[i] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
 						.initial_state = (void *)&cases[i] };
+	tests[n] = (struct CMUnitTest){ .name = "request_id_hex", .test_func = test_request_id };
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 }
