@@ -54,6 +54,7 @@ both "logs" tests/proxy/test_logs.sh
 both "admin api" tests/proxy/test_admin.sh
 both "admin openapi, cache purge" tests/proxy/test_admin_openapi.sh
 both "admin certificates" tests/proxy/test_admin_certs.sh
+both "cpus" tests/proxy/test_cpus.sh
 both "tls" tests/proxy/test_tls.sh
 both "steer" tests/steer/test_steer.sh
 run_suite "fuzz" tests/fuzz/run_fuzz.sh

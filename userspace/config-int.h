@@ -85,6 +85,10 @@ char *weir__config_dup(struct pctx *x, const yaml_node_t *n, const char *path, c
 void *weir__config_alloc(struct pctx *x, const yaml_node_t *at, const char *path, size_t n,
 			 size_t sz);
 
+/* Parses v as an integer in [lo, hi] into *out. */
+int weir__config_u32(struct pctx *x, yaml_node_t *v, const char *path, uint32_t lo, uint32_t hi,
+		     uint32_t *out);
+
 /* Parses v as an address (weir_addr_parse) into a. */
 int weir__config_parse_addr(struct pctx *x, yaml_node_t *v, bool listen, struct weir_addr *a,
 			    const char *path);

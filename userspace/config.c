@@ -17,6 +17,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1178,8 +1179,48 @@ static int config_plugins(struct pctx *x, const struct ckey *k, yaml_node_t *v, 
 	return parse_plugins(x, v, path, &c->plugins, &c->n_plugins);
 }
 
+/* cpus: {workers: [N...], control: [N...]}: CPU numbers, each listed once
+ * (CPU_SETSIZE bounds them; whether this host has them is checked at
+ * start, weir_cpus_start). */
+static int cpu_item(struct pctx *x, yaml_node_t *k, const char *name, yaml_node_t *v, size_t i,
+		    const char *path, void *arg)
+{
+	uint16_t *cpus = arg;
+	uint32_t cpu;
+
+	if (weir__config_u32(x, v, path, 0, CPU_SETSIZE - 1, &cpu))
+		return -1;
+	for (size_t j = 0; j < i; j++)
+		if (cpus[j] == cpu)
+			return weir__config_fail(x, v, path, "CPU %u is listed twice", cpu);
+	cpus[i] = (uint16_t)cpu;
+	return 0;
+}
+
+static int config_cpus(struct pctx *x, const struct ckey *k, yaml_node_t *v, void *base,
+		       const char *path)
+{
+	struct weir_config *c = base;
+	uint16_t **cpus = k->min ? &c->cpus_control : &c->cpus_workers;
+	size_t *n = k->min ? &c->n_cpus_control : &c->n_cpus_workers;
+
+	if (v->type != YAML_SEQUENCE_NODE || !weir__config_n_items(v))
+		return weir__config_fail(x, v, path, "expected a list of CPU numbers");
+	if (!(*cpus = weir__config_alloc(x, v, path, weir__config_n_items(v), sizeof(**cpus))))
+		return -1;
+	*n = weir__config_n_items(v);
+	return weir__config_each_item(x, v, path, cpu_item, *cpus);
+}
+
+static const struct ckey cpus_keys[] = {
+	FN("workers", config_cpus, 0, false),
+	FN("control", config_cpus, 1, false),
+	END
+};
+
 static const struct ckey config_keys[] = {
 	U32("workers", CF, workers, 0, 256, 0),			/* 0: one per CPU */
+	MAP("cpus", cpus_keys),
 	MAP("limits", limits_keys),
 	MAP("timeouts", timeout_keys),
 	U32("max_connections", CF, max_connections, 1, 1000000, 65536),
@@ -1634,6 +1675,8 @@ void weir_config_free(struct weir_config *c)
 	weir__config_free_certs(c);
 	free(c->file);
 	free(c->listeners);
+	free(c->cpus_workers);
+	free(c->cpus_control);
 	free(c->upstreams);
 	free(c->routes);
 	weir__config_free_log(c);

@@ -315,6 +315,13 @@ struct weir_config {
 	uint32_t send_timeout_ms;		/* to the client; default 60000 */
 	uint32_t shutdown_timeout_ms;		/* graceful stop deadline; default 10000 */
 	uint32_t max_connections;		/* per worker; default 65536 */
+	/* CPU affinity (README: CPUs), read at start: worker i on
+	 * cpus_workers[i % n], every other thread on the cpus_control set;
+	 * none given: the scheduler's choice */
+	uint16_t *cpus_workers;
+	size_t n_cpus_workers;
+	uint16_t *cpus_control;
+	size_t n_cpus_control;
 	enum weir_steering steering;		/* default WEIR_STEERING_BPF; read at start */
 	/* access log */
 	enum weir_log_format log_format;

@@ -369,6 +369,14 @@ static int parse_number(struct pctx *x, const struct ckey *k, yaml_node_t *v, vo
 	return 0;
 }
 
+int weir__config_u32(struct pctx *x, yaml_node_t *v, const char *path, uint32_t lo, uint32_t hi,
+		     uint32_t *out)
+{
+	const struct ckey k = U32("", struct weir_config, workers, lo, hi, 0);
+
+	return parse_number(x, &k, v, out, path);
+}
+
 static int parse_enum(struct pctx *x, const struct ckey *k, yaml_node_t *v, int *f,
 		      const char *path)
 {

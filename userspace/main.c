@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "cpus.h"
 #include "server.h"
 #include "tls.h"
 #include "snapshot.h"
@@ -558,6 +559,8 @@ static int reload_locked(const char *file, const char *from, const char *to,
 		fprintf(stderr, "weir: metrics settings take effect at restart\n");
 	if (weir_admin_changed(s->conf))
 		fprintf(stderr, "weir: admin settings take effect at restart\n");
+	if (weir_cpus_changed(s->conf))
+		fprintf(stderr, "weir: cpus take effect at restart\n");
 	json_t *seed = res ? NULL : json_incref(s->conf->resources);
 	size_t n_routes = s->n_routes, n_ups = s->n_upstreams, n_lst = s->conf->n_listeners;
 	if (publish(s, true, err, sizeof(err)) < 0) {
@@ -693,6 +696,12 @@ int main(int argc, char **argv)
 		}
 	} else if (load(file, from, to, workers_opt, &conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err);
+		return 1;
+	}
+	/* Before any thread: each inherits this one's CPUs. */
+	if (weir_cpus_start(conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weir: %s%s%s\n", file ? file : "", file ? ": " : "", err);
+		weir_config_free(conf);
 		return 1;
 	}
 	/* A state file of the admin API provides the resources, the file the

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "cpus.h"
 #include "offload.h"
 
 static struct {
@@ -104,8 +105,13 @@ static int start_locked(void)
 		P.cap = WEIR_OFFLOAD_QUEUE;
 	P.stop = false;
 	P.tail = &P.head;
+	/* Started from a worker: on the control CPUs, not on the worker's. */
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr))
+		return -1;
+	weir_cpus_control_attr(&attr);
 	for (uint32_t i = 0; i < n; i++) {
-		int err = pthread_create(&P.threads[P.n_threads], NULL, pool_main, NULL);
+		int err = pthread_create(&P.threads[P.n_threads], &attr, pool_main, NULL);
 		if (err) {
 			fprintf(stderr, "weir: offload thread: %s\n", strerror(err));
 			break;
@@ -113,6 +119,7 @@ static int start_locked(void)
 		pthread_setname_np(P.threads[P.n_threads], "weir-offload");
 		P.n_threads++;
 	}
+	pthread_attr_destroy(&attr);
 	return P.n_threads ? 0 : -1;
 }
 

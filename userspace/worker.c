@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "core.h"
+#include "cpus.h"
 #include "offload.h"
 #include "server.h"
 #include "snapshot.h"
@@ -607,9 +608,16 @@ int weir_workers_start(uint32_t n, struct weir_snapshot *first, uint32_t buf_siz
 			return -errno;
 	}
 	for (uint32_t i = 0; i < n; i++) {
+		pthread_attr_t attr;
 		char name[16];
-		int err = pthread_create(&weir_server.workers[i].thread, NULL, worker_main,
-					 &weir_server.workers[i]);
+		int err = pthread_attr_init(&attr);
+
+		if (err)
+			return -err;
+		weir_cpus_worker_attr(i, &attr);
+		err = pthread_create(&weir_server.workers[i].thread, &attr, worker_main,
+				     &weir_server.workers[i]);
+		pthread_attr_destroy(&attr);
 		if (err)
 			return -err;
 		snprintf(name, sizeof(name), "weir-w%u", (uint16_t)i);
