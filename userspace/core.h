@@ -220,7 +220,6 @@ struct weir_client {
 	struct weir_req *req;
 	struct weir_timer timer;
 	struct sockaddr_in6 peer;	/* IPv4 as mapped */
-	char addr[INET6_ADDRSTRLEN];	/* peer as text, once asked (weir_req_client_addr) */
 	/* TLS (NULL on a plaintext listener): the listener's contexts, held
 	 * while the connection lives, and the identity of the client's
 	 * verified certificate (subject CN, else first SAN DNS name or email;
@@ -395,6 +394,7 @@ struct weir_req {
 	uint8_t trace_in;
 	uint8_t n_traceparent;		/* traceparent fields in the request */
 	int16_t traceparent_field;	/* the last one's index in hdrs */
+	char addr[INET6_ADDRSTRLEN];	/* the client's address as text, once asked */
 	void *plugin_ctx[WEIR_MAX_PLUGINS];
 };
 
@@ -488,7 +488,7 @@ void weir_req_trace(struct weir_worker *w, struct weir_req *r);
  * "00-TRACEID-" written at out[0..36) and the flags at out[52..55). */
 bool weir_traceparent_parse(const char *v, size_t n, char out[56]);
 /* The client's address as text (IPv4 without its mapping), formatted once
- * per connection, for X-Forwarded-For, plugins and the access log. */
+ * per request, for X-Forwarded-For, plugins and the access log. */
 const char *weir_req_client_addr(struct weir_req *r);
 /* Frees recycled request objects past `keep`; returns bytes freed. */
 size_t weir_req_pool_shrink(struct weir_worker *w, uint32_t keep);

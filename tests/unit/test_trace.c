@@ -3,8 +3,10 @@
  * own; a valid value yields "00-TRACEID-" and the flags, ready for weir's
  * own span id. Then the request ids (and span ids) weir makes: the worker's
  * generator's numbers as hex, checked digit by digit against a plain
- * nibble-by-nibble rendering over many values.
+ * nibble-by-nibble rendering over many values; and the client's address as
+ * text (X-Forwarded-For), against inet_ntop's, for every byte value.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,15 +101,42 @@ static void test_request_id(void **state)
 	}
 }
 
+static void test_client_addr(void **state)
+{
+	static struct weir_client c;
+	static struct weir_req r;
+	char want[INET6_ADDRSTRLEN];
+
+	(void)state;
+	r.client = &c;
+	c.peer.sin6_family = AF_INET6;
+	for (unsigned v = 0; v < 256; v++) {
+		/* each byte value in each position, beside others of each width */
+		const uint8_t addrs[][4] = { { v, 0, 9, 255 }, { 10, v, 100, 1 },
+					     { 255, 99, v, 0 }, { 1, 10, 200, v } };
+		for (size_t k = 0; k < 4; k++) {
+			inet_pton(AF_INET6, "::ffff:0.0.0.0", &c.peer.sin6_addr);
+			memcpy(&c.peer.sin6_addr.s6_addr[12], addrs[k], 4);
+			memset(r.addr, 0, sizeof(r.addr));
+			inet_ntop(AF_INET, addrs[k], want, sizeof(want));
+			assert_string_equal(weir_req_client_addr(&r), want);
+		}
+	}
+	inet_pton(AF_INET6, "2001:db8::1:0:0:1", &c.peer.sin6_addr);
+	memset(r.addr, 0, sizeof(r.addr));
+	assert_string_equal(weir_req_client_addr(&r), "2001:db8::1:0:0:1");
+}
+
 int main(void)
 {
-	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 1];
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 2];
 	size_t n = sizeof(cases) / sizeof(cases[0]);
 
 	for (size_t i = 0; i < n; i++)
 		tests[i] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
 						.initial_state = (void *)&cases[i] };
 	tests[n] = (struct CMUnitTest){ .name = "request_id_hex", .test_func = test_request_id };
+	tests[n + 1] = (struct CMUnitTest){ .name = "client_addr_text", .test_func = test_client_addr };
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests_name("trace", tests, NULL, NULL);
 }
