@@ -278,6 +278,7 @@ static int admin_apply(const json_t *res, char *err, size_t errlen)
 		return -1;
 	}
 	weir_metrics_reloaded(true);
+	weir_snapshot_index_warm(atomic_load(&weir_server.snap));
 	return 0;
 }
 
@@ -571,6 +572,8 @@ static int reload_locked(const char *file, const char *from, const char *to,
 		return -1;
 	}
 	weir_metrics_reloaded(true);
+	if (s->conf->admin)
+		weir_snapshot_index_warm(s);
 	if (weir_ban_apply(s->conf) < 0)
 		fprintf(stderr, "weir: reload: ban: cannot start the writer\n");
 	if (text) {
@@ -776,6 +779,11 @@ int main(int argc, char **argv)
 	if (s->conf->admin && (rc = fold_start()) < 0) {
 		fprintf(stderr, "weir: starting the fold thread: %s\n", strerror(-rc));
 		return 1;
+	}
+	if (s->conf->admin) {		/* before the API takes its first change */
+		pthread_mutex_lock(&apply_lock);
+		weir_snapshot_index_warm(s);
+		pthread_mutex_unlock(&apply_lock);
 	}
 	if ((rc = weir_admin_serve(&admin_hooks, state ? state : s->conf->resources)) < 0) {
 		fprintf(stderr, "weir: starting the admin thread: %s\n", strerror(-rc));

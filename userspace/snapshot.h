@@ -175,6 +175,13 @@ int weir_snapshot_change(struct weir_snapshot *cur, const char *id, struct weir_
  * for the next change. */
 void weir_snapshot_commit(struct weir_snapshot *next, struct weir_snapshot *prev);
 
+/* Builds that index (ids, and what each route matches) for s, the
+ * workers' snapshot, now rather than at the next change: O(routes), for
+ * the paths that cost that already (a start, a reload, a change that is not
+ * a route's), so that a route change always costs O(change). With the
+ * apply lock held; out of memory, the next change builds it. */
+void weir_snapshot_index_warm(const struct weir_snapshot *s);
+
 /* True when matching s walks two layers: a fold would make it one. */
 bool weir_snapshot_foldable(const struct weir_snapshot *s);
 

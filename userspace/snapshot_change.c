@@ -328,6 +328,11 @@ oom:
 	return -1;
 }
 
+void weir_snapshot_index_warm(const struct weir_snapshot *s)
+{
+	(void)index_sync(s);
+}
+
 int weir_snapshot_change(struct weir_snapshot *cur, const char *id, struct weir_config *one,
 			 struct weir_snapshot **out, char *err, size_t errlen)
 {
