@@ -28,6 +28,12 @@
 #    cores (the API client's own) moves by tens of percent from one 10 s
 #    run to the next; a fixed rate below saturation measures the wait a
 #    change adds to the requests it meets.
+# 3. Both in two placements (PLACEMENTS): "shared", every thread where the
+#    scheduler puts it; "pinned", weir's `cpus:` with its control threads
+#    on the CPU that takes the disk's interrupts (found by counting them
+#    over fdatasyncs of a file here) and the worker on another, the load on
+#    the worker's CPU and the API client on the control CPU: the control
+#    plane with a core of its own, as a deployment that cares gives it.
 # Writes bench/results/admin_apply.json and bench/results/admin_apply.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +44,7 @@ ROUNDS=${ROUNDS:-20}
 SECS=${SECS:-2}
 REQ_RATE=${REQ_RATE:-20000}
 PORT_BASE=${PORT_BASE:-23900}
+PLACEMENTS=${PLACEMENTS:-shared pinned}
 RESULTS=${RESULTS:-bench/results}
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 10000 100000)
@@ -67,20 +74,56 @@ pct() {
 		END {printf "%.3f %.3f", a[int((NR + 1) / 2)] / 1000, a[int(NR * 0.99 + 0.5)] / 1000}'
 }
 
+# disk_cpu: the CPU whose interrupts rise most over 200 fdatasyncs of a file
+# in $TMP (the disk's completion interrupts: what a journal sync brings).
+disk_cpu() {
+	$PY - "$TMP" <<'EOF'
+import os, sys
+def per_irq():
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        return {p[0]: [int(x) for x in p[1:ncpu + 1]] for p in (l.split() for l in f)
+                if p[0].rstrip(":").isdigit() and len(p) > ncpu}
+a = per_irq()
+fd = os.open(sys.argv[1] + "/irq-probe", os.O_WRONLY | os.O_CREAT, 0o600)
+for i in range(200):
+    os.pwrite(fd, b"x" * 4096, 0)
+    os.fdatasync(fd)
+os.close(fd)
+b = per_irq()
+rise = {k: [y - x for x, y in zip(a[k], b[k])] for k in b if k in a}
+best = max(rise, key=lambda k: sum(rise[k]))
+print(rise[best].index(max(rise[best])))
+EOF
+}
+if [[ " $PLACEMENTS " == *" pinned "* ]]; then
+	K_CPU=$(disk_cpu)
+	W_CPU=$(taskset -pc $$ | awk -F': ' '{print $2}' | tr ',' '\n' |
+		awk -F- -v k="$K_CPU" '{for (i = $1; i <= ($2 == "" ? $1 : $2); i++) if (i != k) {print i; exit}}')
+	[ -n "$W_CPU" ] || { echo "admin_apply.sh: pinned needs two CPUs" >&2; exit 1; }
+fi
+
 echo "[" >"$TMP/results.json"
 first=1
+for place in $PLACEMENTS; do
+LOAD_PIN=() API_PIN=() CPUS_LINE=
+if [ "$place" = pinned ]; then
+	LOAD_PIN=(taskset -c "$W_CPU") API_PIN=(taskset -c "$K_CPU")
+	CPUS_LINE="cpus: {workers: [$W_CPU], control: [$K_CPU]}"
+fi
 for n in "${SIZES[@]}"; do
 	# The same n routes as a state file (the API's document) and as YAML.
-	$PY - "$n" "$TMP" "$P_PROXY" "$P_ADMIN" "$TOKEN" <<'EOF'
+	$PY - "$n" "$TMP" "$P_PROXY" "$P_ADMIN" "$TOKEN" "$CPUS_LINE" <<'EOF'
 import json, sys
 n, tmp, pp, pa, tok = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+cpus = sys.argv[6] + "\n" if sys.argv[6] else ""
 routes = [{"id": "r%d" % i, "path": "/svc%d/items/:id" % i, "upstream": "a"} for i in range(n)]
 routes[n // 3] = {"id": "r%d" % (n // 3), "path": "/svc%d/items/:id" % (n // 3),
                   "plugins": {"mock": {"body": "ok"}}}	# what the load asks: no upstream in the way
 json.dump({"routes": routes, "upstreams": {"a": {"nodes": ["127.0.0.1:%d" % (int(pp) + 2)]}},
            "plugins": {}}, open(tmp + "/state.json", "w"))
 head = "workers: 1\nlisteners: [127.0.0.1:%s]\n" % pp
-open(tmp + "/weir.yaml", "w").write(head + "admin: {listen: 127.0.0.1:%s, token: %s, state: %s/state.json}\n" % (pa, tok, tmp))
+open(tmp + "/weir.yaml", "w").write(head + cpus + "admin: {listen: 127.0.0.1:%s, token: %s, state: %s/state.json}\n" % (pa, tok, tmp))
 with open(tmp + "/check.yaml", "w") as f:
     f.write(head + "upstreams: {a: {nodes: [127.0.0.1:9]}}\nroutes:\n")
     for r in routes:
@@ -112,13 +155,13 @@ EOF
 		for mode in A R B; do
 			cpid=
 			if [ $mode != A ]; then
-				$PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN $((RATE * (SECS + 3))) \
+				"${API_PIN[@]}" $PY tests/proxy/admin_churn.py $P_ADMIN $TOKEN $((RATE * (SECS + 3))) \
 					--rate "$RATE" --route "r$((n / 2))" $([ $mode = R ] && echo --read) \
 					>"$TMP/churn.out" 2>&1 &
 				cpid=$!
 			fi
 			w0=$(worker_ns)
-			"$BUILD/rateload" --addr "127.0.0.1:$P_PROXY" --path "/svc$((n / 3))/items/7" \
+			"${LOAD_PIN[@]}" "$BUILD/rateload" --addr "127.0.0.1:$P_PROXY" --path "/svc$((n / 3))/items/7" \
 				--rate "$REQ_RATE" --duration "$SECS" --warmup 0.5 \
 				--hist "$TMP/h.$mode.$r" >"$TMP/load.out" || { cat "$TMP/load.out"; exit 1; }
 			echo "$mode $(( $(worker_ns) - w0 )) $(jq .answered "$TMP/load.out")" >>"$TMP/worker"
@@ -140,12 +183,13 @@ EOF
 	kill $WPID; wait $WPID 2>/dev/null || true; WPID=
 	after=$(check_ms "$TMP/check.yaml")
 	peer=$(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.2f", (a + b) / 2}')
-	printf '%s routes: apply p50 %s p99 %s ms, save p50 %s p99 %s ms, API p50 %s p99 %s ms; weir CPU %s us a change, %s a read; weir --check %s ms; request p99 %s / %s / %s ms (%s, %s; halves %s %s); worker CPU a request %s / %s us\n' \
-		"$n" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b"
+	printf '%s, %s routes: apply p50 %s p99 %s ms, save p50 %s p99 %s ms, API p50 %s p99 %s ms; weir CPU %s us a change, %s a read; weir --check %s ms; request p99 %s / %s / %s ms (%s, %s; halves %s %s); worker CPU a request %s / %s us\n' \
+		"$place" "$n" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b"
 	[ $first = 1 ] || echo "," >>"$TMP/results.json"
 	first=0
-	printf '{"routes": %s, "changes": %s, "apply_p50_ms": %s, "apply_p99_ms": %s, "save_p50_ms": %s, "save_p99_ms": %s, "api_p50_ms": %s, "api_p99_ms": %s, "cpu_us_per_change": %s, "cpu_us_per_read": %s, "check_ms": %s, "rate": %s, "req_p99_ms_quiet": %s, "req_p99_ms_reading": %s, "req_p99_ms_changing": %s, "req_p99_ratio": %s, "req_p99_ratio_to_reading": %s, "ratio_to_reading_odd_rounds": %s, "ratio_to_reading_even_rounds": %s, "worker_us_per_req_reading": %s, "worker_us_per_req_changing": %s, "req_rate": %s, "rounds": %s, "round_s": %s}\n' \
-		"$n" "$CHANGES" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$RATE" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b" "$REQ_RATE" "$ROUNDS" "$SECS" >>"$TMP/results.json"
+	printf '{"placement": "%s", "worker_cpu": "%s", "control_cpu": "%s", "routes": %s, "changes": %s, "apply_p50_ms": %s, "apply_p99_ms": %s, "save_p50_ms": %s, "save_p99_ms": %s, "api_p50_ms": %s, "api_p99_ms": %s, "cpu_us_per_change": %s, "cpu_us_per_read": %s, "check_ms": %s, "rate": %s, "req_p99_ms_quiet": %s, "req_p99_ms_reading": %s, "req_p99_ms_changing": %s, "req_p99_ratio": %s, "req_p99_ratio_to_reading": %s, "ratio_to_reading_odd_rounds": %s, "ratio_to_reading_even_rounds": %s, "worker_us_per_req_reading": %s, "worker_us_per_req_changing": %s, "req_rate": %s, "rounds": %s, "round_s": %s}\n' \
+		"$place" "${W_CPU:-}" "${K_CPU:-}" "$n" "$CHANGES" "$a50" "$a99" "$s50" "$s99" "$p50" "$p99" "$cpu_change" "$cpu_read" "$peer" "$RATE" "$q_a" "$q_r" "$q_b" "$q_ratio" "$q_ratio_r" "$half_odd" "$half_even" "$wr_r" "$wr_b" "$REQ_RATE" "$ROUNDS" "$SECS" >>"$TMP/results.json"
+done
 done
 echo "]" >>"$TMP/results.json"
 mkdir -p "$RESULTS"
@@ -162,9 +206,9 @@ cp "$TMP/results.json" "$RESULTS/admin_apply.json"
 	echo "threads used (schedstat) over those changes, fold included, and over as many GETs of"
 	echo "the route, per request."
 	echo
-	echo "| routes | apply p50 (ms) | apply p99 (ms) | save p50 (ms) | save p99 (ms) | API p50 (ms) | API p99 (ms) | weir CPU a change / a read (us) | weir --check (ms) |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	jq -r '.[] | "| \(.routes) | \(.apply_p50_ms) | \(.apply_p99_ms) | \(.save_p50_ms) | \(.save_p99_ms) | \(.api_p50_ms) | \(.api_p99_ms) | \(.cpu_us_per_change) / \(.cpu_us_per_read) | \(.check_ms) |"' \
+	echo "| placement | routes | apply p50 (ms) | apply p99 (ms) | save p50 (ms) | save p99 (ms) | API p50 (ms) | API p99 (ms) | weir CPU a change / a read (us) | weir --check (ms) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	jq -r '.[] | "| \(.placement) | \(.routes) | \(.apply_p50_ms) | \(.apply_p99_ms) | \(.save_p50_ms) | \(.save_p99_ms) | \(.api_p50_ms) | \(.api_p99_ms) | \(.cpu_us_per_change) / \(.cpu_us_per_read) | \(.check_ms) |"' \
 		"$RESULTS/admin_apply.json"
 	echo
 	echo "Requests meanwhile: bench/rateload.c, $REQ_RATE GETs a second (open loop: latency from"
@@ -176,9 +220,17 @@ cp "$TMP/results.json" "$RESULTS/admin_apply.json"
 	echo "thread's CPU time (schedstat) over the requests of each mode, warm-up included: what a"
 	echo "change costs the request path itself."
 	echo
-	echo "| routes | request p99 quiet (ms) | reading (ms) | changing (ms) | changing / quiet | changing / reading | odd rounds | even rounds | worker CPU a request, reading / changing (us) |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	jq -r '.[] | "| \(.routes) | \(.req_p99_ms_quiet) | \(.req_p99_ms_reading) | \(.req_p99_ms_changing) | \(.req_p99_ratio) | \(.req_p99_ratio_to_reading) | \(.ratio_to_reading_odd_rounds) | \(.ratio_to_reading_even_rounds) | \(.worker_us_per_req_reading) / \(.worker_us_per_req_changing) |"' \
+	if [ -n "${K_CPU:-}" ]; then
+		echo "Placements: shared, every thread where the scheduler puts it (the load generator,"
+		echo "the API client, the worker and the admin thread on 2 CPUs); pinned, weir with"
+		echo "\`cpus: {workers: [$W_CPU], control: [$K_CPU]}\` (CPU $K_CPU takes the disk's interrupts, counted"
+		echo "over fdatasyncs here), the load generator on the worker's CPU $W_CPU, the API client on CPU"
+		echo "$K_CPU: the control plane and what it brings (its syncs' interrupts) on a core of its own."
+		echo
+	fi
+	echo "| placement | routes | request p99 quiet (ms) | reading (ms) | changing (ms) | changing / quiet | changing / reading | odd rounds | even rounds | worker CPU a request, reading / changing (us) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	jq -r '.[] | "| \(.placement) | \(.routes) | \(.req_p99_ms_quiet) | \(.req_p99_ms_reading) | \(.req_p99_ms_changing) | \(.req_p99_ratio) | \(.req_p99_ratio_to_reading) | \(.ratio_to_reading_odd_rounds) | \(.ratio_to_reading_even_rounds) | \(.worker_us_per_req_reading) / \(.worker_us_per_req_changing) |"' \
 		"$RESULTS/admin_apply.json"
 } >"$RESULTS/admin_apply.md"
 cat "$RESULTS/admin_apply.md"
