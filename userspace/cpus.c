@@ -57,16 +57,21 @@ static uint16_t *copy_list(const uint16_t *list, size_t n)
 	return c;
 }
 
+int weir_cpus_check(const struct weir_config *c, char *err, size_t errlen)
+{
+	if (!C.on && sched_getaffinity(0, sizeof(C.all), &C.all) < 0) {
+		snprintf(err, errlen, "cpus: cannot read the CPUs weir may run on: %m");
+		return -1;
+	}
+	return check_list("workers", c->cpus_workers, c->n_cpus_workers, err, errlen) < 0 ||
+	       check_list("control", c->cpus_control, c->n_cpus_control, err, errlen) < 0 ? -1 : 0;
+}
+
 int weir_cpus_start(const struct weir_config *c, char *err, size_t errlen)
 {
 	if (!c->n_cpus_workers && !c->n_cpus_control)
 		return 0;
-	if (sched_getaffinity(0, sizeof(C.all), &C.all) < 0) {
-		snprintf(err, errlen, "cpus: cannot read the CPUs weir may run on: %m");
-		return -1;
-	}
-	if (check_list("workers", c->cpus_workers, c->n_cpus_workers, err, errlen) < 0 ||
-	    check_list("control", c->cpus_control, c->n_cpus_control, err, errlen) < 0)
+	if (weir_cpus_check(c, err, errlen) < 0)
 		return -1;
 	C.control = C.all;
 	if (c->n_cpus_control) {
@@ -93,25 +98,21 @@ int weir_cpus_start(const struct weir_config *c, char *err, size_t errlen)
 int weir_cpus_worker_attr(uint32_t i, pthread_attr_t *attr)
 {
 	cpu_set_t s;
-	int cpu = -1;
 
 	if (!C.on)
-		return -1;
+		return 0;
 	if (C.n_workers) {
-		cpu = C.workers[i % C.n_workers];
 		CPU_ZERO(&s);
-		CPU_SET(cpu, &s);
+		CPU_SET(C.workers[i % C.n_workers], &s);
 	} else {
 		s = C.all;	/* not the control set the main thread is on */
 	}
-	pthread_attr_setaffinity_np(attr, sizeof(s), &s);
-	return cpu;
+	return pthread_attr_setaffinity_np(attr, sizeof(s), &s);
 }
 
-void weir_cpus_control_attr(pthread_attr_t *attr)
+int weir_cpus_control_attr(pthread_attr_t *attr)
 {
-	if (C.on)
-		pthread_attr_setaffinity_np(attr, sizeof(C.control), &C.control);
+	return C.on ? pthread_attr_setaffinity_np(attr, sizeof(C.control), &C.control) : 0;
 }
 
 static bool same(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)

@@ -25,12 +25,16 @@ struct weir_config;
  * process may run on, and pins the calling thread to the control set. 0,
  * or -1 with the field and the reason in err. Without `cpus:`, nothing. */
 int weir_cpus_start(const struct weir_config *c, char *err, size_t errlen);
-/* Sets attr for worker i's thread (its CPU; the process's CPUs when only
- * the control set is given). Returns the CPU, or -1 when not pinned. */
+/* The check alone (for a reloaded config, which a restart would apply):
+ * 0, or -1 with the field and the reason in err. */
+int weir_cpus_check(const struct weir_config *c, char *err, size_t errlen);
+/* Set attr for worker i's thread (its CPU; the process's CPUs when only
+ * the control set is given), or for a thread started from a worker (the
+ * control set, or the process's CPUs when only the workers are pinned; not
+ * its starter's). 0, or an error number: the thread must not start then,
+ * as it would run where it was not meant to. */
 int weir_cpus_worker_attr(uint32_t i, pthread_attr_t *attr);
-/* Sets attr for a thread started from a worker: the control set (the
- * process's CPUs when only the workers are pinned), not its starter's. */
-void weir_cpus_control_attr(pthread_attr_t *attr);
+int weir_cpus_control_attr(pthread_attr_t *attr);
 /* Whether c's `cpus:` differs from the one in force (it takes effect at
  * restart). */
 bool weir_cpus_changed(const struct weir_config *c);

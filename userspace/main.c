@@ -59,6 +59,7 @@ static enum weir_steering steering;	/* as started: a reload does not change it *
  * other. `base` is the text of the configuration file that went live last:
  * the admin API's changes are built on its server settings. */
 static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool admin_on;			/* the admin API runs (read at start) */
 static char *base_text;
 static size_t base_len;
 static const char *base_file;
@@ -560,8 +561,14 @@ static int reload_locked(const char *file, const char *from, const char *to,
 		fprintf(stderr, "weir: metrics settings take effect at restart\n");
 	if (weir_admin_changed(s->conf))
 		fprintf(stderr, "weir: admin settings take effect at restart\n");
-	if (weir_cpus_changed(s->conf))
-		fprintf(stderr, "weir: cpus take effect at restart\n");
+	if (weir_cpus_changed(s->conf)) {
+		char why[256];
+		if (weir_cpus_check(s->conf, why, sizeof(why)) < 0)
+			fprintf(stderr, "weir: cpus take effect at restart, where these would stop "
+				"weir: %s\n", why);
+		else
+			fprintf(stderr, "weir: cpus take effect at restart\n");
+	}
 	json_t *seed = res ? NULL : json_incref(s->conf->resources);
 	size_t n_routes = s->n_routes, n_ups = s->n_upstreams, n_lst = s->conf->n_listeners;
 	if (publish(s, true, err, sizeof(err)) < 0) {
@@ -572,7 +579,7 @@ static int reload_locked(const char *file, const char *from, const char *to,
 		return -1;
 	}
 	weir_metrics_reloaded(true);
-	if (s->conf->admin)
+	if (admin_on)		/* as at start: admin: changes at restart */
 		weir_snapshot_index_warm(s);
 	if (weir_ban_apply(s->conf) < 0)
 		fprintf(stderr, "weir: reload: ban: cannot start the writer\n");
@@ -781,6 +788,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (s->conf->admin) {		/* before the API takes its first change */
+		admin_on = true;
 		pthread_mutex_lock(&apply_lock);
 		weir_snapshot_index_warm(s);
 		pthread_mutex_unlock(&apply_lock);

@@ -109,7 +109,10 @@ static int start_locked(void)
 	pthread_attr_t attr;
 	if (pthread_attr_init(&attr))
 		return -1;
-	weir_cpus_control_attr(&attr);
+	if (weir_cpus_control_attr(&attr)) {
+		pthread_attr_destroy(&attr);
+		return -1;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		int err = pthread_create(&P.threads[P.n_threads], &attr, pool_main, NULL);
 		if (err) {

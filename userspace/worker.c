@@ -614,9 +614,9 @@ int weir_workers_start(uint32_t n, struct weir_snapshot *first, uint32_t buf_siz
 
 		if (err)
 			return -err;
-		weir_cpus_worker_attr(i, &attr);
-		err = pthread_create(&weir_server.workers[i].thread, &attr, worker_main,
-				     &weir_server.workers[i]);
+		if (!(err = weir_cpus_worker_attr(i, &attr)))
+			err = pthread_create(&weir_server.workers[i].thread, &attr, worker_main,
+					     &weir_server.workers[i]);
 		pthread_attr_destroy(&attr);
 		if (err)
 			return -err;

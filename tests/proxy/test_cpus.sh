@@ -78,6 +78,11 @@ check "SIGHUP with other cpus: they take effect at restart" \
 check_eq "... and every thread stays where it was" "0 0 1 1" \
 	"$(cpus_of weir-w0) $(cpus_of weir-w1) $(cpus_of weir-admin) $(cpus_of weir-fold)"
 check_eq "... while it serves" 200 "$(code http://127.0.0.1:$P_MAIN/x)"
+conf "cpus: {workers: [1023], control: [0]}" >"$TMP/a.yaml"
+kill -HUP $WPID
+check "SIGHUP with a CPU this host lacks: said now, not at the next restart" \
+	wait_for 10 grep -q 'restart, where these would stop weir: cpus.workers\[0\]: CPU 1023 is not one' "$TMP/a.err"
+check_eq "... and nothing moves" "0 0 1" "$(cpus_of weir-w0) $(cpus_of weir-w1) $(cpus_of weir-admin)"
 check_stopped "weir stops" $WPID
 
 # ---- one set alone ------------------------------------------------------------------
