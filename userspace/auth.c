@@ -403,35 +403,48 @@ int weir_auth_hash_verify(const char *hash, const char *pw, size_t len)
  * is the one allocation OpenSSL 3.0 makes for the digest's state at each
  * init. */
 
-static EVP_MD *sha256_md;
-static pthread_key_t sha256_ctx_key;
-static bool sha256_ready;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha_md[2];		/* enum weir_sha */
+static pthread_key_t sha_ctx_key;
+static bool sha_ready;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
-static void sha256_ctx_free(void *ctx)
+static void sha_ctx_free(void *ctx)
 {
 	EVP_MD_CTX_free(ctx);
 }
 
-static void sha256_init(void)
+static void sha_init(void)
 {
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	sha256_ready = sha256_md && !pthread_key_create(&sha256_ctx_key, sha256_ctx_free);
+	sha_md[WEIR_SHA256] = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha_md[WEIR_SHA512] = EVP_MD_fetch(NULL, "SHA512", NULL);
+	sha_ready = sha_md[WEIR_SHA256] && sha_md[WEIR_SHA512] &&
+		    !pthread_key_create(&sha_ctx_key, sha_ctx_free);
+}
+
+unsigned weir_sha(enum weir_sha which, const void *p, size_t n, unsigned char *out)
+{
+	EVP_MD_CTX *ctx = NULL;
+
+	pthread_once(&sha_once, sha_init);
+	if (sha_ready && !(ctx = pthread_getspecific(sha_ctx_key)) &&
+	    (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha_ctx_key, ctx)) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	if (!ctx || !EVP_DigestInit_ex2(ctx, sha_md[which], NULL) ||
+	    !EVP_DigestUpdate(ctx, p, n) || !EVP_DigestFinal_ex(ctx, out, NULL)) {
+		/* out of memory: the slow way */
+		if (which == WEIR_SHA512)
+			SHA512(p, n, out);
+		else
+			SHA256(p, n, out);
+	}
+	return which == WEIR_SHA512 ? 64 : 32;
 }
 
 void weir_sha256(const void *p, size_t n, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = NULL;
-
-	pthread_once(&sha256_once, sha256_init);
-	if (sha256_ready && !(ctx = pthread_getspecific(sha256_ctx_key)) &&
-	    (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_ctx_key, ctx)) {
-		EVP_MD_CTX_free(ctx);
-		ctx = NULL;
-	}
-	if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
-	    !EVP_DigestFinal_ex(ctx, out, NULL))
-		SHA256(p, n, out);	/* out of memory: the slow way */
+	weir_sha(WEIR_SHA256, p, n, out);
 }
 
 /* ---- the consumer table --------------------------------------------------- */

@@ -86,9 +86,12 @@ int weir_auth_hash_verify(const char *hash, const char *pw, size_t len);
  * length no encoder writes. */
 int weir_auth_b64_decode(const char *in, size_t len, bool url, unsigned char *out, size_t cap);
 
-/* SHA-256 of n bytes at p into out, for the request path: the algorithm
- * fetched once, a digest context kept per thread (freed when the thread
- * ends), where OpenSSL's one-shot SHA256() fetches and allocates each time. */
+/* SHA-256 or SHA-512 of n bytes at p into out (32 or 64 bytes, returned),
+ * for the request path: the algorithms fetched once, a digest context kept
+ * per thread (freed when the thread ends), where OpenSSL's one-shot
+ * SHA256() or EVP_Digest(EVP_sha256()) fetch and allocate each time. */
+enum weir_sha { WEIR_SHA256, WEIR_SHA512 };
+unsigned weir_sha(enum weir_sha which, const void *p, size_t n, unsigned char *out);
 void weir_sha256(const void *p, size_t n, unsigned char out[32]);
 
 /* ---- the consumer table ----------------------------------------------- */

@@ -57,6 +57,7 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "auth.h"
 #include "core.h"
 #include "plugin.h"
 #include "sign.h"
@@ -666,18 +667,17 @@ int weir_hmac_check_body(void *inst, const struct weir_sig_req *q, const void *b
 			return 400;
 		}
 		size_t alen = (size_t)(eq - v);
-		const EVP_MD *md = alen == 7 && !strncasecmp(v, "sha-256", 7) ? EVP_sha256() :
-				   alen == 7 && !strncasecmp(v, "sha-512", 7) ? EVP_sha512() : NULL;
-		if (md) {
+		int which = alen != 7 ? -1 : !strncasecmp(v, "sha-256", 7) ? WEIR_SHA256 :
+			    !strncasecmp(v, "sha-512", 7) ? WEIR_SHA512 : -1;
+		if (which >= 0) {
 			unsigned char want[EVP_MAX_MD_SIZE + 3], got[EVP_MAX_MD_SIZE];
-			unsigned int got_len = 0;
 			long want_len = weir_b64_decode(b, (size_t)(close - b), want, sizeof(want));
 			if (want_len < 0) {
 				*why = "malformed Content-Digest";
 				return 400;
 			}
-			if (!EVP_Digest(body, len, got, &got_len, md, NULL) ||
-			    want_len != (long)got_len || CRYPTO_memcmp(want, got, got_len)) {
+			unsigned got_len = weir_sha(which, body, len, got);
+			if (want_len != (long)got_len || CRYPTO_memcmp(want, got, got_len)) {
 				*why = "body does not match its Content-Digest";
 				return 401;
 			}
