@@ -138,11 +138,16 @@ static int append_query(struct weir_buf *o, const struct weir_req *r, const char
 	return rc;
 }
 
+static bool is_transfer_encoding(const char *name, uint32_t len)
+{
+	return len == 17 && !strncasecmp(name, "transfer-encoding", 17);
+}
+
 /* The fields that frame a body, which a held body is sent without. */
 static bool is_framing(const char *name, uint32_t len)
 {
 	return (len == 14 && !strncasecmp(name, "content-length", 14)) ||
-	       (len == 17 && !strncasecmp(name, "transfer-encoding", 17)) ||
+	       is_transfer_encoding(name, len) ||
 	       (len == 6 && !strncasecmp(name, "expect", 6));
 }
 
@@ -567,11 +572,6 @@ static bool resp_hop_by_hop(const char *n, uint32_t len, bool upgrade)
 	return false;
 }
 
-static bool is_transfer_encoding(const char *name, uint32_t len)
-{
-	return len == 17 && !strncasecmp(name, "transfer-encoding", 17);
-}
-
 /* Whether a chunked response's coding is chunked alone: in one field, as
  * no TE field asked the upstream for more (a "gzip, chunked" body cannot
  * be given to a client that knows no codings). */
@@ -641,7 +641,9 @@ static int on_resp_headers_complete(llhttp_t *p)
 		return HPE_USER;
 	o = c->out;
 	if (interim) {
-		weir_buf_printf(o, "HTTP/1.1 %d %s\r\n\r\n", status, weir_status_text(status));
+		const char *reason = weir_status_text(status);
+		weir_buf_status_line(o, (unsigned)status, reason, strlen(reason));
+		weir_buf_append(o, "\r\n", 2);
 		return HPE_PAUSED;
 	}
 	/* What the client is sent; `status` stays the upstream's, which the
